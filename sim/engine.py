@@ -1,0 +1,147 @@
+"""The engine: one SimPy Environment per (replication, platform), fed the same traffic.
+
+Randomness: SeedSequence(seed) -> one child per replication -> children per purpose: arrivals,
+service (shared by all platforms: common random numbers), recorder (row sampling) and one stream per
+platform keyed by a hash of its name (so reordering platforms in the file changes nothing).
+
+The driver process advances the platform's data plane to the next scheduled control event
+(`env.peek()`), then yields to SimPy, so control loops see the data plane exactly up to their own
+time. Arrivals are generated in chunks (bounded memory on month-long runs).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim import defaults as D
+from sim.platforms import MODELS
+from sim.platforms.base import Decision, PlatformModel, RunContext
+from sim.records import Recorder, RepStats
+from sim.scenario import Scenario
+from sim.workload import Workload
+
+CHUNK_SECONDS = 3600.0
+_ARRIVALS, _SERVICE, _RECORDER = 0, 1, 2
+
+
+@dataclass
+class PlatformRun:
+    """Everything one (replication, platform) run produced, ready for metrics and results."""
+
+    platform: str
+    replication: int
+    stats: RepStats
+    instances: dict[str, float]
+    busy_mean: float
+    timeline: dict[str, np.ndarray]
+    decisions: list[Decision]
+    bill: Any
+    wall_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def replication_seeds(seed: int, replications: int) -> list[np.random.SeedSequence]:
+    return np.random.SeedSequence(seed).spawn(replications)
+
+
+def _stream(rep_seq: np.random.SeedSequence, *key: int) -> np.random.Generator:
+    child = np.random.SeedSequence(rep_seq.entropy, spawn_key=(*rep_seq.spawn_key, *key))
+    return np.random.default_rng(child)
+
+
+def platform_key(name: str) -> int:
+    return 1000 + zlib.crc32(name.encode("utf-8"))
+
+
+def make_workload(scenario: Scenario, rep_seq: np.random.SeedSequence, base_dir: Path) -> Workload:
+    return Workload(scenario.workload, _stream(rep_seq, _ARRIVALS), _stream(rep_seq, _SERVICE),
+                    base_dir)
+
+
+def _driver(env: simpy.Environment, model: PlatformModel, chunks: Any, chunk_seconds: float,
+            end: float, progress: Callable[[float], None] | None) -> Generator:
+    """Feed chunk k (window [k*chunk_seconds, (k+1)*chunk_seconds)) before advancing into it."""
+    fed_until = 0.0
+    exhausted = False
+    while True:
+        horizon = min(env.peek(), end)
+        while not exhausted and fed_until <= horizon and fed_until < end:
+            chunk = next(chunks, None)
+            if chunk is None:
+                exhausted = True
+            else:
+                model.offer(chunk)
+                fed_until = min(fed_until + chunk_seconds, end)
+        model.advance(horizon)
+        if progress is not None:
+            progress(horizon)
+        if horizon >= end:
+            return
+        yield env.timeout(horizon - env.now)
+
+
+def _sampler(env: simpy.Environment, model: PlatformModel, step: float, end: float,
+             rows: dict[str, list[float]]) -> Generator:
+    t = 0.0
+    while t <= end:
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        snap = model.snapshot(env.now)
+        rows.setdefault("time_s", []).append(env.now)
+        for k, v in snap.items():
+            rows.setdefault(k, []).append(v)
+        t += step
+
+
+def run_one(scenario: Scenario, platform_name: str, replication: int, base_dir: Path,
+            progress: Callable[[float], None] | None = None) -> PlatformRun:
+    """Simulate one platform for one replication."""
+    t_wall = time.perf_counter()
+    spec = scenario.platform(platform_name)
+    rep_seq = replication_seeds(scenario.seed, scenario.replications)[replication]
+    workload = make_workload(scenario, rep_seq, base_dir)
+    env = simpy.Environment()
+    recorder = Recorder(
+        scenario.warmup, max_rows=D.MAX_KEPT_ROWS, rel_error=D.HISTOGRAM_REL_ERROR,
+        sample_rows=max(1, D.REQUESTS_CSV_MAX_ROWS // scenario.replications),
+        rng=_stream(rep_seq, _RECORDER, platform_key(platform_name)), horizon=scenario.duration,
+    )
+    ctx = RunContext(
+        env=env, rng=_stream(rep_seq, platform_key(platform_name)), recorder=recorder,
+        duration=scenario.duration, warmup=scenario.warmup,
+        cpu_bound=scenario.workload.service.cpu_bound,
+        function_names=list(workload.function_names),
+    )
+    model: PlatformModel = MODELS[spec.type](spec, ctx)
+    model.start()
+    timeline: dict[str, list[float]] = {}
+    assert scenario.timeline_step is not None
+    env.process(_sampler(env, model, scenario.timeline_step, scenario.duration, timeline))
+    chunks = iter(workload.chunks(scenario.duration, CHUNK_SECONDS))
+    env.process(_driver(env, model, chunks, CHUNK_SECONDS, scenario.duration, progress))
+    env.run(until=scenario.duration + 1e-9)
+    model.finish()
+    stats = recorder.stats()
+    return PlatformRun(
+        platform=platform_name,
+        replication=replication,
+        stats=stats,
+        instances=model.instance_stats(),
+        busy_mean=stats.busy_mean,
+        timeline={k: np.asarray(v) for k, v in timeline.items()},
+        decisions=list(ctx.decisions),
+        bill=model.bill(),
+        wall_s=time.perf_counter() - t_wall,
+    )
+
+
+def jobs(scenario: Scenario) -> list[tuple[str, int]]:
+    return [(p.name, r) for r in range(scenario.replications) for p in scenario.platforms]

@@ -1,0 +1,14 @@
+"""Platform models by `type`. A new platform registers its spec and model here, nowhere else."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from sim.platforms.lambda_ import LambdaModel, LambdaSpec
+from sim.platforms.wasm import WasmModel, WasmSpec
+
+PlatformSpec = Annotated[LambdaSpec | WasmSpec, Field(discriminator="type")]
+
+MODELS: dict[str, Any] = {"lambda": LambdaModel, "wasm": WasmModel}

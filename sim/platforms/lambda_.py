@@ -1,0 +1,550 @@
+"""AWS Lambda: execution environments, cold starts, keep-alive, limits, provisioned concurrency.
+
+Model (platforms.md, Lambda section; every default in sim.defaults with its source):
+- An environment serves one request at a time. An arriving request takes a provisioned (PC)
+  environment if one is idle, else an idle on-demand environment (most recently used first, or
+  least recently used with `reuse: lru`), else a new environment starts: cold start =
+  sandbox overhead + Init (or SnapStart restore), if the concurrency limit and the scaling token
+  bucket (1,000 new environments per 10 s, refilled continuously) allow. Otherwise the request is
+  throttled (429) and, if the client retries, comes back after full-jitter exponential backoff.
+- Idle on-demand environments are reclaimed `keep_alive` after their last request (lazily: an
+  environment whose expiry has passed is never handed out and leaves the pool when next seen).
+- Handler time = service x ((1 - cpu_bound) + cpu_bound / min(vCPU, threads)), vCPU = memory/1769.
+- An invocation longer than `timeout` is killed at the timeout (billed to it) and its environment
+  is discarded (Lambda resets the environment after a timeout), so the next request there is cold.
+- Concurrency counts in-flight invocations (initialising or running), PC included.
+Per-function pools: a multi-function trace gives each function its own environments, token bucket
+and provisioned concurrency, as separate Lambda functions with the same settings would have.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from heapq import heappop, heappush
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from sim import defaults as D
+from sim.config import Duration, MemoryMB, Rate, Strict
+from sim.distributions import Distribution, coerce_distribution
+from sim.pricing.lambda_ import LambdaCostSettings, LambdaUsage, lambda_bill
+from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, constant_value, every
+from sim.records import OK, THROTTLED, TIMED_OUT
+
+Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
+
+
+def _time_of_day(value: object) -> object:
+    """'08:00' or '8:30:15' -> seconds after midnight; durations pass through."""
+    if isinstance(value, str) and ":" in value:
+        parts = value.strip().split(":")
+        try:
+            nums = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"expected a time of day such as '08:00', got {value!r}") from None
+        if len(nums) not in (2, 3) or not 0 <= nums[0] < 24 or not all(0 <= x < 60 for x in nums[1:]):
+            raise ValueError(f"expected a time of day such as '08:00', got {value!r}")
+        return nums[0] * 3600 + nums[1] * 60 + (nums[2] if len(nums) == 3 else 0)
+    return value
+
+
+TimeOfDay = Annotated[Duration, BeforeValidator(_time_of_day)]
+
+
+class ScheduleEntry(Strict):
+    """Provisioned concurrency `value` from time of day `at` (repeats daily)."""
+
+    at: TimeOfDay = Field(ge=0, lt=86400)
+    value: int = Field(ge=0)
+
+
+class TargetTracking(Strict):
+    """Application Auto Scaling target tracking on ProvisionedConcurrencyUtilization."""
+
+    target: float = Field(D.LAMBDA_PC_TARGET, gt=0, le=1)
+    min: int = Field(1, ge=0)
+    max: int = Field(100, ge=1)
+    initial: int | None = Field(None, ge=0, description="level at t=0 (default: min)")
+    ready_delay: Dist = Field(default_factory=lambda: D.LAMBDA_PC_READY_DELAY)
+    scale_out_periods: int = Field(D.LAMBDA_PC_SCALE_OUT_PERIODS, ge=1)
+    scale_in_periods: int = Field(D.LAMBDA_PC_SCALE_IN_PERIODS, ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TargetTracking:
+        if self.max < self.min:
+            raise ValueError("target_tracking `max` must be at least `min`")
+        return self
+
+
+class ScalingRate(Strict):
+    burst: int = Field(D.LAMBDA_SCALING_BURST, ge=1, description="token bucket size")
+    refill: Rate = Field(D.LAMBDA_SCALING_REFILL_PER_S, gt=0, description="new environments/s")
+
+
+class Backoff(Strict):
+    base: Duration = Field(D.CLIENT_BACKOFF_BASE_S, gt=0)
+    cap: Duration = Field(D.CLIENT_BACKOFF_CAP_S, gt=0)
+
+
+class ClientSpec(Strict):
+    retries: int = Field(0, ge=0, le=20, description="client retries after a 429")
+    backoff: Backoff = Field(default_factory=Backoff)
+
+
+class LambdaSpec(Strict):
+    name: str = Field(min_length=1)
+    type: Literal["lambda"]
+    memory: MemoryMB = Field(D.LAMBDA_DEFAULT_MEMORY_MB, ge=128, le=10240)
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    runtime: str = D.LAMBDA_DEFAULT_RUNTIME
+    init: Dist | None = Field(None, description="Init duration; default from runtime table")
+    sandbox_overhead: Duration = Field(D.LAMBDA_SANDBOX_OVERHEAD_S, ge=0)
+    snapstart: bool = False
+    restore: Dist = Field(default_factory=lambda: D.LAMBDA_SNAPSTART_RESTORE)
+    keep_alive: Dist = Field(default_factory=lambda: D.LAMBDA_KEEP_ALIVE_S)
+    reuse: Literal["mru", "lru"] = "mru"
+    provisioned_concurrency: int | list[ScheduleEntry] | TargetTracking = 0
+    reserved_concurrency: int | None = Field(None, ge=0)
+    account_concurrency: int = Field(D.LAMBDA_ACCOUNT_CONCURRENCY, ge=1)
+    scaling_rate: ScalingRate = Field(default_factory=ScalingRate)
+    timeout: Duration = Field(D.LAMBDA_TIMEOUT_S, gt=0, le=900)
+    threads: int = Field(1, ge=1, le=6)
+    api_gateway: Literal["http", "rest", "none"] = "none"
+    gateway_latency: Dist | None = None
+    client: ClientSpec = Field(default_factory=ClientSpec)
+    free_tier: bool = False
+    init_billing: bool = True
+    cost: LambdaCostSettings = Field(default_factory=LambdaCostSettings)
+
+    @field_validator("provisioned_concurrency")
+    @classmethod
+    def _pc_nonneg(cls, v: Any) -> Any:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("provisioned_concurrency must be >= 0")
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("a provisioned_concurrency schedule needs at least one entry")
+            return sorted(v, key=lambda e: e.at)
+        return v
+
+    @model_validator(mode="after")
+    def _resolve(self) -> LambdaSpec:
+        if self.init is None:
+            if self.runtime not in D.LAMBDA_INIT_MS:
+                known = ", ".join(sorted(D.LAMBDA_INIT_MS))
+                raise ValueError(
+                    f"runtime {self.runtime!r} has no measured init time; use one of {known} "
+                    "or give `init:` as a distribution"
+                )
+            p50, _p90, p99 = D.LAMBDA_INIT_MS[self.runtime]
+            self.init = coerce_distribution(
+                {"dist": "lognormal", "median": p50 / 1e3, "p99": p99 / 1e3}
+            )
+            self.init = _DIST_ADAPTER.validate_python(self.init)
+        if self.gateway_latency is None:
+            self.gateway_latency = _DIST_ADAPTER.validate_python(
+                D.LAMBDA_GATEWAY_LATENCY_S[self.api_gateway]
+            )
+        return self
+
+    @property
+    def vcpu(self) -> float:
+        return min(self.memory / D.LAMBDA_MB_PER_VCPU, D.LAMBDA_MAX_VCPU)
+
+    @property
+    def concurrency_limit(self) -> int:
+        if self.reserved_concurrency is not None:
+            return min(self.reserved_concurrency, self.account_concurrency)
+        return self.account_concurrency
+
+
+from pydantic import TypeAdapter  # noqa: E402  (after the union is defined)
+
+_DIST_ADAPTER: TypeAdapter[Any] = TypeAdapter(Dist)
+
+# Kinds of busy environment in the completion heap.
+_ON_DEMAND, _PROVISIONED, _DISCARD = 0, 1, 2
+
+
+class LambdaModel(PlatformModel):
+    spec: LambdaSpec
+
+    def __init__(self, spec: LambdaSpec, ctx: RunContext) -> None:
+        super().__init__(spec, ctx)
+        rng = ctx.rng
+        nfn = max(len(ctx.function_names), 1)
+        self.scale = (1 - ctx.cpu_bound) + ctx.cpu_bound / min(spec.vcpu, spec.threads)
+        self.limit = spec.concurrency_limit
+        self.timeout = spec.timeout
+        self.sandbox = spec.sandbox_overhead
+        self.startup_dist = DrawBuffer(spec.restore if spec.snapstart else spec.init, rng)
+        self.snapstart = spec.snapstart
+        self.ka_const = constant_value(spec.keep_alive)
+        self.ka_draw = DrawBuffer(spec.keep_alive, rng)
+        self.gw_const = constant_value(spec.gateway_latency)
+        self.gw_draw = DrawBuffer(spec.gateway_latency, rng)
+        self.jitter = rng  # backoff jitter
+        self.mru = spec.reuse == "mru"
+        # Per function: idle on-demand pool [(expiry, env)], idle PC stack, tokens, in-flight.
+        self.idle: list[deque[tuple[float, int]]] = [deque() for _ in range(nfn)]
+        self.pc_idle: list[list[int]] = [[] for _ in range(nfn)]
+        self.tokens = [float(spec.scaling_rate.burst)] * nfn
+        self.tok_time = [0.0] * nfn
+        self.fn_inflight = [0] * nfn
+        self.busy: list[tuple[float, int, int, int]] = []  # (end, env, kind, function)
+        self.retry: list[tuple[float, int, float, float, int, int]] = []
+        self.retry_seq = 0
+        self.next_env = 0
+        self.created: dict[int, float] = {}  # on-demand env -> creation time (for env-seconds)
+        # Provisioned concurrency (per function).
+        self.pc_level = 0
+        self.pc_live = [0] * nfn
+        self.pc_retire = [0] * nfn
+        self.pc_segments: list[list[float]] = []  # [start, end, level]
+        self.pc_busy_bins: dict[int, float] = {}  # minute -> PC busy seconds (target tracking)
+        self.track_pc = isinstance(spec.provisioned_concurrency, TargetTracking)
+        # Accounting.
+        self.live = 0
+        self.peak = 0
+        self.env_seconds = 0.0  # after warm-up
+        self.pc_env_seconds = 0.0
+        self.billed_od_ms = 0.0
+        self.billed_pc_ms = 0.0
+        self.billed_init_ms = 0.0
+        self.invocations = 0
+        self.attempts = 0
+        self.throttles = 0
+        self.cold_in_step = 0
+        self.arrivals_in_step = 0
+
+    # -- control plane ---------------------------------------------------------------------------
+    def start(self) -> None:
+        pc = self.spec.provisioned_concurrency
+        if isinstance(pc, int):
+            if pc:
+                self.set_pc(pc, "constant provisioned concurrency")
+        elif isinstance(pc, list):
+            self.env.process(self._schedule(pc))
+        else:
+            self.set_pc(pc.initial if pc.initial is not None else pc.min, "target tracking start")
+            self.env.process(self._target_tracking(pc))
+
+    def set_pc(self, level: int, reason: str) -> None:
+        now = self.env.now
+        if level == self.pc_level:
+            return
+        self.ctx.decide("provisioned_concurrency", self.pc_level, level, reason)
+        if self.pc_segments:
+            self.pc_segments[-1][1] = now
+        if level:
+            self.pc_segments.append([now, self.ctx.duration, level])
+        for f in range(len(self.pc_idle)):
+            have = self.pc_live[f] - self.pc_retire[f]
+            if level > have:
+                add = level - have
+                cancel = min(add, self.pc_retire[f])  # un-retire busy ones first
+                self.pc_retire[f] -= cancel
+                for _ in range(add - cancel):
+                    self.pc_idle[f].append(self._new_env_id())
+                self.pc_live[f] += add - cancel
+                self.live += add - cancel
+            else:
+                drop = have - level
+                idle = self.pc_idle[f]
+                while drop and idle:
+                    idle.pop()
+                    self.pc_live[f] -= 1
+                    self.live -= 1
+                    drop -= 1
+                self.pc_retire[f] += drop  # busy ones leave when they finish
+        self.pc_level = level
+        self.peak = max(self.peak, self.live)
+
+    def _schedule(self, entries: list[ScheduleEntry]):  # SimPy process
+        day = 86400.0
+        # Level in force at t=0: the last entry of the (previous) day.
+        self.set_pc(entries[-1].value, f"schedule: {entries[-1].value} from {entries[-1].at:.0f}s")
+        t_day = 0.0
+        while True:
+            for e in entries:
+                at = t_day + e.at
+                if at > self.env.now:
+                    yield self.env.timeout(at - self.env.now)
+                    self.set_pc(e.value, f"schedule: {e.value} at {_hhmm(e.at)}")
+            t_day += day
+            if t_day >= self.ctx.duration:
+                return
+
+    def _target_tracking(self, tt: TargetTracking):  # SimPy process
+        above = below = 0
+        ready = DrawBuffer(tt.ready_delay, self.ctx.rng, 64)
+        pending: int | None = None
+        while True:
+            yield self.env.timeout(60.0)
+            minute = int(self.env.now // 60) - 1
+            busy = self.pc_busy_bins.pop(minute, 0.0)
+            level = self.pc_level
+            util = busy / (level * 60.0) if level else (1.0 if busy else 0.0)
+            above = above + 1 if util > tt.target else 0
+            below = below + 1 if util < tt.target * D.LAMBDA_PC_SCALE_IN_FACTOR else 0
+            if above >= tt.scale_out_periods and pending is None:
+                want = min(tt.max, max(level + 1, math.ceil(level * util / tt.target)))
+                if want > level:
+                    pending = want
+                    self.env.process(self._pc_after(ready.next(), want, util, tt.target))
+                above = 0
+            elif below >= tt.scale_in_periods:
+                want = max(tt.min, math.ceil(level * util / tt.target))
+                if want < level:
+                    self.set_pc(want, f"target tracking: utilisation {util:.2f} < "
+                                f"{D.LAMBDA_PC_SCALE_IN_FACTOR}x{tt.target} for "
+                                f"{tt.scale_in_periods} min")
+                below = 0
+            if pending is not None and self.pc_level == pending:
+                pending = None
+
+    def _pc_after(self, delay: float, level: int, util: float, target: float):
+        yield self.env.timeout(delay)
+        self.set_pc(level, f"target tracking: utilisation {util:.2f} > {target} for 3 min "
+                    f"(ready after {delay:.0f}s)")
+
+    def _new_env_id(self) -> int:
+        self.next_env += 1
+        return self.next_env
+
+    # -- data plane ------------------------------------------------------------------------------
+    def advance(self, until: float) -> None:  # noqa: C901 - the hot loop, kept in one piece
+        arr, svc, fns = self._arr, self._svc, self._fn
+        i, n = self._i, len(arr)
+        busy, retry = self.busy, self.retry
+        idle_pools, pc_pools = self.idle, self.pc_idle
+        log = self.log
+        l_arr, l_start, l_end = log.arrival.append, log.start.append, log.end.append
+        l_wait, l_startup, l_svc = log.wait.append, log.startup.append, log.service.append
+        l_over, l_cold, l_out, l_inst = (log.overhead.append, log.cold.append,
+                                          log.outcome.append, log.instance.append)
+        scale, limit, timeout, sandbox = self.scale, self.limit, self.timeout, self.sandbox
+        ka_const, gw_const = self.ka_const, self.gw_const
+        mru, track_pc = self.mru, self.track_pc
+        burst = float(self.spec.scaling_rate.burst)
+        refill = self.spec.scaling_rate.refill
+        retries = self.spec.client.retries
+        horizon = self.ctx.duration
+        fn_inflight, tokens, tok_time = self.fn_inflight, self.tokens, self.tok_time
+        ceil = math.ceil
+        while True:
+            if i >= n:
+                if self._next_chunk():
+                    arr, svc, fns, i, n = self._arr, self._svc, self._fn, 0, len(self._arr)
+                    continue
+                ta = INF
+            else:
+                ta = arr[i]
+            if retry and retry[0][0] < ta:
+                t, _, t0, s, f, attempt = heappop(retry)
+                if t >= until:
+                    heappush(retry, (t, _, t0, s, f, attempt))
+                    break
+            else:
+                if ta >= until:
+                    break
+                t, t0, s, f, attempt = ta, ta, svc[i], fns[i], 0
+                i += 1
+                self.arrivals_in_step += 1
+            # Completions up to t free their environments first.
+            while busy and busy[0][0] <= t:
+                self._release(heappop(busy))
+            self.attempts += 1
+            over = gw_const if gw_const is not None else self.gw_draw.next()
+            if len(busy) >= limit:
+                env_id = -1
+            else:
+                env_id = 0
+                pc_idle = pc_pools[f]
+                if pc_idle:
+                    env_id, kind, startup = pc_idle.pop(), _PROVISIONED, 0.0
+                else:
+                    pool = idle_pools[f]
+                    if mru:
+                        while pool and pool[-1][0] <= t:
+                            self._reclaim(pool.pop())
+                        if pool:
+                            env_id, kind, startup = pool.pop()[1], _ON_DEMAND, 0.0
+                    else:
+                        while pool and pool[0][0] <= t:
+                            self._reclaim(pool.popleft())
+                        if pool:
+                            env_id, kind, startup = pool.popleft()[1], _ON_DEMAND, 0.0
+                if not env_id:
+                    # Cold start, if the scaling token bucket has a token.
+                    tok = min(burst, tokens[f] + (t - tok_time[f]) * refill)
+                    tok_time[f] = t
+                    if tok >= 1.0:
+                        tokens[f] = tok - 1.0
+                        init = self.startup_dist.next()
+                        startup = sandbox + init
+                        kind = _ON_DEMAND
+                        self.next_env += 1
+                        env_id = self.next_env
+                        self.created[env_id] = t
+                        self.live += 1
+                        if self.live > self.peak:
+                            self.peak = self.live
+                        if not self.snapstart:
+                            self.billed_init_ms += ceil(init * 1e3 - 1e-9)
+                        self.cold_in_step += 1
+                    else:
+                        tokens[f] = tok
+                        env_id = -1
+            if env_id < 0:
+                # Throttled (429).
+                self.throttles += 1
+                if attempt < retries:
+                    cap = min(self.spec.client.backoff.cap,
+                              self.spec.client.backoff.base * 2.0**attempt)
+                    self.retry_seq += 1
+                    heappush(retry, (t + self.jitter.random() * cap, self.retry_seq, t0, s, f,
+                                     attempt + 1))
+                    continue
+                l_arr(t0), l_start(t), l_end(t), l_wait(t - t0), l_startup(0.0), l_svc(0.0)
+                l_over(over), l_cold(False), l_out(THROTTLED), l_inst(-1)
+                continue
+            start = t + startup
+            dur = s * scale
+            outcome = OK
+            if dur > timeout:
+                dur, outcome = timeout, TIMED_OUT
+            end = start + dur
+            heappush(busy, (end, env_id, _DISCARD if outcome else kind, f))
+            fn_inflight[f] += 1
+            self.invocations += 1
+            if kind == _PROVISIONED:
+                self.billed_pc_ms += ceil(dur * 1e3 - 1e-9)
+                if track_pc:
+                    self._pc_busy(start, end)
+            else:
+                self.billed_od_ms += ceil(dur * 1e3 - 1e-9)
+            l_arr(t0), l_start(start), l_end(end), l_wait(t - t0), l_startup(startup)
+            l_svc(dur), l_over(over), l_cold(startup > 0.0), l_out(outcome), l_inst(env_id)
+        while busy and busy[0][0] < until:
+            self._release(heappop(busy))
+        self._i = i
+        if len(log) >= 65536 or until >= horizon:
+            self.flush()
+
+    def _release(self, item: tuple[float, int, int, int]) -> None:
+        end, env_id, kind, f = item
+        self.fn_inflight[f] -= 1
+        if kind == _ON_DEMAND:
+            ka = self.ka_const if self.ka_const is not None else self.ka_draw.next()
+            self.idle[f].append((end + ka, env_id))
+        elif kind == _PROVISIONED:
+            if self.pc_retire[f]:
+                self.pc_retire[f] -= 1
+                self.pc_live[f] -= 1
+                self.live -= 1
+            else:
+                self.pc_idle[f].append(env_id)
+        else:  # timed out: the environment is reset (discarded)
+            if env_id in self.created:
+                self._gone(env_id, end)
+            else:  # a provisioned environment: Lambda re-initialises it in place
+                self.pc_idle[f].append(env_id)
+
+    def _reclaim(self, item: tuple[float, int]) -> None:
+        expiry, env_id = item
+        self._gone(env_id, expiry)
+
+    def _gone(self, env_id: int, t: float) -> None:
+        born = self.created.pop(env_id)
+        self.live -= 1
+        lo, hi = max(born, self.ctx.warmup), min(t, self.ctx.duration)
+        if hi > lo:
+            self.env_seconds += hi - lo
+
+    def _pc_busy(self, start: float, end: float) -> None:
+        bins = self.pc_busy_bins
+        m = int(start // 60)
+        while start < end:
+            edge = min(end, (m + 1) * 60.0)
+            bins[m] = bins.get(m, 0.0) + edge - start
+            start = edge
+            m += 1
+
+    # -- observation -----------------------------------------------------------------------------
+    def _purge(self, now: float) -> int:
+        """Drop expired idle environments; return the number of live idle on-demand ones."""
+        count = 0
+        for pool in self.idle:
+            if self.ka_const is not None:  # expiries are in release order
+                while pool and pool[0][0] <= now:
+                    self._reclaim(pool.popleft())
+            else:
+                for item in [x for x in pool if x[0] <= now]:
+                    pool.remove(item)
+                    self._reclaim(item)
+            count += len(pool)
+        return count
+
+    def snapshot(self, now: float) -> dict[str, float]:
+        idle_od = self._purge(now)
+        idle_pc = sum(len(p) for p in self.pc_idle)
+        row = {
+            "instances": float(self.live),
+            "busy": float(len(self.busy)),
+            "idle": float(idle_od + idle_pc),
+            "queued": 0.0,
+            "desired": float(self.pc_level),
+            "nodes": 0.0,
+            "arrivals": float(self.arrivals_in_step),
+            "cold_starts": float(self.cold_in_step),
+            "throttles": float(self.throttles),
+        }
+        self.arrivals_in_step = self.cold_in_step = 0
+        return row
+
+    def finish(self) -> None:
+        end = self.ctx.duration
+        while self.busy:  # in-flight work completes after the window
+            self._release(heappop(self.busy))
+        for pool in self.idle:
+            while pool:
+                self._reclaim(pool.popleft())
+        for env_id in list(self.created):
+            self._gone(env_id, end)
+        # PC environments live for their configured segments.
+        for seg_start, seg_end, level in self.pc_segments:
+            lo, hi = max(seg_start, self.ctx.warmup), min(seg_end, end)
+            if hi > lo:
+                self.pc_env_seconds += (hi - lo) * level * len(self.pc_idle)
+        self.flush()
+
+    def instance_stats(self) -> dict[str, float]:
+        span = max(self.ctx.duration - self.ctx.warmup, 1e-12)
+        return {"mean": (self.env_seconds + self.pc_env_seconds) / span, "peak": float(self.peak)}
+
+    def usage(self) -> LambdaUsage:
+        n_fn = len(self.pc_idle)
+        return LambdaUsage(
+            requests=self.invocations,
+            on_demand_billed_ms=self.billed_od_ms,
+            pc_billed_ms=self.billed_pc_ms,
+            init_billed_ms=self.billed_init_ms,
+            pc_segments=[(a, b, int(lvl) * n_fn) for a, b, lvl in self.pc_segments],
+            gateway_requests=self.attempts if self.spec.api_gateway != "none" else 0,
+            window_s=self.ctx.duration,
+        )
+
+    def bill(self) -> Any:
+        s = self.spec
+        return lambda_bill(
+            self.usage(), memory_mb=s.memory, architecture=s.architecture,
+            api_gateway=s.api_gateway, init_billing=s.init_billing, free_tier=s.free_tier,
+            settings=s.cost,
+        )
+
+
+def _hhmm(seconds: float) -> str:
+    return f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}"

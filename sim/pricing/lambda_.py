@@ -1,0 +1,256 @@
+"""AWS Lambda bill: duration, requests, INIT, provisioned concurrency, API Gateway, logs, NAT.
+
+Rules (prices and sources in prices.yaml; the window -> month rule in tables.py):
+- On-demand duration GB-s = billed ms / 1000 * memory_mb / 1024, priced by the architecture's
+  monthly tiers. INIT (when `init_billing`) is on-demand duration too: it shares the tiers and the
+  free allowance; its share of the tiered cost is reported as the "init" line.
+- Provisioned concurrency (PC): configured GB-s at the PC rate, plus duration served on PC at the
+  PC duration rate (untiered). AWS: PC time is counted "from the time you enable it on your
+  function until it is disabled, rounded up to the nearest five minutes". We therefore round per
+  *enablement period* - a maximal run of back-to-back segments with at least one configured
+  environment - not per segment (autoscaling changes the level every minute; rounding each change
+  would bill up to 5x). The time added by rounding is billed at the level of the period's last
+  segment (the level being disabled). A period still enabled at the window's end is not rounded:
+  it continues past the window.
+- Free tier (off by default; it is per account): 1M requests and 400,000 GB-s per month, covering
+  the first GB-s of the month (tier 1). AWS: it does not apply to functions with PC enabled, so
+  any configured PC in the window switches it off (the bill says so in `notes`).
+- API Gateway: HTTP API metered in 512 KB units per request; REST API by request, tiered.
+- CloudWatch Logs ingestion and NAT Gateway (hours for the whole window + GB processed) are
+  optional.
+- Not billed: data transfer out, log storage, SnapStart cache/restore, API Gateway free tier.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from sim.config import MemoryMB, Strict
+from sim.errors import InputError
+from sim.pricing.tables import (
+    SECONDS_PER_HOUR,
+    Bill,
+    BillBuilder,
+    Bytes,
+    bytes_to_gb,
+    price,
+    tiered_cost,
+    tiers,
+)
+
+Architecture = Literal["x86_64", "arm64"]
+ApiGateway = Literal["http", "rest", "none"]
+
+_EPS_S = 1e-9  # segment ends closer than this (float noise) are back to back
+
+
+# --- user-facing settings (for the lead to embed in the Lambda platform spec) -------------------
+
+
+class LogsSettings(Strict):
+    """CloudWatch Logs ingestion. 0 bytes per request (default) bills nothing."""
+
+    bytes_per_request: Bytes = Field(
+        0.0, ge=0, description="log bytes ingested per billed invocation, e.g. '1KB'"
+    )
+
+
+class NatSettings(Strict):
+    """A NAT Gateway in front of a VPC-attached function: hourly charge + data processed."""
+
+    enabled: bool = False
+    gateways: int = Field(1, ge=1, description="NAT Gateways billed (one per AZ used)")
+    bytes_per_request: Bytes = Field(
+        0.0, ge=0, description="bytes through the NAT per billed invocation, e.g. '20KB'"
+    )
+
+
+class LambdaCostSettings(Strict):
+    """Cost-only settings of a Lambda platform (keys under `cost:`)."""
+
+    logs: LogsSettings = LogsSettings()
+    nat: NatSettings = NatSettings()
+    request_size: Bytes = Field(
+        1024.0,
+        ge=0,
+        description="request size for HTTP API metering (512 KB units); default 1 KB = 1 unit",
+    )
+    ephemeral_storage: MemoryMB = Field(
+        512.0, description="/tmp size in MB; above 512 MB it is billed per GB-s of duration"
+    )
+
+    @field_validator("ephemeral_storage")
+    @classmethod
+    def _storage_range(cls, value: float) -> float:
+        if not 512 <= value <= 10240:
+            raise ValueError(f"expected ephemeral storage from 512 to 10240 MB, got {value:g}")
+        return value
+
+
+# --- usage --------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class LambdaUsage:
+    """What a Lambda run consumed in its window (durations already rounded per invocation)."""
+
+    requests: int  # billed invocations (ok + timed_out; throttled are not billed)
+    on_demand_billed_ms: float  # sum of per-invocation durations, each rounded UP to 1 ms
+    window_s: float
+    pc_billed_ms: float = 0.0  # same, for invocations served by provisioned-concurrency envs
+    init_billed_ms: float = 0.0  # on-demand cold-start INIT durations, each rounded up to 1 ms
+    # (start_s, end_s, configured environments); PC levels over the window
+    pc_segments: Sequence[tuple[float, float, int]] = field(default_factory=tuple)
+    # requests reaching API Gateway (incl. throttled); None = same as requests
+    gateway_requests: int | None = None
+    log_bytes: float | None = None  # None: requests * settings.logs.bytes_per_request
+    nat_bytes: float | None = None  # None: requests * settings.nat.bytes_per_request
+
+    def __post_init__(self) -> None:
+        for name in ("requests", "on_demand_billed_ms", "pc_billed_ms", "init_billed_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"LambdaUsage.{name} must be >= 0, got {getattr(self, name)!r}")
+        for start, end, envs in self.pc_segments:
+            if end < start or envs < 0:
+                raise ValueError(f"bad provisioned-concurrency segment {(start, end, envs)!r}")
+
+
+def pc_environment_seconds(segments: Sequence[tuple[float, float, int]], window_s: float) -> float:
+    """Billed environment-seconds of configured PC, each enablement period rounded up."""
+    step = price("lambda.provisioned_concurrency.rounding").rate
+    total = 0.0
+    period_start: float | None = None
+    prev_end, last_level = 0.0, 0
+
+    def close() -> float:
+        length = prev_end - period_start
+        if prev_end >= window_s - _EPS_S:
+            return 0.0  # still enabled when the window ends: no disable, no rounding yet
+        # tolerance: a period of exactly 3600.0000001 s is 12 steps, not 13
+        billed = math.ceil(length / step - 1e-9) * step
+        return max(billed - length, 0.0) * last_level
+
+    for start, end, level in sorted(s for s in segments if s[1] > s[0]):
+        if period_start is not None and (level <= 0 or start > prev_end + _EPS_S):
+            total += close()
+            period_start = None
+        if level <= 0:
+            continue
+        if period_start is None:
+            period_start = start
+        total += level * (end - start)
+        prev_end, last_level = end, level
+    if period_start is not None:
+        total += close()
+    return total
+
+
+def _gateway_units(requests: float, api_gateway: ApiGateway, request_size: float) -> float:
+    if api_gateway != "http":
+        return requests
+    unit = price("api_gateway.http.metering_bytes").rate
+    return requests * max(1, math.ceil(request_size / unit))
+
+
+def lambda_bill(
+    usage: LambdaUsage,
+    *,
+    memory_mb: float,
+    architecture: Architecture = "x86_64",
+    api_gateway: ApiGateway = "none",
+    init_billing: bool = True,
+    free_tier: bool = False,
+    settings: LambdaCostSettings | None = None,
+) -> Bill:
+    """The Lambda bill for `usage` (window and 30-day month), line by line with sources."""
+    if architecture not in ("x86_64", "arm64"):
+        raise InputError(f"expected x86_64 or arm64, got {architecture!r}", key="architecture")
+    if api_gateway not in ("http", "rest", "none"):
+        raise InputError(f"expected http, rest or none, got {api_gateway!r}", key="api_gateway")
+    if not memory_mb > 0:
+        raise InputError(f"expected a positive memory size in MB, got {memory_mb!r}", key="memory")
+    settings = settings or LambdaCostSettings()
+    b = BillBuilder(usage.window_s)
+    gb = memory_mb / 1024.0
+
+    pc_env_s = pc_environment_seconds(usage.pc_segments, usage.window_s)
+    use_free = free_tier and pc_env_s == 0
+    if free_tier and not use_free:
+        b.note("free tier not applied: it does not cover functions with provisioned concurrency")
+
+    # On-demand duration and INIT share the tiers and the free GB-s.
+    duration_key = f"lambda.duration.{architecture}"
+    od_gbs = b.monthly(usage.on_demand_billed_ms / 1000.0 * gb)
+    init_gbs = b.monthly(usage.init_billed_ms / 1000.0 * gb) if init_billing else 0.0
+    all_gbs = od_gbs + init_gbs
+    free_gbs = price("lambda.free_tier.gb_seconds") if use_free else None
+    od_cost = tiered_cost(all_gbs, duration_key)
+    if free_gbs is not None:
+        od_cost -= tiered_cost(min(all_gbs, free_gbs.rate), duration_key)
+    duration_rates = [*tiers(duration_key), *([free_gbs] if free_gbs else [])]
+    init_share = init_gbs / all_gbs if all_gbs > 0 else 0.0
+    b.line("duration", od_cost * (1.0 - init_share), duration_rates)
+    if init_billing:
+        b.line("init", od_cost * init_share, [*duration_rates, price("lambda.init_billing")])
+
+    # Requests (PC-served invocations are requests too).
+    req_rate = price("lambda.requests")
+    monthly_requests = b.monthly(usage.requests)
+    free_req = price("lambda.free_tier.requests") if use_free else None
+    billable = max(0.0, monthly_requests - (free_req.rate if free_req else 0.0))
+    b.line("requests", req_rate.cost(billable), [req_rate, *([free_req] if free_req else [])])
+
+    if pc_env_s > 0 or usage.pc_billed_ms > 0:
+        pc_rate = price(f"lambda.provisioned_concurrency.{architecture}")
+        rounding = price("lambda.provisioned_concurrency.rounding")
+        pc_cost = pc_rate.cost(b.monthly(pc_env_s * gb))
+        b.line("provisioned_concurrency", pc_cost, [pc_rate, rounding])
+        pcd_rate = price(f"lambda.provisioned_duration.{architecture}")
+        pc_gbs = b.monthly(usage.pc_billed_ms / 1000.0 * gb)
+        b.line("provisioned_duration", pcd_rate.cost(pc_gbs), [pcd_rate])
+
+    free_mb = price("lambda.ephemeral_storage.free_mb")
+    if settings.ephemeral_storage > free_mb.rate:
+        storage_rate = price("lambda.ephemeral_storage")
+        billed_ms = usage.on_demand_billed_ms + usage.pc_billed_ms
+        billed_ms += usage.init_billed_ms if init_billing else 0.0
+        extra_gb = (settings.ephemeral_storage - free_mb.rate) / 1024.0
+        storage_gbs = b.monthly(billed_ms / 1000.0 * extra_gb)
+        b.line("ephemeral_storage", storage_rate.cost(storage_gbs), [storage_rate, free_mb])
+
+    if api_gateway != "none":
+        gw_key = f"api_gateway.{api_gateway}"
+        gw_requests = usage.requests if usage.gateway_requests is None else usage.gateway_requests
+        units = b.monthly(_gateway_units(gw_requests, api_gateway, settings.request_size))
+        used = [*tiers(gw_key)]
+        if api_gateway == "http":
+            used.append(price("api_gateway.http.metering_bytes"))
+        b.line("api_gateway", tiered_cost(units, gw_key), used)
+
+    log_bytes = usage.log_bytes
+    if log_bytes is None:
+        log_bytes = usage.requests * settings.logs.bytes_per_request
+    if log_bytes > 0:
+        logs_rate = price("cloudwatch_logs.ingestion")
+        gb_logs = b.monthly(bytes_to_gb(log_bytes))
+        b.line("logs", logs_rate.cost(gb_logs), [logs_rate, price("aws.bytes_per_gb")])
+
+    if settings.nat.enabled:
+        nat_bytes = usage.nat_bytes
+        if nat_bytes is None:
+            nat_bytes = usage.requests * settings.nat.bytes_per_request
+        hours_rate, data_rate = price("nat_gateway.hours"), price("nat_gateway.data")
+        hours = b.monthly(usage.window_s / SECONDS_PER_HOUR * settings.nat.gateways)
+        data_gb = b.monthly(bytes_to_gb(nat_bytes))
+        b.line(
+            "nat",
+            hours_rate.cost(hours) + data_rate.cost(data_gb),
+            [hours_rate, data_rate, price("aws.bytes_per_gb")],
+        )
+
+    return b.build(usage.requests)

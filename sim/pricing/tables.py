@@ -1,0 +1,320 @@
+"""The price table (prices.yaml, instances.yaml) and the Bill every cost function returns.
+
+One source of truth: every rate, allowance and billing rule is read from the data files here; no
+rate literal lives anywhere else in the code. Each `Rate` carries its unit, source and date, and
+`Bill.sources` / `Bill.price_date` carry them on to reports.
+
+Billing a simulated window (the same rule for every platform): usage in the window is scaled to a
+30-day month (`scale = SECONDS_PER_MONTH / window_s`), the monthly bill is computed with every tier,
+free allowance and monthly minimum applied per month, and the window's cost is `monthly / scale`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import itertools
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+
+from sim.errors import InputError
+from sim.units import SECONDS_PER_MONTH
+
+SECONDS_PER_HOUR = 3600.0
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(min_length=1)
+    date: str
+    secondary: bool = False
+    note: str = ""
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> str:
+        # YAML may hand us a datetime.date; keep ISO strings so dates compare and serialise simply.
+        text = value.isoformat() if isinstance(value, dt.date) else str(value)
+        dt.date.fromisoformat(text)
+        return text
+
+    def citation(self) -> str:
+        """Source text for reports: '[S]' marks a secondary source, the note follows."""
+        text = self.source + (" [S]" if self.secondary else "")
+        return f"{text} ({self.note})" if self.note else text
+
+
+class Rate(_Data):
+    """One rate, allowance or billing rule: `rate` USD (or units) per `per` units of `unit`."""
+
+    rate: float = Field(ge=0)
+    unit: str = Field(min_length=1)
+    per: float = Field(1.0, gt=0)
+    up_to: float | None = Field(None, gt=0, description="tiers: cumulative monthly end of the tier")
+
+    def cost(self, quantity: float) -> float:
+        return quantity / self.per * self.rate
+
+
+class InstanceType(_Data):
+    """A node type: vCPU, memory and on-demand price per hour."""
+
+    name: str
+    vcpu: float = Field(gt=0)
+    memory_gib: float = Field(gt=0)
+    hourly_usd: float = Field(ge=0)
+
+
+def _load_yaml(filename: str) -> dict[str, Any]:
+    text = resources.files("sim.pricing").joinpath(filename).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise RuntimeError(f"sim/pricing/{filename}: expected a mapping of keys to entries")
+    return data
+
+
+@functools.cache
+def _rates() -> dict[str, tuple[Rate, ...]]:
+    table: dict[str, tuple[Rate, ...]] = {}
+    for key, entry in _load_yaml("prices.yaml").items():
+        items = entry if isinstance(entry, list) else [entry]
+        tiers = tuple(Rate.model_validate(item) for item in items)
+        bounds = [t.up_to for t in tiers]
+        if bounds[-1] is not None or any(b is None for b in bounds[:-1]):
+            raise RuntimeError(f"prices.yaml {key}: every tier but the last needs up_to")
+        if any(a >= b for a, b in itertools.pairwise(bounds[:-1])):
+            raise RuntimeError(f"prices.yaml {key}: tier bounds must increase")
+        table[str(key)] = tiers
+    return table
+
+
+@functools.cache
+def _instances() -> dict[str, InstanceType]:
+    return {
+        str(name): InstanceType.model_validate({"name": str(name), **entry})
+        for name, entry in _load_yaml("instances.yaml").items()
+    }
+
+
+def tiers(key: str) -> tuple[Rate, ...]:
+    """All tiers of a price (a 1-tuple for an untiered one)."""
+    try:
+        return _rates()[key]
+    except KeyError:
+        raise KeyError(f"no price {key!r} in sim/pricing/prices.yaml") from None
+
+
+def price(key: str) -> Rate:
+    """The rate under `key` (for a tiered price, its first tier)."""
+    return tiers(key)[0]
+
+
+def tiered_cost(quantity: float, key: str) -> float:
+    """USD for a monthly `quantity` priced by the tiers under `key` (each tier up to its up_to)."""
+    total, lower = 0.0, 0.0
+    for tier in tiers(key):
+        upper = math.inf if tier.up_to is None else tier.up_to
+        if quantity <= lower:
+            break
+        total += tier.cost(min(quantity, upper) - lower)
+        lower = upper
+    return total
+
+
+def known_instance_types() -> list[str]:
+    return sorted(_instances())
+
+
+def instance_type(name: str) -> InstanceType:
+    """The node type `name`; an InputError lists the known names if there is none."""
+    try:
+        return _instances()[name]
+    except KeyError:
+        raise InputError(
+            f"unknown node type {name!r}; known types: {', '.join(known_instance_types())}",
+            key="cluster.node",
+        ) from None
+
+
+def price_table() -> list[dict[str, Any]]:
+    """Every rate (one row per tier) and node type, for docs and reports."""
+    rows: list[dict[str, Any]] = []
+    for key, rates in _rates().items():
+        for i, r in enumerate(rates):
+            rows.append({"key": key, "tier": i + 1 if len(rates) > 1 else None, **r.model_dump()})
+    for name, it in _instances().items():
+        rows.append(
+            {
+                "key": f"instance.{name}",
+                "tier": None,
+                "rate": it.hourly_usd,
+                "per": 1.0,
+                "unit": f"USD per hour ({it.vcpu:g} vCPU, {it.memory_gib:g} GiB)",
+                "up_to": None,
+                **it.model_dump(include={"source", "date", "secondary", "note"}),
+            }
+        )
+    return rows
+
+
+def bytes_to_gb(n_bytes: float) -> float:
+    """Bytes -> billed GB for AWS data lines (the divisor is itself a documented table entry)."""
+    return n_bytes / price("aws.bytes_per_gb").rate
+
+
+# --- byte quantities in settings ---------------------------------------------------------------
+
+_BYTES_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*([kKMGT]?i?)[bB]?\s*$")
+_BYTE_FACTORS = {
+    "": 1.0,
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+}
+
+
+def parse_bytes(value: object) -> float:
+    """'2KB' (1e3), '512KiB'/'512Ki' (2^10), '1MB', '1GiB' or a bare number of bytes -> bytes."""
+    if not isinstance(value, bool):
+        if isinstance(value, int | float) and math.isfinite(value):
+            return float(value)
+        if isinstance(value, str):
+            m = _BYTES_RE.match(value)
+            if m and m.group(2) in _BYTE_FACTORS:
+                return float(m.group(1)) * _BYTE_FACTORS[m.group(2)]
+    raise ValueError(
+        f"expected a size in bytes such as 2048, '2KB', '512KiB' or '1MB', got {value!r}"
+    )
+
+
+Bytes = Annotated[
+    float,
+    BeforeValidator(parse_bytes),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number"},
+                {"type": "string", "pattern": r"^\s*[0-9.eE+-]+\s*([kKMGT]i?)?[bB]?\s*$"},
+            ],
+            "examples": ["2KB"],
+        }
+    ),
+]
+
+
+# --- the bill ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bill:
+    """Cost of a simulated window and its 30-day-month equivalent, line by line.
+
+    `breakdown` is window USD per line, `monthly_breakdown` the monthly USD of the same lines.
+    Operating cost (Kubernetes `ops` lines: engineer time, monitoring, ...) is reported apart and
+    never added to `total_usd` / `monthly_usd`. Values keep full precision; round for display only.
+    """
+
+    total_usd: float
+    monthly_usd: float
+    breakdown: dict[str, float]
+    monthly_breakdown: dict[str, float]
+    requests: float
+    per_million_usd: float | None
+    window_s: float
+    sources: dict[str, str]
+    price_date: str | None
+    operating_usd: float = 0.0
+    operating_monthly_usd: float = 0.0
+    operating_breakdown: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total_usd,
+            "monthly": self.monthly_usd,
+            "breakdown": dict(self.breakdown),
+            "monthly_breakdown": dict(self.monthly_breakdown),
+            "per_million": self.per_million_usd,
+            "requests": self.requests,
+            "window_s": self.window_s,
+            "operating": self.operating_usd,
+            "operating_monthly": self.operating_monthly_usd,
+            "operating_breakdown": dict(self.operating_breakdown),
+            "sources": dict(self.sources),
+            "price_date": self.price_date,
+            "notes": list(self.notes),
+        }
+
+
+class BillBuilder:
+    """Collects monthly USD per line with the rates behind each line, then builds a `Bill`."""
+
+    def __init__(self, window_s: float) -> None:
+        if not (window_s > 0 and math.isfinite(window_s)):
+            raise InputError(f"the billed window must be a positive duration, got {window_s!r} s")
+        self.window_s = float(window_s)
+        self.scale = SECONDS_PER_MONTH / self.window_s
+        self._monthly: dict[str, float] = {}
+        self._sources: dict[str, list[str]] = {}
+        self._dates: list[str] = []
+        self._operating: dict[str, float] = {}
+        self._notes: list[str] = []
+
+    def monthly(self, window_quantity: float) -> float:
+        """A usage quantity measured over the window, scaled to a 30-day month."""
+        return window_quantity * self.scale
+
+    def line(
+        self, name: str, monthly_usd: float, used: Iterable[Rate | InstanceType | str]
+    ) -> None:
+        self._monthly[name] = self._monthly.get(name, 0.0) + monthly_usd
+        cites = self._sources.setdefault(name, [])
+        for item in used:
+            text = item if isinstance(item, str) else item.citation()
+            if not isinstance(item, str):
+                self._dates.append(item.date)
+            if text not in cites:
+                cites.append(text)
+
+    def operating(self, name: str, monthly_usd: float) -> None:
+        self._operating[name] = self._operating.get(name, 0.0) + monthly_usd
+
+    def note(self, text: str) -> None:
+        self._notes.append(text)
+
+    def build(self, requests: float) -> Bill:
+        window = {k: v / self.scale for k, v in self._monthly.items()}
+        total = sum(window.values(), 0.0)
+        operating_monthly = sum(self._operating.values(), 0.0)
+        sources = {k: "; ".join(v) for k, v in self._sources.items()}
+        if self._operating:
+            sources["operating"] = "scenario `ops` (user-supplied monthly amounts)"
+        return Bill(
+            total_usd=total,
+            monthly_usd=sum(self._monthly.values(), 0.0),
+            breakdown=window,
+            monthly_breakdown=dict(self._monthly),
+            requests=float(requests),
+            per_million_usd=total / requests * 1e6 if requests > 0 else None,
+            window_s=self.window_s,
+            sources=sources,
+            price_date=min(self._dates) if self._dates else None,
+            operating_usd=operating_monthly / self.scale,
+            operating_monthly_usd=operating_monthly,
+            operating_breakdown=dict(self._operating),
+            notes=tuple(self._notes),
+        )

@@ -1,0 +1,295 @@
+"""Columnar per-request records, collected cheaply from a platform's hot loop.
+
+A platform model appends to plain Python lists in `RequestLog` (the fastest append there is) and
+hands the log to a `Recorder` every so often; the recorder turns the lists into numpy arrays, keeps
+them while the run is small, and past `max_rows` keeps only a log-binned latency histogram (relative
+error <= rel_error), running sums and a uniform sample of rows for requests.csv.gz. Either way the
+statistics of a replication come out of `Recorder.stats()` in the same shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats as sps
+
+OK, THROTTLED, REJECTED, TIMED_OUT = 0, 1, 2, 3
+OUTCOMES = ("ok", "throttled", "rejected", "timed_out")
+# Latency statistics cover requests whose client waited for an answer: ok and timed_out. Throttled
+# and rejected requests fail fast and are counted in error_rate instead.
+_LATENCY_OUTCOMES = (OK, TIMED_OUT)
+
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+# Tail probabilities at which the CCDF is stored for plots (1 down to 1e-6).
+CCDF_PROBS = np.unique(np.concatenate([np.logspace(0, -6, 121), [0.5, 0.1, 0.01, 0.001]]))[::-1]
+
+COLUMNS = ("arrival", "start", "end", "wait", "startup", "service", "overhead", "cold", "outcome",
+           "instance")
+
+
+class RequestLog:
+    """Append-only buffers for the hot loop. All times in seconds.
+
+    arrival: when the request reached the platform; start: when its handler began (after any
+    queueing and cold start); end: when the platform answered or failed it; wait: queueing,
+    throttle back-off or scale-up wait; startup: cold start / instantiation; service: handler time
+    actually spent (after CPU scaling); overhead: gateway/ingress latency added on the client path.
+    Client latency = end - arrival + overhead.
+    """
+
+    __slots__ = COLUMNS
+
+    def __init__(self) -> None:
+        for name in COLUMNS:
+            setattr(self, name, [])
+
+    def __len__(self) -> int:
+        return len(self.arrival)
+
+    def take(self) -> dict[str, np.ndarray]:
+        """Move the buffered rows out as arrays and start empty again."""
+        out = {
+            "arrival": np.asarray(self.arrival, dtype=np.float64),
+            "start": np.asarray(self.start, dtype=np.float64),
+            "end": np.asarray(self.end, dtype=np.float64),
+            "wait": np.asarray(self.wait, dtype=np.float64),
+            "startup": np.asarray(self.startup, dtype=np.float64),
+            "service": np.asarray(self.service, dtype=np.float64),
+            "overhead": np.asarray(self.overhead, dtype=np.float64),
+            "cold": np.asarray(self.cold, dtype=np.bool_),
+            "outcome": np.asarray(self.outcome, dtype=np.uint8),
+            "instance": np.asarray(self.instance, dtype=np.int64),
+        }
+        for name in COLUMNS:
+            setattr(self, name, [])
+        return out
+
+
+class LogHistogram:
+    """Latency histogram on log-spaced bins: any quantile read from it is within rel_error."""
+
+    def __init__(self, rel_error: float, lo_ms: float = 1e-3, hi_ms: float = 1e9) -> None:
+        self.lo = lo_ms
+        self.growth = (1 + rel_error) / (1 - rel_error)
+        self.log_growth = math.log(self.growth)
+        self.nbins = int(math.ceil(math.log(hi_ms / lo_ms) / self.log_growth)) + 2
+        self.counts = np.zeros(self.nbins, dtype=np.int64)
+
+    def add(self, ms: np.ndarray) -> None:
+        idx = np.floor(np.log(np.maximum(ms, self.lo) / self.lo) / self.log_growth).astype(np.int64)
+        self.counts += np.bincount(np.minimum(idx, self.nbins - 1), minlength=self.nbins)
+
+    def value_at_rank(self, ranks: np.ndarray) -> np.ndarray:
+        """Value of the k-th smallest sample (0-based ranks), as its bin's geometric centre."""
+        cum = np.cumsum(self.counts)
+        b = np.searchsorted(cum, np.asarray(ranks) + 1, side="left")
+        return self.lo * self.growth ** (b + 0.5)
+
+
+@dataclass
+class RepStats:
+    """What one (replication, platform) run contributes to the summary."""
+
+    requests: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    cold_starts: int = 0
+    latency: dict[str, float] = field(default_factory=dict)  # mean, p50.., max (ms)
+    latency_ci: dict[str, list[float]] = field(default_factory=dict)  # order-statistic 95% CIs
+    ccdf_ms: list[float] = field(default_factory=list)  # latency at CCDF_PROBS
+    parts_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # mean/p99 per part
+    cold_latency: dict[str, float] = field(default_factory=dict)
+    warm_latency: dict[str, float] = field(default_factory=dict)
+    exact: bool = True
+    requests_all: int = 0  # including warm-up (cost covers the whole window)
+    busy_mean: float = 0.0  # time-average requests in start-up or service (M/G/inf check)
+    sample: dict[str, np.ndarray] = field(default_factory=dict)  # rows for requests.csv.gz
+
+
+def _order_stat_ci(n: int, q: float) -> tuple[int, int]:
+    """Distribution-free 95% CI for the q-quantile of n samples, as 0-based ranks."""
+    lo = int(sps.binom.ppf(0.025, n, q)) - 1
+    hi = int(sps.binom.ppf(0.975, n, q))
+    return max(lo, 0), min(hi, n - 1)
+
+
+class Recorder:
+    """Collects the rows of one (replication, platform) run; statistics exclude the warm-up."""
+
+    def __init__(self, warmup: float, *, max_rows: int, rel_error: float, sample_rows: int,
+                 rng: np.random.Generator, horizon: float = float("inf")) -> None:
+        self.warmup = warmup
+        self.horizon = horizon
+        self.busy_seconds = 0.0  # time in start-up or service within [warmup, horizon]
+        self.max_rows = max_rows
+        self.sample_rows = sample_rows
+        self.rng = rng
+        self.chunks: list[dict[str, np.ndarray]] = []
+        self.kept = 0
+        self.streaming = False
+        self.hist = LogHistogram(rel_error)
+        self.hist_cold = LogHistogram(rel_error)
+        self.total = 0
+        self.counts = np.zeros(len(OUTCOMES), dtype=np.int64)
+        self.cold = 0
+        self.lat_sum = 0.0
+        self.lat_n = 0
+        self.lat_max = 0.0
+        self.part_sums = {"overhead": 0.0, "wait": 0.0, "startup": 0.0, "service": 0.0}
+        self.seen_all = 0  # rows including warm-up, for the requests.csv sample
+
+    def add(self, rows: dict[str, np.ndarray]) -> None:
+        n_all = rows["arrival"].size
+        if n_all == 0:
+            return
+        self.seen_all += n_all
+        served = rows["outcome"] != THROTTLED
+        busy = np.minimum(rows["end"], self.horizon) - np.maximum(
+            rows["start"] - rows["startup"], self.warmup)
+        self.busy_seconds += float(np.clip(busy[served], 0, None).sum())
+        post = rows["arrival"] >= self.warmup
+        if not post.all():
+            rows_stat = {k: v[post] for k, v in rows.items()}
+        else:
+            rows_stat = rows
+        n = rows_stat["arrival"].size
+        self.total += n
+        self.counts += np.bincount(rows_stat["outcome"], minlength=len(OUTCOMES))[: len(OUTCOMES)]
+        self.cold += int(rows_stat["cold"].sum())
+        lat_mask = np.isin(rows_stat["outcome"], _LATENCY_OUTCOMES)
+        lat = (rows_stat["end"][lat_mask] - rows_stat["arrival"][lat_mask]
+               + rows_stat["overhead"][lat_mask]) * 1e3
+        self.lat_sum += float(lat.sum())
+        self.lat_n += lat.size
+        if lat.size:
+            self.lat_max = max(self.lat_max, float(lat.max()))
+        for part in self.part_sums:
+            self.part_sums[part] += float(rows_stat[part][lat_mask].sum())
+        self.hist.add(lat)
+        self.hist_cold.add(lat[rows_stat["cold"][lat_mask]])
+        if not self.streaming and self.kept + n_all <= self.max_rows:
+            self.chunks.append(rows)
+            self.kept += n_all
+        else:
+            if not self.streaming:
+                self.streaming = True
+                self._reservoir_init()
+            self._reservoir_add(rows)
+
+    # Uniform sample of rows once the run is too large to keep (for requests.csv.gz only).
+    def _reservoir_init(self) -> None:
+        kept = _concat(self.chunks)
+        self.chunks = []
+        self.kept = 0
+        n = kept["arrival"].size if kept else 0
+        self._res_keys = self.rng.random(n) if n else np.zeros(0)
+        self._res = kept
+        self._reservoir_trim()
+
+    def _reservoir_add(self, rows: dict[str, np.ndarray]) -> None:
+        keys = self.rng.random(rows["arrival"].size)
+        self._res = _concat([self._res, rows]) if self._res else rows
+        self._res_keys = np.concatenate([self._res_keys, keys])
+        self._reservoir_trim()
+
+    def _reservoir_trim(self) -> None:
+        if self._res_keys.size > self.sample_rows:
+            keep = np.argpartition(self._res_keys, self.sample_rows)[: self.sample_rows]
+            keep.sort()
+            self._res = {k: v[keep] for k, v in self._res.items()}
+            self._res_keys = self._res_keys[keep]
+
+    def stats(self) -> RepStats:
+        s = RepStats(requests=self.total, cold_starts=self.cold, exact=not self.streaming,
+                     requests_all=self.seen_all)
+        if math.isfinite(self.horizon) and self.horizon > self.warmup:
+            s.busy_mean = self.busy_seconds / (self.horizon - self.warmup)
+        s.outcomes = {name: int(c) for name, c in zip(OUTCOMES, self.counts, strict=True)}
+        n = self.lat_n
+        if self.streaming:
+            rows = _sort_by_arrival(self._res)
+            s.latency, s.latency_ci, s.ccdf_ms = self._hist_quantiles(self.hist, n)
+            s.cold_latency = self._hist_quantiles(self.hist_cold, int(self.hist_cold.counts.sum()))[0]
+            s.sample = rows
+        else:
+            rows = _concat(self.chunks)
+            s.sample = _downsample(rows, self.sample_rows, self.rng) if rows else {}
+            if rows:
+                post = rows["arrival"] >= self.warmup
+                ok = post & np.isin(rows["outcome"], _LATENCY_OUTCOMES)
+                lat = (rows["end"][ok] - rows["arrival"][ok] + rows["overhead"][ok]) * 1e3
+                cold = rows["cold"][ok]
+                s.latency, s.latency_ci, s.ccdf_ms = _exact_quantiles(lat)
+                s.cold_latency = _exact_quantiles(lat[cold])[0]
+                s.warm_latency = _exact_quantiles(lat[~cold])[0]
+                s.parts_ms = {
+                    part: {"mean": float(rows[part][ok].mean() * 1e3) if ok.any() else 0.0,
+                           "p99": float(np.percentile(rows[part][ok], 99) * 1e3)
+                           if ok.any() else 0.0}
+                    for part in self.part_sums
+                }
+        if n:
+            s.latency["mean"] = self.lat_sum / n
+            s.latency["max"] = self.lat_max
+            if not s.parts_ms:
+                s.parts_ms = {p: {"mean": v / n * 1e3} for p, v in self.part_sums.items()}
+        return s
+
+    @staticmethod
+    def _hist_quantiles(h: LogHistogram, n: int) -> tuple[dict, dict, list]:
+        if n == 0:
+            return {}, {}, []
+        out, ci = {}, {}
+        for name, p in PERCENTILES.items():
+            q = p / 100
+            out[name] = float(h.value_at_rank(np.array([_rank(n, q)]))[0])
+            lo, hi = _order_stat_ci(n, q)
+            ci[name] = [float(x) for x in h.value_at_rank(np.array([lo, hi]))]
+        ranks = np.array([_rank(n, 1 - p) for p in CCDF_PROBS])
+        return out, ci, [float(x) for x in h.value_at_rank(ranks)]
+
+
+def _rank(n: int, q: float) -> int:
+    return min(max(int(math.ceil(q * n)) - 1, 0), n - 1)
+
+
+def _exact_quantiles(lat: np.ndarray) -> tuple[dict, dict, list]:
+    n = lat.size
+    if n == 0:
+        return {}, {}, []
+    srt = np.sort(lat)
+    out, ci = {}, {}
+    for name, p in PERCENTILES.items():
+        q = p / 100
+        out[name] = float(srt[_rank(n, q)])
+        lo, hi = _order_stat_ci(n, q)
+        ci[name] = [float(srt[lo]), float(srt[hi])]
+    out["mean"] = float(srt.mean())
+    out["max"] = float(srt[-1])
+    ccdf = [float(srt[_rank(n, 1 - p)]) for p in CCDF_PROBS]
+    return out, ci, ccdf
+
+
+def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    chunks = [c for c in chunks if c]
+    if not chunks:
+        return {}
+    if len(chunks) == 1:
+        return chunks[0]
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def _sort_by_arrival(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if not rows:
+        return {}
+    order = np.argsort(rows["arrival"], kind="stable")
+    return {k: v[order] for k, v in rows.items()}
+
+
+def _downsample(rows: dict[str, np.ndarray], k: int, rng: np.random.Generator) -> dict:
+    n = rows["arrival"].size
+    if n <= k:
+        return _sort_by_arrival(rows)
+    keep = np.sort(rng.choice(n, size=k, replace=False))
+    return _sort_by_arrival({c: v[keep] for c, v in rows.items()})

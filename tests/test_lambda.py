@@ -1,0 +1,185 @@
+"""AWS Lambda model against closed forms and hand-worked cases (design.md section 6)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest import make_scenario, run_platform
+from sim.records import OUTCOMES
+
+
+def lam(**platform):
+    base = {"name": "fn", "type": "lambda", "memory": 1769, "timeout": "900s"}
+    base.update(platform)
+    return base
+
+
+def scen(arrivals, service, platform, duration="1h", **top):
+    data = {
+        "name": "t",
+        "duration": duration,
+        "replications": 1,
+        "seed": 1,
+        "workload": {"arrivals": arrivals, "service": service},
+        "platforms": [platform],
+    }
+    data.update(top)
+    return make_scenario(data)
+
+
+def rows(run):
+    s = run.stats.sample
+    return {k: np.asarray(v) for k, v in s.items()}
+
+
+def test_warm_only_lambda_is_m_g_inf():
+    """No cold starts, no limits: latency = service time exactly; mean busy = rate x E[S]."""
+    rate, mean_s = 5.0, 0.8
+    sc = scen(
+        [{"steady": {"rate": f"{rate}/s"}}],
+        {"duration": {"dist": "gamma", "mean": f"{mean_s}s", "cv": 1.5}, "cpu_bound": 1.0},
+        lam(provisioned_concurrency=400, account_concurrency=5000),
+        duration="2h",
+        replications=6,
+        warmup="5m",
+    )
+    busy = []
+    for rep in range(sc.replications):
+        run = run_platform(sc, rep=rep)
+        r = rows(run)
+        assert run.stats.cold_starts == 0
+        assert np.allclose(r["end"] - r["start"], r["service"])
+        assert np.allclose(r["start"], r["arrival"])  # no wait, no start-up
+        busy.append(run.busy_mean)
+    m = np.mean(busy)
+    half = stats.t.ppf(0.975, len(busy) - 1) * np.std(busy, ddof=1) / math.sqrt(len(busy))
+    assert abs(m - rate * mean_s) <= half, (m, half)
+
+
+def test_keep_alive_gap_formula_single_environment():
+    """Low Poisson rate, one environment: cold iff the gap since release > keep-alive.
+
+    With exponential gaps (memoryless) and negligible service, P(cold) = exp(-rate x keep_alive).
+    """
+    rate, ka = 1 / 900.0, 600.0
+    sc = scen([{"steady": {"rate": f"{rate * 3600}/h"}}], {"duration": "1ms"},
+              lam(keep_alive=f"{ka}s"), duration="90d", warmup="1h")
+    run = run_platform(sc)
+    n = run.stats.requests
+    p_hat = run.stats.cold_starts / n
+    p = math.exp(-rate * ka)
+    se = math.sqrt(p * (1 - p) / n)
+    assert abs(p_hat - p) < 4 * se, (p_hat, p, se, n)
+
+
+def test_keep_alive_distribution_cold_ratio():
+    """Keep-alive uniform(300s, 420s): P(cold) = E[exp(-rate K)] over K."""
+    rate = 1 / 400.0
+    sc = scen([{"steady": {"rate": f"{rate * 3600}/h"}}], {"duration": "1ms"},
+              lam(keep_alive={"dist": "uniform", "low": "5m", "high": "7m"}), duration="120d")
+    run = run_platform(sc)
+    n = run.stats.requests
+    p = (math.exp(-rate * 300) - math.exp(-rate * 420)) / (rate * 120)
+    se = math.sqrt(p * (1 - p) / n)
+    assert abs(run.stats.cold_starts / n - p) < 4 * se
+
+
+def _burst(size, service="10s", **platform):
+    sc = scen([{"batch": {"at": ["1s"], "size": size, "spread": "0s"}}], {"duration": service},
+              lam(**platform), duration="1m")
+    return run_platform(sc)
+
+
+def test_reserved_concurrency_throttles_exactly_the_excess():
+    run = _burst(12, reserved_concurrency=5)
+    assert run.stats.outcomes["throttled"] == 7
+    assert run.stats.outcomes["ok"] == 5
+
+
+def test_token_bucket_limits_new_environments():
+    run = _burst(1500, account_concurrency=10_000)
+    assert run.stats.outcomes["ok"] == 1000  # the 1,000-environment burst
+    assert run.stats.outcomes["throttled"] == 500
+
+
+def test_token_bucket_refills_continuously():
+    """2,000 requests spread over 5 s: 1,000 burst + 100/s refill x 5 s = 1,500 environments."""
+    sc = scen([{"batch": {"at": ["0s"], "size": 2000, "spread": "5s"}}], {"duration": "60s"},
+              lam(account_concurrency=10_000), duration="2m")
+    run = run_platform(sc)
+    ok = run.stats.outcomes["ok"]
+    assert 1495 <= ok <= 1500  # the last refill slice may fall after the last arrival
+
+
+def test_throttled_requests_retry_with_backoff():
+    run = _burst(12, reserved_concurrency=5, service="1s", client={"retries": 8})
+    assert run.stats.outcomes["ok"] == 12
+    r = rows(run)
+    assert (r["wait"] > 0).sum() == 7
+
+
+def test_provisioned_concurrency_removes_cold_starts_up_to_its_level():
+    run = _burst(8, provisioned_concurrency=5)
+    assert run.stats.outcomes["ok"] == 8
+    assert run.stats.cold_starts == 3  # spill-over beyond the 5 provisioned
+    r = rows(run)
+    assert (r["startup"] == 0).sum() == 5
+
+
+def test_timeout_kills_and_discards_environment():
+    sc = scen([{"steady": {"rate": "1/min", "spacing": "uniform"}}], {"duration": "5s"},
+              lam(timeout="3s"), duration="10m")
+    run = run_platform(sc)
+    assert run.stats.outcomes["timed_out"] == run.stats.requests
+    # Every invocation is cold: a timed-out environment is reset.
+    assert run.stats.cold_starts == run.stats.requests
+    r = rows(run)
+    assert np.allclose(r["end"] - r["start"], 3.0)
+
+
+def test_memory_scales_cpu_bound_share():
+    """512 MB -> vCPU 512/1769: the CPU-bound half slows by 1769/512."""
+    sc = scen([{"steady": {"rate": "1/s", "spacing": "uniform"}}],
+              {"duration": "100ms", "cpu_bound": 0.5}, lam(memory=512, provisioned_concurrency=2),
+              duration="1m")
+    r = rows(run_platform(sc))
+    expected = 0.1 * (0.5 + 0.5 * 1769 / 512)
+    assert np.allclose(r["service"], expected)
+
+
+def test_hand_computed_bill_20rps_one_day():
+    """20 req/s uniform for a day, 500 ms, 1024 MB, x86, no gateway, INIT billing off.
+
+    requests: 1,728,000 x $0.20/M = $0.3456; duration: 1,728,000 x 0.5 s x 1 GB = 864,000 GB-s
+    x $0.0000166667 = $14.4000288. Total $14.7456288 -> $14.75.
+    """
+    sc = scen([{"steady": {"rate": "20/s", "spacing": "uniform"}}],
+              {"duration": "500ms", "cpu_bound": 0.0},
+              lam(memory=1024, init_billing=False), duration="1d")
+    run = run_platform(sc)
+    bill = run.bill
+    assert round(bill.breakdown["requests"], 2) == 0.35
+    assert round(bill.breakdown["duration"], 2) == 14.40
+    assert round(bill.total_usd, 2) == 14.75
+    assert round(bill.monthly_usd, 2) == round(14.7456288 * 30, 2)
+
+
+def test_outcomes_are_named():
+    assert OUTCOMES == ("ok", "throttled", "rejected", "timed_out")
+
+
+@pytest.mark.parametrize("runtime", ["python3.13", "java21", "rust"])
+def test_init_default_from_measured_table(runtime):
+    from sim import defaults as D
+
+    sc = scen([{"steady": {"rate": "1/s"}}], {"duration": "1ms"},
+              lam(runtime=runtime, sandbox_overhead=0), duration="1m")
+    init = sc.platforms[0].init
+    p50, _, p99 = D.LAMBDA_INIT_MS[runtime]
+    x = init.sample(200_000, np.random.default_rng(0)) * 1e3
+    assert abs(np.median(x) / p50 - 1) < 0.02
+    assert abs(np.quantile(x, 0.99) / p99 - 1) < 0.05
