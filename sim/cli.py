@@ -34,11 +34,13 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("sim: interrupted", err=True)
             sys.exit(130)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+        except Exception as exc:
             if os.environ.get("SIM_DEBUG"):
                 traceback.print_exc()
-            click.echo(f"sim: run failed: {type(exc).__name__}: {exc} "
-                       "(set SIM_DEBUG=1 for a traceback)", err=True)
+            click.echo(
+                f"sim: run failed: {type(exc).__name__}: {exc} (set SIM_DEBUG=1 for a traceback)",
+                err=True,
+            )
             sys.exit(EXIT_FAIL)
 
 
@@ -51,8 +53,13 @@ def main() -> None:
     """
 
 
-def _overrides(scenario: Path, sets: tuple[str, ...], seed: int | None, replications: int | None,
-               duration: str | None) -> list[str]:
+def _overrides(
+    scenario: Path,
+    sets: tuple[str, ...],
+    seed: int | None,
+    replications: int | None,
+    duration: str | None,
+) -> list[str]:
     out = list(sets)
     if seed is not None:
         out.append(f"seed={seed}")
@@ -65,21 +72,39 @@ def _overrides(scenario: Path, sets: tuple[str, ...], seed: int | None, replicat
 
 @main.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), help="results folder "
-              "(default results/<scenario name>/)")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="results folder (default results/<scenario name>/)",
+)
 @click.option("--seed", type=int, help="override the scenario's seed")
 @click.option("--replications", type=click.IntRange(1, 1000), help="override replications")
 @click.option("--duration", help="override the simulated duration, e.g. 1h")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="override any scenario key by dotted path (repeatable)")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override any scenario key by dotted path (repeatable)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print summary.json instead of the table")
 @click.option("--check", is_flag=True, help="exit 1 if any platform misses an SLO")
 @click.option("--workers", type=click.IntRange(1, 256), help="parallel processes (default: auto)")
 @click.option("--force", is_flag=True, help="run even if the run looks too large")
 @click.option("--no-report", is_flag=True, help="skip report.html")
-def run(scenario: Path, out: Path | None, seed: int | None, replications: int | None,
-        duration: str | None, sets: tuple[str, ...], as_json: bool, check: bool,
-        workers: int | None, force: bool, no_report: bool) -> None:
+def run(
+    scenario: Path,
+    out: Path | None,
+    seed: int | None,
+    replications: int | None,
+    duration: str | None,
+    sets: tuple[str, ...],
+    as_json: bool,
+    check: bool,
+    workers: int | None,
+    force: bool,
+    no_report: bool,
+) -> None:
     """Simulate every platform in SCENARIO; print the summary; write the results folder."""
     from sim.console import print_summary, progress_for
     from sim.metrics import slo_met
@@ -92,8 +117,9 @@ def run(scenario: Path, out: Path | None, seed: int | None, replications: int | 
     base_dir = scenario.resolve().parent
     show = not as_json and sys.stderr.isatty()
     with progress_for(sc, enabled=show) as on_done:
-        summary, runs = run_scenario(sc, base_dir, source=str(scenario), workers=workers,
-                                     force=force, on_job_done=on_done)
+        summary, runs = run_scenario(
+            sc, base_dir, source=str(scenario), workers=workers, force=force, on_job_done=on_done
+        )
     extra = {}
     if not no_report:
         extra = _report_files(summary, runs)
@@ -122,6 +148,12 @@ def schema() -> None:
 
     click.echo(json.dumps(json_schema(), indent=2))
 
+
+from sim.cli_sweep import crossover, sweep, tune  # noqa: E402
+
+main.add_command(sweep)
+main.add_command(tune)
+main.add_command(crossover)
 
 if __name__ == "__main__":
     main()

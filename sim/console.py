@@ -33,10 +33,25 @@ def _usd(x: float | None) -> str:
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
-    t = Table(title=f"{summary['scenario']}  ({summary['replications']} replications, "
-                    f"{summary['duration_s'] / 3600:.3g} h simulated each)")
-    for col in ("platform", "requests", "errors", "cold %", "p50", "p90", "p99", "p99.9", "max",
-                "peak inst", "$/month", "$/M req", "SLO"):
+    t = Table(
+        title=f"{summary['scenario']}  ({summary['replications']} replications, "
+        f"{summary['duration_s'] / 3600:.3g} h simulated each)"
+    )
+    for col in (
+        "platform",
+        "requests",
+        "errors",
+        "cold %",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        "peak inst",
+        "$/month",
+        "$/M req",
+        "SLO",
+    ):
         t.add_column(col, justify="left" if col in ("platform", "SLO") else "right")
     for name, p in summary["platforms"].items():
         lat = p["latency_ms"]
@@ -47,11 +62,19 @@ def summary_table(summary: dict[str, Any]) -> Table:
         else:
             slo_txt = "-"
         t.add_row(
-            name, f"{p['requests']:,}", f"{p['error_rate'] * 100:.2f}%",
-            f"{p['cold_start_ratio'] * 100:.2f}%", _ms(lat.get("p50")), _ms(lat.get("p90")),
-            _ms(lat.get("p99")), _ms(lat.get("p999")), _ms(lat.get("max")),
-            f"{p['instances']['peak']:,.0f}", _usd(p["monthly_cost_usd"]),
-            _usd(p["cost_per_million_usd"]), slo_txt,
+            name,
+            f"{p['requests']:,}",
+            f"{p['error_rate'] * 100:.2f}%",
+            f"{p['cold_start_ratio'] * 100:.2f}%",
+            _ms(lat.get("p50")),
+            _ms(lat.get("p90")),
+            _ms(lat.get("p99")),
+            _ms(lat.get("p999")),
+            _ms(lat.get("max")),
+            f"{p['instances']['peak']:,.0f}",
+            _usd(p["monthly_cost_usd"]),
+            _usd(p["cost_per_million_usd"]),
+            slo_txt,
         )
     return t
 
@@ -60,8 +83,10 @@ def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     # Piped output gets a wide, plain table (a log file should not wrap columns).
     console = Console() if Console().is_terminal else Console(width=200, no_color=True)
     console.print(summary_table(summary))
-    console.print(f"results: {out_dir}/ (summary.json, requests.csv.gz, timeline.csv"
-                  f"{', report.html' if (out_dir / 'report.html').exists() else ''})")
+    console.print(
+        f"results: {out_dir}/ (summary.json, requests.csv.gz, timeline.csv"
+        f"{', report.html' if (out_dir / 'report.html').exists() else ''})"
+    )
 
 
 @contextlib.contextmanager
@@ -70,8 +95,13 @@ def progress_for(scenario: Scenario, enabled: bool) -> Iterator[Callable[[Any], 
         yield None
         return
     total = scenario.replications * len(scenario.platforms)
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} runs"), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as progress:
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} runs"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
         task = progress.add_task(f"simulating {scenario.name}", total=total)
         yield lambda _run: progress.advance(task)

@@ -51,8 +51,8 @@ LAMBDA_DEFAULT_MEMORY_MB = 128  # AWS console/CLI default for a new function
 LAMBDA_GATEWAY_LATENCY_S = {"http": 0.005, "rest": 0.015, "none": 0.0}
 
 # Provisioned concurrency target tracking (Application Auto Scaling):
-# target 0.7 on ProvisionedConcurrencyUtilization; scale out after 3 one-minute periods above target,
-# in after 15 periods below 90% of target (platforms.md; AWS docs provisioned-concurrency).
+# target 0.7 on ProvisionedConcurrencyUtilization; scale out after 3 one-minute periods above
+# target, in after 15 periods below 90% of target (platforms.md; AWS docs provisioned-concurrency).
 LAMBDA_PC_TARGET = 0.7
 LAMBDA_PC_SCALE_OUT_PERIODS = 3
 LAMBDA_PC_SCALE_IN_PERIODS = 15

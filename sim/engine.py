@@ -62,12 +62,19 @@ def platform_key(name: str) -> int:
 
 
 def make_workload(scenario: Scenario, rep_seq: np.random.SeedSequence, base_dir: Path) -> Workload:
-    return Workload(scenario.workload, _stream(rep_seq, _ARRIVALS), _stream(rep_seq, _SERVICE),
-                    base_dir)
+    return Workload(
+        scenario.workload, _stream(rep_seq, _ARRIVALS), _stream(rep_seq, _SERVICE), base_dir
+    )
 
 
-def _driver(env: simpy.Environment, model: PlatformModel, chunks: Any, chunk_seconds: float,
-            end: float, progress: Callable[[float], None] | None) -> Generator:
+def _driver(
+    env: simpy.Environment,
+    model: PlatformModel,
+    chunks: Any,
+    chunk_seconds: float,
+    end: float,
+    progress: Callable[[float], None] | None,
+) -> Generator:
     """Feed chunk k (window [k*chunk_seconds, (k+1)*chunk_seconds)) before advancing into it."""
     fed_until = 0.0
     exhausted = False
@@ -88,8 +95,13 @@ def _driver(env: simpy.Environment, model: PlatformModel, chunks: Any, chunk_sec
         yield env.timeout(horizon - env.now)
 
 
-def _sampler(env: simpy.Environment, model: PlatformModel, step: float, end: float,
-             rows: dict[str, list[float]]) -> Generator:
+def _sampler(
+    env: simpy.Environment,
+    model: PlatformModel,
+    step: float,
+    end: float,
+    rows: dict[str, list[float]],
+) -> Generator:
     t = 0.0
     while t <= end:
         if t > env.now:
@@ -101,8 +113,13 @@ def _sampler(env: simpy.Environment, model: PlatformModel, step: float, end: flo
         t += step
 
 
-def run_one(scenario: Scenario, platform_name: str, replication: int, base_dir: Path,
-            progress: Callable[[float], None] | None = None) -> PlatformRun:
+def run_one(
+    scenario: Scenario,
+    platform_name: str,
+    replication: int,
+    base_dir: Path,
+    progress: Callable[[float], None] | None = None,
+) -> PlatformRun:
     """Simulate one platform for one replication."""
     t_wall = time.perf_counter()
     spec = scenario.platform(platform_name)
@@ -110,13 +127,19 @@ def run_one(scenario: Scenario, platform_name: str, replication: int, base_dir: 
     workload = make_workload(scenario, rep_seq, base_dir)
     env = simpy.Environment()
     recorder = Recorder(
-        scenario.warmup, max_rows=D.MAX_KEPT_ROWS, rel_error=D.HISTOGRAM_REL_ERROR,
+        scenario.warmup,
+        max_rows=D.MAX_KEPT_ROWS,
+        rel_error=D.HISTOGRAM_REL_ERROR,
         sample_rows=max(1, D.REQUESTS_CSV_MAX_ROWS // scenario.replications),
-        rng=_stream(rep_seq, _RECORDER, platform_key(platform_name)), horizon=scenario.duration,
+        rng=_stream(rep_seq, _RECORDER, platform_key(platform_name)),
+        horizon=scenario.duration,
     )
     ctx = RunContext(
-        env=env, rng=_stream(rep_seq, platform_key(platform_name)), recorder=recorder,
-        duration=scenario.duration, warmup=scenario.warmup,
+        env=env,
+        rng=_stream(rep_seq, platform_key(platform_name)),
+        recorder=recorder,
+        duration=scenario.duration,
+        warmup=scenario.warmup,
         cpu_bound=scenario.workload.service.cpu_bound,
         function_names=list(workload.function_names),
     )

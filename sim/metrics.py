@@ -49,8 +49,9 @@ def summarize_platform(scenario: Scenario, runs: list[PlatformRun]) -> dict[str,
     ci: dict[str, list[float] | None] = {}
     for key in LATENCY_KEYS:
         vals = [r.stats.latency.get(key) for r in runs]
-        latency[key] = _mean(vals) if key != "max" else max(
-            (v for v in vals if v is not None), default=None)
+        latency[key] = (
+            _mean(vals) if key != "max" else max((v for v in vals if v is not None), default=None)
+        )
         if key == "max":
             continue
         if reps >= 2:
@@ -61,16 +62,21 @@ def summarize_platform(scenario: Scenario, runs: list[PlatformRun]) -> dict[str,
     total = _mean([b.total_usd for b in bills]) or 0.0
     monthly = _mean([b.monthly_usd for b in bills]) or 0.0
     breakdown_keys = sorted({k for b in bills for k in b.breakdown})
-    breakdown = {k: float(np.mean([b.breakdown.get(k, 0.0) for b in bills]))
-                 for k in breakdown_keys}
-    monthly_breakdown = {k: float(np.mean([b.monthly_breakdown.get(k, 0.0) for b in bills]))
-                         for k in breakdown_keys}
+    breakdown = {
+        k: float(np.mean([b.breakdown.get(k, 0.0) for b in bills])) for k in breakdown_keys
+    }
+    monthly_breakdown = {
+        k: float(np.mean([b.monthly_breakdown.get(k, 0.0) for b in bills])) for k in breakdown_keys
+    }
     per_rep_requests = requests / reps if reps else 0
     # Cost covers the whole window, so it is divided by every request in it (warm-up included).
     all_requests = _mean([float(r.stats.requests_all) for r in runs])
     per_million = total / all_requests * 1e6 if all_requests else None
-    ccdf = np.mean([r.stats.ccdf_ms for r in runs if r.stats.ccdf_ms], axis=0) \
-        if any(r.stats.ccdf_ms for r in runs) else np.array([])
+    ccdf = (
+        np.mean([r.stats.ccdf_ms for r in runs if r.stats.ccdf_ms], axis=0)
+        if any(r.stats.ccdf_ms for r in runs)
+        else np.array([])
+    )
     out: dict[str, Any] = {
         "type": scenario.platform(runs[0].platform).type,
         "requests": int(requests),
@@ -113,8 +119,9 @@ def _mean_dicts(dicts: list[dict[str, float]]) -> dict[str, float]:
 
 def _mean_parts(runs: list[PlatformRun]) -> dict[str, dict[str, float]]:
     parts = sorted({p for r in runs for p in r.stats.parts_ms})
-    return {p: _mean_dicts([r.stats.parts_ms[p] for r in runs if p in r.stats.parts_ms])
-            for p in parts}
+    return {
+        p: _mean_dicts([r.stats.parts_ms[p] for r in runs if p in r.stats.parts_ms]) for p in parts
+    }
 
 
 def check_slo(scenario: Scenario, summary: dict[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,18 @@ PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 # Tail probabilities at which the CCDF is stored for plots (1 down to 1e-6).
 CCDF_PROBS = np.unique(np.concatenate([np.logspace(0, -6, 121), [0.5, 0.1, 0.01, 0.001]]))[::-1]
 
-COLUMNS = ("arrival", "start", "end", "wait", "startup", "service", "overhead", "cold", "outcome",
-           "instance")
+COLUMNS = (
+    "arrival",
+    "start",
+    "end",
+    "wait",
+    "startup",
+    "service",
+    "overhead",
+    "cold",
+    "outcome",
+    "instance",
+)
 
 
 class RequestLog:
@@ -74,7 +84,7 @@ class LogHistogram:
         self.lo = lo_ms
         self.growth = (1 + rel_error) / (1 - rel_error)
         self.log_growth = math.log(self.growth)
-        self.nbins = int(math.ceil(math.log(hi_ms / lo_ms) / self.log_growth)) + 2
+        self.nbins = math.ceil(math.log(hi_ms / lo_ms) / self.log_growth) + 2
         self.counts = np.zeros(self.nbins, dtype=np.int64)
 
     def add(self, ms: np.ndarray) -> None:
@@ -117,8 +127,16 @@ def _order_stat_ci(n: int, q: float) -> tuple[int, int]:
 class Recorder:
     """Collects the rows of one (replication, platform) run; statistics exclude the warm-up."""
 
-    def __init__(self, warmup: float, *, max_rows: int, rel_error: float, sample_rows: int,
-                 rng: np.random.Generator, horizon: float = float("inf")) -> None:
+    def __init__(
+        self,
+        warmup: float,
+        *,
+        max_rows: int,
+        rel_error: float,
+        sample_rows: int,
+        rng: np.random.Generator,
+        horizon: float = float("inf"),
+    ) -> None:
         self.warmup = warmup
         self.horizon = horizon
         self.busy_seconds = 0.0  # time in start-up or service within [warmup, horizon]
@@ -146,20 +164,21 @@ class Recorder:
         self.seen_all += n_all
         served = rows["outcome"] != THROTTLED
         busy = np.minimum(rows["end"], self.horizon) - np.maximum(
-            rows["start"] - rows["startup"], self.warmup)
+            rows["start"] - rows["startup"], self.warmup
+        )
         self.busy_seconds += float(np.clip(busy[served], 0, None).sum())
         post = rows["arrival"] >= self.warmup
-        if not post.all():
-            rows_stat = {k: v[post] for k, v in rows.items()}
-        else:
-            rows_stat = rows
+        rows_stat = rows if post.all() else {k: v[post] for k, v in rows.items()}
         n = rows_stat["arrival"].size
         self.total += n
         self.counts += np.bincount(rows_stat["outcome"], minlength=len(OUTCOMES))[: len(OUTCOMES)]
         self.cold += int(rows_stat["cold"].sum())
         lat_mask = np.isin(rows_stat["outcome"], _LATENCY_OUTCOMES)
-        lat = (rows_stat["end"][lat_mask] - rows_stat["arrival"][lat_mask]
-               + rows_stat["overhead"][lat_mask]) * 1e3
+        lat = (
+            rows_stat["end"][lat_mask]
+            - rows_stat["arrival"][lat_mask]
+            + rows_stat["overhead"][lat_mask]
+        ) * 1e3
         self.lat_sum += float(lat.sum())
         self.lat_n += lat.size
         if lat.size:
@@ -201,8 +220,12 @@ class Recorder:
             self._res_keys = self._res_keys[keep]
 
     def stats(self) -> RepStats:
-        s = RepStats(requests=self.total, cold_starts=self.cold, exact=not self.streaming,
-                     requests_all=self.seen_all)
+        s = RepStats(
+            requests=self.total,
+            cold_starts=self.cold,
+            exact=not self.streaming,
+            requests_all=self.seen_all,
+        )
         if math.isfinite(self.horizon) and self.horizon > self.warmup:
             s.busy_mean = self.busy_seconds / (self.horizon - self.warmup)
         s.outcomes = {name: int(c) for name, c in zip(OUTCOMES, self.counts, strict=True)}
@@ -210,7 +233,9 @@ class Recorder:
         if self.streaming:
             rows = _sort_by_arrival(self._res)
             s.latency, s.latency_ci, s.ccdf_ms = self._hist_quantiles(self.hist, n)
-            s.cold_latency = self._hist_quantiles(self.hist_cold, int(self.hist_cold.counts.sum()))[0]
+            s.cold_latency = self._hist_quantiles(self.hist_cold, int(self.hist_cold.counts.sum()))[
+                0
+            ]
             s.sample = rows
         else:
             rows = _concat(self.chunks)
@@ -224,9 +249,10 @@ class Recorder:
                 s.cold_latency = _exact_quantiles(lat[cold])[0]
                 s.warm_latency = _exact_quantiles(lat[~cold])[0]
                 s.parts_ms = {
-                    part: {"mean": float(rows[part][ok].mean() * 1e3) if ok.any() else 0.0,
-                           "p99": float(np.percentile(rows[part][ok], 99) * 1e3)
-                           if ok.any() else 0.0}
+                    part: {
+                        "mean": float(rows[part][ok].mean() * 1e3) if ok.any() else 0.0,
+                        "p99": float(np.percentile(rows[part][ok], 99) * 1e3) if ok.any() else 0.0,
+                    }
                     for part in self.part_sums
                 }
         if n:
@@ -251,7 +277,7 @@ class Recorder:
 
 
 def _rank(n: int, q: float) -> int:
-    return min(max(int(math.ceil(q * n)) - 1, 0), n - 1)
+    return min(max(math.ceil(q * n) - 1, 0), n - 1)
 
 
 def _exact_quantiles(lat: np.ndarray) -> tuple[dict, dict, list]:

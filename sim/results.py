@@ -25,8 +25,9 @@ from sim.scenario import Scenario, resolved_dict
 TIMELINE_COLUMNS = ("time_s", "instances", "busy", "idle", "queued", "desired", "nodes")
 
 
-def build_summary(scenario: Scenario, runs: list[PlatformRun], wall_s: float,
-                  source: str | None = None) -> dict[str, Any]:
+def build_summary(
+    scenario: Scenario, runs: list[PlatformRun], wall_s: float, source: str | None = None
+) -> dict[str, Any]:
     by_platform: dict[str, list[PlatformRun]] = {}
     for r in runs:
         by_platform.setdefault(r.platform, []).append(r)
@@ -43,14 +44,15 @@ def build_summary(scenario: Scenario, runs: list[PlatformRun], wall_s: float,
         "python": _platform.python_version(),
         "platforms": {
             p.name: summarize_platform(scenario, by_platform[p.name])
-            for p in scenario.platforms if p.name in by_platform
+            for p in scenario.platforms
+            if p.name in by_platform
         },
         "resolved_scenario": resolved_dict(scenario),
         "notes": {
             "latency": "end-to-end as the client sees it: overhead + wait + startup + service; "
-                       "statistics exclude warm-up and cover ok and timed_out requests",
+            "statistics exclude warm-up and cover ok and timed_out requests",
             "requests": "counts are totals over all replications; cost is the mean per "
-                        "replication window; monthly_cost_usd extrapolates to 30 days",
+            "replication window; monthly_cost_usd extrapolates to 30 days",
             "ci95": "Student-t across replications (order-statistic CI with one replication)",
         },
     }
@@ -63,24 +65,42 @@ def requests_frame(runs: list[PlatformRun]) -> pd.DataFrame:
         if not s:
             continue
         n = s["arrival"].size
-        frames.append(pd.DataFrame({
-            "replication": np.full(n, r.replication, dtype=np.int32),
-            "platform": r.platform,
-            "arrival_s": s["arrival"],
-            "start_s": s["start"],
-            "end_s": s["end"],
-            "latency_ms": (s["end"] - s["arrival"] + s["overhead"]) * 1e3,
-            "cold": s["cold"],
-            "outcome": np.asarray(OUTCOMES, dtype=object)[s["outcome"]],
-            "instance": s["instance"],
-            "wait_ms": s["wait"] * 1e3,
-            "startup_ms": s["startup"] * 1e3,
-            "service_ms": s["service"] * 1e3,
-            "overhead_ms": s["overhead"] * 1e3,
-        }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["replication", "platform", "arrival_s", "start_s", "end_s", "latency_ms", "cold",
-                 "outcome", "instance"])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "replication": np.full(n, r.replication, dtype=np.int32),
+                    "platform": r.platform,
+                    "arrival_s": s["arrival"],
+                    "start_s": s["start"],
+                    "end_s": s["end"],
+                    "latency_ms": (s["end"] - s["arrival"] + s["overhead"]) * 1e3,
+                    "cold": s["cold"],
+                    "outcome": np.asarray(OUTCOMES, dtype=object)[s["outcome"]],
+                    "instance": s["instance"],
+                    "wait_ms": s["wait"] * 1e3,
+                    "startup_ms": s["startup"] * 1e3,
+                    "service_ms": s["service"] * 1e3,
+                    "overhead_ms": s["overhead"] * 1e3,
+                }
+            )
+        )
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(
+            columns=[
+                "replication",
+                "platform",
+                "arrival_s",
+                "start_s",
+                "end_s",
+                "latency_ms",
+                "cold",
+                "outcome",
+                "instance",
+            ]
+        )
+    )
 
 
 def timeline_frame(runs: list[PlatformRun]) -> pd.DataFrame:
@@ -88,8 +108,9 @@ def timeline_frame(runs: list[PlatformRun]) -> pd.DataFrame:
     for r in sorted(runs, key=lambda r: (r.replication, r.platform)):
         tl = dict(r.timeline)
         n = len(tl.get("time_s", []))
-        df = pd.DataFrame({"platform": [r.platform] * n,
-                           "replication": np.full(n, r.replication, dtype=np.int32)})
+        df = pd.DataFrame(
+            {"platform": [r.platform] * n, "replication": np.full(n, r.replication, dtype=np.int32)}
+        )
         for col in TIMELINE_COLUMNS:
             df[col] = tl.get(col, np.full(n, np.nan))
         for col in sorted(set(tl) - set(TIMELINE_COLUMNS)):
@@ -100,12 +121,21 @@ def timeline_frame(runs: list[PlatformRun]) -> pd.DataFrame:
 
 def decisions_frame(runs: list[PlatformRun]) -> pd.DataFrame:
     rows = [
-        {"platform": r.platform, "replication": r.replication, "time_s": d.time_s,
-         "kind": d.kind, "before": d.before, "after": d.after, "reason": d.reason}
-        for r in sorted(runs, key=lambda r: (r.replication, r.platform)) for d in r.decisions
+        {
+            "platform": r.platform,
+            "replication": r.replication,
+            "time_s": d.time_s,
+            "kind": d.kind,
+            "before": d.before,
+            "after": d.after,
+            "reason": d.reason,
+        }
+        for r in sorted(runs, key=lambda r: (r.replication, r.platform))
+        for d in r.decisions
     ]
-    return pd.DataFrame(rows, columns=["platform", "replication", "time_s", "kind", "before",
-                                       "after", "reason"])
+    return pd.DataFrame(
+        rows, columns=["platform", "replication", "time_s", "kind", "before", "after", "reason"]
+    )
 
 
 def _json_default(x: Any) -> Any:
@@ -133,8 +163,12 @@ def summary_json(summary: dict[str, Any]) -> str:
     return json.dumps(_clean(summary), indent=2, default=_json_default, allow_nan=False)
 
 
-def write_results(out_dir: Path, summary: dict[str, Any], runs: list[PlatformRun],
-                  extra_files: dict[str, str] | None = None) -> Path:
+def write_results(
+    out_dir: Path,
+    summary: dict[str, Any],
+    runs: list[PlatformRun],
+    extra_files: dict[str, str] | None = None,
+) -> Path:
     """Write everything into a temporary sibling folder, then swap it into place."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -142,9 +176,12 @@ def write_results(out_dir: Path, summary: dict[str, Any], runs: list[PlatformRun
     try:
         (tmp / "summary.json").write_text(summary_json(summary) + "\n", encoding="utf-8")
         # mtime=0 keeps the gzip bytes identical across runs with the same seed.
-        requests_frame(runs).to_csv(tmp / "requests.csv.gz", index=False,
-                                    compression={"method": "gzip", "mtime": 0},
-                                    float_format="%.9g")
+        requests_frame(runs).to_csv(
+            tmp / "requests.csv.gz",
+            index=False,
+            compression={"method": "gzip", "mtime": 0},
+            float_format="%.9g",
+        )
         timeline_frame(runs).to_csv(tmp / "timeline.csv", index=False, float_format="%.9g")
         decisions_frame(runs).to_csv(tmp / "decisions.csv", index=False, float_format="%.9g")
         for name, text in (extra_files or {}).items():

@@ -36,7 +36,8 @@ def check_size(scenario: Scenario, base_dir: Path, force: bool, file: str) -> fl
             f"this run would simulate about {n:,.0f} requests (replications x platforms x "
             f"traffic), beyond the {D.MAX_REQUESTS_WITHOUT_FORCE:,} this tool runs without "
             "--force; shorten `duration`, lower the rate or replications, or pass --force",
-            file=file, key="duration",
+            file=file,
+            key="duration",
         )
     return n
 
@@ -52,9 +53,14 @@ def default_workers(n_jobs: int, expected: float) -> int:
     return max(1, min(n_jobs, os.cpu_count() or 1))
 
 
-def simulate(scenario: Scenario, base_dir: Path, *, workers: int | None = None,
-             expected: float | None = None,
-             on_job_done: Callable[[PlatformRun], None] | None = None) -> list[PlatformRun]:
+def simulate(
+    scenario: Scenario,
+    base_dir: Path,
+    *,
+    workers: int | None = None,
+    expected: float | None = None,
+    on_job_done: Callable[[PlatformRun], None] | None = None,
+) -> list[PlatformRun]:
     todo = jobs(scenario)
     if workers is None:
         workers = default_workers(len(todo), expected if expected is not None else 0.0)
@@ -75,12 +81,16 @@ def simulate(scenario: Scenario, base_dir: Path, *, workers: int | None = None,
     return runs
 
 
-def run_scenario(scenario: Scenario, base_dir: Path, *, source: str | None = None,
-                 workers: int | None = None, force: bool = False,
-                 on_job_done: Callable[[PlatformRun], None] | None = None,
-                 ) -> tuple[dict[str, Any], list[PlatformRun]]:
+def run_scenario(
+    scenario: Scenario,
+    base_dir: Path,
+    *,
+    source: str | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    on_job_done: Callable[[PlatformRun], None] | None = None,
+) -> tuple[dict[str, Any], list[PlatformRun]]:
     t0 = time.perf_counter()
     expected = check_size(scenario, base_dir, force, source or scenario.name)
-    runs = simulate(scenario, base_dir, workers=workers, expected=expected,
-                    on_job_done=on_job_done)
+    runs = simulate(scenario, base_dir, workers=workers, expected=expected, on_job_done=on_job_done)
     return build_summary(scenario, runs, time.perf_counter() - t0, source), runs

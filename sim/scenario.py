@@ -75,20 +75,27 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:int",
-                                                            "tag:yaml.org,2002:float")]
+    ch: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+    ]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    re.compile(
+        r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"
+    ),
     list("-+0123456789"),
 )
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
-               r"|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
-               r"|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
+        r"|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
     list("-+0123456789."),
 )
 
@@ -117,6 +124,8 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
                     nxt, line = v, k.start_mark.line + 1
                     break
             if nxt is None:
+                if part in _TAGS or not isinstance(part, str):
+                    continue  # a union tag in the path
                 break
             node = nxt
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
@@ -130,7 +139,7 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 
 def _key_path(loc: tuple[Any, ...], data: Any) -> str:
-    """pydantic loc -> 'platforms[0].memory', dropping union tags (e.g. 'lambda', 'function-after')."""
+    """pydantic loc -> 'platforms[0].memory', dropping union tags ('lambda', 'function-after')."""
     out = ""
     cur = data
     for part in loc:
@@ -140,23 +149,50 @@ def _key_path(loc: tuple[Any, ...], data: Any) -> str:
         elif isinstance(cur, dict) and part in cur:
             out += f".{part}" if out else str(part)
             cur = cur[part]
-        elif isinstance(cur, dict) and isinstance(part, str) and not out.endswith(part):
+        elif (
+            isinstance(cur, dict)
+            and isinstance(part, str)
+            and not out.endswith(part)
             # a missing or extra key, or a tag: keep keys that look like user keys
-            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part) and part not in _TAGS:
-                out += f".{part}" if out else part
-                cur = None
+            and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part)
+            and part not in _TAGS
+        ):
+            out += f".{part}" if out else part
+            cur = None
     return out or "(top level)"
 
 
-_TAGS = {"lambda", "wasm", "kubernetes", "function-after", "function-before", "function-plain",
-         "tagged-union", "union", "list", "dict", "int", "float", "str", "bool", "none",
-         "constant", "exponential", "lognormal", "gamma", "uniform", "pareto", "empirical",
-         "is-instance"}
+_TAGS = {
+    "lambda",
+    "wasm",
+    "kubernetes",
+    "function-after",
+    "function-before",
+    "function-plain",
+    "tagged-union",
+    "union",
+    "list",
+    "dict",
+    "int",
+    "float",
+    "str",
+    "bool",
+    "none",
+    "constant",
+    "exponential",
+    "lognormal",
+    "gamma",
+    "uniform",
+    "pareto",
+    "empirical",
+    "is-instance",
+}
 
 
 def _message(err: dict[str, Any]) -> str:
     msg = err["msg"]
     msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
+    msg = re.sub(r"^Input should be ", "expected a value ", msg)
     if err["type"] == "extra_forbidden":
         return "unknown key"
     if err["type"] == "missing":
@@ -165,13 +201,16 @@ def _message(err: dict[str, Any]) -> str:
         return msg.replace("Unable to extract tag using discriminator", "missing discriminator")
     if err["type"] == "union_tag_invalid":
         ctx = err.get("ctx", {})
-        return f"unknown {ctx.get('discriminator', 'type')} {ctx.get('tag')!r}; expected one of " \
-               f"{ctx.get('expected_tags')}"
+        return (
+            f"unknown {ctx.get('discriminator', 'type')} {ctx.get('tag')!r}; expected one of "
+            f"{ctx.get('expected_tags')}"
+        )
     return msg
 
 
-def format_validation_error(exc: ValidationError, file: str, data: Any,
-                            node: yaml.Node | None) -> InputError:
+def format_validation_error(
+    exc: ValidationError, file: str, data: Any, node: yaml.Node | None
+) -> InputError:
     errors = exc.errors()
     # Prefer the most specific error (deepest path): union branches produce shallow noise.
     err = max(errors, key=lambda e: len(e["loc"]))
@@ -180,8 +219,11 @@ def format_validation_error(exc: ValidationError, file: str, data: Any,
     line = _line_of(node, loc)
     if line:
         key += f" (line {line})"
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" \
-        if len(errors) > 1 else ""
+    more = (
+        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
     return InputError(_message(err) + more, file=file, key=key)
 
 
@@ -218,8 +260,9 @@ def set_path(data: Any, path: str, value: Any, file: str = "scenario") -> None:
                     cur[part] = {}
                 cur = cur[part]
         else:
-            raise InputError(f"cannot set {part!r} inside a {type(cur).__name__}", file=file,
-                             key=path)
+            raise InputError(
+                f"cannot set {part!r} inside a {type(cur).__name__}", file=file, key=path
+            )
 
 
 def _list_index(items: list[Any], part: str, path: str, file: str) -> int:
@@ -227,14 +270,16 @@ def _list_index(items: list[Any], part: str, path: str, file: str) -> int:
         idx = int(part)
         if -len(items) <= idx < len(items):
             return idx
-        raise InputError(f"index {idx} out of range (list has {len(items)} items)", file=file,
-                         key=path)
+        raise InputError(
+            f"index {idx} out of range (list has {len(items)} items)", file=file, key=path
+        )
     for k, it in enumerate(items):
         if isinstance(it, dict) and it.get("name") == part:
             return k
     names = [it.get("name") for it in items if isinstance(it, dict) and "name" in it]
-    raise InputError(f"no list item named {part!r} (names: {', '.join(map(str, names))})",
-                     file=file, key=path)
+    raise InputError(
+        f"no list item named {part!r} (names: {', '.join(map(str, names))})", file=file, key=path
+    )
 
 
 def read_scenario_data(path: str | Path) -> tuple[Any, yaml.Node | None, str]:
@@ -252,13 +297,17 @@ def read_scenario_data(path: str | Path) -> tuple[Any, yaml.Node | None, str]:
     if data is None:
         raise InputError("the file is empty; expected a scenario mapping", file=file)
     if not isinstance(data, dict):
-        raise InputError(f"expected a mapping of scenario keys, got {type(data).__name__}",
-                         file=file, key="(top level)")
+        raise InputError(
+            f"expected a mapping of scenario keys, got {type(data).__name__}",
+            file=file,
+            key="(top level)",
+        )
     return data, node, file
 
 
-def validate_scenario(data: Any, *, file: str, base_dir: Path,
-                      node: yaml.Node | None = None) -> Scenario:
+def validate_scenario(
+    data: Any, *, file: str, base_dir: Path, node: yaml.Node | None = None
+) -> Scenario:
     try:
         return Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:

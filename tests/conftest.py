@@ -19,8 +19,9 @@ def make_scenario(data: dict[str, Any], base_dir: Path = ROOT) -> Scenario:
     return validate_scenario(copy.deepcopy(data), file="<test>", base_dir=base_dir)
 
 
-def run_platform(sc: Scenario, name: str | None = None, rep: int = 0,
-                 base_dir: Path = ROOT) -> PlatformRun:
+def run_platform(
+    sc: Scenario, name: str | None = None, rep: int = 0, base_dir: Path = ROOT
+) -> PlatformRun:
     return run_one(sc, name or sc.platforms[0].name, rep, base_dir)
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import make_scenario, run_platform
 from sim.records import OUTCOMES
+
+from conftest import make_scenario, run_platform
 
 
 def lam(**platform):
@@ -66,8 +67,13 @@ def test_keep_alive_gap_formula_single_environment():
     With exponential gaps (memoryless) and negligible service, P(cold) = exp(-rate x keep_alive).
     """
     rate, ka = 1 / 900.0, 600.0
-    sc = scen([{"steady": {"rate": f"{rate * 3600}/h"}}], {"duration": "1ms"},
-              lam(keep_alive=f"{ka}s"), duration="90d", warmup="1h")
+    sc = scen(
+        [{"steady": {"rate": f"{rate * 3600}/h"}}],
+        {"duration": "1ms"},
+        lam(keep_alive=f"{ka}s"),
+        duration="90d",
+        warmup="1h",
+    )
     run = run_platform(sc)
     n = run.stats.requests
     p_hat = run.stats.cold_starts / n
@@ -79,8 +85,12 @@ def test_keep_alive_gap_formula_single_environment():
 def test_keep_alive_distribution_cold_ratio():
     """Keep-alive uniform(300s, 420s): P(cold) = E[exp(-rate K)] over K."""
     rate = 1 / 400.0
-    sc = scen([{"steady": {"rate": f"{rate * 3600}/h"}}], {"duration": "1ms"},
-              lam(keep_alive={"dist": "uniform", "low": "5m", "high": "7m"}), duration="120d")
+    sc = scen(
+        [{"steady": {"rate": f"{rate * 3600}/h"}}],
+        {"duration": "1ms"},
+        lam(keep_alive={"dist": "uniform", "low": "5m", "high": "7m"}),
+        duration="120d",
+    )
     run = run_platform(sc)
     n = run.stats.requests
     p = (math.exp(-rate * 300) - math.exp(-rate * 420)) / (rate * 120)
@@ -89,8 +99,12 @@ def test_keep_alive_distribution_cold_ratio():
 
 
 def _burst(size, service="10s", **platform):
-    sc = scen([{"batch": {"at": ["1s"], "size": size, "spread": "0s"}}], {"duration": service},
-              lam(**platform), duration="1m")
+    sc = scen(
+        [{"batch": {"at": ["1s"], "size": size, "spread": "0s"}}],
+        {"duration": service},
+        lam(**platform),
+        duration="1m",
+    )
     return run_platform(sc)
 
 
@@ -108,8 +122,12 @@ def test_token_bucket_limits_new_environments():
 
 def test_token_bucket_refills_continuously():
     """2,000 requests spread over 5 s: 1,000 burst + 100/s refill x 5 s = 1,500 environments."""
-    sc = scen([{"batch": {"at": ["0s"], "size": 2000, "spread": "5s"}}], {"duration": "60s"},
-              lam(account_concurrency=10_000), duration="2m")
+    sc = scen(
+        [{"batch": {"at": ["0s"], "size": 2000, "spread": "5s"}}],
+        {"duration": "60s"},
+        lam(account_concurrency=10_000),
+        duration="2m",
+    )
     run = run_platform(sc)
     ok = run.stats.outcomes["ok"]
     assert 1495 <= ok <= 1500  # the last refill slice may fall after the last arrival
@@ -131,8 +149,12 @@ def test_provisioned_concurrency_removes_cold_starts_up_to_its_level():
 
 
 def test_timeout_kills_and_discards_environment():
-    sc = scen([{"steady": {"rate": "1/min", "spacing": "uniform"}}], {"duration": "5s"},
-              lam(timeout="3s"), duration="10m")
+    sc = scen(
+        [{"steady": {"rate": "1/min", "spacing": "uniform"}}],
+        {"duration": "5s"},
+        lam(timeout="3s"),
+        duration="10m",
+    )
     run = run_platform(sc)
     assert run.stats.outcomes["timed_out"] == run.stats.requests
     # Every invocation is cold: a timed-out environment is reset.
@@ -143,9 +165,12 @@ def test_timeout_kills_and_discards_environment():
 
 def test_memory_scales_cpu_bound_share():
     """512 MB -> vCPU 512/1769: the CPU-bound half slows by 1769/512."""
-    sc = scen([{"steady": {"rate": "1/s", "spacing": "uniform"}}],
-              {"duration": "100ms", "cpu_bound": 0.5}, lam(memory=512, provisioned_concurrency=2),
-              duration="1m")
+    sc = scen(
+        [{"steady": {"rate": "1/s", "spacing": "uniform"}}],
+        {"duration": "100ms", "cpu_bound": 0.5},
+        lam(memory=512, provisioned_concurrency=2),
+        duration="1m",
+    )
     r = rows(run_platform(sc))
     expected = 0.1 * (0.5 + 0.5 * 1769 / 512)
     assert np.allclose(r["service"], expected)
@@ -157,9 +182,12 @@ def test_hand_computed_bill_20rps_one_day():
     requests: 1,728,000 x $0.20/M = $0.3456; duration: 1,728,000 x 0.5 s x 1 GB = 864,000 GB-s
     x $0.0000166667 = $14.4000288. Total $14.7456288 -> $14.75.
     """
-    sc = scen([{"steady": {"rate": "20/s", "spacing": "uniform"}}],
-              {"duration": "500ms", "cpu_bound": 0.0},
-              lam(memory=1024, init_billing=False), duration="1d")
+    sc = scen(
+        [{"steady": {"rate": "20/s", "spacing": "uniform"}}],
+        {"duration": "500ms", "cpu_bound": 0.0},
+        lam(memory=1024, init_billing=False),
+        duration="1d",
+    )
     run = run_platform(sc)
     bill = run.bill
     assert round(bill.breakdown["requests"], 2) == 0.35
@@ -176,10 +204,94 @@ def test_outcomes_are_named():
 def test_init_default_from_measured_table(runtime):
     from sim import defaults as D
 
-    sc = scen([{"steady": {"rate": "1/s"}}], {"duration": "1ms"},
-              lam(runtime=runtime, sandbox_overhead=0), duration="1m")
+    sc = scen(
+        [{"steady": {"rate": "1/s"}}],
+        {"duration": "1ms"},
+        lam(runtime=runtime, sandbox_overhead=0),
+        duration="1m",
+    )
     init = sc.platforms[0].init
     p50, _, p99 = D.LAMBDA_INIT_MS[runtime]
     x = init.sample(200_000, np.random.default_rng(0)) * 1e3
     assert abs(np.median(x) / p50 - 1) < 0.02
     assert abs(np.quantile(x, 0.99) / p99 - 1) < 0.05
+
+
+def test_sam_template_settings_are_read(root):
+    sc = scen(
+        [{"steady": {"rate": "1/s"}}],
+        {"duration": "10ms"},
+        {
+            "name": "orders",
+            "type": "lambda",
+            "sam": {"file": "tests/data/sam-template.yaml", "function": "OrdersFunction"},
+        },
+    )
+    p = sc.platforms[0]
+    assert (p.memory, p.timeout, p.runtime, p.architecture) == (1024, 10, "python3.13", "arm64")
+    assert (p.reserved_concurrency, p.provisioned_concurrency) == (50, 5)
+
+
+def test_sam_scenario_keys_win_and_bad_refs_are_named():
+    from sim.errors import InputError
+
+    sc = scen(
+        [{"steady": {"rate": "1/s"}}],
+        {"duration": "10ms"},
+        {
+            "name": "orders",
+            "type": "lambda",
+            "memory": 2048,
+            "sam": {"file": "tests/data/sam-template.yaml", "function": "OrdersFunction"},
+        },
+    )
+    assert sc.platforms[0].memory == 2048
+    with pytest.raises(InputError, match=r"ReportsFunction\.Properties\.Timeout"):
+        scen(
+            [{"steady": {"rate": "1/s"}}],
+            {"duration": "10ms"},
+            {
+                "name": "r",
+                "type": "lambda",
+                "sam": {"file": "tests/data/sam-template.yaml", "function": "ReportsFunction"},
+            },
+        )
+    with pytest.raises(InputError, match="several functions"):
+        scen(
+            [{"steady": {"rate": "1/s"}}],
+            {"duration": "10ms"},
+            {"name": "r", "type": "lambda", "sam": {"file": "tests/data/sam-template.yaml"}},
+        )
+
+
+def test_provisioned_concurrency_schedule_applies_at_time_of_day():
+    sc = scen(
+        [{"steady": {"rate": "2/s", "spacing": "uniform"}}],
+        {"duration": "1s"},
+        lam(provisioned_concurrency=[{"at": "00:00", "value": 0}, {"at": "00:20", "value": 4}]),
+        duration="40m",
+    )
+    run = run_platform(sc)
+    changes = [(d.time_s, d.after) for d in run.decisions if d.kind == "provisioned_concurrency"]
+    assert (1200.0, 4) in changes
+    bill = run.bill
+    # PC configured for the last 20 minutes: 4 envs x 1200 s x 1769/1024 GB at the PC rate.
+    from sim.pricing import price
+
+    expected = 4 * 1200 * 1769 / 1024 * price("lambda.provisioned_concurrency.x86_64").rate
+    assert bill.breakdown["provisioned_concurrency"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_provisioned_concurrency_target_tracking_scales_out_to_the_load():
+    """10 req/s x 1 s service = 10 busy: target 0.7 drives PC to ceil(10/0.7) = 15."""
+    sc = scen(
+        [{"steady": {"rate": "10/s", "spacing": "uniform"}}],
+        {"duration": "1s"},
+        lam(provisioned_concurrency={"target": 0.7, "min": 2, "max": 50}),
+        duration="30m",
+    )
+    run = run_platform(sc)
+    levels = [d.after for d in run.decisions if d.kind == "provisioned_concurrency"]
+    assert levels[0] == 2
+    assert max(levels) >= 14
+    assert all("target tracking" in d.reason for d in run.decisions)

@@ -73,8 +73,12 @@ def constant_value(dist: Any) -> float | None:
     return float(dist.value) if getattr(dist, "dist", None) == "constant" else None
 
 
-def every(env: simpy.Environment, period: float, action: Callable[[float], None],
-          first: float | None = None) -> Generator:
+def every(
+    env: simpy.Environment,
+    period: float,
+    action: Callable[[float], None],
+    first: float | None = None,
+) -> Generator:
     """A periodic control loop: call action(now) at first, first+period, ..."""
     yield env.timeout(period if first is None else first)
     while True:

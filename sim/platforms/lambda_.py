@@ -24,13 +24,13 @@ from collections import deque
 from heapq import heappop, heappush
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from sim import defaults as D
 from sim.config import Duration, MemoryMB, Rate, Strict
 from sim.distributions import Distribution, coerce_distribution
+from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, constant_value
 from sim.pricing.lambda_ import LambdaCostSettings, LambdaUsage, lambda_bill
-from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, constant_value, every
 from sim.records import OK, THROTTLED, TIMED_OUT
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
@@ -44,7 +44,11 @@ def _time_of_day(value: object) -> object:
             nums = [float(p) for p in parts]
         except ValueError:
             raise ValueError(f"expected a time of day such as '08:00', got {value!r}") from None
-        if len(nums) not in (2, 3) or not 0 <= nums[0] < 24 or not all(0 <= x < 60 for x in nums[1:]):
+        if (
+            len(nums) not in (2, 3)
+            or not 0 <= nums[0] < 24
+            or not all(0 <= x < 60 for x in nums[1:])
+        ):
             raise ValueError(f"expected a time of day such as '08:00', got {value!r}")
         return nums[0] * 3600 + nums[1] * 60 + (nums[2] if len(nums) == 3 else 0)
     return value
@@ -93,9 +97,15 @@ class ClientSpec(Strict):
     backoff: Backoff = Field(default_factory=Backoff)
 
 
+class SamRef(Strict):
+    file: str
+    function: str | None = Field(None, description="logical id; optional if only one function")
+
+
 class LambdaSpec(Strict):
     name: str = Field(min_length=1)
     type: Literal["lambda"]
+    sam: SamRef | None = Field(None, description="take settings from a SAM/CloudFormation file")
     memory: MemoryMB = Field(D.LAMBDA_DEFAULT_MEMORY_MB, ge=128, le=10240)
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     runtime: str = D.LAMBDA_DEFAULT_RUNTIME
@@ -117,6 +127,26 @@ class LambdaSpec(Strict):
     free_tier: bool = False
     init_billing: bool = True
     cost: LambdaCostSettings = Field(default_factory=LambdaCostSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_sam(cls, data: Any, info: ValidationInfo) -> Any:
+        """Fill keys from `sam: {file, function}`; keys in the scenario win."""
+        if not isinstance(data, dict) or not isinstance(data.get("sam"), dict):
+            return data
+        from pathlib import Path
+
+        from sim.platforms.sam import load_sam_function
+
+        ref = data["sam"]
+        if not isinstance(ref.get("file"), str):
+            return data  # let field validation report it
+        base = Path((info.context or {}).get("base_dir", "."))
+        path = Path(ref["file"])
+        from_sam = load_sam_function(
+            path if path.is_absolute() else base / path, ref.get("function")
+        )
+        return {**from_sam, **data}
 
     @field_validator("provisioned_concurrency")
     @classmethod
@@ -263,19 +293,19 @@ class LambdaModel(PlatformModel):
         self.peak = max(self.peak, self.live)
 
     def _schedule(self, entries: list[ScheduleEntry]):  # SimPy process
+        """Daily schedule: the entry at or before midnight (else the day's last) holds at t=0."""
         day = 86400.0
-        # Level in force at t=0: the last entry of the (previous) day.
-        self.set_pc(entries[-1].value, f"schedule: {entries[-1].value} from {entries[-1].at:.0f}s")
+        first = [e for e in entries if e.at <= 0.0]
+        start = first[-1] if first else entries[-1]
+        self.set_pc(start.value, f"schedule: {start.value} at {_hhmm(start.at)}")
         t_day = 0.0
-        while True:
+        while t_day < self.ctx.duration:
             for e in entries:
                 at = t_day + e.at
                 if at > self.env.now:
                     yield self.env.timeout(at - self.env.now)
                     self.set_pc(e.value, f"schedule: {e.value} at {_hhmm(e.at)}")
             t_day += day
-            if t_day >= self.ctx.duration:
-                return
 
     def _target_tracking(self, tt: TargetTracking):  # SimPy process
         above = below = 0
@@ -298,24 +328,30 @@ class LambdaModel(PlatformModel):
             elif below >= tt.scale_in_periods:
                 want = max(tt.min, math.ceil(level * util / tt.target))
                 if want < level:
-                    self.set_pc(want, f"target tracking: utilisation {util:.2f} < "
-                                f"{D.LAMBDA_PC_SCALE_IN_FACTOR}x{tt.target} for "
-                                f"{tt.scale_in_periods} min")
+                    self.set_pc(
+                        want,
+                        f"target tracking: utilisation {util:.2f} < "
+                        f"{D.LAMBDA_PC_SCALE_IN_FACTOR}x{tt.target} for "
+                        f"{tt.scale_in_periods} min",
+                    )
                 below = 0
             if pending is not None and self.pc_level == pending:
                 pending = None
 
     def _pc_after(self, delay: float, level: int, util: float, target: float):
         yield self.env.timeout(delay)
-        self.set_pc(level, f"target tracking: utilisation {util:.2f} > {target} for 3 min "
-                    f"(ready after {delay:.0f}s)")
+        self.set_pc(
+            level,
+            f"target tracking: utilisation {util:.2f} > {target} for 3 min "
+            f"(ready after {delay:.0f}s)",
+        )
 
     def _new_env_id(self) -> int:
         self.next_env += 1
         return self.next_env
 
     # -- data plane ------------------------------------------------------------------------------
-    def advance(self, until: float) -> None:  # noqa: C901 - the hot loop, kept in one piece
+    def advance(self, until: float) -> None:
         arr, svc, fns = self._arr, self._svc, self._fn
         i, n = self._i, len(arr)
         busy, retry = self.busy, self.retry
@@ -323,10 +359,14 @@ class LambdaModel(PlatformModel):
         log = self.log
         l_arr, l_start, l_end = log.arrival.append, log.start.append, log.end.append
         l_wait, l_startup, l_svc = log.wait.append, log.startup.append, log.service.append
-        l_over, l_cold, l_out, l_inst = (log.overhead.append, log.cold.append,
-                                          log.outcome.append, log.instance.append)
+        l_over, l_cold, l_out, l_inst = (
+            log.overhead.append,
+            log.cold.append,
+            log.outcome.append,
+            log.instance.append,
+        )
         scale, limit, timeout, sandbox = self.scale, self.limit, self.timeout, self.sandbox
-        ka_const, gw_const = self.ka_const, self.gw_const
+        gw_const = self.gw_const
         mru, track_pc = self.mru, self.track_pc
         burst = float(self.spec.scaling_rate.burst)
         refill = self.spec.scaling_rate.refill
@@ -402,11 +442,14 @@ class LambdaModel(PlatformModel):
                 # Throttled (429).
                 self.throttles += 1
                 if attempt < retries:
-                    cap = min(self.spec.client.backoff.cap,
-                              self.spec.client.backoff.base * 2.0**attempt)
+                    cap = min(
+                        self.spec.client.backoff.cap, self.spec.client.backoff.base * 2.0**attempt
+                    )
                     self.retry_seq += 1
-                    heappush(retry, (t + self.jitter.random() * cap, self.retry_seq, t0, s, f,
-                                     attempt + 1))
+                    heappush(
+                        retry,
+                        (t + self.jitter.random() * cap, self.retry_seq, t0, s, f, attempt + 1),
+                    )
                     continue
                 l_arr(t0), l_start(t), l_end(t), l_wait(t - t0), l_startup(0.0), l_svc(0.0)
                 l_over(over), l_cold(False), l_out(THROTTLED), l_inst(-1)
@@ -540,8 +583,12 @@ class LambdaModel(PlatformModel):
     def bill(self) -> Any:
         s = self.spec
         return lambda_bill(
-            self.usage(), memory_mb=s.memory, architecture=s.architecture,
-            api_gateway=s.api_gateway, init_billing=s.init_billing, free_tier=s.free_tier,
+            self.usage(),
+            memory_mb=s.memory,
+            architecture=s.architecture,
+            api_gateway=s.api_gateway,
+            init_billing=s.init_billing,
+            free_tier=s.free_tier,
             settings=s.cost,
         )
 

@@ -1,0 +1,135 @@
+"""Kubernetes autoscaling brains (HPA, KEDA) and every Kubernetes default, each with its source.
+
+This package is pure and table-testable: no SimPy. The Kubernetes platform model calls
+`hpa.HorizontalPodAutoscaler.recommend` every HPA sync and `keda.KedaAutoscaler.on_poll` /
+`on_hpa_sync` with metric values it measured, and applies the decisions it gets back.
+
+The constants below are the one place where the Kubernetes, HPA and KEDA defaults live (the
+scenario spec in sim/platforms/kubernetes_spec.py and the autoscalers read them from here). Facts
+come from ../shared/docs/facts.md (section numbers given); numbers marked ASSUMPTION are ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# --- HPA (kubernetes/kubernetes pkg/controller/podautoscaler; facts.md s.4) -----------------------
+
+# --horizontal-pod-autoscaler-sync-period default "15 seconds".
+HPA_SYNC_PERIOD_S = 15.0
+# --horizontal-pod-autoscaler-tolerance: "0.1 by default".
+HPA_TOLERANCE = 0.1
+# --horizontal-pod-autoscaler-downscale-stabilization default 5m: the scale-down window of an HPA
+# without `behavior`, and of `behavior.scaleDown` when its stabilizationWindowSeconds is unset.
+HPA_DOWNSCALE_STABILIZATION_S = 300.0
+# An HPA without `behavior` limits one scale-up to max(2 x current, 4) replicas
+# (horizontal.go: scaleUpLimitFactor = 2.0, scaleUpLimitMinimum = 4.0, calculateScaleUpLimit).
+HPA_LEGACY_SCALE_UP_FACTOR = 2.0
+HPA_LEGACY_SCALE_UP_MINIMUM = 4
+# Defaults filled into `behavior` (pkg/apis/autoscaling/v2/defaults.go; facts.md s.4):
+# scaleUp: window 0 s, Pods 4 / 15 s and Percent 100 / 15 s, selectPolicy Max;
+# scaleDown: window from the controller flag (300 s), Percent 100 / 15 s, selectPolicy Max.
+HPA_SCALE_UP_WINDOW_S = 0
+HPA_SCALE_UP_POLICIES: tuple[dict[str, Any], ...] = (
+    {"type": "Pods", "value": 4, "periodSeconds": 15},
+    {"type": "Percent", "value": 100, "periodSeconds": 15},
+)
+HPA_SCALE_DOWN_POLICIES: tuple[dict[str, Any], ...] = (
+    {"type": "Percent", "value": 100, "periodSeconds": 15},
+)
+HPA_SELECT_POLICY = "Max"
+# minReplicas defaults to 1 (v2 defaults.go SetDefaults_HorizontalPodAutoscaler).
+HPA_MIN_REPLICAS = 1
+# With no metric given, Kubernetes targets 80% CPU (autoscaling.DefaultCPUUtilization, v2
+# defaults.go).
+HPA_DEFAULT_CPU_UTILIZATION = 0.8
+
+# --- KEDA ScaledObject (kedacore/keda-docs content/docs/2.21 reference/scaledobject-spec.md;
+#     facts.md s.5) ------------------------------------------------------------------------------
+
+KEDA_POLLING_INTERVAL_S = 30.0
+KEDA_COOLDOWN_PERIOD_S = 300.0
+KEDA_INITIAL_COOLDOWN_PERIOD_S = 0.0
+KEDA_MIN_REPLICA_COUNT = 0
+KEDA_MAX_REPLICA_COUNT = 100
+# The HPA that KEDA creates has minReplicas = max(minReplicaCount, 1)
+# (kedacore/keda apis/keda/v1alpha1 GetHPAMinReplicas).
+KEDA_HPA_MIN_REPLICAS = 1
+# Activation thresholds default to 0; a trigger is active when its metric is strictly greater
+# (concepts/scaling-deployments.md).
+KEDA_ACTIVATION_THRESHOLD = 0.0
+# Prometheus: the simulated query is a request rate over this window. ASSUMPTION: 2 minutes, the
+# window of the scaler docs' example query `sum(rate(http_requests_total{...}[2m]))`; a `[..]`
+# range in the user's query overrides it, and `metadata.window` overrides both.
+KEDA_PROMETHEUS_WINDOW_S = 120.0
+# Kafka: lagThreshold "(Default: 10)", activationLagThreshold default 0 (scalers/apache-kafka.md).
+KEDA_KAFKA_LAG_THRESHOLD = 10.0
+# AWS SQS: queueLength "(default: 5)", activationQueueLength "(Default: 0)"; "actual messages" =
+# visible + in flight unless scaleOnInFlight is false (scalers/aws-sqs.md).
+KEDA_SQS_QUEUE_LENGTH = 5.0
+
+# --- KEDA HTTP add-on (kedacore/http-add-on; facts.md s.5) ----------------------------------------
+
+# targetValue "+kubebuilder:default=100" for concurrency and requestRate; requestRate window "1m",
+# granularity "1s" (operator/apis/http/v1alpha1/httpscaledobject_types.go). scaledownPeriod 300.
+HTTP_TARGET_VALUE = 100.0
+HTTP_RATE_WINDOW_S = 60.0
+HTTP_RATE_GRANULARITY_S = 1.0
+# The add-on's scaler pushes activity to KEDA (external-push): it reads the interceptors' queue
+# counts every KEDA_HTTP_QUEUE_TICK_DURATION (default 500ms) and streams IsActive every 200 ms
+# (scaler/handlers.go). An HTTPScaledObject is therefore simulated with a 0.5 s activation poll.
+HTTP_ACTIVATION_POLL_S = 0.5
+
+# --- Pods (facts.md s.5) --------------------------------------------------------------------------
+
+# ASSUMPTION: one request at a time per pod (a sync worker; the same unit of concurrency as a Lambda
+# execution environment, and the M/M/c validation case). Async servers should set `concurrency`.
+POD_CONCURRENCY = 1
+# 0.5 vCPU: GKE Autopilot's default CPU request for a general-purpose pod
+# (cloud.google.com/kubernetes-engine/docs/concepts/autopilot-resource-requests, via secondary
+# sources that agree on 500m). Kubernetes itself sets no default request.
+POD_CPU = 0.5
+# ASSUMPTION: 512 MiB (secondary sources disagree on Autopilot's default: 512Mi vs 2Gi).
+POD_MEMORY_MB = 512.0
+# Image pull + container start + readiness. ASSUMPTION built from two facts: the SIG-Scalability
+# SLO "stateless pod startup ... excluding time to pull images" p99 <= 5 s
+# (kubernetes/community sig-scalability/slos/slos.md) and "76% of startup time is spent
+# downloading container images" (Slacker, FAST'16, via tensorfuse.io [S]): a start of ~1.5 s
+# without the pull is ~6 s with it. Lognormal median 6 s, p99 20 s (as design.md's example).
+POD_STARTUP: dict[str, Any] = {"dist": "lognormal", "median": "6s", "p99": "20s"}
+
+# --- Serving path ---------------------------------------------------------------------------------
+
+# The interceptor of the KEDA HTTP add-on waits 300 s for response headers and has no request
+# deadline by default (http-add-on interceptor/config/timeouts.go; facts.md s.5): 300 s is the
+# longest a client waits once its request is in the cluster.
+REQUEST_TIMEOUT_S = 300.0
+# ASSUMPTION (no measurement in facts.md): 1 ms per request for the load balancer + kube-proxy hop
+# inside one region; `ingress_latency: 0s` turns it off.
+INGRESS_LATENCY_S = 0.001
+
+# --- Cluster (facts.md s.1 and s.5) ---------------------------------------------------------------
+
+# ASSUMPTION: m5.large (2 vCPU, 8 GiB; price in facts.md s.1), eksctl's default node type.
+NODE_TYPE = "m5.large"
+MIN_NODES = 1  # ASSUMPTION: one node stays up for system pods.
+# Node provisioning presets.
+# Karpenter: maintainer "We typically see new nodes come up in about 30-40s in a ready state";
+# users report 80-90 s and 2 min (aws/karpenter-provider-aws #6165, #1639, #5429).
+# ASSUMPTION: lognormal median 40 s, p99 120 s covers both.
+# Cluster Autoscaler: GCE node provisioning "usually takes 3 to 4 minutes", total "usually about
+# 5 minutes" (kubernetes/autoscaler cluster-autoscaler/FAQ.md): uniform 3-5 min.
+NODE_PROVISIONING_PRESETS: dict[str, dict[str, Any]] = {
+    "karpenter": {"dist": "lognormal", "median": "40s", "p99": "120s"},
+    "cluster-autoscaler": {"dist": "uniform", "low": "3m", "high": "5m"},
+}
+NODE_PROVISIONING = "karpenter"
+# Cluster Autoscaler removes a node "10 minutes after a node becomes unneeded" (FAQ.md).
+NODE_SCALE_DOWN_AFTER_S = 600.0
+# Reserved per node for kubelet and system daemons. ASSUMPTION: the amazon-eks-ami kube-reserved
+# formula for the default m5.large (29 pods max): memory 11 x 29 + 255 = 574 MiB; CPU 6% of the
+# first core + 1% of the second = 70m. Not in facts.md.
+SYSTEM_RESERVED_CPU = 0.07
+SYSTEM_RESERVED_MEMORY_MB = 574.0
+# Control plane by cluster mode: EKS for nodes, GKE for Autopilot (an Autopilot cluster is GKE).
+CONTROL_PLANE_BY_MODE = {"nodes": "eks", "autopilot": "gke"}

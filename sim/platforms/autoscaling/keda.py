@@ -1,0 +1,671 @@
+"""KEDA: the ScaledObject spec (KEDA's own field names) and KEDA's part of the scaling (no SimPy).
+
+KEDA does two jobs (kedacore/keda-docs concepts/scaling-deployments.md):
+- **Activation (0 <-> 1) is KEDA's**, at every `pollingInterval`: `KedaScaler.poll`, following
+  kedacore/keda `pkg/scaling/executor/scale_scaledobjects.go` (RequestScale, scaleFromZeroOrIdle,
+  scaleToZeroOrIdle, getIdleOrMinimumReplicaCount):
+  - a trigger is active iff its metric > its activation threshold (strictly; default 0);
+  - active and (replicas == 0, or idleReplicaCount set and replicas < minReplicaCount)
+    -> scale to max(minReplicaCount, 1) and record lastActiveTime; active otherwise -> record
+    lastActiveTime (unless a trigger errored), the HPA does the rest;
+  - inactive and (idleReplicaCount set and replicas > idleReplicaCount, or replicas > 0 and
+    minReplicaCount == 0) -> to idleReplicaCount (or minReplicaCount) once lastActiveTime +
+    cooldownPeriod < now, or, never active yet, once creation + initialCooldownPeriod < now;
+  - inactive, no idleReplicaCount and replicas < minReplicaCount -> minReplicaCount;
+  - a trigger error with no active trigger changes nothing (fallback is the HPA's business).
+  With minReplicaCount >= 1 (and no idleReplicaCount) activation never changes the replicas.
+- **Scaling (1 <-> N) is the HPA's**: KEDA creates an HPA with minReplicas =
+  max(minReplicaCount, 1), maxReplicas = maxReplicaCount, `advanced.horizontalPodAutoscalerConfig.
+  behavior`, and one External metric per trigger (AverageValue by default: desired =
+  ceil(metric / threshold)); several triggers -> the HPA takes the largest. `KedaAutoscaler`
+  combines the two for the platform model.
+- **Fallback** (`pkg/fallback/fallback.go`): after more than failureThreshold consecutive failed
+  metric reads for a trigger (AverageValue only), KEDA serves the HPA threshold x fallback replicas
+  (behavior static | currentReplicas | currentReplicasIfHigher | currentReplicasIfLower). A failed
+  read is a None metric; the simulation's own metrics never fail unless the caller says so.
+
+Trigger metrics come from the simulation; `TriggerInfo.measure` says what to measure for each:
+`request_rate` (requests/s arriving at the service, averaged over `window`), `concurrency`
+(requests in flight in pods + waiting), `backlog` (requests waiting), `backlog_inflight` (waiting +
+in flight), `cpu_utilization` (mean over ready pods of CPU used / CPU request), `cpu_cores` (mean
+CPU cores used per ready pod). Supported trigger types: prometheus, http (KEDA HTTP add-on;
+simulation type, see manifests.py for HTTPScaledObject), kafka, queue (generic backlog),
+aws-sqs-queue, cpu. Metadata values may be strings, as in real manifests ("100").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Discriminator, Field, PrivateAttr, Tag, model_validator
+
+import sim.platforms.autoscaling as D
+from sim import units
+from sim.config import Duration, Strict
+from sim.platforms.autoscaling.hpa import (
+    EPS_S,
+    Decision,
+    HorizontalPodAutoscaler,
+    HPABehavior,
+    MetricTarget,
+    MetricType,
+)
+
+Measure = Literal[
+    "request_rate", "concurrency", "backlog", "backlog_inflight", "cpu_utilization", "cpu_cores"
+]
+
+# A metadata key that real manifests carry and the simulation does not need (connection details,
+# auth, TLS): accepted so a pasted manifest loads, ignored by the model.
+Ignored = Any
+
+
+def _ignored() -> Any:
+    return Field(None, description="accepted for compatibility with real manifests; not simulated")
+
+
+@dataclass(frozen=True)
+class TriggerInfo:
+    """What the platform model measures for one trigger, and how KEDA reads it."""
+
+    name: str  # the HPA metric name, KEDA style: `s{index}-{type}` unless the trigger has a name
+    type: str
+    measure: Measure
+    window: float | None  # seconds, for request_rate
+    target: float
+    activation: float | None  # None: takes no part in activation (cpu)
+    metric_type: MetricType
+
+
+# --- trigger metadata -----------------------------------------------------------------------------
+
+_RANGE_RE = re.compile(r"\[\s*(\d+(?:\.\d+)?(?:ms|s|m|h|d|w))\s*\]")
+
+
+class PrometheusMetadata(Strict):
+    """kedacore/keda-docs scalers/prometheus.md; the query is simulated as a request rate."""
+
+    threshold: float = Field(gt=0, description="value per replica to scale for")
+    activationThreshold: float = D.KEDA_ACTIVATION_THRESHOLD
+    window: Duration | None = Field(
+        None, gt=0, description="sim: rate window (default: the query's [range], else 2m)"
+    )
+    serverAddress: Ignored = _ignored()
+    query: Ignored = _ignored()
+    queryParameters: Ignored = _ignored()
+    namespace: Ignored = _ignored()
+    customHeaders: Ignored = _ignored()
+    ignoreNullValues: Ignored = _ignored()
+    unsafeSsl: Ignored = _ignored()
+    timeout: Ignored = _ignored()
+    authModes: Ignored = _ignored()
+    cortexOrgID: Ignored = _ignored()
+    metricName: Ignored = _ignored()
+    awsRegion: Ignored = _ignored()
+    identityOwner: Ignored = _ignored()
+
+    @model_validator(mode="after")
+    def _window(self) -> PrometheusMetadata:
+        if self.window is None:
+            m = _RANGE_RE.search(str(self.query or ""))
+            self.window = units.parse_duration(m.group(1)) if m else D.KEDA_PROMETHEUS_WINDOW_S
+        return self
+
+
+class HttpMetadata(Strict):
+    """KEDA HTTP add-on scaling metric (operator/apis/http/v1alpha1/httpscaledobject_types.go)."""
+
+    scalingMetric: Literal["concurrency", "requestRate"] = "concurrency"
+    targetValue: float = Field(D.HTTP_TARGET_VALUE, gt=0)
+    window: Duration = Field(D.HTTP_RATE_WINDOW_S, gt=0, description="requestRate window")
+    granularity: Duration = Field(D.HTTP_RATE_GRANULARITY_S, gt=0)
+    hosts: Ignored = _ignored()
+    pathPrefixes: Ignored = _ignored()
+    service: Ignored = _ignored()
+    port: Ignored = _ignored()
+    scalerAddress: Ignored = _ignored()
+    httpScaledObject: Ignored = _ignored()
+
+
+class KafkaMetadata(Strict):
+    """kedacore/keda-docs scalers/apache-kafka.md; the lag is the simulated backlog."""
+
+    lagThreshold: float = Field(D.KEDA_KAFKA_LAG_THRESHOLD, gt=0)
+    activationLagThreshold: float = D.KEDA_ACTIVATION_THRESHOLD
+    allowIdleConsumers: bool = False
+    partitions: int | None = Field(
+        None, ge=1, description="sim: topic partitions; caps replicas unless allowIdleConsumers"
+    )
+    limitToPartitionsWithLag: Ignored = _ignored()
+    bootstrapServers: Ignored = _ignored()
+    consumerGroup: Ignored = _ignored()
+    topic: Ignored = _ignored()
+    offsetResetPolicy: Ignored = _ignored()
+    scaleToZeroOnInvalidOffset: Ignored = _ignored()
+    excludePersistentLag: Ignored = _ignored()
+    version: Ignored = _ignored()
+    partitionLimitation: Ignored = _ignored()
+    sasl: Ignored = _ignored()
+    tls: Ignored = _ignored()
+    unsafeSsl: Ignored = _ignored()
+
+
+class QueueMetadata(Strict):
+    """Simulation type `queue`: a generic backlog, with Kafka's threshold names (platforms.md)."""
+
+    lagThreshold: float = Field(D.KEDA_KAFKA_LAG_THRESHOLD, gt=0)
+    activationLagThreshold: float = D.KEDA_ACTIVATION_THRESHOLD
+
+
+class SqsMetadata(Strict):
+    """kedacore/keda-docs scalers/aws-sqs.md."""
+
+    queueLength: float = Field(D.KEDA_SQS_QUEUE_LENGTH, gt=0)
+    activationQueueLength: float = D.KEDA_ACTIVATION_THRESHOLD
+    scaleOnInFlight: bool = True
+    scaleOnDelayed: bool = Field(False, description="accepted; no delayed messages are simulated")
+    queueURL: Ignored = _ignored()
+    queueURLFromEnv: Ignored = _ignored()
+    awsRegion: Ignored = _ignored()
+    awsEndpoint: Ignored = _ignored()
+    identityOwner: Ignored = _ignored()
+    awsRoleArn: Ignored = _ignored()
+    awsAccessKeyID: Ignored = _ignored()
+    awsSecretAccessKey: Ignored = _ignored()
+
+
+class CpuMetadata(Strict):
+    """kedacore/keda-docs scalers/cpu.md: `value` is a percentage (Utilization) or cores."""
+
+    value: float | str
+    type: Literal["Utilization", "AverageValue"] | None = Field(
+        None, description="deprecated: use the trigger's metricType"
+    )
+    containerName: Ignored = _ignored()
+
+
+# --- triggers -------------------------------------------------------------------------------------
+
+
+class _Trigger(Strict):
+    name: str | None = Field(None, min_length=1)
+    metricType: MetricType | None = None
+    authenticationRef: Ignored = _ignored()
+    useCachedMetrics: bool = False
+
+    def resolved_metric_type(self) -> MetricType:
+        return self.metricType or "AverageValue"
+
+    @model_validator(mode="after")
+    def _external_types(self) -> _Trigger:
+        if self.metricType == "Utilization" and getattr(self, "type", "") != "cpu":
+            raise ValueError("metricType Utilization is only for cpu (and memory) triggers")
+        return self
+
+    # Overridden per type.
+    def target(self) -> float:
+        raise NotImplementedError
+
+    def activation(self) -> float | None:
+        raise NotImplementedError
+
+    def measure(self) -> tuple[Measure, float | None]:
+        raise NotImplementedError
+
+    def hpa_value(self, raw: float) -> float:
+        """The value KEDA's metrics adapter serves the HPA for a measured raw value."""
+        return raw
+
+    def activity_value(self, raw: float) -> float:
+        """The value compared with the activation threshold (uncapped, e.g. Kafka's full lag)."""
+        return raw
+
+    def metric_target(self, name: str) -> MetricTarget:
+        return MetricTarget(name, "external", self.resolved_metric_type(), self.target())
+
+
+class PrometheusTrigger(_Trigger):
+    type: Literal["prometheus"]
+    metadata: PrometheusMetadata
+
+    def target(self) -> float:
+        return self.metadata.threshold
+
+    def activation(self) -> float | None:
+        return self.metadata.activationThreshold
+
+    def measure(self) -> tuple[Measure, float | None]:
+        return "request_rate", self.metadata.window
+
+
+class HttpTrigger(_Trigger):
+    type: Literal["http"]
+    metadata: HttpMetadata = Field(default_factory=HttpMetadata)
+
+    def target(self) -> float:
+        return self.metadata.targetValue
+
+    def activation(self) -> float | None:
+        return 0.0  # the add-on's scaler: active = metric > 0 (scaler/handlers.go IsActive)
+
+    def measure(self) -> tuple[Measure, float | None]:
+        if self.metadata.scalingMetric == "requestRate":
+            return "request_rate", self.metadata.window
+        return "concurrency", None
+
+    def hpa_value(self, raw: float) -> float:
+        # The add-on reports int(math.Ceil(count.RPS)) for requestRate (scaler/handlers.go).
+        return float(math.ceil(raw)) if self.metadata.scalingMetric == "requestRate" else raw
+
+    def activity_value(self, raw: float) -> float:
+        return self.hpa_value(raw)  # IsActive compares the reported value with 0
+
+
+class KafkaTrigger(_Trigger):
+    type: Literal["kafka"]
+    metadata: KafkaMetadata = Field(default_factory=KafkaMetadata)
+
+    def target(self) -> float:
+        return self.metadata.lagThreshold
+
+    def activation(self) -> float | None:
+        return self.metadata.activationLagThreshold
+
+    def measure(self) -> tuple[Measure, float | None]:
+        return "backlog", None
+
+    def hpa_value(self, raw: float) -> float:
+        # kafka_scaler.go getTotalLag: the lag served to the HPA is capped so that it asks for at
+        # most one consumer per partition, unless allowIdleConsumers.
+        md = self.metadata
+        if md.partitions is not None and not md.allowIdleConsumers:
+            return min(raw, md.partitions * md.lagThreshold)
+        return raw
+
+
+class QueueTrigger(_Trigger):
+    type: Literal["queue"]
+    metadata: QueueMetadata = Field(default_factory=QueueMetadata)
+
+    def target(self) -> float:
+        return self.metadata.lagThreshold
+
+    def activation(self) -> float | None:
+        return self.metadata.activationLagThreshold
+
+    def measure(self) -> tuple[Measure, float | None]:
+        return "backlog", None
+
+
+class SqsTrigger(_Trigger):
+    type: Literal["aws-sqs-queue"]
+    metadata: SqsMetadata = Field(default_factory=SqsMetadata)
+
+    def target(self) -> float:
+        return self.metadata.queueLength
+
+    def activation(self) -> float | None:
+        return self.metadata.activationQueueLength
+
+    def measure(self) -> tuple[Measure, float | None]:
+        return ("backlog_inflight" if self.metadata.scaleOnInFlight else "backlog"), None
+
+
+class CpuTrigger(_Trigger):
+    type: Literal["cpu"]
+    metadata: CpuMetadata
+    _target: float = PrivateAttr(0.0)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> CpuTrigger:
+        kind = self.metricType or self.metadata.type
+        if kind not in ("Utilization", "AverageValue"):
+            raise ValueError(
+                "a cpu trigger needs metricType Utilization or AverageValue"
+                + (f", got {kind}" if kind else "")
+            )
+        self.metricType = kind
+        value = self.metadata.value
+        if kind == "Utilization":  # a percentage of the CPU request, "60" (or "60%")
+            v = str(value).strip()
+            self._target = units.parse_fraction(v) if v.endswith("%") else float(v) / 100.0
+        else:  # cores per pod, "250m" or 0.25
+            self._target = units.parse_cpu(value)
+        if not self._target > 0:
+            raise ValueError(f"cpu trigger value must be > 0, got {value!r}")
+        return self
+
+    def resolved_metric_type(self) -> MetricType:
+        assert self.metricType is not None
+        return self.metricType
+
+    def target(self) -> float:
+        return self._target
+
+    def activation(self) -> float | None:
+        return None  # cpu alone cannot scale to zero (scalers/cpu.md)
+
+    def measure(self) -> tuple[Measure, float | None]:
+        return ("cpu_utilization" if self.metricType == "Utilization" else "cpu_cores"), None
+
+    def metric_target(self, name: str) -> MetricTarget:
+        return MetricTarget(name, "pods", self.resolved_metric_type(), self.target())
+
+
+_TRIGGERS: dict[str, type[_Trigger]] = {
+    "prometheus": PrometheusTrigger,
+    "http": HttpTrigger,
+    "kafka": KafkaTrigger,
+    "queue": QueueTrigger,
+    "aws-sqs-queue": SqsTrigger,
+    "cpu": CpuTrigger,
+}
+SUPPORTED_TRIGGERS = tuple(_TRIGGERS)
+
+
+def _check_trigger_type(value: Any) -> Any:
+    if isinstance(value, dict):
+        kind = value.get("type")
+        if kind not in _TRIGGERS:
+            what = "a trigger needs `type`" if kind is None else f"unknown trigger type {kind!r}"
+            raise ValueError(f"{what}; supported: {', '.join(SUPPORTED_TRIGGERS)}")
+    return value
+
+
+def _trigger_tag(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    # Tags contain a hyphen so error paths show user keys only (e.g. triggers[0].metadata).
+    return f"trigger-{kind}" if kind in _TRIGGERS else None
+
+
+Trigger = Annotated[
+    Annotated[PrometheusTrigger, Tag("trigger-prometheus")]
+    | Annotated[HttpTrigger, Tag("trigger-http")]
+    | Annotated[KafkaTrigger, Tag("trigger-kafka")]
+    | Annotated[QueueTrigger, Tag("trigger-queue")]
+    | Annotated[SqsTrigger, Tag("trigger-aws-sqs-queue")]
+    | Annotated[CpuTrigger, Tag("trigger-cpu")],
+    Discriminator(_trigger_tag),
+    BeforeValidator(_check_trigger_type),
+]
+
+
+# --- the ScaledObject spec ------------------------------------------------------------------------
+
+
+class FallbackSpec(Strict):
+    failureThreshold: int = Field(ge=0)
+    replicas: int = Field(ge=0)
+    behavior: Literal[
+        "static", "currentReplicas", "currentReplicasIfHigher", "currentReplicasIfLower"
+    ] = "static"
+
+
+class HorizontalPodAutoscalerConfig(Strict):
+    name: str | None = None
+    behavior: HPABehavior | None = None
+
+
+class AdvancedSpec(Strict):
+    horizontalPodAutoscalerConfig: HorizontalPodAutoscalerConfig | None = None
+    restoreToOriginalReplicaCount: bool = Field(False, description="accepted; only on deletion")
+    scalingModifiers: Any = Field(None, description="not simulated (rejected)")
+
+    @model_validator(mode="after")
+    def _no_modifiers(self) -> AdvancedSpec:
+        if self.scalingModifiers is not None:
+            raise ValueError(
+                "scalingModifiers (a formula over the triggers) is not simulated; remove it and "
+                "let the HPA take the largest of the triggers' replica counts"
+            )
+        return self
+
+
+class ScaledObjectSpec(Strict):
+    """`spec:` of a KEDA ScaledObject (keda.sh/v1alpha1), with KEDA's field names and defaults."""
+
+    scaleTargetRef: Ignored = _ignored()
+    pollingInterval: Duration = Field(D.KEDA_POLLING_INTERVAL_S, gt=0)
+    cooldownPeriod: Duration = Field(D.KEDA_COOLDOWN_PERIOD_S, ge=0)
+    initialCooldownPeriod: Duration = Field(D.KEDA_INITIAL_COOLDOWN_PERIOD_S, ge=0)
+    idleReplicaCount: int | None = Field(None, ge=0)
+    minReplicaCount: int = Field(D.KEDA_MIN_REPLICA_COUNT, ge=0)
+    maxReplicaCount: int = Field(D.KEDA_MAX_REPLICA_COUNT, ge=1)
+    fallback: FallbackSpec | None = None
+    advanced: AdvancedSpec | None = None
+    triggers: list[Trigger] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> ScaledObjectSpec:
+        # The checks of KEDA's admission webhook (apis/keda/v1alpha1 scaledobject_webhook.go).
+        if self.minReplicaCount > self.maxReplicaCount:
+            raise ValueError(
+                f"minReplicaCount ({self.minReplicaCount}) must not exceed maxReplicaCount "
+                f"({self.maxReplicaCount})"
+            )
+        if self.idleReplicaCount is not None and self.idleReplicaCount >= self.minReplicaCount:
+            raise ValueError(
+                f"idleReplicaCount ({self.idleReplicaCount}) must be less than minReplicaCount "
+                f"({self.minReplicaCount})"
+            )
+        if self.minReplicaCount == 0 and all(t.type == "cpu" for t in self.triggers):
+            raise ValueError(
+                "only cpu triggers and minReplicaCount 0: KEDA cannot scale to zero on CPU alone; "
+                "set minReplicaCount >= 1 or add another trigger"
+            )
+        names = [t.name for t in self.triggers if t.name]
+        if len(names) != len(set(names)):
+            raise ValueError("trigger names must be unique")
+        if self.fallback is not None:
+            for t in self.triggers:
+                if t.type == "cpu" or t.resolved_metric_type() != "AverageValue":
+                    raise ValueError(
+                        f"fallback works only with AverageValue triggers; trigger {t.type!r} is "
+                        f"{t.resolved_metric_type()}"
+                    )
+        return self
+
+    def hpa_behavior(self) -> HPABehavior | None:
+        cfg = self.advanced.horizontalPodAutoscalerConfig if self.advanced else None
+        return cfg.behavior if cfg else None
+
+    def trigger_infos(self) -> tuple[TriggerInfo, ...]:
+        out = []
+        for i, t in enumerate(self.triggers):
+            measure, window = t.measure()
+            out.append(
+                TriggerInfo(
+                    name=t.name or f"s{i}-{t.type}",
+                    type=t.type,
+                    measure=measure,
+                    window=window,
+                    target=t.target(),
+                    activation=t.activation(),
+                    metric_type=t.resolved_metric_type(),
+                )
+            )
+        return tuple(out)
+
+
+# --- KEDA's scale loop ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KedaDecision:
+    """What KEDA did at one poll.
+
+    rule: "activate" (from 0 / idle) | "deactivate" (to 0 / idle after the cooldown) |
+    "cooldown" (inactive, waiting) | "min" (raised to minReplicaCount) | "active" (HPA's job) |
+    "inactive" (nothing to do) | "error" (a trigger errored; no change).
+    """
+
+    desired: int
+    changed: bool
+    active: bool
+    active_triggers: tuple[str, ...]
+    rule: str
+    reason: str
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+class KedaScaler:
+    """KEDA's activation loop for one ScaledObject (lastActiveTime is its only state)."""
+
+    def __init__(self, spec: ScaledObjectSpec, *, created_at: float = 0.0) -> None:
+        self.spec = spec
+        self.created_at = created_at
+        self.triggers = spec.trigger_infos()
+        self.last_active: float | None = None
+
+    def _values(self, trigger_metrics: Sequence[float | None]) -> list[float | None]:
+        values = list(trigger_metrics)
+        if len(values) != len(self.triggers):
+            raise ValueError(f"expected {len(self.triggers)} trigger metrics, got {len(values)}")
+        return values
+
+    def activity(
+        self, trigger_metrics: Sequence[float | None]
+    ) -> tuple[bool, tuple[str, ...], bool]:
+        """(active, names of the active triggers, some trigger errored)."""
+        values = self._values(trigger_metrics)
+        active: list[str] = []
+        error = False
+        for info, trig, v in zip(self.triggers, self.spec.triggers, values, strict=True):
+            if info.activation is None:
+                continue
+            if v is None or not math.isfinite(v):
+                error = True
+            elif trig.activity_value(v) > info.activation:
+                active.append(info.name)
+        # Only cpu triggers: the ScaledObject counts as always active (scale_handler.go).
+        only_resource = all(i.activation is None for i in self.triggers)
+        return bool(active) or only_resource, tuple(active), error
+
+    def hpa_metric(self, trigger_metrics: Sequence[float | None]) -> list[float | None]:
+        """The values KEDA's metrics adapter serves the HPA, one per trigger (None = failed)."""
+        return [
+            None if v is None else t.hpa_value(v)
+            for t, v in zip(self.spec.triggers, self._values(trigger_metrics), strict=True)
+        ]
+
+    def poll(
+        self, now: float, trigger_metrics: Sequence[float | None], current_replicas: int
+    ) -> KedaDecision:
+        spec = self.spec
+        current = int(current_replicas)
+        active, names, error = self.activity(trigger_metrics)
+        minimum, idle = spec.minReplicaCount, spec.idleReplicaCount
+
+        def decide(desired: int, rule: str, reason: str) -> KedaDecision:
+            return KedaDecision(desired, desired != current, active, names, rule, reason)
+
+        which = ", ".join(names) if names else "no trigger"
+        if active:
+            if (idle is not None and current < minimum) or current == 0:
+                target = minimum if minimum > 0 else 1
+                self.last_active = now
+                return decide(target, "activate", f"{which} active: scale {current} -> {target}")
+            if error:
+                return decide(current, "error", f"{which} active but a trigger errored: no change")
+            self.last_active = now
+            return decide(current, "active", f"{which} active: the HPA scales 1 <-> N")
+        if error and spec.fallback is not None and spec.fallback.replicas != 0:
+            return decide(current, "error", "a trigger errored: fallback is left to the HPA")
+        if error and spec.fallback is None:
+            return decide(current, "error", "a trigger errored and no fallback is set: no change")
+        if (idle is not None and current > idle) or (current > 0 and minimum == 0):
+            to = idle if idle is not None else minimum
+            if self.last_active is None:
+                due = self.created_at + spec.initialCooldownPeriod
+                since = f"never active; initialCooldownPeriod {_fmt(spec.initialCooldownPeriod)}s"
+            else:
+                due = self.last_active + spec.cooldownPeriod
+                since = (
+                    f"inactive since {_fmt(self.last_active)}s; cooldownPeriod "
+                    f"{_fmt(spec.cooldownPeriod)}s"
+                )
+            if due < now - EPS_S:
+                return decide(to, "deactivate", f"{since}: scale {current} -> {to}")
+            return decide(current, "cooldown", f"{since}: waiting until after {_fmt(due)}s")
+        if idle is None and current < minimum:
+            return decide(minimum, "min", f"inactive; raise {current} to minReplicaCount {minimum}")
+        return decide(current, "inactive", "no trigger active: no change")
+
+
+class KedaAutoscaler:
+    """KEDA + the HPA it creates, for the platform model.
+
+    Call `on_poll` every `polling_interval` and `on_hpa_sync` every `hpa_sync_period`, each with
+    one measured value per trigger (see `triggers` for what to measure), and apply the decision.
+    """
+
+    def __init__(
+        self,
+        spec: ScaledObjectSpec,
+        *,
+        created_at: float = 0.0,
+        hpa_sync_period: float = D.HPA_SYNC_PERIOD_S,
+        tolerance: float = D.HPA_TOLERANCE,
+        downscale_stabilization: float = D.HPA_DOWNSCALE_STABILIZATION_S,
+    ) -> None:
+        self.spec = spec
+        self.scaler = KedaScaler(spec, created_at=created_at)
+        self.triggers = self.scaler.triggers
+        self.hpa = HorizontalPodAutoscaler(
+            min_replicas=max(spec.minReplicaCount, D.KEDA_HPA_MIN_REPLICAS),
+            max_replicas=spec.maxReplicaCount,
+            metrics=[
+                t.metric_target(info.name)
+                for t, info in zip(spec.triggers, self.triggers, strict=True)
+            ],
+            behavior=spec.hpa_behavior(),
+            tolerance=tolerance,
+            downscale_stabilization=downscale_stabilization,
+            sync_period=hpa_sync_period,
+        )
+        self._failures = [0] * len(self.triggers)
+
+    @property
+    def polling_interval(self) -> float:
+        return self.spec.pollingInterval
+
+    @property
+    def hpa_sync_period(self) -> float:
+        return self.hpa.sync_period
+
+    @property
+    def initial_replicas(self) -> int:
+        """Replicas at simulated time 0: the resting state (idleReplicaCount, else min)."""
+        spec = self.spec
+        return spec.idleReplicaCount if spec.idleReplicaCount is not None else spec.minReplicaCount
+
+    def on_poll(self, now: float, metrics: Sequence[float | None], replicas: int) -> KedaDecision:
+        return self.scaler.poll(now, metrics, replicas)
+
+    def on_hpa_sync(
+        self, now: float, metrics: Sequence[float | None], replicas: int, ready: int
+    ) -> Decision:
+        values = self.scaler.hpa_metric(metrics)
+        fb = self.spec.fallback
+        if replicas > 0:  # with 0 replicas the HPA reads no metric
+            for i, v in enumerate(values):
+                if v is not None:
+                    self._failures[i] = 0
+                    continue
+                self._failures[i] += 1
+                if fb is not None and self._failures[i] > fb.failureThreshold:
+                    n = {
+                        "static": fb.replicas,
+                        "currentReplicas": replicas,
+                        "currentReplicasIfHigher": max(replicas, fb.replicas),
+                        "currentReplicasIfLower": min(replicas, fb.replicas),
+                    }[fb.behavior]
+                    values[i] = self.triggers[i].target * n
+        return self.hpa.recommend(now, replicas, ready, values)

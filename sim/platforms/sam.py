@@ -1,0 +1,120 @@
+"""Read Lambda settings from an AWS SAM / CloudFormation template (`sam: {file, function}`).
+
+Maps the function's MemorySize, Timeout, Runtime, Architectures, ReservedConcurrentExecutions,
+ProvisionedConcurrencyConfig and SnapStart (with SAM `Globals.Function` as defaults) onto the
+Lambda platform keys. Keys written in the scenario win over the template. Intrinsic functions
+(!Ref, !Sub, ...) are accepted by the loader; a value that is not a literal is an error naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sim.errors import InputError
+
+_FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that keeps CloudFormation short-form tags as {'!Tag': value}."""
+
+
+def _tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {f"!{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _tagged)
+
+
+def _literal(value: Any, file: str, key: str) -> Any:
+    if (
+        isinstance(value, dict)
+        and len(value) == 1
+        and next(iter(value)).startswith(("!", "Fn::", "Ref"))
+    ):
+        raise InputError(
+            f"{key} is {value!r}, not a literal value; write the value in the scenario instead",
+            file=file,
+            key=key,
+        )
+    return value
+
+
+def load_sam_function(path: Path, function: str | None) -> dict[str, Any]:
+    """Lambda platform keys taken from the template's function `function`."""
+    file = str(path)
+    if not path.is_file():
+        raise InputError("SAM template not found", file=file, key="sam.file")
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(
+            f"malformed YAML: {getattr(exc, 'problem', exc)}",
+            file=file,
+            key=f"line {mark.line + 1}" if mark else None,
+        ) from None
+    resources = (doc or {}).get("Resources") if isinstance(doc, dict) else None
+    if not isinstance(resources, dict):
+        raise InputError("no Resources section", file=file, key="Resources")
+    funcs = {
+        k: v
+        for k, v in resources.items()
+        if isinstance(v, dict) and v.get("Type") in _FUNCTION_TYPES
+    }
+    if not funcs:
+        raise InputError(
+            "no AWS::Serverless::Function or AWS::Lambda::Function", file=file, key="Resources"
+        )
+    if function is None:
+        if len(funcs) > 1:
+            raise InputError(
+                f"several functions ({', '.join(funcs)}); name one with sam.function",
+                file=file,
+                key="sam.function",
+            )
+        function = next(iter(funcs))
+    if function not in funcs:
+        raise InputError(
+            f"no function {function!r}; the template has {', '.join(funcs)}",
+            file=file,
+            key="sam.function",
+        )
+    props = dict((doc.get("Globals") or {}).get("Function") or {})
+    props.update(funcs[function].get("Properties") or {})
+    out: dict[str, Any] = {}
+    where = f"Resources.{function}.Properties"
+    if "MemorySize" in props:
+        out["memory"] = _literal(props["MemorySize"], file, f"{where}.MemorySize")
+    if "Timeout" in props:
+        out["timeout"] = _literal(props["Timeout"], file, f"{where}.Timeout")
+    if "Runtime" in props:
+        out["runtime"] = _literal(props["Runtime"], file, f"{where}.Runtime")
+    if "Architectures" in props:
+        arch = _literal(props["Architectures"], file, f"{where}.Architectures")
+        if isinstance(arch, list) and arch:
+            out["architecture"] = arch[0]
+    if "ReservedConcurrentExecutions" in props:
+        out["reserved_concurrency"] = _literal(
+            props["ReservedConcurrentExecutions"], file, f"{where}.ReservedConcurrentExecutions"
+        )
+    pcc = props.get("ProvisionedConcurrencyConfig")
+    if isinstance(pcc, dict) and "ProvisionedConcurrentExecutions" in pcc:
+        out["provisioned_concurrency"] = _literal(
+            pcc["ProvisionedConcurrentExecutions"],
+            file,
+            f"{where}.ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions",
+        )
+    snap = props.get("SnapStart")
+    if isinstance(snap, dict) and snap.get("ApplyOn") == "PublishedVersions":
+        out["snapstart"] = True
+    return out
