@@ -68,6 +68,15 @@ class DrawBuffer:
         return x
 
 
+def substream(rng: np.random.Generator, purpose: int) -> np.random.Generator:
+    """An independent child stream of a platform's stream, one per purpose (init, keep-alive,
+    gateway, jitter, ...), so the order of draws of one purpose never shifts another's."""
+    seq = rng.bit_generator.seed_seq
+    assert isinstance(seq, np.random.SeedSequence)
+    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, 7000 + purpose))
+    return np.random.default_rng(child)
+
+
 def constant_value(dist: Any) -> float | None:
     """The value of a constant distribution, else None (lets hot loops skip a draw)."""
     return float(dist.value) if getattr(dist, "dist", None) == "constant" else None
@@ -100,6 +109,7 @@ class PlatformModel:
         self._svc: list[float] = []
         self._fn: list[int] = []
         self._i = 0
+        self._chunk: RequestChunk | None = None  # the current chunk's arrays
 
     # -- feeding ---------------------------------------------------------------------------------
     def offer(self, chunk: RequestChunk) -> None:
@@ -111,6 +121,7 @@ class PlatformModel:
         if not self._chunks:
             return False
         c = self._chunks.pop(0)
+        self._chunk = c
         self._arr = c.arrival.tolist()
         self._svc = c.service.tolist()
         self._fn = c.function.tolist()

@@ -24,12 +24,20 @@ from collections import deque
 from heapq import heappop, heappush
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from sim import defaults as D
 from sim.config import Duration, MemoryMB, Rate, Strict
 from sim.distributions import Distribution, coerce_distribution
-from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, constant_value
+from sim.platforms.base import (
+    INF,
+    DrawBuffer,
+    PlatformModel,
+    RunContext,
+    constant_value,
+    substream,
+)
 from sim.pricing.lambda_ import LambdaCostSettings, LambdaUsage, lambda_bill
 from sim.records import OK, THROTTLED, TIMED_OUT
 
@@ -209,20 +217,30 @@ class LambdaModel(PlatformModel):
         self.limit = spec.concurrency_limit
         self.timeout = spec.timeout
         self.sandbox = spec.sandbox_overhead
-        self.startup_dist = DrawBuffer(spec.restore if spec.snapstart else spec.init, rng)
+        # One stream per purpose: the order of draws within a purpose is the order of events.
+        self.startup_dist = DrawBuffer(
+            spec.restore if spec.snapstart else spec.init, substream(rng, 1)
+        )
         self.snapstart = spec.snapstart
         self.ka_const = constant_value(spec.keep_alive)
-        self.ka_draw = DrawBuffer(spec.keep_alive, rng)
+        self.ka_draw = DrawBuffer(spec.keep_alive, substream(rng, 2))
         self.gw_const = constant_value(spec.gateway_latency)
-        self.gw_draw = DrawBuffer(spec.gateway_latency, rng)
-        self.jitter = rng  # backoff jitter
+        self.gw_rng = substream(rng, 3)  # one draw per arrival, in arrival order
+        self.jitter = substream(rng, 4)  # backoff jitter, one draw per throttle
+        self.tt_rng = substream(rng, 5)  # target-tracking ready delays
+        # Rows of first-attempt requests, in arrival order (the rest is computed per chunk):
+        # startup (-1 marks a request that went the slow way: throttled/retried) and environment
+        # (negated for a provisioned one).
+        self.n_startup: list[float] = []
+        self.n_env: list[int] = []
+        self.n_from = 0  # chunk index of the first row in the lists above
+        self.over: list[float] | None = None  # gateway overhead per arrival of the chunk
         self.mru = spec.reuse == "mru"
         # Per function: idle on-demand pool [(expiry, env)], idle PC stack, tokens, in-flight.
         self.idle: list[deque[tuple[float, int]]] = [deque() for _ in range(nfn)]
         self.pc_idle: list[list[int]] = [[] for _ in range(nfn)]
         self.tokens = [float(spec.scaling_rate.burst)] * nfn
         self.tok_time = [0.0] * nfn
-        self.fn_inflight = [0] * nfn
         self.busy: list[tuple[float, int, int, int]] = []  # (end, env, kind, function)
         self.retry: list[tuple[float, int, float, float, int, int]] = []
         self.retry_seq = 0
@@ -309,7 +327,7 @@ class LambdaModel(PlatformModel):
 
     def _target_tracking(self, tt: TargetTracking):  # SimPy process
         above = below = 0
-        ready = DrawBuffer(tt.ready_delay, self.ctx.rng, 64)
+        ready = DrawBuffer(tt.ready_delay, self.tt_rng, 64)
         pending: int | None = None
         while True:
             yield self.env.timeout(60.0)
@@ -351,31 +369,35 @@ class LambdaModel(PlatformModel):
         return self.next_env
 
     # -- data plane ------------------------------------------------------------------------------
+    def _next_chunk(self) -> bool:
+        self._rows_from_chunk()
+        if not super()._next_chunk():
+            return False
+        assert self._chunk is not None
+        n = self._chunk.arrival.size
+        if self.gw_const is None:
+            assert self.spec.gateway_latency is not None
+            self.over = self.spec.gateway_latency.sample(n, self.gw_rng).tolist()
+        self.n_from = 0
+        return True
+
     def advance(self, until: float) -> None:
         arr, svc, fns = self._arr, self._svc, self._fn
         i, n = self._i, len(arr)
         busy, retry = self.busy, self.retry
         idle_pools, pc_pools = self.idle, self.pc_idle
-        log = self.log
-        l_arr, l_start, l_end = log.arrival.append, log.start.append, log.end.append
-        l_wait, l_startup, l_svc = log.wait.append, log.startup.append, log.service.append
-        l_over, l_cold, l_out, l_inst = (
-            log.overhead.append,
-            log.cold.append,
-            log.outcome.append,
-            log.instance.append,
-        )
+        n_startup, n_env = self.n_startup.append, self.n_env.append
         scale, limit, timeout, sandbox = self.scale, self.limit, self.timeout, self.sandbox
-        gw_const = self.gw_const
+        ka_const = self.ka_const
         mru, track_pc = self.mru, self.track_pc
         burst = float(self.spec.scaling_rate.burst)
         refill = self.spec.scaling_rate.refill
-        retries = self.spec.client.retries
-        horizon = self.ctx.duration
-        fn_inflight, tokens, tok_time = self.fn_inflight, self.tokens, self.tok_time
-        ceil = math.ceil
+        tokens, tok_time = self.tokens, self.tok_time
+        next_startup = self.startup_dist.next
+        created = self.created
         while True:
             if i >= n:
+                self._i = i
                 if self._next_chunk():
                     arr, svc, fns, i, n = self._arr, self._svc, self._fn, 0, len(self._arr)
                     continue
@@ -383,103 +405,238 @@ class LambdaModel(PlatformModel):
             else:
                 ta = arr[i]
             if retry and retry[0][0] < ta:
-                t, _, t0, s, f, attempt = heappop(retry)
-                if t >= until:
-                    heappush(retry, (t, _, t0, s, f, attempt))
+                if retry[0][0] >= until:
                     break
-            else:
-                if ta >= until:
-                    break
-                t, t0, s, f, attempt = ta, ta, svc[i], fns[i], 0
-                i += 1
-                self.arrivals_in_step += 1
-            # Completions up to t free their environments first.
+                self._i = i
+                self._retry(heappop(retry), until)
+                continue
+            if ta >= until:
+                break
+            t, s, f = ta, svc[i], fns[i]
+            # Completions up to t free their environments first (MRU order = release order).
             while busy and busy[0][0] <= t:
-                self._release(heappop(busy))
-            self.attempts += 1
-            over = gw_const if gw_const is not None else self.gw_draw.next()
-            if len(busy) >= limit:
-                env_id = -1
-            else:
-                env_id = 0
-                pc_idle = pc_pools[f]
-                if pc_idle:
-                    env_id, kind, startup = pc_idle.pop(), _PROVISIONED, 0.0
+                end, env_id, kind, g = heappop(busy)
+                if kind == _ON_DEMAND:
+                    idle_pools[g].append(
+                        (end + (ka_const if ka_const is not None else self.ka_draw.next()), env_id)
+                    )
                 else:
-                    pool = idle_pools[f]
-                    if mru:
-                        while pool and pool[-1][0] <= t:
-                            self._reclaim(pool.pop())
-                        if pool:
-                            env_id, kind, startup = pool.pop()[1], _ON_DEMAND, 0.0
-                    else:
-                        while pool and pool[0][0] <= t:
-                            self._reclaim(pool.popleft())
-                        if pool:
-                            env_id, kind, startup = pool.popleft()[1], _ON_DEMAND, 0.0
-                if not env_id:
-                    # Cold start, if the scaling token bucket has a token.
+                    self._release_rare(end, env_id, kind, g)
+            pc_idle = pc_pools[f]
+            if len(busy) >= limit:
+                self._i = i
+                self._throttle(t, t, s, f, 0, self._overhead(i))
+                i += 1
+                n_startup(-1.0)
+                n_env(0)
+                continue
+            if pc_idle:
+                env_id = pc_idle.pop()
+                startup = 0.0
+                kind = _PROVISIONED
+            else:
+                kind = _ON_DEMAND
+                pool = idle_pools[f]
+                env_id = 0
+                if mru:
+                    while pool and pool[-1][0] <= t:
+                        self._reclaim(pool.pop())
+                    if pool:
+                        env_id = pool.pop()[1]
+                else:
+                    while pool and pool[0][0] <= t:
+                        self._reclaim(pool.popleft())
+                    if pool:
+                        env_id = pool.popleft()[1]
+                if env_id:
+                    startup = 0.0
+                else:
                     tok = min(burst, tokens[f] + (t - tok_time[f]) * refill)
                     tok_time[f] = t
+                    if tok < 1.0:
+                        tokens[f] = tok
+                        self._i = i
+                        self._throttle(t, t, s, f, 0, self._overhead(i))
+                        i += 1
+                        n_startup(-1.0)
+                        n_env(0)
+                        continue
+                    tokens[f] = tok - 1.0
+                    init = next_startup()
+                    startup = sandbox + init
+                    self.next_env += 1
+                    env_id = self.next_env
+                    created[env_id] = t
+                    self.live += 1
+                    if self.live > self.peak:
+                        self.peak = self.live
+                    if not self.snapstart:
+                        self.billed_init_ms += math.ceil(init * 1e3 - 1e-9)
+                    self.cold_in_step += 1
+            start = t + startup
+            dur = s * scale
+            end = start + (dur if dur <= timeout else timeout)
+            heappush(busy, (end, env_id, kind if dur <= timeout else _DISCARD, f))
+            if track_pc and kind == _PROVISIONED:
+                self._pc_busy(start, end)
+            n_startup(startup)
+            n_env(env_id if kind == _ON_DEMAND else -env_id)  # negative: provisioned
+            i += 1
+        # Completions at or before the control event about to run are visible to it.
+        while busy and busy[0][0] <= until:
+            self._release(heappop(busy))
+        self._i = i
+        if len(self.n_env) >= 65536 or len(self.log) >= 65536 or until >= self.ctx.duration:
+            self._rows_from_chunk()
+            self.flush()
+
+    def _throttle(self, t: float, t0: float, s: float, f: int, attempt: int, over: float) -> None:
+        """A 429: retry after full-jitter backoff if the client still may, else record it."""
+        self.throttles += 1
+        self.attempts += 1
+        if attempt < self.spec.client.retries:
+            backoff = self.spec.client.backoff
+            cap = min(backoff.cap, backoff.base * 2.0**attempt)
+            self.retry_seq += 1
+            item = (t + self.jitter.random() * cap, self.retry_seq, t0, s, f, attempt + 1, over)
+            heappush(self.retry, item)
+            return
+        self._row(t0, t, t, t - t0, 0.0, over, THROTTLED, -1)
+
+    def _overhead(self, idx: int) -> float:
+        if self.gw_const is not None:
+            return self.gw_const
+        assert self.over is not None
+        return self.over[idx]
+
+    def _retry(self, item: tuple, until: float) -> None:
+        """A retried request: the slow, fully general path (rare)."""
+        t, _seq, t0, s, f, attempt, over = item
+        busy = self.busy
+        while busy and busy[0][0] <= t:
+            self._release(heappop(busy))
+        env_id, kind, startup = 0, _ON_DEMAND, 0.0
+        if len(busy) < self.limit:
+            if self.pc_idle[f]:
+                env_id, kind = self.pc_idle[f].pop(), _PROVISIONED
+            else:
+                pool = self.idle[f]
+                while pool and (pool[-1][0] if self.mru else pool[0][0]) <= t:
+                    self._reclaim(pool.pop() if self.mru else pool.popleft())
+                if pool:
+                    env_id = (pool.pop() if self.mru else pool.popleft())[1]
+                else:
+                    sr = self.spec.scaling_rate
+                    tok = min(float(sr.burst), self.tokens[f] + (t - self.tok_time[f]) * sr.refill)
+                    self.tok_time[f] = t
                     if tok >= 1.0:
-                        tokens[f] = tok - 1.0
+                        self.tokens[f] = tok - 1.0
                         init = self.startup_dist.next()
-                        startup = sandbox + init
-                        kind = _ON_DEMAND
+                        startup = self.sandbox + init
                         self.next_env += 1
                         env_id = self.next_env
                         self.created[env_id] = t
                         self.live += 1
-                        if self.live > self.peak:
-                            self.peak = self.live
+                        self.peak = max(self.peak, self.live)
                         if not self.snapstart:
-                            self.billed_init_ms += ceil(init * 1e3 - 1e-9)
+                            self.billed_init_ms += math.ceil(init * 1e3 - 1e-9)
                         self.cold_in_step += 1
                     else:
-                        tokens[f] = tok
-                        env_id = -1
-            if env_id < 0:
-                # Throttled (429).
-                self.throttles += 1
-                if attempt < retries:
-                    cap = min(
-                        self.spec.client.backoff.cap, self.spec.client.backoff.base * 2.0**attempt
-                    )
-                    self.retry_seq += 1
-                    heappush(
-                        retry,
-                        (t + self.jitter.random() * cap, self.retry_seq, t0, s, f, attempt + 1),
-                    )
-                    continue
-                l_arr(t0), l_start(t), l_end(t), l_wait(t - t0), l_startup(0.0), l_svc(0.0)
-                l_over(over), l_cold(False), l_out(THROTTLED), l_inst(-1)
-                continue
-            start = t + startup
-            dur = s * scale
-            outcome = OK
-            if dur > timeout:
-                dur, outcome = timeout, TIMED_OUT
-            end = start + dur
-            heappush(busy, (end, env_id, _DISCARD if outcome else kind, f))
-            fn_inflight[f] += 1
-            self.invocations += 1
-            if kind == _PROVISIONED:
-                self.billed_pc_ms += ceil(dur * 1e3 - 1e-9)
-                if track_pc:
-                    self._pc_busy(start, end)
-            else:
-                self.billed_od_ms += ceil(dur * 1e3 - 1e-9)
-            l_arr(t0), l_start(start), l_end(end), l_wait(t - t0), l_startup(startup)
-            l_svc(dur), l_over(over), l_cold(startup > 0.0), l_out(outcome), l_inst(env_id)
-        while busy and busy[0][0] < until:
-            self._release(heappop(busy))
-        self._i = i
-        if len(log) >= 65536 or until >= horizon:
-            self.flush()
+                        self.tokens[f] = tok
+        if not env_id:
+            self._throttle(t, t0, s, f, attempt, over)
+            return
+        start = t + startup
+        dur = s * self.scale
+        outcome = OK if dur <= self.timeout else TIMED_OUT
+        end = start + (dur if outcome == OK else self.timeout)
+        heappush(busy, (end, env_id, kind if outcome == OK else _DISCARD, f))
+        if self.track_pc and kind == _PROVISIONED:
+            self._pc_busy(start, end)
+        billed = math.ceil((end - start) * 1e3 - 1e-9)
+        self.invocations += 1
+        self.attempts += 1
+        if kind == _PROVISIONED:
+            self.billed_pc_ms += billed
+        else:
+            self.billed_od_ms += billed
+        self._row(t0, start, end, t - t0, startup, over, outcome, env_id, end - start)
+
+    def _row(
+        self,
+        arrival: float,
+        start: float,
+        end: float,
+        wait: float,
+        startup: float,
+        over: float,
+        outcome: int,
+        env_id: int,
+        service: float = 0.0,
+    ) -> None:
+        log = self.log
+        log.arrival.append(arrival)
+        log.start.append(start)
+        log.end.append(end)
+        log.wait.append(wait)
+        log.startup.append(startup)
+        log.service.append(service)
+        log.overhead.append(over)
+        log.cold.append(startup > 0.0)
+        log.outcome.append(outcome)
+        log.instance.append(env_id)
+
+    def _rows_from_chunk(self) -> None:
+        """Turn the first-attempt rows of the current chunk into log columns, vectorised."""
+        k = len(self.n_env)
+        if not k or self._chunk is None:
+            return
+        lo = self.n_from
+        hi = lo + k
+        st = np.asarray(self.n_startup)
+        env = np.asarray(self.n_env, dtype=np.int64)
+        pc = env < 0
+        env = np.abs(env)
+        self.n_startup, self.n_env = [], []
+        self.n_from = hi
+        ok = st >= 0.0
+        a = self._chunk.arrival[lo:hi][ok]
+        want = self._chunk.service[lo:hi][ok] * self.scale
+        st, env, pc = st[ok], env[ok], pc[ok]
+        timed_out = want > self.timeout
+        dur = np.where(timed_out, self.timeout, want)
+        start = a + st
+        end = start + dur
+        billed = np.ceil((end - start) * 1e3 - 1e-9)
+        self.billed_pc_ms += float(billed[pc].sum())
+        self.billed_od_ms += float(billed[~pc].sum())
+        self.invocations += int(a.size)
+        self.attempts += int(a.size)
+        if self.gw_const is not None:
+            over = np.full(a.size, self.gw_const)
+        else:
+            assert self.over is not None
+            over = np.asarray(self.over[lo:hi])[ok]
+        self.ctx.recorder.add(
+            {
+                "arrival": a,
+                "start": start,
+                "end": end,
+                "wait": np.zeros(a.size),
+                "startup": st,
+                "service": end - start,
+                "overhead": over,
+                "cold": st > 0.0,
+                "outcome": np.where(timed_out, TIMED_OUT, OK).astype(np.uint8),
+                "instance": env,
+            }
+        )
+
+    def _release_rare(self, end: float, env_id: int, kind: int, f: int) -> None:
+        self._release((end, env_id, kind, f))
 
     def _release(self, item: tuple[float, int, int, int]) -> None:
         end, env_id, kind, f = item
-        self.fn_inflight[f] -= 1
         if kind == _ON_DEMAND:
             ka = self.ka_const if self.ka_const is not None else self.ka_draw.next()
             self.idle[f].append((end + ka, env_id))
