@@ -192,7 +192,8 @@ _TAGS = {
 def _message(err: dict[str, Any]) -> str:
     msg = err["msg"]
     msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
-    msg = re.sub(r"^Input should be ", "expected a value ", msg)
+    msg = re.sub(r"^Input should be (greater|less)", r"expected a value \1", msg)
+    msg = re.sub(r"^Input should be ", "expected ", msg)
     if err["type"] == "extra_forbidden":
         return "unknown key"
     if err["type"] == "missing":

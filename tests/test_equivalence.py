@@ -8,10 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, make_scenario
 from sim.engine import run_one
 from sim.reference import REFERENCE_MODELS, run_reference
 from sim.scenario import load_scenario
+
+from conftest import ROOT, make_scenario
 
 
 def _rows(run):
@@ -106,6 +107,61 @@ def test_random_lambda_scenarios_kernel_equals_per_request_path(
                 },
             },
             "platforms": [platform],
+        }
+    )
+    assert_same(run_one(sc, "fn", 0, ROOT), run_reference(sc, "fn", 0, ROOT))
+
+
+def test_multi_chunk_run_keeps_every_request():
+    """Arrivals span several 1-hour chunks; a Lambda and a Wasm platform record the same ones."""
+    sc = make_scenario(
+        {
+            "name": "chunks",
+            "duration": "5h",
+            "replications": 1,
+            "seed": 3,
+            "workload": {
+                "arrivals": [{"steady": {"rate": "3/s"}}],
+                "service": {"duration": {"dist": "exponential", "mean": "0.5s"}},
+            },
+            "platforms": [
+                {"name": "fn", "type": "lambda", "timeout": "60s"},
+                {"name": "w", "type": "wasm"},
+            ],
+            "timeline_step": "7m",
+        }
+    )
+    a, b = run_one(sc, "fn", 0, ROOT), run_one(sc, "w", 0, ROOT)
+    assert a.stats.requests_all == b.stats.requests_all > 50_000
+    np.testing.assert_array_equal(
+        np.sort(a.stats.sample["arrival"]), np.sort(b.stats.sample["arrival"])
+    )
+
+
+def test_multi_chunk_lambda_equals_per_request_path():
+    sc = make_scenario(
+        {
+            "name": "chunks",
+            "duration": "3h",
+            "replications": 1,
+            "seed": 4,
+            "workload": {
+                "arrivals": [
+                    {"steady": {"rate": "1/s"}},
+                    {"batch": {"every": "20m", "size": 40, "spread": "1s"}},
+                ],
+                "service": {"duration": {"dist": "lognormal", "median": "300ms", "p99": "3s"}},
+            },
+            "platforms": [
+                {
+                    "name": "fn",
+                    "type": "lambda",
+                    "reserved_concurrency": 12,
+                    "client": {"retries": 2},
+                    "keep_alive": "90s",
+                }
+            ],
+            "timeline_step": "13m",
         }
     )
     assert_same(run_one(sc, "fn", 0, ROOT), run_reference(sc, "fn", 0, ROOT))

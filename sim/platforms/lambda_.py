@@ -597,7 +597,9 @@ class LambdaModel(PlatformModel):
         env = np.asarray(self.n_env, dtype=np.int64)
         pc = env < 0
         env = np.abs(env)
-        self.n_startup, self.n_env = [], []
+        # Clear in place: the hot loop holds these lists' bound `append`s across chunk switches.
+        self.n_startup.clear()
+        self.n_env.clear()
         self.n_from = hi
         ok = st >= 0.0
         a = self._chunk.arrival[lo:hi][ok]

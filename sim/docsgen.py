@@ -1,0 +1,66 @@
+"""Regenerate the README's comparison table from the bundled story scenarios.
+
+    python -m sim.docsgen            # runs the stories, rewrites README.md between the markers
+
+The table is produced by real runs (same seeds as the files), never typed by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from sim.runner import run_scenario
+from sim.scenario import load_scenario
+
+STORIES = [
+    "small-api",
+    "busy-api",
+    "marketing-spike",
+    "iot-bursts",
+    "ecommerce-diurnal",
+    "latency-sensitive",
+    "dev-scale-to-zero",
+]
+BEGIN, END = "<!-- comparison-table:begin -->", "<!-- comparison-table:end -->"
+
+
+def _ms(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x / 1000:.1f} s" if x >= 10_000 else f"{x:.0f} ms" if x >= 10 else f"{x:.1f} ms"
+
+
+def table(root: Path) -> str:
+    lines = [
+        "| scenario | platform | requests | p50 | p99 | p99.9 | cold % | errors | $/month |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for story in STORIES:
+        path = root / "scenarios" / f"{story}.yaml"
+        sc = load_scenario(path)
+        summary, _ = run_scenario(sc, path.parent)
+        for name, p in summary["platforms"].items():
+            lat = p["latency_ms"]
+            lines.append(
+                f"| {story} | {name} | {p['requests_per_replication']:,.0f} | {_ms(lat.get('p50'))}"
+                f" | {_ms(lat.get('p99'))} | {_ms(lat.get('p999'))}"
+                f" | {p['cold_start_ratio'] * 100:.2f} | {p['error_rate'] * 100:.2f}%"
+                f" | ${p['monthly_cost_usd']:,.2f} |"
+            )
+        print(f"ran {story}", file=sys.stderr)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = root / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    block = f"{BEGIN}\n{table(root)}\n{END}"
+    text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), block, text, flags=re.S)
+    readme.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Every bundled scenario loads, runs (short), and says at its top what it shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from sim.runner import run_scenario
+from sim.scenario import load_scenario
+
+BUNDLED = sorted((ROOT / "scenarios").glob("*.yaml"))
+
+
+def test_there_is_a_scenario_library():
+    names = {p.stem for p in BUNDLED}
+    for story in (
+        "small-api",
+        "busy-api",
+        "marketing-spike",
+        "iot-bursts",
+        "ecommerce-diurnal",
+        "latency-sensitive",
+        "dev-scale-to-zero",
+    ):
+        assert story in names
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
+def test_bundled_scenario_runs_short(path: Path):
+    text = path.read_text()
+    assert text.startswith("#") and "Look at" in text, "document what it shows at the top"
+    sc = load_scenario(path, ["duration=10m", "warmup=0s", "replications=1"])
+    summary, _ = run_scenario(sc, path.parent, workers=1)
+    assert set(summary["platforms"]) == {p.name for p in sc.platforms}
+    for p in summary["platforms"].values():
+        assert p["requests"] >= 0
+        assert p["monthly_cost_usd"] >= 0
