@@ -1,0 +1,75 @@
+"""The recorder: exact percentiles while rows fit, a bounded-error histogram beyond."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.records import OK, PERCENTILES, THROTTLED, TIMED_OUT, Recorder
+
+
+def _rows(rng, n, t0=0.0):
+    arrival = np.sort(rng.uniform(t0, t0 + 1000, n))
+    service = rng.lognormal(-2, 1.0, n)
+    outcome = np.where(rng.random(n) < 0.01, THROTTLED, OK).astype(np.uint8)
+    outcome[rng.random(n) < 0.002] = TIMED_OUT
+    return {
+        "arrival": arrival,
+        "start": arrival,
+        "end": arrival + service,
+        "wait": np.zeros(n),
+        "startup": np.zeros(n),
+        "service": service,
+        "overhead": np.full(n, 0.001),
+        "cold": rng.random(n) < 0.05,
+        "outcome": outcome,
+        "instance": np.arange(n),
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_streaming_percentiles_within_stated_error(seed):
+    rng = np.random.default_rng(seed)
+    chunks = [_rows(rng, 50_000, 1000 * k) for k in range(8)]
+    exact = Recorder(
+        0.0, max_rows=10**9, rel_error=1e-3, sample_rows=1000, rng=np.random.default_rng(0)
+    )
+    stream = Recorder(
+        0.0, max_rows=60_000, rel_error=1e-3, sample_rows=1000, rng=np.random.default_rng(0)
+    )
+    for c in chunks:
+        exact.add(c)
+        stream.add(c)
+    a, b = exact.stats(), stream.stats()
+    assert a.exact and not b.exact
+    assert b.requests == a.requests == 400_000
+    assert b.outcomes == a.outcomes and b.cold_starts == a.cold_starts
+    for name in PERCENTILES:
+        assert abs(b.latency[name] / a.latency[name] - 1) <= 1e-3 + 1e-12, name
+    assert b.latency["mean"] == pytest.approx(a.latency["mean"], rel=1e-12)
+    assert b.latency["max"] == pytest.approx(a.latency["max"], rel=1e-12)
+    assert b.sample["arrival"].size == 1000  # a uniform sample for requests.csv
+
+
+def test_warmup_rows_are_excluded_from_statistics():
+    rng = np.random.default_rng(5)
+    rec = Recorder(
+        500.0, max_rows=10**9, rel_error=1e-3, sample_rows=10**6, rng=np.random.default_rng(0)
+    )
+    rows = _rows(rng, 10_000)
+    rec.add(rows)
+    s = rec.stats()
+    assert s.requests == int((rows["arrival"] >= 500).sum())
+    assert s.requests_all == 10_000
+
+
+def test_order_statistic_ci_brackets_the_percentile():
+    rng = np.random.default_rng(9)
+    rec = Recorder(
+        0.0, max_rows=10**9, rel_error=1e-3, sample_rows=10, rng=np.random.default_rng(0)
+    )
+    rec.add(_rows(rng, 20_000))
+    s = rec.stats()
+    for name in PERCENTILES:
+        lo, hi = s.latency_ci[name]
+        assert lo <= s.latency[name] <= hi
