@@ -133,12 +133,16 @@ def run(
 
 
 def _report_files(summary: dict[str, Any], runs: list[Any]) -> dict[str, str]:
-    """report.html when the report module is available (it reads results only)."""
+    """report.html, rendered from the same JSON and frames that write_results puts on disk."""
+    from sim.report import render_report, results_from_run
+
     try:
-        from sim.report import render_report
-    except ImportError:
+        return {"report.html": render_report([results_from_run(summary, runs)])}
+    except Exception as exc:  # a plotting bug must not cost the user the simulated results
+        if os.environ.get("SIM_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"sim: warning: report.html skipped: {type(exc).__name__}: {exc}", err=True)
         return {}
-    return {"report.html": render_report([summary], runs_by_summary=[runs])}
 
 
 @main.command()
@@ -154,6 +158,14 @@ from sim.cli_sweep import crossover, sweep, tune  # noqa: E402
 main.add_command(sweep)
 main.add_command(tune)
 main.add_command(crossover)
+
+from sim.cli_compare import compare  # noqa: E402
+
+main.add_command(compare)
+
+from sim.cli_validate import validate  # noqa: E402
+
+main.add_command(validate)
 
 if __name__ == "__main__":
     main()

@@ -104,7 +104,13 @@ def summarize_platform(scenario: Scenario, runs: list[PlatformRun]) -> dict[str,
         "latency_parts_ms": _mean_parts(runs),
         "cold_latency_ms": _mean_dicts([r.stats.cold_latency for r in runs]),
         "warm_latency_ms": _mean_dicts([r.stats.warm_latency for r in runs]),
-        "latency_ccdf": {"prob": [float(p) for p in CCDF_PROBS], "ms": [float(x) for x in ccdf]},
+        "latency_ccdf": {
+            "prob": [float(p) for p in CCDF_PROBS],
+            "ms": [float(x) for x in ccdf],
+            # per replication, for CI bands in the report
+            "ms_by_replication": [[float(x) for x in r.stats.ccdf_ms] for r in runs
+                                  if r.stats.ccdf_ms],
+        },
         "exact_percentiles": all(r.stats.exact for r in runs),
         "wall_s": float(sum(r.wall_s for r in runs)),
     }

@@ -119,13 +119,13 @@ class ReferenceLambda(LambdaModel):
         end = start + run
         if self.track_pc and provisioned:
             self._pc_busy(start, end)
-        billed = math.ceil((end - start) * 1e3 - 1e-9)
+        billed = math.ceil(run * 1e3 - 1e-9)
         self.invocations += 1
         if provisioned:
             self.billed_pc_ms += billed
         else:
             self.billed_od_ms += billed
-        self._row(t0, start, end, t - t0, startup, over, outcome, env_id, end - start)
+        self._row(t0, start, end, t - t0, startup, over, outcome, env_id, run)
         # Completion: URGENT-ish, earlier environments first among equal times.
         yield _at(self.env, end - self.env.now, env_id / 2.0**53)
         self.in_flight -= 1

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from sim.platforms.kubernetes import KubernetesModel, KubernetesSpec
 from sim.platforms.lambda_ import LambdaModel, LambdaSpec
 from sim.platforms.wasm import WasmModel, WasmSpec
 
-PlatformSpec = Annotated[LambdaSpec | WasmSpec, Field(discriminator="type")]
+PlatformSpec = Annotated[LambdaSpec | WasmSpec | KubernetesSpec, Field(discriminator="type")]
 
-MODELS: dict[str, Any] = {"lambda": LambdaModel, "wasm": WasmModel}
+MODELS: dict[str, Any] = {"lambda": LambdaModel, "wasm": WasmModel, "kubernetes": KubernetesModel}

@@ -395,11 +395,15 @@ class LambdaModel(PlatformModel):
         tokens, tok_time = self.tokens, self.tok_time
         next_startup = self.startup_dist.next
         created = self.created
+        i0 = i  # arrivals taken from the current chunk in this call (timeline `arrivals`)
         while True:
             if i >= n:
                 self._i = i
+                self.arrivals_in_step += i - i0
+                i0 = i
                 if self._next_chunk():
                     arr, svc, fns, i, n = self._arr, self._svc, self._fn, 0, len(self._arr)
+                    i0 = 0
                     continue
                 ta = INF
             else:
@@ -482,6 +486,7 @@ class LambdaModel(PlatformModel):
             n_startup(startup)
             n_env(env_id if kind == _ON_DEMAND else -env_id)  # negative: provisioned
             i += 1
+        self.arrivals_in_step += i - i0
         # Completions at or before the control event about to run are visible to it.
         while busy and busy[0][0] <= until:
             self._release(heappop(busy))
@@ -549,18 +554,20 @@ class LambdaModel(PlatformModel):
         start = t + startup
         dur = s * self.scale
         outcome = OK if dur <= self.timeout else TIMED_OUT
-        end = start + (dur if outcome == OK else self.timeout)
+        if outcome != OK:
+            dur = self.timeout
+        end = start + dur
         heappush(busy, (end, env_id, kind if outcome == OK else _DISCARD, f))
         if self.track_pc and kind == _PROVISIONED:
             self._pc_busy(start, end)
-        billed = math.ceil((end - start) * 1e3 - 1e-9)
+        billed = math.ceil(dur * 1e3 - 1e-9)
         self.invocations += 1
         self.attempts += 1
         if kind == _PROVISIONED:
             self.billed_pc_ms += billed
         else:
             self.billed_od_ms += billed
-        self._row(t0, start, end, t - t0, startup, over, outcome, env_id, end - start)
+        self._row(t0, start, end, t - t0, startup, over, outcome, env_id, dur)
 
     def _row(
         self,
@@ -609,7 +616,7 @@ class LambdaModel(PlatformModel):
         dur = np.where(timed_out, self.timeout, want)
         start = a + st
         end = start + dur
-        billed = np.ceil((end - start) * 1e3 - 1e-9)
+        billed = np.ceil(dur * 1e3 - 1e-9)
         self.billed_pc_ms += float(billed[pc].sum())
         self.billed_od_ms += float(billed[~pc].sum())
         self.invocations += int(a.size)
@@ -626,7 +633,7 @@ class LambdaModel(PlatformModel):
                 "end": end,
                 "wait": np.zeros(a.size),
                 "startup": st,
-                "service": end - start,
+                "service": dur,
                 "overhead": over,
                 "cold": st > 0.0,
                 "outcome": np.where(timed_out, TIMED_OUT, OK).astype(np.uint8),

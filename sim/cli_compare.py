@@ -1,0 +1,95 @@
+"""`sim compare SCENARIO_OR_RESULTS... [--out DIR]`: several runs in one report.
+
+Each input is a scenario file (simulated now, its results written to results/<name>/ exactly as
+`sim run` would) or an existing results folder (or its summary.json). Platforms are overlaid and
+labelled `scenario/platform`; the report goes to DIR/report.html (default results/compare/).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from sim.errors import InputError
+
+if TYPE_CHECKING:
+    from sim.report import Results
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("results/compare"),
+    show_default=True,
+    help="folder for report.html",
+)
+@click.option(
+    "--images",
+    type=click.Choice(["png", "svg"]),
+    help="also write each figure as an image (needs the optional kaleido package)",
+)
+@click.option("--workers", type=click.IntRange(1, 256), help="parallel processes (default: auto)")
+@click.option("--force", is_flag=True, help="run scenarios even if they look too large")
+def compare(
+    inputs: tuple[Path, ...], out: Path, images: str | None, workers: int | None, force: bool
+) -> None:
+    """Compare the platforms of several scenarios or results folders in one report."""
+    from rich.console import Console
+
+    from sim.console import summary_table
+    from sim.report import build_figures, render_report, write_images
+
+    results = [_results_of(p, workers=workers, force=force) for p in inputs]
+    html = render_report(results)
+    if images:
+        # Before writing anything, so a missing kaleido leaves no half-done output.
+        write_images(build_figures(results), out, images)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.html").write_text(html, encoding="utf-8")
+    console = Console() if Console().is_terminal else Console(width=200, no_color=True)
+    for r in results:
+        console.print(summary_table(r.summary))
+    console.print(f"report: {out / 'report.html'}")
+
+
+def _results_of(path: Path, *, workers: int | None, force: bool) -> Results:
+    from sim.report import load_results
+
+    if path.is_dir():
+        return load_results(path)
+    if path.name == "summary.json":
+        return load_results(path.parent)
+    if not path.is_file():
+        raise InputError(
+            "no such file or folder (expected a scenario file or a results folder)", file=str(path)
+        )
+    return _run(path, workers=workers, force=force)
+
+
+def _run(scenario: Path, *, workers: int | None, force: bool) -> Results:
+    """Simulate a scenario file and write its results folder, as `sim run` does."""
+    from sim.cli import _report_files
+    from sim.console import progress_for
+    from sim.report import load_results
+    from sim.results import write_results
+    from sim.runner import run_scenario
+    from sim.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    out_dir = Path("results") / sc.name
+    with progress_for(sc, enabled=sys.stderr.isatty()) as on_done:
+        summary, runs = run_scenario(
+            sc,
+            scenario.resolve().parent,
+            source=str(scenario),
+            workers=workers,
+            force=force,
+            on_job_done=on_done,
+        )
+    write_results(out_dir, summary, runs, extra_files=_report_files(summary, runs))
+    return load_results(out_dir)

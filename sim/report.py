@@ -1,0 +1,225 @@
+"""The HTML report: one self-contained page comparing platforms on tail latency and the bill.
+
+It reads results only (summary.json, requests.csv.gz, timeline.csv, decisions.csv) and never
+re-simulates. `sim run` renders it from the frames it writes (`results_from_run`); `sim compare`
+loads folders (`load_results`) and overlays them. Statistics are plotted exactly as summary.json
+holds them; only per-request pictures use the request sample.
+
+    results = [load_results("results/a"), load_results("results/b")]
+    html = render_report(results)                       # labels "a/<platform>", "b/<platform>"
+    write_images(build_figures(results), "out/", "png")  # needs kaleido (optional)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from sim.errors import InputError
+from sim.report_data import Series, esc, series_of
+from sim.report_figures import (
+    bill_figure,
+    cold_warm_figure,
+    parts_figure,
+    tail_figure,
+    time_figure,
+)
+from sim.report_html import page
+
+FIGURES = ("tail", "parts", "cold_warm", "time", "bill")
+# Only client-side modebar actions; no plotly.js feature here touches the network.
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"scale": 2}}
+_DTYPES = {"platform": str, "outcome": str, "kind": str, "reason": str}
+
+
+@dataclass
+class Results:
+    """One results folder's contents (or the same frames straight from a run)."""
+
+    summary: dict[str, Any]
+    requests: pd.DataFrame
+    timeline: pd.DataFrame
+    decisions: pd.DataFrame
+    folder: Path | None = None
+
+    def __post_init__(self) -> None:
+        # Categories: the report filters these frames by platform many times (cheap this way).
+        # Shallow copies, so the caller's frames are left as they were.
+        self.requests, self.timeline, self.decisions = (
+            _categorical(df) for df in (self.requests, self.timeline, self.decisions)
+        )
+
+    @property
+    def name(self) -> str:
+        return str(self.summary.get("scenario") or (self.folder.name if self.folder else ""))
+
+
+def _categorical(df: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in ("platform", "outcome", "kind") if c in df]
+    if not cols:
+        return df
+    df = df.copy(deep=False)
+    for c in cols:
+        df[c] = df[c].astype("category")
+    return df
+
+
+def load_results(folder: str | Path) -> Results:
+    """Read a results folder written by `sim run`. Only summary.json is required."""
+    folder = Path(folder)
+    path = folder / "summary.json"
+    if not path.is_file():
+        raise InputError("not a results folder (no summary.json in it)", file=str(folder))
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable summary.json: {exc}", file=str(path)) from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("platforms"), dict):
+        raise InputError(
+            "expected the summary.json of `sim run` (a mapping with `platforms`)", file=str(path)
+        )
+    return Results(
+        summary=summary,
+        requests=_read_csv(folder / "requests.csv.gz"),
+        timeline=_read_csv(folder / "timeline.csv"),
+        decisions=_read_csv(folder / "decisions.csv"),
+        folder=folder,
+    )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        df = pd.read_csv(path, dtype=_DTYPES, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"unreadable results file: {exc}", file=str(path)) from None
+    if "cold" in df:
+        df["cold"] = df["cold"].astype(str).str.lower().isin(("true", "1"))
+    return df
+
+
+def results_from_run(summary: dict[str, Any], runs: list[Any]) -> Results:
+    """The Results of a run before it is written: the very frames and JSON write_results writes
+    (summary round-tripped through summary_json, so NaN becomes None exactly as on disk)."""
+    from sim.results import decisions_frame, requests_frame, summary_json, timeline_frame
+
+    return Results(
+        summary=json.loads(summary_json(summary)),
+        requests=requests_frame(runs),
+        timeline=timeline_frame(runs),
+        decisions=decisions_frame(runs),
+    )
+
+
+def build_figures(results: list[Results], labels: list[str] | None = None) -> dict[str, go.Figure]:
+    """The report's figures by key (FIGURES), for the page or for image export."""
+    return _figures(_series(results, labels))
+
+
+def _figures(series: list[Series]) -> dict[str, go.Figure]:
+    return {
+        "tail": tail_figure(series),
+        "parts": parts_figure(series),
+        "cold_warm": cold_warm_figure(series),
+        "time": time_figure(series),
+        "bill": bill_figure(series),
+    }
+
+
+def render_report(
+    results: list[Results], labels: list[str] | None = None, *, title: str | None = None
+) -> str:
+    """A self-contained HTML page (plotly.js inlined once; opens offline).
+
+    With one Results, series are named by platform; with several, `label/platform`, where labels
+    default to the scenario names (or folder names when two scenarios share a name).
+    """
+    if not results:
+        raise InputError("nothing to report: no results given")
+    series = _series(results, labels)
+    fragments = {
+        key: fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"fig-{key}",
+            config=PLOTLY_CONFIG,
+            default_width="100%",
+        )
+        for key, fig in _figures(series).items()
+    }
+    if title is None:
+        names = [r.name for r in results]
+        title = (
+            f"sim report: {names[0]}" if len(names) == 1 else "sim compare: " + " vs ".join(names)
+        )
+    return page(title, get_plotlyjs(), results, series, fragments, _notes(series))
+
+
+def write_images(
+    figures: dict[str, go.Figure], out_dir: str | Path, fmt: str = "png"
+) -> list[Path]:
+    """Static images of the figures (fmt png or svg). Needs the optional kaleido package."""
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "image export needs the optional `kaleido` package (pip install kaleido); "
+            "the HTML report does not need it",
+            key="--images",
+        ) from None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for key, fig in figures.items():
+        path = out_dir / f"{key}.{fmt}"
+        fig.write_image(path, format=fmt, width=1200, height=fig.layout.height or 500)
+        paths.append(path)
+    return paths
+
+
+def _series(results: list[Results], labels: list[str] | None) -> list[Series]:
+    if labels is not None and len(labels) != len(results):
+        raise InputError(f"{len(labels)} labels given for {len(results)} results")
+    return series_of(results, labels)
+
+
+def _notes(series: list[Series]) -> dict[str, str]:
+    sources = sorted({c.band_source for s in series if (c := s.ccdf) and c.band_source})
+    if sources:
+        band = (
+            "Shaded bands: 95% CI across replications at each tail probability (from "
+            + esc(" and ".join(sources))
+            + ")."
+        )
+    elif not any(s.ccdf for s in series):
+        band = ""
+    elif any(s.replications > 1 for s in series):
+        band = (
+            "No CI bands: the request sample does not hold every request and summary.json has "
+            "no per-replication CCDF; the table gives the 95% CIs of p99 and p99.9."
+        )
+    else:
+        band = "One replication: no CI bands across replications."
+    return {
+        "tail": "Each line is summary.json's latency CCDF (exact order statistics, averaged over "
+        "replications), cut where the tail probability falls below 1/(requests per replication). "
+        f"Markers sit at the table's p50, p99 and p99.9. {band} The buttons switch to a linear "
+        "CDF.",
+        "why": "Left: mean of each part of the end-to-end latency (gateway/ingress overhead, "
+        "waiting, cold start, service) over all requests (summary.json) and over the slowest 1% "
+        "of the request sample. Right: percentiles of requests that met a cold start versus warm "
+        "ones (summary.json); the count of cold starts is in brackets.",
+        "time": "Latency percentiles per time bucket come from the request sample "
+        "(requests.csv.gz), all replications pooled. Instances, decisions (hover for the reason), "
+        "cold starts, nodes and arrivals show the first replication as it happened. Click "
+        "legend entries to show the sampled requests slower than p99.",
+    }

@@ -1,0 +1,539 @@
+"""Kubernetes model: hand-worked cases for the data plane, pod lifecycle, nodes, KEDA, HPA, bill."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import simpy
+import yaml
+from click.testing import CliRunner
+
+from sim.cli import main
+from sim.platforms.base import RunContext
+from sim.platforms.kubernetes import DRAINING, GONE, READY, KubernetesModel
+from sim.platforms.kubernetes_spec import KubernetesSpec
+from sim.records import Recorder
+from sim.workload import RequestChunk
+
+from conftest import ROOT, make_scenario, run_platform
+
+
+def k8s(**kw):
+    base = {"name": "k8s", "type": "kubernetes", "ingress_latency": "0s", "pod": {"cpu": 1}}
+    base.update(kw)
+    return base
+
+
+def scen(arrivals, service, platform, duration="1h", **top):
+    data = {
+        "name": "t",
+        "duration": duration,
+        "replications": 1,
+        "seed": 3,
+        "workload": {"arrivals": arrivals, "service": service},
+        "platforms": [platform],
+    }
+    data.update(top)
+    return make_scenario(data)
+
+
+def rows(run):
+    return {k: np.asarray(v) for k, v in run.stats.sample.items()}
+
+
+def at(*times):
+    return [{"batch": {"at": [f"{t}s" for t in times], "size": 1}}]
+
+
+# -- a white-box harness: the model alone, with scripted replica changes ---------------------------
+
+
+def drive(platform, arrivals, services, actions=(), duration=2000.0, cpu_bound=1.0):
+    """Run the model on fixed arrivals; `actions` = [(time, replicas)] applied as control events."""
+    spec = KubernetesSpec.model_validate(platform)
+    env = simpy.Environment()
+    rec = Recorder(
+        0.0,
+        max_rows=10**6,
+        rel_error=0.001,
+        sample_rows=10**6,
+        rng=np.random.default_rng(0),
+        horizon=duration,
+    )
+    ctx = RunContext(
+        env=env,
+        rng=np.random.default_rng(1),
+        recorder=rec,
+        duration=duration,
+        warmup=0.0,
+        cpu_bound=cpu_bound,
+        function_names=["f"],
+    )
+    model = KubernetesModel(spec, ctx)
+    model.start()
+    a = np.asarray(arrivals, dtype=float)
+    model.offer(RequestChunk(a, np.asarray(services, dtype=float), np.zeros(a.size, np.int32)))
+    seen = {}
+
+    def script():
+        for t, n in actions:
+            yield env.timeout(t - env.now)
+            model._catch_up(env.now)
+            model._scale_to(n, "test", f"scripted {n}")
+            seen[t] = [model.state[p] for p in range(len(model.state))]
+
+    def driver():  # as the engine's: data plane up to the next control event, then yield
+        while True:
+            horizon = min(env.peek(), duration)
+            model.advance(horizon)
+            if horizon >= duration:
+                return
+            yield env.timeout(horizon - env.now)
+
+    env.process(script())
+    env.process(driver())
+    env.run(until=duration + 1e-9)
+    model.finish()
+    return model, ctx, rec.stats().sample, seen
+
+
+# -- data plane ------------------------------------------------------------------------------------
+
+
+def test_queue_limit_rejects_exactly_the_overflow():
+    """2 pods x 1 slot, queue_limit 3, 9 requests at once: 2 served, 3 wait, 4 rejected."""
+    sc = scen(
+        [{"batch": {"at": ["1s"], "size": 9}}],
+        {"duration": "10s"},
+        k8s(replicas=2, queue_limit=3),
+        duration="2m",
+    )
+    run = run_platform(sc)
+    assert run.stats.outcomes == {"ok": 5, "throttled": 0, "rejected": 4, "timed_out": 0}
+    r = rows(run)
+    ok = r["outcome"] == 0
+    assert sorted(r["start"][ok]) == [1, 1, 11, 11, 21]
+
+
+def test_request_timeout_in_queue_and_in_service():
+    """1 pod, service 10 s, timeout 25 s, requests at 1, 2, 3, 4.
+
+    #1 runs 1-11 (ok); #2 waits to 11, runs to 21 (ok); #3 starts at 21, its deadline is 28: the
+    client gets timed_out at 28 while the pod works to 31; #4 (deadline 29) is still waiting at its
+    deadline and leaves the queue at 29.
+    """
+    sc = scen(
+        at(1, 2, 3, 4), {"duration": "10s"}, k8s(replicas=1, request_timeout="25s"), duration="2m"
+    )
+    r = rows(run_platform(sc))
+    assert list(r["outcome"]) == [0, 0, 3, 3]
+    assert np.allclose(r["start"], [1, 11, 21, 29])
+    assert np.allclose(r["end"], [11, 21, 28, 29])
+    assert np.allclose(r["service"], [10, 10, 7, 0])
+    assert list(r["instance"]) == [0, 0, 0, -1]
+
+
+def test_pod_keeps_working_after_client_timeout():
+    """The slot of a request timed out in service stays busy until the service really ends."""
+    sc = scen(at(0.5, 1), {"duration": "10s"}, k8s(replicas=1, request_timeout="5s"), duration="1m")
+    r = rows(run_platform(sc))
+    # #1 timed out for its client at 5.5, but the pod is busy until 10.5: #2 (deadline 6) never
+    # gets it and times out waiting.
+    assert list(r["outcome"]) == [3, 3]
+    assert np.allclose(r["end"], [5.5, 6.0])
+
+
+@pytest.mark.parametrize(
+    ("cpu", "cpu_bound", "factor"),
+    [
+        ("500m", 0.5, 0.5 + 0.5 / 0.5),
+        ("250m", 1.0, 4.0),
+        ("2", 1.0, 1.0),  # single-threaded: a second core does not help
+        ("500m", 0.0, 1.0),  # pure I/O wait does not slow down
+    ],
+)
+def test_cpu_share_scales_the_cpu_bound_part(cpu, cpu_bound, factor):
+    sc = scen(
+        at(1, 5),
+        {"duration": "200ms", "cpu_bound": cpu_bound},
+        k8s(replicas=1, pod={"cpu": cpu}, cluster={"node": "c5.xlarge"}),
+        duration="1m",
+    )
+    r = rows(run_platform(sc))
+    assert np.allclose(r["service"], 0.2 * factor)
+
+
+def test_least_connections_spreads_concurrent_requests():
+    """3 pods x concurrency 2, 3 requests: one per pod (fewest in flight first)."""
+    sc = scen(
+        [{"batch": {"at": ["1s"], "size": 3}}],
+        {"duration": "5s"},
+        k8s(replicas=3, pod={"cpu": 1, "concurrency": 2}),
+        duration="1m",
+    )
+    r = rows(run_platform(sc))
+    assert sorted(r["instance"]) == [0, 1, 2]
+    assert np.allclose(r["wait"], 0)
+
+
+def test_round_robin_ignores_idle_pods():
+    """round_robin: arrivals 1, 2, 3, 4 go to pods 0, 1, 0, 1; #3 waits behind #1 on pod 0."""
+    sc = scen(
+        at(1, 2, 3, 4), {"duration": "10s"}, k8s(replicas=2, routing="round_robin"), duration="1m"
+    )
+    r = rows(run_platform(sc))
+    assert list(r["instance"]) == [0, 1, 0, 1]
+    assert np.allclose(r["start"], [1, 2, 11, 12])
+
+
+def test_ingress_latency_is_added_to_the_client_latency():
+    sc = scen(at(1), {"duration": "100ms"}, k8s(replicas=1, ingress_latency="3ms"), duration="1m")
+    run = run_platform(sc)
+    assert run.stats.latency["max"] == pytest.approx(103.0)
+
+
+# -- scale from zero and back (KEDA) ---------------------------------------------------------------
+
+KEDA_PROM = {
+    "pollingInterval": 30,
+    "cooldownPeriod": 300,
+    "triggers": [{"type": "prometheus", "metadata": {"threshold": "10"}}],
+}
+
+
+@pytest.mark.parametrize(
+    ("min_nodes", "extra"), [(1, 0.0), (0, 40.0)], ids=["room-on-a-node", "node-provisioned"]
+)
+def test_scale_from_zero_waits_for_poll_startup_and_node(min_nodes, extra):
+    """Idle at 0 replicas; a request at 100 s is seen by the poll at 120 s (pollingInterval 30),
+    the pod starts in 5 s (+ 40 s for a node when none has room): it starts at 125 (or 165)."""
+    sc = scen(
+        at(100),
+        {"duration": "100ms"},
+        k8s(
+            keda=KEDA_PROM,
+            pod={"cpu": 1, "startup": "5s"},
+            cluster={"min_nodes": min_nodes, "node_provisioning": "40s"},
+        ),
+    )
+    run = run_platform(sc)
+    r = rows(run)
+    poll, startup = 30.0, 5.0
+    assert r["cold"].all()
+    assert r["start"][0] == pytest.approx(120 + startup + extra)
+    assert r["wait"][0] <= poll + startup + extra  # the bound the settings imply
+    first = run.decisions[0]
+    assert (first.kind, first.time_s, first.before, first.after) == ("keda", 120.0, 0, 1)
+    assert run.stats.cold_starts == 1
+
+
+def test_scale_to_zero_after_window_plus_cooldown_then_node_removed():
+    """Last request at 100.5 s; the Prometheus rate window is 2 min, polls every 30 s.
+
+    Active polls are those whose window [p - 120, p) holds an arrival: the last is p = 210.
+    KEDA scales to zero at the first poll later than 210 + cooldown 300, i.e. 540 s. The pod had
+    nothing in flight, so its node (min_nodes 0) is empty from 540 s and removed 600 s later.
+    Node bill: launched at 120 s, removed at 1140 s: 1020 s x $0.096/h.
+    """
+    sc = scen(
+        at(100, 100.5),
+        {"duration": "100ms"},
+        k8s(
+            keda=KEDA_PROM,
+            pod={"cpu": 1, "startup": "5s"},
+            cluster={"min_nodes": 0, "node_provisioning": "40s"},
+            load_balancer="none",
+        ),
+    )
+    run = run_platform(sc)
+    keda = [(d.time_s, d.before, d.after) for d in run.decisions if d.kind == "keda"]
+    assert keda == [(120.0, 0, 1), (540.0, 1, 0)]
+    nodes = [(d.time_s, d.before, d.after) for d in run.decisions if d.kind == "nodes"]
+    assert nodes == [(120.0, 0, 1), (1140.0, 1, 0)]
+    assert run.bill.breakdown["nodes"] == pytest.approx(1020 / 3600 * 0.096)
+    tl = run.timeline
+    assert tl["desired"][(tl["time_s"] > 130) & (tl["time_s"] < 540)].min() == 1
+    assert tl["instances"][tl["time_s"] > 545].max() == 0
+
+
+def test_scaled_object_manifest_file_loads_and_runs():
+    """`keda: {file: ...}` with a real ScaledObject (prometheus, 1m query window, poll 15 s,
+    cooldown 120 s, initialCooldownPeriod 60 s, behavior): scale from zero and back."""
+    sc = scen(
+        [{"spike": {"at": "5m", "peak": "200/s", "rise": "30s", "hold": "3m", "decay": "30s"}}],
+        {"duration": {"dist": "exponential", "mean": "100ms"}},
+        k8s(
+            keda={"file": "tests/data/keda_scaledobject.yaml"},
+            pod={"cpu": 1, "concurrency": 4, "startup": "5s"},
+        ),
+        duration="30m",
+    )
+    spec = sc.platforms[0].keda
+    assert (spec.pollingInterval, spec.cooldownPeriod, spec.maxReplicaCount) == (15, 120, 40)
+    run = run_platform(sc)
+    kinds = {d.kind for d in run.decisions}
+    assert {"keda", "keda_hpa"} <= kinds
+    up = next(d for d in run.decisions if d.kind == "keda")
+    assert (up.before, up.after) == (0, 1) and 300 < up.time_s <= 315
+    down = [d for d in run.decisions if d.kind == "keda" and d.after == 0]
+    # The spike ends at 540 s; the 1-minute rate falls to <= activationThreshold 0.5 by 600 s;
+    # zero at the first 15 s poll after the last active one + cooldownPeriod 120 s.
+    assert len(down) == 1 and 540 + 120 < down[0].time_s <= 540 + 60 + 120 + 15
+    assert run.stats.outcomes["ok"] == run.stats.requests
+    # threshold 50 req/s per replica: 200/s -> 4 (10% tolerance keeps it there)
+    assert max(run.timeline["desired"]) == 4
+
+
+def test_http_scaled_object_polls_every_half_second():
+    sc = scen(
+        at(100.2),
+        {"duration": "100ms"},
+        k8s(
+            keda={"file": "tests/data/keda_httpscaledobject.yaml"}, pod={"cpu": 1, "startup": "2s"}
+        ),
+        duration="10m",
+    )
+    r = rows(run_platform(sc))
+    assert r["start"][0] == pytest.approx(100.5 + 2.0)
+
+
+# -- HPA -------------------------------------------------------------------------------------------
+
+
+def test_hpa_first_sync_is_rate_limited_to_four():
+    """10 req/s of 1 s work on 1 pod: concurrency far above target 1; an HPA without behavior
+    scales at most to max(2 x 1, 4) = 4 at the first sync (15 s)."""
+    sc = scen(
+        [{"steady": {"rate": "10/s", "spacing": "uniform"}}],
+        {"duration": "1s"},
+        k8s(
+            hpa={"min_replicas": 1, "max_replicas": 30, "metric": "concurrency", "target": 1},
+            pod={"cpu": 1, "startup": "2s"},
+        ),
+        duration="10m",
+    )
+    run = run_platform(sc)
+    first = run.decisions[0]
+    assert (first.kind, first.time_s, first.before, first.after) == ("hpa", 15.0, 1, 4)
+    assert "rate-limit-up" in first.reason
+    # Steady state: 10 busy slots; concurrency target 1 -> about 10 pods (tolerance 10%).
+    assert 10 <= run.timeline["desired"][-1] <= 11
+
+
+def test_hpa_cpu_metric_is_busy_cpu_over_requested_cpu():
+    """cpu 500m, cpu_bound 0.5: a request runs 1.5x as long using 0.5/1.5 = 1/3 core; one pod
+    busy all the time uses 1/3 / 0.5 = 67% of its request: within 10% of a 67% target, no
+    change; against 30% it scales up."""
+
+    def run(target):
+        sc = scen(
+            [{"steady": {"rate": "1/s", "spacing": "uniform"}}],
+            {"duration": f"{1 / 1.5}s", "cpu_bound": 0.5},
+            k8s(
+                hpa={"min_replicas": 1, "max_replicas": 5, "metric": "cpu", "target": target},
+                pod={"cpu": "500m", "startup": "1s"},
+            ),
+            duration="2m",
+        )
+        return run_platform(sc).decisions
+
+    assert run("67%") == []
+    assert run("30%")[0].after == 3  # ceil(1 x 0.667 / 0.3) = 3
+
+
+# -- pod lifecycle and nodes -----------------------------------------------------------------------
+
+
+def test_scale_down_order_and_draining():
+    """3 ready pods at 0 (one m5.large holds 3 pods of 500m); scale to 5 at 10 s: pods 3, 4 wait
+    for a second node (20 s) and start (5 s): ready at 35. A long request on pod 2 (ready at 0).
+    Scale to 2 at 50 s: pods 4 and 3 (the most recently ready) go at once, pod 2 drains until its
+    request ends at 100 s; pods 0 and 1 stay. The second node, empty from 50 s, goes at 650 s."""
+    platform = k8s(
+        replicas=3,
+        pod={"cpu": "500m", "startup": "5s"},
+        cluster={"min_nodes": 1, "node_provisioning": "20s"},
+        load_balancer="none",
+    )
+    model, ctx, r, seen = drive(
+        platform,
+        [1.0, 1.0, 1.0, 10.0],
+        [1.0, 1.0, 99.0, 1.0],
+        actions=[(10.0, 5), (50.0, 2)],
+        duration=2000.0,
+        cpu_bound=0.0,
+    )
+    long_pod = int(r["instance"][np.argmax(r["service"])])
+    assert r["end"].max() == pytest.approx(100.0)
+    assert seen[50.0][3] == GONE and seen[50.0][4] == GONE
+    assert model.state[long_pod] == GONE
+    if long_pod == 2:
+        assert seen[50.0][2] == DRAINING
+    states = [model.state[p] for p in range(5)]
+    assert sum(s == READY for s in states) == 2
+    assert (r["outcome"] == 0).all()
+    node_events = [(d.time_s, d.before, d.after) for d in ctx.decisions if d.kind == "nodes"]
+    assert node_events == [(10.0, 1, 2), (650.0, 2, 1)]
+    usage = model.usage()
+    assert [(n.start_s, n.end_s) for n in usage.nodes] == [(0.0, 2000.0), (10.0, 650.0)]
+
+
+def test_pending_pods_are_removed_first():
+    """Scale 3 -> 5 at 10 s (2 pods pending for a node), back to 3 at 12 s: the pending ones go;
+    the node launched for them comes up at 30 s empty and is removed at 630 s."""
+    platform = k8s(
+        replicas=3,
+        pod={"cpu": "500m", "startup": "5s"},
+        cluster={"min_nodes": 1, "node_provisioning": "20s"},
+    )
+    _, ctx, _, seen = drive(platform, [1.0], [1.0], actions=[(10.0, 5), (12.0, 3)])
+    assert seen[12.0] == [READY, READY, READY, GONE, GONE]
+    nodes = [(d.time_s, d.before, d.after) for d in ctx.decisions if d.kind == "nodes"]
+    assert nodes == [(10.0, 1, 2), (630.0, 2, 1)]
+
+
+def test_pending_pod_takes_the_room_a_draining_pod_leaves():
+    """One pod fits on a node (cpu 1.5 of 1.93) and max_nodes is 1. Pod 0 holds a request 1-101.
+    Scale to 0 at 10 s (pod 0 drains), to 1 at 20 s (pod 1 pending, no room, no new node). Pod 0
+    leaves at 101 s; pod 1 is placed at once and ready 5 s later: a request at 50 s (cold: no pod
+    ready) starts at 106 s exactly."""
+    platform = k8s(
+        replicas=1,
+        pod={"cpu": 1.5, "startup": "5s"},
+        cluster={"min_nodes": 1, "max_nodes": 1},
+        request_timeout=None,
+    )
+    _, _, r, _ = drive(platform, [1.0, 50.0], [100.0, 1.0], actions=[(10.0, 0), (20.0, 1)])
+    assert np.allclose(r["start"], [1.0, 106.0])
+    assert list(r["cold"]) == [False, True]
+    assert list(r["instance"]) == [0, 1]
+
+
+def test_pod_too_big_for_the_node_is_an_input_error():
+    from sim.errors import InputError
+
+    sc = scen(at(1), {"duration": "1s"}, k8s(replicas=1, pod={"cpu": 4}))
+    with pytest.raises(InputError, match="does not fit"):
+        run_platform(sc)
+
+
+def test_timeline_has_the_kubernetes_columns():
+    sc = scen([{"steady": {"rate": "5/s"}}], {"duration": "100ms"}, k8s(replicas=2), duration="10m")
+    tl = run_platform(sc).timeline
+    for col in (
+        "instances",
+        "busy",
+        "idle",
+        "queued",
+        "desired",
+        "nodes",
+        "starting",
+        "pending",
+        "ready",
+        "draining",
+        "arrivals",
+        "cold_starts",
+    ):
+        assert col in tl, col
+    assert (tl["instances"] == 2).all() and (tl["nodes"] == 2).all()  # 1 pod of 1 cpu per node
+    assert tl["arrivals"].sum() == run_platform(sc).stats.requests_all
+
+
+# -- the bill --------------------------------------------------------------------------------------
+
+
+def test_hand_computed_bill_fixed_replicas_one_day():
+    """4 pods of 500m / 512Mi on m5.large (1.93 vCPU allocatable -> 3 pods per node): 2 nodes.
+
+    nodes: 2 x 24 h x $0.096 = $4.608; EKS control plane: 24 h x $0.10 = $2.40; no load balancer.
+    Total $7.008 -> $7.01; a 30-day month is 30 x that: $210.24.
+    """
+    sc = scen(
+        [{"steady": {"rate": "2/s"}}],
+        {"duration": "100ms"},
+        k8s(replicas=4, pod={"cpu": "500m", "memory": "512Mi"}, load_balancer="none"),
+        duration="1d",
+    )
+    bill = run_platform(sc).bill
+    assert round(bill.breakdown["nodes"], 2) == 4.61
+    assert round(bill.breakdown["control_plane"], 2) == 2.40
+    assert round(bill.total_usd, 2) == 7.01
+    assert round(bill.monthly_usd, 2) == 210.24
+
+
+def test_hand_computed_bill_autopilot():
+    """Autopilot bills pod requests: 4 x 0.5 vCPU x 24 h x $0.0445 = $2.136; 4 x 0.5 GiB x 24 h x
+    $0.0049225 = $0.23628; GKE fee 24 x $0.10 = $2.40. Total $4.77228 -> $4.77."""
+    sc = scen(
+        [{"steady": {"rate": "2/s"}}],
+        {"duration": "100ms"},
+        k8s(
+            replicas=4,
+            pod={"cpu": "500m", "memory": "512Mi"},
+            load_balancer="none",
+            cluster={"mode": "autopilot"},
+        ),
+        duration="1d",
+    )
+    run = run_platform(sc)
+    assert round(run.bill.total_usd, 2) == 4.77
+    assert run.bill.breakdown["autopilot_cpu"] == pytest.approx(2.136)
+    assert (run.timeline["nodes"] == 0).all()
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"replica": 3}, "replica"),
+        ({"pod": {"cpu": "lots"}}, "pod.cpu"),
+        ({"hpa": {"max_replicas": 3}}, "exactly one of"),
+        ({"cluster": {"node": "m9.huge"}}, "unknown node type"),
+        ({"routing": "random"}, "routing"),
+        ({"replicas": 2, "keda": {"file": "missing.yaml"}}, "file not found"),
+        ({"keda": {"triggers": [{"type": "prometheus", "metadata": {}}]}}, "threshold"),
+    ],
+)
+def test_bad_fields_exit_2_with_a_clear_message(tmp_path: Path, change, needle):
+    platform = {"name": "eks", "type": "kubernetes", "replicas": 2}
+    platform.update(change)
+    if "keda" in change and "replicas" not in change:
+        platform.pop("replicas")
+    data = {
+        "name": "bad",
+        "duration": "1m",
+        "workload": {"arrivals": [{"steady": {"rate": "1/s"}}], "service": {"duration": "10ms"}},
+        "platforms": [platform],
+    }
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    res = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2, res.output
+    assert needle in res.output
+    assert "Traceback" not in res.output
+
+
+def test_scenarios_load():
+    from sim.scenario import load_scenario
+
+    for name in ("k8s-fixed", "k8s-hpa", "k8s-keda-spiky"):
+        sc = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
+        assert all(p.type == "kubernetes" for p in sc.platforms)
+
+
+def test_same_seed_same_result():
+    sc = scen(
+        [{"mmpp": {"states": [{"rate": "20/s", "hold": "2m"}, {"rate": "0/s", "hold": "5m"}]}}],
+        {"duration": {"dist": "exponential", "mean": "200ms"}},
+        k8s(keda=KEDA_PROM, pod={"cpu": 1, "concurrency": 2}),
+        duration="1h",
+    )
+    a, b = run_platform(sc), run_platform(sc)
+    assert a.stats.latency == b.stats.latency
+    assert [(d.time_s, d.after) for d in a.decisions] == [(d.time_s, d.after) for d in b.decisions]
+    assert math.isfinite(a.bill.total_usd)

@@ -1,0 +1,136 @@
+"""The report in a real browser: headless Chromium (Debian's package) driven by playwright.
+
+Every figure must render with data, the page must fetch nothing (only its own file:// URL),
+the console must stay free of errors, and the CCDF/CDF toggle must switch the axes. A screenshot
+goes to test-artifacts/report.png for a human to look at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.report import FIGURES, render_report, results_from_run
+from sim.runner import run_scenario
+
+from conftest import ROOT, make_scenario
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+SCENARIO = {
+    "name": "browser-check",
+    "description": "Three platforms <b>and</b> a spike",
+    "duration": "15m",
+    "warmup": "1m",
+    "replications": 5,
+    "seed": 9,
+    "workload": {
+        "arrivals": [
+            {"steady": {"rate": "6/s"}},
+            {"spike": {"at": "8m", "peak": "25/s", "rise": "10s", "hold": "30s", "decay": "30s"}},
+        ],
+        "service": {"duration": {"dist": "lognormal", "median": "40ms", "p99": "300ms"}},
+    },
+    "platforms": [
+        {"name": "lambda", "type": "lambda", "memory": 1024},
+        {"name": "workers", "type": "wasm", "pricing": "cloudflare-workers"},
+        {
+            "name": "eks-keda",
+            "type": "kubernetes",
+            "pod": {"concurrency": 4},
+            "keda": {
+                "minReplicaCount": 1,
+                "maxReplicaCount": 10,
+                "pollingInterval": 15,
+                "triggers": [{"type": "prometheus", "metadata": {"threshold": "5"}}],
+            },
+            "ops": {"monitoring": 40},
+        },
+    ],
+    "slo": {"p99": "400ms", "error_rate": "0.1%"},
+}
+
+
+@pytest.mark.browser
+def test_report_renders_offline_in_chromium(tmp_path: Path):
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is absent (apt-get install chromium; .ci/run does this)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package")
+
+    sc = make_scenario(SCENARIO)
+    summary, runs = run_scenario(sc, ROOT, workers=1)
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render_report([results_from_run(summary, runs)]), encoding="utf-8")
+    url = page_file.resolve().as_uri()
+
+    requests: list[str] = []
+    problems: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("request", lambda r: requests.append(r.url))
+            page.on(
+                "console",
+                lambda m: (
+                    problems.append(f"console {m.type}: {m.text}")
+                    if m.type in ("error", "warning") or "MathJax" in m.text
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(url, wait_until="load")
+            page.wait_for_function(
+                f"() => document.querySelectorAll('.js-plotly-plot').length >= {len(FIGURES)}",
+                timeout=30_000,
+            )
+            rendered = page.evaluate(
+                """() => Array.from(document.querySelectorAll('.plotly-graph-div')).map(d => ({
+                    id: d.id,
+                    traces: (d.data || []).length,
+                    points: (d._fullData || []).filter(t => t.visible === true)
+                        .map(t => (t.x ? t.x.length : 0)).reduce((a, b) => a + b, 0),
+                    svg: d.querySelectorAll('svg.main-svg').length,
+                }))"""
+            )
+            page.screenshot(path=str(_artifacts() / "report.png"), full_page=True)
+
+            # The toggle: linear CDF, then back to the log-log CCDF.
+            axes = "() => { const l = document.getElementById('fig-tail')._fullLayout; " + (
+                "return [l.xaxis.type, l.yaxis.type]; }"
+            )
+            assert page.evaluate(axes) == ["log", "log"]
+            page.click("#fig-tail .updatemenu-button >> nth=1")
+            page.wait_for_function(
+                "() => document.getElementById('fig-tail')._fullLayout.xaxis.type === 'linear'"
+            )
+            assert page.evaluate(axes) == ["linear", "linear"]
+            page.click("#fig-tail .updatemenu-button >> nth=0")
+            page.wait_for_function(
+                "() => document.getElementById('fig-tail')._fullLayout.xaxis.type === 'log'"
+            )
+            title = page.title()
+        finally:
+            browser.close()
+
+    assert {r["id"] for r in rendered} == {f"fig-{k}" for k in FIGURES}
+    for r in rendered:
+        assert r["traces"] > 0 and r["points"] > 0 and r["svg"] > 0, r
+    assert requests == [url], requests  # nothing but the page itself: no CDN, no fonts
+    assert not problems, problems
+    assert title == "sim report: browser-check"
+
+
+def _artifacts() -> Path:
+    out = ROOT / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    return out
