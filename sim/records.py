@@ -92,10 +92,14 @@ class LogHistogram:
         self.counts += np.bincount(np.minimum(idx, self.nbins - 1), minlength=self.nbins)
 
     def value_at_rank(self, ranks: np.ndarray) -> np.ndarray:
-        """Value of the k-th smallest sample (0-based ranks), as its bin's geometric centre."""
+        """Value of the k-th smallest sample (0-based ranks).
+
+        A bin [lo g^b, lo g^(b+1)) is read as lo 2 g^(b+1) / (g + 1) (DDSketch's estimate): its
+        relative error is at most (g - 1)/(g + 1) = rel_error for any sample in the bin.
+        """
         cum = np.cumsum(self.counts)
         b = np.searchsorted(cum, np.asarray(ranks) + 1, side="left")
-        return self.lo * self.growth ** (b + 0.5)
+        return self.lo * 2.0 * self.growth ** (b + 1) / (self.growth + 1.0)
 
 
 @dataclass

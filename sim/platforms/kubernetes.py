@@ -182,6 +182,11 @@ class KubernetesModel(PlatformModel):
         self._rp: list[int] = []
         self._rc: list[bool] = []
         self._ro: list[float] = []
+        # Requests that started on arrival (the common case): arrival, handler time, pod, overhead.
+        self._fa: list[float] = []
+        self._fd: list[float] = []
+        self._fp: list[int] = []
+        self._fo: list[float] = []
         # Accounting.
         self.pod_seconds = 0.0  # scheduled pod-seconds in the window (autopilot bill)
         self.arrivals_in_step = 0
@@ -694,6 +699,7 @@ class KubernetesModel(PlatformModel):
         ov_const, ov_draw = self.ov_const, self.ov_draw
         r_a, r_s, r_d = self._ra.append, self._rs.append, self._rd.append
         r_p, r_c, r_o = self._rp.append, self._rc.append, self._ro.append
+        f_a, f_d, f_p, f_o = self._fa.append, self._fd.append, self._fp.append, self._fo.append
         started_d = 0.0
         narr = 0
         cold_now = self.nready == 0  # the ready set changes only at control events
@@ -724,7 +730,11 @@ class KubernetesModel(PlatformModel):
                             d = s * scale
                             heappush(heap, (te + d, pid))
                             started_d += d
-                            r_a(a), r_s(te), r_d(d), r_p(pid), r_c(cold)
+                            r_a(a)
+                            r_s(te)
+                            r_d(d)
+                            r_p(pid)
+                            r_c(cold)
                             if ov_const is None:
                                 r_o(over)
                             continue
@@ -763,9 +773,12 @@ class KubernetesModel(PlatformModel):
                 d = s * scale
                 heappush(heap, (ta + d, pid))
                 started_d += d
-                r_a(ta), r_s(ta), r_d(d), r_p(pid), r_c(False)
+                # Started on arrival: start = arrival, not cold (columns filled at flush).
+                f_a(ta)
+                f_d(d)
+                f_p(pid)
                 if ov_const is None:
-                    r_o(over)
+                    f_o(over)
                 continue
             if queue and queue[0][0] + timeout <= ta:
                 self._purge_queue(queue, ta)
@@ -781,7 +794,7 @@ class KubernetesModel(PlatformModel):
         self.started_d += started_d
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) >= 65536 or until >= self.horizon:
+        if len(self._ra) + len(self._fa) >= 65536 or until >= self.horizon:
             self.flush()
 
     def _advance_rr(self, until: float) -> None:
@@ -857,7 +870,7 @@ class KubernetesModel(PlatformModel):
         self._i = i
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) >= 65536 or until >= self.horizon:
+        if len(self._ra) + len(self._fa) >= 65536 or until >= self.horizon:
             self.flush()
 
     def _reject(self, t: float, over: float) -> None:
@@ -875,10 +888,21 @@ class KubernetesModel(PlatformModel):
 
     def flush(self) -> None:
         """Hand the buffered rows to the recorder; started requests get their columns here."""
+        if self._fa:  # started on arrival: no wait, not cold
+            n = len(self._fa)
+            self._ra.extend(self._fa)
+            self._rs.extend(self._fa)
+            self._rd.extend(self._fd)
+            self._rp.extend(self._fp)
+            self._rc.extend([False] * n)
+            self._ro.extend(self._fo)
+            for lst in (self._fa, self._fd, self._fp, self._fo):
+                lst.clear()
         if self._ra:
             a = np.asarray(self._ra, dtype=np.float64)
             start = np.asarray(self._rs, dtype=np.float64)
-            pod_end = start + np.asarray(self._rd, dtype=np.float64)
+            dur = np.asarray(self._rd, dtype=np.float64)
+            pod_end = start + dur
             deadline = a + self.timeout
             late = pod_end > deadline  # timed out for the client at its deadline
             end = np.where(late, deadline, pod_end)
@@ -895,14 +919,16 @@ class KubernetesModel(PlatformModel):
                     "end": end,
                     "wait": start - a,
                     "startup": np.zeros(n),
-                    "service": end - start,
+                    "service": np.where(late, end - start, dur),
                     "overhead": over,
                     "cold": np.asarray(self._rc, dtype=np.bool_),
                     "outcome": np.where(late, TIMED_OUT, OK).astype(np.uint8),
                     "instance": np.asarray(self._rp, dtype=np.int64),
                 }
             )
-            self._ra, self._rs, self._rd, self._rp, self._rc, self._ro = [], [], [], [], [], []
+            # Clear in place: the hot loop holds these lists' bound `append`s.
+            for lst in (self._ra, self._rs, self._rd, self._rp, self._rc, self._ro):
+                lst.clear()
         super().flush()
 
     # =============================================================================================
