@@ -73,12 +73,20 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "kubernetes-keda-50M": {
         "duration": "30d",
-        "workload": {"arrivals": [{"steady": {"rate": "50M/month"}}],
-                     "service": SIMFAAS["service"]},
-        "platform": {"name": "k8s", "type": "kubernetes", "pod": {"concurrency": 4},
-                     "keda": {"minReplicaCount": 0, "maxReplicaCount": 100,
-                              "triggers": [{"type": "prometheus",
-                                            "metadata": {"threshold": "1.5"}}]}},
+        "workload": {
+            "arrivals": [{"steady": {"rate": "50M/month"}}],
+            "service": SIMFAAS["service"],
+        },
+        "platform": {
+            "name": "k8s",
+            "type": "kubernetes",
+            "pod": {"concurrency": 4},
+            "keda": {
+                "minReplicaCount": 0,
+                "maxReplicaCount": 100,
+                "triggers": [{"type": "prometheus", "metadata": {"threshold": "1.5"}}],
+            },
+        },
     },
 }
 SMALL = ["lambda-1M", "wasm-1M", "kubernetes-1M"]

@@ -108,8 +108,9 @@ def summarize_platform(scenario: Scenario, runs: list[PlatformRun]) -> dict[str,
             "prob": [float(p) for p in CCDF_PROBS],
             "ms": [float(x) for x in ccdf],
             # per replication, for CI bands in the report
-            "ms_by_replication": [[float(x) for x in r.stats.ccdf_ms] for r in runs
-                                  if r.stats.ccdf_ms],
+            "ms_by_replication": [
+                [float(x) for x in r.stats.ccdf_ms] for r in runs if r.stats.ccdf_ms
+            ],
         },
         "exact_percentiles": all(r.stats.exact for r in runs),
         "wall_s": float(sum(r.wall_s for r in runs)),

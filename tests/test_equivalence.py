@@ -26,8 +26,21 @@ def _keep_every_row(monkeypatch):
 def _rows(run):
     s = run.stats.sample
     if not s:
-        return {c: np.zeros(0) for c in ("arrival", "start", "end", "wait", "startup", "service",
-                                         "overhead", "outcome", "cold", "instance")}
+        return {
+            c: np.zeros(0)
+            for c in (
+                "arrival",
+                "start",
+                "end",
+                "wait",
+                "startup",
+                "service",
+                "overhead",
+                "outcome",
+                "cold",
+                "instance",
+            )
+        }
     order = np.lexsort((s["instance"], s["arrival"]))
     return {k: np.asarray(v)[order] for k, v in s.items()}
 

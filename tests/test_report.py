@@ -178,9 +178,10 @@ def test_ci_band_is_the_t_interval_across_replications(html3: str, res3: Results
     for platform, p in res3.summary["platforms"].items():
         (band,) = traces(tail, "ccdf_band", platform)
         # From summary.json's per-replication CCDFs (or the full sample): the same interval.
-        assert "per replication" in band["meta"]["source"] or "requests.csv.gz" in band["meta"][
-            "source"
-        ]
+        assert (
+            "per replication" in band["meta"]["source"]
+            or "requests.csv.gz" in band["meta"]["source"]
+        )
         x, y = np.asarray(band["x"], float), np.asarray(band["y"], float)
         k = x.size // 2  # polygon: lower edge down the probabilities, upper edge back up
         lo = dict(zip(y[:k], x[:k], strict=True))

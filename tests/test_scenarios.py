@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
+
+from conftest import ROOT
 
 BUNDLED = sorted((ROOT / "scenarios").glob("*.yaml"))
 

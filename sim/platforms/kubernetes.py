@@ -711,9 +711,9 @@ class KubernetesModel(PlatformModel):
                 ta = INF
             else:
                 ta = arr[i]
-            if heap and heap[0][0] <= ta:
+            while heap:  # completions up to the next arrival (and before `until`)
                 te = heap[0][0]
-                if te >= until:
+                if te > ta or te >= until:
                     break
                 pid = heappop(heap)[1]
                 if state[pid] == READY:
