@@ -595,7 +595,8 @@ def _cost_lambda(name: str, st: Settings) -> list[Check]:
             "bill for the day",
             lambda_day_bill(),
             r.bill.total_usd,
-            f"1,728,000 x ($0.20/M + 0.5 s x 1 GB x $0.0000166667); prices {r.bill.price_date}",
+            f"1,728,000 x (requests rate + 0.5 s x 1 GB x "
+            f"${price('lambda.duration.x86_64').rate}); prices {r.bill.price_date}",
         )
     ]
 
@@ -663,7 +664,8 @@ def _cost_eks(name: str, st: Settings) -> list[Check]:
             "bill for 30 days",
             eks_30_day_bill(),
             r.bill.total_usd,
-            f"720 h x (2 x $0.0416 + $0.10); prices {r.bill.price_date}",
+            f"720 h x (2 x ${instance_type('t3.medium').hourly_usd} + control plane); "
+            f"prices {r.bill.price_date}",
         )
     ]
 
