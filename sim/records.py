@@ -177,7 +177,8 @@ class Recorder:
         self.total += n
         self.counts += np.bincount(rows_stat["outcome"], minlength=len(OUTCOMES))[: len(OUTCOMES)]
         self.cold += int(rows_stat["cold"].sum())
-        lat_mask = np.isin(rows_stat["outcome"], _LATENCY_OUTCOMES)
+        outcome = rows_stat["outcome"]
+        lat_mask = (outcome == OK) | (outcome == TIMED_OUT)  # _LATENCY_OUTCOMES
         lat = (
             rows_stat["end"][lat_mask]
             - rows_stat["arrival"][lat_mask]
@@ -211,10 +212,19 @@ class Recorder:
         self._reservoir_trim()
 
     def _reservoir_add(self, rows: dict[str, np.ndarray]) -> None:
+        """Bottom-k sampling on uniform keys: a row whose key is above the k-th smallest key seen
+        so far can never be in the sample, so most rows are dropped before any copy."""
         keys = self.rng.random(rows["arrival"].size)
+        if self._res_keys.size >= self.sample_rows:
+            m = keys < self._tau
+            if not m.any():
+                return
+            rows = {k: v[m] for k, v in rows.items()}
+            keys = keys[m]
         self._res = _concat([self._res, rows]) if self._res else rows
         self._res_keys = np.concatenate([self._res_keys, keys])
-        self._reservoir_trim()
+        if self._res_keys.size > 2 * self.sample_rows:
+            self._reservoir_trim()
 
     def _reservoir_trim(self) -> None:
         if self._res_keys.size > self.sample_rows:
@@ -222,6 +232,7 @@ class Recorder:
             keep.sort()
             self._res = {k: v[keep] for k, v in self._res.items()}
             self._res_keys = self._res_keys[keep]
+        self._tau = float(self._res_keys.max()) if self._res_keys.size >= self.sample_rows else 1.0
 
     def stats(self) -> RepStats:
         s = RepStats(
@@ -235,6 +246,7 @@ class Recorder:
         s.outcomes = {name: int(c) for name, c in zip(OUTCOMES, self.counts, strict=True)}
         n = self.lat_n
         if self.streaming:
+            self._reservoir_trim()
             rows = _sort_by_arrival(self._res)
             s.latency, s.latency_ci, s.ccdf_ms = self._hist_quantiles(self.hist, n)
             s.cold_latency = self._hist_quantiles(self.hist_cold, int(self.hist_cold.counts.sum()))[

@@ -98,6 +98,8 @@ def every(
 class PlatformModel:
     """Base class. Subclasses implement start, advance, finish, snapshot, usage and bill."""
 
+    uses_function = True  # does the data plane read RequestChunk.function?
+
     def __init__(self, spec: Any, ctx: RunContext) -> None:
         self.spec = spec
         self.ctx = ctx
@@ -124,7 +126,8 @@ class PlatformModel:
         self._chunk = c
         self._arr = c.arrival.tolist()
         self._svc = c.service.tolist()
-        self._fn = c.function.tolist()
+        # Function ids only for models that keep per-function state (saves a list per chunk).
+        self._fn = c.function.tolist() if self.uses_function else []
         self._i = 0
         return True
 

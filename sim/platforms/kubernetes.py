@@ -103,6 +103,7 @@ class _Node:
 
 class KubernetesModel(PlatformModel):
     spec: KubernetesSpec
+    uses_function = False  # one Deployment serves every function of a trace
 
     def __init__(self, spec: KubernetesSpec, ctx: RunContext) -> None:
         super().__init__(spec, ctx)
@@ -182,11 +183,14 @@ class KubernetesModel(PlatformModel):
         self._rp: list[int] = []
         self._rc: list[bool] = []
         self._ro: list[float] = []
-        # Requests that started on arrival (the common case): arrival, handler time, pod, overhead.
-        self._fa: list[float] = []
-        self._fd: list[float] = []
+        # Least-connections mode: one entry per arrival of the current chunk, in order: the pod it
+        # started on at once (the common case; arrival and handler time come from the chunk at
+        # flush), or -1 (queued or rejected: recorded in full elsewhere). Overheads when drawn.
         self._fp: list[int] = []
         self._fo: list[float] = []
+        self._fp_from = 0  # chunk index of self._fp[0]
+        self._direct: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._direct_n = 0
         # Accounting.
         self.pod_seconds = 0.0  # scheduled pod-seconds in the window (autopilot bill)
         self.arrivals_in_step = 0
@@ -699,14 +703,18 @@ class KubernetesModel(PlatformModel):
         ov_const, ov_draw = self.ov_const, self.ov_draw
         r_a, r_s, r_d = self._ra.append, self._rs.append, self._rd.append
         r_p, r_c, r_o = self._rp.append, self._rc.append, self._ro.append
-        f_a, f_d, f_p, f_o = self._fa.append, self._fd.append, self._fp.append, self._fo.append
+        f_p, f_o = self._fp.append, self._fo.append
         started_d = 0.0
         narr = 0
+        i0 = i
         cold_now = self.nready == 0  # the ready set changes only at control events
         while True:
             if i >= n:
+                narr += i - i0
+                i0 = i
                 if self._next_chunk():
                     arr, svc, i, n = self._arr, self._svc, 0, len(self._arr)
+                    i0 = 0
                     continue
                 ta = INF
             else:
@@ -759,7 +767,6 @@ class KubernetesModel(PlatformModel):
             # An arrival.
             s = svc[i]
             i += 1
-            narr += 1
             over = ov_const if ov_const is not None else ov_draw.next()
             if kmin < conc:
                 b = buckets[kmin]
@@ -774,12 +781,11 @@ class KubernetesModel(PlatformModel):
                 heappush(heap, (ta + d, pid))
                 started_d += d
                 # Started on arrival: start = arrival, not cold (columns filled at flush).
-                f_a(ta)
-                f_d(d)
                 f_p(pid)
                 if ov_const is None:
                     f_o(over)
                 continue
+            f_p(-1)
             if queue and queue[0][0] + timeout <= ta:
                 self._purge_queue(queue, ta)
             if qlimit is not None and len(queue) >= qlimit:
@@ -789,12 +795,13 @@ class KubernetesModel(PlatformModel):
             self.q_arr_sum += ta
             if cold_now:
                 self.cold_in_step += 1
+        narr += i - i0
         self.kmin = kmin
         self._i = i
         self.started_d += started_d
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) + len(self._fa) >= 65536 or until >= self.horizon:
+        if len(self._ra) + len(self._fp) + self._direct_n >= 65536 or until >= self.horizon:
             self.flush()
 
     def _advance_rr(self, until: float) -> None:
@@ -870,7 +877,7 @@ class KubernetesModel(PlatformModel):
         self._i = i
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) + len(self._fa) >= 65536 or until >= self.horizon:
+        if len(self._ra) >= 65536 or until >= self.horizon:
             self.flush()
 
     def _reject(self, t: float, over: float) -> None:
@@ -886,45 +893,83 @@ class KubernetesModel(PlatformModel):
         log.outcome.append(REJECTED)
         log.instance.append(-1)
 
+    def _next_chunk(self) -> bool:
+        self._direct_rows()
+        if not super()._next_chunk():
+            return False
+        self._fp_from = 0
+        return True
+
+    def _direct_rows(self) -> None:
+        """Columns of the requests that started on arrival, from the current chunk (vectorised)."""
+        k = len(self._fp)
+        if not k or self._chunk is None:
+            return
+        lo, hi = self._fp_from, self._fp_from + k
+        pid = np.asarray(self._fp, dtype=np.int64)
+        self._fp.clear()  # in place: the hot loop holds its bound `append`
+        self._fp_from = hi
+        ok = pid >= 0
+        a = self._chunk.arrival[lo:hi][ok]
+        d = self._chunk.service[lo:hi][ok] * self.scale
+        if self.ov_const is not None:
+            over = np.full(a.size, self.ov_const)
+        else:
+            over = np.asarray(self._fo, dtype=np.float64)
+            self._fo.clear()
+        self._direct.append((a, d, pid[ok], over))
+        self._direct_n += a.size
+
+    def _rows(
+        self,
+        a: np.ndarray,
+        start: np.ndarray,
+        dur: np.ndarray,
+        pid: np.ndarray,
+        cold: np.ndarray,
+        over: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        pod_end = start + dur
+        deadline = a + self.timeout
+        late = pod_end > deadline  # timed out for the client at its deadline
+        end = np.where(late, deadline, pod_end)
+        return {
+            "arrival": a,
+            "start": start,
+            "end": end,
+            "wait": start - a,
+            "startup": np.zeros(a.size),
+            "service": np.where(late, end - start, dur),
+            "overhead": over,
+            "cold": cold,
+            "outcome": np.where(late, TIMED_OUT, OK).astype(np.uint8),
+            "instance": pid,
+        }
+
     def flush(self) -> None:
         """Hand the buffered rows to the recorder; started requests get their columns here."""
-        if self._fa:  # started on arrival: no wait, not cold
-            n = len(self._fa)
-            self._ra.extend(self._fa)
-            self._rs.extend(self._fa)
-            self._rd.extend(self._fd)
-            self._rp.extend(self._fp)
-            self._rc.extend([False] * n)
-            self._ro.extend(self._fo)
-            for lst in (self._fa, self._fd, self._fp, self._fo):
-                lst.clear()
-        if self._ra:
-            a = np.asarray(self._ra, dtype=np.float64)
-            start = np.asarray(self._rs, dtype=np.float64)
-            dur = np.asarray(self._rd, dtype=np.float64)
-            pod_end = start + dur
-            deadline = a + self.timeout
-            late = pod_end > deadline  # timed out for the client at its deadline
-            end = np.where(late, deadline, pod_end)
+        self._direct_rows()
+        for a, d, pid, over in self._direct:  # started on arrival: no wait, not cold
             n = a.size
+            self.ctx.recorder.add(self._rows(a, a, d, pid, np.zeros(n, dtype=np.bool_), over))
+        self._direct.clear()
+        self._direct_n = 0
+        if self._ra:
+            n = len(self._ra)
             over = (
                 np.full(n, self.ov_const)
                 if self.ov_const is not None
                 else np.asarray(self._ro, dtype=np.float64)
             )
             self.ctx.recorder.add(
-                {
-                    "arrival": a,
-                    "start": start,
-                    "end": end,
-                    "wait": start - a,
-                    "startup": np.zeros(n),
-                    "service": np.where(late, end - start, dur),
-                    "overhead": over,
-                    "cold": np.asarray(self._rc, dtype=np.bool_),
-                    "outcome": np.where(late, TIMED_OUT, OK).astype(np.uint8),
-                    "instance": np.asarray(self._rp, dtype=np.int64),
-                }
+                self._rows(
+                    np.asarray(self._ra, dtype=np.float64),
+                    np.asarray(self._rs, dtype=np.float64),
+                    np.asarray(self._rd, dtype=np.float64),
+                    np.asarray(self._rp, dtype=np.int64),
+                    np.asarray(self._rc, dtype=np.bool_),
+                    over,
+                )
             )
             # Clear in place: the hot loop holds these lists' bound `append`s.
             for lst in (self._ra, self._rs, self._rd, self._rp, self._rc, self._ro):
