@@ -3,6 +3,7 @@
     python -m sim.bench                 # the 1M-request cases
     python -m sim.bench --large         # also the 50M-request (30-day) cases
     python -m sim.bench --case lambda-1M
+    python -m sim.bench --before REV    # the same cases on git revision REV too, side by side
 
 Each case runs in a fresh subprocess (so peak RSS is that case's alone) through the real engine:
 workload generation, the platform's data plane, the control plane and the statistics, exactly as
@@ -14,10 +15,14 @@ workload generation, the platform's data plane, the control plane and the statis
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -71,6 +76,14 @@ CASES: dict[str, dict[str, Any]] = {
             "timeout": "900s",
         },
     },
+    "wasm-50M": {
+        "duration": "30d",
+        "workload": {
+            "arrivals": [{"steady": {"rate": "50M/month"}}],
+            "service": SIMFAAS["service"],
+        },
+        "platform": {"name": "wasm", "type": "wasm"},
+    },
     "kubernetes-keda-50M": {
         "duration": "30d",
         "workload": {
@@ -90,7 +103,7 @@ CASES: dict[str, dict[str, Any]] = {
     },
 }
 SMALL = ["lambda-1M", "wasm-1M", "kubernetes-1M"]
-LARGE = ["lambda-50M", "kubernetes-keda-50M"]
+LARGE = ["lambda-50M", "wasm-50M", "kubernetes-keda-50M"]
 
 
 def run_case(name: str) -> dict[str, Any]:
@@ -123,10 +136,50 @@ def run_case(name: str) -> dict[str, Any]:
     }
 
 
+def _run_child(name: str, tree: Path | None) -> dict[str, Any]:
+    """Run one case in a fresh interpreter, against this tree or a checked-out revision."""
+    env = dict(os.environ)
+    if tree is not None:
+        # The case definition is this file's; the simulator imported is the old tree's.
+        env["PYTHONPATH"] = str(tree)
+        code = (
+            "import json, sys; "
+            # an editable install maps `sim` to this tree whatever sys.path says: drop it
+            "sys.meta_path[:] = [f for f in sys.meta_path "
+            "if '__editable__' not in getattr(type(f), '__module__', '')]; "
+            f"sys.path.insert(0, {str(tree)!r}); "
+            f"sys.path.insert(1, {str(Path(__file__).parent.parent)!r}); "
+            "import importlib.util as u; "
+            f"spec = u.spec_from_file_location('benchcases', {__file__!r}); "
+            "m = u.module_from_spec(spec); spec.loader.exec_module(m); "
+            f"print(json.dumps(m.run_case({name!r})))"
+        )
+        cmd = [sys.executable, "-c", code]
+    else:
+        cmd = [sys.executable, "-m", "sim.bench", "--child", name]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=str(tree) if tree else None
+    )
+    if proc.returncode != 0:
+        line = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return {"case": name, "error": line}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _line(label: str, res: dict[str, Any]) -> str:
+    if "error" in res:
+        return f"{label:30s} n/a ({res['error'][:60]})"
+    return (
+        f"{label:30s} {res['requests']:>11,d} requests  {res['wall_s']:7.2f} s  "
+        f"{res['requests_per_s']:>10,.0f} req/s  peak {res['peak_rss_mb']:6.0f} MB"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--case", action="append", choices=sorted(CASES))
     ap.add_argument("--large", action="store_true", help="also the 50M-request cases")
+    ap.add_argument("--before", metavar="REV", help="also run each case on git revision REV")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -135,24 +188,43 @@ def main(argv: list[str] | None = None) -> None:
         return
     names = args.case or (SMALL + (LARGE if args.large else []))
     results = []
-    for name in names:
-        proc = subprocess.run(
-            [sys.executable, "-m", "sim.bench", "--child", name], capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            line = (proc.stderr.strip().splitlines() or ["?"])[-1]
-            results.append({"case": name, "error": line})
-            print(f"{name:22s} FAILED: {line}", file=sys.stderr)
-            continue
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
-        results.append(res)
-        if not args.json:
-            print(
-                f"{name:22s} {res['requests']:>11,d} requests  {res['wall_s']:7.2f} s  "
-                f"{res['requests_per_s']:>10,.0f} req/s  peak {res['peak_rss_mb']:6.0f} MB"
-            )
+    with contextlib.ExitStack() as stack:
+        old_tree = stack.enter_context(_worktree(args.before)) if args.before else None
+        for name in names:
+            pairs = [("after", None)] + ([("before " + args.before, old_tree)] if old_tree else [])
+            for label, tree in reversed(pairs) if old_tree else pairs:
+                res = _run_child(name, tree)
+                res["tree"] = label if old_tree else "current"
+                results.append(res)
+                if not args.json:
+                    tag = f"{name} ({label})" if old_tree else name
+                    print(_line(tag, res), flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
+
+
+@contextlib.contextmanager
+def _worktree(rev: str):
+    """A temporary checkout of `rev` (git worktree), removed afterwards."""
+    root = Path(__file__).resolve().parent.parent
+    tmp = Path(tempfile.mkdtemp(prefix="sim-bench-"))
+    dest = tmp / "tree"
+    proc = subprocess.run(
+        ["git", "-C", str(root), "worktree", "add", "--detach", str(dest), rev],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SystemExit(f"bench: cannot check out {rev!r}: {proc.stderr.strip()}")
+    try:
+        yield dest
+    finally:
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "remove", "--force", str(dest)],
+            capture_output=True,
+        )
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
