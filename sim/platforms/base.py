@@ -99,6 +99,7 @@ class PlatformModel:
     """Base class. Subclasses implement start, advance, finish, snapshot, usage and bill."""
 
     uses_function = True  # does the data plane read RequestChunk.function?
+    uses_lists = True  # does the data plane loop over the chunk as Python lists?
 
     def __init__(self, spec: Any, ctx: RunContext) -> None:
         self.spec = spec
@@ -124,11 +125,12 @@ class PlatformModel:
             return False
         c = self._chunks.pop(0)
         self._chunk = c
-        self._arr = c.arrival.tolist()
-        self._svc = c.service.tolist()
-        # Function ids only for models that keep per-function state (saves a list per chunk).
-        self._fn = c.function.tolist() if self.uses_function else []
         self._i = 0
+        if self.uses_lists:  # plain lists index fastest in a Python loop
+            self._arr = c.arrival.tolist()
+            self._svc = c.service.tolist()
+            # Function ids only for models that keep per-function state.
+            self._fn = c.function.tolist() if self.uses_function else []
         return True
 
     def flush(self) -> None:

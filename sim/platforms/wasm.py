@@ -155,9 +155,80 @@ class WasmModel(PlatformModel):
         self.next_id = 0
         self.n_arrivals = self.n_cold = self.n_rejected = 0
         self._seen = (0, 0, 0)  # counters at the previous snapshot
+        # Default settings (constant instantiation and edge latency, no edge cold starts, no
+        # cap): every request is independent, so a step is array arithmetic (_serve), exactly
+        # what the loop would compute; otherwise the per-request loop.
+        self.uses_lists = not (
+            self.cap == sys.maxsize
+            and not self.edge
+            and self.inst_const is not None
+            and self.over_const is not None
+        )
+        self._rows_pending: list[dict[str, np.ndarray]] = []
+        self._pending_n = 0
 
     # -- data plane ------------------------------------------------------------------------------
-    def advance(self, until: float) -> None:  # the hot loop, kept in one piece
+    def advance(self, until: float) -> None:
+        if self.uses_lists:
+            self._advance_loop(until)
+        else:
+            self._advance_vectorised(until)
+
+    def _advance_vectorised(self, until: float) -> None:
+        """Exactly the loop below for the default settings, in numpy."""
+        while True:
+            c = self._chunk
+            if c is None or self._i >= c.arrival.size:
+                if not self._next_chunk():
+                    break
+                continue
+            lo = self._i
+            hi = lo + int(np.searchsorted(c.arrival[lo:], until, side="left"))
+            if hi > lo:
+                self._serve(c.arrival[lo:hi], c.service[lo:hi])
+            self._i = hi
+            if hi < c.arrival.size:
+                break
+        if self._pending_n >= 65536 or until >= self.ctx.duration:
+            self.flush()
+
+    def _serve(self, t: np.ndarray, s: np.ndarray) -> None:
+        m = t.size
+        dur = s * self.spec.slowdown
+        late = dur > self.wall_limit
+        dur = np.where(late, self.wall_limit, dur)
+        startup = np.full(m, self.inst_const)
+        start = t + startup
+        end = start + dur
+        # In flight at each arrival (itself included): earlier requests not yet ended. Ends at or
+        # before the arrival are gone, as the loop pops them.
+        old = np.asarray(self.busy, dtype=np.float64)
+        ends = np.sort(np.concatenate([old, end]))
+        inflight = old.size + np.arange(1, m + 1) - np.searchsorted(ends, t, side="right")
+        self.peak = max(self.peak, int(inflight.max()))
+        self.busy = ends[np.searchsorted(ends, t[-1], side="right") :].tolist()  # sorted: a heap
+        ids = np.arange(self.next_id + 1, self.next_id + m + 1, dtype=np.int64)
+        self.next_id += m
+        self.service_seconds += float(dur.sum())
+        self.ran += m
+        self.n_arrivals += m
+        self._rows_pending.append(
+            {
+                "arrival": t,
+                "start": start,
+                "end": end,
+                "wait": np.zeros(m),
+                "startup": startup,
+                "service": dur,
+                "overhead": np.full(m, self.over_const),
+                "cold": np.zeros(m, dtype=np.bool_),
+                "outcome": np.where(late, TIMED_OUT, OK).astype(np.uint8),
+                "instance": ids,
+            }
+        )
+        self._pending_n += m
+
+    def _advance_loop(self, until: float) -> None:  # the hot loop, kept in one piece
         arr, svc, fns = self._arr, self._svc, self._fn
         i, n = self._i, len(arr)
         busy = self.busy
@@ -243,14 +314,18 @@ class WasmModel(PlatformModel):
             self.flush()
 
     def flush(self) -> None:
+        pending = self._rows_pending
         if len(self.log):
-            rows = self.log.take()
+            pending.append(self.log.take())
+        for rows in pending:
             # Time-average in flight = sum of each request's [arrival, end] inside the window.
             span = np.minimum(rows["end"], self.ctx.duration) - np.maximum(
                 rows["arrival"], self.ctx.warmup
             )
             self.busy_seconds += float(span[span > 0].sum())
             self.ctx.recorder.add(rows)
+        pending.clear()
+        self._pending_n = 0
 
     # -- observation -----------------------------------------------------------------------------
     def snapshot(self, now: float) -> dict[str, float]:
