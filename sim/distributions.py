@@ -69,7 +69,7 @@ class Lognormal(Strict):
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.lognormal(self.mu, self.sigma, n) + self.shift
+        return rng.lognormal(self.mu, self.sigma, n) + self.shift  # type: ignore[arg-type]
 
     def mean(self) -> float:
         assert self.mu is not None and self.sigma is not None

@@ -34,7 +34,7 @@ def _ms(x: float | None) -> str:
 
 def table(root: Path) -> str:
     lines = [
-        "| scenario | platform | requests per run | p50 | p99 | p99.9 | cold % | errors | $/month |",
+        "| scenario | platform | requests per run | p50 | p99 | p99.9 | cold % | errors | $/month |",  # noqa: E501
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for story in STORIES:

@@ -11,6 +11,7 @@ requests fail fast and count in error_rate.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from sim.scenario import Scenario
 LATENCY_KEYS = ("mean", *PERCENTILES, "max")
 
 
-def t_interval(values: list[float]) -> list[float] | None:
+def t_interval(values: Sequence[float | None]) -> list[float] | None:
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if x.size < 2:
         return None
@@ -32,7 +33,7 @@ def t_interval(values: list[float]) -> list[float] | None:
     return [m - half, m + half]
 
 
-def _mean(values: list[float]) -> float | None:
+def _mean(values: Sequence[float | None]) -> float | None:
     x = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(x)) if x else None
 

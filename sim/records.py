@@ -50,6 +50,17 @@ class RequestLog:
     """
 
     __slots__ = COLUMNS
+    # Declared for type checkers only; __init__ creates the slots with setattr.
+    arrival: list[float]
+    start: list[float]
+    end: list[float]
+    wait: list[float]
+    startup: list[float]
+    service: list[float]
+    overhead: list[float]
+    cold: list[bool]
+    outcome: list[int]
+    instance: list[int]
 
     def __init__(self) -> None:
         for name in COLUMNS:

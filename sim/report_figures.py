@@ -7,6 +7,8 @@ which would otherwise render tags in them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -55,6 +57,7 @@ def tail_figure(series: list[Series]) -> go.Figure:
     fig = go.Figure()
     views: list[str] = []  # "log" or "lin" per trace, for the toggle
     slo_ms: set[float] = set()
+    y: Any  # a curve's probabilities (array) first, one guide's level (float) further down
     xmin, xmax, xlin, ymin = np.inf, 0.0, 0.0, 1.0
     for s in series:
         c = s.ccdf
@@ -265,7 +268,9 @@ def cold_warm_figure(series: list[Series]) -> go.Figure:
         warm = s.stats.get("warm_latency_ms") or {}
         cold = s.stats.get("cold_latency_ms") or {}
         n_cold = int(s.stats.get("cold_starts") or 0)
-        kinds = [("warm", warm, "solid")] if warm else [("all", s.stats.get("latency_ms"), "solid")]
+        kinds: list[tuple[str, Any, str]] = (
+            [("warm", warm, "solid")] if warm else [("all", s.stats.get("latency_ms"), "solid")]
+        )
         if cold and n_cold:
             kinds.append((f"cold ({n_cold:,})", cold, "dot"))
         for kind, pct, dash in kinds:
@@ -558,6 +563,7 @@ def bill_figure(series: list[Series]) -> go.Figure:
     )
     x = [s.text for s in series]
     lines: dict[tuple[str, bool], list[tuple[float, float | None]]] = {}
+    col: Any  # a bill line's column first, a subplot column number further down
     for i, s in enumerate(series):
         monthly, operating, factor = bill_lines(s)
         for op, items in ((False, monthly), (True, operating)):

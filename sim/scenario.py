@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -189,7 +190,7 @@ _TAGS = {
 }
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: Mapping[str, Any]) -> str:
     msg = err["msg"]
     msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
     msg = re.sub(r"^Input should be (greater|less)", r"expected a value \1", msg)

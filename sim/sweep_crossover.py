@@ -23,7 +23,7 @@ bills are power laws of the volume (a flat fee, a price per request), close othe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,14 +193,15 @@ def _gap(a: float, b: float, log: bool) -> float:
 
 
 def find_crossovers(
-    volumes: Sequence[float], costs: dict[str, Sequence[float]]
+    volumes: Sequence[float], costs: Mapping[str, Sequence[float]]
 ) -> list[dict[str, Any]]:
     """Where the cheapest platform changes (ties go to the platform listed first)."""
     names = list(costs)
     if len(names) < 2:
         return []
     cheapest = [
-        min(names, key=lambda n, i=i: (costs[n][i], names.index(n))) for i in range(len(volumes))
+        min(names, key=lambda n, i=i: (costs[n][i], names.index(n)))  # type: ignore[misc]
+        for i in range(len(volumes))
     ]
     out = []
     for i in range(len(volumes) - 1):
@@ -255,6 +256,7 @@ def run_crossover(
         scheduler=scheduler,
         on_done=on_done,
     )
+    costs: dict[str, list[float]]
     rows, costs = [], {n: [] for n in names}
     for p in points:
         for n in names:
@@ -269,7 +271,8 @@ def run_crossover(
             )
             costs[n].append(m["monthly_cost_usd"])
     cheapest = [
-        min(names, key=lambda n, i=i: (costs[n][i], names.index(n))) for i in range(len(volumes))
+        min(names, key=lambda n, i=i: (costs[n][i], names.index(n)))  # type: ignore[misc]
+        for i in range(len(volumes))
     ]
     return {
         "crossovers": find_crossovers(volumes, costs),

@@ -172,7 +172,7 @@ def qualify(key: str, platform: str) -> str:
 
 
 def _only_platform(base: Base, platform: str) -> Base:
-    plats = base.data.get("platforms")
+    plats: Any = base.data.get("platforms")
     names = [p.get("name") for p in plats or [] if isinstance(p, dict)]
     if platform not in names:
         raise InputError(
@@ -231,7 +231,7 @@ def tune(
     def evaluate(indices: list[dict[str, int]]) -> list[dict[str, Any]]:
         from sim.sweep import Point
 
-        new = []
+        new: list[tuple[tuple[int, ...], Point]] = []
         for idx in indices:
             sig = tuple(idx[k] for k in by_key)
             if sig in tried:

@@ -30,8 +30,10 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as sps
 
+from sim.distributions import Lognormal
 from sim.engine import CHUNK_SECONDS, PlatformRun, make_workload, replication_seeds
 from sim.errors import InputError
+from sim.platforms.wasm import WasmSpec
 from sim.pricing import instance_type, price
 from sim.records import OK
 from sim.runner import expected_requests, simulate
@@ -367,6 +369,7 @@ def _lambda_mginf(name: str, st: Settings) -> list[Check]:
             ],
         },
     )
+    assert sc.workload.service.duration is not None
     mean_s = sc.workload.service.duration.mean()
     runs = run(sc, st)
     draws = offered(sc)
@@ -488,7 +491,9 @@ def _wasm_mginf(name: str, st: Settings) -> list[Check]:
         },
     )
     spec = sc.platforms[0]
+    assert isinstance(spec, WasmSpec) and sc.workload.service.duration is not None
     inst = spec.instantiate
+    assert isinstance(inst, Lognormal) and inst.mu is not None and inst.sigma is not None
     mean_in_flight = rate * (inst.mean() + sc.workload.service.duration.mean())
     runs = run(sc, st)
     draws = offered(sc)

@@ -218,6 +218,7 @@ class KubernetesModel(PlatformModel):
             initial = spec.replicas
         self._initial(initial)
         self._record(0.0)
+        w: float | None
         if self.hpa is not None:
             assert spec.hpa is not None
             p, w = spec.hpa.sync_period, spec.hpa.window
@@ -411,7 +412,7 @@ class KubernetesModel(PlatformModel):
             self._assign(pid, node, now)
             self.state[pid] = STARTING
             self.starting.append(pid)
-            self._at(now + self.startup.next(), lambda pid=pid: self._pod_ready(pid))
+            self._at(now + self.startup.next(), lambda pid=pid: self._pod_ready(pid))  # type: ignore[misc]
         if self.pending and not self.autopilot:
             self._provision(now)
 
@@ -428,7 +429,7 @@ class KubernetesModel(PlatformModel):
         before = len(alive)
         for _ in range(k):
             node = self._launch(now, ready=False)
-            self._at(now + self.provisioning.next(), lambda node=node: self._node_ready(node))
+            self._at(now + self.provisioning.next(), lambda node=node: self._node_ready(node))  # type: ignore[misc]
         self.ctx.decide(
             "nodes",
             before,

@@ -42,7 +42,7 @@ class PodSpec(Strict):
     concurrency: int = Field(D.POD_CONCURRENCY, ge=1, description="requests served at once")
     cpu: Cpu = Field(D.POD_CPU, gt=0, description="CPU request (cores)")
     memory: MemoryMB = Field(D.POD_MEMORY_MB, gt=0, description="memory request (MB)")
-    startup: Dist = Field(
+    startup: Dist = Field(  # type: ignore[assignment]
         default_factory=lambda: dict(D.POD_STARTUP),
         description="image pull + start + readiness",
     )
@@ -57,7 +57,7 @@ class ClusterSpec(Strict):
     node: str = Field(D.NODE_TYPE, description="instance type from the price table")
     min_nodes: int = Field(D.MIN_NODES, ge=0)
     max_nodes: int | None = Field(None, ge=1, description="None: no cap")
-    node_provisioning: Annotated[Distribution, BeforeValidator(_provisioning)] = Field(
+    node_provisioning: Annotated[Distribution, BeforeValidator(_provisioning)] = Field(  # type: ignore[assignment]
         default_factory=lambda: dict(D.NODE_PROVISIONING_PRESETS[D.NODE_PROVISIONING]),
         description="karpenter | cluster-autoscaler | a distribution",
     )
@@ -105,7 +105,7 @@ class KubernetesSpec(Strict):
     routing: Literal["least_connections", "round_robin"] = "least_connections"
     queue_limit: int | None = Field(None, ge=0, description="None: unbounded")
     request_timeout: Duration | None = Field(D.REQUEST_TIMEOUT_S, gt=0, description="None: none")
-    ingress_latency: Dist = Field(default_factory=lambda: D.INGRESS_LATENCY_S)
+    ingress_latency: Dist = Field(default_factory=lambda: D.INGRESS_LATENCY_S)  # type: ignore[assignment]
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
     ops: OpsCosts = Field(default_factory=dict, description="monthly USD per line")

@@ -79,7 +79,7 @@ class TargetTracking(Strict):
     min: int = Field(1, ge=0)
     max: int = Field(100, ge=1)
     initial: int | None = Field(None, ge=0, description="level at t=0 (default: min)")
-    ready_delay: Dist = Field(default_factory=lambda: D.LAMBDA_PC_READY_DELAY)
+    ready_delay: Dist = Field(default_factory=lambda: D.LAMBDA_PC_READY_DELAY)  # type: ignore[assignment]
     scale_out_periods: int = Field(D.LAMBDA_PC_SCALE_OUT_PERIODS, ge=1)
     scale_in_periods: int = Field(D.LAMBDA_PC_SCALE_IN_PERIODS, ge=1)
 
@@ -120,8 +120,8 @@ class LambdaSpec(Strict):
     init: Dist | None = Field(None, description="Init duration; default from runtime table")
     sandbox_overhead: Duration = Field(D.LAMBDA_SANDBOX_OVERHEAD_S, ge=0)
     snapstart: bool = False
-    restore: Dist = Field(default_factory=lambda: D.LAMBDA_SNAPSTART_RESTORE)
-    keep_alive: Dist = Field(default_factory=lambda: D.LAMBDA_KEEP_ALIVE_S)
+    restore: Dist = Field(default_factory=lambda: D.LAMBDA_SNAPSTART_RESTORE)  # type: ignore[assignment]
+    keep_alive: Dist = Field(default_factory=lambda: D.LAMBDA_KEEP_ALIVE_S)  # type: ignore[assignment]
     reuse: Literal["mru", "lru"] = "mru"
     provisioned_concurrency: int | list[ScheduleEntry] | TargetTracking = 0
     reserved_concurrency: int | None = Field(None, ge=0)
@@ -242,7 +242,7 @@ class LambdaModel(PlatformModel):
         self.tokens = [float(spec.scaling_rate.burst)] * nfn
         self.tok_time = [0.0] * nfn
         self.busy: list[tuple[float, int, int, int]] = []  # (end, env, kind, function)
-        self.retry: list[tuple[float, int, float, float, int, int]] = []
+        self.retry: list[tuple[float, int, float, float, int, int, float]] = []
         self.retry_seq = 0
         self.next_env = 0
         self.created: dict[int, float] = {}  # on-demand env -> creation time (for env-seconds)

@@ -128,6 +128,7 @@ def pc_environment_seconds(segments: Sequence[tuple[float, float, int]], window_
     prev_end, last_level = 0.0, 0
 
     def close() -> float:
+        assert period_start is not None  # only called while a period is open
         length = prev_end - period_start
         if prev_end >= window_s - _EPS_S:
             return 0.0  # still enabled when the window ends: no disable, no rounding yet

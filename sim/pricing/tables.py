@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
@@ -90,7 +90,7 @@ def _rates() -> dict[str, tuple[Rate, ...]]:
         bounds = [t.up_to for t in tiers]
         if bounds[-1] is not None or any(b is None for b in bounds[:-1]):
             raise RuntimeError(f"prices.yaml {key}: every tier but the last needs up_to")
-        if any(a >= b for a, b in itertools.pairwise(bounds[:-1])):
+        if any(a >= b for a, b in itertools.pairwise(cast("list[float]", bounds[:-1]))):
             raise RuntimeError(f"prices.yaml {key}: tier bounds must increase")
         table[str(key)] = tiers
     return table

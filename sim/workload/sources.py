@@ -151,8 +151,8 @@ def _concat(parts: list[Part], has_service: bool, has_function: bool) -> Part:
         return parts[0]
     return Part(
         np.concatenate([p.times for p in parts]),
-        np.concatenate([p.service for p in parts]) if has_service else None,  # type: ignore[misc]
-        np.concatenate([p.function for p in parts]) if has_function else None,  # type: ignore[misc]
+        np.concatenate([p.service for p in parts]) if has_service else None,
+        np.concatenate([p.function for p in parts]) if has_function else None,
     )
 
 

@@ -152,7 +152,7 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 def _read(path: str, key: str, **kwargs: object) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, **kwargs)  # type: ignore[call-overload]
+        return pd.read_csv(path, **kwargs)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path} as CSV: {exc}", key=key) from exc
 

@@ -11,7 +11,7 @@ come from ../shared/docs/facts.md (section numbers given); numbers marked ASSUMP
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 # --- HPA (kubernetes/kubernetes pkg/controller/podautoscaler; facts.md s.4) -----------------------
 
@@ -37,7 +37,7 @@ HPA_SCALE_UP_POLICIES: tuple[dict[str, Any], ...] = (
 HPA_SCALE_DOWN_POLICIES: tuple[dict[str, Any], ...] = (
     {"type": "Percent", "value": 100, "periodSeconds": 15},
 )
-HPA_SELECT_POLICY = "Max"
+HPA_SELECT_POLICY: Final = "Max"
 # minReplicas defaults to 1 (v2 defaults.go SetDefaults_HorizontalPodAutoscaler).
 HPA_MIN_REPLICAS = 1
 # With no metric given, Kubernetes targets 80% CPU (autoscaling.DefaultCPUUtilization, v2
