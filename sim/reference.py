@@ -1,3 +1,6 @@
+# The reference keeps its own request objects in the kernels' queues (typed for the kernels'
+# tuples) and attaches `chunks` to models at run time:
+# mypy: disable-error-code="arg-type,attr-defined"
 """The per-request SimPy path: a slow, obviously-correct oracle for the fast kernels.
 
 Here every request is its own SimPy process and every completion and keep-alive expiry is a SimPy
@@ -5,14 +8,19 @@ event, the way a textbook SimPy model is written. It is ~10x slower than the ker
 sim/platforms and exists only to prove them exact: tests run both on the same scenario and seed and
 require identical per-request outcomes (tests/test_equivalence.py).
 
-Event order at equal times, as in the kernels: completions first (earlier-started environment first),
-then keep-alive expiries and control events, then arrivals (in arrival order).
+Event order at equal times, as in each kernel. Lambda: completions first (earlier-started
+environment first), then keep-alive expiries and control events, then arrivals (in arrival order).
+Wasm: completions, then arrivals. Kubernetes (its kernel advances the data plane to a control
+event's time, exclusive): requests reaching their queue deadline, control events, completions (lower
+pod id first), arrivals.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections import deque
+from collections.abc import Generator, Iterator
+from heapq import heapify, heappop, heappush
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +29,11 @@ import simpy
 
 from sim.engine import PlatformRun, _sampler, make_workload, platform_key, replication_seeds
 from sim.engine import _stream as stream
-from sim.platforms.base import RunContext
+from sim.platforms.base import INF, RunContext
+from sim.platforms.kubernetes import DRAINING, READY, STARTING, KubernetesModel
 from sim.platforms.lambda_ import LambdaModel
-from sim.records import OK, TIMED_OUT, Recorder
+from sim.platforms.wasm import WasmModel
+from sim.records import COLUMNS, OK, REJECTED, TIMED_OUT, Recorder, RequestLog
 from sim.scenario import Scenario
 
 _ARRIVAL_PRIORITY = 2  # after SimPy's URGENT (0) and NORMAL (1) events at the same time
@@ -33,7 +43,7 @@ def _at(env: simpy.Environment, delay: float, priority: float) -> simpy.Event:
     ev = simpy.Event(env)
     ev._ok = True
     ev._value = None
-    env.schedule(ev, priority, delay)  # type: ignore[arg-type]
+    env.schedule(ev, priority, delay)
     return ev
 
 
@@ -54,7 +64,7 @@ class ReferenceLambda(LambdaModel):
             over = (
                 np.full(chunk.arrival.size, self.gw_const)
                 if self.gw_const is not None
-                else self.spec.gateway_latency.sample(chunk.arrival.size, self.gw_rng)
+                else self.spec.gateway_latency.sample(chunk.arrival.size, self.gw_rng)  # type: ignore[union-attr]
             )
             for t, s, f, o in zip(
                 chunk.arrival.tolist(),
@@ -170,7 +180,356 @@ class ReferenceLambda(LambdaModel):
         self.flush()
 
 
-REFERENCE_MODELS: dict[str, type] = {"lambda": ReferenceLambda}
+# -- Wasm and Kubernetes ---------------------------------------------------------------------------
+# These two schedule their events at absolute times (the nominal float, not now + delay, which can
+# differ in the last bit) with explicit priorities, so ties resolve exactly as in the kernels:
+_DEADLINE = -1.0  # a request still waiting at its deadline leaves first (kernels purge `<= now`)
+_HANDOFF = 0.0  # a queued request resumes once a slot was handed to it (no state change)
+_COMPLETION = 1.5  # after control events (NORMAL = 1), before arrivals (2); ties by pod id
+_POD_TIE = 2.0**-40
+
+
+class _DataEvent(simpy.Event):
+    """A data-plane event (completion, deadline, hand-off, arrival): `finish` keeps only these."""
+
+
+def _at_abs(env: simpy.Environment, when: float, priority: float) -> simpy.Event:
+    ev = _DataEvent(env)
+    ev._ok = True
+    ev._value = None
+    heappush(env._queue, (when, priority, next(env._eid), ev))  # type: ignore[misc]
+    return ev
+
+
+def _drain(env: simpy.Environment) -> None:
+    """After the window: drop the control loops (no more control actions), let accepted work end."""
+    q = env._queue
+    q[:] = [e for e in q if isinstance(e[3], _DataEvent)]
+    heapify(q)
+    env.run()
+
+
+def _log(log: RequestLog, *row: Any) -> None:
+    """Append one row: arrival, start, end, wait, startup, service, overhead, cold, outcome, pod."""
+    for name, value in zip(COLUMNS, row, strict=True):
+        getattr(log, name).append(value)
+
+
+def _arrivals(model: Any) -> Iterator[tuple[float, float, int]]:
+    for chunk in model.chunks:
+        for t, s, f in zip(
+            chunk.arrival.tolist(), chunk.service.tolist(), chunk.function.tolist(), strict=True
+        ):
+            if t >= model.ctx.duration:
+                return
+            yield t, s, f
+
+
+class ReferenceWasm(WasmModel):
+    """Wasm with one SimPy process per request: instantiate, run, release; shares settings, the
+    draw buffers (same draws in the same order) and the bill."""
+
+    def __init__(self, spec: Any, ctx: RunContext) -> None:
+        super().__init__(spec, ctx)
+        self.in_flight = 0
+        n_iso = len(self.node_last_end)
+        self.iso_busy = [0] * n_iso  # requests in flight per (node, function) isolate
+        self.iso_done = [-INF] * n_iso  # when its last request ended (never: -inf)
+
+    def start(self) -> None:
+        super().start()
+        self.env.process(self._source())
+
+    def advance(self, until: float) -> None:  # requests drive themselves
+        pass
+
+    def _source(self) -> Generator:
+        for t, s, f in _arrivals(self):
+            yield _at_abs(self.env, t, _ARRIVAL_PRIORITY)
+            self.env.process(self._request(t, s, f))
+
+    def _request(self, t: float, s: float, f: int) -> Generator:
+        self.n_arrivals += 1
+        over = self.over_const if self.over_const is not None else self.over_draw.next()
+        if self.in_flight >= self.cap:
+            self.n_rejected += 1
+            _log(self.log, t, t, t, 0.0, 0.0, 0.0, over, False, REJECTED, -1)
+            return
+        startup = self.inst_const if self.inst_const is not None else self.inst_draw.next()
+        dur, outcome = s * self.spec.slowdown, OK
+        if dur > self.wall_limit:
+            dur, outcome = self.wall_limit, TIMED_OUT
+        cold, iso = False, -1
+        if self.edge:
+            node = 0
+            if self.spec.edge_nodes > 1:
+                if self.node_i >= len(self.node_buf):
+                    self.node_buf = self.ctx.rng.integers(0, self.spec.edge_nodes, 65536).tolist()
+                    self.node_i = 0
+                node = self.node_buf[self.node_i]
+                self.node_i += 1
+            iso = node * self.nfn + f if self.nfn > 1 else node
+            idle = self.iso_busy[iso] == 0
+            if idle and t - self.iso_done[iso] >= self.spec.edge_idle_timeout:
+                startup += self.edge_draw.next()  # type: ignore[union-attr]
+                cold = True
+                self.n_cold += 1
+            self.iso_busy[iso] += 1
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        self.next_id += 1
+        rid = self.next_id
+        self.ran += 1
+        self.service_seconds += dur
+        start = t + startup
+        yield _at_abs(self.env, start, _COMPLETION)  # instantiated
+        end = start + dur
+        yield _at_abs(self.env, end, _COMPLETION)  # handler done (or killed at the CPU limit)
+        self.in_flight -= 1
+        if iso >= 0:
+            self.iso_busy[iso] -= 1
+            self.iso_done[iso] = max(self.iso_done[iso], end)
+        _log(self.log, t, start, end, 0.0, startup, dur, over, cold, outcome, rid)
+
+    def snapshot(self, now: float) -> dict[str, float]:
+        return {"instances": float(self.in_flight), "busy": float(self.in_flight)}
+
+    def finish(self) -> None:
+        _drain(self.env)
+        self.flush()
+
+
+class _Req:
+    """A request in the Kubernetes reference: its own SimPy process waits on `ev`."""
+
+    __slots__ = ("a", "cold", "ev", "over", "pid", "queue", "s", "start")
+
+    def __init__(self, a: float, s: float, over: float, ev: simpy.Event) -> None:
+        self.a, self.s, self.over, self.ev = a, s, over, ev
+        self.cold = False
+        self.pid = -1  # the pod serving it (-1: not started)
+        self.start = 0.0
+        self.queue: deque | None = None  # the FIFO it waits in
+
+
+class ReferenceKubernetes(KubernetesModel):
+    """Kubernetes with one SimPy process per request: it takes a pod slot or waits in an explicit
+    FIFO (with a deadline event), is served, releases the slot to the head of the queue.
+
+    Shared with the kernel: settings, the control plane (autoscalers, scheduler, nodes, pod
+    lifecycle, the meters the autoscalers read), the ingress draw buffer and the bill. The hooks
+    where the control plane touches requests (a pod becomes ready and takes queued requests) are
+    rewritten for request processes. Least connections among equally loaded pods is the kernel's
+    own tie-break (`_take_slot`: per-load pod sets, the same set operations in the same order), so
+    pod ids match too.
+    """
+
+    def advance(self, until: float) -> None:  # requests drive themselves
+        pass
+
+    def _purge(self, now: float) -> None:  # deadlines are events (_DEADLINE priority)
+        pass
+
+    def start(self) -> None:
+        super().start()
+        self.env.process(self._source())
+
+    def _source(self) -> Generator:
+        for t, s, _f in _arrivals(self):
+            yield _at_abs(self.env, t, _ARRIVAL_PRIORITY)
+            self.env.process(self._request(t, s))
+
+    # -- one request -----------------------------------------------------------------------------
+    def _request(self, t: float, s: float) -> Generator:
+        self.n_arrivals += 1
+        self.arrivals_in_step += 1
+        over = self.ov_const if self.ov_const is not None else self.ov_draw.next()
+        req = _Req(t, s, over, _DataEvent(self.env))
+        if self.rr:
+            q = self.queue  # no ready pod: the interceptor holds it
+            if self.rr_pods:
+                pid = self.rr_pods[self.rr_next]
+                self.rr_next = (self.rr_next + 1) % len(self.rr_pods)
+                if self.inflight[pid] < self.conc:
+                    self.inflight[pid] += 1
+                    self._serve(req, pid, t)
+                else:
+                    q = self.pod_queue[pid]
+        elif self.kmin < self.conc:
+            self._serve(req, self._take_slot(), t)
+        else:
+            q = self.queue
+        if req.pid < 0:
+            if self.qlimit is not None and self.waiting() >= self.qlimit:
+                self._reject(t, over)
+                return
+            req.cold = self.nready == 0
+            self._enqueue(req, q)
+            yield req.ev
+            if req.pid < 0:
+                return  # left the queue at its deadline (logged by _expire)
+        pod_end = req.start + req.s * self.scale
+        yield _at_abs(self.env, pod_end, _COMPLETION + req.pid * _POD_TIE)
+        self._complete(req, pod_end)
+
+    def _enqueue(self, req: _Req, q: deque) -> None:
+        req.queue = q
+        q.append(req)
+        self.q_arr_sum += req.a
+        if self.rr:
+            self.nwait += 1
+        if req.cold:
+            self.cold_in_step += 1
+        if self.timeout != INF:
+            _at_abs(self.env, req.a + self.timeout, _DEADLINE).callbacks.append(
+                lambda _ev, req=req: self._expire(req)  # type: ignore[misc]
+            )
+
+    def _dequeue(self, req: _Req) -> None:
+        assert req.queue is not None
+        req.queue.remove(req)
+        req.queue = None
+        self.q_arr_sum -= req.a
+        if self.rr:
+            self.nwait -= 1
+        if not self.waiting():
+            self.q_arr_sum = 0.0
+
+    def _expire(self, req: _Req) -> None:
+        if req.queue is None:  # already served
+            return
+        self._dequeue(req)
+        self.dequeued_wait += self.timeout
+        end = req.a + self.timeout
+        _log(self.log, req.a, end, end, self.timeout, 0.0, 0.0, req.over, req.cold, TIMED_OUT, -1)
+        _at_abs(self.env, self.env.now, _HANDOFF).callbacks.append(lambda _ev: req.ev.succeed())
+
+    def _serve(self, req: _Req, pid: int, now: float) -> None:
+        """Start req on pod pid now (its slot is already taken)."""
+        req.pid, req.start = pid, now
+        d = req.s * self.scale
+        heappush(self.heap, (now + d, pid))
+        self.started_d += d
+
+    def _hand_off(self, req: _Req, pid: int, now: float) -> None:
+        """A queued request gets a slot: it leaves its queue and its process resumes."""
+        self._dequeue(req)
+        self.dequeued_wait += now - req.a
+        self._serve(req, pid, now)
+        req.ev._ok, req.ev._value = True, None
+        heappush(self.env._queue, (now, _HANDOFF, next(self.env._eid), req.ev))  # type: ignore[misc]
+
+    def _complete(self, req: _Req, te: float) -> None:
+        pid = req.pid
+        popped = heappop(self.heap)
+        assert popped == (te, pid), (popped, te, pid)
+        deadline = req.a + self.timeout
+        if te > deadline:  # the client gave up at its deadline; the pod worked on
+            _log(
+                self.log,
+                req.a,
+                req.start,
+                deadline,
+                req.start - req.a,
+                0.0,
+                deadline - req.start,
+                req.over,
+                req.cold,
+                TIMED_OUT,
+                pid,
+            )
+        else:
+            _log(
+                self.log,
+                req.a,
+                req.start,
+                te,
+                req.start - req.a,
+                0.0,
+                req.s * self.scale,
+                req.over,
+                req.cold,
+                OK,
+                pid,
+            )
+        # Release the slot: to the head of the pod's queue (round_robin) or of the shared queue
+        # (least connections, only while the pod is ready), else it becomes free.
+        if self.rr:
+            pq = self.pod_queue[pid]
+            if pq:
+                self._hand_off(pq[0], pid, te)
+                return
+            self.inflight[pid] -= 1
+            if not self.inflight[pid] and self.state[pid] == DRAINING:
+                self._gone(pid, te)
+            return
+        if self.state[pid] == READY:
+            if self.queue:
+                self._hand_off(self.queue[0], pid, te)
+                return
+            k = self.inflight[pid]
+            self.inflight[pid] = k - 1
+            if k < self.conc:
+                self.buckets[k].discard(pid)
+            self.buckets[k - 1].add(pid)
+            self.kmin = min(self.kmin, k - 1)
+            return
+        self.inflight[pid] -= 1  # draining
+        if not self.inflight[pid]:
+            self._gone(pid, te)
+
+    # -- control-plane hooks that hand out queued requests ---------------------------------------
+    def _make_ready(self, pid: int, now: float) -> None:
+        self.state[pid] = READY
+        self.ready_order.append(pid)
+        self._ready_change(now, +1)
+        if self.rr:
+            self.rr_pods.append(pid)
+            self._dispatch_held(now)
+            return
+        self.buckets[0].add(pid)
+        self.kmin = 0
+        while self.queue and self.kmin < self.conc:
+            self._hand_off(self.queue[0], self._take_slot(), now)
+
+    def _dispatch_held(self, now: float) -> None:
+        """round_robin: requests held while no pod was ready go to the pods in turn."""
+        while self.queue:
+            req = self.queue[0]
+            pid = self.rr_pods[self.rr_next]
+            self.rr_next = (self.rr_next + 1) % len(self.rr_pods)
+            if self.inflight[pid] < self.conc:
+                self.inflight[pid] += 1
+                self._hand_off(req, pid, now)
+            else:  # moves to that pod's queue, keeping its place in the waiting count
+                self.queue.popleft()
+                req.queue = self.pod_queue[pid]
+                req.queue.append(req)
+
+    def finish(self) -> None:
+        end = self.horizon
+        self._ready_change(end, 0)
+        self._closing = True
+        for pid, st in enumerate(self.state):  # as the kernel: pods billed to the end
+            if st in (STARTING, READY, DRAINING):
+                lo = self.scheduled_at[pid]
+                if end > lo:
+                    self.pod_seconds += end - lo
+                self.scheduled_at[pid] = end
+        _drain(self.env)  # accepted work ends with the pods ready now; deadlines still fire
+        leftovers = [*self.queue, *(r for q in self.pod_queue for r in q)]
+        for req in leftovers:  # no deadline and no pod: unanswered at the end
+            self._unanswered(req.a, req.over, req.cold, end)
+        self.queue.clear()
+        self.ctx.decisions.sort(key=lambda d: d.time_s)
+        self.flush()
+
+
+REFERENCE_MODELS: dict[str, type] = {
+    "lambda": ReferenceLambda,
+    "wasm": ReferenceWasm,
+    "kubernetes": ReferenceKubernetes,
+}
 
 
 def run_reference(
