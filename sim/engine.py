@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,8 +119,15 @@ def run_one(
     replication: int,
     base_dir: Path,
     progress: Callable[[float], None] | None = None,
+    *,
+    models: Mapping[str, Any] | None = None,
+    keep_all_rows: bool = False,
 ) -> PlatformRun:
-    """Simulate one platform for one replication."""
+    """Simulate one platform for one replication.
+
+    `models` swaps the platform classes (sim.reference's per-request models, which schedule their
+    own arrivals instead of being fed by the driver); `keep_all_rows` keeps every request row.
+    """
     t_wall = time.perf_counter()
     spec = scenario.platform(platform_name)
     rep_seq = replication_seeds(scenario.seed, scenario.replications)[replication]
@@ -128,9 +135,11 @@ def run_one(
     env = simpy.Environment()
     recorder = Recorder(
         scenario.warmup,
-        max_rows=D.MAX_KEPT_ROWS,
+        max_rows=10**12 if keep_all_rows else D.MAX_KEPT_ROWS,
         rel_error=D.HISTOGRAM_REL_ERROR,
-        sample_rows=max(1, D.REQUESTS_CSV_MAX_ROWS // scenario.replications),
+        sample_rows=10**12
+        if keep_all_rows
+        else max(1, D.REQUESTS_CSV_MAX_ROWS // scenario.replications),
         rng=_stream(rep_seq, _RECORDER, platform_key(platform_name)),
         horizon=scenario.duration,
     )
@@ -143,13 +152,16 @@ def run_one(
         cpu_bound=scenario.workload.service.cpu_bound,
         function_names=list(workload.function_names),
     )
-    model: PlatformModel = MODELS[spec.type](spec, ctx)
+    model: PlatformModel = (models or MODELS)[spec.type](spec, ctx)
+    chunks = iter(workload.chunks(scenario.duration, CHUNK_SECONDS))
+    if model.drives_itself:
+        model.chunks = list(chunks)
     model.start()
     timeline: dict[str, list[float]] = {}
     assert scenario.timeline_step is not None
     env.process(_sampler(env, model, scenario.timeline_step, scenario.duration, timeline))
-    chunks = iter(workload.chunks(scenario.duration, CHUNK_SECONDS))
-    env.process(_driver(env, model, chunks, CHUNK_SECONDS, scenario.duration, progress))
+    if not model.drives_itself:
+        env.process(_driver(env, model, chunks, CHUNK_SECONDS, scenario.duration, progress))
     env.run(until=scenario.duration + 1e-9)
     model.finish()
     stats = recorder.stats()

@@ -27,13 +27,12 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.engine import PlatformRun, _sampler, make_workload, platform_key, replication_seeds
-from sim.engine import _stream as stream
+from sim.engine import PlatformRun, run_one
 from sim.platforms.base import INF, RunContext
 from sim.platforms.kubernetes import DRAINING, READY, STARTING, KubernetesModel
 from sim.platforms.lambda_ import LambdaModel
 from sim.platforms.wasm import WasmModel
-from sim.records import COLUMNS, OK, REJECTED, TIMED_OUT, Recorder, RequestLog
+from sim.records import COLUMNS, OK, REJECTED, TIMED_OUT, RequestLog
 from sim.scenario import Scenario
 
 _ARRIVAL_PRIORITY = 2  # after SimPy's URGENT (0) and NORMAL (1) events at the same time
@@ -49,6 +48,8 @@ def _at(env: simpy.Environment, delay: float, priority: float) -> simpy.Event:
 
 class ReferenceLambda(LambdaModel):
     """Lambda with one SimPy process per request; shares only settings and the bill."""
+
+    drives_itself = True
 
     def start(self) -> None:
         super().start()
@@ -229,6 +230,8 @@ class ReferenceWasm(WasmModel):
     """Wasm with one SimPy process per request: instantiate, run, release; shares settings, the
     draw buffers (same draws in the same order) and the bill."""
 
+    drives_itself = True
+
     def __init__(self, spec: Any, ctx: RunContext) -> None:
         super().__init__(spec, ctx)
         self.in_flight = 0
@@ -323,6 +326,8 @@ class ReferenceKubernetes(KubernetesModel):
     own tie-break (`_take_slot`: per-load pod sets, the same set operations in the same order), so
     pod ids match too.
     """
+
+    drives_itself = True
 
     def advance(self, until: float) -> None:  # requests drive themselves
         pass
@@ -535,45 +540,8 @@ REFERENCE_MODELS: dict[str, type] = {
 def run_reference(
     scenario: Scenario, platform_name: str, replication: int, base_dir: Path
 ) -> PlatformRun:
-    """Like sim.engine.run_one, with the per-request SimPy model."""
-    spec = scenario.platform(platform_name)
-    rep_seq = replication_seeds(scenario.seed, scenario.replications)[replication]
-    workload = make_workload(scenario, rep_seq, base_dir)
-    env = simpy.Environment()
-    recorder = Recorder(
-        scenario.warmup,
-        max_rows=10**9,
-        rel_error=1e-3,
-        sample_rows=10**9,
-        rng=np.random.default_rng(0),
-        horizon=scenario.duration,
-    )
-    ctx = RunContext(
-        env=env,
-        rng=stream(rep_seq, platform_key(platform_name)),
-        recorder=recorder,
-        duration=scenario.duration,
-        warmup=scenario.warmup,
-        cpu_bound=scenario.workload.service.cpu_bound,
-        function_names=list(workload.function_names),
-    )
-    model = REFERENCE_MODELS[spec.type](spec, ctx)
-    model.chunks = list(workload.chunks(scenario.duration))
-    model.start()
-    timeline: dict[str, list[float]] = {}
-    assert scenario.timeline_step is not None
-    env.process(_sampler(env, model, scenario.timeline_step, scenario.duration, timeline))
-    env.run(until=scenario.duration + 1e-9)
-    model.finish()
-    stats = recorder.stats()
-    return PlatformRun(
-        platform=platform_name,
-        replication=replication,
-        stats=stats,
-        instances=model.instance_stats(),
-        busy_mean=stats.busy_mean,
-        timeline={k: np.asarray(v) for k, v in timeline.items()},
-        decisions=list(ctx.decisions),
-        bill=model.bill(),
-        wall_s=0.0,
+    """Like sim.engine.run_one (same seeds, streams and accounting), with the per-request models,
+    keeping every request row."""
+    return run_one(
+        scenario, platform_name, replication, base_dir, models=REFERENCE_MODELS, keep_all_rows=True
     )

@@ -100,6 +100,10 @@ class PlatformModel:
 
     uses_function = True  # does the data plane read RequestChunk.function?
     uses_lists = True  # does the data plane loop over the chunk as Python lists?
+    # sim.reference's per-request models schedule their own arrivals from `chunks` (set by the
+    # engine) instead of being fed and advanced by the driver.
+    drives_itself = False
+    chunks: list[RequestChunk]
 
     def __init__(self, spec: Any, ctx: RunContext) -> None:
         self.spec = spec
