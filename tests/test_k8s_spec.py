@@ -154,9 +154,10 @@ def test_keda_file_errors_name_the_manifest(tmp_path):
         spec(context={"base_dir": DATA}, keda={"file": "keda_bad_field.yaml"})
     assert exc.value.file == str(DATA / "keda_bad_field.yaml")
     assert exc.value.key.startswith("spec.triggers[0].metadata.treshold")
-    with pytest.raises(InputError) as exc:
+    # A missing file is the scenario's error: reported at its `keda` key, naming the path.
+    with pytest.raises(ValidationError, match="ScaledObject file not found") as err:
         spec(context={"base_dir": tmp_path}, keda={"file": "missing.yaml"})
-    assert exc.value.key == "file"
+    assert err.value.errors()[0]["loc"][0] == "keda"
 
 
 def test_json_schema_and_round_trip():

@@ -118,6 +118,8 @@ class KubernetesSpec(Strict):
             base = (info.context or {}).get("base_dir")
             if not path.is_absolute() and base is not None:
                 path = Path(base) / path
+            if not path.is_file():  # reported against the scenario's own key
+                raise ValueError(f"ScaledObject file not found: {path}")
             return load_keda_manifest(path, name=value.get("name"))
         return value
 
