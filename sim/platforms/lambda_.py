@@ -387,14 +387,9 @@ class LambdaModel(PlatformModel):
         busy, retry = self.busy, self.retry
         idle_pools, pc_pools = self.idle, self.pc_idle
         n_startup, n_env = self.n_startup.append, self.n_env.append
-        scale, limit, timeout, sandbox = self.scale, self.limit, self.timeout, self.sandbox
+        scale, limit, timeout = self.scale, self.limit, self.timeout
         ka_const = self.ka_const
         mru, track_pc = self.mru, self.track_pc
-        burst = float(self.spec.scaling_rate.burst)
-        refill = self.spec.scaling_rate.refill
-        tokens, tok_time = self.tokens, self.tok_time
-        next_startup = self.startup_dist.next
-        created = self.created
         i0 = i  # arrivals taken from the current chunk in this call (timeline `arrivals`)
         while True:
             if i >= n:
@@ -425,7 +420,7 @@ class LambdaModel(PlatformModel):
                         (end + (ka_const if ka_const is not None else self.ka_draw.next()), env_id)
                     )
                 else:
-                    self._release_rare(end, env_id, kind, g)
+                    self._release((end, env_id, kind, g))
             pc_idle = pc_pools[f]
             if len(busy) >= limit:
                 self._i = i
@@ -455,28 +450,15 @@ class LambdaModel(PlatformModel):
                 if env_id:
                     startup = 0.0
                 else:
-                    tok = min(burst, tokens[f] + (t - tok_time[f]) * refill)
-                    tok_time[f] = t
-                    if tok < 1.0:
-                        tokens[f] = tok
+                    cold = self._cold_start(t, f)
+                    if cold is None:  # no scaling token: throttled
                         self._i = i
                         self._throttle(t, t, s, f, 0, self._overhead(i))
                         i += 1
                         n_startup(-1.0)
                         n_env(0)
                         continue
-                    tokens[f] = tok - 1.0
-                    init = next_startup()
-                    startup = sandbox + init
-                    self.next_env += 1
-                    env_id = self.next_env
-                    created[env_id] = t
-                    self.live += 1
-                    if self.live > self.peak:
-                        self.peak = self.live
-                    if not self.snapstart:
-                        self.billed_init_ms += math.ceil(init * 1e3 - 1e-9)
-                    self.cold_in_step += 1
+                    env_id, startup = cold
             start = t + startup
             dur = s * scale
             end = start + (dur if dur <= timeout else timeout)
@@ -494,6 +476,28 @@ class LambdaModel(PlatformModel):
         if len(self.n_env) >= 65536 or len(self.log) >= 65536 or until >= self.ctx.duration:
             self._rows_from_chunk()
             self.flush()
+
+    def _cold_start(self, t: float, f: int) -> tuple[int, float] | None:
+        """A new environment for function f at time t, if the scaling token bucket (refilled
+        continuously) has a token: (environment id, start-up seconds); None means throttled."""
+        sr = self.spec.scaling_rate
+        tok = min(float(sr.burst), self.tokens[f] + (t - self.tok_time[f]) * sr.refill)
+        self.tok_time[f] = t
+        if tok < 1.0:
+            self.tokens[f] = tok
+            return None
+        self.tokens[f] = tok - 1.0
+        init = self.startup_dist.next()
+        self.next_env += 1
+        env_id = self.next_env
+        self.created[env_id] = t
+        self.live += 1
+        if self.live > self.peak:
+            self.peak = self.live
+        if not self.snapstart:
+            self.billed_init_ms += math.ceil(init * 1e3 - 1e-9)
+        self.cold_in_step += 1
+        return env_id, self.sandbox + init
 
     def _throttle(self, t: float, t0: float, s: float, f: int, attempt: int, over: float) -> None:
         """A 429: retry after full-jitter backoff if the client still may, else record it."""
@@ -531,23 +535,9 @@ class LambdaModel(PlatformModel):
                 if pool:
                     env_id = (pool.pop() if self.mru else pool.popleft())[1]
                 else:
-                    sr = self.spec.scaling_rate
-                    tok = min(float(sr.burst), self.tokens[f] + (t - self.tok_time[f]) * sr.refill)
-                    self.tok_time[f] = t
-                    if tok >= 1.0:
-                        self.tokens[f] = tok - 1.0
-                        init = self.startup_dist.next()
-                        startup = self.sandbox + init
-                        self.next_env += 1
-                        env_id = self.next_env
-                        self.created[env_id] = t
-                        self.live += 1
-                        self.peak = max(self.peak, self.live)
-                        if not self.snapstart:
-                            self.billed_init_ms += math.ceil(init * 1e3 - 1e-9)
-                        self.cold_in_step += 1
-                    else:
-                        self.tokens[f] = tok
+                    cold = self._cold_start(t, f)
+                    if cold is not None:
+                        env_id, startup = cold
         if not env_id:
             self._throttle(t, t0, s, f, attempt, over)
             return
@@ -640,9 +630,6 @@ class LambdaModel(PlatformModel):
                 "instance": env,
             }
         )
-
-    def _release_rare(self, end: float, env_id: int, kind: int, f: int) -> None:
-        self._release((end, env_id, kind, f))
 
     def _release(self, item: tuple[float, int, int, int]) -> None:
         end, env_id, kind, f = item
