@@ -32,6 +32,9 @@ SIMFAAS = {
     "service": {"duration": {"dist": "exponential", "mean": "1.991s"}, "cpu_bound": 0.0},
 }
 
+# 50M requests over 30 days (about 19.3 req/s), the same service as SIMFAAS.
+MONTH_50M = {"arrivals": [{"steady": {"rate": "50M/month"}}], "service": SIMFAAS["service"]}
+
 CASES: dict[str, dict[str, Any]] = {
     "lambda-1M": {
         "duration": "100000s",
@@ -60,13 +63,9 @@ CASES: dict[str, dict[str, Any]] = {
             "pod": {"concurrency": 1},
         },
     },
-    # 50M requests over 30 days (about 19.3 req/s).
     "lambda-50M": {
         "duration": "30d",
-        "workload": {
-            "arrivals": [{"steady": {"rate": "50M/month"}}],
-            "service": SIMFAAS["service"],
-        },
+        "workload": MONTH_50M,
         "platform": {
             "name": "lambda",
             "type": "lambda",
@@ -78,18 +77,12 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "wasm-50M": {
         "duration": "30d",
-        "workload": {
-            "arrivals": [{"steady": {"rate": "50M/month"}}],
-            "service": SIMFAAS["service"],
-        },
+        "workload": MONTH_50M,
         "platform": {"name": "wasm", "type": "wasm"},
     },
     "kubernetes-keda-50M": {
         "duration": "30d",
-        "workload": {
-            "arrivals": [{"steady": {"rate": "50M/month"}}],
-            "service": SIMFAAS["service"],
-        },
+        "workload": MONTH_50M,
         "platform": {
             "name": "k8s",
             "type": "kubernetes",

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sim.engine import run_one
 from sim.platforms import MODELS
+from sim.records import COLUMNS
 from sim.reference import REFERENCE_MODELS, run_reference
 from sim.scenario import load_scenario
 
@@ -27,21 +28,7 @@ def _keep_every_row(monkeypatch):
 def _rows(run):
     s = run.stats.sample
     if not s:
-        return {
-            c: np.zeros(0)
-            for c in (
-                "arrival",
-                "start",
-                "end",
-                "wait",
-                "startup",
-                "service",
-                "overhead",
-                "outcome",
-                "cold",
-                "instance",
-            )
-        }
+        return {c: np.zeros(0) for c in COLUMNS}
     order = np.lexsort((s["instance"], s["arrival"]))
     return {k: np.asarray(v)[order] for k, v in s.items()}
 
