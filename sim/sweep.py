@@ -573,6 +573,29 @@ def jobs_for(points: Sequence[Point]) -> list[Job]:
     ]
 
 
+def run_points(
+    points: Sequence[Point],
+    base: Base,
+    store: PointStore,
+    *,
+    force: bool,
+    workers: int | None,
+    scheduler: str | None,
+    on_done: Callable[[int, int], None] | None,
+) -> tuple[int, int]:
+    """Size-check the points, then simulate every (point, platform) not yet in `store`:
+    (computed, reused). Shared by sweep, tune and crossover."""
+    check_sizes(points, base.base_dir, force, base.file)
+    return execute(
+        jobs_for(points),
+        base.base_dir,
+        store,
+        workers=workers,
+        scheduler=scheduler,
+        on_done=on_done,
+    )
+
+
 def check_sizes(points: Sequence[Point], base_dir: Path, force: bool, file: str) -> None:
     """Refuse points too large to simulate without --force (as `sim run` does)."""
     if force:
@@ -638,15 +661,9 @@ def run_sweep(
 ) -> SweepResult:
     """Run the grid (reusing points.jsonl in `out_dir`) and return its rows."""
     points = build_points(base, params)
-    check_sizes(points, base.base_dir, force, base.file)
     store = open_store(out_dir, fresh)
-    computed, reused = execute(
-        jobs_for(points),
-        base.base_dir,
-        store,
-        workers=workers,
-        scheduler=scheduler,
-        on_done=on_done,
+    computed, reused = run_points(
+        points, base, store, force=force, workers=workers, scheduler=scheduler, on_done=on_done
     )
     rows = [
         row_for(p, name, store.records[key]["metrics"])

@@ -35,11 +35,9 @@ from sim.scenario import Scenario, resolved_dict, validate_scenario
 from sim.sweep import (
     Base,
     Point,
-    check_sizes,
-    execute,
     job_key,
-    jobs_for,
     open_store,
+    run_points,
 )
 
 DEFAULT_POINTS = 12
@@ -246,15 +244,9 @@ def run_crossover(
         scv = at_volume(sc, v, base_volume, base.file, base.base_dir)
         keys = {n: job_key(scv, n, base.base_dir) for n in names}
         points.append(Point(i, {"volume_per_month": v}, {"volume_per_month": v}, scv, keys))
-    check_sizes(points, base.base_dir, force, base.file)
     store = open_store(out_dir, fresh)
-    computed, reused = execute(
-        jobs_for(points),
-        base.base_dir,
-        store,
-        workers=workers,
-        scheduler=scheduler,
-        on_done=on_done,
+    computed, reused = run_points(
+        points, base, store, force=force, workers=workers, scheduler=scheduler, on_done=on_done
     )
     costs: dict[str, list[float]]
     rows, costs = [], {n: [] for n in names}

@@ -36,10 +36,10 @@ from sim.errors import InputError
 from sim.sweep import (
     Base,
     Param,
-    execute,
     grid,
     job_key,
     open_store,
+    run_points,
 )
 
 EXHAUSTIVE_MAX_POINTS = 200
@@ -203,8 +203,6 @@ def tune(
     on_done: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Search the grid; return the tune.json document (see the module docstring)."""
-    from sim.sweep import check_sizes, jobs_for
-
     if not slos:
         raise InputError(
             "no SLO to tune for: give --slo (e.g. --slo p99<300ms) or an `slo:` "
@@ -250,11 +248,11 @@ def tune(
         uniq = {sig: p for sig, p in new}
         if uniq:
             points = list(uniq.values())
-            check_sizes(points, base.base_dir, force, base.file)
-            c, r = execute(
-                jobs_for(points),
-                base.base_dir,
+            c, r = run_points(
+                points,
+                base,
                 store,
+                force=force,
                 workers=workers,
                 scheduler=scheduler,
                 on_done=on_done,
