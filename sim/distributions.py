@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from statistics import NormalDist
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, PrivateAttr, model_validator
-from scipy import special
 
 from sim.config import Duration, Strict
 
-_Z99 = float(special.ndtri(0.99))  # standard normal 99th percentile, 2.3263...
+_Z99 = NormalDist().inv_cdf(0.99)  # standard normal 99th percentile, 2.3263... (= scipy ndtri)
 
 
 class Constant(Strict):

@@ -22,7 +22,7 @@ import numpy as np
 import simpy
 
 from sim import defaults as D
-from sim.platforms import MODELS
+from sim.platforms import model_class
 from sim.platforms.base import Decision, PlatformModel, RunContext
 from sim.records import Recorder, RepStats
 from sim.scenario import Scenario
@@ -125,8 +125,9 @@ def run_one(
 ) -> PlatformRun:
     """Simulate one platform for one replication.
 
-    `models` swaps the platform classes (sim.reference's per-request models, which schedule their
-    own arrivals instead of being fed by the driver); `keep_all_rows` keeps every request row.
+    `models` swaps the platform classes (the per-request models of sim.validation.reference,
+    which schedule their own arrivals instead of being fed by the driver); `keep_all_rows` keeps
+    every request row.
     """
     t_wall = time.perf_counter()
     spec = scenario.platform(platform_name)
@@ -152,7 +153,8 @@ def run_one(
         cpu_bound=scenario.workload.service.cpu_bound,
         function_names=list(workload.function_names),
     )
-    model: PlatformModel = (models or MODELS)[spec.type](spec, ctx)
+    cls = models[spec.type] if models else model_class(spec.type)
+    model: PlatformModel = cls(spec, ctx)
     chunks = iter(workload.chunks(scenario.duration, CHUNK_SECONDS))
     if model.drives_itself:
         model.chunks = list(chunks)

@@ -10,6 +10,7 @@ import os
 import platform as _platform
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ import pandas as pd
 
 from sim import __version__
 from sim.engine import PlatformRun
-from sim.metrics import summarize_platform
+from sim.errors import InputError
 from sim.records import OUTCOMES
 from sim.scenario import Scenario, resolved_dict
+from sim.statistics import summarize_platform
 
 TIMELINE_COLUMNS = ("time_s", "instances", "busy", "idle", "queued", "desired", "nodes")
 
@@ -197,3 +199,88 @@ def write_results(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+# --- reading a results folder back (the report and the Python API read results this way) ---
+
+_DTYPES = {"platform": str, "outcome": str, "kind": str, "reason": str}
+
+
+@dataclass
+class Results:
+    """One results folder's contents (or the same frames straight from a run)."""
+
+    summary: dict[str, Any]
+    requests: pd.DataFrame
+    timeline: pd.DataFrame
+    decisions: pd.DataFrame
+    folder: Path | None = None
+
+    def __post_init__(self) -> None:
+        # Categories: the report filters these frames by platform many times (cheap this way).
+        # Shallow copies, so the caller's frames are left as they were.
+        self.requests, self.timeline, self.decisions = (
+            _categorical(df) for df in (self.requests, self.timeline, self.decisions)
+        )
+
+    @property
+    def name(self) -> str:
+        return str(self.summary.get("scenario") or (self.folder.name if self.folder else ""))
+
+
+def _categorical(df: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in ("platform", "outcome", "kind") if c in df]
+    if not cols:
+        return df
+    df = df.copy(deep=False)
+    for c in cols:
+        df[c] = df[c].astype("category")
+    return df
+
+
+def load_results(folder: str | Path) -> Results:
+    """Read a results folder written by `sim run`. Only summary.json is required."""
+    folder = Path(folder)
+    path = folder / "summary.json"
+    if not path.is_file():
+        raise InputError("not a results folder (no summary.json in it)", file=str(folder))
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"unreadable summary.json: {exc}", file=str(path)) from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("platforms"), dict):
+        raise InputError(
+            "expected the summary.json of `sim run` (a mapping with `platforms`)", file=str(path)
+        )
+    return Results(
+        summary=summary,
+        requests=_read_csv(folder / "requests.csv.gz"),
+        timeline=_read_csv(folder / "timeline.csv"),
+        decisions=_read_csv(folder / "decisions.csv"),
+        folder=folder,
+    )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        df = pd.read_csv(path, dtype=_DTYPES, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"unreadable results file: {exc}", file=str(path)) from None
+    if "cold" in df:
+        df["cold"] = df["cold"].astype(str).str.lower().isin(("true", "1"))
+    return df
+
+
+def results_from_run(summary: dict[str, Any], runs: list[Any]) -> Results:
+    """The Results of a run before it is written: the very frames and JSON write_results writes
+    (summary round-tripped through summary_json, so NaN becomes None exactly as on disk)."""
+    return Results(
+        summary=json.loads(summary_json(summary)),
+        requests=requests_frame(runs),
+        timeline=timeline_frame(runs),
+        decisions=decisions_frame(runs),
+    )

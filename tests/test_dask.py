@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from sim.cli import main
-from sim.sweep import parse_param, run_sweep
+from sim.studies.sweep import parse_param, run_sweep
 from tests.test_sweep import PC_SCENARIO, base_of, write
 
 distributed = pytest.importorskip("dask.distributed")
@@ -68,7 +68,7 @@ def test_dask_cluster_matches_the_local_pool(
 
 
 def _csv(rows: list[dict], path: Path) -> str:
-    from sim.sweep import write_csv
+    from sim.studies.sweep import write_csv
 
     write_csv(rows, path)
     return path.read_text()
@@ -77,7 +77,7 @@ def _csv(rows: list[dict], path: Path) -> str:
 def test_unreachable_scheduler_is_an_input_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("sim.sweep.DASK_CONNECT_TIMEOUT", "2s")
+    monkeypatch.setattr("sim.studies.sweep.DASK_CONNECT_TIMEOUT", "2s")
     path = write(tmp_path, PC_SCENARIO)
     r = CliRunner().invoke(
         main,

@@ -1,5 +1,5 @@
-"""The fast kernels against the per-request SimPy path (sim.reference): same scenario, same seed,
-identical per-request outcomes, cold starts, instances and bills."""
+"""The fast kernels against the per-request SimPy path (sim.validation.reference): same scenario,
+same seed, identical per-request outcomes, cold starts, instances and bills."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from sim.engine import run_one
 from sim.platforms import MODELS
 from sim.records import COLUMNS
-from sim.reference import REFERENCE_MODELS, run_reference
 from sim.scenario import load_scenario
+from sim.validation.reference import REFERENCE_MODELS, run_reference
 
 from conftest import ROOT, make_scenario
 

@@ -22,12 +22,12 @@ from plotly.offline import get_plotlyjs
 from scipy import stats as sps
 
 from sim.cli import main
-from sim.console import summary_table
+from sim.cli.console import summary_table
 from sim.defaults import REQUESTS_CSV_MAX_ROWS
 from sim.errors import InputError
 from sim.report import Results, load_results, render_report, results_from_run, write_images
 from sim.results import write_results
-from sim.runner import run_scenario
+from sim.simulate import run_scenario
 
 from conftest import make_scenario
 
@@ -193,7 +193,7 @@ def test_ci_band_is_the_t_interval_across_replications(html3: str, res3: Results
         p01 = next(v for v in lo if math.isclose(v, 0.01))
         assert lo[p01] == pytest.approx(max(vals.mean() - half, x[x > 0].min()), rel=1e-6)
         assert hi[p01] == pytest.approx(vals.mean() + half, rel=1e-6)
-        # sim.metrics computes the same interval for p99 from the replications' statistics.
+        # sim.statistics computes the same interval for p99 from the replications' statistics.
         assert [lo[p01], hi[p01]] == pytest.approx(p["latency_ms_ci95"]["p99"], rel=1e-6)
     (button_log, button_lin) = tail["layout"]["updatemenus"][0]["buttons"]
     assert button_lin["args"][1]["xaxis.type"] == "linear"

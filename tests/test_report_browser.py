@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sim.report import FIGURES, render_report, results_from_run
-from sim.runner import run_scenario
+from sim.simulate import run_scenario
 
 from conftest import ROOT, make_scenario
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.runner import run_scenario
 from sim.scenario import load_scenario
+from sim.simulate import run_scenario
 
 from conftest import ROOT
 

@@ -1,4 +1,4 @@
-"""Sweeps, tuning and the cost crossover (sim.sweep*, `sim sweep | tune | crossover`).
+"""Sweeps, tuning and the cost crossover (sim.studies.sweep*, `sim sweep | tune | crossover`).
 
 Expected values are worked by hand from the scenario and the published prices (facts.md), never
 copied from the code's output.
@@ -24,15 +24,15 @@ from click.testing import CliRunner
 from sim.cli import main
 from sim.errors import InputError
 from sim.scenario import resolved_dict
-from sim.sweep import Base, PointStore, parse_param, run_sweep
-from sim.sweep_crossover import (
+from sim.studies.crossover import (
     find_crossovers,
     monthly_volume,
     parse_volume_range,
     run_crossover,
     scale_traffic,
 )
-from sim.sweep_tune import check, parse_slo, tune
+from sim.studies.sweep import Base, PointStore, parse_param, run_sweep
+from sim.studies.tune import check, parse_slo, tune
 from tests.conftest import ROOT, make_scenario
 
 MONTH_S = 30 * 86400.0

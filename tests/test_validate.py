@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from scipy import integrate
 
-from sim import validate as V
 from sim.cli import main
+from sim.validation import cases as V
 
 from conftest import ROOT
 

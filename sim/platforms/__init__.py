@@ -1,15 +1,31 @@
-"""Platform models by `type`. A new platform registers its spec and model here, nowhere else."""
+"""Platform models by `type`. A new platform registers its spec and model here, nowhere else.
+
+Specs (the validated scenario keys) import no kernel, so loading a scenario or printing its schema
+stays light; the models (the simulation kernels) load when a run asks for them (`model_class`).
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from sim.platforms.kubernetes import KubernetesModel, KubernetesSpec
-from sim.platforms.lambda_ import LambdaModel, LambdaSpec
-from sim.platforms.wasm import WasmModel, WasmSpec
+from sim.platforms.kubernetes_spec import KubernetesSpec
+from sim.platforms.lambda_spec import LambdaSpec
+from sim.platforms.wasm_spec import WasmSpec
 
 PlatformSpec = Annotated[LambdaSpec | WasmSpec | KubernetesSpec, Field(discriminator="type")]
 
-MODELS: dict[str, Any] = {"lambda": LambdaModel, "wasm": WasmModel, "kubernetes": KubernetesModel}
+# type -> "module:class" of its simulation model
+MODELS: dict[str, str] = {
+    "lambda": "sim.platforms.lambda_:LambdaModel",
+    "wasm": "sim.platforms.wasm:WasmModel",
+    "kubernetes": "sim.platforms.kubernetes:KubernetesModel",
+}
+
+
+def model_class(platform_type: str) -> Any:
+    """The model class simulating `platform_type` (imported on first use)."""
+    module, _, name = MODELS[platform_type].partition(":")
+    return getattr(importlib.import_module(module), name)

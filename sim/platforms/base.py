@@ -100,8 +100,8 @@ class PlatformModel:
 
     uses_function = True  # does the data plane read RequestChunk.function?
     uses_lists = True  # does the data plane loop over the chunk as Python lists?
-    # sim.reference's per-request models schedule their own arrivals from `chunks` (set by the
-    # engine) instead of being fed and advanced by the driver.
+    # The per-request models of sim.validation.reference schedule their own arrivals from
+    # `chunks` (set by the engine) instead of being fed and advanced by the driver.
     drives_itself = False
     chunks: list[RequestChunk]
 

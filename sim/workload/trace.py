@@ -34,10 +34,9 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, model_validator
 
 from sim.config import Duration
@@ -51,6 +50,9 @@ from sim.workload.sources import (
     block_seconds,
     split_rng,
 )
+
+if TYPE_CHECKING:  # pandas loads only when a trace is read
+    import pandas as pd
 
 _MINUTE = 60.0
 _HASHES_2019 = ("HashOwner", "HashApp", "HashFunction")
@@ -151,6 +153,8 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 def _read(path: str, key: str, **kwargs: object) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         return pd.read_csv(path, **kwargs)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -276,6 +280,8 @@ def _read_durations(path: str, stamp: tuple[int, int]) -> PercentileTable:
 
 def _join(table: MinuteTable, rows: np.ndarray, keys: pd.DataFrame) -> np.ndarray:
     """Row index into `keys` for each selected function (-1 where absent)."""
+    import pandas as pd
+
     on = list(keys.columns)
     left = pd.DataFrame(
         {
@@ -464,6 +470,8 @@ class EventTable:
 
 @functools.lru_cache(maxsize=8)
 def _read_2021(path: str, stamp: tuple[int, int]) -> EventTable:
+    import pandas as pd
+
     df = _read(path, "file", dtype={"app": str, "func": str})
     _need(df, _COLUMNS_2021, path, "file", "an Azure 2021 invocation trace")
     end = pd.to_numeric(df["end_timestamp"], errors="coerce").to_numpy(float)
@@ -500,6 +508,8 @@ def _read_csv(
     function_column: str | None,
     duration_column: str | None,
 ) -> EventTable:
+    import pandas as pd
+
     df = _read(path, "file", header=None if _headerless(path) else "infer")
     cols = list(df.columns)
 

@@ -19,7 +19,7 @@ from plotly.colors import qualitative
 from scipy import stats as sps
 
 if TYPE_CHECKING:
-    from sim.report import Results
+    from sim.results import Results
 
 # Outcomes whose latency the statistics cover (sim.records._LATENCY_OUTCOMES, by name).
 LATENCY_OUTCOMES = ("ok", "timed_out")
@@ -180,7 +180,7 @@ def _per_replication_ccdf(s: Series, prob: np.ndarray) -> tuple[np.ndarray | Non
 
 
 def _t_band(per_rep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Student-t 95% interval across replications at each tail probability (as sim.metrics)."""
+    """Student-t 95% interval across replications at each tail probability (as sim.statistics)."""
     r = per_rep.shape[0]
     mean = per_rep.mean(axis=0)
     half = sps.t.ppf(0.975, r - 1) * per_rep.std(axis=0, ddof=1) / math.sqrt(r)

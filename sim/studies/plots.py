@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from sim.sweep import Param
+from sim.studies.sweep import Param
 
 
 def _color(i: int) -> str:

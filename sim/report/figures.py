@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from sim.console import _usd
-from sim.report_data import (
+from sim.format import usd as _usd
+from sim.report.data import (
     PARTS,
     Series,
     bill_lines,

@@ -1,6 +1,6 @@
 """Regenerate the README's comparison table from the bundled story scenarios.
 
-    python -m sim.docsgen            # runs the stories, rewrites README.md between the markers
+    python -m sim.dev.docsgen            # runs the stories, rewrites README.md between the markers
 
 The table is produced by real runs (same seeds as the files), never typed by hand.
 """
@@ -11,8 +11,8 @@ import re
 import sys
 from pathlib import Path
 
-from sim.runner import run_scenario
 from sim.scenario import load_scenario
+from sim.simulate import run_scenario
 
 STORIES = [
     "small-api",
@@ -54,7 +54,7 @@ def table(root: Path) -> str:
 
 
 def main() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     readme = root / "README.md"
     text = readme.read_text(encoding="utf-8")
     block = f"{BEGIN}\n{table(root)}\n{END}"

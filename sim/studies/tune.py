@@ -33,7 +33,7 @@ from typing import Any
 
 from sim import units
 from sim.errors import InputError
-from sim.sweep import (
+from sim.studies.sweep import (
     Base,
     Param,
     grid,
@@ -227,7 +227,7 @@ def tune(
     counts = {"computed": 0, "reused": 0}
 
     def evaluate(indices: list[dict[str, int]]) -> list[dict[str, Any]]:
-        from sim.sweep import Point
+        from sim.studies.sweep import Point
 
         new: list[tuple[tuple[int, ...], Point]] = []
         for idx in indices:

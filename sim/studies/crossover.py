@@ -32,7 +32,7 @@ import numpy as np
 from sim import units
 from sim.errors import InputError
 from sim.scenario import Scenario, resolved_dict, validate_scenario
-from sim.sweep import (
+from sim.studies.sweep import (
     Base,
     Point,
     job_key,

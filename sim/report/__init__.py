@@ -12,112 +12,26 @@ holds them; only per-request pictures use the request sample.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from sim.errors import InputError
-from sim.report_data import Series, esc, series_of
-from sim.report_figures import (
+from sim.report.data import Series, esc, series_of
+from sim.report.figures import (
     bill_figure,
     cold_warm_figure,
     parts_figure,
     tail_figure,
     time_figure,
 )
-from sim.report_html import page
+from sim.report.page import page
+from sim.results import Results, load_results, results_from_run  # noqa: F401 (re-exported)
 
 FIGURES = ("tail", "parts", "cold_warm", "time", "bill")
 # Only client-side modebar actions; no plotly.js feature here touches the network.
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"scale": 2}}
-_DTYPES = {"platform": str, "outcome": str, "kind": str, "reason": str}
-
-
-@dataclass
-class Results:
-    """One results folder's contents (or the same frames straight from a run)."""
-
-    summary: dict[str, Any]
-    requests: pd.DataFrame
-    timeline: pd.DataFrame
-    decisions: pd.DataFrame
-    folder: Path | None = None
-
-    def __post_init__(self) -> None:
-        # Categories: the report filters these frames by platform many times (cheap this way).
-        # Shallow copies, so the caller's frames are left as they were.
-        self.requests, self.timeline, self.decisions = (
-            _categorical(df) for df in (self.requests, self.timeline, self.decisions)
-        )
-
-    @property
-    def name(self) -> str:
-        return str(self.summary.get("scenario") or (self.folder.name if self.folder else ""))
-
-
-def _categorical(df: pd.DataFrame) -> pd.DataFrame:
-    cols = [c for c in ("platform", "outcome", "kind") if c in df]
-    if not cols:
-        return df
-    df = df.copy(deep=False)
-    for c in cols:
-        df[c] = df[c].astype("category")
-    return df
-
-
-def load_results(folder: str | Path) -> Results:
-    """Read a results folder written by `sim run`. Only summary.json is required."""
-    folder = Path(folder)
-    path = folder / "summary.json"
-    if not path.is_file():
-        raise InputError("not a results folder (no summary.json in it)", file=str(folder))
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"unreadable summary.json: {exc}", file=str(path)) from None
-    if not isinstance(summary, dict) or not isinstance(summary.get("platforms"), dict):
-        raise InputError(
-            "expected the summary.json of `sim run` (a mapping with `platforms`)", file=str(path)
-        )
-    return Results(
-        summary=summary,
-        requests=_read_csv(folder / "requests.csv.gz"),
-        timeline=_read_csv(folder / "timeline.csv"),
-        decisions=_read_csv(folder / "decisions.csv"),
-        folder=folder,
-    )
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        return pd.DataFrame()
-    try:
-        df = pd.read_csv(path, dtype=_DTYPES, keep_default_na=True)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"unreadable results file: {exc}", file=str(path)) from None
-    if "cold" in df:
-        df["cold"] = df["cold"].astype(str).str.lower().isin(("true", "1"))
-    return df
-
-
-def results_from_run(summary: dict[str, Any], runs: list[Any]) -> Results:
-    """The Results of a run before it is written: the very frames and JSON write_results writes
-    (summary round-tripped through summary_json, so NaN becomes None exactly as on disk)."""
-    from sim.results import decisions_frame, requests_frame, summary_json, timeline_frame
-
-    return Results(
-        summary=json.loads(summary_json(summary)),
-        requests=requests_frame(runs),
-        timeline=timeline_frame(runs),
-        decisions=decisions_frame(runs),
-    )
 
 
 def build_figures(results: list[Results], labels: list[str] | None = None) -> dict[str, go.Figure]:

@@ -11,25 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sim.format import ms as _ms
+from sim.format import usd as _usd
 from sim.scenario import Scenario
-
-
-def _ms(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if x >= 10_000:
-        return f"{x / 1000:.1f}s"
-    if x >= 100:
-        return f"{x:.0f}ms"
-    if x >= 1:
-        return f"{x:.1f}ms"
-    return f"{x:.3f}ms"
-
-
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"${x:,.2f}" if x >= 0.01 or x == 0 else f"${x:.4f}"
 
 
 def summary_table(summary: dict[str, Any]) -> Table:

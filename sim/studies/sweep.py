@@ -50,7 +50,6 @@ from sim import __version__, units
 from sim import defaults as D
 from sim.engine import run_one
 from sim.errors import InputError
-from sim.metrics import summarize_platform, t_interval
 from sim.records import OUTCOMES
 from sim.scenario import (
     Scenario,
@@ -60,6 +59,7 @@ from sim.scenario import (
     set_path,
     validate_scenario,
 )
+from sim.statistics import summarize_platform, t_interval
 
 POINTS_FILE = "points.jsonl"
 MAX_RANGE_VALUES = 10_000
@@ -479,7 +479,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["sim.sweep"])
+        ctx.set_forkserver_preload(["sim.studies.sweep"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -600,7 +600,7 @@ def check_sizes(points: Sequence[Point], base_dir: Path, force: bool, file: str)
     """Refuse points too large to simulate without --force (as `sim run` does)."""
     if force:
         return
-    from sim.runner import expected_requests
+    from sim.simulate import expected_requests
 
     worst = max(points, key=lambda p: expected_requests(p.scenario, base_dir))
     n = expected_requests(worst.scenario, base_dir)

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from sim.console import _ms, _usd
-from sim.report_data import Series, esc
+from sim.format import ms as _ms
+from sim.format import usd as _usd
+from sim.report.data import Series, esc
 
 if TYPE_CHECKING:
-    from sim.report import Results
+    from sim.results import Results
 
 CSS = """
 body{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#222;
@@ -128,7 +129,7 @@ def _hours(seconds: Any) -> str:
 
 
 def summary_table(results: Results, series: list[Series]) -> str:
-    """The terminal's summary table (sim.console.summary_table), same columns and formatting,
+    """The terminal's summary table (sim.cli.console.summary_table), same columns and formatting,
     with the 95% CI under p99 and p99.9 and the operating cost where a scenario has one."""
     mine = [s for s in series if s.results is results]
     ops = any((s.stats.get("operating_monthly_usd") or 0) > 0 for s in mine)

@@ -1,9 +1,9 @@
 """Benchmark: simulated requests per second and peak memory, per platform model.
 
-    python -m sim.bench                 # the 1M-request cases
-    python -m sim.bench --large         # also the 50M-request (30-day) cases
-    python -m sim.bench --case lambda-1M
-    python -m sim.bench --before REV    # the same cases on git revision REV too, side by side
+    python -m sim.dev.bench                 # the 1M-request cases
+    python -m sim.dev.bench --large         # also the 50M-request (30-day) cases
+    python -m sim.dev.bench --case lambda-1M
+    python -m sim.dev.bench --before REV    # the same cases on git revision REV too, side by side
 
 Each case runs in a fresh subprocess (so peak RSS is that case's alone) through the real engine:
 workload generation, the platform's data plane, the control plane and the statistics, exactly as
@@ -141,7 +141,7 @@ def _run_child(name: str, tree: Path | None) -> dict[str, Any]:
             "sys.meta_path[:] = [f for f in sys.meta_path "
             "if '__editable__' not in getattr(type(f), '__module__', '')]; "
             f"sys.path.insert(0, {str(tree)!r}); "
-            f"sys.path.insert(1, {str(Path(__file__).parent.parent)!r}); "
+            f"sys.path.insert(1, {str(Path(__file__).resolve().parents[2])!r}); "
             "import importlib.util as u; "
             f"spec = u.spec_from_file_location('benchcases', {__file__!r}); "
             "m = u.module_from_spec(spec); spec.loader.exec_module(m); "
@@ -149,7 +149,7 @@ def _run_child(name: str, tree: Path | None) -> dict[str, Any]:
         )
         cmd = [sys.executable, "-c", code]
     else:
-        cmd = [sys.executable, "-m", "sim.bench", "--child", name]
+        cmd = [sys.executable, "-m", "sim.dev.bench", "--child", name]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env=env, cwd=str(tree) if tree else None
     )
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
 @contextlib.contextmanager
 def _worktree(rev: str):
     """A temporary checkout of `rev` (git worktree), removed afterwards."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     tmp = Path(tempfile.mkdtemp(prefix="sim-bench-"))
     dest = tmp / "tree"
     proc = subprocess.run(

@@ -41,7 +41,7 @@ def compare(
     """Compare the platforms of several scenarios or results folders in one report."""
     from rich.console import Console
 
-    from sim.console import summary_table
+    from sim.cli.console import summary_table
     from sim.report import build_figures, render_report, write_images
 
     results = [_results_of(p, workers=workers, force=force) for p in inputs]
@@ -73,12 +73,12 @@ def _results_of(path: Path, *, workers: int | None, force: bool) -> Results:
 
 def _run(scenario: Path, *, workers: int | None, force: bool) -> Results:
     """Simulate a scenario file and write its results folder, as `sim run` does."""
-    from sim.cli import _report_files
-    from sim.console import progress_for
+    from sim.cli.common import report_files
+    from sim.cli.console import progress_for
     from sim.report import load_results
     from sim.results import write_results
-    from sim.runner import run_scenario
     from sim.scenario import load_scenario
+    from sim.simulate import run_scenario
 
     sc = load_scenario(scenario)
     out_dir = Path("results") / sc.name
@@ -91,5 +91,5 @@ def _run(scenario: Path, *, workers: int | None, force: bool) -> Results:
             force=force,
             on_job_done=on_done,
         )
-    write_results(out_dir, summary, runs, extra_files=_report_files(summary, runs))
+    write_results(out_dir, summary, runs, extra_files=report_files(summary, runs))
     return load_results(out_dir)

@@ -1,6 +1,6 @@
 """`sim validate`: the real engine against results nobody here wrote (design.md section 6).
 
-Every case is a scenario dict validated like a user's file and simulated by sim.runner (which
+Every case is a scenario dict validated like a user's file and simulated by sim.simulate (which
 calls sim.engine.run_one per replication), so what is checked is the code path `sim run` uses.
 Expected values come from closed forms (queueing theory, scipy) or from bills worked by hand from
 the price table; nothing is copied from the simulator's own output.
@@ -33,11 +33,11 @@ from scipy import stats as sps
 from sim.distributions import Lognormal
 from sim.engine import CHUNK_SECONDS, PlatformRun, make_workload, replication_seeds
 from sim.errors import InputError
-from sim.platforms.wasm import WasmSpec
+from sim.platforms.wasm_spec import WasmSpec
 from sim.pricing import instance_type, price
 from sim.records import OK
-from sim.runner import expected_requests, simulate
 from sim.scenario import Scenario, validate_scenario
+from sim.simulate import expected_requests, simulate
 
 FAMILY_ALPHA = 0.05  # the whole table holds with >= 95% confidence
 DEFAULT_SEED = 1

@@ -1,0 +1,119 @@
+"""`sim sweep`."""
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from sim.cli.common import (
+    cell,
+    console,
+    fmt_ms,
+    fmt_pct,
+    fmt_usd,
+    load_base,
+    progress,
+    reuse_note,
+    study_options,
+)
+
+
+@click.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    required=True,
+    metavar="KEY=SPEC",
+    help="a swept key: range START:STOP:STEP (the end is included when it lands on "
+    "the grid), or a list 0,5,10 / 100ms,200ms / 1M/month,10M/month (repeatable: "
+    "the grid is every combination)",
+)
+@study_options
+@click.option("--no-html", is_flag=True, help="skip sweep.html")
+def sweep(
+    scenario: Path,
+    params: tuple[str, ...],
+    sets: tuple[str, ...],
+    seed: int | None,
+    replications: int | None,
+    duration: str | None,
+    out: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+    force: bool,
+    fresh: bool,
+    no_html: bool,
+) -> None:
+    """Run SCENARIO at every point of a parameter grid (same seeds at every point).
+
+    Writes sweep.csv (one row per point x platform), sweep.html and points.jsonl.
+    """
+    from sim.studies.sweep import parse_param, run_sweep, write_csv
+
+    base = load_base(scenario, sets, seed, replications, duration)
+    plist = [parse_param(p) for p in params]
+    name = base.scenario().name
+    out_dir = out if out is not None else Path("results") / f"{name}-sweep"
+    with progress(f"sweeping {name}") as on_done:
+        res = run_sweep(
+            base,
+            plist,
+            out_dir=out_dir,
+            workers=workers,
+            scheduler=scheduler,
+            force=force,
+            fresh=fresh,
+            on_done=on_done,
+        )
+    write_csv(res.rows, out_dir / "sweep.csv")
+    files = ["sweep.csv", "points.jsonl"]
+    if not no_html:
+        from sim.studies.plots import sweep_figure, write_html
+
+        write_html(sweep_figure(res.rows, plist, f"{name}: sweep"), out_dir / "sweep.html")
+        files.insert(1, "sweep.html")
+    con = console()
+    con.print(_sweep_table(res.rows, [p.key for p in plist], name))
+    con.print(reuse_note(res.computed, res.reused, out_dir), highlight=False)
+    con.print(f"results: {out_dir}/ ({', '.join(files)})", highlight=False)
+
+
+def _sweep_table(rows: list[dict[str, Any]], keys: list[str], name: str) -> Table:
+    t = Table(title=f"{name}: sweep ({len(rows)} rows)")
+    for k in keys:
+        t.add_column(k.split(".")[-1] if len(k) > 24 else k, justify="right")
+    for col in (
+        "platform",
+        "errors",
+        "cold %",
+        "p50",
+        "p99",
+        "p99 95% CI",
+        "p99.9",
+        "peak inst",
+        "$/month",
+        "$/M req",
+        "SLO",
+    ):
+        t.add_column(col, justify="left" if col in ("platform", "SLO") else "right")
+    for r in rows:
+        ci = "-" if r["p99_ci_lo"] is None else f"{fmt_ms(r['p99_ci_lo'])}-{fmt_ms(r['p99_ci_hi'])}"
+        slo = {True: "[green]pass[/]", False: "[red]FAIL[/]"}.get(r["slo_met"], "-")
+        t.add_row(
+            *(cell(r[k]) for k in keys),
+            r["platform"],
+            fmt_pct(r["error_rate"]),
+            fmt_pct(r["cold_start_ratio"]),
+            fmt_ms(r["p50_ms"]),
+            fmt_ms(r["p99_ms"]),
+            ci,
+            fmt_ms(r["p999_ms"]),
+            f"{r['peak_instances']:,.0f}",
+            fmt_usd(r["monthly_cost_usd"]),
+            fmt_usd(r["cost_per_million_usd"]),
+            slo,
+        )
+    return t
