@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from sim import __version__
 from sim.cli.common import EXIT_FAIL, EXIT_INPUT
 from sim.errors import InputError
 
@@ -61,7 +62,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="sim", prog_name="sim")
+@click.version_option(__version__, prog_name="sim")
 def main() -> None:
     """sim: Lambda vs Wasm serverless vs Kubernetes+KEDA, by simulation.
 

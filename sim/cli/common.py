@@ -41,17 +41,20 @@ def overrides(
     return out
 
 
-def report_files(summary: dict[str, Any], runs: list[Any]) -> dict[str, str]:
-    """report.html, rendered from the same JSON and frames that write_results puts on disk."""
-    from sim.report import render_report, results_from_run
+def save_results(res: Any, out_dir: Path, *, report: bool = True) -> Path:
+    """Write a run's results folder (sim.api.Results.save); a failure to render report.html is
+    a warning, so a plotting bug never costs the user the simulated results."""
+    extra: dict[str, str] = {}
+    if report:
+        from sim.report import render_report
 
-    try:
-        return {"report.html": render_report([results_from_run(summary, runs)])}
-    except Exception as exc:  # a plotting bug must not cost the user the simulated results
-        if os.environ.get("SIM_DEBUG"):
-            traceback.print_exc()
-        click.echo(f"sim: warning: report.html skipped: {type(exc).__name__}: {exc}", err=True)
-        return {}
+        try:
+            extra["report.html"] = render_report([res])
+        except Exception as exc:
+            if os.environ.get("SIM_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"sim: warning: report.html skipped: {type(exc).__name__}: {exc}", err=True)
+    return Path(res.save(out_dir, report=False, extra_files=extra))
 
 
 _study_options = [

@@ -16,7 +16,8 @@ import click
 from sim.errors import InputError
 
 if TYPE_CHECKING:
-    from sim.report import Results
+    from sim.api import Results
+    from sim.results import Results as ResultsData
 
 
 @click.command()
@@ -41,11 +42,12 @@ def compare(
     """Compare the platforms of several scenarios or results folders in one report."""
     from rich.console import Console
 
+    from sim import api
     from sim.cli.console import summary_table
-    from sim.report import build_figures, render_report, write_images
+    from sim.report import build_figures, write_images
 
-    results = [_results_of(p, workers=workers, force=force) for p in inputs]
-    html = render_report(results)
+    results: list[ResultsData] = [_results_of(p, workers=workers, force=force) for p in inputs]
+    html = api.compare(results)
     if images:
         # Before writing anything, so a missing kaleido leaves no half-done output.
         write_images(build_figures(results), out, images)
@@ -58,12 +60,12 @@ def compare(
 
 
 def _results_of(path: Path, *, workers: int | None, force: bool) -> Results:
-    from sim.report import load_results
+    from sim import api
 
     if path.is_dir():
-        return load_results(path)
+        return api.load_results(path)
     if path.name == "summary.json":
-        return load_results(path.parent)
+        return api.load_results(path.parent)
     if not path.is_file():
         raise InputError(
             "no such file or folder (expected a scenario file or a results folder)", file=str(path)
@@ -73,23 +75,20 @@ def _results_of(path: Path, *, workers: int | None, force: bool) -> Results:
 
 def _run(scenario: Path, *, workers: int | None, force: bool) -> Results:
     """Simulate a scenario file and write its results folder, as `sim run` does."""
-    from sim.cli.common import report_files
+    from sim import api
+    from sim.cli.common import save_results
     from sim.cli.console import progress_for
-    from sim.report import load_results
-    from sim.results import write_results
-    from sim.scenario import load_scenario
-    from sim.simulate import run_scenario
 
-    sc = load_scenario(scenario)
+    sc = api.load_scenario(scenario)
     out_dir = Path("results") / sc.name
     with progress_for(sc, enabled=sys.stderr.isatty()) as on_done:
-        summary, runs = run_scenario(
+        res = api.run(
             sc,
-            scenario.resolve().parent,
+            base_dir=scenario.resolve().parent,
             source=str(scenario),
             workers=workers,
             force=force,
             on_job_done=on_done,
         )
-    write_results(out_dir, summary, runs, extra_files=report_files(summary, runs))
-    return load_results(out_dir)
+    save_results(res, out_dir)
+    return api.load_results(out_dir)

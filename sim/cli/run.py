@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import EXIT_SLO, overrides, report_files
+from sim.cli.common import EXIT_SLO, overrides, save_results
 
 
 @click.command()
@@ -46,27 +46,27 @@ def run(
     no_report: bool,
 ) -> None:
     """Simulate every platform in SCENARIO; print the summary; write the results folder."""
+    from sim import api
     from sim.cli.console import print_summary, progress_for
-    from sim.results import summary_json, write_results
-    from sim.scenario import load_scenario
-    from sim.simulate import run_scenario
+    from sim.results import summary_json
     from sim.statistics import slo_met
 
-    sc = load_scenario(scenario, overrides(sets, seed, replications, duration))
+    sc = api.load_scenario(scenario, overrides(sets, seed, replications, duration))
     out_dir = out if out is not None else Path("results") / sc.name
-    base_dir = scenario.resolve().parent
     show = not as_json and sys.stderr.isatty()
     with progress_for(sc, enabled=show) as on_done:
-        summary, runs = run_scenario(
-            sc, base_dir, source=str(scenario), workers=workers, force=force, on_job_done=on_done
+        res = api.run(
+            sc,
+            base_dir=scenario.resolve().parent,
+            source=str(scenario),
+            workers=workers,
+            force=force,
+            on_job_done=on_done,
         )
-    extra = {}
-    if not no_report:
-        extra = report_files(summary, runs)
-    write_results(out_dir, summary, runs, extra_files=extra)
+    save_results(res, out_dir, report=not no_report)
     if as_json:
-        click.echo(summary_json(summary))
+        click.echo(summary_json(res.summary))
     else:
-        print_summary(summary, out_dir)
-    if check and any(slo_met(p) is False for p in summary["platforms"].values()):
+        print_summary(res.summary, out_dir)
+    if check and any(slo_met(p) is False for p in res.summary["platforms"].values()):
         sys.exit(EXIT_SLO)
