@@ -8,6 +8,10 @@ holds them; only per-request pictures use the request sample.
     results = [load_results("results/a"), load_results("results/b")]
     html = render_report(results)                       # labels "a/<platform>", "b/<platform>"
     write_images(build_figures(results), "out/", "png")  # needs kaleido (optional)
+
+The room: data.py (what is plotted, from a results folder), figures.py (plotly figures), page.py
+(the HTML around them). May import sim.results and below; never sim.cli, sim.studies or
+sim.validation, and nothing below imports the report.
 """
 
 from __future__ import annotations
