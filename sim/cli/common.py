@@ -21,6 +21,8 @@ from typing import Any
 import click
 from rich.console import Console
 
+from sim import format as fmt
+
 EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_FAIL = 0, 1, 2, 3
 
 
@@ -54,6 +56,47 @@ def report_files(summary: dict[str, Any], runs: list[Any]) -> dict[str, str]:
         return {}
 
 
+WORKERS_MAX = 1024
+
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(1, WORKERS_MAX),
+    help="parallel worker processes on this machine (default: one per core, when it pays)",
+)
+
+
+def no_html_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--no-html` (skip WHAT); `--no-report` is the older spelling, kept hidden."""
+
+    def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--no-report", "no_report", is_flag=True, hidden=True)(f)
+        return click.option("--no-html", is_flag=True, help=f"skip {what}")(f)
+
+    return deco
+
+
+def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The scenario overrides `sim run` and `sim compare` share."""
+    for opt in reversed(
+        [
+            click.option("--seed", type=int, help="override the scenario's seed"),
+            click.option(
+                "--replications", type=click.IntRange(1, 1000), help="override replications"
+            ),
+            click.option("--duration", help="override the simulated duration, e.g. 1h"),
+            click.option(
+                "--set",
+                "sets",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="override any scenario key by dotted path (repeatable)",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
 _study_options = [
     click.option(
         "--set",
@@ -70,11 +113,7 @@ _study_options = [
         type=click.Path(path_type=Path),
         help="output folder (default results/<scenario name>-<command>/)",
     ),
-    click.option(
-        "--workers",
-        type=click.IntRange(1, 1024),
-        help="local worker processes (default: one per core)",
-    ),
+    workers_option,
     click.option(
         "--scheduler",
         metavar="ADDRESS",
@@ -156,16 +195,19 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
     path.write_text(json.dumps(_clean(doc), indent=2) + "\n", encoding="utf-8")
 
 
-def fmt_ms(x: float | None) -> str:
-    return "-" if x is None else (f"{x:,.0f}" if x >= 100 else f"{x:.1f}")
+# the study tables format numbers as `sim run` and the report do (sim.format), units included
+fmt_ms = fmt.ms
+fmt_usd = fmt.usd
+fmt_pct = fmt.pct
 
 
-def fmt_usd(x: float | None) -> str:
-    return "-" if x is None else f"${x:,.2f}"
-
-
-def fmt_pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.2f}%"
+def slo_cell(missed: list[str] | None, met: bool | None) -> str:
+    """`pass`, `FAIL p99,error_rate` (the SLOs missed, by name) or `-` (no SLO)."""
+    if met is None:
+        return "-"
+    if met:
+        return "[green]pass[/]"
+    return "[red]FAIL[/] " + ",".join({"p999": "p99.9"}.get(m, m) for m in missed or [])
 
 
 def cell(v: Any) -> str:
