@@ -216,3 +216,34 @@ def cell(v: Any) -> str:
 
 def reuse_note(computed: int, reused: int, out: Path) -> str:
     return f"{computed} job(s) simulated, {reused} reused from {out / 'points.jsonl'}"
+
+
+# --- the bundled scenarios (`sim init`, `sim scenarios`) ---------------------------------------
+
+
+def bundled_dir() -> Path:
+    """The bundled scenarios: sim/scenarios/ in an installed package (setup.py copies the
+    repository's scenarios/ there at build time), else scenarios/ beside the package (a source
+    checkout or an editable install)."""
+    here = Path(__file__).resolve().parents[1]  # the sim package
+    for candidate in (here / "scenarios", here.parent / "scenarios"):
+        if candidate.is_dir() and any(candidate.glob("*.yaml")):
+            return candidate
+    from sim.errors import InputError
+
+    raise InputError("the bundled scenarios are missing from this installation", key="scenarios")
+
+
+def bundled() -> dict[str, tuple[Path, str]]:
+    """name -> (file, its one-line `description:`), in name order."""
+    import yaml
+
+    out = {}
+    for path in sorted(bundled_dir().glob("*.yaml")):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(doc, dict):
+            out[path.stem] = (path, str(doc.get("description") or "").strip())
+    return out

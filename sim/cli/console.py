@@ -179,13 +179,18 @@ def make_console() -> Console:
 
 def print_summary(summary: dict[str, Any], out_dir: Path, console: Console | None = None) -> None:
     console = console or make_console()
+    print_tables(summary, console)
+    console.print(results_line(out_dir), highlight=False)
+
+
+def print_tables(summary: dict[str, Any], console: Console) -> None:
+    """The decision, the defaults used, the summary in the layout that fits, the footnotes."""
     for line in header_lines(summary):
         console.print(line, highlight=False)
     for block in summary_blocks(summary, console):
         console.print(block)
     for line in footnotes(summary):
         console.print(line, highlight=False)
-    console.print(results_line(out_dir), highlight=False)
 
 
 def results_line(out_dir: Path) -> str:
