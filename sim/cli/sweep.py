@@ -76,7 +76,10 @@ def sweep(
     if not (no_html or no_report):
         from sim.studies.plots import sweep_figure, write_html
 
-        write_html(sweep_figure(res.rows, plist, f"{name}: sweep"), out_dir / "sweep.html")
+        # a platform with one job key at every point was simulated once: drawn once
+        fixed = {n for n in res.points[0].keys if len({p.keys[n] for p in res.points}) == 1}
+        fig = sweep_figure(res.rows, plist, f"{name}: sweep", unswept=fixed)
+        write_html(fig, out_dir / "sweep.html")
         files.insert(1, "sweep.html")
     con = console()
     con.print(_sweep_table(res.rows, [p.key for p in plist], name))
