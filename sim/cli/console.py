@@ -154,16 +154,22 @@ def header_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def footnotes(summary: dict[str, Any]) -> list[str]:
-    """A cost per million from a handful of requests is mostly fixed cost: say so."""
-    out = []
-    for name, p in summary["platforms"].items():
-        n = p.get("requests_per_replication")
-        if n is not None and n < fmt.FEW_REQUESTS and p.get("cost_per_million_usd") is not None:
-            out.append(
-                f"note: {_esc(name)}'s $/M req is {fmt.per_million(p['cost_per_million_usd'], n)}"
-                " per run: mostly fixed cost spread thin"
-            )
-    return out
+    """A cost per million from a handful of requests says little (fixed costs over a few
+    requests): name the platforms and the count."""
+    few = {
+        name: p
+        for name, p in summary["platforms"].items()
+        if (p.get("requests_per_replication") or 0) < fmt.FEW_REQUESTS
+        and p.get("cost_per_million_usd") is not None
+    }
+    if not few:
+        return []
+    n = min(p["requests_per_replication"] for p in few.values())
+    which = ", ".join(f"{_esc(k)} ({fmt.usd(p['cost_per_million_usd'])})" for k, p in few.items())
+    return [
+        f"note: $/M req of {which} comes from only {n:,.0f} requests per run: "
+        "compare $/month instead"
+    ]
 
 
 def _esc(text: str) -> str:
