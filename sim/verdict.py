@@ -266,8 +266,12 @@ def defaults_used(scenario: Any) -> list[str]:
                 )
             if "keep_alive" not in given:
                 out.append(f"{p.name}: keep_alive {_dist_text(p.keep_alive)} (default)")
-            if "runtime" not in given and "init" not in given:
-                out.append(f"{p.name}: runtime {p.runtime} (default; sets the cold-start Init)")
+            # (`init` is always in model_fields_set: the validator fills it from the runtime)
+            if "runtime" not in given:
+                out.append(
+                    f"{p.name}: runtime {p.runtime} (default: its measured cold-start Init, "
+                    "unless `init:` is given)"
+                )
         elif p.type == "kubernetes":
             pod_given = p.pod.model_fields_set if "pod" in given else set()
             if "cpu" not in pod_given:
