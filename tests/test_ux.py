@@ -444,3 +444,14 @@ def test_crossover_p99_axis_spans_at_least_a_decade() -> None:
     fig = crossover_figure({"platforms": ["a", "b"], "rows": rows, "crossovers": []}, "t")
     lo, hi = fig.layout.yaxis2.range
     assert hi - lo >= 1.0  # log10 units: at least a factor of 10, not a 0.5 ms band
+
+
+def test_report_starts_with_the_decision(small: Path) -> None:
+    r = sim("run", "s.yaml", "--out", "r", cwd=small.parent)
+    assert r.returncode == 0, r.stderr
+    html = (small.parent / "r" / "report.html").read_text()
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("pick ")
+    assert f'<p class="verdict"><span class="pass">{first}</span></p>' in html
+    assert html.index('class="verdict"') < html.index('id="summary"')
+    assert "10 min simulated each" in html
