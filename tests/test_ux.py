@@ -455,3 +455,23 @@ def test_report_starts_with_the_decision(small: Path) -> None:
     assert f'<p class="verdict"><span class="pass">{first}</span></p>' in html
     assert html.index('class="verdict"') < html.index('id="summary"')
     assert "10 min simulated each" in html
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_study_tables_split_rather_than_cut(width: int) -> None:
+    from sim.cli.common import fitted
+    from sim.cli.sweep import _sweep_table
+
+    rows = _rows(range(3))
+    for r in rows:
+        r["monthly_cost_usd"] *= 1000  # four-figure bills: wide cells
+        r.update(slo_met=False, slo_missed="p99,error_rate")
+    key = "platforms.fn.provisioned_concurrency"
+    con = Console(width=width, file=io.StringIO(), color_system=None, record=True)
+    for t in fitted(con, _sweep_table(rows, [key], "a-long-sweep-name"), 2):
+        con.print(t)
+    out = con.export_text()
+    assert "…" not in out and max(map(len, out.splitlines())) <= width
+    for r in rows:
+        assert fmt.usd(r["monthly_cost_usd"]) in out and fmt.ms(r["p99_ms"]) in out
+    assert "FAIL p99,error_rate" in out  # the SLOs missed, by name

@@ -247,3 +247,45 @@ def bundled() -> dict[str, tuple[Path, str]]:
         if isinstance(doc, dict):
             out[path.stem] = (path, str(doc.get("description") or "").strip())
     return out
+
+
+# --- tables that fit the terminal ----------------------------------------------------------------
+
+
+def fits(con: Console, r: Any) -> bool:
+    # measured unconstrained: a table measured at the console's width reports at most that width
+    return con.measure(r, options=con.options.update_width(100_000)).maximum <= con.width
+
+
+def _subtable(table: Any, cols: list[int], title: Any) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title)
+    for i in cols:
+        c = table.columns[i]
+        t.add_column(c.header, justify=c.justify, style=c.style)
+    cells = [list(table.columns[i]._cells) for i in cols]
+    for r, row in enumerate(table.rows):
+        t.add_row(*(c[r] for c in cells), style=row.style)
+    return t
+
+
+def fitted(con: Console, table: Any, keep: int = 1) -> list[Any]:
+    """`table` if it fits the terminal, else the same rows in several tables, each repeating the
+    first `keep` columns (the row's identity) and taking as many of the others as fit. A cell
+    is never cut to `…`."""
+    if fits(con, table):
+        return [table]
+    head = list(range(min(keep, len(table.columns))))
+    blocks: list[list[int]] = []
+    cur: list[int] = []
+    for i in range(len(head), len(table.columns)):
+        if cur and not fits(con, _subtable(table, [*head, *cur, i], table.title)):
+            blocks.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        blocks.append(cur)
+    return [
+        _subtable(table, [*head, *b], table.title if n == 0 else None) for n, b in enumerate(blocks)
+    ]

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sim import format as fmt
+from sim.cli.common import fits as _fits
 from sim.scenario import Scenario
 
 LATENCY_COLS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99.9", "p999"), ("max", "max"))
@@ -103,13 +104,6 @@ def _vertical(head: list[str], rows: list[list[str]]) -> list[RenderableType]:
             g.add_row(f"  {head[i]}", row[i])
         out.extend([f"[bold]{row[0]}[/]", g])
     return out
-
-
-def _fits(console: Console, r: RenderableType) -> bool:
-    # measured unconstrained: a table measured at the console's width reports at most that width
-    return (
-        console.measure(r, options=console.options.update_width(100_000)).maximum <= console.width
-    )
 
 
 def summary_blocks(summary: dict[str, Any], console: Console) -> list[RenderableType]:

@@ -9,6 +9,7 @@ from rich.table import Table
 from sim import format as fmt
 from sim.cli.common import (
     console,
+    fitted,
     fmt_ms,
     fmt_usd,
     load_base,
@@ -132,7 +133,8 @@ def _print_crossover(res: dict[str, Any], name: str, out_dir: Path, files: list[
             r = by[(v, n)]
             cells.append(f"{fmt_usd(r['monthly_cost_usd'])} ({fmt_ms(r['p99_ms'])})")
         t.add_row(_volume(v), *cells, cheap)
-    con.print(t)
+    for block in fitted(con, t, 1):
+        con.print(block)
     if res["crossovers"]:
         for c in res["crossovers"]:
             con.print(

@@ -9,6 +9,7 @@ from rich.table import Table
 from sim.cli.common import (
     cell,
     console,
+    fitted,
     fmt_ms,
     fmt_pct,
     fmt_usd,
@@ -82,7 +83,8 @@ def sweep(
         write_html(fig, out_dir / "sweep.html")
         files.insert(1, "sweep.html")
     con = console()
-    con.print(_sweep_table(res.rows, [p.key for p in plist], name))
+    for t in fitted(con, _sweep_table(res.rows, [p.key for p in plist], name), len(plist) + 1):
+        con.print(t)
     con.print(reuse_note(res.computed, res.reused, out_dir), highlight=False)
     con.print(f"results: {out_dir}/ ({', '.join(files)})", highlight=False)
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from sim.cli.common import (
     cell,
     console,
+    fitted,
     fmt_ms,
     fmt_pct,
     fmt_usd,
@@ -166,7 +167,8 @@ def _print_tune(doc: dict[str, Any], out_dir: Path) -> None:
             slo_cell([c["metric"] for c in e["slo"] if not c["met"]], e["slo_met"]),
             style=style,
         )
-    con.print(t)
+    for block in fitted(con, t, len(keys)):
+        con.print(block)
     if len(tried) > len(shown):
         con.print(f"({len(tried) - len(shown)} more in tune.json)")
     if chosen is None:
