@@ -23,6 +23,7 @@ from sim.errors import InputError
 from sim.records import OUTCOMES
 from sim.scenario import Scenario, resolved_dict
 from sim.statistics import summarize_platform
+from sim.verdict import defaults_used, verdict
 
 TIMELINE_COLUMNS = ("time_s", "instances", "busy", "idle", "queued", "desired", "nodes")
 
@@ -33,6 +34,11 @@ def build_summary(
     by_platform: dict[str, list[PlatformRun]] = {}
     for r in runs:
         by_platform.setdefault(r.platform, []).append(r)
+    platforms = {
+        p.name: summarize_platform(scenario, by_platform[p.name])
+        for p in scenario.platforms
+        if p.name in by_platform
+    }
     return {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -44,11 +50,9 @@ def build_summary(
         "warmup_s": scenario.warmup,
         "wall_time_s": wall_s,
         "python": _platform.python_version(),
-        "platforms": {
-            p.name: summarize_platform(scenario, by_platform[p.name])
-            for p in scenario.platforms
-            if p.name in by_platform
-        },
+        "verdict": verdict(scenario, platforms, source),
+        "defaults_used": defaults_used(scenario),
+        "platforms": platforms,
         "resolved_scenario": resolved_dict(scenario),
         "notes": {
             "latency": "end-to-end as the client sees it: overhead + wait + startup + service; "
@@ -175,6 +179,10 @@ def write_results(
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    # mkdtemp makes it 0700; give it the mode every other output folder gets (0777 - umask)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
     try:
         (tmp / "summary.json").write_text(summary_json(summary) + "\n", encoding="utf-8")
         # mtime=0 keeps the gzip bytes identical across runs with the same seed.

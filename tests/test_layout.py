@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sim.scenario",),
     ("sim.engine",),
     ("sim.statistics",),
+    ("sim.verdict",),
     ("sim.results",),
     ("sim.simulate",),
     ("sim.studies", "sim.report", "sim.validation"),

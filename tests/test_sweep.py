@@ -301,6 +301,7 @@ def test_untouched_platforms_are_simulated_once(tmp_path: Path) -> None:
         "monthly_cost_usd",
         "cost_per_million_usd",
         "slo_met",
+        "slo_missed",
     ]
     assert len(df) == 8
     edge = df[df.platform == "edge"]

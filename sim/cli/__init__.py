@@ -1,4 +1,5 @@
-"""Command line: `sim run | compare | sweep | tune | crossover | validate | schema`.
+"""Command line: `sim run | compare | sweep | tune | crossover | validate | schema | init |
+scenarios`.
 
 This room owns parsing options and printing; the work is in the library below it. One module per
 command, each thin; a command never imports another command, only `sim.cli.common`. Commands are
@@ -24,7 +25,17 @@ from sim.cli.common import EXIT_FAIL, EXIT_INPUT
 from sim.errors import InputError
 
 # command name -> module under sim.cli holding a click command of the same name
-COMMANDS = ("run", "compare", "sweep", "tune", "crossover", "validate", "schema")
+COMMANDS = (
+    "run",
+    "compare",
+    "sweep",
+    "tune",
+    "crossover",
+    "validate",
+    "init",
+    "scenarios",
+    "schema",
+)
 
 
 class _Group(click.Group):
@@ -39,6 +50,12 @@ class _Group(click.Group):
         module = importlib.import_module(f"sim.cli.{cmd_name}")
         command: click.Command = getattr(module, cmd_name)
         return command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args:  # bare `sim`: the help, and success (it is what was asked for)
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -67,6 +84,14 @@ def main() -> None:
     """sim: Lambda vs Wasm serverless vs Kubernetes+KEDA, by simulation.
 
     Tail latency, failures and the monthly bill for the same traffic on each platform.
+
+    \b
+    Start here:
+      sim scenarios                             # the bundled scenarios
+      sim init --template latency-sensitive my.yaml
+      sim run my.yaml
+    Shell completion (bash; zsh/fish: zsh_source, fish_source):
+      eval "$(_SIM_COMPLETE=bash_source sim)"
     """
 
 

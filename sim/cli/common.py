@@ -21,6 +21,8 @@ from typing import Any
 import click
 from rich.console import Console
 
+from sim import format as fmt
+
 EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_FAIL = 0, 1, 2, 3
 
 
@@ -57,6 +59,47 @@ def save_results(res: Any, out_dir: Path, *, report: bool = True) -> Path:
     return Path(res.save(out_dir, report=False, extra_files=extra))
 
 
+WORKERS_MAX = 1024
+
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(1, WORKERS_MAX),
+    help="parallel worker processes on this machine (default: one per core, when it pays)",
+)
+
+
+def no_html_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--no-html` (skip WHAT); `--no-report` is the older spelling, kept hidden."""
+
+    def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--no-report", "no_report", is_flag=True, hidden=True)(f)
+        return click.option("--no-html", is_flag=True, help=f"skip {what}")(f)
+
+    return deco
+
+
+def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The scenario overrides `sim run` and `sim compare` share."""
+    for opt in reversed(
+        [
+            click.option("--seed", type=int, help="override the scenario's seed"),
+            click.option(
+                "--replications", type=click.IntRange(1, 1000), help="override replications"
+            ),
+            click.option("--duration", help="override the simulated duration, e.g. 1h"),
+            click.option(
+                "--set",
+                "sets",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="override any scenario key by dotted path (repeatable)",
+            ),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
 _study_options = [
     click.option(
         "--set",
@@ -73,11 +116,7 @@ _study_options = [
         type=click.Path(path_type=Path),
         help="output folder (default results/<scenario name>-<command>/)",
     ),
-    click.option(
-        "--workers",
-        type=click.IntRange(1, 1024),
-        help="local worker processes (default: one per core)",
-    ),
+    workers_option,
     click.option(
         "--scheduler",
         metavar="ADDRESS",
@@ -159,16 +198,19 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
     path.write_text(json.dumps(_clean(doc), indent=2) + "\n", encoding="utf-8")
 
 
-def fmt_ms(x: float | None) -> str:
-    return "-" if x is None else (f"{x:,.0f}" if x >= 100 else f"{x:.1f}")
+# the study tables format numbers as `sim run` and the report do (sim.format), units included
+fmt_ms = fmt.ms
+fmt_usd = fmt.usd
+fmt_pct = fmt.pct
 
 
-def fmt_usd(x: float | None) -> str:
-    return "-" if x is None else f"${x:,.2f}"
-
-
-def fmt_pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.2f}%"
+def slo_cell(missed: list[str] | None, met: bool | None) -> str:
+    """`pass`, `FAIL p99,error_rate` (the SLOs missed, by name) or `-` (no SLO)."""
+    if met is None:
+        return "-"
+    if met:
+        return "[green]pass[/]"
+    return "[red]FAIL[/] " + ",".join({"p999": "p99.9"}.get(m, m) for m in missed or [])
 
 
 def cell(v: Any) -> str:
@@ -177,3 +219,76 @@ def cell(v: Any) -> str:
 
 def reuse_note(computed: int, reused: int, out: Path) -> str:
     return f"{computed} job(s) simulated, {reused} reused from {out / 'points.jsonl'}"
+
+
+# --- the bundled scenarios (`sim init`, `sim scenarios`) ---------------------------------------
+
+
+def bundled_dir() -> Path:
+    """The bundled scenarios: sim/scenarios/ in an installed package (setup.py copies the
+    repository's scenarios/ there at build time), else scenarios/ beside the package (a source
+    checkout or an editable install)."""
+    here = Path(__file__).resolve().parents[1]  # the sim package
+    for candidate in (here / "scenarios", here.parent / "scenarios"):
+        if candidate.is_dir() and any(candidate.glob("*.yaml")):
+            return candidate
+    from sim.errors import InputError
+
+    raise InputError("the bundled scenarios are missing from this installation", key="scenarios")
+
+
+def bundled() -> dict[str, tuple[Path, str]]:
+    """name -> (file, its one-line `description:`), in name order."""
+    import yaml
+
+    out = {}
+    for path in sorted(bundled_dir().glob("*.yaml")):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(doc, dict):
+            out[path.stem] = (path, str(doc.get("description") or "").strip())
+    return out
+
+
+# --- tables that fit the terminal ----------------------------------------------------------------
+
+
+def fits(con: Console, r: Any) -> bool:
+    # measured unconstrained: a table measured at the console's width reports at most that width
+    return con.measure(r, options=con.options.update_width(100_000)).maximum <= con.width
+
+
+def _subtable(table: Any, cols: list[int], title: Any) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title)
+    for i in cols:
+        c = table.columns[i]
+        t.add_column(c.header, justify=c.justify, style=c.style)
+    cells = [list(table.columns[i]._cells) for i in cols]
+    for r, row in enumerate(table.rows):
+        t.add_row(*(c[r] for c in cells), style=row.style)
+    return t
+
+
+def fitted(con: Console, table: Any, keep: int = 1) -> list[Any]:
+    """`table` if it fits the terminal, else the same rows in several tables, each repeating the
+    first `keep` columns (the row's identity) and taking as many of the others as fit. A cell
+    is never cut to `…`."""
+    if fits(con, table):
+        return [table]
+    head = list(range(min(keep, len(table.columns))))
+    blocks: list[list[int]] = []
+    cur: list[int] = []
+    for i in range(len(head), len(table.columns)):
+        if cur and not fits(con, _subtable(table, [*head, *cur, i], table.title)):
+            blocks.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        blocks.append(cur)
+    return [
+        _subtable(table, [*head, *b], table.title if n == 0 else None) for n, b in enumerate(blocks)
+    ]

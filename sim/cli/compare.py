@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sim.cli.common import overrides, run_options, workers_option
 from sim.errors import InputError
 
 if TYPE_CHECKING:
@@ -34,32 +35,50 @@ if TYPE_CHECKING:
     type=click.Choice(["png", "svg"]),
     help="also write each figure as an image (needs the optional kaleido package)",
 )
-@click.option("--workers", type=click.IntRange(1, 256), help="parallel processes (default: auto)")
+@run_options
+@workers_option
 @click.option("--force", is_flag=True, help="run scenarios even if they look too large")
 def compare(
-    inputs: tuple[Path, ...], out: Path, images: str | None, workers: int | None, force: bool
+    inputs: tuple[Path, ...],
+    out: Path,
+    images: str | None,
+    seed: int | None,
+    replications: int | None,
+    duration: str | None,
+    sets: tuple[str, ...],
+    workers: int | None,
+    force: bool,
 ) -> None:
-    """Compare the platforms of several scenarios or results folders in one report."""
-    from rich.console import Console
+    """Compare the platforms of several scenarios or results folders in one report.
 
+    --set, --duration, --seed and --replications apply to every scenario file given (results
+    folders are read as they were written).
+
+    \b
+    Example:
+      sim compare scenarios/small-api.yaml scenarios/busy-api.yaml --duration 1h
+    """
     from sim import api
-    from sim.cli.console import summary_table
+    from sim.cli.console import make_console, print_tables
     from sim.report import build_figures, write_images
 
-    results: list[ResultsData] = [_results_of(p, workers=workers, force=force) for p in inputs]
+    changes = overrides(sets, seed, replications, duration)
+    results: list[ResultsData] = [
+        _results_of(p, changes, workers=workers, force=force) for p in inputs
+    ]
     html = api.compare(results)
     if images:
         # Before writing anything, so a missing kaleido leaves no half-done output.
         write_images(build_figures(results), out, images)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.html").write_text(html, encoding="utf-8")
-    console = Console() if Console().is_terminal else Console(width=200, no_color=True)
+    console = make_console()
     for r in results:
-        console.print(summary_table(r.summary))
-    console.print(f"report: {out / 'report.html'}")
+        print_tables(r.summary, console)
+    console.print(f"report: {out / 'report.html'}", highlight=False)
 
 
-def _results_of(path: Path, *, workers: int | None, force: bool) -> Results:
+def _results_of(path: Path, changes: list[str], *, workers: int | None, force: bool) -> Results:
     from sim import api
 
     if path.is_dir():
@@ -70,16 +89,16 @@ def _results_of(path: Path, *, workers: int | None, force: bool) -> Results:
         raise InputError(
             "no such file or folder (expected a scenario file or a results folder)", file=str(path)
         )
-    return _run(path, workers=workers, force=force)
+    return _run(path, changes, workers=workers, force=force)
 
 
-def _run(scenario: Path, *, workers: int | None, force: bool) -> Results:
+def _run(scenario: Path, changes: list[str], *, workers: int | None, force: bool) -> Results:
     """Simulate a scenario file and write its results folder, as `sim run` does."""
     from sim import api
     from sim.cli.common import save_results
     from sim.cli.console import progress_for
 
-    sc = api.load_scenario(scenario)
+    sc = api.load_scenario(scenario, changes)
     out_dir = Path("results") / sc.name
     with progress_for(sc, enabled=sys.stderr.isatty()) as on_done:
         res = api.run(

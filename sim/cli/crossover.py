@@ -6,11 +6,14 @@ from typing import Any
 import click
 from rich.table import Table
 
+from sim import format as fmt
 from sim.cli.common import (
     console,
+    fitted,
     fmt_ms,
     fmt_usd,
     load_base,
+    no_html_option,
     progress,
     reuse_note,
     study_options,
@@ -29,13 +32,9 @@ from sim.cli.common import (
 @click.option(
     "--points", "n_points", type=int, default=12, show_default=True, help="volumes on the grid"
 )
-@click.option(
-    "--window",
-    help="simulate this much time per volume (default: the scenario's "
-    "duration); the bill is extrapolated to a 30-day month",
-)
+@click.option("--window", hidden=True, help="the older name of --duration")
 @study_options
-@click.option("--no-html", is_flag=True, help="skip crossover.html")
+@no_html_option("crossover.html")
 def crossover(
     scenario: Path,
     volume: str,
@@ -51,10 +50,17 @@ def crossover(
     force: bool,
     fresh: bool,
     no_html: bool,
+    no_report: bool,
 ) -> None:
     """Monthly bill and p99 of every platform against traffic volume; the crossover points.
 
-    Writes crossover.csv, crossover.json and crossover.html.
+    --duration is the time simulated per volume (default: the scenario's duration; the warm-up
+    keeps its share); each bill is extrapolated to a 30-day month. Writes crossover.csv,
+    crossover.json and crossover.html.
+
+    \b
+    Example:
+      sim crossover scenarios/crossover-lambda-eks.yaml --volume 1M/month..300M/month
     """
     from sim.errors import InputError
     from sim.studies.crossover import parse_volume_range, run_crossover, volume_grid
@@ -63,13 +69,17 @@ def crossover(
 
     lo, hi = parse_volume_range(volume)
     vols = volume_grid(lo, hi, n_points)
+    if window is not None and duration is not None and window != duration:
+        raise InputError("give --duration only (--window is its older name)", key="--window")
+    text, flag = (duration, "--duration") if duration is not None else (window, "--window")
     win = None
-    if window is not None:
+    if text is not None:
         try:
-            win = parse_duration(window)
+            win = parse_duration(text)
         except (ValueError, TypeError) as exc:
-            raise InputError(f"expected a duration such as 10m ({exc})", key="--window") from None
-    base = load_base(scenario, sets, seed, replications, duration)
+            raise InputError(f"expected a duration such as 10m ({exc})", key=flag) from None
+    # the duration is the per-volume window (run_crossover scales the warm-up with it)
+    base = load_base(scenario, sets, seed, replications, None)
     name = base.scenario().name
     out_dir = out if out is not None else Path("results") / f"{name}-crossover"
     with progress(f"crossover {name}") as on_done:
@@ -88,7 +98,7 @@ def crossover(
     doc = {k: v for k, v in res.items() if k != "rows"}
     write_json(out_dir / "crossover.json", doc)
     files = ["crossover.csv", "crossover.json", "points.jsonl"]
-    if not no_html:
+    if not (no_html or no_report):
         from sim.studies.plots import crossover_figure, write_html
 
         write_html(
@@ -109,8 +119,8 @@ def _print_crossover(res: dict[str, Any], name: str, out_dir: Path, files: list[
     con = console()
     a = res["assumptions"]
     t = Table(
-        title=f"{name}: monthly bill (p99) by volume - {a['window_s']:g} s simulated per "
-        f"volume x {a['replications']} replications, extrapolated to 30 days"
+        title=f"{name}: monthly bill (p99) by volume - {fmt.duration(a['window_s'])} simulated "
+        f"per volume x {a['replications']} replications, extrapolated to 30 days"
     )
     t.add_column("requests/month", justify="right")
     for n in res["platforms"]:
@@ -121,9 +131,10 @@ def _print_crossover(res: dict[str, Any], name: str, out_dir: Path, files: list[
         cells = []
         for n in res["platforms"]:
             r = by[(v, n)]
-            cells.append(f"{fmt_usd(r['monthly_cost_usd'])} ({fmt_ms(r['p99_ms'])} ms)")
+            cells.append(f"{fmt_usd(r['monthly_cost_usd'])} ({fmt_ms(r['p99_ms'])})")
         t.add_row(_volume(v), *cells, cheap)
-    con.print(t)
+    for block in fitted(con, t, 1):
+        con.print(block)
     if res["crossovers"]:
         for c in res["crossovers"]:
             con.print(

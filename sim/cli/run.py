@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import EXIT_SLO, overrides, save_results
+from sim.cli.common import (
+    EXIT_SLO,
+    no_html_option,
+    overrides,
+    run_options,
+    save_results,
+    workers_option,
+)
 
 
 @click.command()
@@ -17,21 +24,12 @@ from sim.cli.common import EXIT_SLO, overrides, save_results
     type=click.Path(path_type=Path),
     help="results folder (default results/<scenario name>/)",
 )
-@click.option("--seed", type=int, help="override the scenario's seed")
-@click.option("--replications", type=click.IntRange(1, 1000), help="override replications")
-@click.option("--duration", help="override the simulated duration, e.g. 1h")
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="override any scenario key by dotted path (repeatable)",
-)
+@run_options
 @click.option("--json", "as_json", is_flag=True, help="print summary.json instead of the table")
 @click.option("--check", is_flag=True, help="exit 1 if any platform misses an SLO")
-@click.option("--workers", type=click.IntRange(1, 256), help="parallel processes (default: auto)")
+@workers_option
 @click.option("--force", is_flag=True, help="run even if the run looks too large")
-@click.option("--no-report", is_flag=True, help="skip report.html")
+@no_html_option("report.html")
 def run(
     scenario: Path,
     out: Path | None,
@@ -43,15 +41,25 @@ def run(
     check: bool,
     workers: int | None,
     force: bool,
+    no_html: bool,
     no_report: bool,
 ) -> None:
-    """Simulate every platform in SCENARIO; print the summary; write the results folder."""
+    """Simulate every platform in SCENARIO; print the decision and the summary; write the
+    results folder.
+
+    \b
+    Examples:
+      sim run scenarios/latency-sensitive.yaml
+      sim run my.yaml --duration 1h --set 'platforms.lambda.memory=1024' --check
+    """
     from sim import api
     from sim.cli.console import print_summary, progress_for
     from sim.results import summary_json
     from sim.statistics import slo_met
+    from sim.verdict import verdict
 
-    sc = api.load_scenario(scenario, overrides(sets, seed, replications, duration))
+    changes = overrides(sets, seed, replications, duration)
+    sc = api.load_scenario(scenario, changes)
     out_dir = out if out is not None else Path("results") / sc.name
     show = not as_json and sys.stderr.isatty()
     with progress_for(sc, enabled=show) as on_done:
@@ -63,7 +71,9 @@ def run(
             force=force,
             on_job_done=on_done,
         )
-    save_results(res, out_dir, report=not no_report)
+    # the suggested `sim tune` line repeats this run's overrides, so it tunes what was run
+    res.summary["verdict"] = verdict(sc, res.summary["platforms"], str(scenario), changes)
+    save_results(res, out_dir, report=not (no_html or no_report))
     if as_json:
         click.echo(summary_json(res.summary))
     else:

@@ -9,12 +9,15 @@ from rich.table import Table
 from sim.cli.common import (
     cell,
     console,
+    fitted,
     fmt_ms,
     fmt_pct,
     fmt_usd,
     load_base,
+    no_html_option,
     progress,
     reuse_note,
+    slo_cell,
     study_options,
 )
 
@@ -32,7 +35,7 @@ from sim.cli.common import (
     "the grid is every combination)",
 )
 @study_options
-@click.option("--no-html", is_flag=True, help="skip sweep.html")
+@no_html_option("sweep.html")
 def sweep(
     scenario: Path,
     params: tuple[str, ...],
@@ -46,6 +49,7 @@ def sweep(
     force: bool,
     fresh: bool,
     no_html: bool,
+    no_report: bool,
 ) -> None:
     """Run SCENARIO at every point of a parameter grid (same seeds at every point).
 
@@ -70,13 +74,17 @@ def sweep(
         )
     write_csv(res.rows, out_dir / "sweep.csv")
     files = ["sweep.csv", "points.jsonl"]
-    if not no_html:
+    if not (no_html or no_report):
         from sim.studies.plots import sweep_figure, write_html
 
-        write_html(sweep_figure(res.rows, plist, f"{name}: sweep"), out_dir / "sweep.html")
+        # a platform with one job key at every point was simulated once: drawn once
+        fixed = {n for n in res.points[0].keys if len({p.keys[n] for p in res.points}) == 1}
+        fig = sweep_figure(res.rows, plist, f"{name}: sweep", unswept=fixed)
+        write_html(fig, out_dir / "sweep.html")
         files.insert(1, "sweep.html")
     con = console()
-    con.print(_sweep_table(res.rows, [p.key for p in plist], name))
+    for t in fitted(con, _sweep_table(res.rows, [p.key for p in plist], name), len(plist) + 1):
+        con.print(t)
     con.print(reuse_note(res.computed, res.reused, out_dir), highlight=False)
     con.print(f"results: {out_dir}/ ({', '.join(files)})", highlight=False)
 
@@ -101,7 +109,7 @@ def _sweep_table(rows: list[dict[str, Any]], keys: list[str], name: str) -> Tabl
         t.add_column(col, justify="left" if col in ("platform", "SLO") else "right")
     for r in rows:
         ci = "-" if r["p99_ci_lo"] is None else f"{fmt_ms(r['p99_ci_lo'])}-{fmt_ms(r['p99_ci_hi'])}"
-        slo = {True: "[green]pass[/]", False: "[red]FAIL[/]"}.get(r["slo_met"], "-")
+        slo = slo_cell((r.get("slo_missed") or "").split(","), r["slo_met"])
         t.add_row(
             *(cell(r[k]) for k in keys),
             r["platform"],

@@ -10,12 +10,14 @@ from rich.table import Table
 from sim.cli.common import (
     cell,
     console,
+    fitted,
     fmt_ms,
     fmt_pct,
     fmt_usd,
     load_base,
     progress,
     reuse_note,
+    slo_cell,
     study_options,
     write_json,
 )
@@ -38,7 +40,8 @@ from sim.cli.common import (
     "slos",
     multiple=True,
     metavar="METRIC<VALUE",
-    help="e.g. p99<300ms, error_rate<0.1% (repeatable; default: the scenario's slo:)",
+    help="e.g. 'p99<300ms' or 'error_rate<0.1%' - quote it: < is a shell redirect "
+    "(repeatable; default: the scenario's slo:)",
 )
 @click.option(
     "--conservative",
@@ -161,10 +164,11 @@ def _print_tune(doc: dict[str, Any], out_dir: Path) -> None:
             "-" if not ci else f"{fmt_ms(ci[0])}-{fmt_ms(ci[1])}",
             fmt_pct(e["error_rate"]),
             fmt_pct(e["cold_start_ratio"]),
-            "[green]pass[/]" if e["slo_met"] else "[red]FAIL[/]",
+            slo_cell([c["metric"] for c in e["slo"] if not c["met"]], e["slo_met"]),
             style=style,
         )
-    con.print(t)
+    for block in fitted(con, t, len(keys)):
+        con.print(block)
     if len(tried) > len(shown):
         con.print(f"({len(tried) - len(shown)} more in tune.json)")
     if chosen is None:

@@ -13,6 +13,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from sim.cli.common import workers_option
+
 if TYPE_CHECKING:  # the cases import scipy: only when the command runs
     from sim.validation.cases import Case, Check, Report
 
@@ -107,7 +109,7 @@ def _progress(enabled: bool) -> Any:
 )
 @click.option("--json", "as_json", is_flag=True, help="print the results as JSON")
 @click.option("--seed", type=int, help="base seed (default 1)")
-@click.option("--workers", type=click.IntRange(1, 256), help="parallel processes (default: auto)")
+@workers_option
 @click.option("--list", "list_cases", is_flag=True, help="list the cases and exit")
 def validate(
     full: bool,

@@ -53,7 +53,16 @@ def table(root: Path) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sim.dev.docsgen",
+        description="Run the bundled story scenarios (their own seeds and durations; minutes) "
+        "and rewrite README.md's comparison table between the "
+        f"{BEGIN} / {END} markers.",
+    )
+    parser.parse_args(argv)
     root = Path(__file__).resolve().parents[2]
     readme = root / "README.md"
     text = readme.read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sim.format import duration as _duration
 from sim.format import ms as _ms
 from sim.format import usd as _usd
 from sim.report.data import Series, esc
@@ -56,7 +57,7 @@ def page(
         f"<title>{esc(title)}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{plotly_js}</script></head><body><main>'
     )
-    parts = [head, _header(title, results)]
+    parts = [head, _header(title, results), verdict_block(results)]
     parts.append(
         "<nav>"
         + "".join(
@@ -118,14 +119,22 @@ def _header(title: str, results: list[Results]) -> str:
 
 
 def _hours(seconds: Any) -> str:
-    if seconds is None:
-        return "-"
-    x = float(seconds)
-    if x >= 3600:
-        return f"{x / 3600:.3g} h"
-    if x >= 60:
-        return f"{x / 60:.3g} min"
-    return f"{x:.3g} s"
+    return _duration(None if seconds is None else float(seconds))
+
+
+def verdict_block(results: list[Results]) -> str:
+    """The decision first (summary.json's `verdict`, as `sim run` prints it)."""
+    out = []
+    for rs in results:
+        v = rs.summary.get("verdict") or {}
+        lines = v.get("text") or []
+        if not lines:
+            continue
+        cls = {"pass": "pass", "none_pass": "fail"}.get(v.get("status"), "")
+        name = f"{esc(rs.name)}: " if len(results) > 1 else ""
+        out.append(f'<p class="verdict"><span class="{cls}">{name}{esc(lines[0])}</span></p>')
+        out.extend(f'<p class="note">{esc(x)}</p>' for x in lines[1:])
+    return "".join(out)
 
 
 def summary_table(results: Results, series: list[Series]) -> str:
@@ -138,7 +147,7 @@ def summary_table(results: Results, series: list[Series]) -> str:
     s0 = results.summary
     caption = esc(
         f"{s0.get('scenario')}  ({s0.get('replications')} replications, "
-        f"{(s0.get('duration_s') or 0) / 3600:.3g} h simulated each)"
+        f"{_hours(s0.get('duration_s') or 0)} simulated each)"
     )
     head = "".join(f'<th class="{"l" if c in ("platform", "SLO") else ""}">{c}</th>' for c in cols)
     rows = []

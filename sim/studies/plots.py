@@ -1,15 +1,20 @@
 """Plotly pages for sweeps and crossovers (self-contained: plotly.js embedded, opens offline).
 
-One parameter: p99 (with its 95% CI) and $/month against the parameter, a line per platform.
-Two parameters: heat maps of p99 and $/month per platform. More: lines against the first parameter,
-one per platform and combination of the others.
+Sweeps: two panels, each with a metric selector over sweep.csv's metrics (p50, p99, p99.9, cold
+starts, error rate, $/month, $ per million, peak instances; p99 and $/month to start). One
+parameter: a line per swept platform against the parameter (p99 with its 95% CI); a platform the
+grid does not touch was simulated once and is drawn once, as a dashed reference line. Two
+parameters: a heat map per swept platform; the untouched platforms' figures are listed once
+under the title. More: lines against the first parameter, one per platform and combination of
+the others. Axes start at zero, so a 1 ms difference does not fill the panel.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +22,29 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from sim import format as fmt
 from sim.studies.sweep import Param
+
+
+@dataclass(frozen=True)
+class Metric:
+    column: str  # sweep.csv column
+    label: str  # axis title and selector entry
+    scale: float  # plotted value = column x scale
+    hover: str  # plotly number format of the plotted value, with its unit
+
+
+METRICS = (
+    Metric("p50_ms", "p50 latency (ms)", 1.0, "%{y:,.1f} ms"),
+    Metric("p99_ms", "p99 latency (ms)", 1.0, "%{y:,.1f} ms"),
+    Metric("p999_ms", "p99.9 latency (ms)", 1.0, "%{y:,.1f} ms"),
+    Metric("cold_start_ratio", "cold starts (% of requests)", 100.0, "%{y:.2f}%"),
+    Metric("error_rate", "error rate (% of requests)", 100.0, "%{y:.2f}%"),
+    Metric("monthly_cost_usd", "monthly bill (USD)", 1.0, "$%{y:,.2f}/month"),
+    Metric("cost_per_million_usd", "USD per million requests", 1.0, "$%{y:,.2f}/M"),
+    Metric("peak_instances", "peak instances", 1.0, "%{y:,.0f}"),
+)
+PANELS = ("p99_ms", "monthly_cost_usd")  # what the two panels show first
 
 
 def _color(i: int) -> str:
@@ -39,26 +66,83 @@ def _axis(param: Param) -> list[Any]:
     return [str(v) for v in param.labels]
 
 
-def _val(row: dict[str, Any], key: str) -> float | None:
+def _val(row: dict[str, Any], key: str, scale: float = 1.0) -> float | None:
     v = row.get(key)
-    return None if v is None or v != v else v
+    if v is None or v != v or isinstance(v, str):
+        return None
+    return v * scale
 
 
-def sweep_figure(rows: Sequence[dict[str, Any]], params: Sequence[Param], title: str) -> go.Figure:
+def unswept_platforms(rows: Sequence[dict[str, Any]], params: Sequence[Param]) -> set[str]:
+    """Platforms whose metrics are the same at every point: the grid does not touch them (the
+    sweep simulated them once and repeats the run on every row)."""
+    out = set()
+    metrics = [m.column for m in METRICS]
+    for name in dict.fromkeys(r["platform"] for r in rows):
+        sel = [r for r in rows if r["platform"] == name]
+        seen = {tuple(r.get(c) for c in metrics) for r in sel}
+        if len(sel) > 1 and len(seen) == 1:
+            out.add(name)
+    return out
+
+
+def _selectors(fig: go.Figure, panels: dict[int, dict[str, list[int]]], n_traces: int) -> None:
+    """One dropdown above each panel choosing its metric (traces shown, y-axis title)."""
+    menus = []
+    for col, by_metric in panels.items():
+        indices = [i for idx in by_metric.values() for i in idx]
+        buttons = []
+        for m in METRICS:
+            shown = set(by_metric.get(m.column, []))
+            axis = "yaxis" if col == 1 else f"yaxis{col}"
+            buttons.append(
+                {
+                    "label": m.label,
+                    "method": "update",
+                    "args": [
+                        {"visible": [i in shown for i in indices]},
+                        {f"{axis}.title.text": m.label},
+                        indices,
+                    ],
+                }
+            )
+        menus.append(
+            {
+                "buttons": buttons,
+                "active": [m.column for m in METRICS].index(PANELS[col - 1]),
+                "x": 0.0 if col == 1 else 0.55,
+                "xanchor": "left",
+                "y": 1.02,
+                "yanchor": "bottom",
+                "showactive": True,
+            }
+        )
+    fig.update_layout(updatemenus=menus)
+
+
+def sweep_figure(
+    rows: Sequence[dict[str, Any]],
+    params: Sequence[Param],
+    title: str,
+    unswept: Iterable[str] | None = None,
+) -> go.Figure:
     platforms = list(dict.fromkeys(r["platform"] for r in rows))
+    fixed = set(unswept) if unswept is not None else unswept_platforms(rows, params)
     if len(params) == 2:
-        return _heatmaps(rows, params, platforms, title)
+        return _heatmaps(rows, params, platforms, title, fixed)
     p0 = params[0]
     xs = _axis(p0)
     index = {lab: i for i, lab in enumerate(p0.labels)}
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("p99 latency (ms)", "monthly cost (USD)"))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1)
     others = list(params[1:])
     combos = list(itertools.product(*(o.labels for o in others))) or [()]
-    n_group = 0
+    groups: list[tuple[str, list[dict[str, Any]], bool]] = []
     for name in platforms:
+        if name in fixed:
+            first = next(r for r in rows if r["platform"] == name)
+            groups.append((f"{name} (not swept)", [first], False))
+            continue
         for combo in combos:
-            color = _color(n_group)
-            n_group += 1
             sel = [
                 r
                 for r in rows
@@ -66,100 +150,178 @@ def sweep_figure(rows: Sequence[dict[str, Any]], params: Sequence[Param], title:
                 and all(r[o.key] == c for o, c in zip(others, combo, strict=True))
             ]
             sel.sort(key=lambda r: index[r[p0.key]])
-            x = [xs[index[r[p0.key]]] for r in sel]
             label = name + "".join(
                 f", {o.key.split('.')[-1]}={c}" for o, c in zip(others, combo, strict=True)
             )
-            p99 = [_val(r, "p99_ms") for r in sel]
-            hi = [
-                (_val(r, "p99_ci_hi") or y or 0) - (y or 0) for r, y in zip(sel, p99, strict=True)
-            ]
-            lo = [
-                (y or 0) - (_val(r, "p99_ci_lo") or y or 0) for r, y in zip(sel, p99, strict=True)
-            ]
-            group = f"{name}{combo}"
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=p99,
-                    mode="lines+markers",
+            groups.append((label, sel, True))
+    panels: dict[int, dict[str, list[int]]] = {1: {}, 2: {}}
+    n = 0
+    for col in (1, 2):
+        for m in METRICS:
+            for g, (label, sel, swept) in enumerate(groups):
+                color = _color(g)
+                visible = m.column == PANELS[col - 1]
+                hover = "%{x}: " + m.hover + "<extra>" + label + "</extra>"
+                if swept:
+                    y = [_val(r, m.column, m.scale) for r in sel]
+                    err = None
+                    if m.column == "p99_ms":
+                        hi = [
+                            (_val(r, "p99_ci_hi") or v or 0) - (v or 0)
+                            for r, v in zip(sel, y, strict=True)
+                        ]
+                        lo = [
+                            (v or 0) - (_val(r, "p99_ci_lo") or v or 0)
+                            for r, v in zip(sel, y, strict=True)
+                        ]
+                        err = {"type": "data", "array": hi, "arrayminus": lo, "visible": True}
+                    trace = go.Scatter(
+                        x=[xs[index[r[p0.key]]] for r in sel],
+                        y=y,
+                        mode="lines+markers",
+                        line={"color": color, "width": 3},
+                        marker={"size": 8},
+                        error_y=err,
+                        hovertemplate=hover,
+                    )
+                else:  # simulated once: one dashed line across the parameter's range
+                    v = _val(sel[0], m.column, m.scale)
+                    trace = go.Scatter(
+                        x=[xs[0], xs[-1]],
+                        y=[v, v],
+                        mode="lines",
+                        line={"color": color, "width": 1.5, "dash": "dash"},
+                        hovertemplate=m.hover + " at every point<extra>" + label + "</extra>",
+                    )
+                trace.update(
                     name=label,
-                    legendgroup=group,
-                    line={"color": color},
-                    error_y={"type": "data", "array": hi, "arrayminus": lo, "visible": True},
-                    hovertemplate="%{x}: p99 %{y:.1f} ms<extra>" + label + "</extra>",
-                ),
-                1,
-                1,
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=[_val(r, "monthly_cost_usd") for r in sel],
-                    mode="lines+markers",
-                    name=label,
-                    legendgroup=group,
-                    line={"color": color},
-                    showlegend=False,
-                    hovertemplate="%{x}: $%{y:,.2f}/month<extra>" + label + "</extra>",
-                ),
-                1,
-                2,
-            )
+                    legendgroup=label,
+                    showlegend=col == 1,
+                    visible=visible,
+                )
+                fig.add_trace(trace, 1, col)
+                panels[col].setdefault(m.column, []).append(n)
+                n += 1
+    _selectors(fig, panels, n)
     xtitle = p0.key + (
         " (SI units)" if p0.ordered and any(isinstance(v, str) for v in p0.labels) else ""
     )
     fig.update_xaxes(title_text=xtitle)
-    fig.update_yaxes(title_text="ms", row=1, col=1)
-    fig.update_yaxes(title_text="USD / month", row=1, col=2)
-    fig.update_layout(title=title, template="plotly_white", height=520)
+    for col, col_metric in enumerate(PANELS, 1):
+        label = next(m.label for m in METRICS if m.column == col_metric)
+        fig.update_yaxes(title_text=label, rangemode="tozero", row=1, col=col)
+    fig.update_layout(
+        title={"text": title, "y": 0.97},
+        template="plotly_white",
+        height=560,
+        margin={"t": 120},
+    )
     return fig
 
 
+def _ci_bars(sel: Sequence[dict[str, Any]], y: list[float | None]) -> dict[str, Any]:
+    pairs = list(zip(sel, y, strict=True))
+    hi = [(_val(r, "p99_ci_hi") or v or 0) - (v or 0) for r, v in pairs]
+    lo = [(v or 0) - (_val(r, "p99_ci_lo") or v or 0) for r, v in pairs]
+    return {"type": "data", "array": hi, "arrayminus": lo, "visible": True}
+
+
+def _unswept_note(rows: Sequence[dict[str, Any]], fixed: set[str]) -> str:
+    parts = []
+    for name in sorted(fixed):
+        r = next(r for r in rows if r["platform"] == name)
+        cold, errors = _val(r, "cold_start_ratio"), _val(r, "error_rate")
+        parts.append(
+            f"{name}: p99 {fmt.ms(_val(r, 'p99_ms'))}, cold {fmt.pct(cold)}, "
+            f"errors {fmt.pct(errors)}, {fmt.usd(_val(r, 'monthly_cost_usd'))}/month"
+        )
+    return "not swept (the same at every point): " + "<br>".join(parts) if parts else ""
+
+
 def _heatmaps(
-    rows: Sequence[dict[str, Any]], params: Sequence[Param], platforms: list[str], title: str
+    rows: Sequence[dict[str, Any]],
+    params: Sequence[Param],
+    platforms: list[str],
+    title: str,
+    fixed: set[str],
 ) -> go.Figure:
     px, py = params
-    titles = [
-        f"{name}: {what}"
-        for name in platforms
-        for what in ("p99 latency (ms)", "monthly cost (USD)")
-    ]
+    swept = [p for p in platforms if p not in fixed] or platforms
+    n_rows = len(swept)
+    row_px = 380
+    height = row_px * n_rows + 200 + 18 * len(fixed)
+    # room between rows for the x-axis title of one row and the subplot title of the next
+    spacing = 150 / (row_px * n_rows)
+    if n_rows > 1:
+        spacing = min(spacing, 0.9 / (n_rows - 1))
     fig = make_subplots(
-        rows=len(platforms),
+        rows=n_rows,
         cols=2,
-        subplot_titles=titles,
-        vertical_spacing=0.12 / max(1, len(platforms)),
+        subplot_titles=[name for name in swept for _ in (1, 2)],
+        vertical_spacing=spacing,
+        horizontal_spacing=0.12,
     )
     xi = {lab: i for i, lab in enumerate(px.labels)}
     yi = {lab: i for i, lab in enumerate(py.labels)}
     xl = [str(v) for v in px.labels]
     yl = [str(v) for v in py.labels]
-    for k, name in enumerate(platforms):
-        for col, metric in ((1, "p99_ms"), (2, "monthly_cost_usd")):
-            z: list[list[float | None]] = [[None] * len(xl) for _ in yl]
-            for r in rows:
-                if r["platform"] == name:
-                    z[yi[r[py.key]]][xi[r[px.key]]] = _val(r, metric)
-            fig.add_trace(
-                go.Heatmap(
-                    x=xl,
-                    y=yl,
-                    z=z,
-                    colorscale="Viridis" if col == 1 else "Cividis",
-                    showscale=False,
-                    # values on the cells: several heat maps cannot share one colour bar
-                    texttemplate="%{z:,.0f} ms" if col == 1 else "$%{z:,.2f}",
-                    hovertemplate=f"{px.key}=%{{x}}<br>{py.key}=%{{y}}<br>"
-                    f"{metric}=%{{z:,.2f}}<extra>{name}</extra>",
-                ),
-                k + 1,
-                col,
+    panels: dict[int, dict[str, list[int]]] = {1: {}, 2: {}}
+    n = 0
+    for col in (1, 2):
+        for m in METRICS:
+            text = m.hover.replace("%{y", "%{z")
+            for k, name in enumerate(swept):
+                z: list[list[float | None]] = [[None] * len(xl) for _ in yl]
+                for r in rows:
+                    if r["platform"] == name:
+                        z[yi[r[py.key]]][xi[r[px.key]]] = _val(r, m.column, m.scale)
+                fig.add_trace(
+                    go.Heatmap(
+                        x=xl,
+                        y=yl,
+                        z=z,
+                        colorscale="Viridis" if col == 1 else "Cividis",
+                        showscale=False,
+                        visible=m.column == PANELS[col - 1],
+                        # values on the cells: several heat maps cannot share one colour bar
+                        texttemplate=text,
+                        hovertemplate=f"{px.key}=%{{x}}<br>{py.key}=%{{y}}<br>{text}"
+                        f"<extra>{name}</extra>",
+                    ),
+                    k + 1,
+                    col,
+                )
+                panels[col].setdefault(m.column, []).append(n)
+                n += 1
+    for k in range(n_rows):
+        for col in (1, 2):
+            fig.update_xaxes(
+                title_text=px.key, title_standoff=8, type="category", row=k + 1, col=col
             )
-            fig.update_xaxes(title_text=px.key, type="category", row=k + 1, col=col)
             fig.update_yaxes(title_text=py.key, type="category", row=k + 1, col=col)
-    fig.update_layout(title=title, template="plotly_white", height=420 * len(platforms))
+    _selectors(fig, panels, n)
+    for menu in fig.layout.updatemenus:
+        menu.y = 1 + 60 / (row_px * n_rows)
+    note = _unswept_note(rows, fixed)
+    fig.update_layout(
+        title={"text": title + (f"<br><sup>{note}</sup>" if note else ""), "y": 1 - 20 / height},
+        template="plotly_white",
+        height=height,
+        margin={"t": 150 + 18 * len(fixed)},
+    )
     return fig
+
+
+def _log_range(values: Iterable[float | None]) -> list[float] | None:
+    """A log axis range of at least a decade around the values (plotly would zoom into a
+    1 ms band when every platform's p99 is about the same)."""
+    vs = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    if not vs:
+        return None
+    lo, hi = min(vs), max(vs)
+    mid = math.sqrt(lo * hi)
+    lo, hi = min(lo / 1.5, mid / math.sqrt(10)), max(hi * 1.5, mid * math.sqrt(10))
+    return [math.log10(lo), math.log10(hi)]
 
 
 def crossover_figure(result: dict[str, Any], title: str) -> go.Figure:
@@ -211,8 +373,15 @@ def crossover_figure(result: dict[str, Any], title: str) -> go.Figure:
         )
     fig.update_xaxes(type="log", title_text="requests per month")
     fig.update_yaxes(type="log", row=1, col=1, title_text="USD / month")
-    # log: a saturated platform's p99 (minutes) would flatten every other line
-    fig.update_yaxes(type="log", row=1, col=2, title_text="ms")
+    # log: a saturated platform's p99 (minutes) would flatten every other line; at least a
+    # decade, so near-equal p99s read as near-equal
+    fig.update_yaxes(
+        type="log",
+        row=1,
+        col=2,
+        title_text="ms",
+        range=_log_range(r["p99_ms"] for r in result["rows"]),
+    )
     fig.update_layout(title=title, template="plotly_white", height=520)
     return fig
 

@@ -38,7 +38,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ from sim.scenario import (
     set_path,
     validate_scenario,
 )
+from sim.simulate import process_pool
 from sim.statistics import summarize_platform, t_interval
 
 POINTS_FILE = "points.jsonl"
@@ -82,6 +83,7 @@ METRIC_COLUMNS = (
     "monthly_cost_usd",
     "cost_per_million_usd",
     "slo_met",
+    "slo_missed",
 )
 
 
@@ -495,7 +497,7 @@ def _run_local(
             yield key, metrics, wall
         return
     ctx = _mp_context()
-    with ProcessPoolExecutor(max_workers=min(workers, len(args)), mp_context=ctx) as pool:
+    with process_pool(min(workers, len(args)), mp_context=ctx) as pool:
         pending: dict[Future, str] = {pool.submit(_timed, a): k for k, a in args.items()}
         try:
             while pending:
@@ -635,6 +637,8 @@ def row_for(point: Point, platform: str, metrics: dict[str, Any]) -> dict[str, A
         "monthly_cost_usd": metrics["monthly_cost_usd"],
         "cost_per_million_usd": metrics["cost_per_million_usd"],
         "slo_met": metrics["slo_met"],
+        # the SLOs this point missed, by name (p99,error_rate); empty when all were met
+        "slo_missed": ",".join(k for k, c in (metrics.get("slo") or {}).items() if not c["met"]),
     }
 
 

@@ -75,7 +75,8 @@ def parse_slo(text: str) -> SLOTarget:
     m = _SLO_RE.match(text)
     if not m:
         raise InputError(
-            f"expected METRIC<VALUE such as p99<300ms or error_rate<0.1%, got {text!r}", key="--slo"
+            f"expected METRIC<VALUE such as 'p99<300ms' or 'error_rate<0.1%', got {text!r}",
+            key="--slo",
         )
     metric, op, raw = m.groups()
     metric = {"p99.9": "p999"}.get(metric, metric)
@@ -205,7 +206,7 @@ def tune(
     """Search the grid; return the tune.json document (see the module docstring)."""
     if not slos:
         raise InputError(
-            "no SLO to tune for: give --slo (e.g. --slo p99<300ms) or an `slo:` "
+            "no SLO to tune for: give --slo (e.g. --slo 'p99<300ms') or an `slo:` "
             "section in the scenario",
             key="--slo",
         )
