@@ -70,7 +70,7 @@ def test_keep_alive_gap_formula_single_environment():
     sc = scen(
         [{"steady": {"rate": f"{rate * 3600}/h"}}],
         {"duration": "1ms"},
-        lam(keep_alive=f"{ka}s"),
+        lam(keep_alive=f"{ka}s", max_environment_lifetime=None),  # the formula has no cap
         duration="90d",
         warmup="1h",
     )
@@ -88,7 +88,9 @@ def test_keep_alive_distribution_cold_ratio():
     sc = scen(
         [{"steady": {"rate": f"{rate * 3600}/h"}}],
         {"duration": "1ms"},
-        lam(keep_alive={"dist": "uniform", "low": "5m", "high": "7m"}),
+        lam(
+            keep_alive={"dist": "uniform", "low": "5m", "high": "7m"}, max_environment_lifetime=None
+        ),
         duration="120d",
     )
     run = run_platform(sc)
