@@ -215,6 +215,45 @@ def test_multi_chunk_lambda_equals_per_request_path():
     assert_same(run_one(sc, "fn", 0, ROOT), run_reference(sc, "fn", 0, ROOT))
 
 
+@pytest.mark.parametrize("retries", [0, 2])
+def test_multi_chunk_rate_quota_equals_per_request_path(retries):
+    """The quota (1 x reserved 3 = 3/s) binds only in the bursts (300 in 2 s; 2/s evenly spaced
+    otherwise): without retries the kernel checks it per request only in the chunks with a
+    burst, and must carry the per-second counts across chunks exactly."""
+    sc = make_scenario(
+        {
+            "name": "rate-chunks",
+            "duration": "3h",
+            "replications": 1,
+            "seed": 11,
+            "workload": {
+                "arrivals": [
+                    {"steady": {"rate": "2/s", "spacing": "uniform"}},
+                    {"batch": {"at": ["5400s", "10799s"], "size": 300, "spread": "2s"}},
+                ],
+                "service": {"duration": {"dist": "exponential", "mean": "50ms"}},
+            },
+            "platforms": [
+                {
+                    "name": "fn",
+                    "type": "lambda",
+                    "reserved_concurrency": 3,
+                    "invocations_per_concurrency": 1,
+                    "client": {"retries": retries},
+                    "max_environment_lifetime": "20m",
+                }
+            ],
+        }
+    )
+    fast, ref = run_one(sc, "fn", 0, ROOT), run_reference(sc, "fn", 0, ROOT)
+    r = fast.stats.sample
+    ok = np.asarray(r["outcome"]) == 0
+    attempt = np.asarray(r["arrival"]) + np.asarray(r["wait"])  # when the attempt that ran came
+    per_second = np.bincount(np.floor(attempt[ok]).astype(int))
+    assert per_second.max() == 3  # the quota binds
+    assert_same(fast, ref)
+
+
 def _workload(rate: float, median_ms: float, spread: float, cpu_bound: float = 0.7) -> dict:
     """Steady traffic with bursts and an on/off phase: scale-ups, queues, scale-downs in 15 min."""
     return {

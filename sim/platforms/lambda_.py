@@ -83,6 +83,12 @@ class LambdaModel(PlatformModel):
         self.rate_cap = math.floor(rate + 1e-9) if rate is not None else 0
         self.rate_end = [0.0] * nfn  # per function: end of the current one-second window ...
         self.rate_n = [0] * nfn  # ... and the invocations started in it
+        # Per chunk: False when no clock second of it can exceed the quota (no retries, arrivals
+        # per second <= quota), so the hot loop skips the check; the counters are then brought up
+        # to date at the chunk's end (_rate_carry) from its arrivals and the throttles below.
+        self.rate_check = self.rate_on
+        self.thr_end = [0.0] * nfn  # skip mode: throttles (concurrency, tokens) per second
+        self.thr_n = [0] * nfn
         # Rows of first-attempt requests, in arrival order (the rest is computed per chunk):
         # startup (-1 marks a request that went the slow way: throttled/retried) and environment
         # (negated for a provisioned one).
@@ -258,9 +264,13 @@ class LambdaModel(PlatformModel):
     # -- data plane ------------------------------------------------------------------------------
     def _next_chunk(self) -> bool:
         self._rows_from_chunk()
+        if self.rate_on and not self.rate_check and self._chunk is not None:
+            self._rate_carry(self._chunk)
         if not super()._next_chunk():
             return False
         assert self._chunk is not None
+        if self.rate_on:
+            self._rate_mode(self._chunk)
         n = self._chunk.arrival.size
         if self.gw_const is None:
             assert self.spec.gateway_latency is not None
@@ -278,7 +288,7 @@ class LambdaModel(PlatformModel):
         ka_const = self.ka_const
         mru, track_pc = self.mru, self.track_pc
         life_on, death = self.life_on, self.death
-        rate_on, rate_cap = self.rate_on, self.rate_cap
+        rate_on, rate_cap = self.rate_check, self.rate_cap
         rate_end, rate_n = self.rate_end, self.rate_n
         i0 = i  # arrivals taken from the current chunk in this call (timeline `arrivals`)
         while True:
@@ -289,6 +299,7 @@ class LambdaModel(PlatformModel):
                 if self._next_chunk():
                     arr, svc, fns, i, n = self._arr, self._svc, self._fn, 0, len(self._arr)
                     i0 = 0
+                    rate_on = self.rate_check
                     continue
                 ta = INF
             else:
@@ -386,6 +397,41 @@ class LambdaModel(PlatformModel):
             self._rows_from_chunk()
             self.flush()
 
+    def _rate_mode(self, c: Any) -> None:
+        """Check the quota per request in this chunk only where it can bind: with client retries,
+        or when some (function, clock second) holds more arrivals than the quota (counting the
+        invocations already started in the second that straddles the chunk boundary)."""
+        if self.spec.client.retries > 0 or c.arrival.size == 0:
+            self.rate_check = self.rate_on
+            return
+        nfn = len(self.rate_n)
+        w = np.floor(c.arrival).astype(np.int64)
+        w0 = int(w[0])
+        key = (w - w0) * nfn + (c.function if nfn > 1 else 0)
+        counts = np.bincount(key, minlength=nfn)
+        for f in range(nfn):
+            if self.rate_end[f] == w0 + 1.0:
+                counts[f] += self.rate_n[f]
+        self.rate_check = int(counts.max()) > self.rate_cap
+
+    def _rate_carry(self, c: Any) -> None:
+        """After a chunk without per-request checks: the invocations started in its last clock
+        second, per function (its arrivals then, less their throttles, plus any carried in)."""
+        if c.arrival.size == 0:
+            return
+        nfn = len(self.rate_n)
+        last = math.floor(float(c.arrival[-1]))
+        lo = int(np.searchsorted(c.arrival, last, side="left"))
+        fns = c.function[lo:] if nfn > 1 else np.zeros(c.arrival.size - lo, dtype=np.int64)
+        counts = np.bincount(fns, minlength=nfn)
+        end = last + 1.0
+        for f in range(nfn):
+            n = int(counts[f]) - (self.thr_n[f] if self.thr_end[f] == end else 0)
+            if self.rate_end[f] == end:
+                n += self.rate_n[f]
+            self.rate_end[f], self.rate_n[f] = end, n
+            self.thr_end[f], self.thr_n[f] = 0.0, 0  # counted in: not again
+
     def _cold_start(self, t: float, f: int) -> tuple[int, float] | None:
         """A new environment for function f at time t, if the scaling token bucket (refilled
         continuously) has a token: (environment id, start-up seconds); None means throttled."""
@@ -416,6 +462,10 @@ class LambdaModel(PlatformModel):
     def _throttle(self, t: float, t0: float, s: float, f: int, attempt: int, over: float) -> None:
         """A 429: retry after full-jitter backoff if the client still may, else record it."""
         self.throttles += 1
+        if self.rate_on and not self.rate_check:  # for _rate_carry
+            if t >= self.thr_end[f]:
+                self.thr_end[f], self.thr_n[f] = math.floor(t) + 1.0, 0
+            self.thr_n[f] += 1
         self.attempts += 1
         if attempt < self.spec.client.retries:
             backoff = self.spec.client.backoff
