@@ -35,6 +35,30 @@ LAMBDA_SNAPSTART_RESTORE = {"dist": "lognormal", "median": "120ms", "p99": "400m
 # (mikhail.io/2019/08/aws-lambda-cold-starts-after-10-minutes/; Shahrad et al. ATC'20).
 LAMBDA_KEEP_ALIVE_S = 600.0
 
+# Environment lifetime cap: "Lambda terminates execution environments every few hours to allow for
+# runtime updates and maintenance - even for functions that are invoked continuously"
+# (docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html, read 2026-12-01). AWS gives
+# no number; measured: "terminating active, running instances every two hours" (Xebia, "TIL that
+# AWS Lambda terminates instances preemptively", xebia.com/blog, 2020). 2 h, constant.
+LAMBDA_MAX_ENVIRONMENT_LIFETIME_S = 7200.0
+
+# Synchronous invocation rate: "Each instance of your execution environment can serve up to 10
+# requests per second. In other words, the total invocation limit is 10 times your concurrency
+# limit" (docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, "Lambda API requests").
+# How AWS counts a second is not documented. ASSUMPTION: fixed one-second windows of the clock.
+LAMBDA_INVOCATIONS_PER_CONCURRENCY = 10.0
+
+# SnapStart: "Java 11 and later", "Python 3.12 and later", ".NET 8 and later" managed runtimes;
+# "SnapStart does not support provisioned concurrency, Amazon Elastic File System (Amazon EFS), or
+# ephemeral storage greater than 512 MB" (docs.aws.amazon.com/lambda/latest/dg/snapstart.html, read
+# 2026-12-01). Runtime identifier prefix -> the first supported version.
+LAMBDA_SNAPSTART_RUNTIMES: dict[str, tuple[int, ...]] = {
+    "java": (11,),
+    "python": (3, 12),
+    "dotnet": (8,),
+}
+LAMBDA_SNAPSTART_MAX_EPHEMERAL_MB = 512.0
+
 LAMBDA_ACCOUNT_CONCURRENCY = 1000  # docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 # "1,000 execution environment instances every 10 seconds", refilled continuously
 # (docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html).
@@ -57,7 +81,8 @@ LAMBDA_PC_TARGET = 0.7
 LAMBDA_PC_SCALE_OUT_PERIODS = 3
 LAMBDA_PC_SCALE_IN_PERIODS = 15
 LAMBDA_PC_SCALE_IN_FACTOR = 0.9
-# New provisioned capacity is ready "after a minute or two of preparation" (facts.md s.2).
+# New provisioned capacity is ready "after a minute or two of preparation" (facts.md s.2), whether
+# target tracking or a scheduled action (both are Application Auto Scaling requests) asked for it.
 LAMBDA_PC_READY_DELAY = {"dist": "uniform", "low": "60s", "high": "120s"}
 
 # Client retries after 429: ASSUMPTION full-jitter exponential backoff, base 100 ms, cap 20 s

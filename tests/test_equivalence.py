@@ -77,16 +77,53 @@ def test_every_platform_type_has_a_reference_model():
     timeout=st.floats(0.2, 20.0),
     memory=st.integers(128, 4096),
     mru=st.booleans(),
+    lifetime=st.one_of(
+        st.none(),
+        st.floats(20.0, 600.0),
+        st.just({"dist": "uniform", "low": "30s", "high": "300s"}),
+    ),
+    rate_per=st.one_of(st.none(), st.floats(0.05, 3.0)),
+    schedule=st.booleans(),
     seed=st.integers(0, 2**31),
 )
 def test_random_lambda_scenarios_kernel_equals_per_request_path(
-    rate, median_ms, spread, ka, pc, reserved, burst, retries, timeout, memory, mru, seed
+    rate,
+    median_ms,
+    spread,
+    ka,
+    pc,
+    reserved,
+    burst,
+    retries,
+    timeout,
+    memory,
+    mru,
+    lifetime,
+    rate_per,
+    schedule,
+    seed,
 ):
+    pcs = (
+        [
+            {"at": "00:00", "value": pc},
+            {
+                "at": "00:05",
+                "value": pc + 3,
+                "ready_delay": {"dist": "uniform", "low": "10s", "high": "90s"},
+            },
+            {"at": "00:06", "value": pc + 5, "ready_delay": "30s"},
+            {"at": "00:10", "value": 1, "ready_delay": "0s"},
+        ]
+        if schedule
+        else pc
+    )
     platform = {
         "name": "fn",
         "type": "lambda",
         "memory": memory,
-        "provisioned_concurrency": pc,
+        "provisioned_concurrency": pcs,
+        "max_environment_lifetime": f"{lifetime}s" if isinstance(lifetime, float) else lifetime,
+        "invocations_per_concurrency": rate_per,
         "reserved_concurrency": reserved,
         "scaling_rate": {"burst": burst, "refill": "2/s"},
         "client": {"retries": retries},
@@ -176,6 +213,45 @@ def test_multi_chunk_lambda_equals_per_request_path():
         }
     )
     assert_same(run_one(sc, "fn", 0, ROOT), run_reference(sc, "fn", 0, ROOT))
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_multi_chunk_rate_quota_equals_per_request_path(retries):
+    """The quota (1 x reserved 3 = 3/s) binds only in the bursts (300 in 2 s; 2/s evenly spaced
+    otherwise): without retries the kernel checks it per request only in the chunks with a
+    burst, and must carry the per-second counts across chunks exactly."""
+    sc = make_scenario(
+        {
+            "name": "rate-chunks",
+            "duration": "3h",
+            "replications": 1,
+            "seed": 11,
+            "workload": {
+                "arrivals": [
+                    {"steady": {"rate": "2/s", "spacing": "uniform"}},
+                    {"batch": {"at": ["5400s", "10799s"], "size": 300, "spread": "2s"}},
+                ],
+                "service": {"duration": {"dist": "exponential", "mean": "50ms"}},
+            },
+            "platforms": [
+                {
+                    "name": "fn",
+                    "type": "lambda",
+                    "reserved_concurrency": 3,
+                    "invocations_per_concurrency": 1,
+                    "client": {"retries": retries},
+                    "max_environment_lifetime": "20m",
+                }
+            ],
+        }
+    )
+    fast, ref = run_one(sc, "fn", 0, ROOT), run_reference(sc, "fn", 0, ROOT)
+    r = fast.stats.sample
+    ok = np.asarray(r["outcome"]) == 0
+    attempt = np.asarray(r["arrival"]) + np.asarray(r["wait"])  # when the attempt that ran came
+    per_second = np.bincount(np.floor(attempt[ok]).astype(int))
+    assert per_second.max() == 3  # the quota binds
+    assert_same(fast, ref)
 
 
 def _workload(rate: float, median_ms: float, spread: float, cpu_bound: float = 0.7) -> dict:
@@ -425,6 +501,45 @@ def test_kubernetes_ties_kernel_equals_per_request_path(
         "cluster": cluster,
     }
     _check(platform, seed, _lattice_workload(rate, size, service, cpu_bound))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lifetime=st.sampled_from([None, 2.0, 4.0, 30.0]),
+    rate_per=st.sampled_from([None, 0.5, 1.0, 10.0]),
+    reserved=st.sampled_from([None, 2, 8]),
+    ka=st.sampled_from([0.5, 1.0, 60.0]),
+    init=st.sampled_from(["0.125s", "0.25s"]),
+    mru=st.booleans(),
+    retries=st.integers(0, 2),
+    pc=st.sampled_from([0, 2]),
+    rate=st.sampled_from([1, 2, 4, 8]),
+    size=st.sampled_from([4, 16]),
+    service=st.sampled_from([0.125, 0.25, 0.5, 1.0]),
+    seed=st.integers(0, 2**31),
+)
+def test_lambda_ties_kernel_equals_per_request_path(
+    lifetime, rate_per, reserved, ka, init, mru, retries, pc, rate, size, service, seed
+):
+    """Lifetime caps, rate windows, keep-alive expiries, completions and arrivals on one lattice."""
+    platform = {
+        "name": "fn",
+        "type": "lambda",
+        "init": init,
+        "sandbox_overhead": 0,
+        "keep_alive": f"{ka}s",
+        "reuse": "mru" if mru else "lru",
+        "max_environment_lifetime": f"{lifetime}s" if lifetime else None,
+        "invocations_per_concurrency": rate_per,
+        "reserved_concurrency": reserved,
+        "client": {"retries": retries},
+        "provisioned_concurrency": [
+            {"at": "00:00", "value": pc},
+            {"at": "00:04", "value": pc + 2, "ready_delay": "64s"},
+        ],
+        "timeout": "900s",
+    }
+    _check(platform, seed, _lattice_workload(rate, size, service, 0.0))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

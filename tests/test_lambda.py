@@ -70,7 +70,7 @@ def test_keep_alive_gap_formula_single_environment():
     sc = scen(
         [{"steady": {"rate": f"{rate * 3600}/h"}}],
         {"duration": "1ms"},
-        lam(keep_alive=f"{ka}s"),
+        lam(keep_alive=f"{ka}s", max_environment_lifetime=None),  # the formula has no cap
         duration="90d",
         warmup="1h",
     )
@@ -88,7 +88,9 @@ def test_keep_alive_distribution_cold_ratio():
     sc = scen(
         [{"steady": {"rate": f"{rate * 3600}/h"}}],
         {"duration": "1ms"},
-        lam(keep_alive={"dist": "uniform", "low": "5m", "high": "7m"}),
+        lam(
+            keep_alive={"dist": "uniform", "low": "5m", "high": "7m"}, max_environment_lifetime=None
+        ),
         duration="120d",
     )
     run = run_platform(sc)
@@ -295,3 +297,223 @@ def test_provisioned_concurrency_target_tracking_scales_out_to_the_load():
     assert levels[0] == 2
     assert max(levels) >= 14
     assert all("target tracking" in d.reason for d in run.decisions)
+
+
+# --- issue 15: lifetime cap, rate quota, PC schedule readiness, SnapStart rules -----------------
+
+_FAST_COLD = {"init": "1ms", "sandbox_overhead": 0}
+
+
+def test_lifetime_cap_recycles_a_busy_environment_every_t():
+    """One environment under steady 1 req/s (1 ms each, keep-alive never expires between
+    requests): with lifetime T = 2 h it is replaced every T, so a 10 h run has 10h / T = 5 cold
+    starts, at t = 0, T, 2T, 3T, 4T (the request arriving exactly at the cap gets the new one)."""
+    sc = scen(
+        [{"steady": {"rate": "1/s", "spacing": "uniform"}}],
+        {"duration": "1ms"},
+        lam(**_FAST_COLD),
+        duration="10h",
+    )
+    assert sc.platforms[0].max_environment_lifetime.value == 7200.0  # the default
+    r = rows(run_platform(sc))
+    cold_at = r["arrival"][r["cold"]]
+    assert cold_at.tolist() == [0.0, 7200.0, 14400.0, 21600.0, 28800.0]
+    assert len(np.unique(r["instance"])) == 5
+    off = scen(
+        [{"steady": {"rate": "1/s", "spacing": "uniform"}}],
+        {"duration": "1ms"},
+        lam(max_environment_lifetime=None, **_FAST_COLD),
+        duration="10h",
+    )
+    assert run_platform(off).stats.cold_starts == 1  # the idealised, never-recycled environment
+
+
+def test_lifetime_cap_lets_the_request_in_flight_finish():
+    """Arrivals every 20 s, 15 s each, T = 25 s. The environment born at 0 serves 0-15 and 20-35
+    (the cap hits at 25, mid-request: it finishes, ok, full 15 s) and is not reused: the request
+    at 40 starts a new environment. Cold, warm, cold, warm, ...: 10 of 20 requests."""
+    sc = scen(
+        [{"steady": {"rate": "3/min", "spacing": "uniform"}}],
+        {"duration": "15s", "cpu_bound": 0.0},
+        lam(max_environment_lifetime="25s", **_FAST_COLD),
+        duration="400s",
+    )
+    run = run_platform(sc)
+    r = rows(run)
+    order = np.argsort(r["arrival"])
+    cold, inst = r["cold"][order], r["instance"][order]
+    assert run.stats.requests == 20 and run.stats.outcomes["ok"] == 20
+    assert cold.tolist() == [True, False] * 10
+    assert np.allclose(r["service"], 15.0)
+    assert inst[1] == inst[0] and inst[2] != inst[1]
+
+
+def test_invocation_rate_quota_is_ten_times_concurrency():
+    """Reserved concurrency 5 -> 10 x 5 = 50 invocations per second. 200 req/s uniformly spaced,
+    1 ms each (never more than one in flight): exactly 50 run in every second, 150 are throttled."""
+    sc = scen(
+        [{"steady": {"rate": "200/s", "spacing": "uniform"}}],
+        {"duration": "1ms"},
+        lam(reserved_concurrency=5, **_FAST_COLD),
+        duration="10s",
+    )
+    run = run_platform(sc)
+    r = rows(run)
+    ok = r["outcome"] == OUTCOMES.index("ok")
+    per_second = np.bincount(np.floor(r["arrival"][ok]).astype(int), minlength=10)
+    assert per_second.tolist() == [50] * 10
+    assert run.stats.outcomes["throttled"] == run.stats.requests - 500
+    off = scen(
+        [{"steady": {"rate": "200/s", "spacing": "uniform"}}],
+        {"duration": "1ms"},
+        lam(reserved_concurrency=5, invocations_per_concurrency=None, **_FAST_COLD),
+        duration="10s",
+    )
+    assert run_platform(off).stats.outcomes["throttled"] == 0
+
+
+def test_rate_throttled_requests_retry():
+    """A burst of 30 at once with reserved concurrency 1 (quota 10/s, 1 ms each): 10 run in the
+    first second; with retries (full-jitter back-off) every one runs eventually."""
+    sc = scen(
+        [{"batch": {"at": ["0.5s"], "size": 30, "spread": "0s"}}],
+        {"duration": "1ms"},
+        lam(reserved_concurrency=1, client={"retries": 12}, **_FAST_COLD),
+        duration="2m",
+    )
+    run = run_platform(sc)
+    assert run.stats.outcomes["ok"] == 30
+    r = rows(run)
+    assert (np.floor(r["start"]) == 0).sum() == 10  # the quota of the first second
+
+
+def test_scheduled_provisioned_concurrency_is_ready_after_the_delay_and_billed_from_the_action():
+    """Scheduled action at 00:10 -> 3 environments, ready_delay 90 s: ready at exactly 690 s.
+    A request at 689.5 s spills to on-demand (cold); one at 690 s is served by PC. PC is billed
+    from 600 s: 3 envs x (1200 - 600) s x 1769/1024 GB at the PC rate."""
+    from sim.pricing import price
+
+    sc = scen(
+        [
+            {"batch": {"at": ["689.5s"], "size": 1, "spread": "0s"}},
+            {"batch": {"at": ["690s"], "size": 1, "spread": "0s"}},
+        ],
+        {"duration": "100ms", "cpu_bound": 0.0},
+        lam(
+            provisioned_concurrency=[
+                {"at": "00:00", "value": 0},
+                {"at": "00:10", "value": 3, "ready_delay": "90s"},
+            ],
+            **_FAST_COLD,
+        ),
+        duration="20m",
+    )
+    run = run_platform(sc)
+    r = rows(run)
+    order = np.argsort(r["arrival"])
+    assert r["cold"][order].tolist() == [True, False]
+    changes = [(d.time_s, d.after) for d in run.decisions if d.kind == "provisioned_concurrency"]
+    assert changes == [(600.0, 3)]
+    gb = 1769 / 1024
+    expected = 3 * 600 * gb * price("lambda.provisioned_concurrency.x86_64").rate
+    assert run.bill.breakdown["provisioned_concurrency"] == pytest.approx(expected, rel=1e-9)
+    pc_duration = 0.1 * gb * price("lambda.provisioned_duration.x86_64").rate  # the 690 s one
+    assert run.bill.breakdown["provisioned_duration"] == pytest.approx(pc_duration, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "settings, key, words",
+    [
+        ({"runtime": "nodejs22.x"}, "platforms[0].runtime", "Java 11+, Python 3.12+"),
+        ({"runtime": "python3.11"}, "platforms[0].runtime", "not 'python3.11'"),
+        ({"runtime": "java8.al2"}, "platforms[0].runtime", "managed runtimes"),
+        ({"runtime": "dotnet6"}, "platforms[0].runtime", ".NET 8+"),
+        ({"provisioned_concurrency": 2}, "platforms[0].provisioned_concurrency", "provisioned"),
+        (
+            {"provisioned_concurrency": [{"at": "08:00", "value": 2}]},
+            "platforms[0].provisioned_concurrency",
+            "provisioned concurrency",
+        ),
+        ({"efs": True}, "platforms[0].efs", "Amazon EFS"),
+        ({"cost": {"ephemeral_storage": 1024}}, "platforms[0].cost.ephemeral_storage", "512 MB"),
+    ],
+)
+def test_snapstart_rules_refuse_with_the_key(settings, key, words):
+    from sim.errors import InputError
+
+    platform = lam(snapstart=True, runtime="java21")
+    platform.update(settings)
+    with pytest.raises(InputError) as exc:
+        scen([{"steady": {"rate": "1/s"}}], {"duration": "1ms"}, platform)
+    assert exc.value.key is not None and exc.value.key.startswith(key)
+    assert words in str(exc.value)
+
+
+@pytest.mark.parametrize("runtime", ["java11", "java21", "python3.12", "python3.13", "dotnet8"])
+def test_snapstart_supported_runtimes_load(runtime):
+    sc = scen(
+        [{"steady": {"rate": "1/s"}}], {"duration": "1ms"}, lam(snapstart=True, runtime=runtime)
+    )
+    assert sc.platforms[0].snapstart_charged == (not runtime.startswith("java"))
+
+
+def test_snapstart_python_bill_by_hand():
+    """python3.12 + SnapStart, 1024 MB, 1 day: cache = 1 GB x 86,400 s x $0.0000015046 = $0.13;
+    restore = restores x 1 GB x $0.0001397998; java21 has neither line (Java is not charged)."""
+    from sim.pricing import price
+
+    def run(runtime):
+        sc = scen(
+            [{"steady": {"rate": "1/min"}}],
+            {"duration": "10ms"},
+            lam(memory=1024, snapstart=True, runtime=runtime, keep_alive="30s", restore="100ms"),
+            duration="1d",
+        )
+        return run_platform(sc)
+
+    py = run("python3.12")
+    restores = py.stats.cold_starts
+    assert restores > 100  # keep-alive 30 s at 1/min: most environments expire
+    assert round(py.bill.breakdown["snapstart_cache"], 2) == round(86_400 * 0.0000015046, 2)
+    assert py.bill.breakdown["snapstart_cache"] == pytest.approx(86_400 * 0.0000015046)
+    restore_rate = price("lambda.snapstart.restore").rate
+    assert py.bill.breakdown["snapstart_restore"] == pytest.approx(restores * restore_rate)
+    java = run("java21")
+    assert "snapstart_cache" not in java.bill.breakdown
+    assert "snapstart_restore" not in java.bill.breakdown
+
+
+def test_sam_snapstart_efs_and_ephemeral_storage(tmp_path):
+    from sim.errors import InputError
+
+    (tmp_path / "t.yaml").write_text(
+        "Resources:\n"
+        "  Fn:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      Runtime: python3.13\n"
+        "      SnapStart: {ApplyOn: PublishedVersions}\n"
+        "      EphemeralStorage: {Size: 2048}\n"
+    )
+    platform = {"name": "f", "type": "lambda", "sam": {"file": str(tmp_path / "t.yaml")}}
+    with pytest.raises(InputError, match="512 MB"):
+        scen([{"steady": {"rate": "1/s"}}], {"duration": "1ms"}, platform)
+    sc = scen(
+        [{"steady": {"rate": "1/s"}}],
+        {"duration": "1ms"},
+        {**platform, "snapstart": False},
+    )
+    assert sc.platforms[0].cost.ephemeral_storage == 2048
+    (tmp_path / "e.yaml").write_text(
+        "Resources:\n"
+        "  Fn:\n"
+        "    Type: AWS::Lambda::Function\n"
+        "    Properties:\n"
+        "      FileSystemConfigs: [{Arn: arn, LocalMountPath: /mnt/x}]\n"
+    )
+    sc = scen(
+        [{"steady": {"rate": "1/s"}}],
+        {"duration": "1ms"},
+        {"name": "f", "type": "lambda", "sam": {"file": str(tmp_path / "e.yaml")}},
+    )
+    assert sc.platforms[0].efs is True

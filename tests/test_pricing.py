@@ -306,12 +306,51 @@ def test_workers_below_allowance_is_the_minimum():
 
 
 def test_fastly_flagged_secondary():
-    # 20M requests and 200M vCPU-ms: (20M - 10M) * $0.50/1M + (200M - 100M) * $0.05/1M = 5 + 5
+    # 20M requests and 200M vCPU-ms: (20M - 10M) * $0.50/1M + (200M - 100M) * $0.05/1M = 5 + 5,
+    # below Fastly's $50 monthly minimum: a $40 shortfall line, $50 in all.
     bill = wasm_bill(
         WasmUsage(requests=20_000_000, cpu_ms_total=200e6, window_s=MONTH), "fastly-compute"
     )
-    assert close(bill.total_usd, 10.0)
+    assert close(bill.breakdown["fastly_requests"] + bill.breakdown["fastly_cpu"], 10.0)
+    assert close(bill.breakdown["fastly_minimum_shortfall"], 40.0)
+    assert close(bill.total_usd, 50.0)
     assert "[S]" in bill.sources["fastly_requests"] and "range" in bill.sources["fastly_cpu"]
+    assert "about-the-charges-on-your-bill" in bill.sources["fastly_minimum_shortfall"]
+
+
+def test_fastly_above_the_minimum_has_no_shortfall():
+    # 110M requests, 1.1B vCPU-ms: (110M - 10M) * 0.50/1M + (1100M - 100M) * 0.05/1M = 50 + 50
+    bill = wasm_bill(
+        WasmUsage(requests=110_000_000, cpu_ms_total=1.1e9, window_s=MONTH), "fastly-compute"
+    )
+    assert close(bill.total_usd, 100.0)
+    assert bill.breakdown["fastly_minimum_shortfall"] == 0.0
+
+
+def test_snapstart_cache_and_restore_by_hand():
+    """AWS pricing page example, over a 30-day month: 1 GB (1024 MB) version cached all month =
+    2,592,000 GB-s x $0.0000015046 = $3.8999232 -> $3.90; 74,400 restores x 1 GB x $0.0001397998
+    = $10.40110512 -> $10.40."""
+    usage = LambdaUsage(
+        requests=7_440_000,
+        on_demand_billed_ms=0.0,
+        window_s=MONTH,
+        snapstart_restores=74_400,
+        snapstart_cached_s=MONTH,
+    )
+    bill = lambda_bill(usage, memory_mb=1024)
+    assert cents(bill.breakdown["snapstart_cache"]) == 3.90
+    assert close(bill.breakdown["snapstart_cache"], 3.8999232)
+    assert cents(bill.breakdown["snapstart_restore"]) == 10.40
+    assert close(bill.breakdown["snapstart_restore"], 10.40110512)
+    # A one-day window is a month of the same: the cache line is the same monthly figure.
+    day = lambda_bill(
+        LambdaUsage(requests=1, on_demand_billed_ms=0.0, window_s=DAY, snapstart_cached_s=DAY),
+        memory_mb=1024,
+    )
+    assert close(day.monthly_breakdown["snapstart_cache"], 3.8999232)
+    assert close(day.breakdown["snapstart_cache"], 86_400 * 0.0000015046)
+    assert "snapstart_cache" not in lambda_bill(day_usage(), memory_mb=1024).breakdown
 
 
 def test_custom_wasm_pricing():

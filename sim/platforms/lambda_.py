@@ -9,10 +9,18 @@ Model (platforms.md, Lambda section; every default in sim.defaults with its sour
   throttled (429) and, if the client retries, comes back after full-jitter exponential backoff.
 - Idle on-demand environments are reclaimed `keep_alive` after their last request (lazily: an
   environment whose expiry has passed is never handed out and leaves the pool when next seen).
+- Lifetime cap: an on-demand environment is recycled `max_environment_lifetime` after it started
+  (its cold start began), busy or not: idle, it leaves then; busy, its request finishes and it is
+  not reused. Provisioned environments are recycled in the background (not modelled).
+- Invocation rate: at most `invocations_per_concurrency` x concurrency limit invocations start per
+  function in each one-second window of the clock [k, k+1); a request beyond that is throttled
+  (429), like a concurrency throttle. Throttled requests do not count.
 - Handler time = service x ((1 - cpu_bound) + cpu_bound / min(vCPU, threads)), vCPU = memory/1769.
 - An invocation longer than `timeout` is killed at the timeout (billed to it) and its environment
   is discarded (Lambda resets the environment after a timeout), so the next request there is cold.
 - Concurrency counts in-flight invocations (initialising or running), PC included.
+- Provisioned concurrency from a schedule: billed from the scheduled action's time; environments
+  added are ready `ready_delay` later (as with target tracking). Decreases apply at once.
 Per-function pools: a multi-function trace gives each function its own environments, token bucket
 and provisioned concurrency, as separate Lambda functions with the same settings would have.
 """
@@ -64,7 +72,23 @@ class LambdaModel(PlatformModel):
         self.gw_const = constant_value(spec.gateway_latency)
         self.gw_rng = substream(rng, 3)  # one draw per arrival, in arrival order
         self.jitter = substream(rng, 4)  # backoff jitter, one draw per throttle
-        self.tt_rng = substream(rng, 5)  # target-tracking ready delays
+        self.tt_rng = substream(rng, 5)  # PC ready delays (target tracking or schedule)
+        life = spec.max_environment_lifetime
+        self.life_on = life is not None
+        self.life_const = constant_value(life) if life is not None else None
+        self.life_draw = DrawBuffer(life, substream(rng, 6)) if life is not None else None
+        self.death: dict[int, float] = {}  # on-demand env -> when it is recycled (lifetime cap)
+        rate = spec.rate_limit
+        self.rate_on = rate is not None
+        self.rate_cap = math.floor(rate + 1e-9) if rate is not None else 0
+        self.rate_end = [0.0] * nfn  # per function: end of the current one-second window ...
+        self.rate_n = [0] * nfn  # ... and the invocations started in it
+        # Per chunk: False when no clock second of it can exceed the quota (no retries, arrivals
+        # per second <= quota), so the hot loop skips the check; the counters are then brought up
+        # to date at the chunk's end (_rate_carry) from its arrivals and the throttles below.
+        self.rate_check = self.rate_on
+        self.thr_end = [0.0] * nfn  # skip mode: throttles (concurrency, tokens) per second
+        self.thr_n = [0] * nfn
         # Rows of first-attempt requests, in arrival order (the rest is computed per chunk):
         # startup (-1 marks a request that went the slow way: throttled/retried) and environment
         # (negated for a provisioned one).
@@ -84,7 +108,9 @@ class LambdaModel(PlatformModel):
         self.next_env = 0
         self.created: dict[int, float] = {}  # on-demand env -> creation time (for env-seconds)
         # Provisioned concurrency (per function).
-        self.pc_level = 0
+        self.pc_level = 0  # configured (billed) level
+        self.pc_ready = 0  # environments ready per function (lags pc_level while preparing)
+        self.pc_gen = 0  # bumps at each change; a pending ready-up of an older one is void
         self.pc_live = [0] * nfn
         self.pc_retire = [0] * nfn
         self.pc_segments: list[list[float]] = []  # [start, end, level]
@@ -98,6 +124,7 @@ class LambdaModel(PlatformModel):
         self.billed_od_ms = 0.0
         self.billed_pc_ms = 0.0
         self.billed_init_ms = 0.0
+        self.restores = 0  # SnapStart restores (new on-demand environments)
         self.invocations = 0
         self.attempts = 0
         self.throttles = 0
@@ -116,7 +143,9 @@ class LambdaModel(PlatformModel):
             self.set_pc(pc.initial if pc.initial is not None else pc.min, "target tracking start")
             self.env.process(self._target_tracking(pc))
 
-    def set_pc(self, level: int, reason: str) -> None:
+    def set_pc(self, level: int, reason: str, ready_after: float = 0.0) -> None:
+        """Configure `level` now (billed from now). Environments it adds are ready `ready_after`
+        later, unless another change comes first; removed ones leave at once."""
         now = self.env.now
         if level == self.pc_level:
             return
@@ -125,6 +154,20 @@ class LambdaModel(PlatformModel):
             self.pc_segments[-1][1] = now
         if level:
             self.pc_segments.append([now, self.ctx.duration, level])
+        self.pc_level = level
+        self.pc_gen += 1
+        if level > self.pc_ready and ready_after > 0:
+            self.env.process(self._pc_ready_after(ready_after, level, self.pc_gen))
+        else:
+            self._ready_pc(level)
+
+    def _pc_ready_after(self, delay: float, level: int, gen: int):  # SimPy process
+        yield self.env.timeout(delay)
+        if gen == self.pc_gen:
+            self._ready_pc(level)
+
+    def _ready_pc(self, level: int) -> None:
+        """Make `level` provisioned environments per function ready (adding or retiring)."""
         for f in range(len(self.pc_idle)):
             have = self.pc_live[f] - self.pc_retire[f]
             if level > have:
@@ -144,7 +187,7 @@ class LambdaModel(PlatformModel):
                     self.live -= 1
                     drop -= 1
                 self.pc_retire[f] += drop  # busy ones leave when they finish
-        self.pc_level = level
+        self.pc_ready = level
         self.peak = max(self.peak, self.live)
 
     def _schedule(self, entries: list[ScheduleEntry]):  # SimPy process
@@ -152,14 +195,27 @@ class LambdaModel(PlatformModel):
         day = 86400.0
         first = [e for e in entries if e.at <= 0.0]
         start = first[-1] if first else entries[-1]
+        # In force before the window: ready at t=0.
         self.set_pc(start.value, f"schedule: {start.value} at {_hhmm(start.at)}")
+        delays = [DrawBuffer(e.ready_delay, self.tt_rng, 64) for e in entries]
+        consts = [constant_value(e.ready_delay) for e in entries]
         t_day = 0.0
         while t_day < self.ctx.duration:
-            for e in entries:
+            for k, e in enumerate(entries):
                 at = t_day + e.at
                 if at > self.env.now:
                     yield self.env.timeout(at - self.env.now)
-                    self.set_pc(e.value, f"schedule: {e.value} at {_hhmm(e.at)}")
+                    if e.value == self.pc_level:
+                        continue
+                    delay = 0.0
+                    if e.value > self.pc_ready:  # new environments to prepare
+                        c = consts[k]
+                        delay = c if c is not None else delays[k].next()
+                    self.set_pc(
+                        e.value,
+                        f"schedule: {e.value} at {_hhmm(e.at)} (ready after {delay:.0f}s)",
+                        delay,
+                    )
             t_day += day
 
     def _target_tracking(self, tt: TargetTracking):  # SimPy process
@@ -208,9 +264,13 @@ class LambdaModel(PlatformModel):
     # -- data plane ------------------------------------------------------------------------------
     def _next_chunk(self) -> bool:
         self._rows_from_chunk()
+        if self.rate_on and not self.rate_check and self._chunk is not None:
+            self._rate_carry(self._chunk)
         if not super()._next_chunk():
             return False
         assert self._chunk is not None
+        if self.rate_on:
+            self._rate_mode(self._chunk)
         n = self._chunk.arrival.size
         if self.gw_const is None:
             assert self.spec.gateway_latency is not None
@@ -227,6 +287,9 @@ class LambdaModel(PlatformModel):
         scale, limit, timeout = self.scale, self.limit, self.timeout
         ka_const = self.ka_const
         mru, track_pc = self.mru, self.track_pc
+        life_on, death = self.life_on, self.death
+        rate_on, rate_cap = self.rate_check, self.rate_cap
+        rate_end, rate_n = self.rate_end, self.rate_n
         i0 = i  # arrivals taken from the current chunk in this call (timeline `arrivals`)
         while True:
             if i >= n:
@@ -236,6 +299,7 @@ class LambdaModel(PlatformModel):
                 if self._next_chunk():
                     arr, svc, fns, i, n = self._arr, self._svc, self._fn, 0, len(self._arr)
                     i0 = 0
+                    rate_on = self.rate_check
                     continue
                 ta = INF
             else:
@@ -253,12 +317,29 @@ class LambdaModel(PlatformModel):
             while busy and busy[0][0] <= t:
                 end, env_id, kind, g = heappop(busy)
                 if kind == _ON_DEMAND:
-                    idle_pools[g].append(
-                        (end + (ka_const if ka_const is not None else self.ka_draw.next()), env_id)
-                    )
+                    exp = end + (ka_const if ka_const is not None else self.ka_draw.next())
+                    if life_on:
+                        d = death[env_id]
+                        if exp > d:
+                            if end >= d:  # recycled: its last request has ended
+                                self._gone(env_id, end)
+                                continue
+                            exp = d
+                    idle_pools[g].append((exp, env_id))
                 else:
                     self._release((end, env_id, kind, g))
             pc_idle = pc_pools[f]
+            if rate_on:
+                if t >= rate_end[f]:  # a new second of the clock
+                    rate_end[f] = math.floor(t) + 1.0
+                    rate_n[f] = 0
+                if rate_n[f] >= rate_cap:  # invocation rate quota: throttled
+                    self._i = i
+                    self._throttle(t, t, s, f, 0, self._overhead(i))
+                    i += 1
+                    n_startup(-1.0)
+                    n_env(0)
+                    continue
             if len(busy) >= limit:
                 self._i = i
                 self._throttle(t, t, s, f, 0, self._overhead(i))
@@ -296,6 +377,8 @@ class LambdaModel(PlatformModel):
                         n_env(0)
                         continue
                     env_id, startup = cold
+            if rate_on:
+                rate_n[f] += 1
             start = t + startup
             dur = s * scale
             end = start + (dur if dur <= timeout else timeout)
@@ -314,6 +397,41 @@ class LambdaModel(PlatformModel):
             self._rows_from_chunk()
             self.flush()
 
+    def _rate_mode(self, c: Any) -> None:
+        """Check the quota per request in this chunk only where it can bind: with client retries,
+        or when some (function, clock second) holds more arrivals than the quota (counting the
+        invocations already started in the second that straddles the chunk boundary)."""
+        if self.spec.client.retries > 0 or c.arrival.size == 0:
+            self.rate_check = self.rate_on
+            return
+        nfn = len(self.rate_n)
+        w = np.floor(c.arrival).astype(np.int64)
+        w0 = int(w[0])
+        key = (w - w0) * nfn + (c.function if nfn > 1 else 0)
+        counts = np.bincount(key, minlength=nfn)
+        for f in range(nfn):
+            if self.rate_end[f] == w0 + 1.0:
+                counts[f] += self.rate_n[f]
+        self.rate_check = int(counts.max()) > self.rate_cap
+
+    def _rate_carry(self, c: Any) -> None:
+        """After a chunk without per-request checks: the invocations started in its last clock
+        second, per function (its arrivals then, less their throttles, plus any carried in)."""
+        if c.arrival.size == 0:
+            return
+        nfn = len(self.rate_n)
+        last = math.floor(float(c.arrival[-1]))
+        lo = int(np.searchsorted(c.arrival, last, side="left"))
+        fns = c.function[lo:] if nfn > 1 else np.zeros(c.arrival.size - lo, dtype=np.int64)
+        counts = np.bincount(fns, minlength=nfn)
+        end = last + 1.0
+        for f in range(nfn):
+            n = int(counts[f]) - (self.thr_n[f] if self.thr_end[f] == end else 0)
+            if self.rate_end[f] == end:
+                n += self.rate_n[f]
+            self.rate_end[f], self.rate_n[f] = end, n
+            self.thr_end[f], self.thr_n[f] = 0.0, 0  # counted in: not again
+
     def _cold_start(self, t: float, f: int) -> tuple[int, float] | None:
         """A new environment for function f at time t, if the scaling token bucket (refilled
         continuously) has a token: (environment id, start-up seconds); None means throttled."""
@@ -328,10 +446,15 @@ class LambdaModel(PlatformModel):
         self.next_env += 1
         env_id = self.next_env
         self.created[env_id] = t
+        if self.life_on:
+            life = self.life_const
+            self.death[env_id] = t + (life if life is not None else self.life_draw.next())  # type: ignore[union-attr]
         self.live += 1
         if self.live > self.peak:
             self.peak = self.live
-        if not self.snapstart:
+        if self.snapstart:
+            self.restores += 1
+        else:
             self.billed_init_ms += math.ceil(init * 1e3 - 1e-9)
         self.cold_in_step += 1
         return env_id, self.sandbox + init
@@ -339,6 +462,10 @@ class LambdaModel(PlatformModel):
     def _throttle(self, t: float, t0: float, s: float, f: int, attempt: int, over: float) -> None:
         """A 429: retry after full-jitter backoff if the client still may, else record it."""
         self.throttles += 1
+        if self.rate_on and not self.rate_check:  # for _rate_carry
+            if t >= self.thr_end[f]:
+                self.thr_end[f], self.thr_n[f] = math.floor(t) + 1.0, 0
+            self.thr_n[f] += 1
         self.attempts += 1
         if attempt < self.spec.client.retries:
             backoff = self.spec.client.backoff
@@ -362,7 +489,12 @@ class LambdaModel(PlatformModel):
         while busy and busy[0][0] <= t:
             self._release(heappop(busy))
         env_id, kind, startup = 0, _ON_DEMAND, 0.0
-        if len(busy) < self.limit:
+        if self.rate_on and t >= self.rate_end[f]:
+            self.rate_end[f] = math.floor(t) + 1.0
+            self.rate_n[f] = 0
+        if self.rate_on and self.rate_n[f] >= self.rate_cap:
+            pass  # invocation rate quota: throttled
+        elif len(busy) < self.limit:
             if self.pc_idle[f]:
                 env_id, kind = self.pc_idle[f].pop(), _PROVISIONED
             else:
@@ -378,6 +510,8 @@ class LambdaModel(PlatformModel):
         if not env_id:
             self._throttle(t, t0, s, f, attempt, over)
             return
+        if self.rate_on:
+            self.rate_n[f] += 1
         start = t + startup
         dur = s * self.scale
         outcome = OK if dur <= self.timeout else TIMED_OUT
@@ -472,7 +606,15 @@ class LambdaModel(PlatformModel):
         end, env_id, kind, f = item
         if kind == _ON_DEMAND:
             ka = self.ka_const if self.ka_const is not None else self.ka_draw.next()
-            self.idle[f].append((end + ka, env_id))
+            exp = end + ka
+            if self.life_on:
+                d = self.death[env_id]
+                if exp > d:
+                    if end >= d:  # recycled: its last request has ended
+                        self._gone(env_id, end)
+                        return
+                    exp = d
+            self.idle[f].append((exp, env_id))
         elif kind == _PROVISIONED:
             if self.pc_retire[f]:
                 self.pc_retire[f] -= 1
@@ -492,6 +634,7 @@ class LambdaModel(PlatformModel):
 
     def _gone(self, env_id: int, t: float) -> None:
         born = self.created.pop(env_id)
+        self.death.pop(env_id, None)
         self.live -= 1
         lo, hi = max(born, self.ctx.warmup), min(t, self.ctx.duration)
         if hi > lo:
@@ -511,7 +654,7 @@ class LambdaModel(PlatformModel):
         """Drop expired idle environments; return the number of live idle on-demand ones."""
         count = 0
         for pool in self.idle:
-            if self.ka_const is not None:  # expiries are in release order
+            if self.ka_const is not None and not self.life_on:  # expiries are in release order
                 while pool and pool[0][0] <= now:
                     self._reclaim(pool.popleft())
             else:
@@ -568,6 +711,9 @@ class LambdaModel(PlatformModel):
             pc_segments=[(a, b, int(lvl) * n_fn) for a, b, lvl in self.pc_segments],
             gateway_requests=self.attempts if self.spec.api_gateway != "none" else 0,
             window_s=self.ctx.duration,
+            snapstart_restores=self.restores if self.spec.snapstart_charged else 0,
+            snapstart_cached_s=self.ctx.duration * n_fn if self.spec.snapstart_charged else 0.0,
+            snapstart_versions=n_fn,
         )
 
     def bill(self) -> Any:

@@ -6,16 +6,19 @@ The model that simulates them is sim.platforms.lambda_; this module imports no k
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BeforeValidator,
     Field,
     TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sim import defaults as D
 from sim.config import Duration, MemoryMB, Rate, Strict
@@ -48,11 +51,36 @@ def _time_of_day(value: object) -> object:
 TimeOfDay = Annotated[Duration, BeforeValidator(_time_of_day)]
 
 
+def snapstart_family(runtime: str) -> str | None:
+    """'java' | 'python' | 'dotnet' if SnapStart supports this runtime identifier, else None."""
+    m = re.fullmatch(r"(java|python|dotnet)(\d+(?:\.\d+)*)(?:\.\w+)?", runtime)
+    if not m:
+        return None
+    version = tuple(int(x) for x in m.group(2).split("."))
+    return m.group(1) if version >= D.LAMBDA_SNAPSTART_RUNTIMES[m.group(1)] else None
+
+
+def _refuse(key: str, value: Any, message: str) -> None:
+    """A validation error at `key` (dotted, inside this platform) from a rule across keys."""
+    raise ValidationError.from_exception_data(
+        "LambdaSpec",
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", message),
+                loc=tuple(key.split(".")),
+                input=value,
+            )
+        ],
+    )
+
+
 class ScheduleEntry(Strict):
-    """Provisioned concurrency `value` from time of day `at` (repeats daily)."""
+    """Provisioned concurrency `value` from time of day `at` (repeats daily): an Application Auto
+    Scaling scheduled action. Billed from `at`; added environments are ready `ready_delay` later."""
 
     at: TimeOfDay = Field(ge=0, lt=86400)
     value: int = Field(ge=0)
+    ready_delay: Dist = Field(default_factory=lambda: D.LAMBDA_PC_READY_DELAY)  # type: ignore[assignment]
 
 
 class TargetTracking(Strict):
@@ -105,6 +133,18 @@ class LambdaSpec(Strict):
     snapstart: bool = False
     restore: Dist = Field(default_factory=lambda: D.LAMBDA_SNAPSTART_RESTORE)  # type: ignore[assignment]
     keep_alive: Dist = Field(default_factory=lambda: D.LAMBDA_KEEP_ALIVE_S)  # type: ignore[assignment]
+    max_environment_lifetime: Dist | None = Field(
+        default_factory=lambda: D.LAMBDA_MAX_ENVIRONMENT_LIFETIME_S,  # type: ignore[arg-type]
+        description="an on-demand environment is recycled this long after it started, even when "
+        "busy (a request in flight finishes first); null: never",
+    )
+    invocations_per_concurrency: float | None = Field(
+        D.LAMBDA_INVOCATIONS_PER_CONCURRENCY,
+        gt=0,
+        description="synchronous invocations per second per unit of the concurrency limit "
+        "(AWS: 10); beyond it: throttled; null: no rate limit",
+    )
+    efs: bool = Field(False, description="the function mounts an Amazon EFS file system")
     reuse: Literal["mru", "lru"] = "mru"
     provisioned_concurrency: int | list[ScheduleEntry] | TargetTracking = 0
     reserved_concurrency: int | None = Field(None, ge=0)
@@ -137,7 +177,10 @@ class LambdaSpec(Strict):
         from_sam = load_sam_function(
             path if path.is_absolute() else base / path, ref.get("function")
         )
-        return {**from_sam, **data}
+        merged = {**from_sam, **data}
+        if isinstance(data.get("cost"), dict) and "cost" in from_sam:
+            merged["cost"] = {**from_sam["cost"], **data["cost"]}  # scenario cost keys win
+        return merged
 
     @field_validator("provisioned_concurrency")
     @classmethod
@@ -152,7 +195,9 @@ class LambdaSpec(Strict):
 
     @model_validator(mode="after")
     def _resolve(self) -> LambdaSpec:
-        if self.init is None:
+        if self.snapstart:
+            self._snapstart_rules()
+        if self.init is None and not self.snapstart:  # SnapStart restores instead of Init
             if self.runtime not in D.LAMBDA_INIT_MS:
                 known = ", ".join(sorted(D.LAMBDA_INIT_MS))
                 raise ValueError(
@@ -169,6 +214,49 @@ class LambdaSpec(Strict):
                 D.LAMBDA_GATEWAY_LATENCY_S[self.api_gateway]
             )
         return self
+
+    def _snapstart_rules(self) -> None:
+        """AWS's SnapStart restrictions (docs.aws.amazon.com/lambda/latest/dg/snapstart.html)."""
+        if snapstart_family(self.runtime) is None:
+            _refuse(
+                "runtime",
+                self.runtime,
+                f"SnapStart supports only Java 11+, Python 3.12+ and .NET 8+ managed runtimes, "
+                f"not {self.runtime!r}; use such a runtime or snapstart: false",
+            )
+        if self.provisioned_concurrency not in (0, None):
+            _refuse(
+                "provisioned_concurrency",
+                self.provisioned_concurrency,
+                "SnapStart does not support provisioned concurrency; set "
+                "provisioned_concurrency: 0 or snapstart: false",
+            )
+        if self.efs:
+            _refuse(
+                "efs",
+                True,
+                "SnapStart does not support Amazon EFS; set efs: false or snapstart: false",
+            )
+        storage = self.cost.ephemeral_storage
+        if storage > D.LAMBDA_SNAPSTART_MAX_EPHEMERAL_MB:
+            _refuse(
+                "cost.ephemeral_storage",
+                storage,
+                f"SnapStart does not support ephemeral storage above "
+                f"{D.LAMBDA_SNAPSTART_MAX_EPHEMERAL_MB:.0f} MB (got {storage:g} MB)",
+            )
+
+    @property
+    def snapstart_charged(self) -> bool:
+        """SnapStart cache and restore are billed for Python and .NET, not Java (AWS pricing)."""
+        return self.snapstart and snapstart_family(self.runtime) in ("python", "dotnet")
+
+    @property
+    def rate_limit(self) -> float | None:
+        """Synchronous invocations per second the function accepts (None: unlimited)."""
+        if self.invocations_per_concurrency is None:
+            return None
+        return self.invocations_per_concurrency * self.concurrency_limit
 
     @property
     def vcpu(self) -> float:

@@ -1,9 +1,10 @@
 """Read Lambda settings from an AWS SAM / CloudFormation template (`sam: {file, function}`).
 
 Maps the function's MemorySize, Timeout, Runtime, Architectures, ReservedConcurrentExecutions,
-ProvisionedConcurrencyConfig and SnapStart (with SAM `Globals.Function` as defaults) onto the
-Lambda platform keys. Keys written in the scenario win over the template. Intrinsic functions
-(!Ref, !Sub, ...) are accepted by the loader; a value that is not a literal is an error naming it.
+ProvisionedConcurrencyConfig, SnapStart, FileSystemConfigs (-> efs) and EphemeralStorage (->
+cost.ephemeral_storage), with SAM `Globals.Function` as defaults, onto the Lambda platform keys.
+Keys written in the scenario win over the template. Intrinsic functions (!Ref, !Sub, ...) are
+accepted by the loader; a value that is not a literal is an error naming it.
 """
 
 from __future__ import annotations
@@ -117,4 +118,10 @@ def load_sam_function(path: Path, function: str | None) -> dict[str, Any]:
     snap = props.get("SnapStart")
     if isinstance(snap, dict) and snap.get("ApplyOn") == "PublishedVersions":
         out["snapstart"] = True
+    if props.get("FileSystemConfigs"):
+        out["efs"] = True
+    storage = props.get("EphemeralStorage")
+    if isinstance(storage, dict) and "Size" in storage:
+        size = _literal(storage["Size"], file, f"{where}.EphemeralStorage.Size")
+        out["cost"] = {"ephemeral_storage": size}
     return out

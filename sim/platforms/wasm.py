@@ -49,6 +49,7 @@ class WasmModel(PlatformModel):
         cb = ctx.cpu_bound
         self.cpu_bound = cb
         # Wall time into the handler at which the CPU limit is reached (never, if no CPU share).
+        assert spec.cpu_limit is not None  # resolved by WasmSpec
         self.wall_limit = spec.cpu_limit / cb if cb > 0 else INF
         self.cap = spec.max_concurrency if spec.max_concurrency is not None else sys.maxsize
         self.inst_const = constant_value(spec.instantiate)

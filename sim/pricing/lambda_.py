@@ -16,9 +16,13 @@ Rules (prices and sources in prices.yaml; the window -> month rule in tables.py)
   the first GB-s of the month (tier 1). AWS: it does not apply to functions with PC enabled, so
   any configured PC in the window switches it off (the bill says so in `notes`).
 - API Gateway: HTTP API metered in 512 KB units per request; REST API by request, tiered.
+- SnapStart (Python and .NET; "SnapStart pricing does not apply to supported Java managed
+  runtimes"): cache = memory GB x seconds each function's published version is active (the whole
+  window, each version at least 3 hours) at the cache rate; restore = memory GB x restores at the
+  restore rate (a restore is each new environment resumed from the snapshot).
 - CloudWatch Logs ingestion and NAT Gateway (hours for the whole window + GB processed) are
   optional.
-- Not billed: data transfer out, log storage, SnapStart cache/restore, API Gateway free tier.
+- Not billed: data transfer out, log storage, API Gateway free tier.
 """
 
 from __future__ import annotations
@@ -110,9 +114,19 @@ class LambdaUsage:
     gateway_requests: int | None = None
     log_bytes: float | None = None  # None: requests * settings.logs.bytes_per_request
     nat_bytes: float | None = None  # None: requests * settings.nat.bytes_per_request
+    snapstart_restores: int = 0  # billed SnapStart restores (Python/.NET; 0 for Java)
+    snapstart_cached_s: float = 0.0  # version-seconds cached in the window (sum over versions)
+    snapstart_versions: int = 1  # published versions cached (one per function)
 
     def __post_init__(self) -> None:
-        for name in ("requests", "on_demand_billed_ms", "pc_billed_ms", "init_billed_ms"):
+        for name in (
+            "requests",
+            "on_demand_billed_ms",
+            "pc_billed_ms",
+            "init_billed_ms",
+            "snapstart_restores",
+            "snapstart_cached_s",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"LambdaUsage.{name} must be >= 0, got {getattr(self, name)!r}")
         for start, end, envs in self.pc_segments:
@@ -223,6 +237,15 @@ def lambda_bill(
         extra_gb = (settings.ephemeral_storage - free_mb.rate) / 1024.0
         storage_gbs = b.monthly(billed_ms / 1000.0 * extra_gb)
         b.line("ephemeral_storage", storage_rate.cost(storage_gbs), [storage_rate, free_mb])
+
+    if usage.snapstart_cached_s > 0 or usage.snapstart_restores > 0:
+        cache, minimum = price("lambda.snapstart.cache"), price("lambda.snapstart.cache_minimum")
+        cached_s = max(b.monthly(usage.snapstart_cached_s), minimum.rate * usage.snapstart_versions)
+        b.line("snapstart_cache", cache.cost(cached_s * gb), [cache, minimum])
+        restore = price("lambda.snapstart.restore")
+        b.line(
+            "snapstart_restore", restore.cost(b.monthly(usage.snapstart_restores) * gb), [restore]
+        )
 
     if api_gateway != "none":
         gw_key = f"api_gateway.{api_gateway}"

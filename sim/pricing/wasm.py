@@ -4,7 +4,9 @@ Workers Standard: a $5 monthly minimum that includes 10M requests and 30M CPU-ms
 extra million requests and $0.02 per extra million CPU-ms; "No charge or limit for duration", so
 only CPU time is billed (the platform passes the CPU share of service time, never I/O wait).
 Fastly Compute (secondary source, ranges): the top of each documented range, after a free allowance
-of 10M requests and 100M vCPU-ms; no monthly minimum. Custom: the user's own rates.
+of 10M requests and 100M vCPU-ms; the bill is at least Fastly's $50 monthly minimum ("We bill a
+minimum of $50 per month", docs.fastly.com; the shortfall is its own line). Custom: the user's own
+rates.
 All allowances and minimums apply per 30-day month (window -> month rule in tables.py).
 """
 
@@ -44,8 +46,10 @@ class WasmUsage:
             raise ValueError(f"WasmUsage needs non-negative requests and CPU time, got {self!r}")
 
 
-def _overage(b: BillBuilder, line: str, used: float, included: Rate, rate: Rate) -> None:
-    b.line(line, rate.cost(max(0.0, used - included.rate)), [rate, included])
+def _overage(b: BillBuilder, line: str, used: float, included: Rate, rate: Rate) -> float:
+    cost = rate.cost(max(0.0, used - included.rate))
+    b.line(line, cost, [rate, included])
+    return cost
 
 
 def wasm_bill(
@@ -76,20 +80,23 @@ def wasm_bill(
         )
     elif pricing == "fastly-compute":
         b.note("Fastly Compute prices are from a secondary source, top of the documented ranges")
-        _overage(
+        usage_usd = _overage(
             b,
             "fastly_requests",
             requests,
             price("fastly.compute.included_requests"),
             price("fastly.compute.requests"),
         )
-        _overage(
+        usage_usd += _overage(
             b,
             "fastly_cpu",
             cpu_ms,
             price("fastly.compute.included_cpu_ms"),
             price("fastly.compute.cpu"),
         )
+        minimum = price("fastly.monthly_minimum")
+        shortfall = max(0.0, minimum.rate - usage_usd)
+        b.line("fastly_minimum_shortfall", shortfall, [minimum])
     elif pricing == "custom":
         if custom is None:
             raise InputError(

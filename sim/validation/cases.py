@@ -441,6 +441,7 @@ def _keep_alive(name: str, st: Settings) -> list[Check]:
                         "name": "fn",
                         "type": "lambda",
                         "keep_alive": keep_alive,
+                        "max_environment_lifetime": None,  # the closed form has no lifetime cap
                         "init": "1ms",
                         "sandbox_overhead": 0,
                         "timeout": "900s",

@@ -55,6 +55,9 @@ class ReferenceLambda(LambdaModel):
         super().start()
         self.in_flight = 0
         self.idle_envs: list[list[list[Any]]] = [[] for _ in self.idle]  # [env_id, since]
+        self.entry_of: dict[int, list[Any]] = {}  # idle env -> its idle_envs entry
+        self.retired: set[int] = set()  # busy envs past their lifetime: not reused
+        self.started_in: dict[tuple[int, int], int] = {}  # (function, second) -> invocations
         self.env.process(self._source())
 
     def advance(self, until: float) -> None:  # requests drive themselves
@@ -80,6 +83,17 @@ class ReferenceLambda(LambdaModel):
                 self.env.process(self._request(t, t, s, f, o, 0))
 
     def _acquire(self, t: float, f: int) -> tuple[int, int, float] | None:
+        got = self._acquire_env(t, f)
+        if got is not None and self.spec.rate_limit is not None:
+            key = (f, math.floor(t))
+            self.started_in[key] = self.started_in.get(key, 0) + 1
+        return got
+
+    def _acquire_env(self, t: float, f: int) -> tuple[int, int, float] | None:
+        # The quota: invocations started in this clock second, counted per (function, second).
+        quota = self.spec.rate_limit  # read from the settings, not the kernel's state
+        if quota is not None and self.started_in.get((f, math.floor(t)), 0) + 1 > quota + 1e-9:
+            return None
         if self.in_flight >= self.limit:
             return None
         if self.pc_idle[f]:
@@ -88,6 +102,7 @@ class ReferenceLambda(LambdaModel):
         if idle:
             env = idle.pop() if self.mru else idle.pop(0)
             env[1] = None  # no longer idle: its reaper will find it busy
+            self.entry_of.pop(env[0], None)
             return env[0], 0, 0.0
         sr = self.spec.scaling_rate
         tok = min(float(sr.burst), self.tokens[f] + (t - self.tok_time[f]) * sr.refill)
@@ -97,13 +112,34 @@ class ReferenceLambda(LambdaModel):
             return None
         self.tokens[f] = tok - 1.0
         init = self.startup_dist.next()
-        if not self.snapstart:
+        if self.snapstart:
+            self.restores += 1
+        else:
             self.billed_init_ms += math.ceil(init * 1e3 - 1e-9)
         self.next_env += 1
-        self.created[self.next_env] = t
+        env_id = self.next_env
+        self.created[env_id] = t
         self.live += 1
         self.peak = max(self.peak, self.live)
-        return self.next_env, 0, self.sandbox + init
+        lifetime = self.spec.max_environment_lifetime
+        if lifetime is not None:  # the kernel's draw buffer: the same draws in the same order
+            life = lifetime.value if lifetime.dist == "constant" else self.life_draw.next()
+            self.env.process(self._recycler(env_id, f, t + life))
+        return env_id, 0, self.sandbox + init
+
+    def _recycler(self, env_id: int, f: int, when: float) -> Generator:
+        """The lifetime cap as its own event: at `when` an idle environment leaves, a busy one
+        is marked so that it leaves when its request ends (after completions, before arrivals)."""
+        yield _at_abs(self.env, when, 1.0)
+        if env_id not in self.created:
+            return  # already reclaimed (keep-alive) or discarded (timeout)
+        entry = self.entry_of.pop(env_id, None)
+        if entry is not None:  # idle
+            self.idle_envs[f].remove(entry)
+            entry[1] = None  # void its reaper
+            self._gone(env_id, when)
+        else:
+            self.retired.add(env_id)
 
     def _request(
         self, t: float, t0: float, s: float, f: int, over: float, attempt: int
@@ -144,6 +180,7 @@ class ReferenceLambda(LambdaModel):
 
     def _give_back(self, end: float, env_id: int, provisioned: int, outcome: int, f: int) -> None:
         if outcome != OK:
+            self.retired.discard(env_id)
             if env_id in self.created:
                 self._gone(env_id, end)
             else:
@@ -158,14 +195,20 @@ class ReferenceLambda(LambdaModel):
                 self.pc_idle[f].append(env_id)
             return
         ka = self.ka_const if self.ka_const is not None else self.ka_draw.next()
+        if env_id in self.retired:  # its lifetime ended while it served this request
+            self.retired.discard(env_id)
+            self._gone(env_id, end)
+            return
         entry = [env_id, end]
         self.idle_envs[f].append(entry)
+        self.entry_of[env_id] = entry
         self.env.process(self._reaper(entry, end, ka, f))
 
     def _reaper(self, entry: list[Any], since: float, ka: float, f: int) -> Generator:
         yield self.env.timeout(ka)
         if entry[1] == since:  # still idle since that release
             self.idle_envs[f].remove(entry)
+            self.entry_of.pop(entry[0], None)
             self._gone(entry[0], self.env.now)
 
     def snapshot(self, now: float) -> dict[str, float]:
