@@ -198,6 +198,7 @@ class KubernetesModel(PlatformModel):
         self._scraping = False
         self.last_scale_up = -INF  # the node autoscaler's last launch
         self._command_at: float | None = None  # Karpenter: a command awaiting validation
+        self._node_tick: float | None = None  # the node autoscaler's next look, when armed
         # Started requests, compact (arrival, start, pod-busy seconds, pod, cold; overhead when it
         # is drawn): the other columns follow in `flush`. Failures go to self.log in full.
         self._ra: list[float] = []
@@ -247,8 +248,7 @@ class KubernetesModel(PlatformModel):
             initial = spec.replicas
         self._initial(initial)
         self._record(0.0)
-        if not self.autopilot:
-            self._periodic(D.NODE_AUTOSCALER_PERIOD_S, self._scale_down_nodes)
+        self._arm_nodes(D.NODE_AUTOSCALER_PERIOD_S)
         w: float | None
         if self.hpa is not None:
             assert spec.hpa is not None
@@ -353,6 +353,7 @@ class KubernetesModel(PlatformModel):
                 self._remove(pid, now)
         self.replicas = n
         self._schedule(now)
+        self._arm_nodes(now)
 
     def _new_pod(self) -> int:
         pid = len(self.state)
@@ -450,7 +451,7 @@ class KubernetesModel(PlatformModel):
             return INF
         node.pods -= 1
         node.last_event = t
-        wake = INF
+        wake = self._arm_nodes(t)
         if node.pods == 0 and node.cordoned and not self._closing:
             self._at(t, lambda: self._remove_node(node, "drained"))  # type: ignore[union-attr]
             wake = t
@@ -458,6 +459,28 @@ class KubernetesModel(PlatformModel):
             self._at(t, lambda: self._schedule(self.env.now))
             wake = t
         return wake
+
+    def _arm_nodes(self, t: float) -> float:
+        """The node autoscaler looks every 10 s (ticks at multiples of the period) while
+        something could be taken away; a change that could free a node (a pod leaves, a node
+        becomes ready, a scale) arms it for the first tick >= t. Returns that tick (or INF)."""
+        if self.autopilot or self._closing:
+            return INF
+        if self._node_tick is not None:
+            return self._node_tick
+        p = D.NODE_AUTOSCALER_PERIOD_S
+        tick = p * math.ceil(t / p - 1e-9)
+        if tick >= self.horizon:
+            return INF
+        self._node_tick = tick
+        self._at(tick, self._node_look)
+        return tick
+
+    def _node_look(self) -> None:
+        now = self.env.now
+        self._node_tick = None
+        if self._scale_down_nodes(now):
+            self._arm_nodes(now + D.NODE_AUTOSCALER_PERIOD_S)
 
     # -- scheduler and node autoscaler -----------------------------------------------------------
     def _launch(self, now: float, ready: bool) -> _Node:
@@ -523,10 +546,12 @@ class KubernetesModel(PlatformModel):
         node.ready = True
         node.last_event = self.env.now  # initialised: Karpenter counts from here
         self._schedule(self.env.now)
+        self._arm_nodes(self.env.now)
 
     # -- node scale-down: Karpenter consolidation or the Cluster Autoscaler ---------------------
-    def _scale_down_nodes(self, now: float) -> None:
-        """Every 10 s. Nothing while pods wait for room (ASSUMPTION: both autoscalers are busy
+    def _scale_down_nodes(self, now: float) -> bool:
+        """One look (the data plane is caught up); returns whether to look again in 10 s.
+        Nothing while pods wait for room (ASSUMPTION: both autoscalers are busy
         scaling up then) or when min_nodes would be crossed. A non-empty node is drained: it is
         cordoned, its pods are evicted (a ready one finishes the requests it holds, then goes; a
         starting one goes at once) and the ReplicaSet replaces each at once with a new pod that
@@ -536,15 +561,21 @@ class KubernetesModel(PlatformModel):
         busy = sum(1 for n in alive if n.cordoned)
         room = len(alive) - busy - self.min_nodes
         if room <= 0 or self.pending:
-            return
-        self._catch_up(now)
+            return False  # a scale or a node becoming ready arms the next look
+        cap = self.pods_per_node
         nodes = [n for n in alive if n.ready and not n.cordoned]
+        # With no pod draining, a node's pods fit on the others iff their free room totals one
+        # node's worth; if no node is empty either, nothing can go until something changes.
+        idle = not self.draining and self._command_at is None
+        if idle and sum(cap - n.pods for n in nodes) < cap and all(n.pods for n in nodes):
+            for n in nodes:
+                n.unneeded = None
+            return False
         active: dict[_Node, list[int]] = {n: [] for n in nodes}
         for pid in (*self.starting, *self.ready_order):
             node = self.node_of[pid]
             if node in active:
                 active[node].append(pid)  # type: ignore[index]
-        cap = self.pods_per_node
         free = sum(cap - n.pods for n in nodes)
 
         def fits(n: _Node) -> bool:  # its active pods fit in the free room of the other nodes
@@ -553,7 +584,7 @@ class KubernetesModel(PlatformModel):
         if cluster.node_autoscaler == "karpenter":
             budget = math.ceil(D.KARPENTER_BUDGET_NODES * len(alive) - 1e-9) - busy
             if budget <= 0 or self._command_at is not None:
-                return
+                return True
             due = [n for n in nodes if now >= n.last_event + cluster.consolidate_after - 1e-9]
             empty = [n for n in due if n.pods == 0][: min(budget, room)]
             if empty:
@@ -562,16 +593,16 @@ class KubernetesModel(PlatformModel):
                 # Single-node consolidation: the cheapest to disrupt first (fewest pods).
                 movable = sorted((n for n in due if fits(n)), key=lambda n: (len(active[n]), n.id))
                 if not movable:
-                    return
+                    return True
                 cmd, why = movable[:1], "underutilised: its pods fit on the other nodes"
             else:
-                return
+                return True
             self._command_at = now
             self._at(
                 now + D.KARPENTER_VALIDATION_DELAY_S,
                 lambda: self._karpenter_execute(cmd, why, now),
             )
-            return
+            return True
         # Cluster Autoscaler: unneeded = requests below the threshold and movable.
         pod = self.spec.pod
         alloc_cpu = self.node_type.vcpu - cluster.system_reserved.cpu
@@ -584,7 +615,7 @@ class KubernetesModel(PlatformModel):
             else:
                 n.unneeded = None
         if now < self.last_scale_up + cluster.scale_down_delay_after_add - 1e-9:
-            return
+            return True
         ripe = [
             n
             for n in nodes
@@ -601,6 +632,7 @@ class KubernetesModel(PlatformModel):
                 f"requests below {cluster.scale_down_utilization_threshold:g}"
                 f" of allocatable, {wait}",
             )
+        return True
 
     def _karpenter_execute(self, cmd: list[_Node], why: str, since: float) -> None:
         """The command re-validated after the delay: nodes still there, untouched since (a pod
