@@ -453,7 +453,7 @@ class KubernetesModel(PlatformModel):
         node.last_event = t
         wake = self._arm_nodes(t)
         if node.pods == 0 and node.cordoned and not self._closing:
-            self._at(t, lambda: self._remove_node(node, "drained"))  # type: ignore[union-attr]
+            self._at(t, lambda: self._remove_node(node, "drained"))
             wake = t
         if self.pending and not self._closing:
             self._at(t, lambda: self._schedule(self.env.now))
@@ -574,8 +574,8 @@ class KubernetesModel(PlatformModel):
         active: dict[_Node, list[int]] = {n: [] for n in nodes}
         for pid in (*self.starting, *self.ready_order):
             node = self.node_of[pid]
-            if node in active:
-                active[node].append(pid)  # type: ignore[index]
+            if node is not None and node in active:
+                active[node].append(pid)
         free = sum(cap - n.pods for n in nodes)
 
         def fits(n: _Node) -> bool:  # its active pods fit in the free room of the other nodes
@@ -912,7 +912,7 @@ class KubernetesModel(PlatformModel):
             shown = ", ".join(
                 f"{i.name}={_fmt(v)} (activation > {_fmt(i.activation)})"
                 for i, v in zip(keda.triggers, values, strict=True)
-                if i.activation is not None
+                if i.activation is not None and not isinstance(v, PodMetrics)
             )
             self._scale_to(d.desired, "keda", f"{d.rule}: {d.reason}; {shown}")
 

@@ -416,8 +416,11 @@ class HorizontalPodAutoscaler:
         draining pods not); `metric`: one value per MetricTarget (None = unavailable) — see
         MetricTarget for what each value means; a CPU metric may instead be the pods as
         metrics-server shows them (PodMetrics). The decision is assumed applied."""
-        single = metric is None or isinstance(metric, int | float | PodMetrics)
-        values = [metric] if single else list(metric)  # type: ignore[arg-type]
+        values: list[float | PodMetrics | None] = (
+            [metric]
+            if metric is None or isinstance(metric, int | float | PodMetrics)
+            else list(metric)
+        )
         if len(values) != len(self.metrics):
             raise ValueError(f"expected {len(self.metrics)} metric values, got {len(values)}")
         self._now = now

@@ -707,7 +707,7 @@ class KedaAutoscaler:
         return spec.idleReplicaCount if spec.idleReplicaCount is not None else spec.minReplicaCount
 
     def on_poll(
-        self, now: float, metrics: Sequence[float | None], replicas: int, ready: int = 0
+        self, now: float, metrics: Sequence[Any], replicas: int, ready: int = 0
     ) -> KedaDecision:
         values = self.scaler.hpa_metric(metrics)
         fallback = [v is not None for v in self._with_fallback(values, replicas, ready)]
