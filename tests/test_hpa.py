@@ -3,16 +3,21 @@ controller's formulas (kubernetes/kubernetes pkg/controller/podautoscaler, see h
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pytest
 from pydantic import ValidationError
 
 from sim.platforms.autoscaling.hpa import (
+    ControllerFlags,
     HorizontalPodAutoscaler,
     HPABehavior,
     HPASpec,
     MetricTarget,
+    PodMetrics,
+    PodView,
+    group_pods,
 )
 
 EXT = MetricTarget("queue", "external", "AverageValue", 10.0)
@@ -228,13 +233,124 @@ def test_behavior_defaults_are_kubernetes_defaults():
         ("Percent", 100, 15),
     ]
     assert b.scaleUp.selectPolicy == "Max"
-    assert b.scaleDown.stabilizationWindowSeconds == 300
+    # defaults.go leaves the scale-down window nil: the controller's flag fills it.
+    assert b.scaleDown.stabilizationWindowSeconds is None
     assert [(p.type, p.value, p.periodSeconds) for p in b.scaleDown.policies] == [
         ("Percent", 100, 15)
     ]
     partial = HPABehavior.model_validate({"scaleDown": {"selectPolicy": "Min"}})
-    assert partial.scaleDown.stabilizationWindowSeconds == 300
+    assert partial.scaleDown.stabilizationWindowSeconds is None
     assert partial.scaleDown.selectPolicy == "Min"
+
+
+def test_unset_scale_down_window_takes_the_controller_flag():
+    """--horizontal-pod-autoscaler-downscale-stabilization=1m: an HPA with `behavior: {}` scales
+    down once its 4-pod recommendation is older than 60 s (strictly newer than now - 60 counts),
+    not after the 300 s the old filled-in default gave."""
+    beh = HPABehavior()
+    hpa = HorizontalPodAutoscaler(
+        min_replicas=1, max_replicas=10, metrics=[EXT], behavior=beh, downscale_stabilization=60
+    )
+    seq = [40.0] + [10.0] * 6  # 4 pods, then 1 pod's worth
+    current, out = 4, []
+    for i, m in enumerate(seq):
+        d = hpa.recommend(i * 15.0, current, current, m)
+        out.append(d.desired)
+        current = d.desired
+    assert out == [4, 4, 4, 4, 1, 1, 1]  # at t=60 the 4 of t=0 is no longer newer than 60 - 60
+    explicit = HPABehavior.model_validate({"scaleDown": {"stabilizationWindowSeconds": 0}})
+    hpa0 = HorizontalPodAutoscaler(
+        min_replicas=1, max_replicas=10, metrics=[EXT], behavior=explicit
+    )
+    assert hpa0.recommend(0.0, 4, 4, 10.0).desired == 1  # an explicit 0 is kept
+
+
+def test_from_spec_takes_unset_flags_from_the_cluster():
+    flags = ControllerFlags.model_validate({"downscale_stabilization": "1m", "tolerance": 0.2})
+    spec = HPASpec.model_validate({"max_replicas": 5})
+    hpa = HorizontalPodAutoscaler.from_spec(spec, flags)
+    assert (hpa.downscale_stabilization, hpa.tolerance_up) == (60.0, 0.2)
+    own = HPASpec.model_validate({"max_replicas": 5, "downscale_stabilization": "2m"})
+    assert HorizontalPodAutoscaler.from_spec(own, flags).downscale_stabilization == 120.0
+
+
+# --- CPU as the HPA sees it (replica_calculator.go groupPods, GetResourceReplicas) -------------
+
+CPU = MetricTarget("cpu", "pods", "Utilization", 0.5)
+
+
+def cpu_hpa(**kw) -> HorizontalPodAutoscaler:
+    return HorizontalPodAutoscaler(min_replicas=1, max_replicas=100, metrics=[CPU], **kw)
+
+
+def running(milli: int, *, ready_since: float = -1e9, start: float = -1e9, t: float, w=15.0):
+    return PodView(False, start, True, ready_since, milli, t, w)
+
+
+def test_utilisation_is_a_whole_percent_before_the_ratio():
+    """4 pods of 500m each using 277.9m: metrics-server serves 278m (MilliValue rounds up);
+    utilisation = int32(4 x 278 x 100 / 2000) = 55%, 55 / 50 = 1.1: within tolerance, keep 4. The
+    float mean (0.5558 / 0.5 = 1.1116) would have scaled to ceil(4.45) = 5."""
+    pods = PodMetrics(tuple(running(278, t=0.0) for _ in range(4)), 500)
+    d = cpu_hpa().recommend(0.0, 4, 4, pods)
+    assert (d.desired, d.rule) == (4, "tolerance")
+    assert d.metric_value == 0.55
+    assert cpu_hpa().recommend(0.0, 4, 4, 0.5558).desired == 5  # the mean-value path
+
+
+def test_group_pods_follows_upstream():
+    now = 100.0
+    pods = [
+        PodView(True),  # Pending -> unready
+        PodView(False, 0.0, True, 10.0, None),  # running, no sample yet -> missing
+        running(500, start=0.0, ready_since=90.0, t=99.0),  # 99 < 90 + 15 -> unready
+        running(500, start=0.0, ready_since=80.0, t=99.0),  # 99 >= 95 -> ready
+        PodView(False, 0.0, False, 5.0, 500, 99.0, 15.0),  # not ready, in init period
+        PodView(False, -400.0, False, -398.0, 500, 99.0, 15.0),  # after: never ready, 30 s
+        PodView(False, -400.0, False, -300.0, 500, 99.0, 15.0),  # after: was ready once
+    ]
+    ready, unready, missing = group_pods(pods, now, 300.0, 30.0)
+    assert (ready, unready, missing) == ([3, 6], [0, 2, 4, 5], [1])
+
+
+def test_cpu_scale_up_takes_two_syncs_per_doubling():
+    """Hand-computed from replica_calculator.go and metrics-server. CPU-bound pods of 500m at
+    100% (500m each), target 50%: ratio 2. metrics-server scrapes at 7.5 + 15k s; a new pod is
+    created at a sync and ready 5 s later; its container starts then (no sample until a scrape
+    has a previous point for it, or it is >= 10 s old), and within the 5 min initialisation
+    period its sample counts only once it covers a whole window after readiness.
+    t=15: 2 pods at 100% -> ratio 2 -> 4 (new pods ready at 20).
+    t=30: scrape 22.5: the 2 new pods are 2.5 s old: no sample (missing) -> on a scale-up they
+          count as 0: (2 x 500) x 100 / (4 x 500) = 50% -> ratio 1.0 -> keep 4.
+    t=45: scrape 37.5 over [22.5, 37.5]: all 4 at 100% -> 8 (ready at 50).
+    t=60: scrape 52.5: 4 missing -> 50% -> keep 8. t=75: 16. One doubling per two syncs; with
+    the mean over ready pods the new pods count at once and it doubles every sync."""
+    hpa = cpu_hpa()
+    created: list[float] = [-1e9, -1e9]  # pod creation (= scheduling) times
+    current, seq = 2, []
+    for k in range(1, 6):
+        now = 15.0 * k
+        scrape = 7.5 + 15.0 * math.floor((now - 7.5) / 15.0)
+        pods = []
+        for c in created:
+            ready_at = c + 5.0
+            if ready_at > now:
+                pods.append(PodView(True, c))
+            elif ready_at <= scrape - 15.0:
+                pods.append(running(500, start=c, ready_since=ready_at, t=scrape))
+            elif scrape - ready_at >= 10.0:
+                pods.append(
+                    running(500, start=c, ready_since=ready_at, t=scrape, w=scrape - ready_at)
+                )
+            else:
+                pods.append(PodView(False, c, True, ready_at, None))
+        d = hpa.recommend(
+            now, current, sum(1 for p in pods if not p.pending), PodMetrics(tuple(pods), 500)
+        )
+        seq.append(d.desired)
+        created += [now] * (d.desired - current)
+        current = d.desired
+    assert seq == [4, 4, 8, 8, 16]
 
 
 @pytest.mark.parametrize(

@@ -177,6 +177,32 @@ def test_fallback_after_failure_threshold():
     assert d.desired == 6 and d.metric_value == 60.0
 
 
+def test_fallback_with_a_value_trigger_is_valid_and_divided_by_ready():
+    """KEDA >= 2.18 accepts a Value trigger with fallback; doFallback serves target x replicas /
+    readyReplicas, so the HPA's Value rule ceil(metric / target x ready) gives the replicas."""
+    spec = so(
+        [{"type": "prometheus", "metricType": "Value", "metadata": {"threshold": "10"}}],
+        fallback={"failureThreshold": 0, "replicas": 6},
+    )
+    d = KedaAutoscaler(spec).on_hpa_sync(0.0, [None], 4, 3)  # 10 x 6 / 3 = 20 -> 2 x 3 = 6
+    assert (d.desired, d.metric_value) == (6, 20.0)
+
+
+def test_fallback_failures_count_at_polls_and_fallback_is_active():
+    """Every read counts (GetMetricsWithFallback at KEDA's poll and at the HPA's read). With
+    failureThreshold 1, the second failed poll is past the threshold: the trigger is served its
+    fallback and counts as active (getScalerState isActiveOrFallback), so KEDA scales from 0."""
+    spec = so(kafka(), fallback={"failureThreshold": 1, "replicas": 3})
+    keda = KedaAutoscaler(spec)
+    first = keda.on_poll(0.0, [None], 0)
+    assert (first.desired, first.rule) == (0, "error")
+    second = keda.on_poll(30.0, [None], 0)
+    assert (second.desired, second.rule) == (1, "activate")
+    d = keda.on_hpa_sync(45.0, [None], 1, 1)  # third failure: 10 x 3 -> 3
+    assert d.desired == 3
+    assert keda.on_poll(60.0, [0.0], 3).rule == "cooldown"  # a success resets the count
+
+
 def test_fallback_current_replicas_if_higher():
     spec = so(
         [{"type": "prometheus", "metadata": {"threshold": "10"}}],
@@ -192,6 +218,27 @@ def test_kafka_partitions_cap_the_hpa_metric_not_activation():
     assert capped.poll(0.0, [60.0], 0).active  # activation sees the full lag
     idle = KedaScaler(so(kafka("10", partitions=3, allowIdleConsumers="true")))
     assert idle.hpa_metric([100.0]) == [100.0]
+
+
+def test_kafka_partition_cap_in_integer_arithmetic():
+    """kafka_scaler.go getTotalLag (v2.20.2): cap only when totalLag / lagThreshold (int64
+    division) > partitions. 2 partitions, threshold 10: lag 25 -> 25 / 10 = 2, not > 2, served
+    uncapped and the HPA asks for ceil(25 / 10) = 3; lag 30 -> 3 > 2 -> capped to 2 x 10."""
+    scaler = KedaScaler(so(kafka("10", partitions="2")))
+    assert scaler.hpa_metric([25.0]) == [25.0]
+    assert scaler.hpa_metric([29.0]) == [29.0]
+    assert scaler.hpa_metric([30.0]) == [20.0]
+    keda = KedaAutoscaler(so(kafka("10", partitions="2")))
+    assert keda.on_hpa_sync(0.0, [25.0], 1, 1).desired == 3
+
+
+def test_kafka_lag_counts_fetched_uncommitted_messages():
+    """lag = latest offset - committed offset per partition (getLagForPartition): a message a
+    consumer is processing is not committed yet, so it is lag: waiting + in flight."""
+    (info,) = so(kafka()).trigger_infos()
+    assert info.measure == "backlog_inflight"
+    with pytest.raises(ValidationError):  # LagThreshold int64 in KEDA
+        so(kafka("2.5"))
 
 
 def test_http_request_rate_is_reported_rounded_up():
@@ -235,6 +282,16 @@ def test_defaults():
     assert (s.triggers[0].target(), s.trigger_infos()[0].measure) == (5.0, "backlog_inflight")
 
 
+def test_prometheus_counter_says_what_it_counts():
+    ingress = so([{"type": "prometheus", "metadata": {"threshold": "5", "counts": "arrivals"}}])
+    assert ingress.trigger_infos()[0].measure == "request_rate"
+    app = so([{"type": "prometheus", "metadata": {"threshold": "5"}}], minReplicaCount=1)
+    assert app.trigger_infos()[0].measure == "completion_rate"
+    # Resting at 0, only a counter outside the pods can wake it: arrivals unless told.
+    zero = so([{"type": "prometheus", "metadata": {"threshold": "5"}}])
+    assert zero.trigger_infos()[0].measure == "request_rate"
+
+
 def test_trigger_infos():
     spec = so(
         [
@@ -248,7 +305,7 @@ def test_trigger_infos():
     infos = spec.trigger_infos()
     assert [i.name for i in infos] == ["rps", "s1-http", "s2-aws-sqs-queue", "s3-cpu"]
     assert [(i.measure, i.window) for i in infos] == [
-        ("request_rate", 120.0),
+        ("completion_rate", 120.0),  # an app-side counter by default (minReplicaCount 1)
         ("request_rate", 120.0),
         ("backlog", None),
         ("cpu_cores", None),
@@ -298,10 +355,13 @@ def test_prometheus_window(query, window, expected):
         ),
         (
             {
+                "minReplicaCount": 1,
                 "fallback": {"failureThreshold": 3, "replicas": 2},
-                "triggers": [{"type": "kafka", "metricType": "Value"}],
+                "triggers": [
+                    {"type": "cpu", "metricType": "Utilization", "metadata": {"value": 50}}
+                ],
             },
-            "AverageValue",
+            "not cpu or memory",
         ),
         ({"triggers": [{"type": "kafka", "metricType": "Utilization"}]}, "only for cpu"),
         (

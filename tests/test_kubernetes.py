@@ -235,8 +235,9 @@ def test_scale_to_zero_after_window_plus_cooldown_then_node_removed():
 
     Active polls are those whose window [p - 120, p) holds an arrival: the last is p = 210.
     KEDA scales to zero at the first poll later than 210 + cooldown 300, i.e. 540 s. The pod had
-    nothing in flight, so its node (min_nodes 0) is empty from 540 s and removed 600 s later.
-    Node bill: launched at 120 s, removed at 1140 s: 1020 s x $0.096/h.
+    nothing in flight, so its node (min_nodes 0) is empty from 540 s; Karpenter's look at 540 s
+    (after the poll) finds it empty and removes it after the 15 s validation: 555 s.
+    Node bill: launched at 120 s, removed at 555 s: 435 s x $0.096/h.
     """
     sc = scen(
         at(100, 100.5),
@@ -252,8 +253,8 @@ def test_scale_to_zero_after_window_plus_cooldown_then_node_removed():
     keda = [(d.time_s, d.before, d.after) for d in run.decisions if d.kind == "keda"]
     assert keda == [(120.0, 0, 1), (540.0, 1, 0)]
     nodes = [(d.time_s, d.before, d.after) for d in run.decisions if d.kind == "nodes"]
-    assert nodes == [(120.0, 0, 1), (1140.0, 1, 0)]
-    assert run.bill.breakdown["nodes"] == pytest.approx(1020 / 3600 * 0.096)
+    assert nodes == [(120.0, 0, 1), (555.0, 1, 0)]
+    assert run.bill.breakdown["nodes"] == pytest.approx(435 / 3600 * 0.096)
     tl = run.timeline
     assert tl["desired"][(tl["time_s"] > 130) & (tl["time_s"] < 540)].min() == 1
     assert tl["instances"][tl["time_s"] > 545].max() == 0
@@ -349,9 +350,13 @@ def test_hpa_cpu_metric_is_busy_cpu_over_requested_cpu():
 
 def test_scale_down_order_and_draining():
     """3 ready pods at 0 (one m5.large holds 3 pods of 500m); scale to 5 at 10 s: pods 3, 4 wait
-    for a second node (20 s) and start (5 s): ready at 35. A long request on pod 2 (ready at 0).
-    Scale to 2 at 50 s: pods 4 and 3 (the most recently ready) go at once, pod 2 drains until its
-    request ends at 100 s; pods 0 and 1 stay. The second node, empty from 50 s, goes at 650 s."""
+    for a second node (20 s) and start (5 s): ready at 35. Scale to 2 at 50 s: 3 victims in
+    ReplicaSet order (controller_utils.go ActivePodsWithRanks): all 5 are assigned, Running and
+    ready; rule 5 puts the pods on the node with more active pods of the set first (node 0: 3,
+    node 1: 2), so pods 0, 1, 2 go, not the most recently ready 4, 3, 2. Pod 2 holds the 99 s
+    request and drains until 100 s. Karpenter (consolidateAfter 0s) sees node 0 at its 50 s
+    look as movable (no active pod), re-validates 15 s later and cordons it at 65 s; it goes
+    when pod 2 leaves, at 100 s."""
     platform = k8s(
         replicas=3,
         pod={"cpu": "500m", "startup": "5s"},
@@ -368,22 +373,33 @@ def test_scale_down_order_and_draining():
     )
     long_pod = int(r["instance"][np.argmax(r["service"])])
     assert r["end"].max() == pytest.approx(100.0)
-    assert seen[50.0][3] == GONE and seen[50.0][4] == GONE
+    assert long_pod in (0, 1, 2)
+    for pid in (0, 1, 2):
+        assert seen[50.0][pid] == (DRAINING if pid == long_pod else GONE)
+    assert [seen[50.0][p] for p in (3, 4)] == [READY, READY]
     assert model.state[long_pod] == GONE
-    if long_pod == 2:
-        assert seen[50.0][2] == DRAINING
-    states = [model.state[p] for p in range(5)]
-    assert sum(s == READY for s in states) == 2
     assert (r["outcome"] == 0).all()
     node_events = [(d.time_s, d.before, d.after) for d in ctx.decisions if d.kind == "nodes"]
-    assert node_events == [(10.0, 1, 2), (650.0, 2, 1)]
+    assert node_events == [(10.0, 1, 2), (65.0, 2, 2), (100.0, 2, 1)]
     usage = model.usage()
-    assert [(n.start_s, n.end_s) for n in usage.nodes] == [(0.0, 2000.0), (10.0, 650.0)]
+    assert [(n.start_s, n.end_s) for n in usage.nodes] == [(0.0, 100.0), (10.0, 2000.0)]
+
+
+def test_scale_down_ranks_ready_time_in_log2_buckets():
+    """LogarithmicScaleDown: ready times compare as int(log2(age in ns)); within one bucket the
+    UID (here the pod id) decides. Pod 1 ready at 15 s, pod 2 at 25 s, all on one node; at 95 s
+    their ages 80 s and 70 s are both bucket 36 (2^36 ns = 68.7 s), so pod 1 goes, although pod
+    2 became ready more recently. Pod 0 (ready long before) stays."""
+    platform = k8s(replicas=1, pod={"cpu": "500m", "startup": "5s"}, load_balancer="none")
+    assert int(math.log2(80e9)) == int(math.log2(70e9)) == 36
+    _, _, _, seen = drive(platform, [1.0], [0.1], actions=[(10.0, 2), (20.0, 3), (95.0, 2)])
+    assert seen[95.0] == [READY, GONE, READY]
 
 
 def test_pending_pods_are_removed_first():
     """Scale 3 -> 5 at 10 s (2 pods pending for a node), back to 3 at 12 s: the pending ones go;
-    the node launched for them comes up at 30 s empty and is removed at 630 s."""
+    the node launched for them comes up at 30 s empty; Karpenter's 30 s look finds it empty
+    (consolidateAfter 0s) and removes it after the 15 s validation, at 45 s."""
     platform = k8s(
         replicas=3,
         pod={"cpu": "500m", "startup": "5s"},
@@ -392,7 +408,7 @@ def test_pending_pods_are_removed_first():
     _, ctx, _, seen = drive(platform, [1.0], [1.0], actions=[(10.0, 5), (12.0, 3)])
     assert seen[12.0] == [READY, READY, READY, GONE, GONE]
     nodes = [(d.time_s, d.before, d.after) for d in ctx.decisions if d.kind == "nodes"]
-    assert nodes == [(10.0, 1, 2), (630.0, 2, 1)]
+    assert nodes == [(10.0, 1, 2), (45.0, 2, 1)]
 
 
 def test_pending_pod_takes_the_room_a_draining_pod_leaves():

@@ -28,21 +28,23 @@ Data plane (a tight loop in `advance`, platforms.md "Kubernetes"):
 
 Pods: pending (no node has room) -> starting (`pod.startup`) -> ready -> draining (no new work,
 finishes what it holds, including its own queue with round_robin) -> gone. Scale-down removes pods
-in Kubernetes' ReplicaSet order (controller.ActivePods): pending (not yet on a node) first, then
-starting (not ready), then ready pods that became ready most recently; newest first within each
-group. Busy-ness is not considered (Kubernetes cannot see it).
+in a ReplicaSet's order (`_victims`: controller.ActivePodsWithRanks, pods on fuller nodes first,
+log2-bucketed ready and creation times). Busy-ness is not considered (Kubernetes cannot see it).
 
 Control plane (SimPy processes; each handler first catches the data plane up to its own time):
-- `replicas: N` fixed. `hpa:` every `sync_period` with the metric averaged over `window`: cpu =
-  CPU core-seconds used / (ready pod-seconds x CPU request); concurrency = (request-seconds in
-  service + request-seconds waiting) / ready pod-seconds (waiting requests count, so an overloaded
-  deployment shows above its target); rps = arrivals / ready pod-seconds. No ready pod-second in
-  the window -> the metric is unavailable (the HPA keeps its count).
+- `replicas: N` fixed. `hpa:` every `sync_period`. cpu: the pods as metrics-server shows them
+  (`_cpu_metrics`: the CPU rate per ready pod-second between its last two scrapes, each pod's
+  sample or its absence, readiness times), which hpa.py groups and rounds as the controller does.
+  concurrency = (request-seconds in service + request-seconds waiting) / ready pod-seconds over
+  `window` (waiting requests count, so an overloaded deployment shows above its target); rps =
+  arrivals / ready pod-seconds. No ready pod-second in the window -> the metric is unavailable
+  (the HPA keeps its count). `metric_failures` makes reads fail (`_read_fails`).
 - `keda:` KEDA polls every `pollingInterval` (activation 0 <-> 1) and its HPA syncs every 15 s
   (1 <-> N, AverageValue by default), both with one value per trigger: request_rate = arrivals
-  at the ingress in the trigger's window / window (prometheus 2 min, http requestRate 1 min);
-  concurrency = requests in service + waiting, now; backlog = requests waiting, now
-  (kafka/queue; aws-sqs-queue adds those in service); cpu as the HPA's, over one sync period.
+  at the ingress in the trigger's window / window (prometheus `counts: arrivals`, http
+  requestRate); completion_rate = requests the pods finished in the window / window (prometheus,
+  an app-side counter); concurrency = requests in service + waiting, now; backlog = requests
+  waiting, now (queue; kafka and aws-sqs-queue add those in service); cpu as the HPA's.
   The largest trigger wins (the HPA's rule, in hpa.py). Every change of the replica count goes to
   ctx.decide with the metric, target and rule; syncs that change nothing are not recorded.
 - Nodes (`cluster.mode: nodes`): every node is of type `cluster.node` with allocatable = vCPU and
@@ -51,10 +53,11 @@ Control plane (SimPy processes; each handler first catches the data plane up to 
   launch order. Pending pods that do not fit on ready nodes or nodes already launching make the
   node autoscaler launch enough nodes for them (up to `max_nodes`), ready after
   `node_provisioning`; the scheduler places pending pods whenever a node becomes ready or a pod
-  leaves. A node empty for `scale_down_after` (10 min) is removed unless that would leave fewer
-  than `min_nodes`. At time 0 the initial replicas are ready on enough ready nodes (a running
-  service), at least `min_nodes`. A node is billed from its launch (the provisioning time is
-  mostly instance boot, which EC2 bills) to its removal.
+  leaves. Every 10 s the node autoscaler may take nodes away (`_scale_down_nodes`: Karpenter
+  consolidation or the Cluster Autoscaler's unneeded nodes; a non-empty node is drained, its pods
+  replaced elsewhere), never below `min_nodes`. At time 0 the initial replicas are ready on
+  enough ready nodes (a running service), at least `min_nodes`. A node is billed from its
+  launch (the provisioning time is mostly instance boot, which EC2 bills) to its removal.
 - `mode: autopilot`: no nodes; a pod starts at once (ASSUMPTION: GKE Autopilot's own node
   provisioning is not modelled) and is billed on its CPU and memory requests from scheduling to
   deletion.
@@ -71,15 +74,24 @@ import bisect
 import math
 from collections import deque
 from collections.abc import Callable
+from functools import cmp_to_key
 from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
 
+import sim.platforms.autoscaling as D
 from sim.errors import InputError
-from sim.platforms.autoscaling.hpa import HorizontalPodAutoscaler
+from sim.platforms.autoscaling.hpa import HorizontalPodAutoscaler, PodMetrics, PodView
 from sim.platforms.autoscaling.keda import KedaAutoscaler, TriggerInfo
-from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, constant_value
+from sim.platforms.base import (
+    INF,
+    DrawBuffer,
+    PlatformModel,
+    RunContext,
+    constant_value,
+    substream,
+)
 from sim.platforms.kubernetes_spec import KubernetesSpec
 from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
 from sim.pricing.tables import instance_type
@@ -87,18 +99,22 @@ from sim.records import OK, REJECTED, TIMED_OUT
 
 PENDING, STARTING, READY, DRAINING, GONE = range(5)
 _EPS = 1e-9
+_LONG_AGO = -1e9  # ready / created "long before the run" (the initial pods of a running service)
+_FAILURE_STREAM = 31  # substream purpose of metric-read failures
 
 
 class _Node:
-    __slots__ = ("end", "gen", "id", "launched", "pods", "ready")
+    __slots__ = ("cordoned", "end", "id", "last_event", "launched", "pods", "ready", "unneeded")
 
     def __init__(self, node_id: int, launched: float, ready: bool) -> None:
         self.id = node_id
         self.launched = launched
         self.ready = ready
         self.end: float | None = None
-        self.pods = 0
-        self.gen = 0  # bumped whenever the node becomes empty (invalidates older removal checks)
+        self.pods = 0  # pods bound to it, draining ones included
+        self.last_event = launched  # a pod last came or went (Karpenter's lastPodEventTime)
+        self.cordoned = False  # being drained: takes no new pod, goes when empty
+        self.unneeded: float | None = None  # Cluster Autoscaler: unneeded since
 
 
 class KubernetesModel(PlatformModel):
@@ -148,6 +164,8 @@ class KubernetesModel(PlatformModel):
         self.inflight: list[int] = []
         self.node_of: list[_Node | None] = []
         self.scheduled_at: list[float] = []  # when the pod got a node (autopilot billing)
+        self.created_at: list[float] = []  # when the ReplicaSet created the pod
+        self.ready_at: list[float] = []  # PodReady since (also its container start, ASSUMPTION)
         self.pending: list[int] = []  # FIFO
         self.starting: list[int] = []  # in start order
         self.ready_order: list[int] = []  # in order of becoming ready
@@ -172,9 +190,15 @@ class KubernetesModel(PlatformModel):
         self.ready_area = 0.0  # ready pod-seconds since 0
         self.ready_area_post = 0.0  # ... after warm-up
         self.ready_t = 0.0
-        self.history: list[tuple[float, float, float, float, float]] = []
+        self.history: list[tuple[float, float, float, float, float, float]] = []
         self.history_t: list[float] = []
         self.max_window = 0.0
+        self.n_dropped = 0  # rejected or timed out while waiting: never reach a pod
+        self.n_initial = 0
+        self._scraping = False
+        self.last_scale_up = -INF  # the node autoscaler's last launch
+        self._command_at: float | None = None  # Karpenter: a command awaiting validation
+        self._node_tick: float | None = None  # the node autoscaler's next look, when armed
         # Started requests, compact (arrival, start, pod-busy seconds, pod, cold; overhead when it
         # is drawn): the other columns follow in `flush`. Failures go to self.log in full.
         self._ra: list[float] = []
@@ -198,10 +222,16 @@ class KubernetesModel(PlatformModel):
         # Autoscalers.
         self.hpa: HorizontalPodAutoscaler | None = None
         self.keda: KedaAutoscaler | None = None
+        flags = cluster.controller
         if spec.hpa is not None:
-            self.hpa = HorizontalPodAutoscaler.from_spec(spec.hpa)
+            self.hpa = HorizontalPodAutoscaler.from_spec(spec.hpa, flags)
         elif spec.keda is not None:
-            self.keda = KedaAutoscaler(spec.keda)
+            self.keda = KedaAutoscaler(spec.keda, flags=flags)
+        # What the autoscalers read: metrics-server for CPU, failures of any read.
+        self.resolution = cluster.metric_resolution
+        self.request_milli = round(pod.cpu * 1000)
+        self.failures = spec.metric_failures
+        self.fail_rng = substream(rng, _FAILURE_STREAM) if self.failures.probability > 0 else None
 
     # =============================================================================================
     # control plane
@@ -218,18 +248,25 @@ class KubernetesModel(PlatformModel):
             initial = spec.replicas
         self._initial(initial)
         self._record(0.0)
+        self._arm_nodes(D.NODE_AUTOSCALER_PERIOD_S)
         w: float | None
         if self.hpa is not None:
             assert spec.hpa is not None
-            p, w = spec.hpa.sync_period, spec.hpa.window
+            p, w = self.hpa.sync_period, spec.hpa.window
             self._periodic(p, self._hpa_sync)
-            self._marks(p, w)
+            if spec.hpa.metric == "cpu":
+                self._scrapes()
+            else:
+                self._marks(p, w)
         elif self.keda is not None:
             keda = self.keda
             poll, sync = keda.polling_interval, keda.hpa_sync_period
             self._periodic(poll, self._keda_poll)
             self._periodic(sync, self._keda_sync)
             for info in keda.triggers:
+                if info.measure in ("cpu_utilization", "cpu_cores"):
+                    self._scrapes()
+                    continue
                 w = self._trigger_window(info)
                 if w is not None:
                     self._marks(poll, w)
@@ -237,7 +274,7 @@ class KubernetesModel(PlatformModel):
 
     def _initial(self, n: int) -> None:
         """Time 0: n ready pods (a running service) on enough ready nodes, at least min_nodes."""
-        self.replicas = n
+        self.replicas = self.n_initial = n
         if not self.autopilot:
             want = max(self.min_nodes, math.ceil(n / self.pods_per_node))
             for _ in range(min(want, self.max_nodes)):
@@ -250,6 +287,7 @@ class KubernetesModel(PlatformModel):
                 self.pending.append(pid)
                 continue
             self._assign(pid, node, 0.0)
+            self.created_at[pid] = self.ready_at[pid] = _LONG_AGO
             self._make_ready(pid, 0.0)
         if self.pending:
             self.ctx.decide(
@@ -259,10 +297,6 @@ class KubernetesModel(PlatformModel):
                 f"max_nodes {self.max_nodes} reached: {len(self.pending)} of the "
                 f"{n} initial pods stay pending",
             )
-        if not self.autopilot:
-            for node in self.nodes:
-                if node.pods == 0:
-                    self._node_emptied(node, 0.0)
 
     def _periodic(self, period: float, action: Callable[[float], None]) -> None:
         def loop() -> Any:
@@ -315,10 +349,11 @@ class KubernetesModel(PlatformModel):
             for _ in range(n - before):
                 self.pending.append(self._new_pod())
         else:
-            for _ in range(before - n):
-                self._remove_one(now)
+            for pid in self._victims(before - n, now):
+                self._remove(pid, now)
         self.replicas = n
         self._schedule(now)
+        self._arm_nodes(now)
 
     def _new_pod(self) -> int:
         pid = len(self.state)
@@ -326,21 +361,66 @@ class KubernetesModel(PlatformModel):
         self.inflight.append(0)
         self.node_of.append(None)
         self.scheduled_at.append(0.0)
+        self.created_at.append(self.env.now)
+        self.ready_at.append(INF)
         if self.rr:
             self.pod_queue.append(deque())
         return pid
 
-    def _remove_one(self, now: float) -> None:
-        """Delete one pod in ReplicaSet order: pending, starting, then most recently ready."""
-        if self.pending:
-            pid = self.pending.pop()
+    def _victims(self, k: int, now: float) -> list[int]:
+        """The k pods a ReplicaSet deletes first: getPodsToDelete sorts its active pods with
+        controller.ActivePodsWithRanks (kubernetes/kubernetes pkg/controller/controller_utils.go,
+        rank from replica_set.go getPodsRankedByRelatedPodsOnSameNode; LogarithmicScaleDown on,
+        GA since v1.31):
+        1. unassigned (no node) < assigned; 2. phase Pending < Running; 3. not ready < ready;
+        5. more active pods of the set on the same node first; 6. both ready: the one ready more
+        recently, compared as int(log2(now - readyTime in ns)), ties by UID; 7. restarts (none
+        here); 8. newer creation, log2-ranked the same way, ties by UID. Phase Pending covers a
+        pod whose image is pulling (ASSUMPTION: all of `pod.startup`); UIDs are random upstream,
+        here the pod id (deterministic)."""
+        on_node: dict[_Node | None, int] = {}  # active pods per node (terminating ones are not)
+        for pid in (*self.starting, *self.ready_order):
+            node = self.node_of[pid]
+            on_node[node] = on_node.get(node, 0) + 1
+
+        def log_rank(t: float) -> int:
+            d = (now - t) * 1e9  # time.Duration: nanoseconds
+            return int(math.log2(d)) if d > 0 else -1
+
+        def less(i: int, j: int) -> int:  # ActivePodsWithRanks.Less as a cmp (-1: i first)
+            si, sj = self.state[i], self.state[j]
+            if (si == PENDING) != (sj == PENDING):  # 1
+                return -1 if si == PENDING else 1
+            if (si == READY) != (sj == READY):  # 2 and 3
+                return -1 if sj == READY else 1
+            ri, rj = on_node.get(self.node_of[i], 0), on_node.get(self.node_of[j], 0)
+            if si != PENDING and ri != rj:  # 5 (both unassigned: the same "" node)
+                return -1 if ri > rj else 1
+            for ti, tj, both in (
+                (self.ready_at[i], self.ready_at[j], si == READY),  # 6
+                (self.created_at[i], self.created_at[j], True),  # 8
+            ):
+                if both and ti != tj:
+                    d = log_rank(ti) - log_rank(tj)
+                    return (-1 if i < j else 1) if d == 0 else (-1 if d < 0 else 1)
+            return -1 if i < j else 1  # equal: sort.Sort is unstable; the pod id decides
+
+        pods = sorted((*self.pending, *self.starting, *self.ready_order), key=cmp_to_key(less))
+        return pods[:k]
+
+    def _remove(self, pid: int, now: float) -> None:
+        """Delete pod pid: a pending one just goes, a starting one leaves its node, a ready one
+        stops taking work and drains what it holds."""
+        st = self.state[pid]
+        if st == PENDING:
+            self.pending.remove(pid)
             self.state[pid] = GONE
             return
-        if self.starting:
-            pid = self.starting.pop()
+        if st == STARTING:
+            self.starting.remove(pid)
             self._gone(pid, now)  # its readiness event finds it gone and does nothing
             return
-        pid = self.ready_order.pop()
+        self.ready_order.remove(pid)
         self._ready_change(now, -1)
         if self.rr:
             self.rr_pods.remove(pid)
@@ -370,13 +450,37 @@ class KubernetesModel(PlatformModel):
         if node is None:
             return INF
         node.pods -= 1
-        wake = INF
-        if node.pods == 0:
-            wake = self._node_emptied(node, t)
+        node.last_event = t
+        wake = self._arm_nodes(t)
+        if node.pods == 0 and node.cordoned and not self._closing:
+            self._at(t, lambda: self._remove_node(node, "drained"))
+            wake = t
         if self.pending and not self._closing:
             self._at(t, lambda: self._schedule(self.env.now))
             wake = t
         return wake
+
+    def _arm_nodes(self, t: float) -> float:
+        """The node autoscaler looks every 10 s (ticks at multiples of the period) while
+        something could be taken away; a change that could free a node (a pod leaves, a node
+        becomes ready, a scale) arms it for the first tick >= t. Returns that tick (or INF)."""
+        if self.autopilot or self._closing:
+            return INF
+        if self._node_tick is not None:
+            return self._node_tick
+        p = D.NODE_AUTOSCALER_PERIOD_S
+        tick = p * math.ceil(t / p - 1e-9)
+        if tick >= self.horizon:
+            return INF
+        self._node_tick = tick
+        self._at(tick, self._node_look)
+        return tick
+
+    def _node_look(self) -> None:
+        now = self.env.now
+        self._node_tick = None
+        if self._scale_down_nodes(now):
+            self._arm_nodes(now + D.NODE_AUTOSCALER_PERIOD_S)
 
     # -- scheduler and node autoscaler -----------------------------------------------------------
     def _launch(self, now: float, ready: bool) -> _Node:
@@ -388,7 +492,7 @@ class KubernetesModel(PlatformModel):
     def _fit(self) -> _Node | None:
         cap = self.pods_per_node
         for node in self.alive:
-            if node.ready and node.pods < cap:
+            if node.ready and not node.cordoned and node.pods < cap:
                 return node
         return None
 
@@ -396,9 +500,8 @@ class KubernetesModel(PlatformModel):
         self.node_of[pid] = node
         self.scheduled_at[pid] = now
         if node is not None:
-            if node.pods == 0:
-                node.gen += 1  # cancels a pending removal check
             node.pods += 1
+            node.last_event = now
 
     def _schedule(self, now: float) -> None:
         """Place pending pods (first-fit), start them; launch nodes for the ones left over."""
@@ -427,6 +530,7 @@ class KubernetesModel(PlatformModel):
         if k <= 0:
             return
         before = len(alive)
+        self.last_scale_up = now
         for _ in range(k):
             node = self._launch(now, ready=False)
             self._at(now + self.provisioning.next(), lambda node=node: self._node_ready(node))  # type: ignore[misc]
@@ -440,40 +544,144 @@ class KubernetesModel(PlatformModel):
 
     def _node_ready(self, node: _Node) -> None:
         node.ready = True
+        node.last_event = self.env.now  # initialised: Karpenter counts from here
+        self._schedule(self.env.now)
+        self._arm_nodes(self.env.now)
+
+    # -- node scale-down: Karpenter consolidation or the Cluster Autoscaler ---------------------
+    def _scale_down_nodes(self, now: float) -> bool:
+        """One look (the data plane is caught up); returns whether to look again in 10 s.
+        Nothing while pods wait for room (ASSUMPTION: both autoscalers are busy
+        scaling up then) or when min_nodes would be crossed. A non-empty node is drained: it is
+        cordoned, its pods are evicted (a ready one finishes the requests it holds, then goes; a
+        starting one goes at once) and the ReplicaSet replaces each at once with a new pod that
+        is scheduled elsewhere and starts again (`pod.startup`); the node goes when empty."""
+        cluster = self.spec.cluster
+        alive = self.alive
+        busy = sum(1 for n in alive if n.cordoned)
+        room = len(alive) - busy - self.min_nodes
+        if room <= 0 or self.pending:
+            return False  # a scale or a node becoming ready arms the next look
+        cap = self.pods_per_node
+        nodes = [n for n in alive if n.ready and not n.cordoned]
+        # With no pod draining, a node's pods fit on the others iff their free room totals one
+        # node's worth; if no node is empty either, nothing can go until something changes.
+        idle = not self.draining and self._command_at is None
+        if idle and sum(cap - n.pods for n in nodes) < cap and all(n.pods for n in nodes):
+            for n in nodes:
+                n.unneeded = None
+            return False
+        active: dict[_Node, list[int]] = {n: [] for n in nodes}
+        for pid in (*self.starting, *self.ready_order):
+            node = self.node_of[pid]
+            if node is not None and node in active:
+                active[node].append(pid)
+        free = sum(cap - n.pods for n in nodes)
+
+        def fits(n: _Node) -> bool:  # its active pods fit in the free room of the other nodes
+            return len(active[n]) <= free - (cap - n.pods)
+
+        if cluster.node_autoscaler == "karpenter":
+            budget = math.ceil(D.KARPENTER_BUDGET_NODES * len(alive) - 1e-9) - busy
+            if budget <= 0 or self._command_at is not None:
+                return True
+            due = [n for n in nodes if now >= n.last_event + cluster.consolidate_after - 1e-9]
+            empty = [n for n in due if n.pods == 0][: min(budget, room)]
+            if empty:
+                cmd, why = empty, "empty"
+            elif cluster.consolidation_policy == "WhenEmptyOrUnderutilized":
+                # Single-node consolidation: the cheapest to disrupt first (fewest pods).
+                movable = sorted((n for n in due if fits(n)), key=lambda n: (len(active[n]), n.id))
+                if not movable:
+                    return True
+                cmd, why = movable[:1], "underutilised: its pods fit on the other nodes"
+            else:
+                return True
+            self._command_at = now
+            self._at(
+                now + D.KARPENTER_VALIDATION_DELAY_S,
+                lambda: self._karpenter_execute(cmd, why, now),
+            )
+            return True
+        # Cluster Autoscaler: unneeded = requests below the threshold and movable.
+        pod = self.spec.pod
+        alloc_cpu = self.node_type.vcpu - cluster.system_reserved.cpu
+        alloc_mem = self.node_type.memory_gib * 1024.0 - cluster.system_reserved.memory
+        for n in nodes:
+            util = max(n.pods * pod.cpu / alloc_cpu, n.pods * pod.memory / alloc_mem)
+            if util < cluster.scale_down_utilization_threshold and fits(n):
+                if n.unneeded is None:
+                    n.unneeded = now
+            else:
+                n.unneeded = None
+        if now < self.last_scale_up + cluster.scale_down_delay_after_add - 1e-9:
+            return True
+        ripe = [
+            n
+            for n in nodes
+            if n.unneeded is not None and now - n.unneeded >= cluster.scale_down_after - 1e-9
+        ]
+        empty = [n for n in ripe if n.pods == 0][: min(D.CA_MAX_EMPTY_BULK_DELETE, room)]
+        wait = f"unneeded for {cluster.scale_down_after:g}s"
+        if empty:
+            for n in empty:
+                self._remove_node(n, f"empty, {wait}")
+        elif ripe and not busy:  # non-empty nodes one at a time
+            self._drain(
+                ripe[0],
+                f"requests below {cluster.scale_down_utilization_threshold:g}"
+                f" of allocatable, {wait}",
+            )
+        return True
+
+    def _karpenter_execute(self, cmd: list[_Node], why: str, since: float) -> None:
+        """The command re-validated after the delay: nodes still there, untouched since (a pod
+        came or went: invalid), empty ones still empty, movable ones still movable."""
+        self._command_at = None
         now = self.env.now
+        for n in cmd:
+            if n.end is not None or n.cordoned or n.last_event > since + 1e-9:
+                return
+        if self.pending or len(self.alive) - len(cmd) < self.min_nodes:
+            return
+        for n in cmd:
+            if n.pods == 0:
+                self._remove_node(n, f"Karpenter consolidation: {why}")
+            else:
+                self._drain(n, f"Karpenter consolidation: {why}")
         self._schedule(now)
-        if node.pods == 0:
-            self._node_emptied(node, now)
 
-    def _node_emptied(self, node: _Node, t: float) -> float:
-        node.gen += 1
-        gen = node.gen
-        when = t + self.spec.cluster.scale_down_after
-        if self._closing or when >= self.horizon:
-            return INF
-        self._at(when, lambda: self._node_check(node, gen))
-        return when
-
-    def _node_check(self, node: _Node, gen: int) -> None:
-        if node.gen != gen or node.pods or node.end is not None:
-            return
-        alive = len(self.alive)
-        if alive <= self.min_nodes:
-            return
-        node.end = self.env.now
-        self.alive.remove(node)
+    def _drain(self, node: _Node, why: str) -> None:
+        now = self.env.now
+        node.cordoned = True
+        pods = [p for p in (*self.starting, *self.ready_order) if self.node_of[p] is node]
         self.ctx.decide(
             "nodes",
-            alive,
-            alive - 1,
-            f"node {node.id} empty for {self.spec.cluster.scale_down_after:g}s: removed",
+            len(self.alive),
+            len(self.alive),
+            f"node {node.id} cordoned and drained ({why}): {len(pods)} pods evicted, replaced",
         )
+        for pid in pods:
+            self._remove(pid, now)
+            self.pending.append(self._new_pod())
+        self._schedule(now)
+        if node.pods == 0:
+            self._remove_node(node, "drained")
+
+    def _remove_node(self, node: _Node, why: str) -> None:
+        if node.end is not None:
+            return
+        alive = len(self.alive)
+        node.end = self.env.now
+        self.alive.remove(node)
+        self.ctx.decide("nodes", alive, alive - 1, f"node {node.id} removed: {why}")
 
     # -- pods becoming ready ---------------------------------------------------------------------
     def _pod_ready(self, pid: int) -> None:
         if self.state[pid] != STARTING:
             return
         self.starting.remove(pid)
+        self.ready_at[pid] = self.env.now
         self._make_ready(pid, self.env.now)
 
     def _make_ready(self, pid: int, now: float) -> None:
@@ -547,14 +755,17 @@ class KubernetesModel(PlatformModel):
             self.peak_ready = self.nready
 
     # -- metrics ----------------------------------------------------------------------------------
-    def _record(self, now: float) -> tuple[float, float, float, float, float]:
+    def _record(self, now: float) -> tuple[float, float, float, float, float, float]:
         """Cumulative meters now (the data plane must be caught up and purged to now)."""
         if self.history_t and self.history_t[-1] >= now - _EPS:
             return self.history[-1]
         busy = self.started_d - sum(e - now for e, _ in self.heap)
         queue = self.dequeued_wait + self.waiting() * now - self.q_arr_sum
         ready = self.ready_area + self.nready * (now - self.ready_t)
-        row = (now, float(self.n_arrivals), busy, queue, ready)
+        # Completions at the pods (what an app-side request counter counts): every arrival
+        # that was not dropped and is neither waiting nor in service.
+        done = self.n_arrivals - self.n_dropped - self.waiting() - len(self.heap)
+        row = (now, float(self.n_arrivals), busy, queue, ready, float(done))
         self.history.append(row)
         self.history_t.append(now)
         if len(self.history) > 4096:  # keep what the longest window still needs
@@ -564,8 +775,9 @@ class KubernetesModel(PlatformModel):
                 del self.history_t[:cut]
         return row
 
-    def _window(self, now: float, window: float) -> tuple[float, float, float, float, float]:
-        """(seconds, arrivals, busy request-s, waiting request-s, ready pod-s) in the window."""
+    def _window(self, now: float, window: float) -> tuple[float, float, float, float, float, float]:
+        """(seconds, arrivals, busy request-s, waiting request-s, ready pod-s, completions) in the
+        window."""
         cur = self._record(now)
         j = bisect.bisect_right(self.history_t, now - window + 1e-6) - 1
         old = self.history[max(j, 0)]
@@ -576,7 +788,7 @@ class KubernetesModel(PlatformModel):
 
     def _pods_metric(self, name: str, now: float, window: float) -> float | None:
         """A per-ready-pod metric averaged over the window (None when no pod was ready)."""
-        _, arrivals, busy, waiting, ready = self._window(now, window)
+        _, arrivals, busy, waiting, ready, _ = self._window(now, window)
         if ready <= _EPS:
             return None
         if name in ("cpu", "cpu_utilization"):
@@ -590,33 +802,102 @@ class KubernetesModel(PlatformModel):
         raise ValueError(name)
 
     def _trigger_window(self, info: TriggerInfo) -> float | None:
-        if info.measure == "request_rate":
+        if info.measure in ("request_rate", "completion_rate"):
             return info.window
-        if info.measure in ("cpu_utilization", "cpu_cores"):
-            assert self.keda is not None
-            return self.keda.hpa_sync_period
         return None
 
-    def _trigger_value(self, info: TriggerInfo, now: float) -> float | None:
+    def _trigger_value(self, info: TriggerInfo, now: float) -> float | PodMetrics | None:
+        if self._read_fails(now):
+            return None
         m = info.measure
-        if m == "request_rate":
+        if m in ("request_rate", "completion_rate"):
             assert info.window is not None
-            span, arrivals, *_ = self._window(now, info.window)
-            return arrivals / span if span > 0 else 0.0
+            span, arrivals, *_, done = self._window(now, info.window)
+            count = arrivals if m == "request_rate" else done
+            return count / span if span > 0 else 0.0
         if m == "concurrency" or m == "backlog_inflight":
             return float(len(self.heap) + self.waiting())
         if m == "backlog":
             return float(self.waiting())
-        w = self._trigger_window(info)
-        assert w is not None
-        return self._pods_metric(m, now, w)
+        return self._cpu_metrics(now)  # cpu_utilization / cpu_cores: the HPA's Resource metric
+
+    # -- what metrics-server serves, and failed reads ------------------------------------------
+    def _read_fails(self, now: float) -> bool:
+        """One metric read fails: inside an outage, or with `metric_failures.probability` (its
+        own random stream, drawn once per read, so runs stay reproducible)."""
+        f = self.failures
+        if f.outages and f.fails_at(now):
+            return True
+        return self.fail_rng is not None and bool(self.fail_rng.random() < f.probability)
+
+    def _scrapes(self) -> None:
+        """metrics-server scrapes every kubelet each `metric_resolution` R; meter readings at each
+        scrape. ASSUMPTION: the scrapes fall half a resolution after the HPA's syncs (its clock
+        is not synchronised with the controller's: on average a sample is R / 2 old)."""
+        if self._scraping:
+            return
+        self._scraping = True
+        r = self.resolution
+        self.max_window = max(self.max_window, 2.0 * r)
+
+        def loop() -> Any:
+            t = r / 2.0
+            while True:
+                yield self.env.timeout(t - self.env.now)
+                self._catch_up(self.env.now)
+                self._record(self.env.now)
+                t += r
+
+        self.env.process(loop())
+
+    def _row_at(self, t: float) -> tuple[float, float, float, float, float, float]:
+        j = bisect.bisect_right(self.history_t, t + 1e-6) - 1
+        return self.history[max(j, 0)]
+
+    def _cpu_metrics(self, now: float) -> PodMetrics:
+        """The pods as the HPA sees them for CPU (metrics-server v0.9.0, pkg/storage): the latest
+        scrape s <= now serves each running pod the CPU rate over [s - R, s], stamped s; a pod
+        whose container started after s - R has no sample, unless it is 10 s to R old at s (then
+        its window starts at its start). ASSUMPTIONS: a container starts when its pod becomes
+        ready (`pod.startup` is mostly the image pull) and uses no CPU before; every ready pod
+        is served the mean CPU per ready pod-second over the window (the balancer spreads the
+        work); pending and starting pods are in phase Pending."""
+        r = self.resolution
+        s = r / 2.0 + r * math.floor((now - r / 2.0) / r + 1e-9)
+        if abs(s - now) < 1e-6:
+            self._record(now)  # a scrape at this very time: its reading, even if not yet taken
+        milli: int | None = None
+        if s >= 0:
+            cur, old = self._row_at(s), self._row_at(s - r)
+            busy = cur[2] - old[2]
+            ready = cur[4] - old[4] + self.n_initial * max(0.0, r - s)  # running before 0
+            rate = busy * self.cpu_per_request / ready if ready > _EPS else 0.0
+            milli = -(-int(rate * 1e9) // 1_000_000)  # nanocores -> Quantity.MilliValue (ceil)
+        pods: list[PodView] = [PodView(True) for _ in self.pending]
+        for pid in self.starting:
+            pods.append(PodView(True, self.scheduled_at[pid]))
+        for pid in self.ready_order:
+            c = self.ready_at[pid]
+            start = _LONG_AGO if c == _LONG_AGO else self.scheduled_at[pid]
+            if milli is not None and c <= s - r + 1e-6:
+                pods.append(PodView(False, start, True, c, milli, s, r))
+            elif milli is not None and s - c >= D.METRIC_FRESH_CONTAINER_MIN_S - 1e-6:
+                pods.append(PodView(False, start, True, c, milli, s, s - c))
+            else:
+                pods.append(PodView(False, start, True, c, None))
+        return PodMetrics(tuple(pods), self.request_milli)
 
     # -- autoscaler loops ------------------------------------------------------------------------
     def _hpa_sync(self, now: float) -> None:
         self._catch_up(now)
         hpa, spec = self.hpa, self.spec.hpa
         assert hpa is not None and spec is not None
-        value = self._pods_metric(spec.metric, now, spec.window)
+        value: float | PodMetrics | None = None
+        if not self._read_fails(now):
+            if spec.metric == "cpu":
+                value = self._cpu_metrics(now)
+            else:
+                value = self._pods_metric(spec.metric, now, spec.window)
         d = hpa.recommend(now, self.replicas, self.nready, value)
         if d.desired != self.replicas:
             self._scale_to(d.desired, "hpa", _reason(d.rule, d.reason, d.metric_value, d.target))
@@ -626,12 +907,12 @@ class KubernetesModel(PlatformModel):
         keda = self.keda
         assert keda is not None
         values = [self._trigger_value(info, now) for info in keda.triggers]
-        d = keda.on_poll(now, values, self.replicas)
+        d = keda.on_poll(now, values, self.replicas, self.nready)
         if d.desired != self.replicas:
             shown = ", ".join(
                 f"{i.name}={_fmt(v)} (activation > {_fmt(i.activation)})"
                 for i, v in zip(keda.triggers, values, strict=True)
-                if i.activation is not None
+                if i.activation is not None and not isinstance(v, PodMetrics)
             )
             self._scale_to(d.desired, "keda", f"{d.rule}: {d.reason}; {shown}")
 
@@ -667,6 +948,7 @@ class KubernetesModel(PlatformModel):
             a, _s, over, cold = q.popleft()
             self.q_arr_sum -= a
             self.dequeued_wait += to
+            self.n_dropped += 1
             if self.rr:
                 self.nwait -= 1
             end = a + to
@@ -882,6 +1164,7 @@ class KubernetesModel(PlatformModel):
             self.flush()
 
     def _reject(self, t: float, over: float) -> None:
+        self.n_dropped += 1
         log = self.log
         log.arrival.append(t)
         log.start.append(t)

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 import sim.platforms.autoscaling as D
-from sim.config import Cpu, Duration, MemoryMB, Strict
+from sim.config import Cpu, Duration, Fraction, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
-from sim.platforms.autoscaling.hpa import HPASpec
+from sim.platforms.autoscaling.hpa import ControllerFlags, HPASpec
 from sim.platforms.autoscaling.keda import ScaledObjectSpec
 from sim.platforms.autoscaling.manifests import load_keda_manifest
 from sim.pricing.kubernetes import ClusterMode, ControlPlane, LoadBalancerSettings, OpsCosts
@@ -66,8 +66,39 @@ class ClusterSpec(Strict):
     )
     system_reserved: SystemReserved = Field(default_factory=SystemReserved)
     mode: ClusterMode = "nodes"
+    node_autoscaler: Literal["karpenter", "cluster-autoscaler"] | None = Field(
+        None,
+        description="who removes nodes (default: as node_provisioning's preset, else karpenter)",
+    )
+    consolidation_policy: Literal["WhenEmptyOrUnderutilized", "WhenEmpty"] = Field(
+        D.KARPENTER_CONSOLIDATION_POLICY, description="Karpenter disruption.consolidationPolicy"
+    )
+    consolidate_after: Duration = Field(
+        D.KARPENTER_CONSOLIDATE_AFTER_S,
+        ge=0,
+        description="Karpenter disruption.consolidateAfter (since a pod last came or went)",
+    )
     scale_down_after: Duration = Field(
-        D.NODE_SCALE_DOWN_AFTER_S, ge=0, description="an empty node is removed after this"
+        D.NODE_SCALE_DOWN_AFTER_S,
+        ge=0,
+        description="Cluster Autoscaler --scale-down-unneeded-time",
+    )
+    scale_down_utilization_threshold: Fraction = Field(
+        D.CA_UTILIZATION_THRESHOLD,
+        ge=0,
+        le=1,
+        description="Cluster Autoscaler --scale-down-utilization-threshold (requests/allocatable)",
+    )
+    scale_down_delay_after_add: Duration = Field(
+        D.CA_DELAY_AFTER_ADD_S, ge=0, description="Cluster Autoscaler --scale-down-delay-after-add"
+    )
+    controller: ControllerFlags = Field(
+        default_factory=ControllerFlags, description="kube-controller-manager HPA flags"
+    )
+    metric_resolution: Duration = Field(
+        D.METRIC_RESOLUTION_S,
+        ge=D.METRIC_FRESH_CONTAINER_MIN_S,
+        description="metrics-server --metric-resolution (scrape period and CPU window)",
     )
 
     @field_validator("node")
@@ -77,6 +108,15 @@ class ClusterSpec(Strict):
         if value not in known:
             raise ValueError(f"unknown node type {value!r}; known: {', '.join(known)}")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _autoscaler(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("node_autoscaler") is None:
+            prov = data.get("node_provisioning")
+            ca = isinstance(prov, str) and prov.strip().lower() == "cluster-autoscaler"
+            data = {**data, "node_autoscaler": "cluster-autoscaler" if ca else "karpenter"}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> ClusterSpec:
@@ -91,6 +131,26 @@ class ClusterSpec(Strict):
                 f"mode autopilot is GKE: control_plane must be gke, got {self.control_plane!r}"
             )
         return self
+
+
+class MetricFailures(Strict):
+    """Failed metric reads (the metrics API, Prometheus, a broker): each read of a metric by the
+    HPA or KEDA fails with `probability`, and every read inside an outage fails."""
+
+    probability: float = Field(0.0, ge=0, le=1, description="chance that one read fails")
+    outages: list[tuple[Duration, Duration]] = Field(
+        default_factory=list, description="[start, end] windows in which every read fails"
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> MetricFailures:
+        for lo, hi in self.outages:
+            if not hi > lo:
+                raise ValueError(f"an outage must end after it starts, got [{lo:g}s, {hi:g}s]")
+        return self
+
+    def fails_at(self, t: float) -> bool:
+        return any(lo <= t < hi for lo, hi in self.outages)
 
 
 class KubernetesSpec(Strict):
@@ -109,6 +169,9 @@ class KubernetesSpec(Strict):
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
     ops: OpsCosts = Field(default_factory=dict, description="monthly USD per line")
+    metric_failures: MetricFailures = Field(
+        default_factory=MetricFailures, description="failed metric reads (none by default)"
+    )
 
     @field_validator("keda", mode="before")
     @classmethod

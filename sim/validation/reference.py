@@ -448,6 +448,7 @@ class ReferenceKubernetes(KubernetesModel):
             return
         self._dequeue(req)
         self.dequeued_wait += self.timeout
+        self.n_dropped += 1  # the kernel's completions meter (control plane) counts it
         end = req.a + self.timeout
         _log(self.log, req.a, end, end, self.timeout, 0.0, 0.0, req.over, req.cold, TIMED_OUT, -1)
         _at_abs(self.env, self.env.now, _HANDOFF).callbacks.append(lambda _ev: req.ev.succeed())

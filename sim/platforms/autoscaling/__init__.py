@@ -22,6 +22,21 @@ HPA_TOLERANCE = 0.1
 # --horizontal-pod-autoscaler-downscale-stabilization default 5m: the scale-down window of an HPA
 # without `behavior`, and of `behavior.scaleDown` when its stabilizationWindowSeconds is unset.
 HPA_DOWNSCALE_STABILIZATION_S = 300.0
+# --horizontal-pod-autoscaler-cpu-initialization-period default 5m and
+# --horizontal-pod-autoscaler-initial-readiness-delay default 30s (pkg/controller/podautoscaler/
+# config/v1alpha1/defaults.go RecommendedDefaultHPAControllerConfiguration): read by groupPods in
+# replica_calculator.go to set aside CPU samples of pods that are starting.
+HPA_CPU_INITIALIZATION_PERIOD_S = 300.0
+HPA_INITIAL_READINESS_DELAY_S = 30.0
+# metrics-server --metric-resolution: the code default is 60s (cmd/metrics-server/app/options/
+# options.go, v0.9.0), but the manifests every install uses (manifests/base/deployment.yaml,
+# charts/metrics-server/values.yaml, v0.9.0) pass `--metric-resolution=15s`. The CPU usage it serves
+# is the rate between its last two scrapes of the kubelet's cumulative counter (pkg/storage/
+# types.go resourceUsage: window = last.Timestamp - prev.Timestamp), stamped with the last scrape.
+METRIC_RESOLUTION_S = 15.0
+# A container younger than the resolution but at least 10 s old is served with a window from its
+# start (pkg/storage/pod.go freshContainerMinMetricsResolution, v0.9.0).
+METRIC_FRESH_CONTAINER_MIN_S = 10.0
 # An HPA without `behavior` limits one scale-up to max(2 x current, 4) replicas
 # (horizontal.go: scaleUpLimitFactor = 2.0, scaleUpLimitMinimum = 4.0, calculateScaleUpLimit).
 HPA_LEGACY_SCALE_UP_FACTOR = 2.0
@@ -62,6 +77,11 @@ KEDA_ACTIVATION_THRESHOLD = 0.0
 # window of the scaler docs' example query `sum(rate(http_requests_total{...}[2m]))`; a `[..]`
 # range in the user's query overrides it, and `metadata.window` overrides both.
 KEDA_PROMETHEUS_WINDOW_S = 120.0
+# Prometheus: what the queried counter counts. The docs' example query reads the app's own
+# http_requests_total, incremented when a response is written (Prometheus client libraries'
+# instrumentation), so by default the simulated query counts completions at the pods; a
+# ScaledObject resting at 0 replicas defaults to arrivals (an app-side counter cannot wake it).
+KEDA_PROMETHEUS_COUNTS: Final = "completions"
 # Kafka: lagThreshold "(Default: 10)", activationLagThreshold default 0 (scalers/apache-kafka.md).
 KEDA_KAFKA_LAG_THRESHOLD = 10.0
 # AWS SQS: queueLength "(default: 5)", activationQueueLength "(Default: 0)"; "actual messages" =
@@ -124,8 +144,27 @@ NODE_PROVISIONING_PRESETS: dict[str, dict[str, Any]] = {
     "cluster-autoscaler": {"dist": "uniform", "low": "3m", "high": "5m"},
 }
 NODE_PROVISIONING = "karpenter"
-# Cluster Autoscaler removes a node "10 minutes after a node becomes unneeded" (FAQ.md).
+# Node scale-down. Both autoscalers look every 10 s: Karpenter's disruption controller
+# (kubernetes-sigs/karpenter pkg/controllers/disruption/controller.go pollingPeriod, v1.14.1) and
+# the Cluster Autoscaler (--scan-interval 10s, kubernetes/autoscaler cluster-autoscaler/FAQ.md).
+NODE_AUTOSCALER_PERIOD_S = 10.0
+# Karpenter v1 NodePool `disruption` (pkg/apis/v1/nodepool.go, v1.14.1): consolidationPolicy
+# default WhenEmptyOrUnderutilized; consolidateAfter default 0s; budgets default nodes: 10%
+# (rounded up, Budget.GetAllowedDisruptions). A command is re-validated 15 s after it is computed
+# (pkg/controllers/disruption/consolidation.go commandValidationDelay).
+KARPENTER_CONSOLIDATION_POLICY: Final = "WhenEmptyOrUnderutilized"
+KARPENTER_CONSOLIDATE_AFTER_S = 0.0
+KARPENTER_BUDGET_NODES = 0.10
+KARPENTER_VALIDATION_DELAY_S = 15.0
+# Cluster Autoscaler (FAQ.md parameter table): a node is unneeded when the requests of its pods
+# are below --scale-down-utilization-threshold 0.5 of allocatable (CPU or memory, the larger) and
+# its pods fit elsewhere; it is removed after --scale-down-unneeded-time 10m; no scale-down for
+# --scale-down-delay-after-add 10m after a scale-up; at most --max-empty-bulk-delete 10 empty nodes
+# at once, non-empty ones one at a time.
 NODE_SCALE_DOWN_AFTER_S = 600.0
+CA_UTILIZATION_THRESHOLD = 0.5
+CA_DELAY_AFTER_ADD_S = 600.0
+CA_MAX_EMPTY_BULK_DELETE = 10
 # Reserved per node for kubelet and system daemons. ASSUMPTION: the amazon-eks-ami kube-reserved
 # formula for the default m5.large (29 pods max): memory 11 x 29 + 255 = 574 MiB; CPU 6% of the
 # first core + 1% of the second = 70m. Not in facts.md.

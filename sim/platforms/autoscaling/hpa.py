@@ -7,12 +7,17 @@ kubernetes/kubernetes `pkg/controller/podautoscaler`:
 1. `horizontal.go` reconcileAutoscaler: replicas 0 -> scaling disabled (KEDA's 0 <-> 1);
    replicas outside [min, max] -> straight to the bound; otherwise compute from the metrics.
 2. `replica_calculator.go`, one proposal per metric, the largest wins (computeReplicasForMetrics):
-   - per-pod metrics (Resource `cpu` Utilization, Pods AverageValue: calcPlainMetricReplicas /
-     GetResourceReplicas): ratio = mean over ready pods / target; within tolerance -> current;
-     else ceil(ratio x ready). Not-ready pods are set aside; on a scale-up (ratio > 1) they count
-     as 0 and the ratio is recomputed over ready + not-ready pods, keeping the current count if
-     that lands in the tolerance band or flips the direction. On a scale-down they are ignored
-     (only pods *missing* metrics count as 100% there, and the simulation has none).
+   - a CPU metric given as PodMetrics (GetResourceReplicas / GetRawResourceReplicas): groupPods
+     (Pending pods and, within the CPU initialisation period, pods whose sample does not cover a
+     window after readiness are unready; pods without a sample are missing), the utilisation in
+     integer arithmetic (a whole percent), missing pods at 0 (scale-up) or their request x
+     max(100%, target) (scale-down), unready pods at 0 on a scale-up, then the same direction
+     checks as below (_resource_proposal).
+   - per-pod metrics given as a mean (Pods AverageValue: calcPlainMetricReplicas): ratio = mean
+     over ready pods / target; within tolerance -> current; else ceil(ratio x ready). Pending
+     pods are set aside; on a scale-up (ratio > 1) they count as 0 and the ratio is recomputed
+     over ready + pending pods, keeping the current count if that lands in the tolerance band or
+     flips the direction. On a scale-down they are ignored.
    - External AverageValue (KEDA's default; GetExternalPerPodMetricReplicas): tolerance on
      total / (target x current); desired = ceil(total / target).
    - External Value (GetExternalMetricReplicas): ratio = total / target, ceil(ratio x ready).
@@ -90,7 +95,8 @@ class HPAScalingRules(Strict):
 
 
 class HPABehavior(Strict):
-    """`behavior`: every unset field is filled with Kubernetes' default at validation."""
+    """`behavior`: every unset field is filled with Kubernetes' default at validation, except
+    scaleDown.stabilizationWindowSeconds, which the controller takes from its flag."""
 
     scaleUp: HPAScalingRules | None = None
     scaleDown: HPAScalingRules | None = None
@@ -105,14 +111,104 @@ class HPABehavior(Strict):
         if up.policies is None:
             up.policies = [HPAScalingPolicy(**p) for p in D.HPA_SCALE_UP_POLICIES]
         down = self.scaleDown or HPAScalingRules()
-        if down.stabilizationWindowSeconds is None:
-            down.stabilizationWindowSeconds = int(D.HPA_DOWNSCALE_STABILIZATION_S)
+        # scaleDown.stabilizationWindowSeconds stays unset: defaults.go leaves it nil ("Use nil
+        # to use the controller's default") and the controller fills in its
+        # --horizontal-pod-autoscaler-downscale-stabilization (HorizontalPodAutoscaler below).
         if down.selectPolicy is None:
             down.selectPolicy = D.HPA_SELECT_POLICY
         if down.policies is None:
             down.policies = [HPAScalingPolicy(**p) for p in D.HPA_SCALE_DOWN_POLICIES]
         self.scaleUp, self.scaleDown = up, down
         return self
+
+
+# --- the controller's flags -------------------------------------------------------------------
+
+
+class ControllerFlags(Strict):
+    """kube-controller-manager flags of the HPA controller (a cluster-level setting); defaults
+    from pkg/controller/podautoscaler/config/v1alpha1/defaults.go."""
+
+    sync_period: Duration = Field(
+        D.HPA_SYNC_PERIOD_S, gt=0, description="--horizontal-pod-autoscaler-sync-period"
+    )
+    tolerance: Fraction = Field(
+        D.HPA_TOLERANCE, ge=0, lt=1, description="--horizontal-pod-autoscaler-tolerance"
+    )
+    downscale_stabilization: Duration = Field(
+        D.HPA_DOWNSCALE_STABILIZATION_S,
+        ge=0,
+        description="--horizontal-pod-autoscaler-downscale-stabilization",
+    )
+    cpu_initialization_period: Duration = Field(
+        D.HPA_CPU_INITIALIZATION_PERIOD_S,
+        ge=0,
+        description="--horizontal-pod-autoscaler-cpu-initialization-period",
+    )
+    initial_readiness_delay: Duration = Field(
+        D.HPA_INITIAL_READINESS_DELAY_S,
+        ge=0,
+        description="--horizontal-pod-autoscaler-initial-readiness-delay",
+    )
+
+
+# --- what the HPA sees of the pods for a CPU metric -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodView:
+    """One pod as the HPA's pod lister and metrics-server show it.
+
+    pending: phase Pending (no node yet, or its containers not started); start_time:
+    pod.Status.StartTime; ready / ready_since: the PodReady condition and its
+    LastTransitionTime; metric: CPU millicores from metrics-server (None: no sample yet),
+    stamped metric_time and averaged over metric_window seconds.
+    """
+
+    pending: bool
+    start_time: float = 0.0
+    ready: bool = False
+    ready_since: float = 0.0
+    metric: int | None = None
+    metric_time: float = 0.0
+    metric_window: float = 0.0
+
+
+@dataclass(frozen=True)
+class PodMetrics:
+    """The value of a CPU (Resource) metric for `recommend`: every pod of the target (deleted
+    ones excluded) with its sample, and the CPU request per pod in millicores."""
+
+    pods: tuple[PodView, ...]
+    request_milli: int
+
+
+def group_pods(
+    pods: Sequence[PodView], now: float, cpu_initialization_period: float, readiness_delay: float
+) -> tuple[list[int], list[int], list[int]]:
+    """(ready, unready, missing) pod indices for a CPU metric, as groupPods in
+    kubernetes/kubernetes pkg/controller/podautoscaler/replica_calculator.go (v1.33+; the
+    unready/ignored split). Deleted and failed pods are not passed in (the caller drops them)."""
+    ready: list[int] = []
+    unready: list[int] = []
+    missing: list[int] = []
+    for i, p in enumerate(pods):
+        if p.pending:  # "Pending pods are ignored" -> unready
+            unready.append(i)
+            continue
+        if p.metric is None:  # "Pods missing metrics"
+            missing.append(i)
+            continue
+        if p.start_time + cpu_initialization_period > now + EPS_S:
+            # Within the initialisation period: unready if not ready, or if one metric window
+            # was not collected since the last readiness transition (metric.Timestamp.Before(
+            # condition.LastTransitionTime + metric.Window)).
+            bad = not p.ready or p.metric_time < p.ready_since + p.metric_window - EPS_S
+        else:
+            # Later: only a pod that is unready and has never been ready.
+            bad = not p.ready and p.start_time + readiness_delay > p.ready_since + EPS_S
+        (unready if bad else ready).append(i)
+    return ready, unready, missing
 
 
 # --- the scenario's `hpa:` key --------------------------------------------------------------------
@@ -156,14 +252,16 @@ class HPASpec(Strict):
     window: Duration = Field(
         D.HPA_SYNC_PERIOD_S,
         gt=0,
-        description="averaging window of the measured metric (ASSUMPTION: one sync period)",
+        description="averaging window of concurrency / rps (ASSUMPTION: one sync period); cpu "
+        "comes from metrics-server (cluster.metric_resolution)",
     )
+    # Controller flags, settable per HPA here; unset, they come from `cluster.controller`.
     sync_period: Duration = Field(D.HPA_SYNC_PERIOD_S, gt=0)
     tolerance: Fraction = Field(D.HPA_TOLERANCE, ge=0, lt=1)
     downscale_stabilization: Duration = Field(
         D.HPA_DOWNSCALE_STABILIZATION_S,
         ge=0,
-        description="scale-down window of an HPA without behavior (controller flag)",
+        description="the controller's scale-down stabilisation (also an unset behavior window)",
     )
     behavior: HPABehavior | None = Field(
         None, description="Kubernetes `behavior`; absent = the controller's no-behavior rules"
@@ -247,6 +345,8 @@ class HorizontalPodAutoscaler:
         tolerance: float = D.HPA_TOLERANCE,
         downscale_stabilization: float = D.HPA_DOWNSCALE_STABILIZATION_S,
         sync_period: float = D.HPA_SYNC_PERIOD_S,
+        cpu_initialization_period: float = D.HPA_CPU_INITIALIZATION_PERIOD_S,
+        initial_readiness_delay: float = D.HPA_INITIAL_READINESS_DELAY_S,
     ) -> None:
         if min_replicas < 1 or max_replicas < min_replicas:
             raise ValueError(
@@ -260,9 +360,15 @@ class HorizontalPodAutoscaler:
         self.behavior = behavior
         self.sync_period = sync_period
         self.downscale_stabilization = downscale_stabilization
+        self.cpu_initialization_period = cpu_initialization_period
+        self.initial_readiness_delay = initial_readiness_delay
         down_tol = up_tol = tolerance
+        self.down_window = downscale_stabilization
         if behavior is not None:
             assert behavior.scaleUp is not None and behavior.scaleDown is not None
+            w = behavior.scaleDown.stabilizationWindowSeconds
+            if w is not None:  # unset: the controller's flag (horizontal.go)
+                self.down_window = float(w)
             if behavior.scaleDown.tolerance is not None:
                 down_tol = behavior.scaleDown.tolerance
             if behavior.scaleUp.tolerance is not None:
@@ -272,17 +378,29 @@ class HorizontalPodAutoscaler:
         self._up_events: list[tuple[float, int]] = []
         self._down_events: list[tuple[float, int]] = []
         self._started = False
+        self._now = 0.0
 
     @classmethod
-    def from_spec(cls, spec: HPASpec) -> HorizontalPodAutoscaler:
+    def from_spec(
+        cls, spec: HPASpec, flags: ControllerFlags | None = None
+    ) -> HorizontalPodAutoscaler:
+        """The HPA of `spec`; controller flags the spec leaves unset come from `flags`."""
+        flags = flags or ControllerFlags()
+        given = spec.model_fields_set
+
+        def flag(name: str) -> float:
+            return float(getattr(spec if name in given else flags, name))
+
         return cls(
             min_replicas=spec.min_replicas,
             max_replicas=spec.max_replicas,
             metrics=[spec.metric_target()],
             behavior=spec.behavior,
-            tolerance=spec.tolerance,
-            downscale_stabilization=spec.downscale_stabilization,
-            sync_period=spec.sync_period,
+            tolerance=flag("tolerance"),
+            downscale_stabilization=flag("downscale_stabilization"),
+            sync_period=flag("sync_period"),
+            cpu_initialization_period=flags.cpu_initialization_period,
+            initial_readiness_delay=flags.initial_readiness_delay,
         )
 
     # -- public --------------------------------------------------------------------------------
@@ -292,14 +410,20 @@ class HorizontalPodAutoscaler:
         now: float,
         current_replicas: int,
         ready_replicas: int,
-        metric: float | Sequence[float | None] | None,
+        metric: float | PodMetrics | Sequence[float | PodMetrics | None] | None,
     ) -> Decision:
         """One sync. `current_replicas`: the Deployment's replica count (pods starting included,
         draining pods not); `metric`: one value per MetricTarget (None = unavailable) — see
-        MetricTarget for what each value means. The decision is assumed applied."""
-        values = [metric] if metric is None or isinstance(metric, int | float) else list(metric)
+        MetricTarget for what each value means; a CPU metric may instead be the pods as
+        metrics-server shows them (PodMetrics). The decision is assumed applied."""
+        values: list[float | PodMetrics | None] = (
+            [metric]
+            if metric is None or isinstance(metric, int | float | PodMetrics)
+            else list(metric)
+        )
         if len(values) != len(self.metrics):
             raise ValueError(f"expected {len(self.metrics)} metric values, got {len(values)}")
+        self._now = now
         current, ready = int(current_replicas), max(0, min(int(ready_replicas), current_replicas))
         if not self._started:  # recordInitialRecommendation
             self._recommendations.append((now, current))
@@ -358,8 +482,10 @@ class HorizontalPodAutoscaler:
         return (1.0 - self.tolerance_down) <= ratio <= (1.0 + self.tolerance_up)
 
     def _proposal(
-        self, m: MetricTarget, value: float | None, current: int, ready: int
+        self, m: MetricTarget, value: float | PodMetrics | None, current: int, ready: int
     ) -> _Proposal | str:
+        if isinstance(value, PodMetrics):
+            return self._resource_proposal(m, value, current)
         if value is None or not math.isfinite(value):
             return f"{m.name}: metric unavailable"
         if m.source == "pods":
@@ -444,6 +570,64 @@ class HorizontalPodAutoscaler:
             f"{head}: ratio {new_ratio:.3f} counting {unready} not-ready pods as 0 -> {n}",
         )
 
+    def _resource_proposal(self, m: MetricTarget, pm: PodMetrics, current: int) -> _Proposal | str:
+        """GetResourceReplicas (Utilization) / GetRawResourceReplicas (AverageValue) for a CPU
+        metric, as replica_calculator.go: groupPods, then the ratio in integer arithmetic
+        (metrics.GetResourceUtilizationRatio: utilization = int32(sum usage x 100 / sum
+        requests), a whole percent; GetMetricUsageRatio: int64 mean of millicores)."""
+        now = self._now
+        ready, unready, missing = group_pods(
+            pm.pods, now, self.cpu_initialization_period, self.initial_readiness_delay
+        )
+        metrics = {i: int(pm.pods[i].metric or 0) for i in ready}
+        if not metrics:
+            return f"{m.name}: did not receive metrics for targeted pods (pods might be unready)"
+        req = pm.request_milli
+        if m.target_type == "Utilization":
+            target = round(m.target * 100)  # targetAverageUtilization is an int32 percent
+
+            def usage(ms: dict[int, int]) -> int:
+                return (sum(ms.values()) * 100) // (req * len(ms))
+
+            down_fill = req * max(100, target) // 100  # missing pods on a scale-down
+            shown = "{}% of the CPU request"
+        else:
+            target = round(m.target * 1000)  # millicores per pod
+
+            def usage(ms: dict[int, int]) -> int:
+                return sum(ms.values()) // len(ms)
+
+            down_fill = target
+            shown = "{}m CPU per pod"
+        u = usage(metrics)
+        ratio = u / target
+        head = f"{m.name} {shown.format(u)} over {len(ready)} pods vs target {shown.format(target)}"
+        scale = 100.0 if m.target_type == "Utilization" else 1000.0
+
+        def prop(n: int, within: bool, text: str) -> _Proposal:
+            return _Proposal(n, u / scale, target / scale, within, f"{head}: {text}")
+
+        up_unready = bool(unready) and ratio > 1.0
+        if not up_unready and not missing:
+            if self._within(ratio):
+                return prop(current, True, f"ratio {ratio:.3f} within tolerance -> keep {current}")
+            n = math.ceil(ratio * len(ready))
+            return prop(n, False, f"ratio {ratio:.3f} x {len(ready)} -> {n}")
+        if missing and ratio < 1.0:
+            metrics.update((i, down_fill) for i in missing)
+        elif missing and ratio > 1.0:
+            metrics.update((i, 0) for i in missing)
+        if up_unready:
+            metrics.update((i, 0) for i in unready)
+        new_ratio = usage(metrics) / target
+        counted = f"counting {len(unready)} unready / {len(missing)} without metrics"
+        if self._within(new_ratio) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
+            return prop(current, True, f"ratio {new_ratio:.3f} {counted} -> keep {current}")
+        n = math.ceil(new_ratio * len(metrics))
+        if (new_ratio < 1.0 and n > current) or (new_ratio > 1.0 and n < current):
+            return prop(current, True, f"ratio {new_ratio:.3f} {counted} -> keep {current}")
+        return prop(n, False, f"ratio {new_ratio:.3f} {counted} -> {n}")
+
     # -- step 3: normalisation --------------------------------------------------------------------
 
     def _normalize_legacy(self, now: float, current: int, raw: int) -> tuple[int, str, str]:
@@ -482,7 +666,7 @@ class HorizontalPodAutoscaler:
         assert self.behavior is not None
         up, down = self.behavior.scaleUp, self.behavior.scaleDown
         assert up is not None and down is not None
-        up_cut, down_cut = now - up.window, now - down.window
+        up_cut, down_cut = now - up.window, now - self.down_window
         up_rec = down_rec = raw
         for t, r in self._recommendations:
             if t > up_cut + EPS_S:
@@ -509,7 +693,7 @@ class HorizontalPodAutoscaler:
                 rule = "stabilised-down"
                 step = (
                     f"scale-down stabilised: max recommendation {down_rec} in last "
-                    f"{_fmt(down.window)}s"
+                    f"{_fmt(self.down_window)}s"
                 )
         if stab > current:
             limit, why = self._scale_up_limit(now, current, up)

@@ -19,13 +19,17 @@ KEDA does two jobs (kedacore/keda-docs concepts/scaling-deployments.md):
   behavior`, and one External metric per trigger (AverageValue by default: desired =
   ceil(metric / threshold)); several triggers -> the HPA takes the largest. `KedaAutoscaler`
   combines the two for the platform model.
-- **Fallback** (`pkg/fallback/fallback.go`): after more than failureThreshold consecutive failed
-  metric reads for a trigger (AverageValue only), KEDA serves the HPA threshold x fallback replicas
-  (behavior static | currentReplicas | currentReplicasIfHigher | currentReplicasIfLower). A failed
-  read is a None metric; the simulation's own metrics never fail unless the caller says so.
+- **Fallback** (`pkg/fallback/fallback.go`, v2.20.2): every read of a trigger, KEDA's polls and
+  the HPA's alike, counts a failure or resets the count; after more than failureThreshold
+  consecutive failures KEDA serves the HPA threshold x fallback replicas (behavior static |
+  currentReplicas | currentReplicasIfHigher | currentReplicasIfLower; over the ready replicas for
+  a Value target) and the poll counts the trigger as active. Valid as in KEDA >= 2.18: any
+  metric type, at least one trigger that is not cpu. A failed read is a None metric (the platform
+  model's `metric_failures` setting makes them happen).
 
 Trigger metrics come from the simulation; `TriggerInfo.measure` says what to measure for each:
-`request_rate` (requests/s arriving at the service, averaged over `window`), `concurrency`
+`request_rate` (requests/s arriving at the service, averaged over `window`), `completion_rate`
+(requests/s the pods finished, over `window`: an app-side counter), `concurrency`
 (requests in flight in pods + waiting), `backlog` (requests waiting), `backlog_inflight` (waiting +
 in flight), `cpu_utilization` (mean over ready pods of CPU used / CPU request), `cpu_cores` (mean
 CPU cores used per ready pod). Supported trigger types: prometheus, http (KEDA HTTP add-on;
@@ -48,6 +52,7 @@ from sim import units
 from sim.config import Duration, Strict
 from sim.platforms.autoscaling.hpa import (
     EPS_S,
+    ControllerFlags,
     Decision,
     HorizontalPodAutoscaler,
     HPABehavior,
@@ -56,7 +61,13 @@ from sim.platforms.autoscaling.hpa import (
 )
 
 Measure = Literal[
-    "request_rate", "concurrency", "backlog", "backlog_inflight", "cpu_utilization", "cpu_cores"
+    "request_rate",
+    "completion_rate",
+    "concurrency",
+    "backlog",
+    "backlog_inflight",
+    "cpu_utilization",
+    "cpu_cores",
 ]
 
 # A metadata key that real manifests carry and the simulation does not need (connection details,
@@ -87,12 +98,26 @@ _RANGE_RE = re.compile(r"\[\s*(\d+(?:\.\d+)?(?:ms|s|m|h|d|w))\s*\]")
 
 
 class PrometheusMetadata(Strict):
-    """kedacore/keda-docs scalers/prometheus.md; the query is simulated as a request rate."""
+    """kedacore/keda-docs scalers/prometheus.md; the query is simulated as a request rate.
+
+    `counts` (sim) says what the query's counter counts: `completions` for the app's own
+    counter (the docs' query, `sum(rate(http_requests_total{...}[2m]))`: client libraries count
+    a request when its response is written, so the rate saturates at the pods' capacity while a
+    backlog grows), `arrivals` for a counter at the ingress or load balancer (e.g.
+    nginx_ingress_controller_requests). Unset: `completions`, except for a ScaledObject that
+    rests at 0 replicas, which only works when the counter is outside the pods (with no pod an
+    app-side counter reads 0 and KEDA never activates), so there `arrivals`.
+    """
 
     threshold: float = Field(gt=0, description="value per replica to scale for")
     activationThreshold: float = D.KEDA_ACTIVATION_THRESHOLD
     window: Duration | None = Field(
         None, gt=0, description="sim: rate window (default: the query's [range], else 2m)"
+    )
+    counts: Literal["completions", "arrivals"] | None = Field(
+        None,
+        description="sim: what the queried counter counts (app-side: completions; ingress: "
+        "arrivals)",
     )
     serverAddress: Ignored = _ignored()
     query: Ignored = _ignored()
@@ -132,10 +157,13 @@ class HttpMetadata(Strict):
 
 
 class KafkaMetadata(Strict):
-    """kedacore/keda-docs scalers/apache-kafka.md; the lag is the simulated backlog."""
+    """kedacore/keda-docs scalers/apache-kafka.md; the lag is the simulated backlog + in flight.
 
-    lagThreshold: float = Field(D.KEDA_KAFKA_LAG_THRESHOLD, gt=0)
-    activationLagThreshold: float = D.KEDA_ACTIVATION_THRESHOLD
+    The thresholds are integers as in KEDA (`LagThreshold int64`, pkg/scalers/kafka_scaler.go).
+    """
+
+    lagThreshold: int = Field(int(D.KEDA_KAFKA_LAG_THRESHOLD), gt=0)
+    activationLagThreshold: int = int(D.KEDA_ACTIVATION_THRESHOLD)
     allowIdleConsumers: bool = False
     partitions: int | None = Field(
         None, ge=1, description="sim: topic partitions; caps replicas unless allowIdleConsumers"
@@ -239,7 +267,10 @@ class PrometheusTrigger(_Trigger):
         return self.metadata.activationThreshold
 
     def measure(self) -> tuple[Measure, float | None]:
-        return "request_rate", self.metadata.window
+        kind: Measure = (
+            "completion_rate" if self.metadata.counts == "completions" else "request_rate"
+        )
+        return kind, self.metadata.window
 
 
 class HttpTrigger(_Trigger):
@@ -276,15 +307,22 @@ class KafkaTrigger(_Trigger):
         return self.metadata.activationLagThreshold
 
     def measure(self) -> tuple[Measure, float | None]:
-        return "backlog", None
+        # lag = sum over partitions of (latest offset - committed offset) (kafka_scaler.go
+        # getLagForPartition, v2.20.2): a message fetched by a consumer and not yet committed
+        # (in service) is still lag, so the lag is the messages waiting + in flight.
+        return "backlog_inflight", None
 
     def hpa_value(self, raw: float) -> float:
-        # kafka_scaler.go getTotalLag: the lag served to the HPA is capped so that it asks for at
-        # most one consumer per partition, unless allowIdleConsumers.
+        # kafka_scaler.go getTotalLag (v2.20.2), in int64 arithmetic: unless allowIdleConsumers,
+        # `if (totalLag / lagThreshold) > partitions { totalLag = partitions * lagThreshold }`.
+        # The division truncates, so a lag of 25 with threshold 10 on 2 partitions is served
+        # uncapped (25 / 10 = 2, not > 2) and the HPA asks for ceil(25 / 10) = 3 consumers.
         md = self.metadata
-        if md.partitions is not None and not md.allowIdleConsumers:
-            return min(raw, md.partitions * md.lagThreshold)
-        return raw
+        lag = int(raw)
+        capped = md.partitions is not None and not md.allowIdleConsumers
+        if capped and lag // md.lagThreshold > md.partitions:  # type: ignore[operator]
+            lag = md.partitions * md.lagThreshold  # type: ignore[operator]
+        return float(lag)
 
 
 class QueueTrigger(_Trigger):
@@ -457,16 +495,22 @@ class ScaledObjectSpec(Strict):
                 "only cpu triggers and minReplicaCount 0: KEDA cannot scale to zero on CPU alone; "
                 "set minReplicaCount >= 1 or add another trigger"
             )
+        resting = (
+            self.idleReplicaCount if self.idleReplicaCount is not None else self.minReplicaCount
+        )
+        for t in self.triggers:
+            if isinstance(t, PrometheusTrigger) and t.metadata.counts is None:
+                t.metadata.counts = D.KEDA_PROMETHEUS_COUNTS if resting > 0 else "arrivals"
         names = [t.name for t in self.triggers if t.name]
         if len(names) != len(set(names)):
             raise ValueError("trigger names must be unique")
-        if self.fallback is not None:
-            for t in self.triggers:
-                if t.type == "cpu" or t.resolved_metric_type() != "AverageValue":
-                    raise ValueError(
-                        f"fallback works only with AverageValue triggers; trigger {t.type!r} is "
-                        f"{t.resolved_metric_type()}"
-                    )
+        # KEDA >= 2.18 CheckFallbackValid (apis/keda/v1alpha1/scaledobject_types.go, v2.18.0 to
+        # v2.20.2): valid when at least one trigger is not cpu/memory, whatever its metric type
+        # (AverageValue or Value); cpu triggers take no part in the fallback.
+        if self.fallback is not None and all(t.type == "cpu" for t in self.triggers):
+            raise ValueError(
+                "at least one trigger (that is not cpu or memory) is needed for the fallback"
+            )
         return self
 
     def hpa_behavior(self) -> HPABehavior | None:
@@ -531,16 +575,25 @@ class KedaScaler:
         return values
 
     def activity(
-        self, trigger_metrics: Sequence[float | None]
+        self,
+        trigger_metrics: Sequence[float | None],
+        fallback: Sequence[bool] | None = None,
     ) -> tuple[bool, tuple[str, ...], bool]:
-        """(active, names of the active triggers, some trigger errored)."""
+        """(active, names of the active triggers, some trigger errored). `fallback[i]`: trigger
+        i failed and its fallback is active, which counts as active and not as an error
+        (scale_handler.go getScalerState, v2.20.2: `isActiveOrFallback := fallbackActive ||
+        isMetricActive`; GetMetricsWithFallback returns no error then)."""
         values = self._values(trigger_metrics)
         active: list[str] = []
         error = False
-        for info, trig, v in zip(self.triggers, self.spec.triggers, values, strict=True):
+        for i, (info, trig, v) in enumerate(
+            zip(self.triggers, self.spec.triggers, values, strict=True)
+        ):
             if info.activation is None:
                 continue
-            if v is None or not math.isfinite(v):
+            if fallback is not None and fallback[i]:
+                active.append(info.name)
+            elif v is None or not math.isfinite(v):
                 error = True
             elif trig.activity_value(v) > info.activation:
                 active.append(info.name)
@@ -556,11 +609,15 @@ class KedaScaler:
         ]
 
     def poll(
-        self, now: float, trigger_metrics: Sequence[float | None], current_replicas: int
+        self,
+        now: float,
+        trigger_metrics: Sequence[float | None],
+        current_replicas: int,
+        fallback: Sequence[bool] | None = None,
     ) -> KedaDecision:
         spec = self.spec
         current = int(current_replicas)
-        active, names, error = self.activity(trigger_metrics)
+        active, names, error = self.activity(trigger_metrics, fallback)
         minimum, idle = spec.minReplicaCount, spec.idleReplicaCount
 
         def decide(desired: int, rule: str, reason: str) -> KedaDecision:
@@ -611,13 +668,12 @@ class KedaAutoscaler:
         spec: ScaledObjectSpec,
         *,
         created_at: float = 0.0,
-        hpa_sync_period: float = D.HPA_SYNC_PERIOD_S,
-        tolerance: float = D.HPA_TOLERANCE,
-        downscale_stabilization: float = D.HPA_DOWNSCALE_STABILIZATION_S,
+        flags: ControllerFlags | None = None,
     ) -> None:
         self.spec = spec
         self.scaler = KedaScaler(spec, created_at=created_at)
         self.triggers = self.scaler.triggers
+        flags = flags or ControllerFlags()
         self.hpa = HorizontalPodAutoscaler(
             min_replicas=max(spec.minReplicaCount, D.KEDA_HPA_MIN_REPLICAS),
             max_replicas=spec.maxReplicaCount,
@@ -626,10 +682,14 @@ class KedaAutoscaler:
                 for t, info in zip(spec.triggers, self.triggers, strict=True)
             ],
             behavior=spec.hpa_behavior(),
-            tolerance=tolerance,
-            downscale_stabilization=downscale_stabilization,
-            sync_period=hpa_sync_period,
+            tolerance=flags.tolerance,
+            downscale_stabilization=flags.downscale_stabilization,
+            sync_period=flags.sync_period,
+            cpu_initialization_period=flags.cpu_initialization_period,
+            initial_readiness_delay=flags.initial_readiness_delay,
         )
+        # Consecutive failed reads per trigger: status.health[metric].numberOfFailures, counted
+        # by every read through GetMetricsWithFallback, KEDA's polls and the HPA's alike.
         self._failures = [0] * len(self.triggers)
 
     @property
@@ -646,26 +706,55 @@ class KedaAutoscaler:
         spec = self.spec
         return spec.idleReplicaCount if spec.idleReplicaCount is not None else spec.minReplicaCount
 
-    def on_poll(self, now: float, metrics: Sequence[float | None], replicas: int) -> KedaDecision:
-        return self.scaler.poll(now, metrics, replicas)
+    def on_poll(
+        self, now: float, metrics: Sequence[Any], replicas: int, ready: int = 0
+    ) -> KedaDecision:
+        values = self.scaler.hpa_metric(metrics)
+        fallback = [v is not None for v in self._with_fallback(values, replicas, ready)]
+        active = [f and m is None for f, m in zip(fallback, metrics, strict=True)]
+        return self.scaler.poll(now, metrics, replicas, active)
 
     def on_hpa_sync(
-        self, now: float, metrics: Sequence[float | None], replicas: int, ready: int
+        self, now: float, metrics: Sequence[Any], replicas: int, ready: int
     ) -> Decision:
         values = self.scaler.hpa_metric(metrics)
-        fb = self.spec.fallback
         if replicas > 0:  # with 0 replicas the HPA reads no metric
-            for i, v in enumerate(values):
-                if v is not None:
-                    self._failures[i] = 0
-                    continue
-                self._failures[i] += 1
-                if fb is not None and self._failures[i] > fb.failureThreshold:
-                    n = {
-                        "static": fb.replicas,
-                        "currentReplicas": replicas,
-                        "currentReplicasIfHigher": max(replicas, fb.replicas),
-                        "currentReplicasIfLower": min(replicas, fb.replicas),
-                    }[fb.behavior]
-                    values[i] = self.triggers[i].target * n
+            values = self._with_fallback(values, replicas, ready)
         return self.hpa.recommend(now, replicas, ready, values)
+
+    def _with_fallback(self, values: list[Any], replicas: int, ready: int) -> list[Any]:
+        """One read of every trigger through KEDA's fallback (pkg/fallback/fallback.go
+        GetMetricsWithFallback and doFallback, v2.20.2): a success resets the trigger's failure
+        count; a failure counts, and once the count exceeds failureThreshold the trigger is served
+        target x replicas (static | currentReplicas | ...IfHigher | ...IfLower), divided by the
+        ready replicas for a Value target (none ready: the fallback fails). cpu triggers are
+        read by the HPA from metrics-server and never fall back."""
+        fb = self.spec.fallback
+        out = list(values)
+        for i, v in enumerate(values):
+            if self.triggers[i].type == "cpu":
+                continue
+            if v is not None:
+                self._failures[i] = 0
+                continue
+            if fb is None:
+                continue
+            self._failures[i] += 1
+            if self._failures[i] <= fb.failureThreshold:
+                continue
+            n = float(
+                {
+                    "static": fb.replicas,
+                    "currentReplicas": replicas,
+                    "currentReplicasIfHigher": max(replicas, fb.replicas),
+                    "currentReplicasIfLower": min(replicas, fb.replicas),
+                }[fb.behavior]
+            )
+            info = self.triggers[i]
+            if info.metric_type == "Value":
+                if ready <= 0:
+                    continue
+                n /= ready
+            # NewMilliQuantity(int64(target x 1000 x replicas)): truncated to a milli-unit.
+            out[i] = int(info.target * 1000 * n) / 1000
+        return out
