@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sim.cli.common import out_path
 from sim.errors import InputError
 
 if TYPE_CHECKING:
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
-    default=Path("results/compare"),
+    callback=out_path,
+    default="results/compare",
     show_default=True,
     help="folder for report.html",
 )
@@ -35,22 +36,37 @@ if TYPE_CHECKING:
 )
 @click.option("--workers", type=click.IntRange(1, 256), help="parallel processes (default: auto)")
 @click.option("--force", is_flag=True, help="run scenarios even if they look too large")
+@click.option(
+    "--subfolder",
+    is_flag=True,
+    help="write into a new folder inside --out (OUT/compare, or compare-2, ...)",
+)
 def compare(
-    inputs: tuple[Path, ...], out: Path, images: str | None, workers: int | None, force: bool
+    inputs: tuple[Path, ...],
+    out: Path,
+    images: str | None,
+    workers: int | None,
+    force: bool,
+    subfolder: bool,
 ) -> None:
     """Compare the platforms of several scenarios or results folders in one report."""
     from rich.console import Console
 
     from sim.cli.console import summary_table
     from sim.report import build_figures, render_report, write_images
+    from sim.results import claim_output_folder, output_folder, write_file_atomic
 
+    # Checked before any simulation: sim writes only into a folder it wrote itself.
+    out = output_folder(out, out, "compare", name="compare", subfolder=subfolder)
+    for path in inputs:  # every scenario's results folder too, before the first simulation
+        if path.is_file() and path.name != "summary.json":
+            _results_folder(path)
     results = [_results_of(p, workers=workers, force=force) for p in inputs]
     html = render_report(results)
+    claim_output_folder(out, "compare")
     if images:
-        # Before writing anything, so a missing kaleido leaves no half-done output.
         write_images(build_figures(results), out, images)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.html").write_text(html, encoding="utf-8")
+    write_file_atomic(out / "report.html", html)
     console = Console() if Console().is_terminal else Console(width=200, no_color=True)
     for r in results:
         console.print(summary_table(r.summary))
@@ -71,6 +87,15 @@ def _results_of(path: Path, *, workers: int | None, force: bool) -> Results:
     return _run(path, workers=workers, force=force)
 
 
+def _results_folder(scenario: Path) -> Path:
+    """results/<name>/ of a scenario file, checked: sim replaces only its own results."""
+    from sim.results import output_folder
+    from sim.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    return output_folder(None, Path("results") / sc.name, "results", name=sc.name)
+
+
 def _run(scenario: Path, *, workers: int | None, force: bool) -> Results:
     """Simulate a scenario file and write its results folder, as `sim run` does."""
     from sim.cli.common import report_files
@@ -81,7 +106,7 @@ def _run(scenario: Path, *, workers: int | None, force: bool) -> Results:
     from sim.simulate import run_scenario
 
     sc = load_scenario(scenario)
-    out_dir = Path("results") / sc.name
+    out_dir = _results_folder(scenario)
     with progress_for(sc, enabled=sys.stderr.isatty()) as on_done:
         summary, runs = run_scenario(
             sc,

@@ -13,6 +13,7 @@ from sim.cli.common import (
     load_base,
     progress,
     reuse_note,
+    study_folder,
     study_options,
     write_json,
 )
@@ -50,6 +51,7 @@ def crossover(
     scheduler: str | None,
     force: bool,
     fresh: bool,
+    subfolder: bool,
     no_html: bool,
 ) -> None:
     """Monthly bill and p99 of every platform against traffic volume; the crossover points.
@@ -71,7 +73,7 @@ def crossover(
             raise InputError(f"expected a duration such as 10m ({exc})", key="--window") from None
     base = load_base(scenario, sets, seed, replications, duration)
     name = base.scenario().name
-    out_dir = out if out is not None else Path("results") / f"{name}-crossover"
+    out_dir = study_folder(out, name, "crossover", subfolder)
     with progress(f"crossover {name}") as on_done:
         res = run_crossover(
             base,

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from sim.cli.common import EXIT_SLO, overrides, report_files
+from sim.cli.common import EXIT_SLO, out_path, overrides, report_files
 
 
 @click.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    callback=out_path,
     help="results folder (default results/<scenario name>/)",
 )
 @click.option("--seed", type=int, help="override the scenario's seed")
@@ -32,6 +32,12 @@ from sim.cli.common import EXIT_SLO, overrides, report_files
 @click.option("--workers", type=click.IntRange(1, 256), help="parallel processes (default: auto)")
 @click.option("--force", is_flag=True, help="run even if the run looks too large")
 @click.option("--no-report", is_flag=True, help="skip report.html")
+@click.option(
+    "--subfolder",
+    is_flag=True,
+    help="write into a new folder inside --out (OUT/<name>, or <name>-2, ...) instead of "
+    "replacing it",
+)
 def run(
     scenario: Path,
     out: Path | None,
@@ -44,21 +50,35 @@ def run(
     workers: int | None,
     force: bool,
     no_report: bool,
+    subfolder: bool,
 ) -> None:
     """Simulate every platform in SCENARIO; print the summary; write the results folder."""
     from sim.cli.console import print_summary, progress_for
-    from sim.results import summary_json, write_results
+    from sim.results import output_folder, summary_json, write_results
     from sim.scenario import load_scenario
     from sim.simulate import run_scenario
     from sim.statistics import slo_met
 
     sc = load_scenario(scenario, overrides(sets, seed, replications, duration))
-    out_dir = out if out is not None else Path("results") / sc.name
+    # Checked before simulating: sim replaces only a folder it wrote itself.
+    out_dir = output_folder(
+        out, Path("results") / sc.name, "results", name=sc.name, subfolder=subfolder
+    )
     base_dir = scenario.resolve().parent
+    size_key = next(
+        (o for o, v in (("--replications", replications), ("--duration", duration)) if v),
+        "duration",
+    )
     show = not as_json and sys.stderr.isatty()
     with progress_for(sc, enabled=show) as on_done:
         summary, runs = run_scenario(
-            sc, base_dir, source=str(scenario), workers=workers, force=force, on_job_done=on_done
+            sc,
+            base_dir,
+            source=str(scenario),
+            workers=workers,
+            force=force,
+            on_job_done=on_done,
+            size_key=size_key,
         )
     extra = {}
     if not no_report:

@@ -15,6 +15,7 @@ from sim.cli.common import (
     load_base,
     progress,
     reuse_note,
+    study_folder,
     study_options,
 )
 
@@ -45,6 +46,7 @@ def sweep(
     scheduler: str | None,
     force: bool,
     fresh: bool,
+    subfolder: bool,
     no_html: bool,
 ) -> None:
     """Run SCENARIO at every point of a parameter grid (same seeds at every point).
@@ -56,7 +58,7 @@ def sweep(
     base = load_base(scenario, sets, seed, replications, duration)
     plist = [parse_param(p) for p in params]
     name = base.scenario().name
-    out_dir = out if out is not None else Path("results") / f"{name}-sweep"
+    out_dir = study_folder(out, name, "sweep", subfolder)
     with progress(f"sweeping {name}") as on_done:
         res = run_sweep(
             base,

@@ -600,7 +600,10 @@ def check_sizes(points: Sequence[Point], base_dir: Path, force: bool, file: str)
     """Refuse points too large to simulate without --force (as `sim run` does)."""
     if force:
         return
-    from sim.simulate import expected_requests
+    from sim.simulate import check_events, expected_requests
+
+    for p in points:  # control-plane events too (timeline_step, polls, syncs, rate shapes)
+        check_events(p.scenario, file)
 
     worst = max(points, key=lambda p: expected_requests(p.scenario, base_dir))
     n = expected_requests(worst.scenario, base_dir)
