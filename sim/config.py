@@ -475,7 +475,7 @@ def validation_problems(
     for err in exc.errors():
         path, parent = _locate(tuple(err["loc"]), data, root)
         found.append((path, dict(err), parent))
-    # Union branches fail together; keep only the deepest error on each key path.
+    # Union branches fail together: an error with a deeper one below its key is their noise.
     paths = [tuple(p) for p, _, _ in found]
     keep = [
         (p, e, c)

@@ -297,6 +297,12 @@ def check_output_folder(out: Path, kind: str, *, option: str = "--out") -> None:
         st = os.lstat(out)
     except FileNotFoundError:
         st = None
+    except NotADirectoryError:
+        raise InputError(
+            "cannot write here: a parent of this path is a file, not a folder",
+            file=text,
+            key=option,
+        ) from None
     except OSError as exc:
         raise InputError(f"cannot use this folder: {_why(exc)}", file=text, key=option) from None
     if st is not None:

@@ -44,6 +44,11 @@ def expected_events(scenario: Scenario) -> list[tuple[str, float]]:
     # The workload is fed in CHUNK_SECONDS windows: one Python step each, requests or not.
     out = [("timeline_step", runs * t / step), ("duration", runs * t / CHUNK_SECONDS)]
     for i, p in enumerate(scenario.platforms):
+        pc = getattr(p, "provisioned_concurrency", None)
+        if isinstance(pc, list):  # a daily schedule: each entry once a day
+            out.append((f"platforms[{i}].provisioned_concurrency", reps * len(pc) * t / 86400))
+        elif pc is not None and not isinstance(pc, int):  # target tracking: one-minute periods
+            out.append((f"platforms[{i}].provisioned_concurrency", reps * t / 60.0))
         hpa, keda = getattr(p, "hpa", None), getattr(p, "keda", None)
         if hpa is not None:
             out.append((f"platforms[{i}].hpa.sync_period", reps * t / hpa.sync_period))

@@ -158,6 +158,7 @@ class Case:
     code: int = 2
     env: dict[str, str] = field(default_factory=dict)
     out: str | None = None  # the case's own output folder (changes there are allowed)
+    watch_results: bool = False  # results/ holds the user's files: it must not change either
 
 
 def run_case(text: str, *extra: str, names: tuple[str, ...], files=None, id: str, **kw) -> Case:
@@ -657,6 +658,19 @@ CASES: list[Case] = [
         id="out-foreign-folder",
     ),
     run_case(LAMBDA, "--out", "..", names=("--out",), id="out-parent"),
+    run_case(
+        LAMBDA,
+        files={"results": "a file"},
+        names=("results", "is a file, not a folder"),
+        id="results-root-is-a-file",
+    ),
+    run_case(
+        LAMBDA,
+        files={"results/t/thesis.tex": "mine"},
+        names=("thesis.tex",),
+        id="default-folder-is-foreign",
+        watch_results=True,
+    ),
     # --- options name themselves ---------------------------------------------------------------
     run_case(LAMBDA, "--replications", "0", names=("--replications",), id="opt-replications-0"),
     run_case(LAMBDA, "--replications", "5000", names=("--replications",), id="opt-reps-5000"),
@@ -897,7 +911,8 @@ def invoke(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Any
 def test_bad_input(case: Case, tmp_path: Path) -> None:
     work = tmp_path / "case"
     build(work, case.files)
-    own = {work / "results"} | ({work / case.out} if case.out else set())
+    own = set() if case.watch_results else {work / "results"}
+    own |= {work / case.out} if case.out else set()
     before = snapshot(tmp_path, own)
     res = invoke(case.args, work, case.env)
     err = res.stderr
@@ -921,24 +936,38 @@ def test_corpus_is_large_and_covers_every_platform_type() -> None:
         assert kind in texts
 
 
-def test_unreadable_file_is_an_input_error(tmp_path: Path, monkeypatch) -> None:
-    """No read permission: exit 2 naming the file. Root reads everything, so the permission
-    error is made real by the kernel for non-root, and simulated for root."""
-    p = tmp_path / "s.yaml"
-    p.write_text(LAMBDA)
+@pytest.mark.parametrize(
+    ("scenario", "name", "content"),
+    [
+        (LAMBDA, "s.yaml", LAMBDA),
+        (WITH_SAM, "t.yaml", SAM),
+        (WITH_SO, "so.yaml", SO),
+        (TRACE, "inv.csv", "a\n"),
+        (EMPIRICAL, "d.csv", "0.1\n"),
+    ],
+    ids=["scenario", "sam", "scaledobject", "trace", "empirical"],
+)
+def test_unreadable_file_is_an_input_error(
+    tmp_path: Path, monkeypatch, scenario: str, name: str, content: str
+) -> None:
+    """No read permission: exit 2 naming that file. Root reads everything, so the permission
+    error is made real by the kernel for non-root, and simulated (os.open refuses) for root."""
+    (tmp_path / "s.yaml").write_text(scenario)
+    p = tmp_path / name
+    p.write_text(content)
     p.chmod(0)
     if os.geteuid() == 0:
         real_open = os.open
 
         def deny(path, flags, *a, **k):  # type: ignore[no-untyped-def]
-            if str(path).endswith("s.yaml"):
+            if str(path).endswith(name):
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, flags, *a, **k)
 
         monkeypatch.setattr(os, "open", deny)
     res = invoke(["run", "s.yaml"], tmp_path)
     assert res.exit_code == 2, res.stderr
-    assert "s.yaml" in res.stderr and "permission denied" in res.stderr
+    assert name in res.stderr and "permission denied" in res.stderr, res.stderr
     assert not (tmp_path / "results").exists()
 
 

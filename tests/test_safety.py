@@ -21,6 +21,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_bad_inputs import KEDA as KEDA_TEXT
 from test_bad_inputs import LAMBDA, invoke, snapshot
 
 from sim.results import MARKER
@@ -387,3 +388,31 @@ def test_mutated_bundled_scenarios_exit_0_or_2(case: tuple[str, str], tmp_path_f
 def test_every_bundled_scenario_is_a_mutation_source() -> None:
     assert len(BUNDLED) >= 10 and (ROOT / "scenarios" / "data").is_dir()
     assert os.environ.get("SIM_MAX_FILE_MB") is None
+
+
+def test_refused_study_leaves_no_empty_folder(work: Path) -> None:
+    write(work / "s.yaml", LAMBDA.replace("duration: 10m", "duration: 10m\ntimeline_step: 1us"))
+    res = invoke(["sweep", "s.yaml", "--param", "platforms.fn.memory=512,1024"], work)
+    assert res.exit_code == 2 and "timeline_step" in res.stderr
+    assert not (work / "results" / "t-sweep").exists()
+
+
+def test_event_estimate_is_the_hand_count() -> None:
+    """1 h, 2 replications, timeline every 1 s, one KEDA platform polling every 30 s (its HPA
+    syncs every 15 s) and a diurnal source with a 10-minute period."""
+    from sim.simulate import expected_events
+
+    from conftest import make_scenario
+
+    data = yaml.safe_load(KEDA_TEXT)
+    data.update(duration="1h", replications=2, timeline_step="1s")
+    data["workload"]["arrivals"] = [
+        {"diurnal": {"mean": "1/s", "amplitude": 0.5, "period": "10m", "peak": 0}}
+    ]
+    events = dict(expected_events(make_scenario(data)))
+    assert events == {
+        "timeline_step": 2 * 3600 / 1,
+        "duration": 2 * 3600 / 3600,  # the workload's one-hour windows
+        "platforms[0].keda.pollingInterval": 2 * (3600 / 30 + 3600 / 15),
+        "workload.arrivals[0].diurnal.period": 2 * 3600 / 600,
+    }

@@ -112,11 +112,21 @@ def study_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def study_folder(out: Path | None, name: str, kind: str, subfolder: bool) -> Path:
     """A study's output folder, checked and marked before any simulation: a new folder, or one
     the same command wrote (sim never writes into a folder it did not write)."""
-    from sim.results import claim_output_folder, output_folder
+    from sim.results import MARKER, claim_output_folder, output_folder
 
     folder = f"{name}-{kind}"
     path = output_folder(out, Path("results") / folder, kind, name=folder, subfolder=subfolder)
+    existed = path.exists()
     claim_output_folder(path, kind)
+    if not existed:  # refused later (e.g. too large): leave no empty folder behind
+
+        def tidy() -> None:
+            with contextlib.suppress(OSError):
+                if [p.name for p in path.iterdir()] == [MARKER]:
+                    (path / MARKER).unlink()
+                    path.rmdir()
+
+        click.get_current_context().call_on_close(tidy)
     return path
 
 
