@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sim.config import (
     Duration,
@@ -44,11 +44,14 @@ class SLO(Strict):
     cold_start_ratio: Fraction | None = Field(None, ge=0, le=1)
 
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
 class Scenario(Strict):
     name: str = Field(
         min_length=1,
         max_length=100,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        json_schema_extra={"pattern": NAME_PATTERN},
         description="the results folder name: letters, digits, `.`, `_`, `-`, not starting "
         "with `.`, `_` or `-` (so it can never name `.`, `..` or a path)",
     )
@@ -63,6 +66,17 @@ class Scenario(Strict):
     workload: WorkloadSpec
     platforms: Annotated[list[PlatformSpec], Field(min_length=1)]
     slo: SLO | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value: str) -> str:
+        # Refused, not rewritten: the name is the results folder, which must stay in results/.
+        if not re.fullmatch(NAME_PATTERN, value):
+            raise ValueError(
+                f"{value!r} cannot be a folder name: use letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit (so never '.', '..', a hidden name or a path)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
