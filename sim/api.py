@@ -29,10 +29,19 @@ import pandas as pd
 
 from sim import results as _results
 from sim.errors import InputError
-from sim.scenario import Scenario, apply_overrides, read_scenario_data, set_path, validate_scenario
+from sim.scenario import (
+    Override,
+    Scenario,
+    apply_overrides,
+    read_scenario_data,
+    set_path,
+    validate_scenario,
+)
 
 ScenarioLike = Scenario | str | Path | Mapping[str, Any]
-Overrides = Sequence[str] | Mapping[str, Any]
+# `--set` values ("KEY=VALUE", or (option, "KEY=VALUE") so errors name the option) or a
+# mapping {dotted.path: value}
+Overrides = Sequence[Override] | Mapping[str, Any]
 
 # How a dict scenario is named in error messages.
 DICT_SOURCE = "<scenario dict>"
@@ -110,6 +119,8 @@ def load_scenario(
     {dotted.path: value}. Relative paths inside the scenario (traces, manifests, SAM templates)
     resolve against the file's folder, or `base_dir` (default: the current folder) for a dict.
     """
+    if isinstance(overrides, str):
+        raise InputError("overrides: expected a list of 'key=value' strings or a mapping")
     if isinstance(source, Scenario):
         if overrides:
             raise InputError(
@@ -118,23 +129,19 @@ def load_scenario(
             )
         return source
     if isinstance(source, Mapping):
-        return _validate(copy.deepcopy(dict(source)), overrides, DICT_SOURCE, Path(base_dir or "."))
-    data, node, file = read_scenario_data(source)
-    folder = Path(base_dir) if base_dir is not None else Path(source).resolve().parent
-    if not overrides:
-        return validate_scenario(data, file=file, base_dir=folder, node=node)
-    return _validate(data, overrides, file, folder)
-
-
-def _validate(data: Any, overrides: Overrides, file: str, base_dir: Path) -> Scenario:
+        data: Any = copy.deepcopy(dict(source))
+        file, node, folder = DICT_SOURCE, None, Path(base_dir or ".")
+    else:
+        data, node, file = read_scenario_data(source)
+        folder = Path(base_dir) if base_dir is not None else Path(source).resolve().parent
+    labels: dict[tuple[Any, ...], str] = {}
     if isinstance(overrides, Mapping):
         for key, value in overrides.items():
             set_path(data, str(key), copy.deepcopy(value), file)
+        node = None  # line numbers no longer match the file
     elif overrides:
-        if isinstance(overrides, str):
-            raise InputError("overrides: expected a list of 'key=value' strings or a mapping")
-        data = apply_overrides(data, list(overrides), file)
-    return validate_scenario(data, file=file, base_dir=base_dir.resolve())
+        data = apply_overrides(data, list(overrides), file, labels)
+    return validate_scenario(data, file=file, base_dir=folder.resolve(), node=node, labels=labels)
 
 
 def run(
@@ -146,13 +153,15 @@ def run(
     workers: int | None = None,
     force: bool = False,
     on_job_done: Callable[[Any], None] | None = None,
+    size_key: str = "duration",
 ) -> Results:
     """Simulate every platform of `scenario` (every replication); nothing is written.
 
     Relative paths in the scenario resolve against `base_dir` (default: the file's folder, or
     the current folder for a dict or a loaded Scenario); `source` is the file name recorded in
     summary.json (default: the path, when one is given). `force` runs past the size check;
-    `workers` sets the process count (default: one per core when the run is large enough)."""
+    `workers` sets the process count (default: one per core when the run is large enough);
+    `size_key` is the key a too-large run is blamed on (the CLI names its option)."""
     from sim.simulate import run_scenario
 
     sc = load_scenario(scenario, overrides, base_dir=base_dir)
@@ -164,7 +173,13 @@ def run(
     if source is None and is_path:
         source = str(scenario)
     summary, runs = run_scenario(
-        sc, folder, source=source, workers=workers, force=force, on_job_done=on_job_done
+        sc,
+        folder,
+        source=source,
+        workers=workers,
+        force=force,
+        on_job_done=on_job_done,
+        size_key=size_key,
     )
     base = _results.results_from_run(summary, runs)
     return Results(

@@ -16,10 +16,13 @@ from statistics import NormalDist
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
-from sim.config import Duration, Strict
+from sim.config import Duration, Strict, check_input_file
+from sim.errors import InputError
 
+# A distribution whose mean exceeds this (seconds, ~32 years) is a mistake in units, not a model.
+MAX_MEAN_S = 1e9
 _Z99 = NormalDist().inv_cdf(0.99)  # standard normal 99th percentile, 2.3263... (= scipy ndtri)
 
 
@@ -66,6 +69,19 @@ class Lognormal(Strict):
             raise ValueError("lognormal `p99` must be at least `median`")
         self.mu = math.log(self.median)
         self.sigma = math.log(self.p99 / self.median) / _Z99
+        return self
+
+    @model_validator(mode="after")
+    def _finite(self) -> Lognormal:
+        # exp() overflows above ~709: such draws become inf and poison every sum downstream.
+        assert self.mu is not None and self.sigma is not None
+        log_mean = self.mu + self.sigma**2 / 2
+        if log_mean > math.log(MAX_MEAN_S):
+            raise ValueError(
+                f"lognormal mu {self.mu:g}, sigma {self.sigma:g} give a mean of "
+                f"exp(mu + sigma^2/2) = e^{log_mean:.4g} s, above the {MAX_MEAN_S:g} s (~32 "
+                "years) a simulated duration may take"
+            )
         return self
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -158,7 +174,7 @@ class Empirical(Strict):
     _q: np.ndarray = PrivateAttr(default_factory=lambda: np.zeros(0))
 
     @model_validator(mode="after")
-    def _resolve(self) -> Empirical:
+    def _resolve(self, info: ValidationInfo) -> Empirical:
         given = [x is not None for x in (self.values, self.file, self.percentiles)]
         if sum(given) != 1:
             raise ValueError("empirical needs exactly one of `values`, `file` or `percentiles`")
@@ -173,10 +189,20 @@ class Empirical(Strict):
             self._q, self._data = q / 100.0, v
             return self
         if self.file is not None:
+            # Relative to the scenario's folder (pydantic context), as every companion file.
             path = Path(self.file)
-            if not path.is_file():
-                raise ValueError(f"empirical `file` not found: {self.file}")
-            data = np.loadtxt(path, delimiter=",", ndmin=1, dtype=float)
+            base = (info.context or {}).get("base_dir") if info is not None else None
+            if not path.is_absolute() and base is not None:
+                path = Path(base) / path
+            try:
+                check_input_file(path, what="empirical values file")
+            except InputError as exc:
+                raise ValueError(f"{path}: {exc.detail}") from None
+            try:
+                data = np.loadtxt(path, delimiter=",", ndmin=1, dtype=float)
+            except (ValueError, OSError, UnicodeDecodeError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ValueError(f"{path}: expected one number per line ({first})") from None
         else:
             data = np.asarray(self.values, dtype=float)
         if data.size == 0 or np.any(data < 0) or not np.all(np.isfinite(data)):

@@ -5,11 +5,15 @@ leaves a half-written folder behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform as _platform
 import shutil
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ import pandas as pd
 
 from sim import __version__
 from sim.engine import PlatformRun
-from sim.errors import InputError
+from sim.errors import InputError, Interrupted
 from sim.records import OUTCOMES
 from sim.scenario import Scenario, resolved_dict
 from sim.statistics import summarize_platform
@@ -175,38 +179,345 @@ def write_results(
     runs: list[PlatformRun],
     extra_files: dict[str, str] | None = None,
 ) -> Path:
-    """Write everything into a temporary sibling folder, then swap it into place."""
+    """Write everything into a temporary sibling folder, then swap it into place.
+
+    `out_dir` may be replaced only when it is missing, empty or a results folder sim wrote
+    (check_output_folder, checked again here: the folder may have changed during the run).
+    SIGTERM/SIGINT while writing remove the temporary folder; the swap itself runs with both
+    signals held back, so an interrupt leaves the previous results or the complete new ones.
+    """
     out_dir = Path(out_dir)
+    check_output_folder(out_dir, "results")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    # mkdtemp makes it 0700; give it the mode every other output folder gets (0777 - umask)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
-    try:
-        (tmp / "summary.json").write_text(summary_json(summary) + "\n", encoding="utf-8")
-        # mtime=0 keeps the gzip bytes identical across runs with the same seed.
-        requests_frame(runs).to_csv(
-            tmp / "requests.csv.gz",
-            index=False,
-            compression={"method": "gzip", "mtime": 0},
-            float_format="%.9g",
-        )
-        timeline_frame(runs).to_csv(tmp / "timeline.csv", index=False, float_format="%.9g")
-        decisions_frame(runs).to_csv(tmp / "decisions.csv", index=False, float_format="%.9g")
-        for name, text in (extra_files or {}).items():
-            (tmp / name).write_text(text, encoding="utf-8")
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    _remove_stale_temporaries(out_dir)
+    with _signals_raise():
+        tmp: Path | None = None
+        try:
+            with _signals_held():
+                tmp = Path(
+                    tempfile.mkdtemp(
+                        prefix=f".{out_dir.name}.{_TMP}{os.getpid()}-", dir=out_dir.parent
+                    )
+                )
+                # mkdtemp makes it 0700; give it the mode every other output folder gets
+                umask = os.umask(0)
+                os.umask(umask)
+                tmp.chmod(0o777 & ~umask)
+            (tmp / "summary.json").write_text(summary_json(summary) + "\n", encoding="utf-8")
+            # mtime=0 keeps the gzip bytes identical across runs with the same seed.
+            requests_frame(runs).to_csv(
+                tmp / "requests.csv.gz",
+                index=False,
+                compression={"method": "gzip", "mtime": 0},
+                float_format="%.9g",
+            )
+            timeline_frame(runs).to_csv(tmp / "timeline.csv", index=False, float_format="%.9g")
+            decisions_frame(runs).to_csv(tmp / "decisions.csv", index=False, float_format="%.9g")
+            for name, text in (extra_files or {}).items():
+                (tmp / name).write_text(text, encoding="utf-8")
+            write_marker(tmp, "results")
+            with _signals_held():
+                check_output_folder(out_dir, "results")
+                if out_dir.exists():
+                    old = out_dir.with_name(f".{out_dir.name}.{_OLD}{os.getpid()}")
+                    out_dir.rename(old)
+                    tmp.rename(out_dir)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    tmp.rename(out_dir)
+        except BaseException:
+            if tmp is not None:
+                with _signals_held():
+                    shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return out_dir
+
+
+# --- output folders: sim replaces or writes into only what it wrote itself -----------------------
+
+# Written into every folder sim creates: {"written_by": "sim", "kind": ..., "sim_version": ...}.
+MARKER = ".sim-output.json"
+# The files each kind of folder holds (report images: any *.png / *.svg from `--images`).
+OUTPUT_FILES: dict[str, frozenset[str]] = {
+    "results": frozenset(
+        {"summary.json", "requests.csv.gz", "timeline.csv", "decisions.csv", "report.html"}
+    ),
+    "compare": frozenset({"report.html"}),
+    "sweep": frozenset({"points.jsonl", "sweep.csv", "sweep.html"}),
+    "tune": frozenset({"points.jsonl", "tune.json"}),
+    "crossover": frozenset({"points.jsonl", "crossover.csv", "crossover.json", "crossover.html"}),
+}
+_IMAGE_SUFFIXES = (".png", ".svg")
+_TMP, _OLD = "sim-tmp-", "sim-old-"
+
+
+def write_marker(folder: Path, kind: str) -> None:
+    doc = {"written_by": "sim", "kind": kind, "sim_version": __version__}
+    (Path(folder) / MARKER).write_text(json.dumps(doc) + "\n", encoding="utf-8")
+
+
+def folder_kind(folder: Path) -> str | None:
+    """The kind of output sim wrote into `folder` (its marker), or None when sim did not write it.
+    A results folder from before the marker is recognised by its summary.json."""
+    try:
+        doc = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        if (
+            isinstance(doc, dict)
+            and doc.get("written_by") == "sim"
+            and doc.get("kind") in (OUTPUT_FILES)
+        ):
+            return str(doc["kind"])
+    except (OSError, ValueError):
+        pass
+    try:
+        summary = (folder / "summary.json").read_text(encoding="utf-8")
+        doc = json.loads(summary)
+        if isinstance(doc, dict) and {"sim_version", "resolved_scenario", "platforms"} <= set(doc):
+            return "results"
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _foreign(entries: list[str], kind: str) -> list[str]:
+    own = OUTPUT_FILES[kind] | {MARKER}
+    return sorted(
+        e
+        for e in entries
+        if e not in own and not (kind == "compare" and e.endswith(_IMAGE_SUFFIXES))
+    )
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def check_output_folder(out: Path, kind: str, *, option: str = "--out") -> None:
+    """Refuse (InputError, before any work) an output path sim may not write: an empty path, a
+    file, a symlink, a folder sim did not write (or that holds files sim did not write), or a
+    place this process cannot create a folder in."""
+    text = str(out)
+    if not text.strip() or "\x00" in text:
+        raise InputError("expected a folder path, got an empty one", key=option)
+    out = Path(out)
+    try:
+        st = os.lstat(out)
+    except FileNotFoundError:
+        st = None
+    except NotADirectoryError:
+        raise InputError(
+            "cannot write here: a parent of this path is a file, not a folder",
+            file=text,
+            key=option,
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot use this folder: {_why(exc)}", file=text, key=option) from None
+    if st is not None:
+        import stat as _stat
+
+        if _stat.S_ISLNK(st.st_mode):
+            raise InputError(
+                "is a symbolic link; sim writes only into a real folder (give its target)",
+                file=text,
+                key=option,
+            )
+        if not _stat.S_ISDIR(st.st_mode):
+            raise InputError(
+                f"exists and is not a folder; sim never replaces a file (choose another {option})",
+                file=text,
+                key=option,
+            )
+        try:
+            entries = os.listdir(out)
+        except OSError as exc:
+            raise InputError(
+                f"cannot list this folder: {_why(exc)}", file=text, key=option
+            ) from None
+        if entries:
+            found = folder_kind(out)
+            if found is None:
+                raise InputError(
+                    f"is a folder sim did not write (it holds {_listing(sorted(entries))}); sim "
+                    f"replaces only its own output: choose another {option}, or add --subfolder "
+                    "to write into a new folder inside it",
+                    file=text,
+                    key=option,
+                )
+            if found != kind:
+                raise InputError(
+                    f"holds `sim {'run' if found == 'results' else found}` output, not "
+                    f"`sim {'run' if kind == 'results' else kind}` output; choose another {option}",
+                    file=text,
+                    key=option,
+                )
+            extra = _foreign(entries, kind)
+            if extra:
+                raise InputError(
+                    f"is a sim {kind} folder but also holds files sim did not write "
+                    f"({_listing(extra)}); move them out or choose another {option}",
+                    file=text,
+                    key=option,
+                )
+    _check_creatable(out, option)
+
+
+def _why(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _check_creatable(out: Path, option: str) -> None:
+    """Try, now, to create a folder where sim will write (its temporaries live beside `out`)."""
+    anc = out.parent if out.name not in ("", ".", "..") else out
+    while True:
+        try:
+            os.stat(anc)
+            break
+        except FileNotFoundError:
+            if anc.parent == anc:
+                break
+            anc = anc.parent
+        except NotADirectoryError:
+            anc = anc.parent
+        except OSError as exc:
+            raise InputError(f"cannot write here: {_why(exc)}", file=str(out), key=option) from None
+    if not anc.is_dir():
+        raise InputError(
+            f"cannot write here: {anc} is a file, not a folder", file=str(out), key=option
+        )
+    try:
+        probe = tempfile.mkdtemp(prefix=".sim-probe-", dir=anc)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write here: {_why(exc)} (in {anc})", file=str(out), key=option
+        ) from None
+
+
+def output_folder(
+    out: Path | None, default: Path, kind: str, *, name: str, subfolder: bool = False
+) -> Path:
+    """The folder a command writes, checked before any simulation: `out` (or `default`, which
+    must stay under results/). With `subfolder`, a new folder inside `out`: `<name>`, or
+    `<name>-2`, `<name>-3`, ... when taken."""
+    if out is None:
+        root = default.parent.resolve()
+        if default.resolve().parent != root or default.name in ("", ".", ".."):
+            raise InputError(f"folder name {default.name!r} leaves {default.parent}/", key="name")
+        target = default
+    else:
+        target = Path(out)
+    if subfolder:
+        check_output_folder_parent(target)
+        base = target / name
+        target, n = base, 1
+        while os.path.lexists(target):
+            n += 1
+            target = base.with_name(f"{name}-{n}")
+    check_output_folder(target, kind)
+    return target
+
+
+def check_output_folder_parent(folder: Path) -> None:
+    """--subfolder: `folder` must be a folder (or not exist yet)."""
+    if not str(folder).strip():
+        raise InputError("expected a folder path, got an empty one", key="--out")
+    if os.path.lexists(folder) and not Path(folder).is_dir():
+        raise InputError("exists and is not a folder", file=str(folder), key="--out")
+
+
+def claim_output_folder(out: Path, kind: str) -> None:
+    """Create (if needed) a folder a study writes into and mark it as sim's; checked first."""
+    check_output_folder(out, kind)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARKER).exists():
+        write_marker(out, kind)
+
+
+def write_file_atomic(path: Path, text: str) -> None:
+    """Write a text file beside its final name, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.{_TMP}{os.getpid()}")
+    with _signals_raise():
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except BaseException:
+            with _signals_held():
+                tmp.unlink(missing_ok=True)
+            raise
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary folders of an earlier sim killed by SIGKILL (its process is gone)."""
+    prefix = f".{out.name}.{_TMP}"
+    try:
+        entries = os.listdir(out.parent)
+    except OSError:
+        return
+    for e in entries:
+        if not e.startswith(prefix):
+            continue
+        pid = e[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(out.parent / e, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """While writing: SIGTERM raises (as SIGINT does), so `except BaseException` cleans up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise Interrupted(f"signal {signum}")
+
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        if previous in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then take effect. Python-level, not a
+    signal mask: a process-directed signal may land on any thread, and Python runs handlers in
+    the main thread at the next bytecode, so recording it there is what holds it back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def record(signum: int, frame: Any) -> None:
+        pending.append(signum)
+
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, record) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in pending[:1]:
+            handler = previous[s]
+            if callable(handler):
+                handler(s, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(s)
 
 
 # --- reading a results folder back (the report and the Python API read results this way) ---

@@ -8,15 +8,23 @@ the file, the key path, the YAML line where there is one, and what was expected.
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sim.config import Duration, Fraction, Strict
+from sim.config import (
+    Duration,
+    Fraction,
+    Strict,
+    load_yaml,
+    read_text_file,
+    validation_problems,
+)
 from sim.errors import InputError
 from sim.platforms import PlatformSpec
 from sim.workload import WorkloadSpec
@@ -36,8 +44,17 @@ class SLO(Strict):
     cold_start_ratio: Fraction | None = Field(None, ge=0, le=1)
 
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
 class Scenario(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        json_schema_extra={"pattern": NAME_PATTERN},
+        description="the results folder name: letters, digits, `.`, `_`, `-`, not starting "
+        "with `.`, `_` or `-` (so it can never name `.`, `..` or a path)",
+    )
     description: str = ""
     duration: Duration = Field(gt=0)
     warmup: Duration = Field(0.0, ge=0)
@@ -49,6 +66,17 @@ class Scenario(Strict):
     workload: WorkloadSpec
     platforms: Annotated[list[PlatformSpec], Field(min_length=1)]
     slo: SLO | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value: str) -> str:
+        # Refused, not rewritten: the name is the results folder, which must stay in results/.
+        if not re.fullmatch(NAME_PATTERN, value):
+            raise ValueError(
+                f"{value!r} cannot be a folder name: use letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit (so never '.', '..', a hidden name or a path)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
@@ -102,159 +130,74 @@ _Loader.add_implicit_resolver(
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None]:
-    """YAML text -> (data, node tree for line numbers). Raises InputError on bad YAML."""
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"malformed YAML: {problem}", file=file, key=where) from None
-    return data, node
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The YAML line (1-based) of the deepest node on a pydantic error path."""
-    line = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for k, v in node.value:
-                if k.value == part:
-                    nxt, line = v, k.start_mark.line + 1
-                    break
-            if nxt is None:
-                if part in _TAGS or not isinstance(part, str):
-                    continue  # a union tag in the path
-                break
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            continue  # a pydantic union tag in the path, not a YAML key
-    return line
-
-
-def _key_path(loc: tuple[Any, ...], data: Any) -> str:
-    """pydantic loc -> 'platforms[0].memory', dropping union tags ('lambda', 'function-after')."""
-    out = ""
-    cur = data
-    for part in loc:
-        if isinstance(part, int) and isinstance(cur, list):
-            out += f"[{part}]"
-            cur = cur[part] if part < len(cur) else None
-        elif isinstance(cur, dict) and part in cur:
-            out += f".{part}" if out else str(part)
-            cur = cur[part]
-        elif (
-            isinstance(cur, dict)
-            and isinstance(part, str)
-            and not out.endswith(part)
-            # a missing or extra key, or a tag: keep keys that look like user keys
-            and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part)
-            and part not in _TAGS
-        ):
-            out += f".{part}" if out else part
-            cur = None
-    return out or "(top level)"
-
-
-_TAGS = {
-    "lambda",
-    "wasm",
-    "kubernetes",
-    "function-after",
-    "function-before",
-    "function-plain",
-    "tagged-union",
-    "union",
-    "list",
-    "dict",
-    "int",
-    "float",
-    "str",
-    "bool",
-    "none",
-    "constant",
-    "exponential",
-    "lognormal",
-    "gamma",
-    "uniform",
-    "pareto",
-    "empirical",
-    "is-instance",
-}
-
-
-def _message(err: Mapping[str, Any]) -> str:
-    msg = err["msg"]
-    msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
-    msg = re.sub(r"^Input should be (greater|less)", r"expected a value \1", msg)
-    msg = re.sub(r"^Input should be ", "expected ", msg)
-    if err["type"] == "extra_forbidden":
-        return "unknown key"
-    if err["type"] == "missing":
-        return "required key is missing"
-    if err["type"] == "union_tag_not_found":
-        return msg.replace("Unable to extract tag using discriminator", "missing discriminator")
-    if err["type"] == "union_tag_invalid":
-        ctx = err.get("ctx", {})
-        return (
-            f"unknown {ctx.get('discriminator', 'type')} {ctx.get('tag')!r}; expected one of "
-            f"{ctx.get('expected_tags')}"
-        )
-    return msg
+    """YAML text -> (data, node tree for line numbers). Raises InputError on bad YAML, repeated
+    keys, alias bombs and absurd nesting (sim.config.load_yaml)."""
+    docs = load_yaml(text, file, _Loader)
+    return docs[0] if docs else (None, None)
 
 
 def format_validation_error(
-    exc: ValidationError, file: str, data: Any, node: yaml.Node | None
+    exc: ValidationError,
+    file: str,
+    data: Any,
+    node: yaml.Node | None,
+    labels: Mapping[tuple[Any, ...], str] | None = None,
 ) -> InputError:
-    errors = exc.errors()
-    # Prefer the most specific error (deepest path): union branches produce shallow noise.
-    err = max(errors, key=lambda e: len(e["loc"]))
-    loc = tuple(err["loc"])
-    key = _key_path(loc, data)
-    line = _line_of(node, loc)
-    if line:
-        key += f" (line {line})"
-    more = (
-        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-        if len(errors) > 1
-        else ""
+    """Every problem, one line each (file, key path, line, what was expected)."""
+    problems = validation_problems(
+        exc, file=file, data=data, node=node, root=Scenario, labels=labels
     )
-    return InputError(_message(err) + more, file=file, key=key)
+    return InputError.many(problems) if problems else InputError(str(exc), file=file)
 
 
-def apply_overrides(data: Any, overrides: list[str], file: str) -> Any:
-    """--set KEY=VALUE: dotted path, list items by index or by `name`; VALUE parsed as YAML."""
+Override = str | tuple[str, str]  # "KEY=VALUE" from --set, or (option, "KEY=VALUE")
+
+
+def apply_overrides(
+    data: Any,
+    overrides: list[Override],
+    file: str,
+    labels: dict[tuple[Any, ...], str] | None = None,
+) -> Any:
+    """--set KEY=VALUE: dotted path, list items by index or by `name`; VALUE parsed as YAML.
+
+    An item may be (option, "KEY=VALUE") for a shorthand option such as --seed. `labels`, when
+    given, receives each set key path (list items as indices) -> the option that set it, so that
+    validation errors name the option rather than a line of the file."""
     data = copy.deepcopy(data)
     for item in overrides:
-        if "=" not in item:
-            raise InputError(f"--set expects KEY=VALUE, got {item!r}", file=file, key="--set")
-        path, raw = item.split("=", 1)
-        value, _ = parse_yaml(raw, f"--set {path}")
-        set_path(data, path.strip(), value, file)
+        option, text = item if isinstance(item, tuple) else ("--set", item)
+        if "=" not in text:
+            raise InputError(f"expected KEY=VALUE, got {text!r}", key=option)
+        path, raw = text.split("=", 1)
+        path = path.strip()
+        where = f"--set {path}" if option == "--set" else option
+        value, _ = parse_yaml(raw, where)
+        concrete = set_path(data, path, value, where)
+        if labels is not None:
+            labels[concrete] = where
     return data
 
 
-def set_path(data: Any, path: str, value: Any, file: str = "scenario") -> None:
+def set_path(data: Any, path: str, value: Any, file: str = "scenario") -> tuple[Any, ...]:
+    """Set `value` at a dotted path; returns the path with list items as indices. Errors name
+    `file` (the option, for --set)."""
     parts = [p for p in path.split(".") if p]
     if not parts:
-        raise InputError("empty key in --set", file=file, key="--set")
+        raise InputError("empty key", file=file)
     cur = data
+    concrete: list[Any] = []
     for j, part in enumerate(parts):
         last = j == len(parts) - 1
         if isinstance(cur, list):
             idx = _list_index(cur, part, path, file)
+            concrete.append(idx % len(cur))
             if last:
                 cur[idx] = value
             else:
                 cur = cur[idx]
         elif isinstance(cur, dict):
+            concrete.append(part)
             if last:
                 cur[part] = value
             else:
@@ -265,36 +208,34 @@ def set_path(data: Any, path: str, value: Any, file: str = "scenario") -> None:
             raise InputError(
                 f"cannot set {part!r} inside a {type(cur).__name__}", file=file, key=path
             )
+    return tuple(concrete)
 
 
 def _list_index(items: list[Any], part: str, path: str, file: str) -> int:
+    key = None if file.startswith("--") else path  # an option already names the path
     if part.lstrip("-").isdigit():
         idx = int(part)
         if -len(items) <= idx < len(items):
             return idx
         raise InputError(
-            f"index {idx} out of range (list has {len(items)} items)", file=file, key=path
+            f"index {idx} out of range (list has {len(items)} items)", file=file, key=key
         )
     for k, it in enumerate(items):
         if isinstance(it, dict) and it.get("name") == part:
             return k
-    names = [it.get("name") for it in items if isinstance(it, dict) and "name" in it]
+    names = [str(it.get("name")) for it in items if isinstance(it, dict) and "name" in it]
+    hint = difflib.get_close_matches(part, names, n=1, cutoff=0.5)
     raise InputError(
-        f"no list item named {part!r} (names: {', '.join(map(str, names))})", file=file, key=path
+        f"no list item named {part!r} (names: {', '.join(names)})"
+        + (f"; did you mean {hint[0]!r}?" if hint else ""),
+        file=file,
+        key=key,
     )
 
 
 def read_scenario_data(path: str | Path) -> tuple[Any, yaml.Node | None, str]:
-    p = Path(path)
     file = str(path)
-    if not p.exists():
-        raise InputError("file not found", file=file)
-    if p.is_dir():
-        raise InputError("is a folder, expected a scenario YAML file", file=file)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read file: {exc}", file=file) from None
+    text = read_text_file(path, what="scenario file")
     data, node = parse_yaml(text, file)
     if data is None:
         raise InputError("the file is empty; expected a scenario mapping", file=file)
@@ -308,24 +249,33 @@ def read_scenario_data(path: str | Path) -> tuple[Any, yaml.Node | None, str]:
 
 
 def validate_scenario(
-    data: Any, *, file: str, base_dir: Path, node: yaml.Node | None = None
+    data: Any,
+    *,
+    file: str,
+    base_dir: Path,
+    node: yaml.Node | None = None,
+    labels: Mapping[tuple[Any, ...], str] | None = None,
 ) -> Scenario:
     try:
         return Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise format_validation_error(exc, file, data, node) from None
+        raise format_validation_error(exc, file, data, node, labels) from None
     except InputError as exc:
         if exc.file is None:
             raise InputError(exc.detail, file=file, key=exc.key) from None
         raise
+    except RecursionError:
+        raise InputError("the scenario is nested too deeply", file=file) from None
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+def load_scenario(path: str | Path, overrides: list[Override] | None = None) -> Scenario:
     data, node, file = read_scenario_data(path)
+    labels: dict[tuple[Any, ...], str] = {}
     if overrides:
-        data = apply_overrides(data, overrides, file)
-        node = None  # line numbers no longer match the file
-    return validate_scenario(data, file=file, base_dir=Path(path).resolve().parent, node=node)
+        data = apply_overrides(data, overrides, file, labels)
+    return validate_scenario(
+        data, file=file, base_dir=Path(path).resolve().parent, node=node, labels=labels
+    )
 
 
 def resolved_dict(scenario: Scenario) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import defaults as D
-from sim.engine import PlatformRun, jobs, run_one
+from sim.engine import CHUNK_SECONDS, PlatformRun, jobs, run_one
 from sim.errors import InputError
 from sim.results import build_summary
 from sim.scenario import Scenario
@@ -20,6 +21,10 @@ from sim.workload import Workload
 
 # Below this many simulated requests in total, process start-up costs more than it saves.
 PARALLEL_MIN_REQUESTS = 400_000
+# Control-plane events (timeline samples, autoscaler polls and syncs, arrival-rate changes) a run
+# may schedule without --force. Each costs a Python call (~10 us), so this is minutes of work; a
+# bundled scenario needs at most a few hundred thousand.
+MAX_EVENTS_WITHOUT_FORCE = 20_000_000
 
 
 def _ignore_sigint() -> None:
@@ -57,17 +62,80 @@ def expected_requests(scenario: Scenario, base_dir: Path) -> float:
     return per_run * scenario.replications * len(scenario.platforms)
 
 
-def check_size(scenario: Scenario, base_dir: Path, force: bool, file: str) -> float:
+def expected_events(scenario: Scenario) -> list[tuple[str, float]]:
+    """(key, events over all replications) for every periodic or rate-shape event source: the
+    timeline sampler, HPA syncs, KEDA polls (and its HPA's 15 s syncs), diurnal periods, MMPP
+    state changes and periodic batches. The request count is checked separately."""
+    t, reps = scenario.duration, scenario.replications
+    step = scenario.timeline_step or t
+    runs = reps * len(scenario.platforms)
+    # The workload is fed in CHUNK_SECONDS windows: one Python step each, requests or not.
+    out = [("timeline_step", runs * t / step), ("duration", runs * t / CHUNK_SECONDS)]
+    for i, p in enumerate(scenario.platforms):
+        pc = getattr(p, "provisioned_concurrency", None)
+        if isinstance(pc, list):  # a daily schedule: each entry once a day
+            out.append((f"platforms[{i}].provisioned_concurrency", reps * len(pc) * t / 86400))
+        elif pc is not None and not isinstance(pc, int):  # target tracking: one-minute periods
+            out.append((f"platforms[{i}].provisioned_concurrency", reps * t / 60.0))
+        hpa, keda = getattr(p, "hpa", None), getattr(p, "keda", None)
+        if hpa is not None:
+            out.append((f"platforms[{i}].hpa.sync_period", reps * t / hpa.sync_period))
+        if keda is not None:
+            polls = t / keda.pollingInterval + t / 15.0
+            out.append((f"platforms[{i}].keda.pollingInterval", reps * polls))
+    for j, entry in enumerate(scenario.workload.arrivals):
+        src, where = entry.source, f"workload.arrivals[{j}].{entry.kind}"
+        span = max(0.0, min(t, src.end if src.end is not None else t) - src.start)
+        per_run = 0.0
+        if entry.kind == "diurnal":
+            per_run, where = span / src.period, f"{where}.period"
+        elif entry.kind == "mmpp":
+            import numpy as np
+
+            leave = float(np.max(-np.diag(src.matrix())))  # fastest state change, 1/s
+            per_run, where = span * leave, f"{where}.states"
+        elif entry.kind == "batch" and src.every is not None:
+            per_run, where = span / src.every, f"{where}.every"
+        elif entry.kind == "batch" and src.rate is not None:
+            per_run, where = span * src.rate, f"{where}.rate"
+        if per_run:
+            out.append((where, reps * per_run))
+    return out
+
+
+def check_size(
+    scenario: Scenario, base_dir: Path, force: bool, file: str, key: str = "duration"
+) -> float:
+    """Refuse, before any work, a run too large to finish in minutes (unless --force): its
+    expected requests, and its control-plane events. `key` names what to blame for the size
+    (a command-line option when one set the duration or replications)."""
+    if not force:
+        check_events(scenario, file)
     n = expected_requests(scenario, base_dir)
-    if n > D.MAX_REQUESTS_WITHOUT_FORCE and not force:
+    if not math.isfinite(n) or (n > D.MAX_REQUESTS_WITHOUT_FORCE and not force):
         raise InputError(
             f"this run would simulate about {n:,.0f} requests (replications x platforms x "
             f"traffic), beyond the {D.MAX_REQUESTS_WITHOUT_FORCE:,} this tool runs without "
             "--force; shorten `duration`, lower the rate or replications, or pass --force",
             file=file,
-            key="duration",
+            key=key,
         )
     return n
+
+
+def check_events(scenario: Scenario, file: str) -> None:
+    events = expected_events(scenario)
+    total = sum(n for _, n in events)
+    if total > MAX_EVENTS_WITHOUT_FORCE or not math.isfinite(total):
+        key, n = max(events, key=lambda e: e[1])
+        raise InputError(
+            f"this run would schedule about {total:,.0f} control-plane events ({n:,.0f} of them "
+            f"from this setting, over {scenario.replications} replication(s)), beyond the "
+            f"{MAX_EVENTS_WITHOUT_FORCE:,} this tool runs without --force; use a longer period "
+            "or step, a shorter `duration`, or pass --force",
+            file=file,
+            key=key,
+        )
 
 
 def _job(args: tuple[Scenario, str, int, Path]) -> PlatformRun:
@@ -117,8 +185,9 @@ def run_scenario(
     workers: int | None = None,
     force: bool = False,
     on_job_done: Callable[[PlatformRun], None] | None = None,
+    size_key: str = "duration",
 ) -> tuple[dict[str, Any], list[PlatformRun]]:
     t0 = time.perf_counter()
-    expected = check_size(scenario, base_dir, force, source or scenario.name)
+    expected = check_size(scenario, base_dir, force, source or scenario.name, size_key)
     runs = simulate(scenario, base_dir, workers=workers, expected=expected, on_job_done=on_job_done)
     return build_summary(scenario, runs, time.perf_counter() - t0, source), runs

@@ -85,7 +85,7 @@ def verdict(
     scenario: Any,
     platforms: dict[str, dict[str, Any]],
     source: str | None = None,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[str | tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """summary.json's `verdict` from the per-platform summaries (see the module docstring)."""
     if not platforms:
@@ -221,7 +221,7 @@ def tune_command(
     name: str,
     p: dict[str, Any],
     source: str | None,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[str | tuple[str, str]] = (),
 ) -> str | None:
     """A `sim tune` line for platform `name` that a shell runs as printed (every word quoted)."""
     try:
@@ -232,8 +232,8 @@ def tune_command(
     if not params or source is None:
         return None
     words = ["sim", "tune", source, "--platform", name]
-    for o in overrides:
-        words += ["--set", o]
+    for o in overrides:  # a shorthand option's override is (option, "KEY=VALUE")
+        words += ["--set", o if isinstance(o, str) else o[1]]
     for prm in params:
         words += ["--param", prm]
     return shlex.join(words)

@@ -22,7 +22,7 @@ import click
 
 from sim import __version__
 from sim.cli.common import EXIT_FAIL, EXIT_INPUT
-from sim.errors import InputError
+from sim.errors import InputError, Interrupted
 
 # command name -> module under sim.cli holding a click command of the same name
 COMMANDS = (
@@ -61,20 +61,20 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as exc:
-            click.echo(f"sim: error: {exc}", err=True)
+            for line in str(exc).splitlines():
+                click.echo(f"sim: error: {line}", err=True)
             sys.exit(EXIT_INPUT)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             click.echo("sim: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(143 if isinstance(exc, Interrupted) else 130)
         except Exception as exc:
-            if os.environ.get("SIM_DEBUG"):
+            debug = bool(os.environ.get("SIM_DEBUG"))
+            if debug:
                 traceback.print_exc()
-            click.echo(
-                f"sim: run failed: {type(exc).__name__}: {exc} (set SIM_DEBUG=1 for a traceback)",
-                err=True,
-            )
+            hint = " (traceback above)" if debug else " (set SIM_DEBUG=1 for a traceback)"
+            click.echo(f"sim: run failed: {type(exc).__name__}: {exc}{hint}", err=True)
             sys.exit(EXIT_FAIL)
 
 

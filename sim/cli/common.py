@@ -26,20 +26,32 @@ from sim import format as fmt
 EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_FAIL = 0, 1, 2, 3
 
 
+def out_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """--out as given: an empty value is refused here (Path("") would silently mean ".")."""
+    if value is None:
+        return None
+    if not value.strip() or "\x00" in value:
+        from sim.errors import InputError
+
+        raise InputError("expected a folder path, got an empty one", key="--out")
+    return Path(value)
+
+
 def overrides(
     sets: tuple[str, ...],
     seed: int | None,
     replications: int | None,
     duration: str | None,
-) -> list[str]:
-    """`--set` values plus the shorthand options, as `key=value` overrides."""
-    out = list(sets)
+) -> list[str | tuple[str, str]]:
+    """`--set` values plus the shorthand options, as `key=value` overrides; a shorthand option's
+    override carries the option's name, so its errors name it."""
+    out: list[str | tuple[str, str]] = list(sets)
     if seed is not None:
-        out.append(f"seed={seed}")
+        out.append(("--seed", f"seed={seed}"))
     if replications is not None:
-        out.append(f"replications={replications}")
+        out.append(("--replications", f"replications={replications}"))
     if duration is not None:
-        out.append(f"duration={duration}")
+        out.append(("--duration", f"duration={duration}"))
     return out
 
 
@@ -113,7 +125,7 @@ _study_options = [
     click.option("--duration", help="override the simulated duration, e.g. 30m"),
     click.option(
         "--out",
-        type=click.Path(path_type=Path),
+        callback=out_path,
         help="output folder (default results/<scenario name>-<command>/)",
     ),
     workers_option,
@@ -125,6 +137,11 @@ _study_options = [
     ),
     click.option("--force", is_flag=True, help="run even if a point looks too large"),
     click.option("--fresh", is_flag=True, help="ignore points.jsonl from an earlier run"),
+    click.option(
+        "--subfolder",
+        is_flag=True,
+        help="write into a new folder inside --out (OUT/<name>-<command>, or ...-2, ...)",
+    ),
 ]
 
 
@@ -132,6 +149,27 @@ def study_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(_study_options):
         f = opt(f)
     return f
+
+
+def study_folder(out: Path | None, name: str, kind: str, subfolder: bool) -> Path:
+    """A study's output folder, checked and marked before any simulation: a new folder, or one
+    the same command wrote (sim never writes into a folder it did not write)."""
+    from sim.results import MARKER, claim_output_folder, output_folder
+
+    folder = f"{name}-{kind}"
+    path = output_folder(out, Path("results") / folder, kind, name=folder, subfolder=subfolder)
+    existed = path.exists()
+    claim_output_folder(path, kind)
+    if not existed:  # refused later (e.g. too large): leave no empty folder behind
+
+        def tidy() -> None:
+            with contextlib.suppress(OSError):
+                if [p.name for p in path.iterdir()] == [MARKER]:
+                    (path / MARKER).unlink()
+                    path.rmdir()
+
+        click.get_current_context().call_on_close(tidy)
+    return path
 
 
 def load_base(

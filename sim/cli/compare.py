@@ -13,20 +13,21 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sim.cli.common import overrides, run_options, workers_option
+from sim.cli.common import out_path, overrides, run_options, workers_option
 from sim.errors import InputError
 
 if TYPE_CHECKING:
     from sim.api import Results
     from sim.results import Results as ResultsData
+    from sim.scenario import Override
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
-    default=Path("results/compare"),
+    callback=out_path,
+    default="results/compare",
     show_default=True,
     help="folder for report.html",
 )
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 @run_options
 @workers_option
 @click.option("--force", is_flag=True, help="run scenarios even if they look too large")
+@click.option(
+    "--subfolder",
+    is_flag=True,
+    help="write into a new folder inside --out (OUT/compare, or compare-2, ...)",
+)
 def compare(
     inputs: tuple[Path, ...],
     out: Path,
@@ -48,6 +54,7 @@ def compare(
     sets: tuple[str, ...],
     workers: int | None,
     force: bool,
+    subfolder: bool,
 ) -> None:
     """Compare the platforms of several scenarios or results folders in one report.
 
@@ -61,24 +68,31 @@ def compare(
     from sim import api
     from sim.cli.console import make_console, print_tables
     from sim.report import build_figures, write_images
+    from sim.results import claim_output_folder, output_folder, write_file_atomic
 
     changes = overrides(sets, seed, replications, duration)
+    # Checked before any simulation: sim writes only into a folder it wrote itself.
+    out = output_folder(out, out, "compare", name="compare", subfolder=subfolder)
+    for path in inputs:  # every scenario's results folder too, before the first simulation
+        if path.is_file() and path.name != "summary.json":
+            _results_folder(path, changes)
     results: list[ResultsData] = [
         _results_of(p, changes, workers=workers, force=force) for p in inputs
     ]
     html = api.compare(results)
+    claim_output_folder(out, "compare")
     if images:
-        # Before writing anything, so a missing kaleido leaves no half-done output.
         write_images(build_figures(results), out, images)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.html").write_text(html, encoding="utf-8")
+    write_file_atomic(out / "report.html", html)
     console = make_console()
     for r in results:
         print_tables(r.summary, console)
     console.print(f"report: {out / 'report.html'}", highlight=False)
 
 
-def _results_of(path: Path, changes: list[str], *, workers: int | None, force: bool) -> Results:
+def _results_of(
+    path: Path, changes: list[Override], *, workers: int | None, force: bool
+) -> Results:
     from sim import api
 
     if path.is_dir():
@@ -92,14 +106,23 @@ def _results_of(path: Path, changes: list[str], *, workers: int | None, force: b
     return _run(path, changes, workers=workers, force=force)
 
 
-def _run(scenario: Path, changes: list[str], *, workers: int | None, force: bool) -> Results:
+def _results_folder(scenario: Path, changes: list[Override]) -> Path:
+    """results/<name>/ of a scenario file, checked: sim replaces only its own results."""
+    from sim import api
+    from sim.results import output_folder
+
+    sc = api.load_scenario(scenario, changes)
+    return output_folder(None, Path("results") / sc.name, "results", name=sc.name)
+
+
+def _run(scenario: Path, changes: list[Override], *, workers: int | None, force: bool) -> Results:
     """Simulate a scenario file and write its results folder, as `sim run` does."""
     from sim import api
     from sim.cli.common import save_results
     from sim.cli.console import progress_for
 
     sc = api.load_scenario(scenario, changes)
-    out_dir = Path("results") / sc.name
+    out_dir = _results_folder(scenario, changes)
     with progress_for(sc, enabled=sys.stderr.isatty()) as on_done:
         res = api.run(
             sc,

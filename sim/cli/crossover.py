@@ -16,6 +16,7 @@ from sim.cli.common import (
     no_html_option,
     progress,
     reuse_note,
+    study_folder,
     study_options,
     write_json,
 )
@@ -49,6 +50,7 @@ def crossover(
     scheduler: str | None,
     force: bool,
     fresh: bool,
+    subfolder: bool,
     no_html: bool,
     no_report: bool,
 ) -> None:
@@ -81,7 +83,7 @@ def crossover(
     # the duration is the per-volume window (run_crossover scales the warm-up with it)
     base = load_base(scenario, sets, seed, replications, None)
     name = base.scenario().name
-    out_dir = out if out is not None else Path("results") / f"{name}-crossover"
+    out_dir = study_folder(out, name, "crossover", subfolder)
     with progress(f"crossover {name}") as on_done:
         res = run_crossover(
             base,

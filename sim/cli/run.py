@@ -10,6 +10,7 @@ import click
 from sim.cli.common import (
     EXIT_SLO,
     no_html_option,
+    out_path,
     overrides,
     run_options,
     save_results,
@@ -21,7 +22,7 @@ from sim.cli.common import (
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    callback=out_path,
     help="results folder (default results/<scenario name>/)",
 )
 @run_options
@@ -30,6 +31,12 @@ from sim.cli.common import (
 @workers_option
 @click.option("--force", is_flag=True, help="run even if the run looks too large")
 @no_html_option("report.html")
+@click.option(
+    "--subfolder",
+    is_flag=True,
+    help="write into a new folder inside --out (OUT/<name>, or <name>-2, ...) instead of "
+    "replacing it",
+)
 def run(
     scenario: Path,
     out: Path | None,
@@ -43,6 +50,7 @@ def run(
     force: bool,
     no_html: bool,
     no_report: bool,
+    subfolder: bool,
 ) -> None:
     """Simulate every platform in SCENARIO; print the decision and the summary; write the
     results folder.
@@ -54,13 +62,20 @@ def run(
     """
     from sim import api
     from sim.cli.console import print_summary, progress_for
-    from sim.results import summary_json
+    from sim.results import output_folder, summary_json
     from sim.statistics import slo_met
     from sim.verdict import verdict
 
     changes = overrides(sets, seed, replications, duration)
     sc = api.load_scenario(scenario, changes)
-    out_dir = out if out is not None else Path("results") / sc.name
+    # Checked before simulating: sim replaces only a folder it wrote itself.
+    out_dir = output_folder(
+        out, Path("results") / sc.name, "results", name=sc.name, subfolder=subfolder
+    )
+    size_key = next(
+        (o for o, v in (("--replications", replications), ("--duration", duration)) if v),
+        "duration",
+    )
     show = not as_json and sys.stderr.isatty()
     with progress_for(sc, enabled=show) as on_done:
         res = api.run(
@@ -70,6 +85,7 @@ def run(
             workers=workers,
             force=force,
             on_job_done=on_done,
+            size_key=size_key,
         )
     # the suggested `sim tune` line repeats this run's overrides, so it tunes what was run
     res.summary["verdict"] = verdict(sc, res.summary["platforms"], str(scenario), changes)

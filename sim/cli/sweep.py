@@ -18,6 +18,7 @@ from sim.cli.common import (
     progress,
     reuse_note,
     slo_cell,
+    study_folder,
     study_options,
 )
 
@@ -48,6 +49,7 @@ def sweep(
     scheduler: str | None,
     force: bool,
     fresh: bool,
+    subfolder: bool,
     no_html: bool,
     no_report: bool,
 ) -> None:
@@ -60,7 +62,7 @@ def sweep(
     base = load_base(scenario, sets, seed, replications, duration)
     plist = [parse_param(p) for p in params]
     name = base.scenario().name
-    out_dir = out if out is not None else Path("results") / f"{name}-sweep"
+    out_dir = study_folder(out, name, "sweep", subfolder)
     with progress(f"sweeping {name}") as on_done:
         res = run_sweep(
             base,

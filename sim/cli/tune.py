@@ -18,6 +18,7 @@ from sim.cli.common import (
     progress,
     reuse_note,
     slo_cell,
+    study_folder,
     study_options,
     write_json,
 )
@@ -76,6 +77,7 @@ def tune(
     scheduler: str | None,
     force: bool,
     fresh: bool,
+    subfolder: bool,
 ) -> None:
     """The cheapest setting of one platform that meets every SLO, with the evidence.
 
@@ -104,7 +106,7 @@ def tune(
     for text in params:
         p = parse_param(text)
         plist.append(type(p)(qualify(p.key, platform), p.values, p.labels, p.numeric, p.ordered))
-    out_dir = out if out is not None else Path("results") / f"{sc.name}-tune"
+    out_dir = study_folder(out, sc.name, "tune", subfolder)
     with progress(f"tuning {platform}") as on_done:
         doc = run_tune(
             base,

@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 import sim.platforms.autoscaling as D
-from sim.config import Cpu, Duration, Fraction, MemoryMB, Strict
+from sim.config import Cpu, Duration, Fraction, MemoryMB, Strict, check_input_file
 from sim.distributions import Distribution, coerce_distribution
+from sim.errors import InputError
 from sim.platforms.autoscaling.hpa import ControllerFlags, HPASpec
 from sim.platforms.autoscaling.keda import ScaledObjectSpec
 from sim.platforms.autoscaling.manifests import load_keda_manifest
@@ -181,8 +182,12 @@ class KubernetesSpec(Strict):
             base = (info.context or {}).get("base_dir")
             if not path.is_absolute() and base is not None:
                 path = Path(base) / path
-            if not path.is_file():  # reported against the scenario's own key
-                raise ValueError(f"ScaledObject file not found: {path}")
+            try:  # a missing, unreadable or special file: reported at the scenario's own key
+                check_input_file(path, what="ScaledObject file")
+            except InputError as exc:
+                if exc.detail.startswith("file not found"):
+                    raise ValueError(f"ScaledObject file not found: {path}") from None
+                raise ValueError(f"ScaledObject file {path}: {exc.detail}") from None
             return load_keda_manifest(path, name=value.get("name"))
         return value
 

@@ -27,6 +27,10 @@ from sim.pricing.lambda_ import LambdaCostSettings
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
+# "Lambda ... reserves 100 units of concurrency for functions that don't explicitly reserve
+# concurrency" (configuration-concurrency.md: reserved concurrency up to the pool "minus 100").
+UNRESERVED_MIN = 100
+
 _DIST_ADAPTER: TypeAdapter[Any] = TypeAdapter(Dist)
 
 
@@ -190,8 +194,52 @@ class LambdaSpec(Strict):
         if isinstance(v, list):
             if not v:
                 raise ValueError("a provisioned_concurrency schedule needs at least one entry")
+            ats = [e.at for e in v]
+            dup = sorted({a for a in ats if ats.count(a) > 1})
+            if dup:
+                when = ", ".join(f"{int(a // 3600):02d}:{int(a % 3600 // 60):02d}" for a in dup)
+                raise ValueError(
+                    f"the provisioned_concurrency schedule has two entries at {when}; "
+                    "each time of day may appear once"
+                )
             return sorted(v, key=lambda e: e.at)
         return v
+
+    @model_validator(mode="after")
+    def _limits(self) -> LambdaSpec:
+        """AWS's concurrency rules (docs.aws.amazon.com/lambda/latest/dg/
+        configuration-concurrency.html): reserved concurrency may take the account's pool
+        "minus 100" (100 always stay unreserved), and provisioned concurrency cannot exceed the
+        reserved concurrency (or the account's unreserved pool)."""
+        acct, reserved = self.account_concurrency, self.reserved_concurrency
+        if reserved is not None and reserved > acct - UNRESERVED_MIN:
+            raise ValueError(
+                f"reserved_concurrency {reserved} leaves {acct - reserved} of account_concurrency "
+                f"{acct} unreserved; AWS keeps at least {UNRESERVED_MIN} unreserved (at most "
+                f"{max(acct - UNRESERVED_MIN, 0)})"
+            )
+        pc = self.provisioned_concurrency
+        levels = (
+            [pc]
+            if isinstance(pc, int)
+            else [e.value for e in pc]
+            if isinstance(pc, list)
+            else [pc.min, pc.initial or 0]
+        )
+        cap, what = (
+            (reserved, f"reserved_concurrency ({reserved})")
+            if reserved is not None
+            else (
+                acct - UNRESERVED_MIN,
+                f"account_concurrency {acct} minus the {UNRESERVED_MIN} AWS keeps unreserved",
+            )
+        )
+        if max(levels) > max(cap, 0):
+            raise ValueError(
+                f"provisioned_concurrency {max(levels)} exceeds {what}; AWS refuses provisioned "
+                "concurrency above it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _resolve(self) -> LambdaSpec:

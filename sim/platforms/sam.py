@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from sim.config import load_yaml, read_text_file
 from sim.errors import InputError
 
 _FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
@@ -53,17 +54,10 @@ def _literal(value: Any, file: str, key: str) -> Any:
 def load_sam_function(path: Path, function: str | None) -> dict[str, Any]:
     """Lambda platform keys taken from the template's function `function`."""
     file = str(path)
-    if not path.is_file():
-        raise InputError("SAM template not found", file=file, key="sam.file")
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(
-            f"malformed YAML: {getattr(exc, 'problem', exc)}",
-            file=file,
-            key=f"line {mark.line + 1}" if mark else None,
-        ) from None
+    # Size-limited, regular files only, no alias bombs or repeated keys (sim.config).
+    text = read_text_file(path, what="SAM template")
+    docs = load_yaml(text, file, _CfnLoader)
+    doc = docs[0][0] if docs else None
     resources = (doc or {}).get("Resources") if isinstance(doc, dict) else None
     if not isinstance(resources, dict):
         raise InputError("no Resources section", file=file, key="Resources")

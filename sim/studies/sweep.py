@@ -52,6 +52,7 @@ from sim.engine import run_one
 from sim.errors import InputError
 from sim.records import OUTCOMES
 from sim.scenario import (
+    Override,
     Scenario,
     parse_yaml,
     read_scenario_data,
@@ -268,7 +269,7 @@ class Base:
     base_dir: Path
 
     @classmethod
-    def load(cls, path: str | Path, overrides: Sequence[str] = ()) -> Base:
+    def load(cls, path: str | Path, overrides: Sequence[Override] = ()) -> Base:
         from sim.scenario import apply_overrides
 
         data, _node, file = read_scenario_data(path)
@@ -602,7 +603,10 @@ def check_sizes(points: Sequence[Point], base_dir: Path, force: bool, file: str)
     """Refuse points too large to simulate without --force (as `sim run` does)."""
     if force:
         return
-    from sim.simulate import expected_requests
+    from sim.simulate import check_events, expected_requests
+
+    for p in points:  # control-plane events too (timeline_step, polls, syncs, rate shapes)
+        check_events(p.scenario, file)
 
     worst = max(points, key=lambda p: expected_requests(p.scenario, base_dir))
     n = expected_requests(worst.scenario, base_dir)

@@ -14,6 +14,7 @@ that do not depend on the chunking. Adding a source leaves the other sources' ar
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,7 +89,11 @@ class ArrivalSource(Strict):
             )
         key = keys[0]
         if key not in SOURCE_KINDS:
-            raise ValueError(f"unknown arrival source {key!r}; expected one of {kinds}")
+            hint = difflib.get_close_matches(str(key), SOURCE_KINDS, n=1)
+            raise ValueError(
+                f"unknown arrival source {key!r}; expected one of {kinds}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            )
         if data[key] is None:
             raise ValueError(f"`{key}` needs its settings, e.g. `- steady: {{rate: 20/s}}`")
         return data

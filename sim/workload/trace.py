@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from sim.config import Duration
+from sim.config import Duration, check_input_file
 from sim.errors import InputError
 from sim.workload.sources import (
     BLOCK_ARRIVALS,
@@ -126,8 +126,8 @@ class TraceSource(SourceBase):
         path = Path(name).expanduser()
         if not path.is_absolute():
             path = Path(base_dir) / path
-        if not path.is_file():
-            raise InputError(f"file not found: {path}", key=key)
+        # A regular, readable file (a FIFO is refused unopened); errors name the resolved path.
+        check_input_file(path, what="trace file", key=key)
         return path.resolve()
 
     def generator(self, rng: np.random.Generator, base_dir: Path) -> SourceGenerator:
@@ -157,8 +157,9 @@ def _read(path: str, key: str, **kwargs: object) -> pd.DataFrame:
 
     try:
         return pd.read_csv(path, **kwargs)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path} as CSV: {exc}", key=key) from exc
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read {path} as CSV: {first}", key=key) from None
 
 
 def _need(df: pd.DataFrame, columns: tuple[str, ...], path: str, key: str, what: str) -> None:

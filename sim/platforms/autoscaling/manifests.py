@@ -28,7 +28,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 import sim.platforms.autoscaling as D
-from sim.config import Duration, Strict
+from sim.config import Duration, Strict, load_yaml, read_text_file, validation_problems
 from sim.errors import InputError
 from sim.platforms.autoscaling.keda import Ignored, ScaledObjectSpec
 
@@ -133,20 +133,11 @@ def load_keda_manifest(path: str | Path, *, name: str | None = None) -> ScaledOb
 
 def _load(path: Path, kinds: tuple[Kind, ...], name: str | None) -> ScaledObjectSpec:
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", file=file, key="file") from None
-    except OSError as exc:
-        raise InputError(f"cannot read the file: {exc.strerror}", file=file, key="file") from None
-    try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-        docs = list(yaml.load_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"malformed YAML: {problem}", file=file, key=where) from None
+    # Size-limited, regular files only, no alias bombs or repeated keys (sim.config).
+    text = read_text_file(path, what="KEDA manifest", key="file")
+    loaded = load_yaml(text, file, multi=True)
+    docs = [d for d, _ in loaded]
+    nodes = [n for _, n in loaded]
 
     found: list[tuple[int, dict[str, Any]]] = []
     seen: list[str] = []
@@ -198,17 +189,24 @@ def _load(path: Path, kinds: tuple[Kind, ...], name: str | None) -> ScaledObject
     try:
         parsed = model.model_validate(spec)
     except ValidationError as exc:
-        # The deepest error first; at equal depth an unknown key (a typo) before what it causes.
-        errors = sorted(
-            exc.errors(), key=lambda e: (-len(e["loc"]), e["type"] != "extra_forbidden")
+        # Every problem, one line each, keyed from the document (spec.<path>, line).
+        problems = validation_problems(
+            exc, file=file, data=spec, node=_spec_node(nodes[index]), root=model, prefix=("spec",)
         )
-        err = errors[0]
-        loc = ("spec", *err["loc"])
-        key = _where(index, len(docs), _key_path(loc, doc), nodes[index], loc)
-        others = [f"{_key_path(('spec', *e['loc']), doc)}: {_message(e)}" for e in errors[1:3]]
-        more = f" (also {'; '.join(others)})" if others else ""
-        raise InputError(_message(err) + more, file=file, key=key) from None
+        if len(docs) > 1:
+            for pr in problems:
+                pr.key = f"document {index + 1}: {pr.key}"
+            problems = [InputError(pr.detail, file=pr.file, key=pr.key) for pr in problems]
+        raise InputError.many(problems) from None
     return parsed.to_scaled_object() if isinstance(parsed, HTTPScaledObjectSpec) else parsed
+
+
+def _spec_node(node: yaml.Node | None) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if k.value == "spec":
+                return v
+    return None
 
 
 def _where(
