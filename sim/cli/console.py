@@ -194,10 +194,13 @@ def print_tables(summary: dict[str, Any], console: Console) -> None:
 
 
 def results_line(out_dir: Path) -> str:
-    """`results: DIR/ (every file in it)` in the order people open them."""
+    """`results: DIR/ (every file in it)` in the order people open them; sim's own marker file
+    (.sim-output.json, which lets a later run replace the folder) is bookkeeping, not a result."""
     order = ["summary.json", "report.html", "requests.csv.gz", "timeline.csv", "decisions.csv"]
     present = sorted(
-        (f.name for f in out_dir.iterdir() if f.is_file()) if out_dir.is_dir() else [],
+        (f.name for f in out_dir.iterdir() if f.is_file() and not f.name.startswith("."))
+        if out_dir.is_dir()
+        else [],
         key=lambda n: (order.index(n) if n in order else len(order), n),
     )
     return f"results: {out_dir}/ ({', '.join(present)})"
