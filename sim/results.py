@@ -5,11 +5,14 @@ leaves a half-written folder behind.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import platform as _platform
+import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,6 +168,81 @@ def summary_json(summary: dict[str, Any]) -> str:
     return json.dumps(_clean(summary), indent=2, default=_json_default, allow_nan=False)
 
 
+# requests.csv.gz of a 60,000-row sample (7.3 MB of text): level 9 1.245 MB in 0.48 s, level 6
+# 1.248 MB in 0.19 s, level 5 1.271 MB (+2%) in 0.12 s, level 1 1.517 MB in 0.04 s.
+GZIP_LEVEL = 5
+FLOAT_FORMAT = "%.9g"
+_CSV_CHUNK_ROWS = 50_000  # rows formatted at a time (bounds the text held in memory)
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def _write_tables(folder: Path, runs: list[PlatformRun]) -> None:
+    """requests.csv.gz, timeline.csv and decisions.csv of `runs` into `folder`."""
+    # mtime=0 (and a fixed name in the header) keeps the gzip bytes identical for the same seed.
+    with (
+        open(folder / "requests.csv.gz", "wb") as raw,
+        gzip.GzipFile("requests.csv", "wb", GZIP_LEVEL, raw, mtime=0) as gz,
+    ):
+        for text in csv_chunks(requests_frame(runs)):
+            gz.write(text.encode("utf-8"))
+    for name, frame in (("timeline.csv", timeline_frame), ("decisions.csv", decisions_frame)):
+        with open(folder / name, "w", encoding="utf-8", newline="") as f:
+            f.writelines(csv_chunks(frame(runs)))
+
+
+def csv_chunks(df: pd.DataFrame) -> Iterator[str]:
+    """The text of `df.to_csv(index=False, float_format=FLOAT_FORMAT)`, in chunks, byte for byte.
+
+    pandas formats cell by cell through its formatter machinery (~1 us a cell); one `%` per row
+    with a format string built per column does the same in a tenth of the time. Frames with a text
+    cell that needs CSV quoting (a comma, quote or newline, e.g. in a decision's reason) go through
+    pandas itself, so the quoting rules are pandas' exactly.
+    """
+    names = [str(c) for c in df.columns]
+    if df.empty or any(_NEEDS_QUOTES.search(c) for c in names) or names != list(df.columns):
+        yield df.to_csv(index=False, float_format=FLOAT_FORMAT)
+        return
+    fmts: list[str] = []
+    columns: list[np.ndarray] = []
+    for name in df.columns:
+        col = df[name]
+        kind = col.dtype.kind
+        if kind in "fiub" and not isinstance(col.dtype, np.dtype):  # e.g. nullable Int64
+            yield df.to_csv(index=False, float_format=FLOAT_FORMAT)
+            return
+        if kind == "f":
+            values = col.to_numpy()
+            if np.isnan(values).any():  # pandas writes NaN as an empty cell
+                fmts.append("%s")
+                values = np.where(
+                    np.isnan(values), "", np.char.mod(FLOAT_FORMAT, values).astype(object)
+                )
+            else:
+                fmts.append(FLOAT_FORMAT)
+        elif kind in "iub":
+            fmts.append("%s")
+            values = col.to_numpy()
+        else:
+            values = col.to_numpy(dtype=object)
+            missing = pd.isna(values)
+            if missing.any():
+                values = np.where(missing, "", values)
+            text = values.astype(str)
+            if any(_NEEDS_QUOTES.search(v) for v in np.unique(text)) or (
+                len(df.columns) == 1 and (text == "").any()
+            ):
+                yield df.to_csv(index=False, float_format=FLOAT_FORMAT)
+                return
+            fmts.append("%s")
+            values = text
+        columns.append(values)
+    row = ",".join(fmts) + "\n"
+    yield ",".join(names) + "\n"
+    for i in range(0, len(df), _CSV_CHUNK_ROWS):
+        part = [c[i : i + _CSV_CHUNK_ROWS].tolist() for c in columns]
+        yield "".join([row % r for r in zip(*part, strict=True)])
+
+
 def write_results(
     out_dir: Path,
     summary: dict[str, Any],
@@ -177,15 +255,7 @@ def write_results(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         (tmp / "summary.json").write_text(summary_json(summary) + "\n", encoding="utf-8")
-        # mtime=0 keeps the gzip bytes identical across runs with the same seed.
-        requests_frame(runs).to_csv(
-            tmp / "requests.csv.gz",
-            index=False,
-            compression={"method": "gzip", "mtime": 0},
-            float_format="%.9g",
-        )
-        timeline_frame(runs).to_csv(tmp / "timeline.csv", index=False, float_format="%.9g")
-        decisions_frame(runs).to_csv(tmp / "decisions.csv", index=False, float_format="%.9g")
+        _write_tables(tmp, runs)
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
         if out_dir.exists():
