@@ -113,14 +113,15 @@ def timeline_frame(runs: list[PlatformRun]) -> pd.DataFrame:
     for r in sorted(runs, key=lambda r: (r.replication, r.platform)):
         tl = dict(r.timeline)
         n = len(tl.get("time_s", []))
-        df = pd.DataFrame(
-            {"platform": [r.platform] * n, "replication": np.full(n, r.replication, dtype=np.int32)}
-        )
+        cols: dict[str, Any] = {
+            "platform": [r.platform] * n,
+            "replication": np.full(n, r.replication, dtype=np.int32),
+        }
         for col in TIMELINE_COLUMNS:
-            df[col] = tl.get(col, np.full(n, np.nan))
+            cols[col] = tl.get(col, np.full(n, np.nan))
         for col in sorted(set(tl) - set(TIMELINE_COLUMNS)):
-            df[col] = tl[col]
-        frames.append(df)
+            cols[col] = tl[col]
+        frames.append(pd.DataFrame(cols))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
