@@ -331,8 +331,13 @@ def _sweep(args: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
         out[f"w{workers}"] = res
         out[f"w{workers}"]["jobs_s"] = sum(j["wall_s"] for j in jobs)
         out["requests"] = sum(j["metrics"]["requests"] for j in jobs)
+    # What a sweep costs besides simulating: the same command with 1,000 s points (8 x ~10k
+    # requests), in CPU time, which the machine's other load does not inflate as it does wall time.
+    cmd = [sys.executable, "-m", "sim", *args, "--out", str(cwd / "fixed"), "--workers", "1"]
+    fixed = _timed_process([*cmd, "--duration", "1000s"], cwd, env)
     w1, w2 = out["w1"], out["w2"]
     return {
+        "fixed_cpu_s": fixed.get("cpu_s"),
         "requests": out["requests"],
         "wall_s": w1["wall_s"],
         "cpu_s": w1["cpu_s"],
@@ -434,7 +439,8 @@ def _line(label: str, res: dict[str, Any]) -> str:
     line += f"  peak {res['peak_rss_mb']:6.0f} MB"
     if "serial_overhead_s" in res:
         line += (
-            f"  jobs {res['jobs_s']:.2f} s, serial overhead {res['serial_overhead_s']:.2f} s;"
+            f"  jobs {res['jobs_s']:.2f} s, serial overhead {res['serial_overhead_s']:.2f} s"
+            f" (fixed cost {res['fixed_cpu_s']:.2f} s cpu);"
             f" 2 workers {res['wall_2_workers_s']:.2f} s ({res['speedup_2_workers']:.2f}x)"
         )
     return line
