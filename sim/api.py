@@ -54,6 +54,8 @@ class Results(_results.Results):
     is there when the results come from `run`, not from a folder."""
 
     runs: list[Any] = field(default_factory=list, repr=False)
+    # the frames as built (before the categorical copies above), written by save() unrebuilt
+    tables: _results.Tables | None = field(default=None, repr=False)
 
     @property
     def platforms(self) -> dict[str, dict[str, Any]]:
@@ -104,7 +106,9 @@ class Results(_results.Results):
             from sim.report import render_report
 
             extra["report.html"] = render_report([self])
-        return _results.write_results(Path(folder), self.summary, self.runs, extra_files=extra)
+        return _results.write_results(
+            Path(folder), self.summary, self.runs, extra_files=extra, tables=self.tables
+        )
 
 
 def load_scenario(
@@ -181,13 +185,15 @@ def run(
         on_job_done=on_job_done,
         size_key=size_key,
     )
-    base = _results.results_from_run(summary, runs)
+    tables = _results.tables_of(runs)
     return Results(
-        summary=base.summary,
-        requests=base.requests,
-        timeline=base.timeline,
-        decisions=base.decisions,
+        # round-tripped through summary_json, so NaN becomes None exactly as on disk
+        summary=json.loads(_results.summary_json(summary)),
+        requests=tables[0],
+        timeline=tables[1],
+        decisions=tables[2],
         runs=runs,
+        tables=tables,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
+from scipy.special import stdtrit  # = scipy.stats.t.ppf, without importing scipy.stats
 
 from sim.engine import PlatformRun
 from sim.records import CCDF_PROBS, OUTCOMES, PERCENTILES
@@ -28,7 +28,7 @@ def t_interval(values: Sequence[float | None]) -> list[float] | None:
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if x.size < 2:
         return None
-    half = float(sps.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    half = float(stdtrit(x.size - 1, 0.975) * x.std(ddof=1) / math.sqrt(x.size))
     m = float(x.mean())
     return [m - half, m + half]
 

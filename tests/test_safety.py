@@ -200,11 +200,11 @@ _SIGNAL_SCRIPT = textwrap.dedent(
     import sim.results as r
     sig, phase = getattr(signal, sys.argv[1]), sys.argv[2]
     if phase == "write":
-        real = r.timeline_frame
-        def hook(runs):
+        real = r._write_tables
+        def hook(*a):
             os.kill(os.getpid(), sig)
-            return real(runs)
-        r.timeline_frame = hook
+            return real(*a)
+        r._write_tables = hook
     else:
         real_check = r.check_output_folder
         calls = []

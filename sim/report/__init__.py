@@ -17,8 +17,9 @@ sim.validation, and nothing below imports the report.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import plotly.graph_objects as go
+from plotly.io import to_html
 from plotly.offline import get_plotlyjs
 
 from sim.errors import InputError
@@ -31,7 +32,11 @@ from sim.report.figures import (
     time_figure,
 )
 from sim.report.page import page
+from sim.report.plot import Figure, jsonable
 from sim.results import Results, load_results, results_from_run  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 FIGURES = ("tail", "parts", "cold_warm", "time", "bill")
 # Only client-side modebar actions; no plotly.js feature here touches the network.
@@ -39,11 +44,11 @@ PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions
 
 
 def build_figures(results: list[Results], labels: list[str] | None = None) -> dict[str, go.Figure]:
-    """The report's figures by key (FIGURES), for the page or for image export."""
-    return _figures(_series(results, labels))
+    """The report's figures by key (FIGURES) as plotly graph objects, e.g. for image export."""
+    return {k: fig.to_go() for k, fig in _figures(_series(results, labels)).items()}
 
 
-def _figures(series: list[Series]) -> dict[str, go.Figure]:
+def _figures(series: list[Series]) -> dict[str, Figure]:
     return {
         "tail": tail_figure(series),
         "parts": parts_figure(series),
@@ -64,8 +69,11 @@ def render_report(
     if not results:
         raise InputError("nothing to report: no results given")
     series = _series(results, labels)
+    # The figures' JSON goes to plotly.io as it is: built from plain dicts, nothing to validate.
     fragments = {
-        key: fig.to_html(
+        key: to_html(
+            jsonable(fig.to_dict()),
+            validate=False,
             full_html=False,
             include_plotlyjs=False,
             div_id=f"fig-{key}",

@@ -10,9 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 from plotly.colors import qualitative
-from plotly.subplots import make_subplots
 
 from sim.format import usd as _usd
 from sim.report.data import (
@@ -27,12 +25,12 @@ from sim.report.data import (
     time_unit,
     timeline_of,
 )
+from sim.report.plot import Figure, bar, scatter
 
 MARKS = (("p50", 0.5, "circle"), ("p99", 0.01, "diamond"), ("p999", 0.001, "square"))
 MARK_NAMES = {"p50": "p50", "p99": "p99", "p999": "p99.9"}
 PART_COLORS = {"overhead": "#9e9e9e", "wait": "#ff9f43", "startup": "#e74c3c", "service": "#3b82f6"}
 LAYOUT = {
-    "template": "plotly_white",
     "margin": {"l": 70, "r": 30, "t": 60, "b": 50},
     "legend": {"font": {"size": 11}},
     "hoverlabel": {"namelength": -1},
@@ -52,9 +50,9 @@ def _meta(kind: str, s: Series | None = None, **extra: object) -> dict[str, obje
 # --- the tail --------------------------------------------------------------------------------
 
 
-def tail_figure(series: list[Series]) -> go.Figure:
+def tail_figure(series: list[Series]) -> Figure:
     """Latency CCDF on log-log axes (the tail plot), with a button for the linear CDF."""
-    fig = go.Figure()
+    fig = Figure()
     views: list[str] = []  # "log" or "lin" per trace, for the toggle
     slo_ms: set[float] = set()
     y: Any  # a curve's probabilities (array) first, one guide's level (float) further down
@@ -72,7 +70,7 @@ def tail_figure(series: list[Series]) -> go.Figure:
         if c.lo is not None and c.hi is not None:
             lo = np.maximum(c.lo, pos.min() if pos.size else 1e-3)
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=np.concatenate([lo, c.hi[::-1]]),
                     y=np.concatenate([c.prob, c.prob[::-1]]),
                     fill="toself",
@@ -89,7 +87,7 @@ def tail_figure(series: list[Series]) -> go.Figure:
         for view, y in (("log", c.prob), ("lin", 1 - c.prob)):
             ylabel = "P(latency > x)" if view == "log" else "P(latency ≤ x)"
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=c.ms,
                     y=y,
                     mode="lines",
@@ -105,7 +103,7 @@ def tail_figure(series: list[Series]) -> go.Figure:
             views.append(view)
             marks = [(k, p, sym) for k, p, sym in MARKS if lat.get(k) is not None]
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=[lat[k] for k, _, _ in marks],
                     y=[p if view == "log" else 1 - p for _, p, _ in marks],
                     mode="markers",
@@ -196,9 +194,9 @@ def tail_figure(series: list[Series]) -> go.Figure:
 
 def _guide(
     x: list[float], y: list[float], text: list[str], pos: str, view: str, slo: bool = False
-) -> go.Scatter:
+) -> dict[str, Any]:
     color = "#c0392b" if slo else "#aaaaaa"
-    return go.Scatter(
+    return scatter(
         x=x,
         y=y,
         mode="lines+text",
@@ -216,7 +214,7 @@ def _guide(
 # --- where the tail comes from ---------------------------------------------------------------
 
 
-def parts_figure(series: list[Series]) -> go.Figure:
+def parts_figure(series: list[Series]) -> Figure:
     """Stacked mean latency parts: over all requests, and over the slowest 1% (sample)."""
     cats: list[tuple[str, str]] = []
     about: list[str] = []
@@ -235,15 +233,15 @@ def parts_figure(series: list[Series]) -> go.Figure:
                 values[p].append(parts[p])
     if not cats:
         return _empty("no latency parts in these results")
-    fig = go.Figure()
+    fig = Figure()
     x = [[c[0] for c in cats], [c[1] for c in cats]]
     for p in PARTS:
         fig.add_trace(
-            go.Bar(
+            bar(
                 x=x,
                 y=values[p],
                 name=p,
-                marker_color=PART_COLORS[p],
+                marker={"color": PART_COLORS[p]},
                 customdata=about,
                 hovertemplate=f"{p}: %{{y:.4g}} ms<br>%{{customdata}}<extra></extra>",
                 meta=_meta("part", None, part=p),
@@ -259,9 +257,9 @@ def parts_figure(series: list[Series]) -> go.Figure:
     return fig
 
 
-def cold_warm_figure(series: list[Series]) -> go.Figure:
+def cold_warm_figure(series: list[Series]) -> Figure:
     """Percentiles of cold-start requests versus warm ones (summary.json, exact)."""
-    fig = go.Figure()
+    fig = Figure()
     keys = (("p50", "circle"), ("p90", "circle-open"), ("p99", "diamond"), ("p999", "square"))
     rows: list[str] = []
     for s in series:
@@ -280,7 +278,7 @@ def cold_warm_figure(series: list[Series]) -> go.Figure:
             row = f"{s.text} · {kind}"
             rows.append(row)
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=[pct[k] for k, _ in pts],
                     y=[row] * len(pts),
                     mode="lines+markers",
@@ -308,7 +306,7 @@ def cold_warm_figure(series: list[Series]) -> go.Figure:
 # --- over time -------------------------------------------------------------------------------
 
 
-def time_figure(series: list[Series]) -> go.Figure:
+def time_figure(series: list[Series]) -> Figure:
     """Latency per time bucket, instances with decisions and cold starts, nodes, arrival rate."""
     duration = max((s.duration for s in series), default=0.0)
     unit, scale = time_unit(duration)
@@ -323,7 +321,7 @@ def time_figure(series: list[Series]) -> go.Figure:
     titles.append("arrival rate (req/s, first replication)")
     nrows = len(titles)
     heights = [0.34, 0.28, 0.16, 0.22] if has_nodes else [0.38, 0.34, 0.28]
-    fig = make_subplots(
+    fig = Figure(
         rows=nrows,
         cols=1,
         shared_xaxes=True,
@@ -337,7 +335,7 @@ def time_figure(series: list[Series]) -> go.Figure:
         b = latency_buckets(s, s.duration)
         for q, dash in (("p99", "solid"), ("p50", "dot")):
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=b["t"] / scale,
                     y=b[q],
                     mode="lines",
@@ -357,7 +355,7 @@ def time_figure(series: list[Series]) -> go.Figure:
         if not slow.empty:
             cold = slow["cold"].astype(bool).to_numpy() if "cold" in slow else None
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=slow["arrival_s"] / scale,
                     y=slow["latency_ms"],
                     mode="markers",
@@ -381,7 +379,7 @@ def time_figure(series: list[Series]) -> go.Figure:
             continue
         t = tl["time_s"] / scale
         fig.add_trace(
-            go.Scatter(
+            scatter(
                 x=t,
                 y=tl["instances"],
                 mode="lines",
@@ -397,7 +395,7 @@ def time_figure(series: list[Series]) -> go.Figure:
         )
         if "desired" in tl and tl["desired"].fillna(0).gt(0).any():
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=t,
                     y=tl["desired"],
                     mode="lines",
@@ -415,7 +413,7 @@ def time_figure(series: list[Series]) -> go.Figure:
             hit = tl[tl["cold_starts"].fillna(0) > 0]
             if not hit.empty:
                 fig.add_trace(
-                    go.Scatter(
+                    scatter(
                         x=hit["time_s"] / scale,
                         y=hit["instances"],
                         mode="markers",
@@ -434,7 +432,7 @@ def time_figure(series: list[Series]) -> go.Figure:
         _add_decisions(fig, s, scale, row_nodes)
         if row_nodes and "nodes" in tl and tl["nodes"].fillna(0).gt(0).any():
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=t,
                     y=tl["nodes"],
                     mode="lines",
@@ -452,15 +450,13 @@ def time_figure(series: list[Series]) -> go.Figure:
     warm = max((s.warmup for s in series), default=0.0)
     if warm > 0:
         fig.add_vrect(
-            x0=0,
-            x1=warm / scale,
+            0,
+            warm / scale,
             fillcolor="#eeeeee",
             opacity=0.5,
-            line_width=0,
+            line={"width": 0},
             layer="below",
-            annotation_text="warm-up",
-            annotation_position="top left",
-            annotation_font={"size": 10, "color": "#888888"},
+            annotation={"text": "warm-up", "font": {"size": 10, "color": "#888888"}},
             row=1,
             col=1,
         )
@@ -470,17 +466,17 @@ def time_figure(series: list[Series]) -> go.Figure:
         height=260 * nrows,
         hovermode="closest",
     )
-    fig.update_yaxes(type="log", title_text="ms", row=1, col=1)
-    fig.update_yaxes(title_text="count", row=2, col=1, rangemode="tozero")
+    fig.update_yaxes(type="log", title={"text": "ms"}, row=1, col=1)
+    fig.update_yaxes(title={"text": "count"}, row=2, col=1, rangemode="tozero")
     if row_nodes:
-        fig.update_yaxes(title_text="nodes", row=row_nodes, col=1, rangemode="tozero")
-    fig.update_yaxes(title_text="req/s", row=row_rate, col=1, rangemode="tozero")
-    fig.update_xaxes(title_text=f"simulated time ({unit})", row=nrows, col=1)
+        fig.update_yaxes(title={"text": "nodes"}, row=row_nodes, col=1, rangemode="tozero")
+    fig.update_yaxes(title={"text": "req/s"}, row=row_rate, col=1, rangemode="tozero")
+    fig.update_xaxes(title={"text": f"simulated time ({unit})"}, row=nrows, col=1)
     return fig
 
 
 def _add_arrival_rates(
-    fig: go.Figure, series: list[Series], timelines: dict, scale: float, row: int
+    fig: Figure, series: list[Series], timelines: dict, scale: float, row: int
 ) -> None:
     """One arrival-rate line per results folder: every platform of a scenario sees the same
     traffic, so take the platform whose timeline counts the most arrivals (a model that does
@@ -496,7 +492,7 @@ def _add_arrival_rates(
         tl = timelines[s.label]
         name = esc(s.results.summary.get("scenario") or "arrivals")
         fig.add_trace(
-            go.Scatter(
+            scatter(
                 x=tl["time_s"] / scale,
                 y=tl["arrival_rate"],
                 mode="lines",
@@ -511,7 +507,7 @@ def _add_arrival_rates(
         )
 
 
-def _add_decisions(fig: go.Figure, s: Series, scale: float, row_nodes: int | None) -> None:
+def _add_decisions(fig: Figure, s: Series, scale: float, row_nodes: int | None) -> None:
     d = first_replication(s.decisions())
     if d.empty:
         return
@@ -527,7 +523,7 @@ def _add_decisions(fig: go.Figure, s: Series, scale: float, row_nodes: int | Non
             )
         ]
         fig.add_trace(
-            go.Scatter(
+            scatter(
                 x=sel["time_s"] / scale,
                 y=sel["after"],
                 mode="markers",
@@ -552,10 +548,10 @@ def _add_decisions(fig: go.Figure, s: Series, scale: float, row_nodes: int | Non
 # --- the bill --------------------------------------------------------------------------------
 
 
-def bill_figure(series: list[Series]) -> go.Figure:
+def bill_figure(series: list[Series]) -> Figure:
     """Stacked cost lines per platform: $/month and $ per million requests; operating cost
     (ops lines from the scenario) hatched, apart from the cloud bill."""
-    fig = make_subplots(
+    fig = Figure(
         rows=1,
         cols=2,
         subplot_titles=("$ per month (30 days)", "$ per million requests"),
@@ -578,7 +574,7 @@ def bill_figure(series: list[Series]) -> go.Figure:
             marker["pattern"] = {"shape": "/", "fgcolor": "#333333"}
         for col, idx in ((1, 0), (2, 1)):
             fig.add_trace(
-                go.Bar(
+                bar(
                     x=x,
                     y=[v[idx] for v in vals],
                     name=name,
@@ -608,7 +604,7 @@ def bill_figure(series: list[Series]) -> go.Figure:
         texts[2].append(_usd(per_m) + (f" + {_usd(ops_m)} ops" if ops_m else ""))
     for col in (1, 2):
         fig.add_trace(
-            go.Scatter(
+            scatter(
                 x=x,
                 y=tops[col],
                 mode="text",
@@ -629,12 +625,12 @@ def bill_figure(series: list[Series]) -> go.Figure:
         title={"text": "The bill", "x": 0},
         height=max(480, 120 + 24 * len(lines)),
     )
-    fig.update_yaxes(title_text="USD")
+    fig.update_yaxes(title={"text": "USD"})
     return fig
 
 
-def _empty(message: str) -> go.Figure:
-    fig = go.Figure()
+def _empty(message: str) -> Figure:
+    fig = Figure()
     fig.add_annotation(text=esc(message), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     fig.update_layout(**LAYOUT, height=200, xaxis={"visible": False}, yaxis={"visible": False})
     return fig
