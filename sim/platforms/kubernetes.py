@@ -986,7 +986,7 @@ class KubernetesModel(PlatformModel):
                 elif mode == LEAST_REQUEST:
                     pid = ep[int(unif() * nep)]
                     p2 = ep[int(unif() * nep)]
-                    if timeout != INF:  # requests past their deadline no longer count
+                    if timeout != INF and self.nwait:  # past their deadline: not counted
                         for p in (pid, p2):
                             q = pqs[p]
                             if q and q[0][0] + timeout <= ta:
@@ -994,7 +994,7 @@ class KubernetesModel(PlatformModel):
                     if out[p2] < out[pid]:
                         pid = p2
                 else:
-                    if timeout != INF:
+                    if timeout != INF and self.nwait:
                         for p in ep:
                             q = pqs[p]
                             if q and q[0][0] + timeout <= ta:
