@@ -30,13 +30,16 @@ ROUTINGS: tuple[str, ...] = Routing.__args__  # type: ignore[attr-defined]
 
 
 def _routing(value: object) -> object:
-    """`least_connections` (the one global FIFO queue of sim <= 0.x) is kept as an alias of
+    """`least_connections` (the old default: one global FIFO queue) is kept as an alias of
     `ideal_fifo`, so old scenarios give the same numbers; other names must be one of ROUTINGS."""
-    if isinstance(value, str) and value.strip().lower() == "least_connections":
+    if not isinstance(value, str):
+        return value
+    name = value.strip().lower()
+    if name == "least_connections":
         return "ideal_fifo"
-    if isinstance(value, str) and value.strip().lower() not in ROUTINGS:
+    if name not in ROUTINGS:
         raise ValueError(f"unknown routing {value!r}; use {', '.join(ROUTINGS)}")
-    return value
+    return name
 
 
 class InterceptorSpec(Strict):
@@ -46,7 +49,7 @@ class InterceptorSpec(Strict):
     readiness_timeout: Duration | None = Field(
         D.INTERCEPTOR_READINESS_TIMEOUT_S,
         gt=0,
-        description="KEDA_HTTP_READINESS_TIMEOUT: hold limit with no ready pod (502); None: none",
+        description="KEDA_HTTP_READINESS_TIMEOUT: hold limit with no ready pod (504); None: none",
     )
 
 
