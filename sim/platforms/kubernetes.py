@@ -154,6 +154,7 @@ class KubernetesModel(PlatformModel):
         self.routing = spec.routing
         self.mode = _MODES[spec.routing]
         self.pp = self.mode != FIFO  # per-pod queues (every routing but ideal_fifo)
+        self.track = self.mode in (LEAST_REQUEST, LEAST_OUTSTANDING)  # they keep `out`
         self.route_u = DrawBuffer(_UNIFORM, substream(rng, 1))  # routing draws, own stream
         # The interceptor's readiness wait bounds how long a request is held with no ready pod
         # (HTTP add-on only; per-pod routings: ideal_fifo's one queue is not the interceptor's).
@@ -210,7 +211,7 @@ class KubernetesModel(PlatformModel):
         # Per-pod routings: `queue` holds requests while no pod is ready (the interceptor / the
         # entry path); each pod has its own FIFO; `ep` = the ready endpoints in pod-id order.
         self.pod_queue: list[deque[tuple[float, float, float, bool]]] = []
-        self.out: list[int] = []  # outstanding per pod: in service + in its queue
+        self.out: list[int] = []  # outstanding per pod (in service + queued), if self.track
         self.ep: list[int] = []
         self.rr_next = 0  # round_robin: index in `ep` of the next pick
         self.nwait = 0  # per-pod routings: requests waiting in all queues
@@ -597,7 +598,8 @@ class KubernetesModel(PlatformModel):
             a, s, over, cold = q.popleft()
             self.q_arr_sum -= a
             pid = self._pick()
-            self.out[pid] += 1
+            if self.track:
+                self.out[pid] += 1
             if self.inflight[pid] < self.conc:
                 self.dequeued_wait += now - a
                 self.nwait -= 1
@@ -606,7 +608,8 @@ class KubernetesModel(PlatformModel):
                 continue
             pq = self.pod_queue[pid]
             if self.qlimit is not None and len(pq) >= self.qlimit:  # the pod's backlog is full
-                self.out[pid] -= 1
+                if self.track:
+                    self.out[pid] -= 1
                 self.dequeued_wait += now - a
                 self.nwait -= 1
                 self._reject(a, over, now, cold)
@@ -770,7 +773,7 @@ class KubernetesModel(PlatformModel):
             self.dequeued_wait += to
             if pp:
                 self.nwait -= 1
-                if pid >= 0:
+                if pid >= 0 and self.track:
                     self.out[pid] -= 1
             end = a + to
             log.arrival.append(a)
@@ -915,7 +918,7 @@ class KubernetesModel(PlatformModel):
         i, n = self._i, len(arr)
         heap, hold, pqs = self.heap, self.queue, self.pod_queue
         inflight, out, state = self.inflight, self.out, self.state
-        ep, nep, mode = self.ep, len(self.ep), self.mode
+        ep, nep, mode, track = self.ep, len(self.ep), self.mode, self.track
         rr_next = self.rr_next
         conc, scale, timeout, qlimit = self.conc, self.scale, self.timeout, self.qlimit
         ov_const, ov_draw, unif = self.ov_const, self.ov_draw, self.route_u.next
@@ -937,12 +940,13 @@ class KubernetesModel(PlatformModel):
                 ta = INF
             else:
                 ta = arr[i]
-            if heap and heap[0][0] <= ta:  # a completion (before an arrival at the same time)
+            while heap:  # completions up to the next arrival (first on a tie) and before `until`
                 te = heap[0][0]
-                if te >= until:
+                if te > ta or te >= until:
                     break
                 pid = heappop(heap)[1]
-                out[pid] -= 1
+                if track:
+                    out[pid] -= 1
                 pq = pqs[pid]
                 if pq:
                     if pq[0][0] + timeout <= te:
@@ -969,7 +973,6 @@ class KubernetesModel(PlatformModel):
                     wake = self._gone(pid, te)
                     if wake < until:
                         until = wake
-                continue
             if ta >= until:
                 break
             s = svc[i]
@@ -1000,7 +1003,8 @@ class KubernetesModel(PlatformModel):
                             if q and q[0][0] + timeout <= ta:
                                 self._purge_queue(q, ta, p)
                     pid = min(ep, key=out.__getitem__)
-                out[pid] += 1
+                if track:
+                    out[pid] += 1
                 if inflight[pid] < conc:
                     inflight[pid] += 1
                     d = s * scale
@@ -1015,7 +1019,8 @@ class KubernetesModel(PlatformModel):
                     if q and q[0][0] + timeout <= ta:
                         self._purge_queue(q, ta, pid)
                     if len(q) >= qlimit:  # the pod's backlog is full: 503
-                        out[pid] -= 1
+                        if track:
+                            out[pid] -= 1
                         f_p(-1)
                         self._reject(ta, over)
                         continue
