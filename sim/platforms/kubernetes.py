@@ -113,15 +113,24 @@ _MODES = {
 _EPS = 1e-9
 
 
-class _Uniform:
-    """U[0, 1) draws for the balancer's choices (a DrawBuffer distribution)."""
+class _Uniforms:
+    """U[0, 1) draws for the balancer's choices, drawn in bulk: `next()`, or in a hot loop
+    `buf.pop()` after `if not buf: refill()` (the list is refilled in place, so a bound `pop`
+    stays valid; it holds the draws reversed, so pops hand them out in draw order)."""
 
-    @staticmethod
-    def sample(n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.random(n)
+    __slots__ = ("buf", "rng")
 
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.buf: list[float] = []
 
-_UNIFORM = _Uniform()
+    def refill(self) -> None:
+        self.buf[:0] = self.rng.random(4096)[::-1].tolist()  # under any draws still left
+
+    def next(self) -> float:
+        if not self.buf:
+            self.refill()
+        return self.buf.pop()
 
 
 class _Node:
@@ -155,7 +164,7 @@ class KubernetesModel(PlatformModel):
         self.mode = _MODES[spec.routing]
         self.pp = self.mode != FIFO  # per-pod queues (every routing but ideal_fifo)
         self.track = self.mode in (LEAST_REQUEST, LEAST_OUTSTANDING)  # they keep `out`
-        self.route_u = DrawBuffer(_UNIFORM, substream(rng, 1))  # routing draws, own stream
+        self.route_u = _Uniforms(substream(rng, 1))  # routing draws, their own stream
         # The interceptor's readiness wait bounds how long a request is held with no ready pod
         # (HTTP add-on only; per-pod routings: ideal_fifo's one queue is not the interceptor's).
         rt = spec.interceptor.readiness_timeout
@@ -921,7 +930,9 @@ class KubernetesModel(PlatformModel):
         ep, nep, mode, track = self.ep, len(self.ep), self.mode, self.track
         rr_next = self.rr_next
         conc, scale, timeout, qlimit = self.conc, self.scale, self.timeout, self.qlimit
-        ov_const, ov_draw, unif = self.ov_const, self.ov_draw, self.route_u.next
+        ov_const, ov_draw = self.ov_const, self.ov_draw
+        ubuf, urefill = self.route_u.buf, self.route_u.refill
+        upop = ubuf.pop
         r_a, r_s, r_d = self._ra.append, self._rs.append, self._rd.append
         r_p, r_c, r_o = self._rp.append, self._rc.append, self._ro.append
         f_p, f_o = self._fp.append, self._fo.append
@@ -985,10 +996,14 @@ class KubernetesModel(PlatformModel):
                     if rr_next == nep:
                         rr_next = 0
                 elif mode == RANDOM:
-                    pid = ep[int(unif() * nep)]
+                    if not ubuf:
+                        urefill()
+                    pid = ep[int(upop() * nep)]
                 elif mode == LEAST_REQUEST:
-                    pid = ep[int(unif() * nep)]
-                    p2 = ep[int(unif() * nep)]
+                    if len(ubuf) < 2:
+                        urefill()
+                    pid = ep[int(upop() * nep)]
+                    p2 = ep[int(upop() * nep)]
                     if timeout != INF and self.nwait:  # past their deadline: not counted
                         for p in (pid, p2):
                             q = pqs[p]
