@@ -299,7 +299,19 @@ def _check(platform: dict, seed: int, workload: dict, duration: str = "15m") -> 
 
 
 _SCALERS = st.sampled_from(
-    ["fixed", "hpa-cpu", "hpa-concurrency", "hpa-rps", "keda-rate", "keda-zero", "keda-backlog"]
+    [
+        "fixed",
+        "hpa-cpu",
+        "hpa-concurrency",
+        "hpa-rps",
+        "keda-rate",
+        "keda-zero",
+        "keda-backlog",
+        "keda-http",
+    ]
+)
+_ROUTINGS = st.sampled_from(
+    ["random", "round_robin", "least_request", "least_outstanding", "ideal_fifo"]
 )
 
 
@@ -321,13 +333,16 @@ def _scaler(kind: str, replicas: int) -> dict:
     trigger = (
         {"type": "kafka", "metadata": {"lagThreshold": "5"}}
         if kind == "keda-backlog"
+        else {"type": "http", "metadata": {"targetValue": "3"}}
+        if kind == "keda-http"  # behind the HTTP add-on's interceptor, from zero
         else {"type": "prometheus", "metadata": {"threshold": "4", "activationThreshold": "0"}}
     )
     return {
+        "interceptor": {"readiness_timeout": "3s"} if kind == "keda-http" else {},
         "keda": {
             "pollingInterval": 10,
             "cooldownPeriod": 30,
-            "minReplicaCount": 0 if kind == "keda-zero" else 1,
+            "minReplicaCount": 0 if kind in ("keda-zero", "keda-http") else 1,
             "maxReplicaCount": 12,
             "triggers": [trigger],
             "advanced": {
@@ -335,7 +350,7 @@ def _scaler(kind: str, replicas: int) -> dict:
                     "behavior": {"scaleDown": {"stabilizationWindowSeconds": 20}}
                 }
             },
-        }
+        },
     }
 
 
@@ -345,7 +360,7 @@ def _scaler(kind: str, replicas: int) -> dict:
     replicas=st.integers(0, 6),
     concurrency=st.integers(1, 6),
     cpu=st.sampled_from(["250m", "500m", "1"]),
-    round_robin=st.booleans(),
+    routing=_ROUTINGS,
     queue_limit=st.one_of(st.none(), st.integers(0, 40)),
     timeout=st.one_of(st.none(), st.floats(0.3, 60.0)),
     startup=st.one_of(st.just("4s"), st.just({"dist": "uniform", "low": "2s", "high": "20s"})),
@@ -362,7 +377,7 @@ def test_random_kubernetes_scenarios_kernel_equals_per_request_path(
     replicas,
     concurrency,
     cpu,
-    round_robin,
+    routing,
     queue_limit,
     timeout,
     startup,
@@ -390,7 +405,7 @@ def test_random_kubernetes_scenarios_kernel_equals_per_request_path(
         "type": "kubernetes",
         **_scaler(scaler, replicas),
         "pod": {"concurrency": concurrency, "cpu": cpu, "memory": "512Mi", "startup": startup},
-        "routing": "round_robin" if round_robin else "least_connections",
+        "routing": routing,
         "queue_limit": queue_limit,
         "request_timeout": f"{timeout}s" if timeout else None,
         "ingress_latency": {"dist": "exponential", "mean": "2ms"},
@@ -462,7 +477,7 @@ def _lattice_workload(rate: int, size: int, service: float, cpu_bound: float) ->
     scaler=_SCALERS,
     replicas=st.integers(0, 4),
     concurrency=st.integers(1, 4),
-    round_robin=st.booleans(),
+    routing=_ROUTINGS,
     queue_limit=st.one_of(st.none(), st.integers(0, 30)),
     timeout=st.sampled_from([None, 0.5, 1.0, 2.0, 8.0]),
     nodes=st.sampled_from(["m5.large", "autopilot"]),
@@ -476,7 +491,7 @@ def test_kubernetes_ties_kernel_equals_per_request_path(
     scaler,
     replicas,
     concurrency,
-    round_robin,
+    routing,
     queue_limit,
     timeout,
     nodes,
@@ -496,7 +511,7 @@ def test_kubernetes_ties_kernel_equals_per_request_path(
         "type": "kubernetes",
         **_scaler(scaler, replicas),
         "pod": {"concurrency": concurrency, "cpu": "500m", "memory": "512Mi", "startup": "4s"},
-        "routing": "round_robin" if round_robin else "least_connections",
+        "routing": routing,
         "queue_limit": queue_limit,
         "request_timeout": f"{timeout}s" if timeout else None,
         "ingress_latency": "1ms",

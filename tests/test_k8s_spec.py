@@ -27,7 +27,8 @@ def test_defaults():
     assert (s.pod.concurrency, s.pod.cpu, s.pod.memory) == (1, 0.5, 512.0)
     assert isinstance(s.pod.startup, Lognormal)
     assert (s.pod.startup.median, s.pod.startup.p99) == (6.0, 20.0)
-    assert s.routing == "least_connections"
+    assert s.routing == "round_robin"  # behind the default ALB
+    assert s.interceptor.readiness_timeout is None
     assert s.queue_limit is None and s.request_timeout == 300.0
     assert isinstance(s.ingress_latency, Constant) and s.ingress_latency.value == 0.001
     c = s.cluster
@@ -103,7 +104,7 @@ def test_autopilot_is_gke():
             "unknown node_provisioning preset",
         ),
         ({"replicas": 2, "cluster": {"min_nodes": 5, "max_nodes": 2}}, "must not exceed"),
-        ({"replicas": 2, "routing": "random"}, "least_connections"),
+        ({"replicas": 2, "routing": "fastest"}, "ideal_fifo"),
         ({"replicas": 2, "pod": {"concurrency": 0}}, "greater than or equal to 1"),
         ({"replicas": 2, "pod": {"cpus": 1}}, "Extra inputs"),
         ({"replicas": 2, "ops": {"sre": -5}}, "greater than or equal to 0"),
@@ -166,3 +167,17 @@ def test_json_schema_and_round_trip():
     assert again.keda is not None and again.keda.triggers[0].target() == 20.0
     schema = KubernetesSpec.model_json_schema()
     assert {"replicas", "hpa", "keda", "pod", "cluster", "ops"} <= set(schema["properties"])
+
+
+@pytest.mark.parametrize(
+    ("kw", "routing"),
+    [
+        ({"replicas": 2}, "round_robin"),  # ALB (target type ip): round robin by default
+        ({"replicas": 2, "load_balancer": "none"}, "random"),  # a Service: kube-proxy iptables
+        ({"keda": {"triggers": [{"type": "http"}]}}, "random"),  # interceptor -> the Service
+        ({"replicas": 2, "routing": "least_connections"}, "ideal_fifo"),  # the old name
+        ({"replicas": 2, "load_balancer": "none", "routing": "least_request"}, "least_request"),
+    ],
+)
+def test_routing_default_follows_the_entry_path(kw, routing):
+    assert spec(**kw).routing == routing

@@ -104,11 +104,12 @@ def drive(platform, arrivals, services, actions=(), duration=2000.0, cpu_bound=1
 
 
 def test_queue_limit_rejects_exactly_the_overflow():
-    """2 pods x 1 slot, queue_limit 3, 9 requests at once: 2 served, 3 wait, 4 rejected."""
+    """ideal_fifo: 2 pods x 1 slot, queue_limit 3 in total, 9 requests at once: 2 served, 3 wait,
+    4 rejected."""
     sc = scen(
         [{"batch": {"at": ["1s"], "size": 9}}],
         {"duration": "10s"},
-        k8s(replicas=2, queue_limit=3),
+        k8s(replicas=2, queue_limit=3, routing="ideal_fifo"),
         duration="2m",
     )
     run = run_platform(sc)
@@ -116,6 +117,24 @@ def test_queue_limit_rejects_exactly_the_overflow():
     r = rows(run)
     ok = r["outcome"] == 0
     assert sorted(r["start"][ok]) == [1, 1, 11, 11, 21]
+
+
+def test_queue_limit_is_per_pod_with_per_pod_queues():
+    """round_robin: 9 requests at once on 2 pods x 1 slot, queue_limit 3 per pod. Pod 0 gets
+    #1, 3, 5, 7, 9: #1 runs, #3, 5, 7 wait, #9 finds its backlog full (503); pod 1 gets #2, 4, 6, 8:
+    #2 runs, three wait. 8 ok, 1 rejected (a total cap of 3 rejects 4)."""
+    sc = scen(
+        [{"batch": {"at": ["1s"], "size": 9}}],
+        {"duration": "10s"},
+        k8s(replicas=2, queue_limit=3, routing="round_robin"),
+        duration="2m",
+    )
+    run = run_platform(sc)
+    assert run.stats.outcomes == {"ok": 8, "throttled": 0, "rejected": 1, "timed_out": 0}
+    r = rows(run)
+    ok = r["outcome"] == 0
+    assert sorted(r["start"][ok]) == [1, 1, 11, 11, 21, 21, 31, 31]
+    assert list(r["instance"][ok]) == [0, 1, 0, 1, 0, 1, 0, 1]
 
 
 def test_request_timeout_in_queue_and_in_service():
@@ -166,12 +185,13 @@ def test_cpu_share_scales_the_cpu_bound_part(cpu, cpu_bound, factor):
     assert np.allclose(r["service"], 0.2 * factor)
 
 
-def test_least_connections_spreads_concurrent_requests():
-    """3 pods x concurrency 2, 3 requests: one per pod (fewest in flight first)."""
+def test_ideal_fifo_spreads_concurrent_requests():
+    """ideal_fifo (alias least_connections): 3 pods x concurrency 2, 3 requests: one per pod
+    (fewest in flight first)."""
     sc = scen(
         [{"batch": {"at": ["1s"], "size": 3}}],
         {"duration": "5s"},
-        k8s(replicas=3, pod={"cpu": 1, "concurrency": 2}),
+        k8s(replicas=3, pod={"cpu": 1, "concurrency": 2}, routing="least_connections"),
         duration="1m",
     )
     r = rows(run_platform(sc))
@@ -187,6 +207,137 @@ def test_round_robin_ignores_idle_pods():
     r = rows(run_platform(sc))
     assert list(r["instance"]) == [0, 1, 0, 1]
     assert np.allclose(r["start"], [1, 2, 11, 12])
+
+
+# The same four requests on 2 pods x 1 slot under each routing (hand-worked): #1 at 0 (10 s),
+# #2 at 1 (1 s), #3 at 3 (1 s), #4 at 3.5 (1 s).
+FOUR = ([0.0, 1.0, 3.0, 3.5], [10.0, 1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("routing", "pods", "starts"),
+    [
+        # ALB round robin: 0, 1, 0, 1 whatever the load: #3 waits behind #1 until 10.
+        ("round_robin", [0, 1, 0, 1], [0, 1, 10, 3.5]),
+        # ALB least outstanding: #3 -> pod 1 (0 outstanding vs 1); #4 ties at 1-1 -> lowest pod
+        # id, pod 0, where it waits until 10 (pod 1 frees at 4, but the request is assigned).
+        ("least_outstanding", [0, 1, 1, 0], [0, 1, 3, 10]),
+        # ideal_fifo: #4 waits in the one queue and takes the first free slot (pod 1 at 4).
+        ("ideal_fifo", [0, 1, 1, 1], [0, 1, 3, 4]),
+    ],
+)
+def test_routing_assigns_on_arrival(routing, pods, starts):
+    _model, _ctx, r, _seen = drive(k8s(replicas=2, routing=routing), *FOUR, cpu_bound=0.0)
+    assert list(r["instance"]) == pods
+    assert np.allclose(r["start"], starts)
+
+
+def test_least_request_is_power_of_two_choices_with_replacement():
+    """Envoy LEAST_REQUEST (choice_count 2): two uniform draws with replacement, the one with
+    fewer active requests wins, the first on a tie. Pod 0 holds a 10^6 s request, so it always
+    has more outstanding than pod 1 (whose 1 ms requests end before the next arrival): a request
+    goes to pod 0 only when both draws hit it, P = (1/2)^2 = 1/4 (random routing: 1/2; without
+    replacement: 0). Exact binomial test on 4,000 requests."""
+    n = 4000
+    arrivals = [0.0, *(1.0 + k for k in range(n))]
+    services = [1e6, *([0.001] * n)]
+    _model, _ctx, r, _seen = drive(
+        k8s(replicas=2, routing="least_request", request_timeout=None),
+        arrivals,
+        services,
+        duration=n + 10.0,
+        cpu_bound=0.0,
+    )
+    hits = int((r["instance"][1:] == 0).sum())  # sent to pod 0 (they wait for the long one)
+    assert np.allclose(r["start"][1:][r["instance"][1:] == 0] >= 1e6, True)
+    from scipy import stats
+
+    assert stats.binomtest(hits, n, 0.25).pvalue > 1e-3, hits
+
+
+def test_random_routing_is_uniform_over_ready_pods():
+    """kube-proxy iptables: rule i of n matches with probability 1/(n - i), the last always:
+    P(pod i) = prod_{j<i} (1 - 1/(n-j)) x 1/(n-i) = 1/n. 3,000 spaced requests on 3 pods: chi-square
+    against uniform counts (round robin would give exactly 1,000 each: a p-value of 1)."""
+    n, pods = 3000, 3
+    probs = []
+    for i in range(pods):  # the iptables cascade, worked
+        rest = math.prod(1 - 1 / (pods - j) for j in range(i))
+        probs.append(rest * (1 / (pods - i) if i < pods - 1 else 1.0))
+    assert np.allclose(probs, 1 / pods)
+    _m, _c, r, _s = drive(
+        k8s(replicas=pods, routing="random"),
+        [float(k) for k in range(n)],
+        [0.001] * n,
+        duration=n + 10.0,
+        cpu_bound=0.0,
+    )
+    counts = np.bincount(r["instance"], minlength=pods)
+    from scipy import stats
+
+    p = stats.chisquare(counts).pvalue
+    assert 1e-3 < p < 0.999, counts
+
+
+def test_draining_pod_finishes_its_queue_and_gets_nothing_new():
+    """round_robin, 2 pods x 1 slot, 10 s requests at 1, 1.5, 2, 2.5: pod 0 runs #1 and holds #3,
+    pod 1 runs #2 and holds #4. Scale to 1 at 3: both pods were created and became ready at the
+    same instant, so ActivePodsWithRanks ties down to the UID, for which sim uses the pod id
+    (lowest first): pod 0 leaves the endpoints but finishes #1 and its queued #3 (11-21), then
+    goes; #5 at 4 goes to pod 1 only and waits behind #4 until 21.5."""
+    model, _ctx, r, seen = drive(
+        k8s(replicas=2, routing="round_robin", load_balancer="none"),
+        [1.0, 1.5, 2.0, 2.5, 4.0],
+        [10.0, 10.0, 10.0, 10.0, 1.0],
+        actions=[(3.0, 1)],
+        cpu_bound=0.0,
+    )
+    assert list(r["instance"]) == [0, 1, 0, 1, 1]
+    assert np.allclose(r["start"], [1, 1.5, 11, 11.5, 21.5])
+    assert seen[3.0][0] == DRAINING and model.state[0] == GONE
+    assert (r["outcome"] == 0).all()
+
+
+def test_held_requests_are_forwarded_to_the_first_ready_pod():
+    """0 replicas; 10 s requests at 1, 2, 3, 4 are held (the interceptor / entry path); scale to
+    2 at 5 with a 2 s start: both pods are ready at 7, pod 0 first. The held requests are forwarded
+    when pod 0 is the only endpoint, so all four queue on it (7, 17, 27, 37) while pod 1 stays
+    idle; the old global queue gave pods 0 and 1 two each (7, 7, 17, 17)."""
+    _model, _ctx, r, _seen = drive(
+        k8s(replicas=0, routing="random", pod={"cpu": 1, "startup": "2s"}),
+        [1.0, 2.0, 3.0, 4.0],
+        [10.0] * 4,
+        actions=[(5.0, 2)],
+        cpu_bound=0.0,
+    )
+    assert list(r["instance"]) == [0, 0, 0, 0]
+    assert np.allclose(r["start"], [7, 17, 27, 37])
+    assert r["cold"].all()
+
+
+def test_interceptor_readiness_timeout_answers_504():
+    """HTTP add-on, KEDA_HTTP_READINESS_TIMEOUT 1 s: a request at 100.2 is held; the pod is
+    ready at 102.5 (poll 100.5 + 2 s start), after its 1 s hold limit: timed_out (504) at 101.2.
+    Default (0s = no limit, http-add-on v0.15.0): it waits and is served at 102.5."""
+
+    def run(interceptor):
+        sc = scen(
+            at(100.2),
+            {"duration": "100ms"},
+            k8s(
+                keda={"file": "tests/data/keda_httpscaledobject.yaml"},
+                pod={"cpu": 1, "startup": "2s"},
+                interceptor=interceptor,
+            ),
+            duration="10m",
+        )
+        return rows(run_platform(sc))
+
+    r = run({"readiness_timeout": "1s"})
+    assert list(r["outcome"]) == [3] and r["end"][0] == pytest.approx(101.2)
+    assert r["wait"][0] == pytest.approx(1.0)
+    r = run({})
+    assert list(r["outcome"]) == [0] and r["start"][0] == pytest.approx(102.5)
 
 
 def test_ingress_latency_is_added_to_the_client_latency():
@@ -269,6 +420,7 @@ def test_scaled_object_manifest_file_loads_and_runs():
         k8s(
             keda={"file": "tests/data/keda_scaledobject.yaml"},
             pod={"cpu": 1, "concurrency": 4, "startup": "5s"},
+            routing="ideal_fifo",  # the shared queue: per-pod queues pin pod 0's backlog
         ),
         duration="30m",
     )
@@ -313,6 +465,7 @@ def test_hpa_first_sync_is_rate_limited_to_four():
         k8s(
             hpa={"min_replicas": 1, "max_replicas": 30, "metric": "concurrency", "target": 1},
             pod={"cpu": 1, "startup": "2s"},
+            routing="ideal_fifo",  # per-pod queues keep pod 0's early backlog (and the metric)
         ),
         duration="10m",
     )
@@ -362,6 +515,7 @@ def test_scale_down_order_and_draining():
         pod={"cpu": "500m", "startup": "5s"},
         cluster={"min_nodes": 1, "node_provisioning": "20s"},
         load_balancer="none",
+        routing="ideal_fifo",
     )
     model, ctx, r, seen = drive(
         platform,
@@ -510,7 +664,7 @@ def test_hand_computed_bill_autopilot():
         ({"pod": {"cpu": "lots"}}, "pod.cpu"),
         ({"hpa": {"max_replicas": 3}}, "exactly one of"),
         ({"cluster": {"node": "m9.huge"}}, "unknown node type"),
-        ({"routing": "random"}, "routing"),
+        ({"routing": "fastest"}, "routing"),
         ({"replicas": 2, "keda": {"file": "missing.yaml"}}, "file not found"),
         ({"keda": {"triggers": [{"type": "prometheus", "metadata": {}}]}}, "threshold"),
     ],

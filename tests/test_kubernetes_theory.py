@@ -3,7 +3,7 @@
 Fixed replicas, Poisson arrivals (rate lam), exponential service (rate mu), no timeouts, no
 ingress latency, one CPU per pod (so the service time is not rescaled):
 
-- least_connections (one FIFO queue in front of c = pods x concurrency slots) is an M/M/c queue.
+- ideal_fifo (one FIFO queue in front of c = pods x concurrency slots) is an M/M/c queue.
   Erlang C: C = P(wait) = c B / (c - a (1 - B)) with a = lam / mu and Erlang B
   B = poisson.pmf(c, a) / poisson.cdf(c, a). Mean wait Wq = C / (c mu - lam).
   Sojourn T = W + S with W = 0 w.p. 1 - C, else Exp(theta), theta = c mu - lam, independent of
@@ -16,6 +16,10 @@ ingress latency, one CPU per pod (so the service time is not rescaled):
   Erlang-c interarrival times (c phases of rate lam): an E_c/M/1 queue. GI/M/1: P(wait) = sigma,
   the root in (0, 1) of sigma = A*(mu (1 - sigma)) with A*(s) = (lam / (lam + s))^c, and
   Wq = sigma / (mu (1 - sigma)).
+- random (kube-proxy iptables) with one slot per pod: Poisson splitting, c independent M/M/1
+  queues with rate lam / c: P(wait) = rho, Wq = rho / (mu - lam / c).
+- least_request (Envoy p2c): no closed form for finite c; compared with an independent
+  simulation (sim.validation.cases.p2c_independent, which shares no code with the engine).
 
 Each replication is a separate run (its own seed) so all its rows are kept; the estimates over
 replications give a t-interval, which must contain the theoretical value.
@@ -116,7 +120,7 @@ def test_fixed_replicas_is_mmc(pods, conc, rho):
     lam = rho * c * mu
     # <= 60,000 rows per run (the size up to which a run keeps every row for requests.csv).
     duration = math.floor(58_000 / lam)
-    est = _runs(pods, conc, lam, mean_s, duration, "least_connections")
+    est = _runs(pods, conc, lam, mean_s, duration, "ideal_fifo")
     pw = erlang_c(c, lam / mu)
     expected = {
         "mean wait": pw / (c * mu - lam),
@@ -142,3 +146,32 @@ def test_round_robin_per_pod_queues_is_ec_m_1():
 def test_sojourn_formula_reduces_to_mm1():
     """Sanity of the helper: M/M/1 sojourn is Exp(mu - lam), p99 = ln(100) / (mu - lam)."""
     assert mmc_sojourn_quantile(1, 0.5, 1.0, 0.99) == pytest.approx(math.log(100) / 0.5)
+
+
+def test_random_routing_is_independent_mm1_queues():
+    pods, lam, mean_s = 4, 3.0, 1.0
+    est = _runs(pods, 1, lam, mean_s, math.floor(58_000 / lam), "random")
+    rho = lam / pods
+    for j, (name, value) in enumerate({"mean wait": rho / (1 - rho), "P(wait)": rho}.items()):
+        lo, hi = _ci(est[:, j])
+        assert lo <= value <= hi, f"{name}: theory {value:.4f} outside 95% CI [{lo:.4f}, {hi:.4f}]"
+    # Random splitting waits longer than round robin, which waits longer than one shared queue.
+    assert rho / (1 - rho) > ecm1_wait(pods, lam, 1.0)[1] > erlang_c(4, 3.0) / (4 - 3.0)
+
+
+def test_least_request_matches_an_independent_p2c_simulation():
+    from sim.validation.cases import p2c_independent
+
+    pods, lam, mean_s = 4, 3.0, 1.0
+    est = _runs(pods, 1, lam, mean_s, math.floor(58_000 / lam), "least_request")
+    wq, wq_se, pw, pw_se = p2c_independent(pods, lam, 1 / mean_s, 400_000, 12345)
+    for j, (name, value, se) in enumerate([("mean wait", wq, wq_se), ("P(wait)", pw, pw_se)]):
+        lo, hi = _ci(est[:, j])
+        lo, hi = lo - 2 * se, hi + 2 * se  # the independent estimate has its own noise
+        assert lo <= value <= hi, f"{name}: {value:.4f} outside [{lo:.4f}, {hi:.4f}]"
+    # p2c sits between round robin's per-pod queues and the one shared queue here.
+    assert erlang_c(4, 3.0) / (4 - 3.0) < wq < rho_mm1(lam / pods)
+
+
+def rho_mm1(rho: float) -> float:
+    return rho / (1 - rho)

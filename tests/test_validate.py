@@ -58,6 +58,33 @@ def test_sojourn_sf_continuous_at_theta_equal_mu():
     assert at == pytest.approx(near, rel=1e-6)
 
 
+def test_ecm1_sigma_by_hand():
+    # E_1/M/1 is M/M/1: sigma = rho.
+    assert V.ecm1_sigma(1, 0.5, 1.0) == pytest.approx(0.5, rel=1e-12)
+    # E_2/M/1 with lambda = 1 (two pods), mu = 1: sigma = 1 / (2 - sigma)^2, i.e.
+    # (sigma - 1)(sigma^2 - 3 sigma + 1) = 0: sigma = (3 - sqrt 5) / 2.
+    assert V.ecm1_sigma(2, 1.0, 1.0) == pytest.approx((3 - math.sqrt(5)) / 2, rel=1e-10)
+
+
+def test_routing_wait_laws():
+    # random: c M/M/1 at rate lambda / c; P(wait) = rho, mean wait = rho / (mu - lambda / c).
+    p, theta = V.routing_wait_law("random", 4, 2.0, 1.0)
+    assert (p, p / theta) == pytest.approx((0.5, 1.0))
+    p, theta = V.routing_wait_law("round_robin", 2, 1.0, 1.0)
+    assert p / theta == pytest.approx(V.ecm1_sigma(2, 1.0, 1.0) / (1 - V.ecm1_sigma(2, 1.0, 1.0)))
+    p, theta = V.routing_wait_law("ideal_fifo", 2, 1.0, 1.0)
+    assert p / theta == pytest.approx(1 / 3)  # M/M/2 by hand above
+    # GI/M/1 sojourn: the integral of P(T > t) is the mean wait + 1/mu.
+    p, theta = V.routing_wait_law("round_robin", 4, 32.0, 10.0)
+    area, _ = integrate.quad(lambda t: V.sojourn_sf(t, p, theta, 10.0), 0, math.inf, limit=200)
+    assert area == pytest.approx(p / theta + 0.1, rel=1e-8)
+
+
+def test_p2c_independent_with_one_server_is_mm1():
+    wq, se, pw, pse = V.p2c_independent(1, 0.5, 1.0, 200_000, 3)
+    assert abs(wq - 1.0) < 4 * se and abs(pw - 0.5) < 4 * pse
+
+
 def test_erlang_c_rejects_unstable_load():
     with pytest.raises(ValueError, match="lambda/mu < c"):
         V.erlang_c(2, 2.0)

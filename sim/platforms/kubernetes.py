@@ -4,18 +4,27 @@ The spec (`type: kubernetes`) is sim.platforms.kubernetes_spec.KubernetesSpec; t
 decision logic is sim.platforms.autoscaling (hpa.py, keda.py). This module is the SimPy model.
 
 Data plane (a tight loop in `advance`, platforms.md "Kubernetes"):
-- A pod serves up to `pod.concurrency` requests at once. `routing: least_connections` (default):
-  one FIFO queue in front of the ready pods, a freed slot takes the head of the queue, and a new
-  request goes to the ready pod with the fewest requests in flight (an ideal least-connections
-  balancer). `routing: round_robin`: each arrival goes to the next ready pod in turn and waits in
-  that pod's own FIFO queue if the pod is full. With no ready pod at all, requests wait in one
-  queue (the KEDA HTTP add-on interceptor holds them) and are handed out when a pod is ready.
-- `queue_limit` caps the requests waiting in total (all queues); an arrival beyond it is
-  `rejected` (503). `request_timeout` is the client's deadline from arrival: a request still
-  waiting at its deadline leaves the queue `timed_out` (with one constant timeout, FIFO queues
-  hold deadlines in order, so purging the head lazily is exact); a request whose service would
-  end after its deadline is `timed_out` for the client at the deadline while its pod keeps
-  working until the service really ends.
+- A pod serves up to `pod.concurrency` requests at once. A request is assigned to a pod ON
+  ARRIVAL by the entry path's balancer and waits in that pod's own FIFO queue; a freed slot takes
+  the head of its own pod's queue (`_advance_pp`). `routing` (docs/model.md "Routing"):
+  `random` = kube-proxy iptables (a uniform ready endpoint), `round_robin` = ALB default / IPVS
+  rr / ingress-nginx, `least_request` = Envoy power of two choices (two draws with replacement,
+  fewer outstanding wins, the first on a tie), `least_outstanding` = ALB least outstanding
+  requests (lowest pod id on a tie); outstanding = in service + queued at the pod. The default
+  follows the entry path (KubernetesSpec.default_routing). `ideal_fifo` keeps the textbook M/M/c:
+  one FIFO in front of the ready pods, a freed slot takes its head, a new request goes to the pod
+  with the fewest in flight (the loop in `advance`).
+- With no ready pod at all, requests are held in `queue` (the KEDA HTTP add-on interceptor holds
+  them, bounded by its readiness timeout) and forwarded in arrival order by the balancer when a
+  pod becomes ready (`_dispatch_held`): the interceptor proxies to the Service, so with the add-on
+  the balancer is kube-proxy's random pick.
+- `queue_limit` caps each pod's queue and the hold queue (ideal_fifo: its one queue); an arrival
+  beyond it is `rejected` (503). `request_timeout` is the client's deadline from arrival: a
+  request still waiting at its deadline leaves the queue `timed_out` (with one constant timeout,
+  FIFO queues hold deadlines in order, so purging the head lazily is exact; the load-aware
+  balancers purge the heads they compare first, so expired requests never count as outstanding);
+  a request whose service would end after its deadline is `timed_out` for the client at the
+  deadline while its pod keeps working until the service really ends (and counts as outstanding).
 - CPU: handler time = service x ((1 - cpu_bound) + cpu_bound / min(cpu, 1)), `cpu` = the pod's
   CPU request (its CPU share; single-threaded code cannot use more than one core). Concurrent
   requests in one pod do not slow each other (ASSUMPTION: the concurrency is I/O wait; give the
@@ -27,8 +36,8 @@ Data plane (a tight loop in `advance`, platforms.md "Kubernetes"):
   for the first pod); its waiting is in `wait`, `startup` is 0 for Kubernetes.
 
 Pods: pending (no node has room) -> starting (`pod.startup`) -> ready -> draining (no new work,
-finishes what it holds, including its own queue with round_robin) -> gone. Scale-down removes pods
-in a ReplicaSet's order (`_victims`: controller.ActivePodsWithRanks, pods on fuller nodes first,
+finishes what it holds, including its own pod queue) -> gone. Scale-down removes pods in a
+ReplicaSet's order (`_victims`: controller.ActivePodsWithRanks, pods on fuller nodes first,
 log2-bucketed ready and creation times). Busy-ness is not considered (Kubernetes cannot see it).
 
 Control plane (SimPy processes; each handler first catches the data plane up to its own time):
@@ -98,9 +107,37 @@ from sim.pricing.tables import instance_type
 from sim.records import OK, REJECTED, TIMED_OUT
 
 PENDING, STARTING, READY, DRAINING, GONE = range(5)
+FIFO, RANDOM, ROUND_ROBIN, LEAST_REQUEST, LEAST_OUTSTANDING = range(5)
+_MODES = {
+    "ideal_fifo": FIFO,
+    "random": RANDOM,
+    "round_robin": ROUND_ROBIN,
+    "least_request": LEAST_REQUEST,
+    "least_outstanding": LEAST_OUTSTANDING,
+}
 _EPS = 1e-9
 _LONG_AGO = -1e9  # ready / created "long before the run" (the initial pods of a running service)
 _FAILURE_STREAM = 31  # substream purpose of metric-read failures
+
+
+class _Uniforms:
+    """U[0, 1) draws for the balancer's choices, drawn in bulk: `next()`, or in a hot loop
+    `buf.pop()` after `if not buf: refill()` (the list is refilled in place, so a bound `pop`
+    stays valid; it holds the draws reversed, so pops hand them out in draw order)."""
+
+    __slots__ = ("buf", "rng")
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.buf: list[float] = []
+
+    def refill(self) -> None:
+        self.buf[:0] = self.rng.random(4096)[::-1].tolist()  # under any draws still left
+
+    def next(self) -> float:
+        if not self.buf:
+            self.refill()
+        return self.buf.pop()
 
 
 class _Node:
@@ -131,7 +168,20 @@ class KubernetesModel(PlatformModel):
         self.cpu_per_request = cb / self.scale  # cores used by one request in service
         self.timeout = spec.request_timeout if spec.request_timeout is not None else INF
         self.qlimit = spec.queue_limit
-        self.rr = spec.routing == "round_robin"
+        assert spec.routing is not None  # resolved by the spec from the entry path
+        self.routing = spec.routing
+        self.mode = _MODES[spec.routing]
+        self.pp = self.mode != FIFO  # per-pod queues (every routing but ideal_fifo)
+        self.track = self.mode in (LEAST_REQUEST, LEAST_OUTSTANDING)  # they keep `out`
+        self.route_u = _Uniforms(substream(rng, 1))  # routing draws, their own stream
+        # The interceptor's readiness wait bounds how long a request is held with no ready pod
+        # (HTTP add-on only; per-pod routings: ideal_fifo's one queue is not the interceptor's).
+        rt = spec.interceptor.readiness_timeout
+        self.hold_timeout = (
+            min(rt, self.timeout)
+            if rt is not None and spec.http_add_on and self.pp
+            else self.timeout
+        )
         self.ov_const = constant_value(spec.ingress_latency)
         self.ov_draw = DrawBuffer(spec.ingress_latency, rng)
         self.startup = DrawBuffer(pod.startup, rng, 256)
@@ -178,10 +228,13 @@ class KubernetesModel(PlatformModel):
         self.queue: deque[tuple[float, float, float, bool]] = deque()  # (arrival, svc, over, cold)
         self.buckets: list[set[int]] = [set() for _ in range(self.conc)]  # ready pods by inflight
         self.kmin = self.conc  # lowest bucket with a pod; conc = no free slot
-        self.pod_queue: list[deque[tuple[float, float, float, bool]]] = []  # round_robin
-        self.rr_pods: list[int] = []
-        self.rr_next = 0
-        self.nwait = 0  # round_robin: requests waiting in all queues
+        # Per-pod routings: `queue` holds requests while no pod is ready (the interceptor / the
+        # entry path); each pod has its own FIFO; `ep` = the ready endpoints in pod-id order.
+        self.pod_queue: list[deque[tuple[float, float, float, bool]]] = []
+        self.out: list[int] = []  # outstanding per pod (in service + queued), if self.track
+        self.ep: list[int] = []
+        self.rr_next = 0  # round_robin: index in `ep` of the next pick
+        self.nwait = 0  # per-pod routings: requests waiting in all queues
         # Meters (cumulative; windows are differences of two readings).
         self.n_arrivals = 0
         self.started_d = 0.0  # pod-busy seconds of every request started
@@ -363,8 +416,9 @@ class KubernetesModel(PlatformModel):
         self.scheduled_at.append(0.0)
         self.created_at.append(self.env.now)
         self.ready_at.append(INF)
-        if self.rr:
+        if self.pp:
             self.pod_queue.append(deque())
+            self.out.append(0)
         return pid
 
     def _victims(self, k: int, now: float) -> list[int]:
@@ -422,9 +476,8 @@ class KubernetesModel(PlatformModel):
             return
         self.ready_order.remove(pid)
         self._ready_change(now, -1)
-        if self.rr:
-            self.rr_pods.remove(pid)
-            self.rr_next = self.rr_next % len(self.rr_pods) if self.rr_pods else 0
+        if self.pp:
+            self._ep_remove(pid)  # out of the endpoints: no new requests; its queue finishes
             busy = self.inflight[pid] > 0 or bool(self.pod_queue[pid])
         else:
             k = self.inflight[pid]
@@ -688,8 +741,8 @@ class KubernetesModel(PlatformModel):
         self.state[pid] = READY
         self.ready_order.append(pid)
         self._ready_change(now, +1)
-        if self.rr:
-            self.rr_pods.append(pid)
+        if self.pp:
+            self._ep_add(pid)
             self._dispatch_held(now)
             return
         self.buckets[0].add(pid)
@@ -714,21 +767,67 @@ class KubernetesModel(PlatformModel):
             self.kmin = k
         return pid
 
+    # -- per-pod routing --------------------------------------------------------------------------
+    def _ep_add(self, pid: int) -> None:
+        """A pod joins the endpoints (kept in pod-id order; round robin keeps its next pick)."""
+        j = bisect.bisect_left(self.ep, pid)
+        self.ep.insert(j, pid)
+        if j < self.rr_next:
+            self.rr_next += 1
+
+    def _ep_remove(self, pid: int) -> None:
+        j = self.ep.index(pid)
+        del self.ep[j]
+        if j < self.rr_next:
+            self.rr_next -= 1
+        if self.rr_next >= len(self.ep):
+            self.rr_next = 0
+
+    def _pick(self) -> int:
+        """The balancer's choice among the ready endpoints (self.ep non-empty); the hot loop
+        inlines the same rules (docs/model.md "Routing")."""
+        ep, mode = self.ep, self.mode
+        n = len(ep)
+        if mode == RANDOM:
+            return ep[int(self.route_u.next() * n)]
+        if mode == ROUND_ROBIN:
+            pid = ep[self.rr_next]
+            self.rr_next = self.rr_next + 1 if self.rr_next + 1 < n else 0
+            return pid
+        if mode == LEAST_REQUEST:
+            p1 = ep[int(self.route_u.next() * n)]
+            p2 = ep[int(self.route_u.next() * n)]
+            return p2 if self.out[p2] < self.out[p1] else p1
+        return min(ep, key=self.out.__getitem__)  # least outstanding, lowest pod id on ties
+
     def _dispatch_held(self, now: float) -> None:
-        """round_robin: hand the requests held while no pod was ready to the ready pods."""
+        """Forward the requests held while no pod was ready, in arrival order, each to the pod
+        the balancer picks (the interceptor forwards to the Service: kube-proxy's random pick)."""
         q = self.queue
         while q:
             a, s, over, cold = q.popleft()
-            pid = self.rr_pods[self.rr_next]
-            self.rr_next = (self.rr_next + 1) % len(self.rr_pods)
+            self.q_arr_sum -= a
+            pid = self._pick()
+            if self.track:
+                self.out[pid] += 1
             if self.inflight[pid] < self.conc:
-                self.q_arr_sum -= a
                 self.dequeued_wait += now - a
                 self.nwait -= 1
                 self.inflight[pid] += 1
                 self._start(pid, a, s, over, cold, now)
-            else:
-                self.pod_queue[pid].append((a, s, over, cold))
+                continue
+            pq = self.pod_queue[pid]
+            if self.qlimit is not None and len(pq) >= self.qlimit:  # the pod's backlog is full
+                if self.track:
+                    self.out[pid] -= 1
+                self.dequeued_wait += now - a
+                self.nwait -= 1
+                self._reject(a, over, now, cold)
+                continue
+            pq.append((a, s, over, cold))
+            self.q_arr_sum += a
+        if not self.nwait:
+            self.q_arr_sum = 0.0
 
     def _start(self, pid: int, a: float, s: float, over: float, cold: bool, now: float) -> None:
         d = s * self.scale
@@ -784,7 +883,7 @@ class KubernetesModel(PlatformModel):
         return tuple(c - o for c, o in zip(cur, old, strict=True))  # type: ignore[return-value]
 
     def waiting(self) -> int:
-        return self.nwait if self.rr else len(self.queue)
+        return self.nwait if self.pp else len(self.queue)
 
     def _pods_metric(self, name: str, now: float, window: float) -> float | None:
         """A per-ready-pod metric averaged over the window (None when no pod was ready)."""
@@ -932,25 +1031,34 @@ class KubernetesModel(PlatformModel):
     # =============================================================================================
     def _purge(self, now: float) -> None:
         """Requests still waiting at their deadline (<= now) leave their queue timed out."""
-        if self.timeout == INF:
+        if self.hold_timeout == INF:  # (<= the client's timeout)
             return
-        self._purge_queue(self.queue, now)
-        if self.rr and self.nwait:
-            for pid in (*self.rr_pods, *self.draining):
+        if not self.pp:
+            self._purge_queue(self.queue, now)
+            return
+        self._purge_queue(self.queue, now, -1, self.hold_timeout)
+        if self.nwait:
+            for pid in (*self.ep, *self.draining):
                 q = self.pod_queue[pid]
                 if q:
-                    self._purge_queue(q, now)
+                    self._purge_queue(q, now, pid)
 
-    def _purge_queue(self, q: deque, now: float) -> None:
-        to = self.timeout
+    def _purge_queue(self, q: deque, now: float, pid: int = -1, to: float = -1.0) -> None:
+        """Requests at the head of q whose deadline (arrival + to; default the client's timeout)
+        is <= now leave it timed out (FIFO with one constant timeout: deadlines are in order)."""
+        if to < 0:
+            to = self.timeout
         log = self.log
+        pp = self.pp
         while q and q[0][0] + to <= now:
             a, _s, over, cold = q.popleft()
             self.q_arr_sum -= a
             self.dequeued_wait += to
             self.n_dropped += 1
-            if self.rr:
+            if pp:
                 self.nwait -= 1
+                if pid >= 0 and self.track:
+                    self.out[pid] -= 1
             end = a + to
             log.arrival.append(a)
             log.start.append(end)
@@ -974,8 +1082,8 @@ class KubernetesModel(PlatformModel):
             and until < self.horizon
         ):
             return  # nothing happens before `until` (frequent with short control periods)
-        if self.rr:
-            self._advance_rr(until)
+        if self.pp:
+            self._advance_pp(until)
             return
         arr, svc = self._arr, self._svc
         i, n = self._i, len(arr)
@@ -1087,93 +1195,161 @@ class KubernetesModel(PlatformModel):
         if len(self._ra) + len(self._fp) + self._direct_n >= 65536 or until >= self.horizon:
             self.flush()
 
-    def _advance_rr(self, until: float) -> None:
+    def _advance_pp(self, until: float) -> None:
+        """Per-pod queues: each arrival is assigned to a pod on arrival by the balancer's rule
+        (inlined `_pick`) and waits in that pod's FIFO; a freed slot takes its own pod's head."""
         arr, svc = self._arr, self._svc
         i, n = self._i, len(arr)
         heap, hold, pqs = self.heap, self.queue, self.pod_queue
-        inflight, state = self.inflight, self.state
-        rr_pods, nrr = self.rr_pods, len(self.rr_pods)
+        inflight, out, state = self.inflight, self.out, self.state
+        ep, nep, mode, track = self.ep, len(self.ep), self.mode, self.track
         rr_next = self.rr_next
-        conc, timeout, qlimit = self.conc, self.timeout, self.qlimit
+        conc, scale, timeout, qlimit = self.conc, self.scale, self.timeout, self.qlimit
         ov_const, ov_draw = self.ov_const, self.ov_draw
-        cold_now = nrr == 0
+        ubuf, urefill = self.route_u.buf, self.route_u.refill
+        upop = ubuf.pop
+        r_a, r_s, r_d = self._ra.append, self._rs.append, self._rd.append
+        r_p, r_c, r_o = self._rp.append, self._rc.append, self._ro.append
+        f_p, f_o = self._fp.append, self._fo.append
+        started_d = 0.0
+        cold_now = nep == 0  # the ready set changes only at control events
         narr = 0
+        i0 = i
         while True:
             if i >= n:
+                narr += i - i0
                 if self._next_chunk():
                     arr, svc, i, n = self._arr, self._svc, 0, len(self._arr)
+                    i0 = 0
                     continue
+                i0 = i
                 ta = INF
             else:
                 ta = arr[i]
-            if heap and heap[0][0] <= ta:
+            while heap:  # completions up to the next arrival (first on a tie) and before `until`
                 te = heap[0][0]
-                if te >= until:
+                if te > ta or te >= until:
                     break
                 pid = heappop(heap)[1]
+                if track:
+                    out[pid] -= 1
                 pq = pqs[pid]
-                if pq and pq[0][0] + timeout <= te:
-                    self._purge_queue(pq, te)
                 if pq:
-                    a, s, over, cold = pq.popleft()
-                    self.q_arr_sum -= a
-                    self.dequeued_wait += te - a
-                    self.nwait -= 1
-                    self._start(pid, a, s, over, cold, te)
-                    continue
+                    if pq[0][0] + timeout <= te:
+                        self._purge_queue(pq, te, pid)
+                    if pq:  # the freed slot takes the head of the pod's own queue
+                        a, s, over, cold = pq.popleft()
+                        self.q_arr_sum -= a
+                        self.dequeued_wait += te - a
+                        self.nwait -= 1
+                        d = s * scale
+                        heappush(heap, (te + d, pid))
+                        started_d += d
+                        r_a(a)
+                        r_s(te)
+                        r_d(d)
+                        r_p(pid)
+                        r_c(cold)
+                        if ov_const is None:
+                            r_o(over)
+                        continue
                 k = inflight[pid] - 1
                 inflight[pid] = k
                 if not k and state[pid] == DRAINING:
                     wake = self._gone(pid, te)
                     if wake < until:
                         until = wake
-                continue
             if ta >= until:
                 break
             s = svc[i]
             i += 1
-            narr += 1
             over = ov_const if ov_const is not None else ov_draw.next()
-            if nrr:
-                pid = rr_pods[rr_next]
-                rr_next += 1
-                if rr_next == nrr:
-                    rr_next = 0
+            if nep:
+                if mode == ROUND_ROBIN:
+                    pid = ep[rr_next]
+                    rr_next += 1
+                    if rr_next == nep:
+                        rr_next = 0
+                elif mode == RANDOM:
+                    if not ubuf:
+                        urefill()
+                    pid = ep[int(upop() * nep)]
+                elif mode == LEAST_REQUEST:
+                    if len(ubuf) < 2:
+                        urefill()
+                    pid = ep[int(upop() * nep)]
+                    p2 = ep[int(upop() * nep)]
+                    if timeout != INF and self.nwait:  # past their deadline: not counted
+                        for p in (pid, p2):
+                            q = pqs[p]
+                            if q and q[0][0] + timeout <= ta:
+                                self._purge_queue(q, ta, p)
+                    if out[p2] < out[pid]:
+                        pid = p2
+                else:
+                    if timeout != INF and self.nwait:
+                        for p in ep:
+                            q = pqs[p]
+                            if q and q[0][0] + timeout <= ta:
+                                self._purge_queue(q, ta, p)
+                    pid = min(ep, key=out.__getitem__)
+                if track:
+                    out[pid] += 1
                 if inflight[pid] < conc:
                     inflight[pid] += 1
-                    self._start(pid, ta, s, over, False, ta)
+                    d = s * scale
+                    heappush(heap, (ta + d, pid))
+                    started_d += d
+                    f_p(pid)  # started on arrival: columns filled at flush
+                    if ov_const is None:
+                        f_o(over)
                     continue
                 q = pqs[pid]
+                if qlimit is not None and len(q) >= qlimit:
+                    if q and q[0][0] + timeout <= ta:
+                        self._purge_queue(q, ta, pid)
+                    if len(q) >= qlimit:  # the pod's backlog is full: 503
+                        if track:
+                            out[pid] -= 1
+                        f_p(-1)
+                        self._reject(ta, over)
+                        continue
             else:
                 q = hold
-            if qlimit is not None and self.nwait >= qlimit:
-                self._purge(ta)
-            if qlimit is not None and self.nwait >= qlimit:
-                self._reject(ta, over)
-                continue
+                if qlimit is not None and len(q) >= qlimit:
+                    self._purge_queue(q, ta, -1, self.hold_timeout)
+                    if len(q) >= qlimit:
+                        f_p(-1)
+                        self._reject(ta, over)
+                        continue
+                self.cold_in_step += 1
+            f_p(-1)
             q.append((ta, s, over, cold_now))
             self.q_arr_sum += ta
             self.nwait += 1
-            if cold_now:
-                self.cold_in_step += 1
+        narr += i - i0
         self.rr_next = rr_next
         self._i = i
+        self.started_d += started_d
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) >= 65536 or until >= self.horizon:
+        if len(self._ra) + len(self._fp) + self._direct_n >= 65536 or until >= self.horizon:
             self.flush()
 
-    def _reject(self, t: float, over: float) -> None:
+    def _reject(self, t: float, over: float, now: float = -1.0, cold: bool = False) -> None:
+        """A 503 at `now` (default: on arrival) for a request that arrived at t."""
         self.n_dropped += 1
+        if now < t:
+            now = t
         log = self.log
         log.arrival.append(t)
-        log.start.append(t)
-        log.end.append(t)
-        log.wait.append(0.0)
+        log.start.append(now)
+        log.end.append(now)
+        log.wait.append(now - t)
         log.startup.append(0.0)
         log.service.append(0.0)
         log.overhead.append(over)
-        log.cold.append(False)
+        log.cold.append(cold)
         log.outcome.append(REJECTED)
         log.instance.append(-1)
 
@@ -1265,8 +1441,8 @@ class KubernetesModel(PlatformModel):
     # =============================================================================================
     def snapshot(self, now: float) -> dict[str, float]:
         self._catch_up(now)
-        if self.rr:
-            busy = sum(1 for p in self.rr_pods if self.inflight[p])
+        if self.pp:
+            busy = sum(1 for p in self.ep if self.inflight[p])
         else:
             busy = self.nready - len(self.buckets[0])
         alive = self.alive

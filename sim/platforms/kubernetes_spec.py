@@ -26,6 +26,34 @@ from sim.pricing.tables import known_instance_types
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
 
+Routing = Literal["random", "round_robin", "least_request", "least_outstanding", "ideal_fifo"]
+ROUTINGS: tuple[str, ...] = Routing.__args__  # type: ignore[attr-defined]
+
+
+def _routing(value: object) -> object:
+    """`least_connections` (the old default: one global FIFO queue) is kept as an alias of
+    `ideal_fifo`, so old scenarios give the same numbers; other names must be one of ROUTINGS."""
+    if not isinstance(value, str):
+        return value
+    name = value.strip().lower()
+    if name == "least_connections":
+        return "ideal_fifo"
+    if name not in ROUTINGS:
+        raise ValueError(f"unknown routing {value!r}; use {', '.join(ROUTINGS)}")
+    return name
+
+
+class InterceptorSpec(Strict):
+    """The KEDA HTTP add-on interceptor (kedacore/http-add-on v0.15.0 interceptor/config/
+    timeouts.go). Only used when a `keda:` trigger is `http` (every request passes through it)."""
+
+    readiness_timeout: Duration | None = Field(
+        D.INTERCEPTOR_READINESS_TIMEOUT_S,
+        gt=0,
+        description="KEDA_HTTP_READINESS_TIMEOUT: hold limit with no ready pod (504); None: none",
+    )
+
+
 def _provisioning(value: object) -> object:
     """A preset name (karpenter | cluster-autoscaler) or any distribution."""
     if isinstance(value, str) and value.strip().lower() in D.NODE_PROVISIONING_PRESETS:
@@ -163,7 +191,12 @@ class KubernetesSpec(Strict):
         None, description="a ScaledObject spec, or {file: manifest.yaml, name: optional}"
     )
     pod: PodSpec = Field(default_factory=PodSpec)
-    routing: Literal["least_connections", "round_robin"] = "least_connections"
+    routing: Annotated[Routing | None, BeforeValidator(_routing)] = Field(
+        None,
+        description="random | round_robin | least_request | least_outstanding | ideal_fifo; "
+        "default: HTTP add-on or no load balancer -> random, alb -> round_robin",
+    )
+    interceptor: InterceptorSpec = Field(default_factory=InterceptorSpec)
     queue_limit: int | None = Field(None, ge=0, description="None: unbounded")
     request_timeout: Duration | None = Field(D.REQUEST_TIMEOUT_S, gt=0, description="None: none")
     ingress_latency: Dist = Field(default_factory=lambda: D.INGRESS_LATENCY_S)  # type: ignore[assignment]
@@ -197,7 +230,22 @@ class KubernetesSpec(Strict):
         if len(given) != 1:
             what = "none" if not given else " and ".join(given)
             raise ValueError(f"give exactly one of `replicas`, `hpa` or `keda` (got {what})")
+        if self.routing is None:
+            self.routing = self.default_routing()
         return self
+
+    @property
+    def http_add_on(self) -> bool:
+        """Behind the KEDA HTTP add-on: every request passes through its interceptor."""
+        return self.keda is not None and any(t.type == "http" for t in self.keda.triggers)
+
+    def default_routing(self) -> Routing:
+        """The entry path's balancer (docs/model.md "Routing"): the HTTP add-on's interceptor
+        forwards to the Service, i.e. kube-proxy's random pick; an ALB (target type ip) does
+        round robin by default; with no load balancer the Service's kube-proxy picks at random."""
+        if self.http_add_on or self.load_balancer.type == "none":
+            return "random"
+        return "round_robin"
 
     @property
     def scaler(self) -> Literal["fixed", "hpa", "keda"]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,32 +68,112 @@ def mmc_mean_wait(c: int, lam: float, mu: float) -> float:
     return erlang_c(c, lam / mu) / (c * mu - lam)
 
 
-def mmc_sojourn_sf(t: float, c: int, lam: float, mu: float) -> float:
-    """P(T > t), T = wait + service, FCFS M/M/c.
+def sojourn_sf(t: float, p_wait: float, theta: float, mu: float) -> float:
+    """P(T > t), T = W + S, where W = 0 with probability 1 - p_wait, else Exp(theta), and the
+    service S ~ Exp(mu) is independent (FCFS M/M/c, and GI/M/1 with p_wait = sigma).
 
-    The wait is 0 with probability 1 - C, else Exp(theta), theta = c mu - lambda; the service is
-    Exp(mu) and independent. P(S + Exp(theta) > t) = e^{-mu t} (1 + mu t phi(d t)), d = theta - mu,
+    P(S + Exp(theta) > t) = e^{-mu t} (1 + mu t phi(d t)), d = theta - mu,
     phi(x) = (1 - e^{-x}) / x (phi(0) = 1), which also covers theta = mu.
     """
-    theta = c * mu - lam
-    d = theta - mu
-    x = d * t
-    phi = 1.0 if abs(x) < 1e-12 else -math.expm1(-x) / x
-    hypo = math.exp(-mu * t) * (1.0 + mu * t * phi)
-    cw = erlang_c(c, lam / mu)
-    return (1.0 - cw) * math.exp(-mu * t) + cw * hypo
+    x = (theta - mu) * t
+    e_mu = math.exp(-mu * t)
+    if abs(x) < 1e-12:
+        hypo = e_mu * (1.0 + mu * t)
+    elif x > 0:
+        hypo = e_mu * (1.0 + mu * t * (-math.expm1(-x) / x))
+    else:  # theta < mu: the same, written with e^{-theta t} so that nothing overflows
+        hypo = e_mu + mu * t * math.exp(-theta * t) * (-math.expm1(x) / -x)
+    return (1.0 - p_wait) * e_mu + p_wait * hypo
 
 
-def mmc_sojourn_quantile(q: float, c: int, lam: float, mu: float) -> float:
-    """The q-quantile of the M/M/c sojourn time, by inverting the CDF numerically."""
+def sojourn_quantile(q: float, p_wait: float, theta: float, mu: float) -> float:
+    """The q-quantile of that sojourn time, by inverting its CDF numerically."""
     target = 1.0 - q
     hi = 1.0 / mu
-    while mmc_sojourn_sf(hi, c, lam, mu) > target:
+    while sojourn_sf(hi, p_wait, theta, mu) > target:
         hi *= 2.0
     return float(
         optimize.brentq(
-            lambda t: mmc_sojourn_sf(t, c, lam, mu) - target, 0.0, hi, xtol=1e-12, rtol=1e-12
+            lambda t: sojourn_sf(t, p_wait, theta, mu) - target, 0.0, hi, xtol=1e-12, rtol=1e-12
         )
+    )
+
+
+def mmc_sojourn_sf(t: float, c: int, lam: float, mu: float) -> float:
+    """P(T > t), FCFS M/M/c: the wait is 0 with probability 1 - C, else Exp(c mu - lambda)."""
+    return sojourn_sf(t, erlang_c(c, lam / mu), c * mu - lam, mu)
+
+
+def mmc_sojourn_quantile(q: float, c: int, lam: float, mu: float) -> float:
+    """The q-quantile of the M/M/c sojourn time."""
+    return sojourn_quantile(q, erlang_c(c, lam / mu), c * mu - lam, mu)
+
+
+def ecm1_sigma(c: int, lam: float, mu: float) -> float:
+    """Round robin over c one-slot pods: each pod sees every c-th Poisson(lam) arrival, Erlang-c
+    interarrivals with LST A*(s) = (lam / (lam + s))^c: an E_c/M/1 queue. GI/M/1: sigma is the
+    root in (0, 1) of sigma = A*(mu (1 - sigma)); P(wait) = sigma, the wait given waiting is
+    Exp(mu (1 - sigma)), mean wait sigma / (mu (1 - sigma)) (Kleinrock, Queueing Systems I, 6.4)."""
+    if not 0 < lam < c * mu:
+        raise ValueError(f"E_c/M/1 needs 0 < lambda < c mu, got lambda={lam}, c={c}, mu={mu}")
+    return float(
+        optimize.brentq(
+            lambda x: x - (lam / (lam + mu * (1.0 - x))) ** c, 1e-15, 1 - 1e-9, xtol=1e-14
+        )
+    )
+
+
+def routing_wait_law(routing: str, c: int, lam: float, mu: float) -> tuple[float, float]:
+    """(P(wait), theta) of the wait law W = 0 w.p. 1 - P(wait), else Exp(theta), for c one-slot
+    pods, Poisson(lam) arrivals and Exp(mu) service under a routing with a closed form."""
+    if routing == "ideal_fifo":  # one FIFO in front of c servers: M/M/c
+        return erlang_c(c, lam / mu), c * mu - lam
+    if routing == "random":  # Poisson splitting: c independent M/M/1 with rate lam / c
+        return lam / (c * mu), mu - lam / c
+    if routing == "round_robin":
+        sigma = ecm1_sigma(c, lam, mu)
+        return sigma, mu * (1.0 - sigma)
+    raise ValueError(f"no closed form for routing {routing!r}")
+
+
+def p2c_independent(
+    c: int, lam: float, mu: float, n: int, seed: int
+) -> tuple[float, float, float, float]:
+    """Power of two choices (Envoy LEAST_REQUEST, choice_count 2) over c one-slot FIFO servers,
+    simulated here from scratch (numpy draws, per-server departure lists; nothing from sim's
+    engine or kernels): two uniform picks with replacement, the one with fewer requests present
+    wins, the first on a tie. Returns (mean wait, its standard error, P(wait), its standard error)
+    over n requests after n / 10 warm-up ones, standard errors from 20 batch means."""
+    rng = np.random.default_rng(seed)
+    warm = n // 10
+    total = n + warm
+    t = np.cumsum(rng.exponential(1.0 / lam, total)).tolist()
+    s = rng.exponential(1.0 / mu, total).tolist()
+    picks = rng.integers(0, c, (total, 2)).tolist()
+    deps: list[deque[float]] = [deque() for _ in range(c)]  # departures of requests present
+    waits = np.empty(total)
+    for k in range(total):
+        now = t[k]
+        for q in deps:  # requests that left before this arrival
+            while q and q[0] <= now:
+                q.popleft()
+        a, b = picks[k]
+        j = b if len(deps[b]) < len(deps[a]) else a
+        q = deps[j]
+        start = q[-1] if q else now
+        if start < now:
+            start = now
+        q.append(start + s[k])
+        waits[k] = start - now
+    w = waits[warm:]
+    batches = np.array_split(w, 20)
+    means = np.array([x.mean() for x in batches])
+    probs = np.array([(x > 0).mean() for x in batches])
+    return (
+        float(w.mean()),
+        float(means.std(ddof=1) / math.sqrt(means.size)),
+        float((w > 0).mean()),
+        float(probs.std(ddof=1) / math.sqrt(probs.size)),
     )
 
 
@@ -274,43 +355,61 @@ LOGNORMAL_SERVICE = {"dist": "lognormal", "median": "100ms", "p99": "1s"}
 WASM_INSTANTIATE = {"dist": "lognormal", "median": "0.5ms", "p99": "2ms"}
 
 
-def _mmc(c: int, rho: float, warmup: float, duration: float) -> Callable[[str, Settings], list]:
-    """M/M/c on Kubernetes: c fixed pods, one request each, FIFO queue, no ingress latency."""
+def _pods_scenario(name: str, st: Settings, c: int, lam: float, warmup: float, duration: float,
+                   routing: str) -> Scenario:  # fmt: skip
+    return scenario(
+        name,
+        {
+            "duration": warmup + duration * st.length,
+            "warmup": warmup,
+            "replications": st.reps,
+            "seed": st.seed,
+            "workload": {
+                "arrivals": [{"steady": {"rate": lam}}],
+                "service": {
+                    "duration": {"dist": "exponential", "mean": MEAN_SERVICE_S},
+                    "cpu_bound": 0,
+                },
+            },
+            "platforms": [
+                {
+                    "name": "k8s",
+                    "type": "kubernetes",
+                    "replicas": c,
+                    "routing": routing,
+                    "pod": {"concurrency": 1, "cpu": "1"},
+                    "ingress_latency": "0s",
+                    "request_timeout": None,
+                    "load_balancer": "none",
+                }
+            ],
+        },
+    )
+
+
+_LAW = {
+    "ideal_fifo": "Erlang C (M/M/c)",
+    "random": "c independent M/M/1, rate lambda/c each",
+    "round_robin": "E_c/M/1 per pod (GI/M/1 root sigma)",
+}
+
+
+def _pods(
+    c: int, rho: float, warmup: float, duration: float, routing: str = "ideal_fifo"
+) -> Callable[[str, Settings], list]:
+    """c fixed one-slot pods, Poisson arrivals, exponential service, no ingress latency, under a
+    routing with a closed form (`routing_wait_law`)."""
 
     def case(name: str, st: Settings) -> list[Check]:
         mu = 1.0 / MEAN_SERVICE_S
         lam = rho * c * mu
-        sc = scenario(
-            name,
-            {
-                "duration": warmup + duration * st.length,
-                "warmup": warmup,
-                "replications": st.reps,
-                "seed": st.seed,
-                "workload": {
-                    "arrivals": [{"steady": {"rate": lam}}],
-                    "service": {
-                        "duration": {"dist": "exponential", "mean": MEAN_SERVICE_S},
-                        "cpu_bound": 0,
-                    },
-                },
-                "platforms": [
-                    {
-                        "name": "k8s",
-                        "type": "kubernetes",
-                        "replicas": c,
-                        "pod": {"concurrency": 1, "cpu": "1"},
-                        "ingress_latency": "0s",
-                        "request_timeout": None,
-                        "load_balancer": "none",
-                    }
-                ],
-            },
-        )
+        sc = _pods_scenario(name, st, c, lam, warmup, duration, routing)
         runs = run(sc, st)
         draws = offered(sc)
+        p_wait, theta = routing_wait_law(routing, c, lam, mu)
+        law = _LAW[routing]
         waits = [r.stats.parts_ms["wait"]["mean"] for r in runs]
-        p_wait = [float(np.mean(_rows_after_warmup(r, warmup)["wait"] > 0)) for r in runs]
+        p_waits = [float(np.mean(_rows_after_warmup(r, warmup)["wait"] > 0)) for r in runs]
         p99 = [r.stats.latency["p99"] for r in runs]
         n_rows = int(np.mean([_rows_after_warmup(r, warmup)["wait"].size for r in runs]))
         return [
@@ -318,26 +417,56 @@ def _mmc(c: int, rho: float, warmup: float, duration: float) -> Callable[[str, S
             t_check(
                 name,
                 "mean wait in queue",
-                mmc_mean_wait(c, lam, mu) * 1e3,
+                p_wait / theta * 1e3,
                 waits,
                 unit="ms",
-                note=f"Erlang C; lambda={lam:g}/s, E[S]={MEAN_SERVICE_S * 1e3:g} ms",
+                note=f"{law}; lambda={lam:g}/s, E[S]={MEAN_SERVICE_S * 1e3:g} ms",
             ),
             t_check(
                 name,
                 "P(wait > 0)",
-                erlang_c(c, lam / mu),
                 p_wait,
-                note=f"Erlang C; from the recorder's uniform row sample (~{n_rows:,}/rep)",
+                p_waits,
+                note=f"{law}; from the recorder's uniform row sample (~{n_rows:,}/rep)",
             ),
             t_check(
                 name,
                 "sojourn p99",
-                mmc_sojourn_quantile(0.99, c, lam, mu) * 1e3,
+                sojourn_quantile(0.99, p_wait, theta, mu) * 1e3,
                 p99,
                 unit="ms",
-                note="M/M/c FCFS sojourn CDF inverted numerically",
+                note="FCFS sojourn CDF (wait law + Exp(mu) service) inverted numerically",
             ),
+        ]
+
+    return case
+
+
+def _p2c(c: int, rho: float, warmup: float, duration: float) -> Callable[[str, Settings], list]:
+    """least_request (power of two choices) against `p2c_independent`, an independent simulation
+    10x as long as all replications together (no closed form exists for finite c; the mean-field
+    JSQ(2) limit, P(queue >= k) = rho^(2^k - 1), holds only as c -> infinity)."""
+
+    def case(name: str, st: Settings) -> list[Check]:
+        mu = 1.0 / MEAN_SERVICE_S
+        lam = rho * c * mu
+        sc = _pods_scenario(name, st, c, lam, warmup, duration / st.length, "least_request")
+        runs = run(sc, st)
+        n_ref = int(10 * lam * duration * st.reps)  # its standard error: ~1/3 of the runs' own
+        wq, wq_se, pw, pw_se = p2c_independent(c, lam, mu, n_ref, st.seed + 7919)
+        waits = [r.stats.parts_ms["wait"]["mean"] for r in runs]
+        p_waits = [float(np.mean(_rows_after_warmup(r, warmup)["wait"] > 0)) for r in runs]
+        note = f"independent simulation of {n_ref:,} requests (standard error {{:.2g}})"
+        return [
+            t_check(
+                name,
+                "mean wait in queue",
+                wq * 1e3,
+                waits,
+                unit="ms",
+                note=note.format(wq_se * 1e3) + " ms",
+            ),
+            t_check(name, "P(wait > 0)", pw, p_waits, note=note.format(pw_se)),
         ]
 
     return case
@@ -685,11 +814,37 @@ class Case:
 
 
 CASES: tuple[Case, ...] = (
-    Case("mmc-1-0.5", "M/M/1 on Kubernetes (1 pod), rho 0.5", _mmc(1, 0.5, 100.0, 2000.0), False),
-    Case("mmc-4-0.7", "M/M/c on Kubernetes, c=4, rho 0.7", _mmc(4, 0.7, 200.0, 2000.0)),
-    Case("mmc-10-0.9", "M/M/c on Kubernetes, c=10, rho 0.9", _mmc(10, 0.9, 400.0, 2000.0)),
+    Case("mmc-1-0.5", "M/M/1 on Kubernetes (1 pod), rho 0.5", _pods(1, 0.5, 100.0, 2000.0), False),
+    Case("mmc-4-0.7", "ideal_fifo is M/M/c, c=4, rho 0.7", _pods(4, 0.7, 200.0, 2000.0)),
+    Case("mmc-10-0.9", "ideal_fifo is M/M/c, c=10, rho 0.9", _pods(10, 0.9, 400.0, 2000.0)),
     Case(
-        "mmc-20-0.95", "M/M/c on Kubernetes, c=20, rho 0.95", _mmc(20, 0.95, 1000.0, 2000.0), False
+        "mmc-20-0.95", "ideal_fifo is M/M/c, c=20, rho 0.95", _pods(20, 0.95, 1000.0, 2000.0), False
+    ),
+    Case(
+        "routing-random-4-0.5",
+        "random routing is 4 x M/M/1, rho 0.5",
+        _pods(4, 0.5, 200.0, 2000.0, "random"),
+    ),
+    Case(
+        "routing-random-4-0.8",
+        "random routing is 4 x M/M/1, rho 0.8",
+        _pods(4, 0.8, 400.0, 2000.0, "random"),
+    ),
+    Case(
+        "routing-rr-4-0.5",
+        "round robin is E_4/M/1 per pod, rho 0.5",
+        _pods(4, 0.5, 200.0, 2000.0, "round_robin"),
+    ),
+    Case(
+        "routing-rr-4-0.8",
+        "round robin is E_4/M/1 per pod, rho 0.8",
+        _pods(4, 0.8, 400.0, 2000.0, "round_robin"),
+    ),
+    Case(
+        "routing-p2c-4-0.8",
+        "least_request (p2c) vs an independent simulation, rho 0.8",
+        _p2c(4, 0.8, 400.0, 1000.0),
+        False,
     ),
     Case("lambda-mginf", "warm-only Lambda is M/G/inf", _lambda_mginf),
     Case("keep-alive", "Lambda keep-alive: P(cold) = exp(-rate x T)", _keep_alive),

@@ -348,7 +348,7 @@ class ReferenceWasm(WasmModel):
 class _Req:
     """A request in the Kubernetes reference: its own SimPy process waits on `ev`."""
 
-    __slots__ = ("a", "cold", "ev", "over", "pid", "queue", "s", "start")
+    __slots__ = ("a", "cold", "deadline", "ev", "over", "pid", "queue", "s", "start")
 
     def __init__(self, a: float, s: float, over: float, ev: simpy.Event) -> None:
         self.a, self.s, self.over, self.ev = a, s, over, ev
@@ -356,6 +356,7 @@ class _Req:
         self.pid = -1  # the pod serving it (-1: not started)
         self.start = 0.0
         self.queue: deque | None = None  # the FIFO it waits in
+        self.deadline = INF  # when it leaves that FIFO unserved
 
 
 class ReferenceKubernetes(KubernetesModel):
@@ -363,11 +364,14 @@ class ReferenceKubernetes(KubernetesModel):
     FIFO (with a deadline event), is served, releases the slot to the head of the queue.
 
     Shared with the kernel: settings, the control plane (autoscalers, scheduler, nodes, pod
-    lifecycle, the meters the autoscalers read), the ingress draw buffer and the bill. The hooks
-    where the control plane touches requests (a pod becomes ready and takes queued requests) are
-    rewritten for request processes. Least connections among equally loaded pods is the kernel's
-    own tie-break (`_take_slot`: per-load pod sets, the same set operations in the same order), so
-    pod ids match too.
+    lifecycle, the ready endpoint list `ep` and the round-robin index, the meters the autoscalers
+    read), the ingress and routing draw buffers and the bill. The hooks where the control plane
+    touches requests (a pod becomes ready and takes held requests) are rewritten for request
+    processes. ideal_fifo: least connections among equally loaded pods is the kernel's own
+    tie-break (`_take_slot`: per-load pod sets, the same set operations in the same order), so pod
+    ids match too. Per-pod routings: `_route` is written here from the balancers' own rules, with
+    each pod's outstanding count taken from its requests (in service + in its queue), not from the
+    kernel's counters.
     """
 
     drives_itself = True
@@ -393,11 +397,10 @@ class ReferenceKubernetes(KubernetesModel):
         self.arrivals_in_step += 1
         over = self.ov_const if self.ov_const is not None else self.ov_draw.next()
         req = _Req(t, s, over, _DataEvent(self.env))
-        if self.rr:
-            q = self.queue  # no ready pod: the interceptor holds it
-            if self.rr_pods:
-                pid = self.rr_pods[self.rr_next]
-                self.rr_next = (self.rr_next + 1) % len(self.rr_pods)
+        if self.pp:
+            q = self.queue  # no ready pod: the interceptor (the entry path) holds it
+            if self.ep:
+                pid = self._route()
                 if self.inflight[pid] < self.conc:
                     self.inflight[pid] += 1
                     self._serve(req, pid, t)
@@ -408,7 +411,8 @@ class ReferenceKubernetes(KubernetesModel):
         else:
             q = self.queue
         if req.pid < 0:
-            if self.qlimit is not None and self.waiting() >= self.qlimit:
+            full = len(q) if self.pp else self.waiting()  # per pod (or held) / in total
+            if self.qlimit is not None and full >= self.qlimit:
                 self._reject(t, over)
                 return
             req.cold = self.nready == 0
@@ -420,17 +424,47 @@ class ReferenceKubernetes(KubernetesModel):
         yield _at_abs(self.env, pod_end, _COMPLETION + req.pid * _POD_TIE)
         self._complete(req, pod_end)
 
+    def _route(self) -> int:
+        """The balancer's pick among the ready endpoints (pod-id order), from its own rule."""
+        ep, n = self.ep, len(self.ep)
+
+        def outstanding(p: int) -> int:
+            return self.inflight[p] + len(self.pod_queue[p])
+
+        if self.routing == "round_robin":
+            pid = ep[self.rr_next]
+            self.rr_next = (self.rr_next + 1) % n
+            return pid
+        if self.routing == "random":  # iptables 1/n, 1/(n-1), ...: a uniform endpoint
+            return ep[math.floor(self.route_u.next() * n)]
+        if self.routing == "least_request":  # Envoy unweightedHostPickNChoices, choice_count 2
+            candidate = None
+            for _ in range(2):
+                sampled = ep[math.floor(self.route_u.next() * n)]
+                if candidate is None or outstanding(sampled) < outstanding(candidate):
+                    candidate = sampled
+            return candidate
+        best = ep[0]  # least outstanding, the lowest pod id on a tie
+        for p in ep[1:]:
+            if outstanding(p) < outstanding(best):
+                best = p
+        return best
+
     def _enqueue(self, req: _Req, q: deque) -> None:
         req.queue = q
         q.append(req)
         self.q_arr_sum += req.a
-        if self.rr:
+        if self.pp:
             self.nwait += 1
         if req.cold:
             self.cold_in_step += 1
-        if self.timeout != INF:
-            _at_abs(self.env, req.a + self.timeout, _DEADLINE).callbacks.append(
-                lambda _ev, req=req: self._expire(req)  # type: ignore[misc]
+        self._deadline(req, self.hold_timeout if q is self.queue and self.pp else self.timeout)
+
+    def _deadline(self, req: _Req, to: float) -> None:
+        req.deadline = req.a + to
+        if to != INF:
+            _at_abs(self.env, req.deadline, _DEADLINE).callbacks.append(
+                lambda _ev, req=req, when=req.deadline: self._expire(req, when)  # type: ignore[misc]
             )
 
     def _dequeue(self, req: _Req) -> None:
@@ -438,19 +472,19 @@ class ReferenceKubernetes(KubernetesModel):
         req.queue.remove(req)
         req.queue = None
         self.q_arr_sum -= req.a
-        if self.rr:
+        if self.pp:
             self.nwait -= 1
         if not self.waiting():
             self.q_arr_sum = 0.0
 
-    def _expire(self, req: _Req) -> None:
-        if req.queue is None:  # already served
+    def _expire(self, req: _Req, when: float) -> None:
+        if req.queue is None or req.deadline != when:  # served, or forwarded with a new deadline
             return
         self._dequeue(req)
-        self.dequeued_wait += self.timeout
+        to = when - req.a
+        self.dequeued_wait += to
         self.n_dropped += 1  # the kernel's completions meter (control plane) counts it
-        end = req.a + self.timeout
-        _log(self.log, req.a, end, end, self.timeout, 0.0, 0.0, req.over, req.cold, TIMED_OUT, -1)
+        _log(self.log, req.a, when, when, to, 0.0, 0.0, req.over, req.cold, TIMED_OUT, -1)
         _at_abs(self.env, self.env.now, _HANDOFF).callbacks.append(lambda _ev: req.ev.succeed())
 
     def _serve(self, req: _Req, pid: int, now: float) -> None:
@@ -501,9 +535,9 @@ class ReferenceKubernetes(KubernetesModel):
                 OK,
                 pid,
             )
-        # Release the slot: to the head of the pod's queue (round_robin) or of the shared queue
-        # (least connections, only while the pod is ready), else it becomes free.
-        if self.rr:
+        # Release the slot: to the head of the pod's own queue (per-pod routings) or of the shared
+        # queue (ideal_fifo, only while the pod is ready), else it becomes free.
+        if self.pp:
             pq = self.pod_queue[pid]
             if pq:
                 self._hand_off(pq[0], pid, te)
@@ -532,8 +566,8 @@ class ReferenceKubernetes(KubernetesModel):
         self.state[pid] = READY
         self.ready_order.append(pid)
         self._ready_change(now, +1)
-        if self.rr:
-            self.rr_pods.append(pid)
+        if self.pp:
+            self._ep_add(pid)
             self._dispatch_held(now)
             return
         self.buckets[0].add(pid)
@@ -542,18 +576,27 @@ class ReferenceKubernetes(KubernetesModel):
             self._hand_off(self.queue[0], self._take_slot(), now)
 
     def _dispatch_held(self, now: float) -> None:
-        """round_robin: requests held while no pod was ready go to the pods in turn."""
+        """Requests held while no pod was ready are forwarded in arrival order, each to the pod
+        the balancer picks; one that finds that pod's backlog full gets a 503 now."""
         while self.queue:
             req = self.queue[0]
-            pid = self.rr_pods[self.rr_next]
-            self.rr_next = (self.rr_next + 1) % len(self.rr_pods)
+            pid = self._route()
             if self.inflight[pid] < self.conc:
                 self.inflight[pid] += 1
                 self._hand_off(req, pid, now)
-            else:  # moves to that pod's queue, keeping its place in the waiting count
+            elif self.qlimit is not None and len(self.pod_queue[pid]) >= self.qlimit:
+                self._dequeue(req)
+                self.dequeued_wait += now - req.a
+                _log(self.log, req.a, now, now, now - req.a, 0.0, 0.0, req.over, req.cold,
+                     REJECTED, -1)  # fmt: skip
+                _at_abs(self.env, now, _HANDOFF).callbacks.append(
+                    lambda _ev, req=req: req.ev.succeed()  # type: ignore[misc]
+                )
+            else:  # into that pod's queue, keeping its place in the waiting count
                 self.queue.popleft()
                 req.queue = self.pod_queue[pid]
                 req.queue.append(req)
+                self._deadline(req, self.timeout)
 
     def finish(self) -> None:
         end = self.horizon

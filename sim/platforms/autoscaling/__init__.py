@@ -99,6 +99,12 @@ HTTP_RATE_GRANULARITY_S = 1.0
 # counts every KEDA_HTTP_QUEUE_TICK_DURATION (default 500ms) and streams IsActive every 200 ms
 # (scaler/handlers.go). An HTTPScaledObject is therefore simulated with a 0.5 s activation poll.
 HTTP_ACTIVATION_POLL_S = 0.5
+# The interceptor holds a request until the Service has a ready endpoint, bounded by
+# KEDA_HTTP_READINESS_TIMEOUT (envDefault "0s": no own bound, only the request's deadline; 504 when
+# it expires), then proxies it to http://<service>.<namespace>:<port>, i.e. through the Service's
+# ClusterIP (kube-proxy picks the pod) (http-add-on v0.15.0 interceptor/config/timeouts.go,
+# interceptor/middleware/endpoint_resolver.go, interceptor/middleware/routing.go).
+INTERCEPTOR_READINESS_TIMEOUT_S: float | None = None
 
 # --- Pods (facts.md s.5) --------------------------------------------------------------------------
 
