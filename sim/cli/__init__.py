@@ -1,4 +1,4 @@
-"""Command line: `sim run | compare | sweep | tune | crossover | validate | schema`.
+"""Command line: `sim run | compare | sweep | tune | crossover | validate | schema | fit`.
 
 This room owns parsing options and printing; the work is in the library below it. One module per
 command, each thin; a command never imports another command, only `sim.cli.common`. Commands are
@@ -24,7 +24,7 @@ from sim.cli.common import EXIT_FAIL, EXIT_INPUT
 from sim.errors import InputError
 
 # command name -> module under sim.cli holding a click command of the same name
-COMMANDS = ("run", "compare", "sweep", "tune", "crossover", "validate", "schema")
+COMMANDS = ("run", "compare", "sweep", "tune", "crossover", "validate", "schema", "fit")
 
 
 class _Group(click.Group):
