@@ -90,7 +90,7 @@ def fit(
     click.echo(
         f"arrivals: {a.count} in {a.window_s:g} s = {a.rate:.4g}/s "
         f"(95% CI {a.rate_ci[0]:.4g}-{a.rate_ci[1]:.4g}); dispersion index {a.dispersion:.3g} "
-        f"(p={a.dispersion_p:.3g}); summary by AIC: {a.chosen}"
+        f"(p={a.dispersion_p:.3g}); summary by BIC: {a.chosen}"
     )
     s = f.service
     ks = f" KS D={s.ks[s.best]['D']:.4f} p={s.ks[s.best]['p']:.3g}" if s.best else ""

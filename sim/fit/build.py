@@ -183,10 +183,11 @@ def build_fit(
         arr = fit_arrivals(cols["arrival"], window, t0)
         status = cols["status"]
         dur = cols["duration_ms"]
-        served = status != TIMEOUT
-        service = (
-            fit_times(dur[served & np.isfinite(dur)]) if np.isfinite(dur[served]).any() else None
-        )
+        # A timed-out invocation ran at least until the timeout (its time is censored there):
+        # it enters the sample just above its logged time, so the simulation times it out too.
+        sample = np.where(status == TIMEOUT, dur * 1.001, dur)
+        finite = np.isfinite(sample)
+        service = fit_times(sample[finite]) if finite.any() else None
         if service is None:
             if not hists:
                 raise InputError("the request logs hold no handler times")

@@ -2,9 +2,10 @@
 
 Stated criteria (docs/model.md, "Fitting from your own data"):
 - Arrival rate: the Poisson MLE N/W with the exact (Garwood) 95% interval. The parametric summary
-  is the candidate with the lowest AIC (2k - 2 log L, Poisson likelihood of the per-bin counts)
-  among `steady` (k=1), `phases` (piecewise-constant, binary segmentation, k = 2 x segments - 1)
-  and `diurnal` (k=3, only for windows of 12 h or more). The index of dispersion test (variance /
+  is the candidate with the lowest BIC (k ln(bins) - 2 ln L, Poisson likelihood of the per-bin
+  counts) among `steady` (k=1), `phases` (piecewise-constant; k = 2 x segments - 1; segments by
+  binary segmentation, a split kept when its likelihood-ratio test is significant at 1% after a
+  Bonferroni correction over the split positions) and `diurnal` (k=3; windows of 12 h or more). The index of dispersion test (variance /
   mean of the counts; (n-1) D ~ chi2(n-1) under a homogeneous Poisson process) is reported too.
 - Handler time: MLE lognormal, gamma, exponential and pareto; the best is the one with the
   smallest Kolmogorov-Smirnov statistic D; it is used when its KS p-value >= ALPHA (0.05),
@@ -36,6 +37,7 @@ PERCENTILES = (0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9, 100)
 EMPIRICAL_KNOTS = (*range(0, 100), 99.5, 99.9, 100)
 DIURNAL_MIN_S = 12 * 3600.0
 MAX_PHASES = 12
+SPLIT_LEVEL = 0.01
 
 
 # --------------------------------------------------------------------------------------------
@@ -55,7 +57,8 @@ def _loglik(counts: np.ndarray, mean: np.ndarray) -> float:
 
 
 def _segments(counts: np.ndarray, min_len: int) -> list[tuple[int, int]]:
-    """Binary segmentation of counts into constant-rate runs, a split kept when AIC improves."""
+    """Binary segmentation of counts into constant-rate runs: a run is split where the
+    likelihood ratio is largest, if it is significant at SPLIT_LEVEL after Bonferroni."""
     cum = np.concatenate([[0.0], np.cumsum(counts, dtype=float)])
 
     def seg_ll(a: int, b: int) -> float:  # profile log-likelihood without the log(c!) constant
@@ -76,10 +79,12 @@ def _segments(counts: np.ndarray, min_len: int) -> list[tuple[int, int]]:
                     s2 > 0, s2 * np.log(s2 / n2) - s2, 0.0
                 )
             j = int(np.argmax(ll))
-            gain = float(ll[j]) - seg_ll(a, b)
-            if best is None or gain > best[0]:
+            # likelihood-ratio test of one change point, Bonferroni over the positions tried
+            need = float(sps.chi2.isf(SPLIT_LEVEL / ks.size, 1))
+            gain = 2 * (float(ll[j]) - seg_ll(a, b)) - need
+            if gain > 0 and (best is None or gain > best[0]):
                 best = (gain, i, int(ks[j]))
-        if best is None or 2 * best[0] <= 2 * 2:  # two more parameters: AIC must drop
+        if best is None:
             break
         _, i, k = best
         a, b = segs[i]
@@ -114,7 +119,7 @@ class ArrivalFit:
             "bin_s": self.bin_s,
             "dispersion_index": self.dispersion,
             "dispersion_p": self.dispersion_p,
-            "criterion": "lowest AIC (Poisson likelihood of the per-bin counts)",
+            "criterion": "lowest BIC (k ln(bins) - 2 ln L, Poisson likelihood of the per-bin counts)",
             "chosen": self.chosen,
             "candidates": {
                 k: {kk: vv for kk, vv in v.items() if kk != "curve"}
@@ -142,7 +147,7 @@ def fit_arrivals(t: np.ndarray, window_s: float, t0_epoch: float = 0.0) -> Arriv
     cands["steady"] = {
         "k": 1,
         "loglik": ll,
-        "aic": 2 - 2 * ll,
+        "bic": 1 * math.log(nb) - 2 * ll,
         "source": {"rate": rate},
         "curve": np.full(nb, rate),
     }
@@ -160,7 +165,7 @@ def fit_arrivals(t: np.ndarray, window_s: float, t0_epoch: float = 0.0) -> Arriv
             cands["phases"] = {
                 "k": k,
                 "loglik": ll,
-                "aic": 2 * k - 2 * ll,
+                "bic": k * math.log(nb) - 2 * ll,
                 "source": {"steps": steps},
                 "curve": curve,
             }
@@ -178,12 +183,12 @@ def fit_arrivals(t: np.ndarray, window_s: float, t0_epoch: float = 0.0) -> Arriv
             cands["diurnal"] = {
                 "k": 3,
                 "loglik": ll,
-                "aic": 6 - 2 * ll,
+                "bic": 3 * math.log(nb) - 2 * ll,
                 "source": {"mean": mean_r, "amplitude": amp, "period": D_DAY, "peak": peak},
                 "peak_hour_utc": peak / 3600.0,
                 "curve": curve,
             }
-    chosen = min(cands, key=lambda c: cands[c]["aic"])
+    chosen = min(cands, key=lambda c: cands[c]["bic"])
     return ArrivalFit(
         n,
         window_s,

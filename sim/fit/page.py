@@ -164,7 +164,7 @@ def render(fit: Fit, check: dict[str, Any] | None = None) -> str:
         f"<p>{fit.arrivals.count} requests in {fit.window_s:g} s; rate "
         f"{fit.arrivals.rate:.4g}/s (95% CI {fit.arrivals.rate_ci[0]:.4g}-"
         f"{fit.arrivals.rate_ci[1]:.4g}); arrivals summary <b>{fit.arrivals.chosen}</b> by lowest "
-        f"AIC; handler time <b>{fit.service.chosen}</b> (best by KS: {fit.service.best}).</p>",
+        f"BIC; handler time <b>{fit.service.chosen}</b> (best by KS: {fit.service.best}).</p>",
     ]
     for note in fit.notes:
         parts.append(f'<p class="note">{html.escape(note)}</p>')

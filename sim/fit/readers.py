@@ -216,7 +216,7 @@ def detect(path: Path, log_format: str | None = None) -> str:
     """The format of `path`, from its content."""
     text = sniff(path)
     head = text.lstrip("\ufeff \t\r\n")
-    first = next((ln for ln in head.splitlines() if ln.strip()), "")
+    first = next((ln for ln in head.splitlines() if ln.strip() and not ln.startswith("#")), "")
     if head.startswith(("{", "[")):
         if '"resultType"' in head:
             return "prometheus"
@@ -286,7 +286,7 @@ _REPORT = re.compile(
     r"(?:\s+Status:\s*(?P<status>\w+))?"
 )
 _TIMED_OUT = re.compile(
-    r"(?P<id>[0-9a-f]{8}-[0-9a-f-]{27,})?.*Task timed out after ([0-9.]+) seconds"
+    r"(?:(?P<id>\w{8}-[\w-]{20,})\s+)?Task timed out after ([0-9]+(?:\.[0-9]+)?) seconds"
 )
 _PREFIX_TIME = re.compile(r"^\s*(\d{4}-\d\d-\d\d[T ][0-9:.,]+(?:Z|[+-]\d\d:?\d\d)?)\s+(.*)$")
 _STATUS = {"success": OK, "timeout": TIMEOUT, "error": ERROR, "failure": ERROR}
@@ -556,6 +556,8 @@ def nginx_pattern(log_format: str) -> re.Pattern[str]:
         quoted = lit.endswith('"')
         bracket = lit.endswith("[")
         body = r'[^"]*' if quoted else (r"[^\]]*" if bracket else r"\S*")
+        if name.startswith("upstream_") and not quoted:  # several upstreams: "0.010, 0.020"
+            body = r"\S*(?:\s*[,:]\s*\S+)*"
         if name in seen:
             out.append(f"(?:{body})")
         else:
@@ -579,7 +581,7 @@ def _read_nginx(path: Path, obs: Observed, log_format: str) -> None:
     req = obs.requests = Requests()
     t = obs.tally
     for n, line in lines(path):
-        if not line.strip():
+        if not line.strip() or line.startswith("#"):
             continue
         t.seen += 1
         m = pat.match(line)
@@ -614,7 +616,7 @@ def _read_envoy(path: Path, obs: Observed) -> None:
     req = obs.requests = Requests()
     t = obs.tally
     for n, line in lines(path):
-        if not line.strip():
+        if not line.strip() or line.startswith("#"):
             continue
         t.seen += 1
         m = _ENVOY.match(line)
