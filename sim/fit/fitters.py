@@ -5,8 +5,9 @@ Stated criteria (docs/model.md, "Fitting from your own data"):
   is the candidate with the lowest BIC (k ln(bins) - 2 ln L, Poisson likelihood of the per-bin
   counts) among `steady` (k=1), `phases` (piecewise-constant; k = 2 x segments - 1; segments by
   binary segmentation, a split kept when its likelihood-ratio test is significant at 1% after a
-  Bonferroni correction over the split positions) and `diurnal` (k=3; windows of 12 h or more). The index of dispersion test (variance /
-  mean of the counts; (n-1) D ~ chi2(n-1) under a homogeneous Poisson process) is reported too.
+  Bonferroni correction over the split positions) and `diurnal` (k=3; windows of 12 h or more).
+  The index of dispersion test (variance / mean of the counts; (n-1) D ~ chi2(n-1) under a
+  homogeneous Poisson process) is reported too.
 - Handler time: MLE lognormal, gamma, exponential and pareto; the best is the one with the
   smallest Kolmogorov-Smirnov statistic D; it is used when its KS p-value >= ALPHA (0.05),
   otherwise the empirical percentiles are. (The p-value treats the parameters as known, so it is
@@ -119,7 +120,7 @@ class ArrivalFit:
             "bin_s": self.bin_s,
             "dispersion_index": self.dispersion,
             "dispersion_p": self.dispersion_p,
-            "criterion": "lowest BIC (k ln(bins) - 2 ln L, Poisson likelihood of the per-bin counts)",
+            "criterion": "lowest BIC: k ln(bins) - 2 ln L, Poisson likelihood of per-bin counts",
             "chosen": self.chosen,
             "candidates": {
                 k: {kk: vv for kk, vv in v.items() if kk != "curve"}
