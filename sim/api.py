@@ -248,3 +248,18 @@ def sweep(
         force=force,
     )
     return pd.DataFrame(res.rows)
+
+
+def fit(
+    sources: Sequence[str | Path],
+    *,
+    out: str | Path | None = None,
+    check: bool = False,
+    **options: Any,
+) -> Any:
+    """`sim fit`: read logs/metrics, fit, write the scenario `out` (+ replay trace, fit.json,
+    fit report); with `check`, back-test it. Options as the CLI's (fmt, log_format, arrivals,
+    cpu_bound, timeout, name, seed, replications, report). Returns a sim.fit.FitResult."""
+    from sim.fit import fit_sources
+
+    return fit_sources(sources, out=out, check=check, **options)

@@ -241,7 +241,7 @@ def build_fit(
         t0 = float(r.t[0])
         window = float(r.t.size * r.step)
         rel = np.repeat(np.arange(r.t.size) * r.step, np.round(r.rate * r.step).astype(int))
-        arr = fit_arrivals(rel + 0.5 * r.step, window, t0)
+        arr = fit_arrivals(rel + 0.5 * r.step, window, t0, bin_s=r.step)
         if not hists:
             raise InputError("a rate series gives no handler times: add histogram buckets or logs")
         service = _histogram_fit(hists[0].histogram)  # type: ignore[arg-type]

@@ -129,10 +129,14 @@ class ArrivalFit:
         }
 
 
-def fit_arrivals(t: np.ndarray, window_s: float, t0_epoch: float = 0.0) -> ArrivalFit:
-    """`t`: sorted arrival offsets in [0, window_s); `t0_epoch` places the window on the clock."""
+def fit_arrivals(
+    t: np.ndarray, window_s: float, t0_epoch: float = 0.0, bin_s: float | None = None
+) -> ArrivalFit:
+    """`t`: sorted arrival offsets in [0, window_s); `t0_epoch` places the window on the clock;
+    counts per minute (per second for windows under 20 minutes) unless `bin_s` is given."""
     n = int(t.size)
-    bin_s = 60.0 if window_s >= 20 * 60 else 1.0
+    if bin_s is None:
+        bin_s = 60.0 if window_s >= 20 * 60 else 1.0
     nb = max(1, math.ceil(window_s / bin_s - 1e-9))
     counts = np.bincount(np.minimum((t // bin_s).astype(np.int64), nb - 1), minlength=nb)
     width = np.full(nb, bin_s)
