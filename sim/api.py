@@ -250,7 +250,7 @@ def sweep(
     return pd.DataFrame(res.rows)
 
 
-def fit(
+def fit_sources(
     sources: Sequence[str | Path],
     *,
     out: str | Path | None = None,
@@ -259,7 +259,8 @@ def fit(
 ) -> Any:
     """`sim fit`: read logs/metrics, fit, write the scenario `out` (+ replay trace, fit.json,
     fit report); with `check`, back-test it. Options as the CLI's (fmt, log_format, arrivals,
-    cpu_bound, timeout, name, seed, replications, report). Returns a sim.fit.FitResult."""
-    from sim.fit import fit_sources
+    cpu_bound, timeout, name, seed, replications, report). Returns a sim.fit.FitResult.
+    (Not `sim.fit`: that name is the package sim/fit/.)"""
+    from sim import fit as _fit
 
-    return fit_sources(sources, out=out, check=check, **options)
+    return _fit.fit_sources(sources, out=out, check=check, **options)

@@ -163,6 +163,6 @@ def test_parametric_arrivals(tmp_path: Path) -> None:
 def test_python_api(tmp_path: Path) -> None:
     import sim as simpkg
 
-    res = simpkg.fit([DATA / "k6.json"], out=tmp_path / "k.yaml", report=False)
+    res = simpkg.fit_sources([DATA / "k6.json"], out=tmp_path / "k.yaml", report=False)
     assert res.scenario["workload"]["arrivals"][0]["trace"]["file"] == "k-arrivals.csv.gz"
     assert res.fit.arrivals.count == 2

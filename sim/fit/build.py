@@ -172,12 +172,12 @@ def build_fit(
         cols = req.columns()
         t0 = float(math.floor(cols["arrival"][0]))
         span = float(cols["arrival"][-1] - t0)
-        if span >= 20 * 60:
+        if span >= 20 * 60:  # minute bins on the clock's minutes
             t0 = math.floor(t0 / 60) * 60
             span = float(cols["arrival"][-1] - t0)
-            window = max(60.0, math.ceil((span + 1e-9) / 60) * 60)
-        else:
-            window = max(1.0, float(math.ceil(span + 1e-9)))
+        # The window ends with the last arrival (rounded up to the second): observation may have
+        # stopped there, so a minute rounded up would read as a drop in the rate.
+        window = max(1.0, float(math.ceil(span + 1e-6)))
         cols["arrival"] = cols["arrival"] - t0
         columns = cols
         arr = fit_arrivals(cols["arrival"], window, t0)

@@ -142,9 +142,10 @@ def fit_arrivals(
     width = np.full(nb, bin_s)
     width[-1] = window_s - bin_s * (nb - 1)
     rate = n / window_s
-    m = counts.mean()
-    disp = float(counts.var(ddof=1) / m) if nb > 1 and m > 0 else 1.0
-    disp_p = float(sps.chi2.sf((nb - 1) * disp, nb - 1)) if nb > 1 else 1.0
+    full = counts[width >= bin_s - 1e-9]  # a partial last bin would inflate the variance
+    m = full.mean() if full.size else 0.0
+    disp = float(full.var(ddof=1) / m) if full.size > 1 and m > 0 else 1.0
+    disp_p = float(sps.chi2.sf((full.size - 1) * disp, full.size - 1)) if full.size > 1 else 1.0
 
     cands: dict[str, dict[str, Any]] = {}
     mean_steady = rate * width
