@@ -166,3 +166,51 @@ def test_python_api(tmp_path: Path) -> None:
     res = simpkg.fit_sources([DATA / "k6.json"], out=tmp_path / "k.yaml", report=False)
     assert res.scenario["workload"]["arrivals"][0]["trace"]["file"] == "k-arrivals.csv.gz"
     assert res.fit.arrivals.count == 2
+
+
+def test_cli_lists_every_format() -> None:
+    from sim.cli.fit import _FORMATS
+    from sim.fit.readers import FORMATS
+
+    assert set(_FORMATS) == set(FORMATS)
+
+
+def test_generated_lambda_logs_recover_the_ground_truth(tmp_path: Path) -> None:
+    """REPORT lines written from a known truth (Poisson 2/s for 30 min, lognormal handler time
+    median 80 ms, sigma 0.4, 1024 MB): the fit recovers both."""
+    from datetime import datetime, timezone
+
+    from pydantic import TypeAdapter
+    from scipy import stats as sps
+
+    from sim.distributions import Distribution
+    from sim.fit import fit_sources
+    from sim.fit.build import _yaml_dist
+    from sim.fit.fitters import ALPHA
+
+    rng = np.random.default_rng(21)
+    t = np.sort(rng.uniform(0, 1800, rng.poisson(2 * 1800)))
+    truth = sps.lognorm(s=0.4, scale=0.080)
+    d = truth.rvs(t.size, random_state=rng) * 1e3
+    lines = []
+    for i, (a, ms) in enumerate(zip(t, d, strict=True)):
+        end = datetime.fromtimestamp(1709632800 + a + ms / 1e3, timezone.utc).isoformat()
+        lines.append(
+            f"{end} 2024/03/05/[$LATEST]abc REPORT RequestId: {i:08d}-0000-4000-8000-0000000000"
+            f"00\tDuration: {ms:.2f} ms\tBilled Duration: {int(np.ceil(ms))} ms\tMemory Size: "
+            "1024 MB\tMax Memory Used: 80 MB\t"
+        )
+    src = tmp_path / "gen.log.gz"
+    with gzip.open(src, "wt") as fh:
+        fh.write("\n".join(lines[::-1]) + "\n")  # newest first, as some exports are
+    res = fit_sources([src], out=tmp_path / "g.yaml", report=False)
+    a = res.fit.arrivals
+    assert a.count == t.size
+    assert a.rate_ci[0] <= 2.0 <= a.rate_ci[1]
+    assert a.chosen == "steady"
+    s = res.fit.service
+    assert s.chosen == "lognormal"
+    fitted = TypeAdapter(Distribution).validate_python(_yaml_dist(s.dist))
+    draws = fitted.sample(4000, np.random.default_rng(5))
+    assert sps.ks_2samp(draws, truth.rvs(4000, random_state=6)).pvalue > ALPHA
+    assert res.scenario["platforms"][0]["memory"] == 1024

@@ -4,6 +4,7 @@ every expected value below is computed by hand from the fixture's text."""
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import shutil
 from pathlib import Path
@@ -183,3 +184,20 @@ def test_mostly_malformed_is_refused(tmp_path: Path) -> None:
     p.write_text(good + "\n" + '[2016-04-15T20:17:00.310Z] "GET / HTTP/1.1" x\n' * 3)
     with pytest.raises(InputError, match=r"3 of 4 lines are malformed.*line 2"):
         read(p, "envoy")
+
+
+def test_json_items_across_chunk_boundaries() -> None:
+    from sim.fit.io import json_items
+
+    whole = json.loads((DATA / "lambda-events.json").read_text())["events"]
+    for chunk in (1, 7, 64, 1 << 20):  # every event split across reads
+        got = [v for _, v in json_items(DATA / "lambda-events.json", "events", chunk=chunk)]
+        assert got == whole
+
+
+def test_truncated_json_array_is_refused(tmp_path: Path) -> None:
+    text = (DATA / "lambda-events.json").read_text()
+    p = tmp_path / "cut.json"
+    p.write_text(text[: len(text) // 2])
+    with pytest.raises(InputError, match=r"truncated|not closed"):
+        read(p, "lambda-events")

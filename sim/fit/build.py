@@ -167,8 +167,9 @@ def build_fit(
     observed: dict[str, Any] = {}
     init_fit = None
     memory = None
-    if reqs:
-        req = _merge(reqs)
+    merged = _merge(reqs) if reqs else None
+    if merged is not None:
+        req = merged
         cols = req.columns()
         t0 = float(math.floor(cols["arrival"][0]))
         span = float(cols["arrival"][-1] - t0)
@@ -254,8 +255,8 @@ def build_fit(
 
     # Timeout: the one the logs state, else one that keeps every observed handler time.
     if timeout_s is None:
-        if reqs and _merge(reqs).timeout_after_s:
-            timeout_s = _merge(reqs).timeout_after_s
+        if merged is not None and merged.timeout_after_s:
+            timeout_s = merged.timeout_after_s
         elif columns is not None:
             longest = float(np.nanmax(columns["duration_ms"])) / 1e3
             timeout_s = float(min(900.0, max(D.LAMBDA_TIMEOUT_S, math.ceil(longest + 1e-9))))

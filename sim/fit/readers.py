@@ -26,7 +26,7 @@ Formats (`FORMATS`; `detect()` picks one from the first 64 KB, or the user says 
   averageDuration = ms).
 - `azure2021`: the Azure Functions 2021 per-invocation trace (`app,func,end_timestamp,duration`).
 
-Columns are numpy-ready `array` buffers (about 30 bytes per request), never a Python object per
+Columns are numpy-ready `array` buffers (about 45 bytes per request), never a Python object per
 row; times are UTC epoch seconds, sorted after reading (exports are not always in order).
 """
 
