@@ -154,3 +154,28 @@ def test_keep_alive_estimate_separates_cold_from_warm() -> None:
     assert 550 < k["estimate"]["threshold_s"] <= 600
     assert k["cold_after_gaps_over_default"] == 1.0
     assert k["cold_after_gaps_within_default"] == 0.0
+
+
+def test_power_tuning_file_from_known_cpu_bound(tmp_path) -> None:
+    import json
+
+    from sim.fit.readers import read
+
+    c, t_native = 0.35, 120.0
+    mem = [128, 256, 512, 1024, 2048, 3008]
+    rng = np.random.default_rng(12)
+    stats = [
+        {
+            "value": m,
+            "averagePrice": 0.0,
+            "averageDuration": (t_native * (1 - c) + t_native * c / min(m / 1769.0, 1.0))
+            * (1 + rng.normal(0, 0.01)),
+        }
+        for m in mem
+    ]
+    p = tmp_path / "pt.json"
+    p.write_text(json.dumps({"results": {"power": "128", "stats": stats}}))
+    obs = read(p)
+    assert obs.format == "power-tuning"
+    fit = fit_power(obs.power.memory_mb, obs.power.duration_ms)  # type: ignore[union-attr]
+    assert abs(fit.cpu_bound - c) < 0.02

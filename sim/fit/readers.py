@@ -218,7 +218,7 @@ def detect(path: Path, log_format: str | None = None) -> str:
     head = text.lstrip("\ufeff \t\r\n")
     first = next((ln for ln in head.splitlines() if ln.strip() and not ln.startswith("#")), "")
     if head.startswith(("{", "[")):
-        if '"resultType"' in head:
+        if '"resultType"' in head or ('"errorType"' in head and '"status"' in head):
             return "prometheus"
         if '"events"' in head and '"message"' in head:
             return "lambda-events"
