@@ -201,3 +201,10 @@ def test_truncated_json_array_is_refused(tmp_path: Path) -> None:
     p.write_text(text[: len(text) // 2])
     with pytest.raises(InputError, match=r"truncated|not closed"):
         read(p, "lambda-events")
+
+
+def test_prometheus_error_answer(tmp_path: Path) -> None:
+    p = tmp_path / "err.json"
+    p.write_text('{"status":"error","errorType":"bad_data","error":"parse error at char 5"}')
+    with pytest.raises(InputError, match="the query failed: parse error at char 5"):
+        read(p)

@@ -218,8 +218,8 @@ def detect(path: Path, log_format: str | None = None) -> str:
     head = text.lstrip("\ufeff \t\r\n")
     first = next((ln for ln in head.splitlines() if ln.strip() and not ln.startswith("#")), "")
     if head.startswith(("{", "[")):
-        if '"resultType"' in head or ('"errorType"' in head and '"status"' in head):
-            return "prometheus"
+        if '"resultType"' in head or re.match(r'^\{\s*"status"\s*:\s*"error"', head):
+            return "prometheus"  # an answer, or the API's error envelope
         if '"events"' in head and '"message"' in head:
             return "lambda-events"
         if '"results"' in head and ('"stats"' in head or '"power"' in head):
