@@ -19,6 +19,7 @@ _API = {
     "compare": "sim.api",
     "sweep": "sim.api",
     "load_results": "sim.api",
+    "fit_sources": "sim.api",
     "Results": "sim.api",
     "Scenario": "sim.scenario",
     "InputError": "sim.errors",

@@ -269,3 +269,19 @@ def sweep(
         force=force,
     )
     return pd.DataFrame(res.rows)
+
+
+def fit_sources(
+    sources: Sequence[str | Path],
+    *,
+    out: str | Path | None = None,
+    check: bool = False,
+    **options: Any,
+) -> Any:
+    """`sim fit`: read logs/metrics, fit, write the scenario `out` (+ replay trace, fit.json,
+    fit report); with `check`, back-test it. Options as the CLI's (fmt, log_format, arrivals,
+    cpu_bound, timeout, name, seed, replications, report). Returns a sim.fit.FitResult.
+    (Not `sim.fit`: that name is the package sim/fit/.)"""
+    from sim import fit as _fit
+
+    return _fit.fit_sources(sources, out=out, check=check, **options)

@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sim.results",),
     ("sim.simulate",),
     ("sim.studies", "sim.report", "sim.validation"),
+    ("sim.fit",),
     ("sim.api",),
     ("sim.cli",),
     ("sim.__main__",),

@@ -1,5 +1,5 @@
 """Command line: `sim run | compare | sweep | tune | crossover | validate | schema | init |
-scenarios`.
+scenarios | fit`.
 
 This room owns parsing options and printing; the work is in the library below it. One module per
 command, each thin; a command never imports another command, only `sim.cli.common`. Commands are
@@ -32,6 +32,7 @@ COMMANDS = (
     "tune",
     "crossover",
     "validate",
+    "fit",
     "init",
     "scenarios",
     "schema",
