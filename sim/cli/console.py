@@ -16,6 +16,12 @@ from sim.format import usd as _usd
 from sim.scenario import Scenario
 
 
+def _month_col(summary: dict[str, Any]) -> str:
+    """'$/month (730 h)': the billing month the monthly figures count (scenario `month:`)."""
+    hours = {p.get("month_hours") for p in summary["platforms"].values()} - {None}
+    return f"$/month ({hours.pop():g} h)" if len(hours) == 1 else "$/month"
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
     t = Table(
         title=f"{summary['scenario']}  ({summary['replications']} replications, "
@@ -32,7 +38,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         "p99.9",
         "max",
         "peak inst",
-        "$/month",
+        _month_col(summary),
         "$/M req",
         "SLO",
     ):

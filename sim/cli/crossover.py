@@ -32,7 +32,7 @@ from sim.cli.common import (
 @click.option(
     "--window",
     help="simulate this much time per volume (default: the scenario's "
-    "duration); the bill is extrapolated to a 30-day month",
+    "duration); the bill is extrapolated to the billing month (730 h by default)",
 )
 @study_options
 @click.option("--no-html", is_flag=True, help="skip crossover.html")
@@ -110,7 +110,7 @@ def _print_crossover(res: dict[str, Any], name: str, out_dir: Path, files: list[
     a = res["assumptions"]
     t = Table(
         title=f"{name}: monthly bill (p99) by volume - {a['window_s']:g} s simulated per "
-        f"volume x {a['replications']} replications, extrapolated to 30 days"
+        f"volume x {a['replications']} replications, extrapolated to the billing month"
     )
     t.add_column("requests/month", justify="right")
     for n in res["platforms"]:

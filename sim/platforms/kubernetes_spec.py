@@ -19,7 +19,13 @@ from sim.distributions import Distribution, coerce_distribution
 from sim.platforms.autoscaling.hpa import HPASpec
 from sim.platforms.autoscaling.keda import ScaledObjectSpec
 from sim.platforms.autoscaling.manifests import load_keda_manifest
-from sim.pricing.kubernetes import ClusterMode, ControlPlane, LoadBalancerSettings, OpsCosts
+from sim.pricing.kubernetes import (
+    ClusterMode,
+    ControlPlane,
+    KubernetesCostSettings,
+    LoadBalancerSettings,
+)
+from sim.pricing.ops import OpsCosts, OpsProfile
 from sim.pricing.tables import known_instance_types
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
@@ -109,6 +115,11 @@ class KubernetesSpec(Strict):
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
     ops: OpsCosts = Field(default_factory=dict, description="monthly USD per line")
+    ops_profile: OpsProfile | None = Field(
+        None, description="bundled operating-cost profile (kubernetes-team, serverless-team)"
+    )
+    cost: KubernetesCostSettings = Field(default_factory=KubernetesCostSettings)
+    free_tier: bool = Field(False, description="GKE free tier: $74.40/month cluster-fee credit")
 
     @field_validator("keda", mode="before")
     @classmethod

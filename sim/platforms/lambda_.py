@@ -568,6 +568,8 @@ class LambdaModel(PlatformModel):
             pc_segments=[(a, b, int(lvl) * n_fn) for a, b, lvl in self.pc_segments],
             gateway_requests=self.attempts if self.spec.api_gateway != "none" else 0,
             window_s=self.ctx.duration,
+            response_bytes=self.invocations * self.ctx.response_bytes[0],
+            streamed_excess_bytes=self.invocations * self.ctx.response_bytes[1],
         )
 
     def bill(self) -> Any:
@@ -580,6 +582,9 @@ class LambdaModel(PlatformModel):
             init_billing=s.init_billing,
             free_tier=s.free_tier,
             settings=s.cost,
+            month_s=self.ctx.month_s,
+            ops=s.ops,
+            ops_profile=s.ops_profile,
         )
 
 

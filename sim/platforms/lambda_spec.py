@@ -21,6 +21,7 @@ from sim import defaults as D
 from sim.config import Duration, MemoryMB, Rate, Strict
 from sim.distributions import Distribution, coerce_distribution
 from sim.pricing.lambda_ import LambdaCostSettings
+from sim.pricing.ops import OpsCosts, OpsProfile
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
@@ -118,6 +119,10 @@ class LambdaSpec(Strict):
     free_tier: bool = False
     init_billing: bool = True
     cost: LambdaCostSettings = Field(default_factory=LambdaCostSettings)
+    ops: OpsCosts = Field(default_factory=dict, description="operating cost: monthly USD per line")
+    ops_profile: OpsProfile | None = Field(
+        None, description="bundled operating-cost profile (kubernetes-team, serverless-team)"
+    )
 
     @model_validator(mode="before")
     @classmethod

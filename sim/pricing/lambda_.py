@@ -16,9 +16,17 @@ Rules (prices and sources in prices.yaml; the window -> month rule in tables.py)
   the first GB-s of the month (tier 1). AWS: it does not apply to functions with PC enabled, so
   any configured PC in the window switches it off (the bill says so in `notes`).
 - API Gateway: HTTP API metered in 512 KB units per request; REST API by request, tiered.
-- CloudWatch Logs ingestion and NAT Gateway (hours for the whole window + GB processed) are
-  optional.
-- Not billed: data transfer out, log storage, SnapStart cache/restore, API Gateway free tier.
+- CloudWatch Logs: Lambda logs are vended logs, ingestion tiered per month ($0.50/GB first 10 TB,
+  then $0.25, $0.10, $0.05, since 2025-05-01); storage ($0.03/GB-month) billed at steady state
+  for the `logs.retention` set (none: "never expire", storage grows and is not billed; a note
+  says so). NAT Gateway (hours for the whole window + GB processed + its public IPv4) optional.
+- Data transfer out (responses to the internet, `workload.service.response_size`), tiered, first
+  100 GB free; response streaming (`cost.response_streaming`) bills the bytes of each response
+  beyond 6 MB. `cost.gb` says whether data lines use 2^30 (default) or 10^9 bytes per GB.
+- Commitments (`cost.commitment`): a Compute Savings Plan discounts duration, INIT and PC
+  (sim.pricing.commitments). Operating cost (`ops`, `ops_profile`) is reported apart.
+- Not billed: SnapStart cache/restore here (see the SnapStart lines where present), API Gateway
+  free tier and caching, CloudWatch Logs Insights queries.
 """
 
 from __future__ import annotations
@@ -30,14 +38,23 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from sim.config import MemoryMB, Strict
+from sim.config import Duration, MemoryMB, Strict
 from sim.errors import InputError
+from sim.pricing.commitments import Commitment, apply_commitment, discount_rate
+from sim.pricing.network import (
+    GbConvention,
+    NatSettings,
+    egress_line,
+    gb_divisor,
+    nat_line,
+    to_gb,
+)
+from sim.pricing.ops import OpsCosts, add_operating
 from sim.pricing.tables import (
     SECONDS_PER_HOUR,
     Bill,
     BillBuilder,
     Bytes,
-    bytes_to_gb,
     price,
     tiered_cost,
     tiers,
@@ -53,20 +70,13 @@ _EPS_S = 1e-9  # segment ends closer than this (float noise) are back to back
 
 
 class LogsSettings(Strict):
-    """CloudWatch Logs ingestion. 0 bytes per request (default) bills nothing."""
+    """CloudWatch Logs ingestion and storage. 0 bytes per request (default) bills nothing."""
 
     bytes_per_request: Bytes = Field(
         0.0, ge=0, description="log bytes ingested per billed invocation, e.g. '1KB'"
     )
-
-
-class NatSettings(Strict):
-    """A NAT Gateway in front of a VPC-attached function: hourly charge + data processed."""
-
-    enabled: bool = False
-    gateways: int = Field(1, ge=1, description="NAT Gateways billed (one per AZ used)")
-    bytes_per_request: Bytes = Field(
-        0.0, ge=0, description="bytes through the NAT per billed invocation, e.g. '20KB'"
+    retention: Duration | None = Field(
+        None, gt=0, description="log group retention, e.g. 30d; none: never expire (not billed)"
     )
 
 
@@ -83,6 +93,13 @@ class LambdaCostSettings(Strict):
     ephemeral_storage: MemoryMB = Field(
         512.0, description="/tmp size in MB; above 512 MB it is billed per GB-s of duration"
     )
+    response_streaming: bool = Field(
+        False, description="responses are streamed: bytes beyond 6 MB each are billed per GB"
+    )
+    gb: GbConvention = Field(
+        "binary", description="bytes per GB on data lines: binary (2^30) or decimal (10^9)"
+    )
+    commitment: Commitment | None = Field(None, description="a Compute Savings Plan")
 
     @field_validator("ephemeral_storage")
     @classmethod
@@ -110,6 +127,8 @@ class LambdaUsage:
     gateway_requests: int | None = None
     log_bytes: float | None = None  # None: requests * settings.logs.bytes_per_request
     nat_bytes: float | None = None  # None: requests * settings.nat.bytes_per_request
+    response_bytes: float = 0.0  # bytes returned to clients (internet egress)
+    streamed_excess_bytes: float = 0.0  # bytes beyond the first 6 MB of each response
 
     def __post_init__(self) -> None:
         for name in ("requests", "on_demand_billed_ms", "pc_billed_ms", "init_billed_ms"):
@@ -167,8 +186,11 @@ def lambda_bill(
     init_billing: bool = True,
     free_tier: bool = False,
     settings: LambdaCostSettings | None = None,
+    month_s: float | None = None,
+    ops: OpsCosts | None = None,
+    ops_profile: str | None = None,
 ) -> Bill:
-    """The Lambda bill for `usage` (window and 30-day month), line by line with sources."""
+    """The Lambda bill for `usage` (window and billing month), line by line with sources."""
     if architecture not in ("x86_64", "arm64"):
         raise InputError(f"expected x86_64 or arm64, got {architecture!r}", key="architecture")
     if api_gateway not in ("http", "rest", "none"):
@@ -176,7 +198,8 @@ def lambda_bill(
     if not memory_mb > 0:
         raise InputError(f"expected a positive memory size in MB, got {memory_mb!r}", key="memory")
     settings = settings or LambdaCostSettings()
-    b = BillBuilder(usage.window_s)
+    b = BillBuilder(usage.window_s, month_s)
+    gbc = settings.gb
     gb = memory_mb / 1024.0
 
     pc_env_s = pc_environment_seconds(usage.pc_segments, usage.window_s)
@@ -237,21 +260,42 @@ def lambda_bill(
     if log_bytes is None:
         log_bytes = usage.requests * settings.logs.bytes_per_request
     if log_bytes > 0:
-        logs_rate = price("cloudwatch_logs.ingestion")
-        gb_logs = b.monthly(bytes_to_gb(log_bytes))
-        b.line("logs", logs_rate.cost(gb_logs), [logs_rate, price("aws.bytes_per_gb")])
+        gb_logs = b.monthly(to_gb(log_bytes, gbc))
+        key = "cloudwatch_logs.vended"
+        b.line("logs", tiered_cost(gb_logs, key), [*tiers(key), gb_divisor(gbc)])
+        retention = settings.logs.retention
+        if retention is None:
+            b.note(
+                f"log storage not billed: retention 'never expire' keeps {gb_logs:,.1f} GB more"
+                " every month; set cost.logs.retention"
+            )
+        else:
+            # Steady state: the logs of the last `retention` seconds are stored at any time.
+            store = price("cloudwatch_logs.storage")
+            stored_gb = gb_logs * retention / b.month_s
+            b.line("log_storage", store.cost(stored_gb), [store, gb_divisor(gbc)])
 
-    if settings.nat.enabled:
-        nat_bytes = usage.nat_bytes
-        if nat_bytes is None:
-            nat_bytes = usage.requests * settings.nat.bytes_per_request
-        hours_rate, data_rate = price("nat_gateway.hours"), price("nat_gateway.data")
-        hours = b.monthly(usage.window_s / SECONDS_PER_HOUR * settings.nat.gateways)
-        data_gb = b.monthly(bytes_to_gb(nat_bytes))
+    nat_bytes = usage.nat_bytes
+    if nat_bytes is None:
+        nat_bytes = usage.requests * settings.nat.bytes_per_request
+    nat_line(b, settings.nat, usage.window_s / SECONDS_PER_HOUR, nat_bytes, gbc)
+
+    egress_line(b, usage.response_bytes, gbc)
+    if settings.response_streaming and usage.streamed_excess_bytes > 0:
+        rate = price("lambda.response_streaming")
+        gb_streamed = b.monthly(to_gb(usage.streamed_excess_bytes, gbc))
         b.line(
-            "nat",
-            hours_rate.cost(hours) + data_rate.cost(data_gb),
-            [hours_rate, data_rate, price("aws.bytes_per_gb")],
+            "response_streaming",
+            rate.cost(gb_streamed),
+            [rate, price("lambda.response_streaming.free_bytes"), gb_divisor(gbc)],
         )
 
+    if settings.commitment is not None:
+        share, used = discount_rate(settings.commitment, "lambda")
+        lines = b.lines()
+        covered = ("duration", "init", "provisioned_concurrency", "provisioned_duration")
+        cost = sum(lines.get(k, 0.0) for k in covered)
+        apply_commitment(b, settings.commitment, [(cost, share, used)])
+
+    add_operating(b, ops, ops_profile)
     return b.build(usage.requests)

@@ -4,12 +4,14 @@ Workers Standard: a $5 monthly minimum that includes 10M requests and 30M CPU-ms
 extra million requests and $0.02 per extra million CPU-ms; "No charge or limit for duration", so
 only CPU time is billed (the platform passes the CPU share of service time, never I/O wait).
 Fastly Compute (secondary source, ranges): the top of each documented range, after a free allowance
-of 10M requests and 100M vCPU-ms; no monthly minimum. Custom: the user's own rates.
-All allowances and minimums apply per 30-day month (window -> month rule in tables.py).
+of 10M requests and 100M vCPU-ms, and Fastly's $50 account minimum (a "commit shortfall" line
+makes up the difference). Custom: the user's own rates.
+All allowances and minimums apply per billing month (window -> month rule in tables.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +19,7 @@ from pydantic import Field
 
 from sim.config import Count, Strict
 from sim.errors import InputError
+from sim.pricing.ops import add_operating
 from sim.pricing.tables import Bill, BillBuilder, Rate, price
 
 WasmPricing = Literal["cloudflare-workers", "fastly-compute", "custom"]
@@ -52,9 +55,13 @@ def wasm_bill(
     usage: WasmUsage,
     pricing: WasmPricing = "cloudflare-workers",
     custom: CustomWasmPricing | None = None,
+    *,
+    month_s: float | None = None,
+    ops: Mapping[str, float] | None = None,
+    ops_profile: str | None = None,
 ) -> Bill:
-    """The Wasm platform bill for `usage` (window and 30-day month), line by line with sources."""
-    b = BillBuilder(usage.window_s)
+    """The Wasm platform bill for `usage` (window and billing month), line by line with sources."""
+    b = BillBuilder(usage.window_s, month_s)
     requests = b.monthly(usage.requests)
     cpu_ms = b.monthly(usage.cpu_ms_total)
     if pricing == "cloudflare-workers":
@@ -90,6 +97,11 @@ def wasm_bill(
             price("fastly.compute.included_cpu_ms"),
             price("fastly.compute.cpu"),
         )
+        # issue 16: Fastly bills at least $50 a month; the gap shows as its own line
+        minimum = price("fastly.monthly_minimum")
+        usage_usd = sum(b.lines().values())
+        if usage_usd < minimum.rate:
+            b.line("fastly_minimum", minimum.rate - usage_usd, [minimum])
     elif pricing == "custom":
         if custom is None:
             raise InputError(
@@ -105,4 +117,5 @@ def wasm_bill(
         raise InputError(
             f"expected cloudflare-workers, fastly-compute or custom, got {pricing!r}", key="pricing"
         )
+    add_operating(b, ops, ops_profile)  # issue 16: operating cost, apart from the cloud bill
     return b.build(usage.requests)
