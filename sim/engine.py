@@ -179,6 +179,8 @@ def run_one(
         timeline={k: np.asarray(v) for k, v in timeline.items()},
         decisions=list(ctx.decisions),
         bill=model.bill(),
+        # platforms sharing a Lambda account are re-billed together (sim.simulate)
+        extra={"usage": model.usage()} if getattr(spec, "account", None) else {},
         wall_s=time.perf_counter() - t_wall,
     )
 

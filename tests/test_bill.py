@@ -29,7 +29,7 @@ from sim.pricing import (
     lambda_bill,
     wasm_bill,
 )
-from tests.conftest import make_scenario, run_platform
+from tests.conftest import ROOT, make_scenario, run_platform
 
 H = 3600.0
 MONTH = 730 * H
@@ -354,3 +354,60 @@ def test_gke_free_tier_reachable_from_a_scenario():
     bill = run_platform(scen(gke)).bill
     assert close(bill.monthly_breakdown["control_plane"], 0.0)
     assert "74.40" in bill.sources["control_plane"]
+
+
+# --- account-level tiers and free allowances -----------------------------------------------------
+
+
+def test_duration_tiers_apply_to_the_account_not_the_function():
+    """1B GB-s a month of this function, 6B of others in the account (same region, x86): the
+    account's 7B cost 6B x $0.0000166667 + 1B x $0.000015 = $115,000.20, this function pays 1/7 =
+    $16,428.6 (alone it would pay 1B x $0.0000166667 = $16,666.70)."""
+    usage = LambdaUsage(requests=0, on_demand_billed_ms=1e9 * 1000, window_s=MONTH)
+    alone = lambda_bill(usage, memory_mb=1024)
+    assert close(alone.monthly_breakdown["duration"], 16_666.7)
+    settings = LambdaCostSettings(account_usage={"gb_seconds": 6e9})
+    shared = lambda_bill(usage, memory_mb=1024, settings=settings)
+    assert close(shared.monthly_breakdown["duration"], 115_000.2 / 7)
+    assert any("account" in n for n in shared.notes)
+
+
+def test_free_tier_is_shared_by_the_functions_of_an_account():
+    """Two functions of 300,000 GB-s and 800,000 requests a month share 400,000 free GB-s and 1M
+    free requests: (600,000 - 400,000) x $0.0000166667 / 2 = $1.66667 each for duration and
+    (1.6M - 1M) x $0.20/M / 2 = $0.06 each for requests."""
+    usage = LambdaUsage(requests=800_000, on_demand_billed_ms=300_000 * 1000, window_s=MONTH)
+    settings = LambdaCostSettings(account_usage={"gb_seconds": 300_000, "requests": 800_000})
+    bill = lambda_bill(usage, memory_mb=1024, free_tier=True, settings=settings)
+    assert close(bill.monthly_breakdown["duration"], 200_000 * 0.0000166667 / 2)
+    assert close(bill.monthly_breakdown["requests"], 0.06)
+
+
+def test_platforms_sharing_an_account_in_a_scenario():
+    """Two Lambda platforms with `account: main` and the free tier: n requests in the hour each,
+    n x 730 a month; the account's 1M free requests are shared: each pays
+    (2 n x 730 - 1M) x $0.20/M / 2. Without `account` each gets its own 1M."""
+    fn = {"type": "lambda", "memory": 128, "init_billing": False, "free_tier": True}
+    data = {
+        "name": "t",
+        "duration": "1h",
+        "replications": 1,
+        "seed": 3,
+        "workload": {
+            "arrivals": [{"steady": {"rate": "10/s", "spacing": "uniform"}}],
+            "service": {"duration": "50ms", "cpu_bound": 0},
+        },
+        "platforms": [
+            {**fn, "name": "a", "account": "main"},
+            {**fn, "name": "b", "account": "main"},
+        ],
+    }
+    from sim.simulate import simulate
+
+    runs = simulate(make_scenario(data), ROOT, workers=1)
+    n = runs[0].bill.requests
+    for run in runs:
+        assert close(run.bill.monthly_breakdown["requests"], (2 * n * 730 - 1e6) * 0.20 / 1e6 / 2)
+    data["platforms"] = [{**fn, "name": "a"}, {**fn, "name": "b"}]
+    for run in simulate(make_scenario(data), ROOT, workers=1):
+        assert close(run.bill.monthly_breakdown["requests"], (n * 730 - 1e6) * 0.20 / 1e6)

@@ -119,6 +119,9 @@ class LambdaSpec(Strict):
     free_tier: bool = False
     init_billing: bool = True
     cost: LambdaCostSettings = Field(default_factory=LambdaCostSettings)
+    account: str | None = Field(
+        None, description="platforms with the same account share duration tiers and free tier"
+    )
     ops: OpsCosts = Field(default_factory=dict, description="operating cost: monthly USD per line")
     ops_profile: OpsProfile | None = Field(
         None, description="bundled operating-cost profile (kubernetes-team, serverless-team)"

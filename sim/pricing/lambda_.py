@@ -38,7 +38,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from sim.config import Duration, MemoryMB, Strict
+from sim.config import Count, Duration, MemoryMB, Strict
 from sim.errors import InputError
 from sim.pricing.commitments import Commitment, apply_commitment, discount_rate
 from sim.pricing.network import (
@@ -80,6 +80,28 @@ class LogsSettings(Strict):
     )
 
 
+class AccountUsage(Strict):
+    """Other Lambda usage in the same account, region and architecture, per month (not simulated).
+
+    AWS: duration tiers "are applied to the aggregated monthly duration of your functions running
+    on the same architecture, in the same region, within the account" (and across an
+    Organization's accounts with consolidated billing); the free tier is per account.
+    """
+
+    gb_seconds: Count = Field(0.0, ge=0, description="on-demand GB-s a month of other functions")
+    requests: Count = Field(0.0, ge=0, description="requests a month of other functions")
+
+
+@dataclass(frozen=True)
+class AccountTotals:
+    """Monthly on-demand GB-s (duration + INIT) and requests of all simulated functions of one
+    account and architecture, this one included (sim.simulate sums the platforms that share an
+    `account`)."""
+
+    gb_seconds: float
+    requests: float
+
+
 class LambdaCostSettings(Strict):
     """Cost-only settings of a Lambda platform (keys under `cost:`)."""
 
@@ -100,6 +122,7 @@ class LambdaCostSettings(Strict):
         "binary", description="bytes per GB on data lines: binary (2^30) or decimal (10^9)"
     )
     commitment: Commitment | None = Field(None, description="a Compute Savings Plan")
+    account_usage: AccountUsage = Field(default_factory=lambda: AccountUsage())
 
     @field_validator("ephemeral_storage")
     @classmethod
@@ -177,6 +200,15 @@ def _gateway_units(requests: float, api_gateway: ApiGateway, request_size: float
     return requests * max(1, math.ceil(request_size / unit))
 
 
+def account_quantities(
+    usage: LambdaUsage, memory_mb: float, init_billing: bool, month_s: float | None
+) -> tuple[float, float]:
+    """(on-demand GB-s incl. INIT, requests) of `usage` per billing month: what an account sums."""
+    b = BillBuilder(usage.window_s, month_s)
+    ms = usage.on_demand_billed_ms + (usage.init_billed_ms if init_billing else 0.0)
+    return b.monthly(ms / 1000.0 * memory_mb / 1024.0), b.monthly(usage.requests)
+
+
 def lambda_bill(
     usage: LambdaUsage,
     *,
@@ -189,8 +221,14 @@ def lambda_bill(
     month_s: float | None = None,
     ops: OpsCosts | None = None,
     ops_profile: str | None = None,
+    account: AccountTotals | None = None,
 ) -> Bill:
-    """The Lambda bill for `usage` (window and billing month), line by line with sources."""
+    """The Lambda bill for `usage` (window and billing month), line by line with sources.
+
+    Tiers and free allowances apply to the account: this function's usage plus the other
+    simulated functions of its account (`account`) plus `settings.account_usage`; the function
+    pays its pro-rata share (its GB-s / the account's) of the account's tiered cost.
+    """
     if architecture not in ("x86_64", "arm64"):
         raise InputError(f"expected x86_64 or arm64, got {architecture!r}", key="architecture")
     if api_gateway not in ("http", "rest", "none"):
@@ -209,14 +247,24 @@ def lambda_bill(
 
     # On-demand duration and INIT share the tiers and the free GB-s.
     duration_key = f"lambda.duration.{architecture}"
-    od_gbs = b.monthly(usage.on_demand_billed_ms / 1000.0 * gb)
     init_gbs = b.monthly(usage.init_billed_ms / 1000.0 * gb) if init_billing else 0.0
-    all_gbs = od_gbs + init_gbs
+    all_gbs, monthly_requests = account_quantities(usage, memory_mb, init_billing, month_s)
+    others = settings.account_usage
+    other_gbs = others.gb_seconds + (account.gb_seconds - all_gbs if account else 0.0)
+    other_req = others.requests + (account.requests - monthly_requests if account else 0.0)
+    acct_gbs = all_gbs + max(other_gbs, 0.0)
+    acct_req = monthly_requests + max(other_req, 0.0)
     free_gbs = price("lambda.free_tier.gb_seconds") if use_free else None
-    od_cost = tiered_cost(all_gbs, duration_key)
+    acct_cost = tiered_cost(acct_gbs, duration_key)
     if free_gbs is not None:
-        od_cost -= tiered_cost(min(all_gbs, free_gbs.rate), duration_key)
+        acct_cost -= tiered_cost(min(acct_gbs, free_gbs.rate), duration_key)
+    od_cost = acct_cost * (all_gbs / acct_gbs) if acct_gbs > 0 else 0.0
     duration_rates = [*tiers(duration_key), *([free_gbs] if free_gbs else [])]
+    if acct_gbs > all_gbs or acct_req > monthly_requests:
+        b.note(
+            f"duration tiers and free allowances applied to the account's {acct_gbs:,.0f} GB-s"
+            f" and {acct_req:,.0f} requests a month; this function pays its pro-rata share"
+        )
     init_share = init_gbs / all_gbs if all_gbs > 0 else 0.0
     b.line("duration", od_cost * (1.0 - init_share), duration_rates)
     if init_billing:
@@ -224,10 +272,12 @@ def lambda_bill(
 
     # Requests (PC-served invocations are requests too).
     req_rate = price("lambda.requests")
-    monthly_requests = b.monthly(usage.requests)
     free_req = price("lambda.free_tier.requests") if use_free else None
-    billable = max(0.0, monthly_requests - (free_req.rate if free_req else 0.0))
-    b.line("requests", req_rate.cost(billable), [req_rate, *([free_req] if free_req else [])])
+    billable = max(0.0, acct_req - (free_req.rate if free_req else 0.0))
+    share = monthly_requests / acct_req if acct_req > 0 else 0.0
+    b.line(
+        "requests", req_rate.cost(billable) * share, [req_rate, *([free_req] if free_req else [])]
+    )
 
     if pc_env_s > 0 or usage.pc_billed_ms > 0:
         pc_rate = price(f"lambda.provisioned_concurrency.{architecture}")
