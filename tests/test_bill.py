@@ -411,3 +411,20 @@ def test_platforms_sharing_an_account_in_a_scenario():
     data["platforms"] = [{**fn, "name": "a"}, {**fn, "name": "b"}]
     for run in simulate(make_scenario(data), ROOT, workers=1):
         assert close(run.bill.monthly_breakdown["requests"], (n * 730 - 1e6) * 0.20 / 1e6)
+
+
+def test_a_commitment_without_a_rate_is_refused_at_load_time():
+    eks = {
+        "name": "eks",
+        "type": "kubernetes",
+        "replicas": 1,
+        "cluster": {"node": "c5.xlarge"},
+        "cost": {"commitment": {"plan": "compute-savings-plan"}},
+    }
+    with pytest.raises(InputError, match=r"give `commitment\.discount`") as err:
+        scen(eks)
+    assert "cost" in str(err.value)
+    scen({**eks, "cost": {"commitment": {"plan": "compute-savings-plan", "discount": "30%"}}})
+    lam = {"name": "fn", "type": "lambda", "cost": {"commitment": {"plan": "reserved-instance"}}}
+    with pytest.raises(InputError, match="compute-savings-plan only"):
+        scen(lam)

@@ -16,9 +16,11 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, mo
 import sim.platforms.autoscaling as D
 from sim.config import Cpu, Duration, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
+from sim.errors import InputError
 from sim.platforms.autoscaling.hpa import HPASpec
 from sim.platforms.autoscaling.keda import ScaledObjectSpec
 from sim.platforms.autoscaling.manifests import load_keda_manifest
+from sim.pricing.commitments import discount_rate
 from sim.pricing.kubernetes import (
     ClusterMode,
     ControlPlane,
@@ -26,7 +28,7 @@ from sim.pricing.kubernetes import (
     LoadBalancerSettings,
 )
 from sim.pricing.ops import OpsCosts, OpsProfile
-from sim.pricing.tables import known_instance_types
+from sim.pricing.tables import instance_type, known_instance_types
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
@@ -140,6 +142,20 @@ class KubernetesSpec(Strict):
         if len(given) != 1:
             what = "none" if not given else " and ".join(given)
             raise ValueError(f"give exactly one of `replicas`, `hpa` or `keda` (got {what})")
+        return self
+
+    @model_validator(mode="after")
+    def _commitment_priced(self) -> KubernetesSpec:
+        """A commitment needs a rate for this cluster: say so at load time, not after the run."""
+        c = self.cost.commitment
+        if c is not None and not (self.cluster.mode == "autopilot" and c.plan == "flexible-cud"):
+            service = "gke" if self.cluster.control_plane == "gke" else "ec2"
+            try:
+                discount_rate(c, service, instance_type(self.cluster.node))
+            except InputError as exc:
+                raise ValueError(f"cost.commitment: {exc.detail}") from None
+        if self.cost.auto_mode and self.cluster.control_plane == "gke":
+            raise ValueError("cost.auto_mode is EKS Auto Mode; it does not apply to GKE")
         return self
 
     @property

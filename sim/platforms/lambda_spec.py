@@ -178,6 +178,15 @@ class LambdaSpec(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _commitment_applies(self) -> LambdaSpec:
+        c = self.cost.commitment
+        if c is not None and c.plan != "compute-savings-plan":
+            raise ValueError(
+                f"cost.commitment: Lambda is covered by a compute-savings-plan only, got {c.plan}"
+            )
+        return self
+
     @property
     def vcpu(self) -> float:
         return min(self.memory / D.LAMBDA_MB_PER_VCPU, D.LAMBDA_MAX_VCPU)
