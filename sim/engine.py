@@ -24,6 +24,7 @@ import simpy
 from sim import defaults as D
 from sim.platforms import model_class
 from sim.platforms.base import Decision, PlatformModel, RunContext
+from sim.pricing.network import response_stats
 from sim.records import Recorder, RepStats
 from sim.scenario import Scenario
 from sim.workload import Workload
@@ -152,6 +153,8 @@ def run_one(
         warmup=scenario.warmup,
         cpu_bound=scenario.workload.service.cpu_bound,
         function_names=list(workload.function_names),
+        month_s=scenario.month,
+        response_bytes=response_stats(scenario.workload.service.response_size),
     )
     cls = models[spec.type] if models else model_class(spec.type)
     model: PlatformModel = cls(spec, ctx)
@@ -176,6 +179,8 @@ def run_one(
         timeline={k: np.asarray(v) for k, v in timeline.items()},
         decisions=list(ctx.decisions),
         bill=model.bill(),
+        # platforms sharing a Lambda account are re-billed together (sim.simulate)
+        extra={"usage": model.usage()} if getattr(spec, "account", None) else {},
         wall_s=time.perf_counter() - t_wall,
     )
 

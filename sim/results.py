@@ -71,7 +71,8 @@ def build_summary(
             "latency": "end-to-end as the client sees it: overhead + wait + startup + service; "
             "statistics exclude warm-up and cover ok and timed_out requests",
             "requests": "counts are totals over all replications; cost is the mean per "
-            "replication window; monthly_cost_usd extrapolates to 30 days",
+            "replication window; monthly_cost_usd extrapolates to the billing month "
+            "(month_hours, 730 h by default as the providers' calculators count)",
             "ci95": "Student-t across replications (order-statistic CI with one replication)",
         },
     }

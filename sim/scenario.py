@@ -27,6 +27,7 @@ from sim.config import (
 )
 from sim.errors import InputError
 from sim.platforms import PlatformSpec
+from sim.pricing.tables import billing_month_s
 from sim.workload import WorkloadSpec
 
 
@@ -66,6 +67,11 @@ class Scenario(Strict):
     workload: WorkloadSpec
     platforms: Annotated[list[PlatformSpec], Field(min_length=1)]
     slo: SLO | None = None
+    month: Duration = Field(
+        default_factory=billing_month_s,
+        gt=0,
+        description="billing month of monthly figures: 730h as the providers' calculators; 720h",
+    )
 
     @field_validator("name")
     @classmethod

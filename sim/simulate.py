@@ -174,7 +174,35 @@ def simulate(
                 runs.append(run)
                 if on_job_done:
                     on_job_done(run)
+    share_lambda_accounts(scenario, runs)
     return runs
+
+
+def share_lambda_accounts(scenario: Scenario, runs: list[PlatformRun]) -> None:
+    """Re-bill Lambda platforms that share an `account` (per replication and architecture):
+    duration tiers and free allowances apply to the account's total, each pays its share."""
+    from sim.platforms.lambda_ import platform_bill
+    from sim.pricing.lambda_ import AccountTotals, account_quantities
+
+    groups: dict[tuple[int, str, str], list[PlatformRun]] = {}
+    for run in runs:
+        spec = scenario.platform(run.platform)
+        account = getattr(spec, "account", None)
+        if spec.type == "lambda" and account and "usage" in run.extra:
+            groups.setdefault((run.replication, account, spec.architecture), []).append(run)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        totals = [0.0, 0.0]
+        for run in group:
+            spec = scenario.platform(run.platform)
+            usage = run.extra["usage"]
+            q = account_quantities(usage, spec.memory, spec.init_billing, scenario.month)
+            totals = [totals[0] + q[0], totals[1] + q[1]]
+        account = AccountTotals(gb_seconds=totals[0], requests=totals[1])
+        for run in group:
+            spec = scenario.platform(run.platform)
+            run.bill = platform_bill(spec, run.extra["usage"], scenario.month, account)
 
 
 def run_scenario(

@@ -100,6 +100,13 @@ def summarize_platform(scenario: Scenario, runs: list[PlatformRun]) -> dict[str,
         "monthly_breakdown_usd": monthly_breakdown,
         "operating_monthly_usd": _mean([getattr(b, "operating_monthly_usd", 0.0) for b in bills]),
         "operating_breakdown_usd": getattr(bills[0], "operating_breakdown", {}) if bills else {},
+        # issue 16: list price before commitments, total cost of ownership, the month counted
+        "list_monthly_cost_usd": _mean(
+            [getattr(b, "list_monthly_usd", b.monthly_usd) for b in bills]
+        ),
+        "tco_monthly_usd": monthly
+        + (_mean([getattr(b, "operating_monthly_usd", 0.0) for b in bills]) or 0.0),
+        "month_hours": getattr(bills[0], "month_s", 730 * 3600.0) / 3600.0 if bills else None,
         "price_date": getattr(bills[0], "price_date", None) if bills else None,
         "price_sources": getattr(bills[0], "sources", {}) if bills else {},
         "latency_parts_ms": _mean_parts(runs),

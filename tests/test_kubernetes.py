@@ -618,8 +618,10 @@ def test_timeline_has_the_kubernetes_columns():
 def test_hand_computed_bill_fixed_replicas_one_day():
     """4 pods of 500m / 512Mi on m5.large (1.93 vCPU allocatable -> 3 pods per node): 2 nodes.
 
-    nodes: 2 x 24 h x $0.096 = $4.608; EKS control plane: 24 h x $0.10 = $2.40; no load balancer.
-    Total $7.008 -> $7.01; a 30-day month is 30 x that: $210.24.
+    nodes: 2 x 24 h x $0.096 = $4.608; EKS control plane: 24 h x $0.10 = $2.40; no load balancer;
+    two 20 GiB gp3 root volumes for 24 of a 730-h month: 2 x 20 x $0.08 x 24 / 730 = $0.105205.
+    Total $7.113205 -> $7.11; the 730-h month: 2 x $0.096 x 730 + $0.10 x 730 + 2 x 20 x $0.08
+    = 140.16 + 73.00 + 3.20 = $216.36.
     """
     sc = scen(
         [{"steady": {"rate": "2/s"}}],
@@ -630,8 +632,9 @@ def test_hand_computed_bill_fixed_replicas_one_day():
     bill = run_platform(sc).bill
     assert round(bill.breakdown["nodes"], 2) == 4.61
     assert round(bill.breakdown["control_plane"], 2) == 2.40
-    assert round(bill.total_usd, 2) == 7.01
-    assert round(bill.monthly_usd, 2) == 210.24
+    assert round(bill.breakdown["ebs"], 2) == 0.11
+    assert round(bill.total_usd, 2) == 7.11
+    assert round(bill.monthly_usd, 2) == 216.36
 
 
 def test_hand_computed_bill_autopilot():

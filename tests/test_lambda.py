@@ -195,7 +195,7 @@ def test_hand_computed_bill_20rps_one_day():
     assert round(bill.breakdown["requests"], 2) == 0.35
     assert round(bill.breakdown["duration"], 2) == 14.40
     assert round(bill.total_usd, 2) == 14.75
-    assert round(bill.monthly_usd, 2) == round(14.7456288 * 30, 2)
+    assert round(bill.monthly_usd, 2) == round(14.7456288 * 730 / 24, 2)  # a 730-h month
 
 
 def test_outcomes_are_named():

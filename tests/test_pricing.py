@@ -32,7 +32,7 @@ from sim.pricing import (
 from sim.pricing.lambda_ import pc_environment_seconds
 
 DAY = 86_400.0
-MONTH = 30 * DAY
+MONTH = 730 * 3600.0  # a billing month as AWS's and Google's calculators count it (sim's default)
 HOUR = 3600.0
 
 
@@ -65,7 +65,8 @@ def test_lambda_day_x86_no_gateway():
     assert close(bill.breakdown["duration"], 864_000 * 0.0000166667)
     assert cents(bill.breakdown["duration"]) == 14.40
     assert close(bill.total_usd, 0.3456 + 14.4000288)
-    assert close(bill.monthly_usd, 30 * (0.3456 + 14.4000288))
+    # a 730-h billing month is 730 / 24 days of this window
+    assert close(bill.monthly_usd, 730 / 24 * (0.3456 + 14.4000288))
     assert close(bill.total_usd, sum(bill.breakdown.values()))
     assert close(bill.per_million_usd, (0.3456 + 14.4000288) / 1.728)
     assert "api_gateway" not in bill.breakdown
@@ -184,12 +185,16 @@ def test_free_tier_month_window():
 
 
 def test_free_tier_applies_per_month_not_per_window():
-    # 1-day window with 100,000 requests -> 3M per month; (3M - 1M) * $0.20/1M = $0.40 a month,
-    # so the day costs $0.40 / 30.
+    # 1-day window with 100,000 requests -> 3.041667M per 730-h month; (3.041667M - 1M) * $0.20/1M
+    # = $0.408333 a month, so the day costs $0.408333 / (730 / 24).
     usage = LambdaUsage(requests=100_000, on_demand_billed_ms=0.0, window_s=DAY)
     bill = lambda_bill(usage, memory_mb=128, free_tier=True)
-    assert close(bill.monthly_breakdown["requests"], 0.40)
-    assert close(bill.breakdown["requests"], 0.40 / 30)
+    assert close(bill.monthly_breakdown["requests"], (100_000 * 730 / 24 - 1e6) * 0.20 / 1e6)
+    assert close(bill.breakdown["requests"], (100_000 - 1e6 * 24 / 730) * 0.20 / 1e6)
+    # the 30-day convention on request: (3M - 1M) * $0.20/1M = $0.40, the day $0.40 / 30
+    day30 = lambda_bill(usage, memory_mb=128, free_tier=True, month_s=30 * DAY)
+    assert close(day30.monthly_breakdown["requests"], 0.40)
+    assert close(day30.breakdown["requests"], 0.40 / 30)
 
 
 def test_free_tier_not_for_pc_functions():
@@ -202,7 +207,7 @@ def test_free_tier_not_for_pc_functions():
 
 
 def test_duration_tier_boundaries():
-    # 30-day window at 1 GB; ms = GB-s * 1000.
+    # a one-month (730 h) window at 1 GB; ms = GB-s * 1000.
     def x86(gbs: float, arch: str = "x86_64") -> float:
         usage = LambdaUsage(requests=0, on_demand_billed_ms=gbs * 1000, window_s=MONTH)
         return lambda_bill(usage, memory_mb=1024, architecture=arch).breakdown["duration"]
@@ -214,10 +219,11 @@ def test_duration_tier_boundaries():
     assert close(x86(16e9), 100_000.2 + 135_000 + 13_333.4)
     # arm64 8B GB-s: 7.5B * $0.0000133334 + 0.5B * $0.0000120001 = 100,000.5 + 6,000.05
     assert close(x86(8e9, "arm64"), 100_000.5 + 6_000.05)
-    # tiers apply to the month: a 1-day window with 7B/30 GB-s costs 115,000.20 / 30
-    usage = LambdaUsage(requests=0, on_demand_billed_ms=7e9 / 30 * 1000, window_s=DAY)
+    # tiers apply to the month: a 1-day window with 7B/(730/24) GB-s is 7B GB-s in a 730-h month
+    # and costs 115,000.20 / (730/24)
+    usage = LambdaUsage(requests=0, on_demand_billed_ms=7e9 * 24 / 730 * 1000, window_s=DAY)
     day = lambda_bill(usage, memory_mb=1024)
-    assert close(day.breakdown["duration"], 115_000.2 / 30)
+    assert close(day.breakdown["duration"], 115_000.2 * 24 / 730)
 
 
 def test_api_gateway_tier_boundaries():
@@ -293,10 +299,20 @@ def test_workers_20m_requests_5ms_cpu():
     assert close(bill.breakdown["workers_base"], 5.0)
     assert close(bill.breakdown["workers_requests"], 3.0)
     assert close(bill.breakdown["workers_cpu"], 1.4)
-    # the same traffic over a 6-day window (1/5 month): 4M requests, 20M CPU-ms -> $9.40 / 5
-    six = wasm_bill(WasmUsage(requests=4_000_000, cpu_ms_total=20e6, window_s=6 * DAY))
+    # the same traffic over a 6-day window (1/5 of a 30-day month, `month: 720h`): 4M requests,
+    # 20M CPU-ms -> $9.40 / 5
+    six = wasm_bill(
+        WasmUsage(requests=4_000_000, cpu_ms_total=20e6, window_s=6 * DAY), month_s=30 * DAY
+    )
     assert close(six.monthly_usd, 9.40)
     assert close(six.total_usd, 9.40 / 5)
+    # on the default 730-h month the 6 days are 6/30.4167 of it: 20.2778M requests, 101.389M CPU-ms
+    # -> 5 + 10.2778 * 0.30 + 71.389 * 0.02 = $9.5111
+    six730 = wasm_bill(WasmUsage(requests=4_000_000, cpu_ms_total=20e6, window_s=6 * DAY))
+    m = 730 / 144
+    expected = 5 + (4e6 * m - 10e6) * 0.30 / 1e6 + (20e6 * m - 30e6) * 0.02 / 1e6
+    assert close(six730.monthly_usd, expected)
+    assert cents(six730.monthly_usd) == 9.51
 
 
 def test_workers_below_allowance_is_the_minimum():
@@ -311,6 +327,7 @@ def test_fastly_flagged_secondary():
     bill = wasm_bill(
         WasmUsage(requests=20_000_000, cpu_ms_total=200e6, window_s=MONTH), "fastly-compute"
     )
+    # usage $10.00 is below Fastly's $50 monthly minimum: a $40 shortfall line makes it $50
     assert close(bill.breakdown["fastly_requests"] + bill.breakdown["fastly_cpu"], 10.0)
     assert close(bill.breakdown["fastly_minimum_shortfall"], 40.0)
     assert close(bill.total_usd, 50.0)
@@ -328,8 +345,9 @@ def test_fastly_above_the_minimum_has_no_shortfall():
 
 
 def test_snapstart_cache_and_restore_by_hand():
-    """AWS pricing page example, over a 30-day month: 1 GB (1024 MB) version cached all month =
-    2,592,000 GB-s x $0.0000015046 = $3.8999232 -> $3.90; 74,400 restores x 1 GB x $0.0001397998
+    """AWS pricing page example (its 30-day month: 2,592,000 GB-s -> $3.90), over the 730-h
+    billing month: 1 GB (1024 MB) version cached all month = 730 x 3600 = 2,628,000 GB-s x
+    $0.0000015046 = $3.9540888 -> $3.95; 74,400 restores x 1 GB x $0.0001397998
     = $10.40110512 -> $10.40."""
     usage = LambdaUsage(
         requests=7_440_000,
@@ -339,8 +357,8 @@ def test_snapstart_cache_and_restore_by_hand():
         snapstart_cached_s=MONTH,
     )
     bill = lambda_bill(usage, memory_mb=1024)
-    assert cents(bill.breakdown["snapstart_cache"]) == 3.90
-    assert close(bill.breakdown["snapstart_cache"], 3.8999232)
+    assert cents(bill.breakdown["snapstart_cache"]) == 3.95
+    assert close(bill.breakdown["snapstart_cache"], 3.9540888)
     assert cents(bill.breakdown["snapstart_restore"]) == 10.40
     assert close(bill.breakdown["snapstart_restore"], 10.40110512)
     # A one-day window is a month of the same: the cache line is the same monthly figure.
@@ -348,7 +366,7 @@ def test_snapstart_cache_and_restore_by_hand():
         LambdaUsage(requests=1, on_demand_billed_ms=0.0, window_s=DAY, snapstart_cached_s=DAY),
         memory_mb=1024,
     )
-    assert close(day.monthly_breakdown["snapstart_cache"], 3.8999232)
+    assert close(day.monthly_breakdown["snapstart_cache"], 3.9540888)
     assert close(day.breakdown["snapstart_cache"], 86_400 * 0.0000015046)
     assert "snapstart_cache" not in lambda_bill(day_usage(), memory_mb=1024).breakdown
 
@@ -373,16 +391,18 @@ def test_custom_wasm_pricing():
 # --- Kubernetes -------------------------------------------------------------------------------
 
 
-def test_two_t3_medium_for_30_days_with_eks():
+def test_two_t3_medium_for_a_month_with_eks():
     nodes = [NodeUsage("t3.medium", 0.0, MONTH), NodeUsage("t3.medium", 0.0, MONTH)]
     usage = KubernetesUsage(nodes=nodes, requests=0, window_s=MONTH)
     bill = kubernetes_bill(
         usage, control_plane="eks", load_balancer=LoadBalancerSettings(type="none")
     )
-    # 2 * $0.0416 * 720 h + $0.10 * 720 h = 59.904 + 72 = $131.904
-    assert close(bill.breakdown["nodes"], 2 * 0.0416 * 720)
-    assert close(bill.breakdown["control_plane"], 0.10 * 720)
-    assert close(bill.total_usd, 59.904 + 72)
+    # 2 * $0.0416 * 730 h + $0.10 * 730 h = 60.736 + 73 = $133.736; + 2 x 20 GiB gp3 root
+    # volumes x $0.08 = $3.20 (the default root volume)
+    assert close(bill.breakdown["nodes"], 2 * 0.0416 * 730)
+    assert close(bill.breakdown["control_plane"], 0.10 * 730)
+    assert close(bill.breakdown["ebs"], 2 * 20 * 0.08)
+    assert close(bill.total_usd, 60.736 + 73 + 3.20)
     assert bill.per_million_usd is None
 
 
@@ -401,7 +421,7 @@ def test_short_node_billed_60s_and_node_at_window_end():
 
 def test_autopilot_bills_pod_requests():
     # pods requesting 2 vCPU and 4 GiB for 30 days:
-    # 2 * 720 * $0.0445 + 4 * 720 * $0.0049225 = 64.08 + 14.1768 = $78.2568; + GKE fee 0.10 * 720
+    # 2 * 730 * $0.0445 + 4 * 730 * $0.0049225 = 64.97 + 14.3737 = $79.3437; + GKE fee 0.10 * 730
     usage = KubernetesUsage(
         nodes=[NodeUsage("e2-standard-4", 0.0, MONTH)],  # ignored in Autopilot
         pod_cpu_seconds=2 * MONTH,
@@ -411,14 +431,14 @@ def test_autopilot_bills_pod_requests():
     )
     lb_none = LoadBalancerSettings(type="none")
     bill = kubernetes_bill(usage, control_plane="gke", mode="autopilot", load_balancer=lb_none)
-    assert close(bill.breakdown["autopilot_cpu"], 64.08)
-    assert close(bill.breakdown["autopilot_memory"], 14.1768)
-    assert close(bill.total_usd, 64.08 + 14.1768 + 72)
+    assert close(bill.breakdown["autopilot_cpu"], 64.97)
+    assert close(bill.breakdown["autopilot_memory"], 14.3737)
+    assert close(bill.total_usd, 64.97 + 14.3737 + 73)
     assert "nodes" not in bill.breakdown
     free = kubernetes_bill(
         usage, control_plane="gke", mode="autopilot", load_balancer=lb_none, free_tier=True
     )
-    # the $74.40 monthly credit covers the $72 fee
+    # the $74.40 monthly credit covers the $73 fee
     assert close(free.breakdown["control_plane"], 0.0)
     with pytest.raises(InputError, match=r"cluster\.mode"):
         kubernetes_bill(usage, control_plane="eks", mode="autopilot")
@@ -433,10 +453,11 @@ def test_ops_reported_apart():
         load_balancer=lb_none,
         ops={"oncall": 2000.0, "monitoring": 150.0},
     )
-    # cloud bill: 24 h * ($0.096 + $0.60) = $16.704; ops never added to it
-    assert close(bill.total_usd, 24 * (0.096 + 0.60))
+    # cloud bill: 24 h * ($0.096 + $0.60) = $16.704 + a 20 GiB gp3 root volume for 24 of 730 h
+    # (20 * $0.08 * 24 / 730 = $0.052603); ops never added to it
+    assert close(bill.total_usd, 24 * (0.096 + 0.60) + 20 * 0.08 * 24 / 730)
     assert close(bill.operating_monthly_usd, 2150.0)
-    assert close(bill.operating_usd, 2150.0 / 30)
+    assert close(bill.operating_usd, 2150.0 / (730 / 24))
     assert bill.operating_breakdown == {"oncall": 2000.0, "monitoring": 150.0}
     assert "oncall" not in bill.breakdown
 
@@ -444,15 +465,17 @@ def test_ops_reported_apart():
 def test_alb_hourly_and_lcu():
     # 20 req/s for 30 days, defaults: 1 new connection per request, 1 s each, 10 kB per request.
     # LCU dimensions: new conn 20/25 = 0.8; active 20*1/3000; bytes 20*10,000*3600 / 2^30
-    # = 0.6706 GB/h; rules 0. Max = 0.8 LCU -> 0.8 * 720 h * $0.008 = $4.608; hourly 720 * $0.0225
+    # = 0.6706 GB/h; rules 0. Max = 0.8 LCU -> 0.8 * 730 h * $0.008 = $4.672; hourly 730 * $0.0225
     usage = KubernetesUsage(requests=20 * int(MONTH), window_s=MONTH)
     bill = kubernetes_bill(usage, control_plane="none")
-    assert close(bill.breakdown["load_balancer"], 720 * 0.0225)
-    assert close(bill.breakdown["load_balancer_lcu"], 0.8 * 720 * 0.008)
+    assert close(bill.breakdown["load_balancer"], 730 * 0.0225)
+    assert close(bill.breakdown["load_balancer_lcu"], 0.8 * 730 * 0.008)
+    # the ALB's two public IPv4 addresses: 2 * 730 h * $0.005
+    assert close(bill.breakdown["public_ipv4"], 2 * 730 * 0.005)
     # with keep-alive (100 requests per connection) processed bytes dominate:
     lb = LoadBalancerSettings(requests_per_connection=100)
     bill = kubernetes_bill(usage, control_plane="none", load_balancer=lb)
-    assert close(bill.breakdown["load_balancer_lcu"], 20 * 10_000 * 3600 / 2**30 * 720 * 0.008)
+    assert close(bill.breakdown["load_balancer_lcu"], 20 * 10_000 * 3600 / 2**30 * 730 * 0.008)
 
 
 def test_instance_table_and_errors():

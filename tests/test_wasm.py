@@ -114,7 +114,7 @@ def test_cpu_limit_times_out_when_cpu_time_exceeds_it():
     assert np.all(r["outcome"] == TIMED_OUT)
     assert np.allclose(r["end"] - r["start"], 4.0)
     # Workers bill: 10 requests x 2,000 CPU-ms in a 10-minute window.
-    m = 30 * 86400 / 600
+    m = 730 * 3600 / 600  # window -> 730-h billing month
     expected = 5 + max(0, 10 * m - 10e6) * 0.30 / 1e6 + max(0, 20_000 * m - 30e6) * 0.02 / 1e6
     assert math.isclose(run.bill.monthly_usd, expected, rel_tol=1e-9)
 
@@ -266,13 +266,15 @@ def test_edge_cold_ratio_poisson(nodes):
 def test_workers_bill_20m_requests_5ms_cpu(service, cpu_bound, slowdown):
     """20M requests/month at 5 ms of CPU each on Workers Standard:
     $5 + (20M - 10M) x $0.30/M + (100M - 30M) CPU-ms x $0.02/M = 5 + 3 + 1.40 = $9.40/month.
-    Window: 0.3 day = 1/100 month -> 200,000 evenly spaced requests. I/O wait (1 - cpu_bound) and
-    Wasm slowdown enter as CPU ms = service x slowdown x cpu_bound."""
+    Window: 0.3 day = 1/100 of a 30-day month (the workload's "20M/month", billed on `month: 720h`)
+    -> 200,000 evenly spaced requests. I/O wait (1 - cpu_bound) and Wasm slowdown enter as
+    CPU ms = service x slowdown x cpu_bound."""
     sc = scen(
         [{"steady": {"rate": "20M/month", "spacing": "uniform"}}],
         {"duration": service, "cpu_bound": cpu_bound},
         wasm(slowdown=slowdown),
         duration="7.2h",
+        month="720h",
     )
     run = run_platform(sc)
     assert run.stats.requests == 200_000
@@ -285,7 +287,7 @@ def test_workers_bill_20m_requests_5ms_cpu(service, cpu_bound, slowdown):
 
 
 def test_fastly_and_custom_bills_by_hand():
-    """Same traffic (20M requests, 100M CPU-ms a month).
+    """Same traffic (20M requests, 100M CPU-ms a 30-day month, billed on `month: 720h`).
     Fastly: (20M - 10M) x $0.50/M + max(0, 100M - 100M) x $0.05/M = $5.00 of usage, below the $50
     monthly minimum: billed $50.00 ($45.00 shortfall).
     Custom: $20 + (20M - 5M) x $0.10/M + (100M - 50M) x $0.01/M = 20 + 1.5 + 0.5 = $22.00."""
@@ -302,6 +304,7 @@ def test_fastly_and_custom_bills_by_hand():
         wasm(name="fastly", pricing="fastly-compute"),
         wasm(name="mine", pricing="custom", custom=custom),
         duration="7.2h",
+        month="720h",
     )
     fastly = run_platform(sc, "fastly").bill
     assert round(fastly.monthly_breakdown["fastly_requests"], 2) == 5.00

@@ -26,6 +26,12 @@ LATENCY_COLS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99.9", "p999"
 _SLO_LABEL = {"p999": "p99.9"}
 
 
+def _month_col(summary: dict[str, Any]) -> str:
+    """'$/month (730 h)': the billing month the monthly figures count (scenario `month:`)."""
+    hours = {p.get("month_hours") for p in summary["platforms"].values()} - {None}
+    return f"$/month ({hours.pop():g} h)" if len(hours) == 1 else "$/month"
+
+
 def _slo_cell(p: dict[str, Any]) -> str:
     slo = p.get("slo") or {}
     if not slo:
@@ -42,7 +48,7 @@ def _cells(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Column headers and one row of formatted cells per platform (shared by every layout)."""
     ops = _has_ops(summary)
     head = ["platform", "requests", "errors", "cold %", *(h for h, _ in LATENCY_COLS)]
-    head += ["peak inst", "$/month", *(["ops $/month"] if ops else []), "$/M req", "SLO"]
+    head += ["peak inst", _month_col(summary), *(["ops $/month"] if ops else []), "$/M req", "SLO"]
     rows = []
     for name, p in summary["platforms"].items():
         lat = p["latency_ms"]

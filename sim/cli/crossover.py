@@ -122,7 +122,7 @@ def _print_crossover(res: dict[str, Any], name: str, out_dir: Path, files: list[
     a = res["assumptions"]
     t = Table(
         title=f"{name}: monthly bill (p99) by volume - {fmt.duration(a['window_s'])} simulated "
-        f"per volume x {a['replications']} replications, extrapolated to 30 days"
+        f"per volume x {a['replications']} replications, extrapolated to the billing month"
     )
     t.add_column("requests/month", justify="right")
     for n in res["platforms"]:

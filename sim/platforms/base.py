@@ -44,6 +44,10 @@ class RunContext:
     cpu_bound: float
     function_names: list[str]
     decisions: list[Decision] = field(default_factory=list)
+    # Billing (issue 16): month length for monthly figures (None: the 730 h default) and the
+    # expected response bytes (mean, and mean beyond 6 MB for Lambda response streaming).
+    month_s: float | None = None
+    response_bytes: tuple[float, float] = (0.0, 0.0)
 
     def decide(self, kind: str, before: float, after: float, reason: str) -> None:
         self.decisions.append(Decision(self.env.now, kind, before, after, reason))

@@ -1522,6 +1522,8 @@ class KubernetesModel(PlatformModel):
             ],
             pod_cpu_seconds=self.pod_seconds * cpu,
             pod_memory_gib_seconds=self.pod_seconds * mem_gib,
+            # every arrival is answered (a failed one at full size: slightly high on errors)
+            response_bytes=self.n_arrivals * self.ctx.response_bytes[0],
         )
 
     def bill(self) -> Any:
@@ -1533,6 +1535,10 @@ class KubernetesModel(PlatformModel):
             mode=c.mode,
             load_balancer=self.spec.load_balancer,
             ops=self.spec.ops,
+            free_tier=self.spec.free_tier,
+            settings=self.spec.cost,
+            month_s=self.ctx.month_s,
+            ops_profile=self.spec.ops_profile,
         )
 
 

@@ -20,8 +20,15 @@ from sim.errors import InputError
 from sim.platforms.autoscaling.hpa import ControllerFlags, HPASpec
 from sim.platforms.autoscaling.keda import ScaledObjectSpec
 from sim.platforms.autoscaling.manifests import load_keda_manifest
-from sim.pricing.kubernetes import ClusterMode, ControlPlane, LoadBalancerSettings, OpsCosts
-from sim.pricing.tables import known_instance_types
+from sim.pricing.commitments import discount_rate
+from sim.pricing.kubernetes import (
+    ClusterMode,
+    ControlPlane,
+    KubernetesCostSettings,
+    LoadBalancerSettings,
+)
+from sim.pricing.ops import OpsCosts, OpsProfile
+from sim.pricing.tables import instance_type, known_instance_types
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
@@ -206,6 +213,11 @@ class KubernetesSpec(Strict):
     metric_failures: MetricFailures = Field(
         default_factory=MetricFailures, description="failed metric reads (none by default)"
     )
+    ops_profile: OpsProfile | None = Field(
+        None, description="bundled operating-cost profile (kubernetes-team, serverless-team)"
+    )
+    cost: KubernetesCostSettings = Field(default_factory=KubernetesCostSettings)
+    free_tier: bool = Field(False, description="GKE free tier: $74.40/month cluster-fee credit")
 
     @field_validator("keda", mode="before")
     @classmethod
@@ -232,6 +244,20 @@ class KubernetesSpec(Strict):
             raise ValueError(f"give exactly one of `replicas`, `hpa` or `keda` (got {what})")
         if self.routing is None:
             self.routing = self.default_routing()
+        return self
+
+    @model_validator(mode="after")
+    def _commitment_priced(self) -> KubernetesSpec:
+        """A commitment needs a rate for this cluster: say so at load time, not after the run."""
+        c = self.cost.commitment
+        if c is not None and not (self.cluster.mode == "autopilot" and c.plan == "flexible-cud"):
+            service = "gke" if self.cluster.control_plane == "gke" else "ec2"
+            try:
+                discount_rate(c, service, instance_type(self.cluster.node))
+            except InputError as exc:
+                raise ValueError(f"cost.commitment: {exc.detail}") from None
+        if self.cost.auto_mode and self.cluster.control_plane == "gke":
+            raise ValueError("cost.auto_mode is EKS Auto Mode; it does not apply to GKE")
         return self
 
     @property

@@ -44,7 +44,8 @@ from sim.platforms.base import (
     substream,
 )
 from sim.platforms.lambda_spec import LambdaSpec, ScheduleEntry, TargetTracking
-from sim.pricing.lambda_ import LambdaUsage, lambda_bill
+from sim.pricing.lambda_ import AccountTotals, LambdaUsage, lambda_bill
+from sim.pricing.tables import Bill
 from sim.records import OK, THROTTLED, TIMED_OUT
 
 # Kinds of busy environment in the completion heap.
@@ -714,19 +715,32 @@ class LambdaModel(PlatformModel):
             snapstart_restores=self.restores if self.spec.snapstart_charged else 0,
             snapstart_cached_s=self.ctx.duration * n_fn if self.spec.snapstart_charged else 0.0,
             snapstart_versions=n_fn,
+            response_bytes=self.invocations * self.ctx.response_bytes[0],
+            streamed_excess_bytes=self.invocations * self.ctx.response_bytes[1],
         )
 
     def bill(self) -> Any:
-        s = self.spec
-        return lambda_bill(
-            self.usage(),
-            memory_mb=s.memory,
-            architecture=s.architecture,
-            api_gateway=s.api_gateway,
-            init_billing=s.init_billing,
-            free_tier=s.free_tier,
-            settings=s.cost,
-        )
+        return platform_bill(self.spec, self.usage(), self.ctx.month_s)
+
+
+def platform_bill(
+    s: LambdaSpec, usage: LambdaUsage, month_s: float | None, account: AccountTotals | None = None
+) -> Bill:
+    """The bill of a `type: lambda` platform; sim.simulate re-bills with `account` totals when
+    platforms share an account (duration tiers and free allowances are per account)."""
+    return lambda_bill(
+        usage,
+        memory_mb=s.memory,
+        architecture=s.architecture,
+        api_gateway=s.api_gateway,
+        init_billing=s.init_billing,
+        free_tier=s.free_tier,
+        settings=s.cost,
+        month_s=month_s,
+        ops=s.ops,
+        ops_profile=s.ops_profile,
+        account=account,
+    )
 
 
 def _hhmm(seconds: float) -> str:

@@ -24,6 +24,7 @@ from sim import defaults as D
 from sim.config import Duration, MemoryMB, Rate, Strict
 from sim.distributions import Distribution, coerce_distribution
 from sim.pricing.lambda_ import LambdaCostSettings
+from sim.pricing.ops import OpsCosts, OpsProfile
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
@@ -162,6 +163,13 @@ class LambdaSpec(Strict):
     free_tier: bool = False
     init_billing: bool = True
     cost: LambdaCostSettings = Field(default_factory=LambdaCostSettings)
+    account: str | None = Field(
+        None, description="platforms with the same account share duration tiers and free tier"
+    )
+    ops: OpsCosts = Field(default_factory=dict, description="operating cost: monthly USD per line")
+    ops_profile: OpsProfile | None = Field(
+        None, description="bundled operating-cost profile (kubernetes-team, serverless-team)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -305,6 +313,15 @@ class LambdaSpec(Strict):
         if self.invocations_per_concurrency is None:
             return None
         return self.invocations_per_concurrency * self.concurrency_limit
+
+    @model_validator(mode="after")
+    def _commitment_applies(self) -> LambdaSpec:
+        c = self.cost.commitment
+        if c is not None and c.plan != "compute-savings-plan":
+            raise ValueError(
+                f"cost.commitment: Lambda is covered by a compute-savings-plan only, got {c.plan}"
+            )
+        return self
 
     @property
     def vcpu(self) -> float:

@@ -282,4 +282,12 @@ class WasmModel(PlatformModel):
         )
 
     def bill(self) -> Bill:
-        return wasm_bill(self.usage(), pricing=self.spec.pricing, custom=self.spec.custom)
+        s = self.spec
+        return wasm_bill(
+            self.usage(),
+            pricing=s.pricing,
+            custom=s.custom,
+            month_s=self.ctx.month_s,
+            ops=s.ops,
+            ops_profile=s.ops_profile,
+        )

@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, Field, TypeAdapter, model_validator
 
 from sim.config import Duration, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
+from sim.pricing.ops import OpsCosts, OpsProfile
 from sim.pricing.wasm import CustomWasmPricing, WasmPricing
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
@@ -107,6 +108,10 @@ class WasmSpec(Strict):
     )
     pricing: WasmPricing = "cloudflare-workers"
     custom: CustomWasmPricing | None = Field(None, description="rates for `pricing: custom`")
+    ops: OpsCosts = Field(default_factory=dict, description="operating cost: monthly USD per line")
+    ops_profile: OpsProfile | None = Field(
+        None, description="bundled operating-cost profile (kubernetes-team, serverless-team)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> WasmSpec:

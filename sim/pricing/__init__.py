@@ -4,23 +4,27 @@
     wasm_bill(WasmUsage, pricing=..., custom=...)     -> Bill
     kubernetes_bill(KubernetesUsage, ...)             -> Bill
 
-Every bill covers the simulated window and its 30-day-month equivalent (see tables.py).
+Every bill covers the simulated window and its billing-month equivalent (730 h by default; see
+tables.py). Commitments: commitments.py; data transfer, NAT, IPv4: network.py; operating cost:
+ops.py.
 """
 
+from sim.pricing.commitments import Commitment
 from sim.pricing.kubernetes import (
+    KubernetesCostSettings,
     KubernetesUsage,
     LoadBalancerSettings,
     NodeUsage,
-    OpsCosts,
     kubernetes_bill,
 )
 from sim.pricing.lambda_ import (
     LambdaCostSettings,
     LambdaUsage,
     LogsSettings,
-    NatSettings,
     lambda_bill,
 )
+from sim.pricing.network import NatSettings
+from sim.pricing.ops import OpsCosts, known_ops_profiles, ops_profile
 from sim.pricing.tables import (
     Bill,
     Bytes,
@@ -38,8 +42,10 @@ from sim.pricing.wasm import CustomWasmPricing, WasmUsage, wasm_bill
 __all__ = [
     "Bill",
     "Bytes",
+    "Commitment",
     "CustomWasmPricing",
     "InstanceType",
+    "KubernetesCostSettings",
     "KubernetesUsage",
     "LambdaCostSettings",
     "LambdaUsage",
@@ -52,8 +58,10 @@ __all__ = [
     "WasmUsage",
     "instance_type",
     "known_instance_types",
+    "known_ops_profiles",
     "kubernetes_bill",
     "lambda_bill",
+    "ops_profile",
     "parse_bytes",
     "price",
     "price_table",

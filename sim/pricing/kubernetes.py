@@ -10,21 +10,41 @@
 - Application Load Balancer: hourly charge + LCU-hours, LCU = the largest of its four dimensions,
   derived from the request rate averaged over the window (AWS measures hourly; a run with sharp
   peaks is billed a little low). Traffic assumptions are settings (LoadBalancerSettings).
-- `ops`: monthly amounts (engineer time, monitoring, ...) reported as operating cost, never added
-  to the cloud bill.
-- Not billed: EBS volumes, cross-AZ and internet data transfer, NAT for nodes.
+- EKS (and self-managed on EC2, control_plane none), `cost:` settings: a gp3 root volume per node
+  (`root_volume`, 20 GiB default, GB-month prorated per second of node life), public IPv4
+  addresses ($0.005/h: the ALB's, one per node in public subnets, each NAT Gateway's), a NAT
+  Gateway for the nodes, cross-AZ traffic (`cross_az` share of requests), internet egress (the
+  responses, tiered, first 100 GB free), the EKS Auto Mode fee (`auto_mode`, ~12% of each node's
+  on-demand price). These AWS lines are not applied to a GKE cluster (GCP rates are not in the
+  table; the bill notes it).
+- Commitments (`cost.commitment`): Savings Plans / Reserved Instances on EKS node-hours (EC2
+  rates per instance type), a GKE flexible CUD on nodes or Autopilot requests.
+- `ops` / `ops_profile`: monthly amounts (engineer time, monitoring, ...) reported as operating
+  cost, never added to the cloud bill.
+- Not billed: EBS IOPS/throughput above the gp3 baseline, snapshots, persistent volumes, GCP disks
+  and network, spot capacity (see docs/model.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sim.config import Count, Duration, Strict
+from sim.config import Duration, Fraction, Strict
 from sim.errors import InputError
+from sim.pricing.commitments import Commitment, apply_commitment, discount_rate
+from sim.pricing.network import (
+    GbConvention,
+    NatSettings,
+    cross_az_line,
+    egress_line,
+    ipv4_line,
+    nat_line,
+)
+from sim.pricing.ops import add_operating
 from sim.pricing.tables import (
     SECONDS_PER_HOUR,
     Bill,
@@ -33,6 +53,7 @@ from sim.pricing.tables import (
     InstanceType,
     bytes_to_gb,
     instance_type,
+    parse_bytes,
     price,
 )
 
@@ -70,8 +91,30 @@ class LoadBalancerSettings(Strict):
         return {"type": value} if isinstance(value, str) else value
 
 
-# `ops:` mapping of line name -> monthly USD (accepts 2000, 2k, "1.5k").
-OpsCosts = dict[str, Annotated[Count, Field(ge=0)]]
+class PublicIpv4Settings(Strict):
+    """Public IPv4 addresses billed at $0.005/h (NAT Gateways' are counted under `nat`)."""
+
+    # An internet-facing ALB needs subnets in at least two AZs and holds a public address in each.
+    load_balancer: int = Field(2, ge=0, description="addresses of the load balancer")
+    per_node: int = Field(0, ge=0, description="addresses per node (1 in public subnets)")
+
+
+class KubernetesCostSettings(Strict):
+    """Cost-only settings of a Kubernetes platform (keys under `cost:`)."""
+
+    # ASSUMPTION from upstream defaults: EKS managed node groups' diskSize and Karpenter's
+    # EC2NodeClass root volume both default to 20 GiB; gp3 is the EKS/Karpenter default type.
+    root_volume: Bytes = Field(
+        parse_bytes("20GiB"), ge=0, description="gp3 root volume per node (GiB), 0: none"
+    )
+    public_ipv4: PublicIpv4Settings = Field(default_factory=PublicIpv4Settings)
+    nat: NatSettings = Field(default_factory=NatSettings)
+    cross_az: Fraction = Field(
+        0.0, ge=0, le=1, description="share of requests whose in-cluster hop crosses AZs"
+    )
+    auto_mode: bool = Field(False, description="EKS Auto Mode: a management fee per node")
+    gb: GbConvention = Field("binary", description="bytes per GB on data lines (2^30 or 10^9)")
+    commitment: Commitment | None = Field(None, description="Savings Plan, RI or GKE CUD")
 
 
 # --- usage --------------------------------------------------------------------------------------
@@ -99,6 +142,7 @@ class KubernetesUsage:
     pod_memory_gib_seconds: float = 0.0  # Autopilot: sum of memory request (GiB) x seconds
     new_connections: float | None = None  # None: requests / requests_per_connection
     bytes: float | None = None  # through the load balancer; None: requests x bytes_per_request
+    response_bytes: float = 0.0  # returned to clients on the internet (egress)
 
 
 def _resolve(it: str | InstanceType) -> InstanceType:
@@ -144,8 +188,11 @@ def kubernetes_bill(
     load_balancer: LoadBalancerSettings | Literal["alb", "none"] | None = None,
     ops: Mapping[str, float] | None = None,
     free_tier: bool = False,
+    settings: KubernetesCostSettings | None = None,
+    month_s: float | None = None,
+    ops_profile: str | None = None,
 ) -> Bill:
-    """The Kubernetes bill for `usage` (window and 30-day month), line by line with sources."""
+    """The Kubernetes bill for `usage` (window and billing month), line by line with sources."""
     if control_plane not in ("eks", "eks-extended", "gke", "none"):
         raise InputError(
             f"expected eks, eks-extended, gke or none, got {control_plane!r}",
@@ -159,23 +206,44 @@ def kubernetes_bill(
     if mode not in ("nodes", "autopilot"):
         raise InputError(f"expected nodes or autopilot, got {mode!r}", key="cluster.mode")
     lb = LoadBalancerSettings.model_validate(load_balancer or "alb")
-    b = BillBuilder(usage.window_s)
+    settings = settings or KubernetesCostSettings()
+    b = BillBuilder(usage.window_s, month_s)
     window_h = usage.window_s / SECONDS_PER_HOUR
+    aws = control_plane != "gke"
+    commitment = settings.commitment
+    eligible: list[tuple[float, float, list]] = []  # (monthly on-demand USD, discount, rates)
 
+    node_s = 0.0  # billed node-seconds in the window, all types
     if mode == "nodes":
-        cost, used = 0.0, []
+        by_type: dict[str, tuple[InstanceType, float]] = {}
         for node in usage.nodes:
             it = _resolve(node.instance_type)
-            cost += node_billed_seconds(node, usage.window_s) / SECONDS_PER_HOUR * it.hourly_usd
-            if it not in used:
-                used.append(it)
+            seconds = node_billed_seconds(node, usage.window_s)
+            node_s += seconds
+            prev = by_type.get(it.name, (it, 0.0))[1]
+            by_type[it.name] = (it, prev + seconds / SECONDS_PER_HOUR * it.hourly_usd)
+        used: list = [it for it, _ in by_type.values()]
+        cost = sum(c for _, c in by_type.values())
         b.line("nodes", b.monthly(cost), [*used, price("nodes.minimum_billed_seconds")])
+        if commitment is not None:
+            for it, c in by_type.values():
+                service = "gke" if not aws else "ec2"
+                share, rates = discount_rate(commitment, service, it)
+                eligible.append((b.monthly(c), share, rates))
+        if settings.auto_mode:
+            if not aws:
+                raise InputError("auto_mode is EKS Auto Mode; not for GKE", key="cost.auto_mode")
+            fee = price("eks.auto_mode.fee_share")
+            b.line("auto_mode_fee", b.monthly(cost) * fee.rate, [fee, *used])
     else:
         cpu, mem = price("gke.autopilot.cpu"), price("gke.autopilot.memory")
         cpu_h = b.monthly(usage.pod_cpu_seconds / SECONDS_PER_HOUR)
         mem_h = b.monthly(usage.pod_memory_gib_seconds / SECONDS_PER_HOUR)
         b.line("autopilot_cpu", cpu.cost(cpu_h), [cpu])
         b.line("autopilot_memory", mem.cost(mem_h), [mem])
+        if commitment is not None:
+            share, rates = discount_rate(commitment, "gke")
+            eligible.append((cpu.cost(cpu_h) + mem.cost(mem_h), share, rates))
 
     if control_plane != "none":
         cp = price(_CONTROL_PLANE_KEY[control_plane])
@@ -207,7 +275,25 @@ def kubernetes_bill(
         if control_plane == "gke":
             b.note("an AWS ALB is priced for a GKE cluster; GCP load balancing is not in the table")
 
-    for name, monthly_usd in (ops or {}).items():
-        b.operating(name, float(monthly_usd))
+    if aws:
+        gbc = settings.gb
+        if mode == "nodes" and settings.root_volume > 0 and node_s > 0:
+            gp3 = price("ebs.gp3")
+            # EBS GB-month is prorated per second of the volume's life (GB = GiB provisioned).
+            gb_months = settings.root_volume / 2.0**30 * node_s / b.month_s
+            b.line("ebs", gp3.cost(b.monthly(gb_months)), [gp3])
+        addresses_h = settings.public_ipv4.per_node * node_s / SECONDS_PER_HOUR
+        if lb.type == "alb":
+            addresses_h += settings.public_ipv4.load_balancer * window_h
+        ipv4_line(b, addresses_h)
+        nat_bytes = usage.requests * settings.nat.bytes_per_request
+        nat_line(b, settings.nat, window_h, nat_bytes, gbc)
+        lb_bytes = usage.requests * lb.bytes_per_request if usage.bytes is None else usage.bytes
+        cross_az_line(b, lb_bytes, settings.cross_az, gbc)
+        egress_line(b, usage.response_bytes, gbc)
+    elif settings.nat.enabled or settings.cross_az > 0 or usage.response_bytes > 0:
+        b.note("GKE: disks, IPv4, NAT and network data are not billed (GCP rates not in the table)")
 
+    apply_commitment(b, commitment, eligible)
+    add_operating(b, ops, ops_profile)
     return b.build(usage.requests)

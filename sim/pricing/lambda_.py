@@ -20,9 +20,16 @@ Rules (prices and sources in prices.yaml; the window -> month rule in tables.py)
   runtimes"): cache = memory GB x seconds each function's published version is active (the whole
   window, each version at least 3 hours) at the cache rate; restore = memory GB x restores at the
   restore rate (a restore is each new environment resumed from the snapshot).
-- CloudWatch Logs ingestion and NAT Gateway (hours for the whole window + GB processed) are
-  optional.
-- Not billed: data transfer out, log storage, API Gateway free tier.
+- CloudWatch Logs: Lambda logs are vended logs, ingestion tiered per month ($0.50/GB first 10 TB,
+  then $0.25, $0.10, $0.05, since 2025-05-01); storage ($0.03/GB-month) billed at steady state
+  for the `logs.retention` set (none: "never expire", storage grows and is not billed; a note
+  says so). NAT Gateway (hours for the whole window + GB processed + its public IPv4) optional.
+- Data transfer out (responses to the internet, `workload.service.response_size`), tiered, first
+  100 GB free; response streaming (`cost.response_streaming`) bills the bytes of each response
+  beyond 6 MB. `cost.gb` says whether data lines use 2^30 (default) or 10^9 bytes per GB.
+- Commitments (`cost.commitment`): a Compute Savings Plan discounts duration, INIT and PC
+  (sim.pricing.commitments). Operating cost (`ops`, `ops_profile`) is reported apart.
+- Not billed: API Gateway free tier and caching, CloudWatch Logs Insights queries.
 """
 
 from __future__ import annotations
@@ -34,14 +41,23 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from sim.config import MemoryMB, Strict
+from sim.config import Count, Duration, MemoryMB, Strict
 from sim.errors import InputError
+from sim.pricing.commitments import Commitment, apply_commitment, discount_rate
+from sim.pricing.network import (
+    GbConvention,
+    NatSettings,
+    egress_line,
+    gb_divisor,
+    nat_line,
+    to_gb,
+)
+from sim.pricing.ops import OpsCosts, add_operating
 from sim.pricing.tables import (
     SECONDS_PER_HOUR,
     Bill,
     BillBuilder,
     Bytes,
-    bytes_to_gb,
     price,
     tiered_cost,
     tiers,
@@ -57,21 +73,36 @@ _EPS_S = 1e-9  # segment ends closer than this (float noise) are back to back
 
 
 class LogsSettings(Strict):
-    """CloudWatch Logs ingestion. 0 bytes per request (default) bills nothing."""
+    """CloudWatch Logs ingestion and storage. 0 bytes per request (default) bills nothing."""
 
     bytes_per_request: Bytes = Field(
         0.0, ge=0, description="log bytes ingested per billed invocation, e.g. '1KB'"
     )
-
-
-class NatSettings(Strict):
-    """A NAT Gateway in front of a VPC-attached function: hourly charge + data processed."""
-
-    enabled: bool = False
-    gateways: int = Field(1, ge=1, description="NAT Gateways billed (one per AZ used)")
-    bytes_per_request: Bytes = Field(
-        0.0, ge=0, description="bytes through the NAT per billed invocation, e.g. '20KB'"
+    retention: Duration | None = Field(
+        None, gt=0, description="log group retention, e.g. 30d; none: never expire (not billed)"
     )
+
+
+class AccountUsage(Strict):
+    """Other Lambda usage in the same account, region and architecture, per month (not simulated).
+
+    AWS: duration tiers "are applied to the aggregated monthly duration of your functions running
+    on the same architecture, in the same region, within the account" (and across an
+    Organization's accounts with consolidated billing); the free tier is per account.
+    """
+
+    gb_seconds: Count = Field(0.0, ge=0, description="on-demand GB-s a month of other functions")
+    requests: Count = Field(0.0, ge=0, description="requests a month of other functions")
+
+
+@dataclass(frozen=True)
+class AccountTotals:
+    """Monthly on-demand GB-s (duration + INIT) and requests of all simulated functions of one
+    account and architecture, this one included (sim.simulate sums the platforms that share an
+    `account`)."""
+
+    gb_seconds: float
+    requests: float
 
 
 class LambdaCostSettings(Strict):
@@ -87,6 +118,14 @@ class LambdaCostSettings(Strict):
     ephemeral_storage: MemoryMB = Field(
         512.0, description="/tmp size in MB; above 512 MB it is billed per GB-s of duration"
     )
+    response_streaming: bool = Field(
+        False, description="responses are streamed: bytes beyond 6 MB each are billed per GB"
+    )
+    gb: GbConvention = Field(
+        "binary", description="bytes per GB on data lines: binary (2^30) or decimal (10^9)"
+    )
+    commitment: Commitment | None = Field(None, description="a Compute Savings Plan")
+    account_usage: AccountUsage = Field(default_factory=lambda: AccountUsage())
 
     @field_validator("ephemeral_storage")
     @classmethod
@@ -117,6 +156,8 @@ class LambdaUsage:
     snapstart_restores: int = 0  # billed SnapStart restores (Python/.NET; 0 for Java)
     snapstart_cached_s: float = 0.0  # version-seconds cached in the window (sum over versions)
     snapstart_versions: int = 1  # published versions cached (one per function)
+    response_bytes: float = 0.0  # bytes returned to clients (internet egress)
+    streamed_excess_bytes: float = 0.0  # bytes beyond the first 6 MB of each response
 
     def __post_init__(self) -> None:
         for name in (
@@ -172,6 +213,15 @@ def _gateway_units(requests: float, api_gateway: ApiGateway, request_size: float
     return requests * max(1, math.ceil(request_size / unit))
 
 
+def account_quantities(
+    usage: LambdaUsage, memory_mb: float, init_billing: bool, month_s: float | None
+) -> tuple[float, float]:
+    """(on-demand GB-s incl. INIT, requests) of `usage` per billing month: what an account sums."""
+    b = BillBuilder(usage.window_s, month_s)
+    ms = usage.on_demand_billed_ms + (usage.init_billed_ms if init_billing else 0.0)
+    return b.monthly(ms / 1000.0 * memory_mb / 1024.0), b.monthly(usage.requests)
+
+
 def lambda_bill(
     usage: LambdaUsage,
     *,
@@ -181,8 +231,17 @@ def lambda_bill(
     init_billing: bool = True,
     free_tier: bool = False,
     settings: LambdaCostSettings | None = None,
+    month_s: float | None = None,
+    ops: OpsCosts | None = None,
+    ops_profile: str | None = None,
+    account: AccountTotals | None = None,
 ) -> Bill:
-    """The Lambda bill for `usage` (window and 30-day month), line by line with sources."""
+    """The Lambda bill for `usage` (window and billing month), line by line with sources.
+
+    Tiers and free allowances apply to the account: this function's usage plus the other
+    simulated functions of its account (`account`) plus `settings.account_usage`; the function
+    pays its pro-rata share (its GB-s / the account's) of the account's tiered cost.
+    """
     if architecture not in ("x86_64", "arm64"):
         raise InputError(f"expected x86_64 or arm64, got {architecture!r}", key="architecture")
     if api_gateway not in ("http", "rest", "none"):
@@ -190,7 +249,8 @@ def lambda_bill(
     if not memory_mb > 0:
         raise InputError(f"expected a positive memory size in MB, got {memory_mb!r}", key="memory")
     settings = settings or LambdaCostSettings()
-    b = BillBuilder(usage.window_s)
+    b = BillBuilder(usage.window_s, month_s)
+    gbc = settings.gb
     gb = memory_mb / 1024.0
 
     pc_env_s = pc_environment_seconds(usage.pc_segments, usage.window_s)
@@ -200,14 +260,24 @@ def lambda_bill(
 
     # On-demand duration and INIT share the tiers and the free GB-s.
     duration_key = f"lambda.duration.{architecture}"
-    od_gbs = b.monthly(usage.on_demand_billed_ms / 1000.0 * gb)
     init_gbs = b.monthly(usage.init_billed_ms / 1000.0 * gb) if init_billing else 0.0
-    all_gbs = od_gbs + init_gbs
+    all_gbs, monthly_requests = account_quantities(usage, memory_mb, init_billing, month_s)
+    others = settings.account_usage
+    other_gbs = others.gb_seconds + (account.gb_seconds - all_gbs if account else 0.0)
+    other_req = others.requests + (account.requests - monthly_requests if account else 0.0)
+    acct_gbs = all_gbs + max(other_gbs, 0.0)
+    acct_req = monthly_requests + max(other_req, 0.0)
     free_gbs = price("lambda.free_tier.gb_seconds") if use_free else None
-    od_cost = tiered_cost(all_gbs, duration_key)
+    acct_cost = tiered_cost(acct_gbs, duration_key)
     if free_gbs is not None:
-        od_cost -= tiered_cost(min(all_gbs, free_gbs.rate), duration_key)
+        acct_cost -= tiered_cost(min(acct_gbs, free_gbs.rate), duration_key)
+    od_cost = acct_cost * (all_gbs / acct_gbs) if acct_gbs > 0 else 0.0
     duration_rates = [*tiers(duration_key), *([free_gbs] if free_gbs else [])]
+    if acct_gbs > all_gbs or acct_req > monthly_requests:
+        b.note(
+            f"duration tiers and free allowances applied to the account's {acct_gbs:,.0f} GB-s"
+            f" and {acct_req:,.0f} requests a month; this function pays its pro-rata share"
+        )
     init_share = init_gbs / all_gbs if all_gbs > 0 else 0.0
     b.line("duration", od_cost * (1.0 - init_share), duration_rates)
     if init_billing:
@@ -215,10 +285,12 @@ def lambda_bill(
 
     # Requests (PC-served invocations are requests too).
     req_rate = price("lambda.requests")
-    monthly_requests = b.monthly(usage.requests)
     free_req = price("lambda.free_tier.requests") if use_free else None
-    billable = max(0.0, monthly_requests - (free_req.rate if free_req else 0.0))
-    b.line("requests", req_rate.cost(billable), [req_rate, *([free_req] if free_req else [])])
+    billable = max(0.0, acct_req - (free_req.rate if free_req else 0.0))
+    share = monthly_requests / acct_req if acct_req > 0 else 0.0
+    b.line(
+        "requests", req_rate.cost(billable) * share, [req_rate, *([free_req] if free_req else [])]
+    )
 
     if pc_env_s > 0 or usage.pc_billed_ms > 0:
         pc_rate = price(f"lambda.provisioned_concurrency.{architecture}")
@@ -260,21 +332,42 @@ def lambda_bill(
     if log_bytes is None:
         log_bytes = usage.requests * settings.logs.bytes_per_request
     if log_bytes > 0:
-        logs_rate = price("cloudwatch_logs.ingestion")
-        gb_logs = b.monthly(bytes_to_gb(log_bytes))
-        b.line("logs", logs_rate.cost(gb_logs), [logs_rate, price("aws.bytes_per_gb")])
+        gb_logs = b.monthly(to_gb(log_bytes, gbc))
+        key = "cloudwatch_logs.vended"
+        b.line("logs", tiered_cost(gb_logs, key), [*tiers(key), gb_divisor(gbc)])
+        retention = settings.logs.retention
+        if retention is None:
+            b.note(
+                f"log storage not billed: retention 'never expire' keeps {gb_logs:,.1f} GB more"
+                " every month; set cost.logs.retention"
+            )
+        else:
+            # Steady state: the logs of the last `retention` seconds are stored at any time.
+            store = price("cloudwatch_logs.storage")
+            stored_gb = gb_logs * retention / b.month_s
+            b.line("log_storage", store.cost(stored_gb), [store, gb_divisor(gbc)])
 
-    if settings.nat.enabled:
-        nat_bytes = usage.nat_bytes
-        if nat_bytes is None:
-            nat_bytes = usage.requests * settings.nat.bytes_per_request
-        hours_rate, data_rate = price("nat_gateway.hours"), price("nat_gateway.data")
-        hours = b.monthly(usage.window_s / SECONDS_PER_HOUR * settings.nat.gateways)
-        data_gb = b.monthly(bytes_to_gb(nat_bytes))
+    nat_bytes = usage.nat_bytes
+    if nat_bytes is None:
+        nat_bytes = usage.requests * settings.nat.bytes_per_request
+    nat_line(b, settings.nat, usage.window_s / SECONDS_PER_HOUR, nat_bytes, gbc)
+
+    egress_line(b, usage.response_bytes, gbc)
+    if settings.response_streaming and usage.streamed_excess_bytes > 0:
+        rate = price("lambda.response_streaming")
+        gb_streamed = b.monthly(to_gb(usage.streamed_excess_bytes, gbc))
         b.line(
-            "nat",
-            hours_rate.cost(hours) + data_rate.cost(data_gb),
-            [hours_rate, data_rate, price("aws.bytes_per_gb")],
+            "response_streaming",
+            rate.cost(gb_streamed),
+            [rate, price("lambda.response_streaming.free_bytes"), gb_divisor(gbc)],
         )
 
+    if settings.commitment is not None:
+        share, used = discount_rate(settings.commitment, "lambda")
+        lines = b.lines()
+        covered = ("duration", "init", "provisioned_concurrency", "provisioned_duration")
+        cost = sum(lines.get(k, 0.0) for k in covered)
+        apply_commitment(b, settings.commitment, [(cost, share, used)])
+
+    add_operating(b, ops, ops_profile)
     return b.build(usage.requests)

@@ -5,8 +5,11 @@ rate literal lives anywhere else in the code. Each `Rate` carries its unit, sour
 `Bill.sources` / `Bill.price_date` carry them on to reports.
 
 Billing a simulated window (the same rule for every platform): usage in the window is scaled to a
-30-day month (`scale = SECONDS_PER_MONTH / window_s`), the monthly bill is computed with every tier,
-free allowance and monthly minimum applied per month, and the window's cost is `monthly / scale`.
+billing month (`scale = month_s / window_s`), the monthly bill is computed with every tier, free
+allowance and monthly minimum applied per month, and the window's cost is `monthly / scale`. The
+month is 730 hours by default, as AWS's and Google's pricing calculators count it (prices.yaml
+`billing.month_hours`); a scenario's `month:` sets another (e.g. `720h`, 30 days). Per-window
+costs do not depend on the month except through tiers, allowances and minimums.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from sim.errors import InputError
-from sim.units import SECONDS_PER_MONTH
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -165,6 +167,11 @@ def price_table() -> list[dict[str, Any]]:
     return rows
 
 
+def billing_month_s() -> float:
+    """The default billing month in seconds (730 h, as the providers' calculators count)."""
+    return price("billing.month_hours").rate * SECONDS_PER_HOUR
+
+
 def bytes_to_gb(n_bytes: float) -> float:
     """Bytes -> billed GB for AWS data lines (the divisor is itself a documented table entry)."""
     return n_bytes / price("aws.bytes_per_gb").rate
@@ -221,11 +228,13 @@ Bytes = Annotated[
 
 @dataclass(frozen=True)
 class Bill:
-    """Cost of a simulated window and its 30-day-month equivalent, line by line.
+    """Cost of a simulated window and its billing-month equivalent, line by line.
 
     `breakdown` is window USD per line, `monthly_breakdown` the monthly USD of the same lines.
-    Operating cost (Kubernetes `ops` lines: engineer time, monitoring, ...) is reported apart and
-    never added to `total_usd` / `monthly_usd`. Values keep full precision; round for display only.
+    Discount lines (commitments: savings plans, reserved instances, CUDs) are negative and named in
+    `discounts`; `list_monthly_usd` is the bill before them, `monthly_usd` the effective bill.
+    Operating cost (`ops` lines: engineer time, monitoring, ...) is reported apart and never added
+    to `total_usd` / `monthly_usd`. Values keep full precision; round for display only.
     """
 
     total_usd: float
@@ -241,6 +250,18 @@ class Bill:
     operating_monthly_usd: float = 0.0
     operating_breakdown: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    month_s: float = 730 * SECONDS_PER_HOUR
+    discounts: tuple[str, ...] = ()
+    operating_sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def list_monthly_usd(self) -> float:
+        """The monthly bill at list (on-demand) prices, before commitment discounts."""
+        return self.monthly_usd - sum(self.monthly_breakdown.get(k, 0.0) for k in self.discounts)
+
+    @property
+    def list_usd(self) -> float:
+        return self.total_usd - sum(self.breakdown.get(k, 0.0) for k in self.discounts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -257,25 +278,36 @@ class Bill:
             "sources": dict(self.sources),
             "price_date": self.price_date,
             "notes": list(self.notes),
+            "month_hours": self.month_s / SECONDS_PER_HOUR,
+            "list": self.list_usd,
+            "list_monthly": self.list_monthly_usd,
+            "discounts": list(self.discounts),
         }
 
 
 class BillBuilder:
     """Collects monthly USD per line with the rates behind each line, then builds a `Bill`."""
 
-    def __init__(self, window_s: float) -> None:
+    def __init__(self, window_s: float, month_s: float | None = None) -> None:
         if not (window_s > 0 and math.isfinite(window_s)):
             raise InputError(f"the billed window must be a positive duration, got {window_s!r} s")
+        month = billing_month_s() if month_s is None else float(month_s)
+        if not (month > 0 and math.isfinite(month)):
+            raise InputError(f"the billing month must be a positive duration, got {month_s!r} s")
         self.window_s = float(window_s)
-        self.scale = SECONDS_PER_MONTH / self.window_s
+        self.month_s = month
+        self.month_h = month / SECONDS_PER_HOUR
+        self.scale = month / self.window_s
         self._monthly: dict[str, float] = {}
         self._sources: dict[str, list[str]] = {}
         self._dates: list[str] = []
         self._operating: dict[str, float] = {}
+        self._operating_sources: dict[str, str] = {}
         self._notes: list[str] = []
+        self._discounts: list[str] = []
 
     def monthly(self, window_quantity: float) -> float:
-        """A usage quantity measured over the window, scaled to a 30-day month."""
+        """A usage quantity measured over the window, scaled to the billing month."""
         return window_quantity * self.scale
 
     def line(
@@ -290,8 +322,24 @@ class BillBuilder:
             if text not in cites:
                 cites.append(text)
 
-    def operating(self, name: str, monthly_usd: float) -> None:
+    def discount(
+        self, name: str, monthly_usd: float, used: Iterable[Rate | InstanceType | str]
+    ) -> None:
+        """A commitment discount: `monthly_usd` > 0 is taken off the bill as a negative line."""
+        if monthly_usd <= 0:
+            return
+        self.line(name, -monthly_usd, used)
+        if name not in self._discounts:
+            self._discounts.append(name)
+
+    def operating(self, name: str, monthly_usd: float, source: str | None = None) -> None:
         self._operating[name] = self._operating.get(name, 0.0) + monthly_usd
+        if source:
+            self._operating_sources[name] = source
+
+    def lines(self) -> dict[str, float]:
+        """Monthly USD per line so far (a copy)."""
+        return dict(self._monthly)
 
     def note(self, text: str) -> None:
         self._notes.append(text)
@@ -302,7 +350,12 @@ class BillBuilder:
         operating_monthly = sum(self._operating.values(), 0.0)
         sources = {k: "; ".join(v) for k, v in self._sources.items()}
         if self._operating:
-            sources["operating"] = "scenario `ops` (user-supplied monthly amounts)"
+            given = set(self._operating) - set(self._operating_sources)
+            if given:
+                sources["operating"] = "scenario `ops` (user-supplied monthly amounts)"
+            profiles = sorted(set(self._operating_sources.values()))
+            if profiles:
+                sources["operating_profile"] = "; ".join(profiles)
         return Bill(
             total_usd=total,
             monthly_usd=sum(self._monthly.values(), 0.0),
@@ -317,4 +370,7 @@ class BillBuilder:
             operating_monthly_usd=operating_monthly,
             operating_breakdown=dict(self._operating),
             notes=tuple(self._notes),
+            month_s=self.month_s,
+            discounts=tuple(self._discounts),
+            operating_sources=dict(self._operating_sources),
         )

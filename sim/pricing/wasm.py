@@ -7,11 +7,12 @@ Fastly Compute (secondary source, ranges): the top of each documented range, aft
 of 10M requests and 100M vCPU-ms; the bill is at least Fastly's $50 monthly minimum ("We bill a
 minimum of $50 per month", docs.fastly.com; the shortfall is its own line). Custom: the user's own
 rates.
-All allowances and minimums apply per 30-day month (window -> month rule in tables.py).
+All allowances and minimums apply per billing month (window -> month rule in tables.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +20,7 @@ from pydantic import Field
 
 from sim.config import Count, Strict
 from sim.errors import InputError
+from sim.pricing.ops import add_operating
 from sim.pricing.tables import Bill, BillBuilder, Rate, price
 
 WasmPricing = Literal["cloudflare-workers", "fastly-compute", "custom"]
@@ -56,9 +58,13 @@ def wasm_bill(
     usage: WasmUsage,
     pricing: WasmPricing = "cloudflare-workers",
     custom: CustomWasmPricing | None = None,
+    *,
+    month_s: float | None = None,
+    ops: Mapping[str, float] | None = None,
+    ops_profile: str | None = None,
 ) -> Bill:
-    """The Wasm platform bill for `usage` (window and 30-day month), line by line with sources."""
-    b = BillBuilder(usage.window_s)
+    """The Wasm platform bill for `usage` (window and billing month), line by line with sources."""
+    b = BillBuilder(usage.window_s, month_s)
     requests = b.monthly(usage.requests)
     cpu_ms = b.monthly(usage.cpu_ms_total)
     if pricing == "cloudflare-workers":
@@ -112,4 +118,5 @@ def wasm_bill(
         raise InputError(
             f"expected cloudflare-workers, fastly-compute or custom, got {pricing!r}", key="pricing"
         )
+    add_operating(b, ops, ops_profile)  # issue 16: operating cost, apart from the cloud bill
     return b.build(usage.requests)

@@ -280,7 +280,7 @@ def bill_lines(s: Series) -> tuple[dict[str, float], dict[str, float], float | N
     """Monthly cloud-bill lines, monthly operating lines, and the factor turning a monthly
     amount into dollars per million requests (None when the bill is zero).
 
-    Every line's monthly figure is its window cost times the same 30-day extrapolation, so
+    Every line's monthly figure is its window cost times the same window-to-month factor, so
     cost_per_million / monthly_cost converts any monthly line to its share per million requests.
     """
     monthly = {k: float(v) for k, v in (s.stats.get("monthly_breakdown_usd") or {}).items()}

@@ -554,7 +554,7 @@ def bill_figure(series: list[Series]) -> Figure:
     fig = Figure(
         rows=1,
         cols=2,
-        subplot_titles=("$ per month (30 days)", "$ per million requests"),
+        subplot_titles=("$ per billing month", "$ per million requests"),
         horizontal_spacing=0.1,
     )
     x = [s.text for s in series]

@@ -189,7 +189,8 @@ def summary_table(results: Results, series: list[Series]) -> str:
         f"<table><caption style='text-align:left;font-weight:600;padding:4px 0'>{caption}"
         f"</caption><tr>{head}</tr>{''.join(rows)}</table>"
         f'<p class="note">{foot}; [lo, hi] is the 95% CI across replications. Latency is end to '
-        "end as the client sees it. $/month extrapolates the simulated window to 30 days.</p>"
+        "end as the client sees it. $/month extrapolates the simulated window to the billing "
+        "month (730 h unless the scenario's `month:` says otherwise).</p>"
     )
 
 

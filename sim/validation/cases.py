@@ -682,9 +682,11 @@ def workers_month_bill() -> float:
 
 
 def eks_30_day_bill() -> float:
-    """By hand: two t3.medium nodes and an EKS control plane for 720 hours."""
+    """By hand: two t3.medium nodes, an EKS control plane and two 20 GiB gp3 root volumes for
+    720 hours (EBS GB-months prorated over the 730-h billing month)."""
     hourly = 2 * instance_type("t3.medium").hourly_usd + price("eks.control_plane").rate
-    return 30 * 24 * hourly
+    ebs = 2 * 20 * price("ebs.gp3").rate * 720 / price("billing.month_hours").rate
+    return 30 * 24 * hourly + ebs
 
 
 def _usd_check(name: str, quantity: str, expected: float, simulated: float, note: str) -> Check:
@@ -744,6 +746,7 @@ def _cost_workers(name: str, st: Settings) -> list[Check]:
             "duration": "18h",
             "replications": 1,
             "seed": st.seed,  # 18 h of 20M/month = 500,000
+            "month": "720h",  # the workload's "/month" is 30 days: bill on the same month
             "workload": {
                 "arrivals": [{"steady": {"rate": "20M/month", "spacing": "uniform"}}],
                 "service": {"duration": "5ms", "cpu_bound": 1},
@@ -799,7 +802,7 @@ def _cost_eks(name: str, st: Settings) -> list[Check]:
             "bill for 30 days",
             eks_30_day_bill(),
             r.bill.total_usd,
-            f"720 h x (2 x ${instance_type('t3.medium').hourly_usd} + control plane); "
+            f"720 h x (2 x ${instance_type('t3.medium').hourly_usd} + control plane) + EBS; "
             f"prices {r.bill.price_date}",
         )
     ]

@@ -34,6 +34,7 @@ from pydantic import (
 from sim.config import Fraction, Strict
 from sim.distributions import Distribution, coerce_distribution
 from sim.errors import InputError
+from sim.pricing.tables import parse_bytes
 from sim.workload.sources import (
     Batch,
     Diurnal,
@@ -111,8 +112,26 @@ class ArrivalSource(Strict):
         return {k: v for k, v in handler(self).items() if v is not None}
 
 
+_SIZE_KEYS = ("value", "mean", "median", "p99", "shift", "scale", "low", "high")
+
+
+def _size_distribution(value: Any) -> Any:
+    """Response sizes: '2KB' or 2048 (constant) or a distribution whose sizes may say '2KB'."""
+    if isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return {"dist": "constant", "value": parse_bytes(value)}
+    if isinstance(value, dict):
+        out = dict(value)
+        for key in _SIZE_KEYS:
+            if isinstance(out.get(key), str):
+                out[key] = parse_bytes(out[key])
+        if isinstance(out.get("values"), list):
+            out["values"] = [parse_bytes(v) if isinstance(v, str) else v for v in out["values"]]
+        return coerce_distribution(out)
+    return value
+
+
 class ServiceSpec(Strict):
-    """Handler time per request at 1 vCPU (native)."""
+    """Handler time per request at 1 vCPU (native); the size of each response."""
 
     duration: Annotated[
         Distribution | None,
@@ -121,6 +140,11 @@ class ServiceSpec(Strict):
     ] = Field(None, description="a distribution, or a bare duration (constant)")
     cpu_bound: Fraction = Field(
         1.0, ge=0, le=1, description="share of the service time that scales with CPU (1 = all)"
+    )
+    # Billing only (internet egress, response streaming): none = 0 bytes, so older scenarios keep
+    # their bills. Sizes in bytes ("2KB" = 2,000, "2KiB" = 2,048).
+    response_size: Annotated[Distribution | None, BeforeValidator(_size_distribution)] = Field(
+        None, description="bytes per response: a size ('20KB') or a distribution of sizes"
     )
 
 
