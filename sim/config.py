@@ -514,9 +514,9 @@ def validation_problems(
         said.add((tuple(p), msg))
         by_path.setdefault(tuple(p), []).append(msg)
     # A union's branches fail at one key together: one line, the alternatives joined.
-    for p, msgs in by_path.items():
+    for key, msgs in by_path.items():
         msg = msgs[0] if len(msgs) == 1 else "; or ".join(msgs)
-        out.append(_problem(file, [*prefix, *p], line_of(node, list(p)), msg, labels))
+        out.append(_problem(file, [*prefix, *key], line_of(node, list(key)), msg, labels))
     return out
 
 

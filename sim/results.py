@@ -600,7 +600,7 @@ def _signals_held() -> Iterator[None]:
         pending.append(signum)
 
     held = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.signal(s, record) for s in held}
+    previous: dict[int, Any] = {s: signal.signal(s, record) for s in held}
     try:
         yield
     finally:

@@ -18,6 +18,7 @@ from sim.errors import InputError
 from sim.results import build_summary
 from sim.scenario import Scenario
 from sim.workload import Workload
+from sim.workload.sources import Batch, Diurnal, Mmpp
 
 # Below this many simulated requests in total, process start-up costs more than it saves.
 PARALLEL_MIN_REQUESTS = 400_000
@@ -87,16 +88,16 @@ def expected_events(scenario: Scenario) -> list[tuple[str, float]]:
         src, where = entry.source, f"workload.arrivals[{j}].{entry.kind}"
         span = max(0.0, min(t, src.end if src.end is not None else t) - src.start)
         per_run = 0.0
-        if entry.kind == "diurnal":
+        if isinstance(src, Diurnal):
             per_run, where = span / src.period, f"{where}.period"
-        elif entry.kind == "mmpp":
+        elif isinstance(src, Mmpp):
             import numpy as np
 
             leave = float(np.max(-np.diag(src.matrix())))  # fastest state change, 1/s
             per_run, where = span * leave, f"{where}.states"
-        elif entry.kind == "batch" and src.every is not None:
+        elif isinstance(src, Batch) and src.every is not None:
             per_run, where = span / src.every, f"{where}.every"
-        elif entry.kind == "batch" and src.rate is not None:
+        elif isinstance(src, Batch) and src.rate is not None:
             per_run, where = span * src.rate, f"{where}.rate"
         if per_run:
             out.append((where, reps * per_run))

@@ -123,7 +123,7 @@ def summary_blocks(summary: dict[str, Any], console: Console) -> list[Renderable
     rest = [i for i in range(len(head)) if i not in lat]
     two = [_table(head, rows, rest, title), _table(head, rows, [0, *lat], "latency")]
     if all(_fits(console, t) for t in two):
-        return two
+        return [*two]
     # metrics down the side: as many platforms per table as fit
     groups: list[list[list[str]]] = []
     for row in rows:
@@ -133,7 +133,7 @@ def summary_blocks(summary: dict[str, Any], console: Console) -> list[Renderable
             groups.append([row])
     tables = [_transposed(head, g, title if i == 0 else None) for i, g in enumerate(groups)]
     if all(_fits(console, t) for t in tables):
-        return tables
+        return [*tables]
     return [f"[bold]{title}[/]", *_vertical(head, rows)]
 
 

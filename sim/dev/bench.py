@@ -325,6 +325,7 @@ def run_process(name: str, tree: Path | None) -> dict[str, Any]:
         else:
             res = _timed_process([sys.executable, "-m", "sim", *args, "--json"], cwd, env)
             if "error" not in res:
+                assert scenario is not None  # only the cli-* cases have none
                 summary = json.loads(res["stdout"])
                 res["requests"] = sum(p["requests"] for p in summary["platforms"].values())
                 res["outputs"] = sorted(

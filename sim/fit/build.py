@@ -142,7 +142,7 @@ def build_fit(
     reqs = [o.requests for o in obs if o.requests is not None and len(o.requests)]
     rates = [o for o in obs if o.rate is not None]
     hists = [o for o in obs if o.histogram is not None]
-    powers = [o for o in obs if o.power is not None]
+    powers = [o.power for o in obs if o.power is not None]
     platforms = {o.platform for o in obs if o.requests is not None and o.platform}
     inputs = [{"format": o.format, **o.tally.summary()} for o in obs]
     notes: list[str] = []
@@ -153,7 +153,7 @@ def build_fit(
             "no arrivals: give request logs (Lambda, ALB, nginx, Envoy, k6, Azure) "
             "or a Prometheus rate series"
         )
-    power = fit_power(powers[0].power.memory_mb, powers[0].power.duration_ms) if powers else None
+    power = fit_power(powers[0].memory_mb, powers[0].duration_ms) if powers else None
     if cpu_bound is not None:
         c, c_src = cpu_bound, "given (--cpu-bound)"
     elif power is not None:

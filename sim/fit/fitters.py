@@ -381,7 +381,7 @@ def fit_power(memory_mb: np.ndarray, duration_ms: np.ndarray) -> PowerFit:
     if x.size > 2 and np.ptp(x) > 0 and t_native > 0:
         cov = s2 * np.linalg.inv(a_mat.T @ a_mat)
         grad = np.array([-b, a]) / t_native**2  # dc/da, dc/db
-        se = float(math.sqrt(max(0.0, grad @ cov @ grad)))
+        se = float(math.sqrt(max(0.0, float(grad @ cov @ grad))))
     return PowerFit(
         float(min(1.0, max(0.0, c))),
         se,

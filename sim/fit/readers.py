@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -701,14 +702,14 @@ def _read_prometheus(path: Path, obs: Observed) -> None:
     if any("le" in (s.get("metric") or {}) for s in series):
         by_le: dict[float, float] = {}
         for i, s in enumerate(series, 1):
-            le_txt = (s.get("metric") or {}).get("le")
+            le_txt: Any = (s.get("metric") or {}).get("le")
             try:
-                le = float(le_txt)
+                edge = float(le_txt)
                 vals = [float(v[1]) for v in s.get("values", [])]
             except (TypeError, ValueError, IndexError):
                 t.fail(i, f"series {i}: le={le_txt!r} or its values are not numbers")
                 continue
-            by_le[le] = by_le.get(le, 0.0) + float(np.nansum(vals))
+            by_le[edge] = by_le.get(edge, 0.0) + float(np.nansum(vals))
         t.check("histogram bucket series")
         le = np.array(sorted(by_le))
         cum = np.array([by_le[x] for x in le])

@@ -167,3 +167,7 @@ class PlatformModel:
     def bill(self) -> Any:
         """A sim.pricing Bill for the whole simulated window."""
         raise NotImplementedError
+
+    def usage(self) -> Any:
+        """The billable quantities behind bill() (an account's platforms are re-billed on them)."""
+        raise NotImplementedError

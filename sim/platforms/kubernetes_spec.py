@@ -20,7 +20,7 @@ from sim.errors import InputError
 from sim.platforms.autoscaling.hpa import ControllerFlags, HPASpec
 from sim.platforms.autoscaling.keda import ScaledObjectSpec
 from sim.platforms.autoscaling.manifests import load_keda_manifest
-from sim.pricing.commitments import discount_rate
+from sim.pricing.commitments import Service, discount_rate
 from sim.pricing.kubernetes import (
     ClusterMode,
     ControlPlane,
@@ -251,7 +251,7 @@ class KubernetesSpec(Strict):
         """A commitment needs a rate for this cluster: say so at load time, not after the run."""
         c = self.cost.commitment
         if c is not None and not (self.cluster.mode == "autopilot" and c.plan == "flexible-cud"):
-            service = "gke" if self.cluster.control_plane == "gke" else "ec2"
+            service: Service = "gke" if self.cluster.control_plane == "gke" else "ec2"
             try:
                 discount_rate(c, service, instance_type(self.cluster.node))
             except InputError as exc:

@@ -138,8 +138,8 @@ class LambdaSpec(Strict):
     snapstart: bool = False
     restore: Dist = Field(default_factory=lambda: D.LAMBDA_SNAPSTART_RESTORE)  # type: ignore[assignment]
     keep_alive: Dist = Field(default_factory=lambda: D.LAMBDA_KEEP_ALIVE_S)  # type: ignore[assignment]
-    max_environment_lifetime: Dist | None = Field(
-        default_factory=lambda: D.LAMBDA_MAX_ENVIRONMENT_LIFETIME_S,  # type: ignore[arg-type]
+    max_environment_lifetime: Dist | None = Field(  # type: ignore[assignment]
+        default_factory=lambda: D.LAMBDA_MAX_ENVIRONMENT_LIFETIME_S,
         description="an on-demand environment is recycled this long after it started, even when "
         "busy (a request in flight finishes first); null: never",
     )

@@ -84,6 +84,7 @@ def load_sam_function(path: Path, function: str | None) -> dict[str, Any]:
             file=file,
             key="sam.function",
         )
+    assert isinstance(doc, dict)  # Resources was read from it
     props = dict((doc.get("Globals") or {}).get("Function") or {})
     props.update(funcs[function].get("Properties") or {})
     out: dict[str, Any] = {}

@@ -35,7 +35,7 @@ from pydantic import Field, model_validator
 
 from sim.config import Duration, Fraction, Strict
 from sim.errors import InputError
-from sim.pricing.commitments import Commitment, apply_commitment, discount_rate
+from sim.pricing.commitments import Commitment, Service, apply_commitment, discount_rate
 from sim.pricing.network import (
     GbConvention,
     NatSettings,
@@ -227,7 +227,7 @@ def kubernetes_bill(
         b.line("nodes", b.monthly(cost), [*used, price("nodes.minimum_billed_seconds")])
         if commitment is not None:
             for it, c in by_type.values():
-                service = "gke" if not aws else "ec2"
+                service: Service = "gke" if not aws else "ec2"
                 share, rates = discount_rate(commitment, service, it)
                 eligible.append((b.monthly(c), share, rates))
         if settings.auto_mode:

@@ -363,11 +363,11 @@ def lambda_bill(
         )
 
     if settings.commitment is not None:
-        share, used = discount_rate(settings.commitment, "lambda")
+        share, rates = discount_rate(settings.commitment, "lambda")
         lines = b.lines()
         covered = ("duration", "init", "provisioned_concurrency", "provisioned_duration")
         cost = sum(lines.get(k, 0.0) for k in covered)
-        apply_commitment(b, settings.commitment, [(cost, share, used)])
+        apply_commitment(b, settings.commitment, [(cost, share, rates)])
 
     add_operating(b, ops, ops_profile)
     return b.build(usage.requests)

@@ -130,7 +130,7 @@ def verdict_block(results: list[Results]) -> str:
         lines = v.get("text") or []
         if not lines:
             continue
-        cls = {"pass": "pass", "none_pass": "fail"}.get(v.get("status"), "")
+        cls = {"pass": "pass", "none_pass": "fail"}.get(v.get("status", ""), "")
         name = f"{esc(rs.name)}: " if len(results) > 1 else ""
         out.append(f'<p class="verdict"><span class="{cls}">{name}{esc(lines[0])}</span></p>')
         out.extend(f'<p class="note">{esc(x)}</p>' for x in lines[1:])

@@ -703,7 +703,7 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
     names = list(dict.fromkeys(k for r in rows for k in r))
     columns = []
     for name in names:
-        col = [r.get(name) for r in rows]
+        col: list[Any] = [r.get(name) for r in rows]
         missing = [v is None or (isinstance(v, float) and math.isnan(v)) for v in col]
         vals = [v for v, m in zip(col, missing, strict=True) if not m]
         numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals)

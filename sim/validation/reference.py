@@ -123,6 +123,7 @@ class ReferenceLambda(LambdaModel):
         self.peak = max(self.peak, self.live)
         lifetime = self.spec.max_environment_lifetime
         if lifetime is not None:  # the kernel's draw buffer: the same draws in the same order
+            assert self.life_draw is not None  # the kernel makes one when a lifetime is set
             life = lifetime.value if lifetime.dist == "constant" else self.life_draw.next()
             self.env.process(self._recycler(env_id, f, t + life))
         return env_id, 0, self.sandbox + init
@@ -443,6 +444,7 @@ class ReferenceKubernetes(KubernetesModel):
                 sampled = ep[math.floor(self.route_u.next() * n)]
                 if candidate is None or outstanding(sampled) < outstanding(candidate):
                     candidate = sampled
+            assert candidate is not None
             return candidate
         best = ep[0]  # least outstanding, the lowest pod id on a tie
         for p in ep[1:]:
