@@ -471,3 +471,19 @@ def test_run_writes_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert set(figures_in(html)) == {
         f"fig-{k}" for k in ("tail", "parts", "cold_warm", "time", "bill")
     }
+
+
+def test_log_axes_read_1_2_5_and_the_toggle_restores_them(html3: str):
+    figs = figures_in(html3)
+    tail = figs["fig-tail"]["layout"]
+    for ax, want in (("xaxis", {"10", "20", "50", "100"}), ("yaxis", {"0.5", "0.01", "0.001"})):
+        assert tail[ax]["type"] == "log" and tail[ax]["tickmode"] == "array"
+        assert want <= set(tail[ax]["ticktext"]), (ax, tail[ax]["ticktext"])
+        assert not any("e+" in t or "e-" in t for t in tail[ax]["ticktext"])
+    log_btn, lin_btn = (b["args"][1] for b in tail["updatemenus"][0]["buttons"])
+    assert log_btn["xaxis.tickmode"] == log_btn["yaxis.tickmode"] == "array"
+    assert lin_btn["xaxis.tickmode"] == lin_btn["yaxis.tickmode"] == "auto"
+    cold_warm = figs["fig-cold_warm"]["layout"]["xaxis"]
+    assert {"50", "100", "200"} <= set(cold_warm["ticktext"])
+    latency = figs["fig-time"]["layout"]["yaxis"]  # row 1: latency per bucket, log
+    assert latency["type"] == "log" and {"100", "200"} <= set(latency["ticktext"])

@@ -1,8 +1,10 @@
 """The report in a real browser: headless Chromium (Debian's package) driven by playwright.
 
 Every figure must render with data, the page must fetch nothing (only its own file:// URL),
-the console must stay free of errors, and the CCDF/CDF toggle must switch the axes. A screenshot
-goes to test-artifacts/report.png for a human to look at.
+the console must stay free of errors, and the CCDF/CDF toggle must switch the axes. Screenshots go
+to test-artifacts/ for a human to look at: the whole page at desktop (1440 px) and laptop
+(1366x768) widths, report-desktop.png and report-laptop.png, and each figure at laptop width
+(report-laptop-fig-NAME.png), small enough to read at full size.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sim.simulate import run_scenario
 from conftest import ROOT, make_scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
+VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "laptop": {"width": 1366, "height": 768}}
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -77,7 +80,7 @@ def test_report_renders_offline_in_chromium(tmp_path: Path):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport=VIEWPORTS["desktop"])
             page.on("request", lambda r: requests.append(r.url))
             page.on(
                 "console",
@@ -102,7 +105,7 @@ def test_report_renders_offline_in_chromium(tmp_path: Path):
                     svg: d.querySelectorAll('svg.main-svg').length,
                 }))"""
             )
-            page.screenshot(path=str(_artifacts() / "report.png"), full_page=True)
+            _screenshots(page)
 
             # The toggle: linear CDF, then back to the log-log CCDF.
             axes = "() => { const l = document.getElementById('fig-tail')._fullLayout; " + (
@@ -128,6 +131,19 @@ def test_report_renders_offline_in_chromium(tmp_path: Path):
     assert requests == [url], requests  # nothing but the page itself: no CDN, no fonts
     assert not problems, problems
     assert title == "sim report: browser-check"
+
+
+def _screenshots(page) -> None:
+    """The page at each width, then each figure at the last (plotly redraws on resize)."""
+    out = _artifacts()
+    for name, size in VIEWPORTS.items():
+        page.set_viewport_size(size)
+        page.wait_for_timeout(300)  # plotly's responsive relayout after the resize event
+        page.screenshot(path=str(out / f"report-{name}.png"), full_page=True)
+    for key in FIGURES:
+        page.locator(f"#fig-{key}").screenshot(path=str(out / f"report-laptop-fig-{key}.png"))
+    page.set_viewport_size(VIEWPORTS["desktop"])
+    page.wait_for_timeout(300)
 
 
 def _artifacts() -> Path:

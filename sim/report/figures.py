@@ -7,10 +7,10 @@ which would otherwise render tags in them.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
-from plotly.colors import qualitative
 
 from sim.format import usd as _usd
 from sim.report.data import (
@@ -25,11 +25,45 @@ from sim.report.data import (
     time_unit,
     timeline_of,
 )
-from sim.report.plot import Figure, bar, scatter
+from sim.report.plot import Figure, bar, log_ticks, scatter
 
 MARKS = (("p50", 0.5, "circle"), ("p99", 0.01, "diamond"), ("p999", 0.001, "square"))
 MARK_NAMES = {"p50": "p50", "p99": "p99", "p999": "p99.9"}
 PART_COLORS = {"overhead": "#9e9e9e", "wait": "#ff9f43", "startup": "#e74c3c", "service": "#3b82f6"}
+# Bill lines: 40 colours picked greedily from plotly's qualitative sets and Kelly's for the largest
+# smallest CIE76 distance (ΔE ≥ 20 between any two; plotly's Dark24 has pinks 8 apart), none too
+# pale on white nor neon.
+BILL_PALETTE = (
+    "#be0032", "#0067a5", "#66aa00", "#990099", "#ff9900", "#52bca3", "#654522", "#e68fac",
+    "#ddcc77", "#6a76fc", "#a1caf1", "#dcd300", "#e7298a", "#ff97ff", "#117733", "#f89c74",
+    "#6f4070", "#848482", "#e25822", "#a6761d", "#008695", "#882d17", "#b497e7", "#1cbe4f",
+    "#6c7c32", "#19d3f3", "#b3446c", "#b3de69", "#af6458", "#00b5f7", "#cc61b0", "#ed645a",
+    "#fecb52", "#778aae", "#8be0a4", "#ff6692", "#3366cc", "#736f4c", "#a06177", "#00cc96",
+)  # fmt: skip
+# Each bill line name (sim/pricing/*.py, ops_profiles.yaml) keeps its own colour across platforms
+# and reports; lines that share a bill get far-apart colours. Other names hash to a colour.
+BILL_COLOR = {
+    name: i % len(BILL_PALETTE)
+    for i, name in enumerate(
+        (
+            # Kubernetes
+            "nodes", "control_plane", "load_balancer", "load_balancer_lcu", "ebs",
+            # Lambda
+            "duration", "requests", "api_gateway", "logs", "init",
+            # Wasm
+            "workers_base", "workers_requests", "workers_cpu", "fastly_requests", "fastly_cpu",
+            # shared data lines and the rest
+            "data_transfer_out", "nat", "public_ipv4", "cross_az", "provisioned_concurrency",
+            "provisioned_duration", "log_storage", "ephemeral_storage", "snapstart_cache",
+            "snapstart_restore", "response_streaming", "commitment_discount", "commitment_unused",
+            "fastly_minimum_shortfall", "base", "cpu", "auto_mode_fee", "autopilot_cpu",
+            "autopilot_memory",
+            # operating lines (hatched, so sharing a colour with a cloud line still reads)
+            "platform_engineer", "networking_tools", "monitoring", "security_scanning", "ci_cd",
+            "incident_time", "training",
+        )
+    )
+}  # fmt: skip
 LAYOUT = {
     "margin": {"l": 70, "r": 30, "t": 60, "b": 50},
     "legend": {"font": {"size": 11}},
@@ -68,6 +102,7 @@ def tail_figure(series: list[Series]) -> Figure:
         xlin = max(xlin, float(lat.get("p999") or c.ms.max()))
         ymin = min(ymin, float(c.prob.min()))
         if c.lo is not None and c.hi is not None:
+            xmax = max(xmax, float(np.max(c.hi)))
             lo = np.maximum(c.lo, pos.min() if pos.size else 1e-3)
             fig.add_trace(
                 scatter(
@@ -143,6 +178,7 @@ def tail_figure(series: list[Series]) -> Figure:
                 _guide([t, t], [y0, 1.0], [f"SLO p99 {t:.4g} ms ", ""], "top left", view, True)
             )
     title = "Latency tail: {} (p50 ● p99 ◆ p99.9 ■)"
+    x_ticks, y_ticks = log_ticks(xmin, xmax), log_ticks(ymin, 1.0)
     log_axes = {
         "title.text": title.format("CCDF on log-log axes"),
         "xaxis.type": "log",
@@ -150,6 +186,10 @@ def tail_figure(series: list[Series]) -> Figure:
         "xaxis.autorange": True,
         "yaxis.autorange": True,
         "yaxis.title.text": "P(latency > x)  (1 − CDF)",
+        # the 1-2-5 labels back (the linear view drops them)
+        **{f"{a}.tickmode": "array" for a, t in (("xaxis", x_ticks), ("yaxis", y_ticks)) if t},
+        "xaxis.minor.ticks": "outside",
+        "yaxis.minor.ticks": "outside",
     }
     lin_axes = {
         "title.text": title.format("CDF on linear axes"),
@@ -158,12 +198,16 @@ def tail_figure(series: list[Series]) -> Figure:
         "xaxis.range": [0, xlin * 1.15],
         "yaxis.range": [0, 1.02],
         "yaxis.title.text": "P(latency ≤ x)  (CDF)",
+        "xaxis.tickmode": "auto",
+        "yaxis.tickmode": "auto",
+        "xaxis.minor.ticks": "",
+        "yaxis.minor.ticks": "",
     }
     fig.update_layout(
         **LAYOUT,
         title={"text": log_axes["title.text"], "x": 0},
-        xaxis={"type": "log", "title": {"text": "end-to-end latency (ms)"}},
-        yaxis={"type": "log", "title": {"text": log_axes["yaxis.title.text"]}},
+        xaxis={"type": "log", "title": {"text": "end-to-end latency (ms)"}, **x_ticks},
+        yaxis={"type": "log", "title": {"text": log_axes["yaxis.title.text"]}, **y_ticks},
         height=520,
         updatemenus=[
             {
@@ -262,6 +306,7 @@ def cold_warm_figure(series: list[Series]) -> Figure:
     fig = Figure()
     keys = (("p50", "circle"), ("p90", "circle-open"), ("p99", "diamond"), ("p999", "square"))
     rows: list[str] = []
+    xs: list[float] = []
     for s in series:
         warm = s.stats.get("warm_latency_ms") or {}
         cold = s.stats.get("cold_latency_ms") or {}
@@ -277,6 +322,7 @@ def cold_warm_figure(series: list[Series]) -> Figure:
                 continue
             row = f"{s.text} · {kind}"
             rows.append(row)
+            xs.extend(pct[k] for k, _ in pts)
             fig.add_trace(
                 scatter(
                     x=[pct[k] for k, _ in pts],
@@ -296,7 +342,7 @@ def cold_warm_figure(series: list[Series]) -> Figure:
     fig.update_layout(
         **LAYOUT,
         title={"text": "Cold vs warm requests: p50 ● p90 ○ p99 ◆ p99.9 ■", "x": 0},
-        xaxis={"type": "log", "title": {"text": "latency (ms)"}},
+        xaxis={"type": "log", "title": {"text": "latency (ms)"}, **log_ticks(*_span(xs))},
         yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": rows},
         height=max(260, 60 + 38 * len(rows)),
     )
@@ -331,9 +377,11 @@ def time_figure(series: list[Series]) -> Figure:
     )
     row_nodes = 3 if has_nodes else None
     row_rate = nrows
+    ms: list[float] = []  # row 1's latencies, for its log ticks
     for s in series:
         b = latency_buckets(s, s.duration)
         for q, dash in (("p99", "solid"), ("p50", "dot")):
+            ms.extend(_span(b[q]))
             fig.add_trace(
                 scatter(
                     x=b["t"] / scale,
@@ -353,6 +401,7 @@ def time_figure(series: list[Series]) -> Figure:
             )
         slow = slow_requests(s)
         if not slow.empty:
+            ms.extend(_span(slow["latency_ms"]))
             cold = slow["cold"].astype(bool).to_numpy() if "cold" in slow else None
             fig.add_trace(
                 scatter(
@@ -466,7 +515,7 @@ def time_figure(series: list[Series]) -> Figure:
         height=260 * nrows,
         hovermode="closest",
     )
-    fig.update_yaxes(type="log", title={"text": "ms"}, row=1, col=1)
+    fig.update_yaxes(type="log", title={"text": "ms"}, **log_ticks(*_span(ms)), row=1, col=1)
     fig.update_yaxes(title={"text": "count"}, row=2, col=1, rangemode="tozero")
     if row_nodes:
         fig.update_yaxes(title={"text": "nodes"}, row=row_nodes, col=1, rangemode="tozero")
@@ -566,10 +615,11 @@ def bill_figure(series: list[Series]) -> Figure:
             for k, v in items.items():
                 col = lines.setdefault((k, op), [(0.0, None)] * len(series))
                 col[i] = (v, v * factor if factor is not None else None)
-    palette = qualitative.Dark24
-    for j, ((k, op), vals) in enumerate(sorted(lines.items(), key=lambda kv: (kv[0][1], kv[0][0]))):
+    ordered = sorted(lines.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+    colors = bill_colors([k for (k, _), _ in ordered])
+    for (k, op), vals in ordered:
         name = f"operating: {esc(k)}" if op else esc(k.replace("_", " "))
-        marker = {"color": palette[j % len(palette)]}
+        marker = {"color": colors[k]}
         if op:
             marker["pattern"] = {"shape": "/", "fgcolor": "#333333"}
         for col, idx in ((1, 0), (2, 1)):
@@ -623,10 +673,35 @@ def bill_figure(series: list[Series]) -> Figure:
         **LAYOUT,
         barmode="stack",
         title={"text": "The bill", "x": 0},
-        height=max(480, 120 + 24 * len(lines)),
+        # the legend (one 29 px row a line) fits beside the bars instead of scrolling
+        height=max(480, 170 + 29 * len(lines)),
     )
     fig.update_yaxes(title={"text": "USD"})
     return fig
+
+
+def bill_colors(names: list[str]) -> dict[str, str]:
+    """A colour per bill line name: its own (BILL_COLOR, else a hash of the name), or when another
+    line of this figure holds that, the next free one; colours repeat only past 40 names."""
+    taken: set[int] = set()
+    out: dict[str, str] = {}
+    n = len(BILL_PALETTE)
+    for name in dict.fromkeys(names):
+        i = BILL_COLOR.get(name, zlib.crc32(name.encode()) % n)
+        for step in range(n if len(taken) < n else 0):
+            if (i + step) % n not in taken:
+                i = (i + step) % n
+                break
+        taken.add(i)
+        out[name] = BILL_PALETTE[i]
+    return out
+
+
+def _span(values: Any) -> tuple[float, float]:
+    """The smallest and largest positive finite value (what a log axis can show), or (0, 0)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    return (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
 
 
 def _empty(message: str) -> Figure:
