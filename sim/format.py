@@ -8,6 +8,7 @@ below a cent), counts with thousands separators.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 # below this many requests per replication, a cost per million requests is mostly fixed cost
 # divided by a handful of requests: say so beside the figure
@@ -85,3 +86,38 @@ def per_million(x: float | None, requests: float | None) -> str:
     if x is not None and requests is not None and requests < FEW_REQUESTS:
         text += f" (from only {requests:,.0f} requests)"
     return text
+
+
+# --- log axes (the report's and the studies' plots) ---
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def log_ticks(lo: float, hi: float) -> dict[str, Any]:
+    """Axis options for a log axis spanning [lo, hi]: labels at 1, 2, 5 per decade (1 alone past
+    five decades) written as people write them (0.05, 200, 20k, 5×10⁻⁴), unlabelled minor ticks
+    at every digit. plotly's own log labels over a decade or two read "2 5 10 2 5" or "2e+3"."""
+    if not (0 < lo <= hi and math.isfinite(hi)):
+        return {}
+    e0, e1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    mantissas = (1, 2, 5) if e1 - e0 <= 5 else (1,)
+    vals = [m * 10.0**e for e in range(e0, e1 + 1) for m in mantissas]
+    return {
+        "tickmode": "array",
+        "tickvals": vals,
+        "ticktext": [_tick_text(v) for v in vals],
+        "minor": {"ticks": "outside", "ticklen": 3, "dtick": "D1", "showgrid": False},
+    }
+
+
+def _tick_text(v: float) -> str:
+    e = math.floor(math.log10(v) + 1e-9)
+    m = round(v / 10.0**e)
+    if e < -3:
+        power = f"10{str(e).translate(_SUPERSCRIPT)}"
+        return power if m == 1 else f"{m}×{power}"
+    if e >= 6:
+        return f"{m * 10 ** (e - 6)}M"
+    if e >= 4:
+        return f"{m * 10 ** (e - 3)}k"
+    return f"{v:,.{max(0, -e)}f}"

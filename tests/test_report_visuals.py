@@ -140,3 +140,23 @@ def test_log_ticks_read_1_2_5_per_decade():
     assert log_ticks(0.0, 1.0) == {} and log_ticks(5.0, 1.0) == {}
     for text in log_ticks(1e-6, 1e9)["ticktext"]:
         assert "e+" not in text and "e-" not in text
+
+
+def test_crossover_p99_axis_reads_1_2_5() -> None:
+    """The studies' crossover page labels its p99 log axis as the report does (1, 2, 5 per
+    decade, no "2e+3"), over the at-least-a-decade range it spans."""
+    from sim.studies.plots import crossover_figure
+
+    rows = [
+        {"volume_per_month": v, "platform": p, "monthly_cost_usd": c, "p99_ms": ms}
+        for v in (1e6, 1e7, 1e8)
+        for p, c, ms in (("lambda", v * 2e-6, 180.0), ("eks", 150.0, 210.0))
+    ]
+    fig = crossover_figure({"platforms": ["lambda", "eks"], "rows": rows, "crossovers": []}, "t")
+    axis = fig.layout.yaxis2
+    assert axis.type == "log" and axis.tickmode == "array"
+    assert list(axis.ticktext) and not any("e+" in t or "e-" in t for t in axis.ticktext)
+    lo, hi = axis.range
+    assert hi - lo >= 1.0 - 1e-9  # at least a decade
+    labelled = [v for v in axis.tickvals if 10**lo <= v <= 10**hi]
+    assert {f"{v:g}"[0] for v in labelled} <= {"1", "2", "5"} and len(labelled) >= 3

@@ -619,7 +619,7 @@ def bill_figure(series: list[Series]) -> Figure:
     colors = bill_colors([k for (k, _), _ in ordered])
     for (k, op), vals in ordered:
         name = f"operating: {esc(k)}" if op else esc(k.replace("_", " "))
-        marker = {"color": colors[k]}
+        marker: dict[str, Any] = {"color": colors[k]}
         if op:
             marker["pattern"] = {"shape": "/", "fgcolor": "#333333"}
         for col, idx in ((1, 0), (2, 1)):

@@ -23,6 +23,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from sim import format as fmt
+from sim.format import log_ticks
 from sim.studies.sweep import Param
 
 
@@ -375,12 +376,14 @@ def crossover_figure(result: dict[str, Any], title: str) -> go.Figure:
     fig.update_yaxes(type="log", row=1, col=1, title_text="USD / month")
     # log: a saturated platform's p99 (minutes) would flatten every other line; at least a
     # decade, so near-equal p99s read as near-equal
+    p99_range = _log_range(r["p99_ms"] for r in result["rows"])
     fig.update_yaxes(
         type="log",
         row=1,
         col=2,
         title_text="ms",
-        range=_log_range(r["p99_ms"] for r in result["rows"]),
+        range=p99_range,
+        **(log_ticks(10 ** p99_range[0], 10 ** p99_range[1]) if p99_range else {}),
     )
     fig.update_layout(title=title, template="plotly_white", height=520)
     return fig
