@@ -186,15 +186,7 @@ def run(
         size_key=size_key,
     )
     tables = _results.tables_of(runs)
-    return Results(
-        # round-tripped through summary_json, so NaN becomes None exactly as on disk
-        summary=json.loads(_results.summary_json(summary)),
-        requests=tables[0],
-        timeline=tables[1],
-        decisions=tables[2],
-        runs=runs,
-        tables=tables,
-    )
+    return Results.from_run(summary, runs, tables, runs=runs, tables=tables)
 
 
 def load_results(folder: str | Path) -> Results:

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -619,6 +619,9 @@ def _signals_held() -> Iterator[None]:
 _DTYPES = {"platform": str, "outcome": str, "kind": str, "reason": str}
 
 
+R = TypeVar("R", bound="Results")
+
+
 @dataclass
 class Results:
     """One results folder's contents (or the same frames straight from a run)."""
@@ -639,6 +642,27 @@ class Results:
     @property
     def name(self) -> str:
         return str(self.summary.get("scenario") or (self.folder.name if self.folder else ""))
+
+    @classmethod
+    def from_run(
+        cls: type[R],
+        summary: dict[str, Any],
+        runs: list[Any],
+        frames: Tables | None = None,
+        /,
+        **fields: Any,
+    ) -> R:
+        """The Results of a run before it is written: the very frames and JSON write_results
+        writes (summary round-tripped through summary_json, so NaN becomes None exactly as on
+        disk). `frames` are the tables when already built; `fields` a subclass's own."""
+        requests, timeline, decisions = frames if frames is not None else tables_of(runs)
+        return cls(
+            summary=json.loads(summary_json(summary)),
+            requests=requests,
+            timeline=timeline,
+            decisions=decisions,
+            **fields,
+        )
 
 
 def _categorical(df: pd.DataFrame) -> pd.DataFrame:
@@ -692,12 +716,5 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def results_from_run(summary: dict[str, Any], runs: list[Any]) -> Results:
-    """The Results of a run before it is written: the very frames and JSON write_results writes
-    (summary round-tripped through summary_json, so NaN becomes None exactly as on disk)."""
-    requests, timeline, decisions = tables_of(runs)
-    return Results(
-        summary=json.loads(summary_json(summary)),
-        requests=requests,
-        timeline=timeline,
-        decisions=decisions,
-    )
+    """The Results of a run before it is written (Results.from_run)."""
+    return Results.from_run(summary, runs)
