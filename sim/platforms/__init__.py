@@ -11,17 +11,21 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from sim.platforms.fargate_spec import FargateSpec
 from sim.platforms.kubernetes_spec import KubernetesSpec
 from sim.platforms.lambda_spec import LambdaSpec
 from sim.platforms.wasm_spec import WasmSpec
 
-PlatformSpec = Annotated[LambdaSpec | WasmSpec | KubernetesSpec, Field(discriminator="type")]
+PlatformSpec = Annotated[
+    LambdaSpec | WasmSpec | KubernetesSpec | FargateSpec, Field(discriminator="type")
+]
 
 # type -> "module:class" of its simulation model
 MODELS: dict[str, str] = {
     "lambda": "sim.platforms.lambda_:LambdaModel",
     "wasm": "sim.platforms.wasm:WasmModel",
     "kubernetes": "sim.platforms.kubernetes:KubernetesModel",
+    "fargate": "sim.platforms.fargate:FargateModel",
 }
 
 

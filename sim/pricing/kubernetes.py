@@ -180,6 +180,27 @@ def alb_lcus(usage: KubernetesUsage, lb: LoadBalancerSettings) -> dict[str, floa
     }
 
 
+def load_balancer_lines(b: BillBuilder, usage: KubernetesUsage, lb: LoadBalancerSettings) -> None:
+    """The ALB's hourly charge and LCU-hours (the largest dimension) for the window."""
+    window_h = usage.window_s / SECONDS_PER_HOUR
+    hourly, lcu_rate = price("alb.hours"), price("alb.lcu")
+    b.line("load_balancer", hourly.cost(b.monthly(window_h)), [hourly])
+    lcu = max(alb_lcus(usage, lb).values())
+    dimension_keys = (
+        "alb.lcu.new_connections_per_s",
+        "alb.lcu.active_connections",
+        "alb.lcu.processed_gb_per_h",
+        "alb.lcu.rule_evaluations_per_s",
+        "alb.lcu.free_rules",
+        "aws.bytes_per_gb",
+    )
+    b.line(
+        "load_balancer_lcu",
+        lcu_rate.cost(b.monthly(lcu * window_h)),
+        [lcu_rate, *(price(k) for k in dimension_keys)],
+    )
+
+
 def kubernetes_bill(
     usage: KubernetesUsage,
     *,
@@ -256,22 +277,7 @@ def kubernetes_bill(
         b.line("control_plane", monthly_cp, used_cp)
 
     if lb.type == "alb":
-        hourly, lcu_rate = price("alb.hours"), price("alb.lcu")
-        b.line("load_balancer", hourly.cost(b.monthly(window_h)), [hourly])
-        lcu = max(alb_lcus(usage, lb).values())
-        dimension_keys = (
-            "alb.lcu.new_connections_per_s",
-            "alb.lcu.active_connections",
-            "alb.lcu.processed_gb_per_h",
-            "alb.lcu.rule_evaluations_per_s",
-            "alb.lcu.free_rules",
-            "aws.bytes_per_gb",
-        )
-        b.line(
-            "load_balancer_lcu",
-            lcu_rate.cost(b.monthly(lcu * window_h)),
-            [lcu_rate, *(price(k) for k in dimension_keys)],
-        )
+        load_balancer_lines(b, usage, lb)
         if control_plane == "gke":
             b.note("an AWS ALB is priced for a GKE cluster; GCP load balancing is not in the table")
 
