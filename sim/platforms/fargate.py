@@ -187,20 +187,26 @@ class FargateModel(KubernetesModel):
         assert spot is not None
         now = self.env.now
         q = self.pod_queue[pid]
+        retried = []
         while q:
             a, s, over, cold = q.popleft()
             if self.track:
                 self.out[pid] -= 1
             if spot.queued == "retry":
-                self.queue.append((a, s, over, cold))  # still waiting: nwait, q_arr_sum kept
-                self.n_retried += 1
+                retried.append((a, s, over, cold))  # still waiting: nwait, q_arr_sum kept
                 continue
             self.q_arr_sum -= a
             self.dequeued_wait += now - a
             self.nwait -= 1
             self._reject(a, over, now, cold)
-        if self.queue and self.ep:
-            self._dispatch_held(now)
+        if retried:
+            self.n_retried += len(retried)
+            # The held queue stays in arrival order (its deadlines are purged from the head).
+            held = sorted([*self.queue, *retried], key=lambda r: r[0])
+            self.queue.clear()
+            self.queue.extend(held)
+            if self.ep:
+                self._dispatch_held(now)
 
     # -- accounting -------------------------------------------------------------------------------
     def _gone(self, pid: int, t: float) -> float:

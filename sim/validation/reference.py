@@ -634,3 +634,40 @@ def run_reference(
     return run_one(
         scenario, platform_name, replication, base_dir, models=REFERENCE_MODELS, keep_all_rows=True
     )
+
+
+# --- AWS Fargate (issue 19 item 1): the Fargate control plane on the per-request data plane ------
+
+from sim.platforms.fargate import FargateModel  # noqa: E402
+
+
+class ReferenceFargate(FargateModel, ReferenceKubernetes):
+    """FargateModel's scaling, Spot and bill over ReferenceKubernetes's request processes; the
+    one hook touching requests (a Spot kill: the requests queued at the task) is rewritten."""
+
+    def _kill(self, pid: int) -> None:
+        spot = self.fargate.spot
+        if self.state[pid] != DRAINING or not self.pp or spot is None:
+            return
+        now = self.env.now
+        for req in list(self.pod_queue[pid]):
+            if spot.queued == "retry":  # to the held queue, in arrival order, same deadline
+                req.queue.remove(req)
+                req.queue = self.queue
+                j = sum(1 for r in self.queue if r.a <= req.a)
+                self.queue.insert(j, req)
+                self.n_retried += 1
+                continue
+            self._dequeue(req)
+            self.dequeued_wait += now - req.a
+            self.n_dropped += 1
+            _log(self.log, req.a, now, now, now - req.a, 0.0, 0.0, req.over, req.cold,
+                 REJECTED, -1)  # fmt: skip
+            _at_abs(self.env, now, _HANDOFF).callbacks.append(
+                lambda _ev, req=req: req.ev.succeed()  # type: ignore[misc]
+            )
+        if self.queue and self.ep:
+            self._dispatch_held(now)
+
+
+REFERENCE_MODELS["fargate"] = ReferenceFargate
