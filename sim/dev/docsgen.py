@@ -22,6 +22,7 @@ STORIES = [
     "ecommerce-diurnal",
     "latency-sensitive",
     "dev-scale-to-zero",
+    "steady-api-levels",
 ]
 BEGIN, END = "<!-- comparison-table:begin -->", "<!-- comparison-table:end -->"
 
