@@ -213,6 +213,17 @@ def tune_params(spec: Any, p: dict[str, Any]) -> list[str]:
         if spec.replicas is not None:
             r = max(1, spec.replicas)
             return [f"replicas={_int_range(r, 4 * r)}"]
+    if kind == "fargate":
+        tt = spec.target_tracking
+        if tt is not None:
+            lo, t = tt.min_tasks, tt.target
+            return [
+                f"target_tracking.min_tasks={lo}:{lo + 3}:1",
+                f"target_tracking.target={t:g},{t / 2:g},{t / 4:g}",
+            ]
+        if spec.tasks is not None:
+            r = max(1, spec.tasks)
+            return [f"tasks={_int_range(r, 4 * r)}"]
     return []
 
 
@@ -282,6 +293,21 @@ def defaults_used(scenario: Any) -> list[str]:
                 )
             if "concurrency" not in pod_given:
                 out.append(f"{p.name}: pod.concurrency {p.pod.concurrency} (default)")
+        elif p.type == "fargate":
+            task_given = p.task.model_fields_set if "task" in given else set()
+            if "cpu" not in task_given:
+                f = _factor(cb, float(p.task.cpu))
+                out.append(
+                    f"{p.name}: task.cpu {p.task.cpu:g} vCPU (default: handlers run {f:.3g}x "
+                    f"their 1-vCPU time{cb_note})"
+                )
+            if "startup" not in task_given:
+                out.append(f"{p.name}: task.startup {_dist_text(p.task.startup)} (default)")
+            if p.spot is not None and "interruptions_per_task_hour" not in p.spot.model_fields_set:
+                out.append(
+                    f"{p.name}: spot.interruptions_per_task_hour "
+                    f"{p.spot.interruptions_per_task_hour:.3g} (default, an assumption)"
+                )
     return out
 
 

@@ -463,3 +463,15 @@ def test_kernel_equals_per_request_path(monkeypatch, routing, queued):
     assert any(d.kind == "spot_interruption" for d in fast.decisions)
     assert any(d.kind.startswith("target_tracking") for d in fast.decisions)
     assert_same(fast, ref)
+
+
+def test_a_missed_slo_suggests_a_fargate_tune_and_names_the_defaults(tmp_path: Path):
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({**SMALL, "slo": {"p99": "1ms"}}))
+    r = CliRunner().invoke(
+        main, ["run", str(p), "--out", str(tmp_path / "r"), "--no-html", "--workers", "1"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "--param target_tracking.min_tasks=1:4:1" in r.output
+    assert "--param target_tracking.target=300,150,75" in r.output
+    assert "fg: task.cpu 0.5 vCPU (default" in r.output
