@@ -475,3 +475,31 @@ def test_a_missed_slo_suggests_a_fargate_tune_and_names_the_defaults(tmp_path: P
     assert "--param target_tracking.min_tasks=1:4:1" in r.output
     assert "--param target_tracking.target=300,150,75" in r.output
     assert "fg: task.cpu 0.5 vCPU (default" in r.output
+
+
+def test_memory_metric_by_hand():
+    """ECSServiceAverageMemoryUtilization: 2 GB tasks using 512 MiB at rest + 64 MiB per request
+    held. Evenly spaced 20/s of constant 400 ms requests over 2 tasks: 8 requests held at any
+    time, 4 per task: (512 + 4 x 64) / 2048 = 37.5% every minute. Target 30%: AlarmHigh at
+    180 s, ceil(2 x 37.5 / 30) = 3 tasks."""
+    data = scenario(
+        fargate(
+            task={
+                "cpu": 1,
+                "memory": 2048,
+                "concurrency": 8,
+                "memory_base": 512,
+                "memory_per_request": 64,
+            },
+            target_tracking={"metric": "memory", "target": 30, "min_tasks": 2, "max_tasks": 4},
+        ),
+        duration="200s",
+        workload={
+            "arrivals": [{"steady": {"rate": "20/s", "spacing": "uniform"}}],
+            "service": {"duration": {"dist": "constant", "value": "400ms"}},
+        },
+    )
+    run = run_platform(make_scenario(data))
+    (d,) = run.decisions
+    assert (d.time_s, d.before, d.after) == (180.0, 2, 3)
+    assert "37.5" in d.reason

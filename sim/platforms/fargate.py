@@ -9,9 +9,11 @@ billed from then); this module adds what ECS and Fargate do differently:
   (sim.platforms.autoscaling.target_tracking) on one CloudWatch datapoint per minute, at every
   whole minute t: ALBRequestCountPerTarget = requests that arrived in [t - 60, t) / the average
   number of ready (healthy) tasks in it; ECSServiceAverageCPUUtilization = CPU the tasks used /
-  CPU they reserve, in percent (the Kubernetes model's CPU meter). No ready task in the minute:
-  no datapoint. A new task is pending -> starting (`task.startup`: image pull, container start,
-  health check) -> ready; a removed task stops taking requests (ALB deregistration) and stops
+  CPU they reserve, in percent (the Kubernetes model's CPU meter);
+  ECSServiceAverageMemoryUtilization = (task.memory_base + task.memory_per_request x requests
+  held per ready task) / task memory, in percent. No ready task in the minute: no datapoint.
+  A new task is pending -> starting (`task.startup`: image pull, container start, health
+  check) -> ready; a removed task stops taking requests (ALB deregistration) and stops
   once it has finished what it holds (the ALB completes a deregistration early when a target has
   no in-flight requests).
 - Fargate Spot (`spot:`): each running task is interrupted at `interruptions_per_task_hour`
@@ -127,15 +129,18 @@ class FargateModel(KubernetesModel):
             self.env.process(self._spot_loop())
 
     def _datapoint(self, now: float) -> float | None:
-        value = self._pods_metric(
-            "rps" if self.metric == "alb_request_count_per_target" else "cpu",
-            now,
-            T.METRIC_PERIOD_S,
-        )
-        if value is None:
+        """The policy metric of the minute ending now (None: no task was ready in it)."""
+        _, arrivals, busy, waiting, ready, _ = self._window(now, T.METRIC_PERIOD_S)
+        if ready <= _EPS:
             return None
-        # rps = arrivals / ready task-seconds: x 60 = requests per average ready task per minute.
-        return value * 60.0 if self.metric == "alb_request_count_per_target" else value * 100.0
+        if self.metric == "alb_request_count_per_target":
+            return arrivals / ready * T.METRIC_PERIOD_S  # requests per average ready task
+        if self.metric == "cpu":
+            return 100.0 * busy * self.cpu_per_request / (ready * self.spec.pod.cpu)
+        t = self.fargate.task  # memory: at rest + per request held (in service or queued)
+        assert t.memory_base is not None
+        used = t.memory_base + t.memory_per_request * (busy + waiting) / ready
+        return 100.0 * used / t.memory
 
     def _minute(self, now: float) -> None:
         self._catch_up(now)
@@ -144,7 +149,9 @@ class FargateModel(KubernetesModel):
         acts = [p.on_datapoint(now, value, self.replicas) for p in self.policies]
         act = T.combine(acts, self.replicas)
         if act is not None and act.desired != self.replicas:
-            unit = "req/target/min" if self.metric == "alb_request_count_per_target" else "% CPU"
+            unit = {"alb_request_count_per_target": "req/target/min", "cpu": "% CPU"}.get(
+                str(self.metric), "% memory"
+            )
             self._scale_to(act.desired, act.rule, f"{act.reason} [{value:.4g} {unit}]")
 
     def _spot_loop(self) -> Any:

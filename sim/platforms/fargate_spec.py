@@ -72,6 +72,9 @@ INGRESS_LATENCY_S = 0.001
 REQUEST_TIMEOUT_S = 60.0
 
 
+Metric = Literal["alb_request_count_per_target", "cpu", "memory"]
+
+
 class TaskSpec(Strict):
     cpu: Cpu = Field(TASK_CPU, gt=0, description="task vCPU: 0.25, 0.5, 1, 2, 4, 8 or 16")
     memory: MemoryMB = Field(TASK_MEMORY_MB, gt=0, description="task memory (MiB)")
@@ -82,6 +85,14 @@ class TaskSpec(Strict):
         description="image pull + container start + ALB health check",
     )
     ephemeral_storage: float = Field(20.0, ge=20, le=200, description="GB per task (20 included)")
+    # Memory in use, for `metric: memory` only. ASSUMPTION (nothing to source: it is your app's):
+    # a quarter of the task's memory at rest, nothing per request.
+    memory_base: MemoryMB | None = Field(
+        None, ge=0, description="memory a running task uses at rest (default: a quarter)"
+    )
+    memory_per_request: MemoryMB = Field(
+        0.0, ge=0, description="memory each request held by the task adds (MiB)"
+    )
 
     @model_validator(mode="after")
     def _size(self) -> TaskSpec:
@@ -96,16 +107,18 @@ class TaskSpec(Strict):
                 f"task.memory {self.memory:g} MiB is not allowed with {self.cpu:g} vCPU on "
                 f"Fargate; use {what} MiB"
             )
+        if self.memory_base is None:
+            self.memory_base = self.memory / 4.0
         return self
 
 
 class TargetTrackingSpec(Strict):
     """Application Auto Scaling target tracking on the ECS service's desired count."""
 
-    metric: Literal["alb_request_count_per_target", "cpu"] = Field(
+    metric: Metric = Field(
         "alb_request_count_per_target",
-        description="ALBRequestCountPerTarget (requests per task per minute) or "
-        "ECSServiceAverageCPUUtilization (percent)",
+        description="ALBRequestCountPerTarget (requests per task per minute), "
+        "ECSServiceAverageCPUUtilization or ECSServiceAverageMemoryUtilization (percent)",
     )
     target: float = Field(gt=0, description="requests/target/minute, or CPU percent")
     min_tasks: int = Field(1, ge=1, description="MinCapacity (target tracking never reaches 0)")
@@ -146,7 +159,7 @@ class StepPolicySpec(Strict):
 class StepScalingSpec(Strict):
     """Step scaling policies on one metric (their alarms are yours to define)."""
 
-    metric: Literal["alb_request_count_per_target", "cpu"] = "cpu"
+    metric: Metric = "cpu"
     min_tasks: int = Field(1, ge=0)
     max_tasks: int = Field(10, ge=1)
     scale_out: StepPolicySpec | None = None
