@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 import sim.platforms.autoscaling.target_tracking as T
-from sim.platforms.base import INF, RunContext, substream
+from sim.platforms.base import RunContext, substream
 from sim.platforms.fargate_spec import FargateSpec
 from sim.platforms.kubernetes import DRAINING, READY, STARTING, KubernetesModel
 from sim.platforms.kubernetes_spec import KubernetesSpec
@@ -68,7 +68,7 @@ def _as_kubernetes(spec: FargateSpec, initial: int) -> KubernetesSpec:
 
 
 class FargateModel(KubernetesModel):
-    def __init__(self, spec: FargateSpec, ctx: RunContext) -> None:  # type: ignore[override]
+    def __init__(self, spec: FargateSpec, ctx: RunContext) -> None:
         lo, hi = spec.bounds
         super().__init__(_as_kubernetes(spec, lo), ctx)
         self.fargate = spec
@@ -236,7 +236,7 @@ class FargateModel(KubernetesModel):
         row["nodes"] = 0.0  # Fargate: no nodes of yours
         return row
 
-    def usage(self) -> FargateUsage:
+    def usage(self) -> FargateUsage:  # type: ignore[override]
         t = self.fargate.task
         spot = self.fargate.spot
         return FargateUsage(
@@ -264,4 +264,4 @@ class FargateModel(KubernetesModel):
         )
 
 
-__all__ = ["INF", "FargateModel", "FargateSpec"]
+__all__ = ["FargateModel", "FargateSpec"]

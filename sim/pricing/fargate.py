@@ -33,7 +33,7 @@ from sim.pricing.network import (
     nat_line,
 )
 from sim.pricing.ops import add_operating
-from sim.pricing.tables import SECONDS_PER_HOUR, Bill, BillBuilder, price
+from sim.pricing.tables import SECONDS_PER_HOUR, Bill, BillBuilder, Rate, price
 
 Architecture = Literal["x86_64", "arm64"]
 _EPS_S = 1e-9
@@ -104,7 +104,8 @@ def fargate_bill(
     arch = usage.architecture
     cpu, mem = price(f"fargate.vcpu.{arch}"), price(f"fargate.memory.{arch}")
     minimum = price("fargate.minimum_billed_seconds")
-    factor, used = 1.0, [minimum]
+    factor = 1.0
+    used: list[Rate | str] = [minimum]
     if usage.spot:
         rate = price("fargate.spot.discount")
         factor = 1.0 - (rate.rate if usage.spot_discount is None else usage.spot_discount)

@@ -654,7 +654,7 @@ class ReferenceFargate(FargateModel, ReferenceKubernetes):
             if spot.queued == "retry":  # to the held queue, in arrival order, same deadline
                 req.queue.remove(req)
                 req.queue = self.queue
-                j = sum(1 for r in self.queue if r.a <= req.a)
+                j = len([r for r in self.queue if r.a <= req.a])
                 self.queue.insert(j, req)
                 self.n_retried += 1
                 continue
