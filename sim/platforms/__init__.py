@@ -11,17 +11,24 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from sim.platforms.azure_flex_spec import AzureFlexSpec
 from sim.platforms.kubernetes_spec import KubernetesSpec
+from sim.platforms.lambda_managed_spec import LambdaManagedSpec
 from sim.platforms.lambda_spec import LambdaSpec
 from sim.platforms.wasm_spec import WasmSpec
 
-PlatformSpec = Annotated[LambdaSpec | WasmSpec | KubernetesSpec, Field(discriminator="type")]
+PlatformSpec = Annotated[
+    LambdaSpec | WasmSpec | KubernetesSpec | AzureFlexSpec | LambdaManagedSpec,
+    Field(discriminator="type"),
+]
 
 # type -> "module:class" of its simulation model
 MODELS: dict[str, str] = {
     "lambda": "sim.platforms.lambda_:LambdaModel",
     "wasm": "sim.platforms.wasm:WasmModel",
     "kubernetes": "sim.platforms.kubernetes:KubernetesModel",
+    "azure_flex": "sim.platforms.azure_flex:AzureFlexModel",
+    "lambda_managed": "sim.platforms.lambda_managed:LambdaManagedModel",
 }
 
 
