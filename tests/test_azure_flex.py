@@ -9,12 +9,13 @@ import math
 import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
+from test_kubernetes_theory import _ci, erlang_c
 
-from conftest import make_scenario, run_platform
 from sim.platforms import PlatformSpec
 from sim.platforms.azure_flex import ActivityMeter
 from sim.pricing.azure_flex import AzureFlexUsage, azure_flex_bill
-from test_kubernetes_theory import _ci, erlang_c
+
+from conftest import make_scenario, run_platform
 
 SPEC: TypeAdapter = TypeAdapter(PlatformSpec)
 MONTH_S = 30 * 86400.0
@@ -174,8 +175,12 @@ def test_on_demand_bill_with_free_grant_to_the_cent():
     assert round(b.breakdown["on_demand_executions"], 2) == 0.40
     assert round(b.total_usd, 2) == 3.00
     below = azure_flex_bill(
-        AzureFlexUsage(window_s=MONTH_S, memory_mb=2048, on_demand_active_s=40_000,
-                       on_demand_executions=200_000),
+        AzureFlexUsage(
+            window_s=MONTH_S,
+            memory_mb=2048,
+            on_demand_active_s=40_000,
+            on_demand_executions=200_000,
+        ),
         month_s=MONTH_S,
     )
     assert below.total_usd == 0.0  # inside both free grants

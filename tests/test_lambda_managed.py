@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 from scipy import stats
+from test_kubernetes_theory import _ci
 
-from conftest import make_scenario, run_platform
 from sim.platforms import PlatformSpec
 from sim.pricing.commitments import Commitment
 from sim.pricing.kubernetes import NodeUsage
 from sim.pricing.lambda_managed import LambdaManagedUsage, lambda_managed_bill
 from sim.records import THROTTLED
-from test_kubernetes_theory import _ci
+
+from conftest import make_scenario, run_platform
 
 SPEC: TypeAdapter = TypeAdapter(PlatformSpec)
 MONTH_S = 30 * 86400.0
@@ -179,8 +180,9 @@ def test_bill_with_a_savings_plan_to_the_cent():
 
 
 def test_run_bills_three_instances_and_the_requests():
-    sc = _scenario([{"steady": {"rate": "5/s", "spacing": "uniform"}}], {}, duration="1h",
-                   service="100ms")
+    sc = _scenario(
+        [{"steady": {"rate": "5/s", "spacing": "uniform"}}], {}, duration="1h", service="100ms"
+    )
     run = run_platform(sc)
     b = run.bill
     assert b.breakdown["instances"] == pytest.approx(3 * 0.0816)

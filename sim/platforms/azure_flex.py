@@ -4,8 +4,8 @@ Runs on the Kubernetes kernel (sim.platforms.slots): a pod is a Flex instance wi
 `perInstanceConcurrency` slots; requests wait in one FIFO in front of the instances (the front end
 holds them) and go to the instance with the fewest executions in flight (ASSUMPTION: Microsoft does
 not document the front end's balancing). With no ready instance a request waits for a cold start
-(`cold`). An instance's CPU share is instance_memory / 2048 MB, at most 1 core (ASSUMPTION from "CPUs
-and network bandwidth are provided proportional to a specific instance size").
+(`cold`). An instance's CPU share is instance_memory / 2048 MB, at most 1 core (ASSUMPTION from
+"CPUs and network bandwidth are provided proportional to a specific instance size").
 
 Scale controller (every `scale_period`, 1 s): the HTTP group needs ceil(executions in flight or
 waiting / perInstanceConcurrency) instances ("new instances are allocated based on the HTTP

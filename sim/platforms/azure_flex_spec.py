@@ -46,7 +46,7 @@ FLEX_ALWAYS_READY = 0
 # a minute: techcommunity.microsoft.com "How to achieve high HTTP scale with Azure Functions Flex
 # Consumption", 2024-06-17) and no per-step limit is published.
 FLEX_SCALE_PERIOD_S = 1.0
-# ASSUMPTION: an instance the demand has not needed for 20 minutes is removed (scale in and to zero).
+# ASSUMPTION: an instance the demand has not needed for 20 minutes is removed (scale in, to zero).
 # Microsoft publishes no Flex figure; 20 minutes is the Consumption plan's idle deallocation
 # ("after 20 minutes of inactivity": azure.microsoft.com/blog/understanding-serverless-cold-start,
 # 2018-02-07). Idle on-demand instances are not billed, so this changes cold starts, not the bill.

@@ -10,8 +10,8 @@ Instances does not scale when invocations arrive and does not support cold start
 docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-scaling.html).
 
 Scaler (every `scale_period`): the work of the last period in environments' worth, the larger of
-CPU (request CPU-seconds / env vCPU) and multi-concurrency saturation (request-seconds / slots), over
-the window, divided by `target_utilization`, rounded up; at most `scale_up_factor` x the count of
+CPU (request CPU-seconds / env vCPU) and multi-concurrency saturation (request-seconds / slots),
+divided by `target_utilization`, rounded up; at most `scale_up_factor` x the count of
 `scale_up_window` ago (AWS: "If your traffic more than doubles within 5 minutes, you may see
 throttles"); lowered only after the need stayed lower for `scale_down_window`; at least
 `min_environments`, at most what `max_vcpu` worth of instances hold. New environments start after
@@ -103,7 +103,8 @@ class LambdaManagedModel(SlotsModel):
         sat = busy / self.conc / span  # environments' worth of slots in use
         work = max(cpu, sat)
         want = math.ceil(work / own.target_utilization - 1e-9)
-        cap = max(self.replicas, int(self._count_at(now - own.scale_up_window) * own.scale_up_factor))
+        before = self._count_at(now - own.scale_up_window)
+        cap = max(self.replicas, int(before * own.scale_up_factor))
         up = min(want, cap)
         n = max(self.keep.push(now, up), own.min_environments)
         if self.max_envs is not None:

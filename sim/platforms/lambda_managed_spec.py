@@ -1,4 +1,4 @@
-"""`type: lambda_managed` settings: AWS Lambda Managed Instances (a function on a capacity provider).
+"""`type: lambda_managed` settings: AWS Lambda Managed Instances, a function on a capacity provider.
 
 Its own type rather than `type: lambda` + `capacity_provider:`: the execution model is a different
 one (multi-concurrent environments on EC2 instances, asynchronous scaling, throttles instead of
@@ -33,7 +33,8 @@ MI_CONCURRENCY_PER_VCPU = {"nodejs": 64, "python": 16, "dotnet": 32, "java": 32}
 MI_CONCURRENCY_MAX = 1600
 # "The minimum supported function size is 2GB and 1 vCPU" (lambda-managed-instances-best-
 # practices.html); ExecutionEnvironmentMemoryGiBPerVCpu 2.0 to 8.0 (API reference).
-# ASSUMPTION: 2 GiB per vCPU by default (the smallest ratio; AWS's default is not in the pages read).
+# ASSUMPTION: 2 GiB per vCPU by default (the smallest ratio; AWS's default is not in the pages
+# read).
 MI_MEMORY_MB = 2048.0
 MI_MEMORY_PER_VCPU_GIB = 2.0
 # "It launches three [instances] by default for AZ resiliency and starts three execution
@@ -65,7 +66,7 @@ Runtime = Literal["nodejs", "python", "java", "dotnet"]
 
 
 class LambdaManagedSpec(Strict):
-    """`type: lambda_managed`: one function version on a Lambda Managed Instances capacity provider."""
+    """`type: lambda_managed`: one function version on a Managed Instances capacity provider."""
 
     name: str = Field(min_length=1)
     type: Literal["lambda_managed"]
@@ -110,7 +111,9 @@ class LambdaManagedSpec(Strict):
     instance_idle: Duration = Field(
         MI_INSTANCE_IDLE_S, ge=0, description="an instance with no environment this long goes"
     )
-    timeout: Duration = Field(defaults.LAMBDA_TIMEOUT_S, gt=0, le=900, description="function timeout")
+    timeout: Duration = Field(
+        defaults.LAMBDA_TIMEOUT_S, gt=0, le=900, description="function timeout"
+    )
     commitment: Commitment | None = Field(None, description="Savings Plan / RI on the instances")
     ops: OpsCosts = Field(default_factory=dict, description="operating cost: monthly USD per line")
     ops_profile: OpsProfile | None = Field(

@@ -47,10 +47,12 @@ def azure_flex_bill(
     b = BillBuilder(usage.window_s, month_s)
     gb = usage.memory_mb / 1024.0
     # On demand: the free grants apply per month, to the month's quantities.
-    rate, free = price("azure_flex.on_demand.execution_time"), price("azure_flex.on_demand.free_gb_s")
+    rate = price("azure_flex.on_demand.execution_time")
+    free = price("azure_flex.on_demand.free_gb_s")
     gb_s = b.monthly(usage.on_demand_active_s * gb)
     b.line("on_demand_execution_time", rate.cost(max(gb_s - free.rate, 0.0)), [rate, free])
-    rate, free = price("azure_flex.on_demand.executions"), price("azure_flex.on_demand.free_executions")
+    rate = price("azure_flex.on_demand.executions")
+    free = price("azure_flex.on_demand.free_executions")
     n = b.monthly(usage.on_demand_executions)
     b.line("on_demand_executions", rate.cost(max(n - free.rate, 0.0)), [rate, free])
     if usage.always_ready > 0:
@@ -64,6 +66,7 @@ def azure_flex_bill(
             [rate],
         )
         rate = price("azure_flex.always_ready.executions")
-        b.line("always_ready_executions", rate.cost(b.monthly(usage.always_ready_executions)), [rate])
+        n = b.monthly(usage.always_ready_executions)
+        b.line("always_ready_executions", rate.cost(n), [rate])
     add_operating(b, ops, ops_profile)
     return b.build(usage.requests)
