@@ -137,3 +137,14 @@ def test_trace_replay(tmp_path: Path, kind: str) -> None:
     cli("run", str(path), "--out", str(tmp_path / "t"), "--no-html")
     doc = json.loads((tmp_path / "t" / "summary.json").read_text())
     assert "requests" in json.dumps(doc)
+
+
+def test_steady_api_levels_extra_entries_validate_and_run() -> None:
+    from conftest import make_scenario, run_platform
+
+    extra = yaml.safe_load((ROOT / "scenarios/data/steady-api-levels-extra.yaml").read_text())
+    sc = make_scenario({**BASE, "duration": "2m", "platforms": extra["platforms"]})
+    assert [p.type for p in sc.platforms] == ["azure_flex", "azure_flex", "lambda_managed"]
+    for p in sc.platforms:
+        run = run_platform(sc, p.name)
+        assert run.stats.outcomes["ok"] == run.stats.requests
