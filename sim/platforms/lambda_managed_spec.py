@@ -27,8 +27,8 @@ _DIST: TypeAdapter[Any] = TypeAdapter(Dist)
 
 # PerExecutionEnvironmentMaxConcurrency defaults per vCPU of the environment (docs.aws.amazon.com/
 # lambda/latest/dg/lambda-managed-instances-{nodejs,python,dotnet}-runtime.html): Node.js 64,
-# Python 16, .NET 32. Java: 32 (lambda-managed-instances-java-runtime.html; not re-read for this
-# table). Range 1 to 1600 (API_LambdaManagedInstancesCapacityProviderConfig).
+# Python 16, .NET 32. ASSUMPTION: Java 32 (its runtime page was not among the pages read; .NET's
+# figure, also a threaded runtime). Range 1 to 1600 (API_LambdaManagedInstancesCapacityProviderConfig).
 MI_CONCURRENCY_PER_VCPU = {"nodejs": 64, "python": 16, "dotnet": 32, "java": 32}
 MI_CONCURRENCY_MAX = 1600
 # "The minimum supported function size is 2GB and 1 vCPU" (lambda-managed-instances-best-
