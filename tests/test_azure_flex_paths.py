@@ -148,3 +148,16 @@ def test_steady_api_levels_extra_entries_validate_and_run() -> None:
     for p in sc.platforms:
         run = run_platform(sc, p.name)
         assert run.stats.outcomes["ok"] == run.stats.requests
+
+
+@pytest.mark.parametrize(
+    ("platform", "key"),
+    [
+        ({"name": "f", "type": "azure_flex", "instance_memory": 1024}, "instance_memory"),
+        ({"name": "m", "type": "lambda_managed", "runtime": "ruby"}, "runtime"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_key(tmp_path: Path, platform: dict, key: str) -> None:
+    path = write(tmp_path, {**BASE, "platforms": [platform]})
+    r = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and key in r.output, r.output

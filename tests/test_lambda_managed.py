@@ -52,9 +52,13 @@ def test_defaults_and_limits():
         {"concurrency": 1601},
         {"instance_type": "x9.huge"},
         {"commitment": {"plan": "flexible-cud"}},
+        {"commitment": {"plan": "compute-savings-plan"}},  # no dated rate for m7g.large
     ):
         with pytest.raises(ValidationError):
             lmi(**bad)
+    sp = {"plan": "compute-savings-plan", "discount": 0.3}  # a quote of your own
+    assert lmi(commitment=sp).commitment.discount == 0.3
+    assert lmi(instance_type="m5.xlarge", commitment={"plan": "compute-savings-plan"})
 
 
 def _scenario(arrivals, platform, duration="30m", service="1s", seed=1):

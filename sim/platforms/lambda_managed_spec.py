@@ -18,9 +18,10 @@ import sim.defaults as defaults
 import sim.platforms.autoscaling as D
 from sim.config import Duration, Fraction, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
-from sim.pricing.commitments import Commitment
+from sim.errors import InputError
+from sim.pricing.commitments import Commitment, discount_rate
 from sim.pricing.ops import OpsCosts, OpsProfile
-from sim.pricing.tables import known_instance_types
+from sim.pricing.tables import instance_type, known_instance_types
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 _DIST: TypeAdapter[Any] = TypeAdapter(Dist)
@@ -28,7 +29,8 @@ _DIST: TypeAdapter[Any] = TypeAdapter(Dist)
 # PerExecutionEnvironmentMaxConcurrency defaults per vCPU of the environment (docs.aws.amazon.com/
 # lambda/latest/dg/lambda-managed-instances-{nodejs,python,dotnet}-runtime.html): Node.js 64,
 # Python 16, .NET 32. ASSUMPTION: Java 32 (its runtime page was not among the pages read; .NET's
-# figure, also a threaded runtime). Range 1 to 1600 (API_LambdaManagedInstancesCapacityProviderConfig).
+# figure, also a threaded runtime). Range 1 to 1600
+# (API_LambdaManagedInstancesCapacityProviderConfig).
 MI_CONCURRENCY_PER_VCPU = {"nodejs": 64, "python": 16, "dotnet": 32, "java": 32}
 MI_CONCURRENCY_MAX = 1600
 # "The minimum supported function size is 2GB and 1 vCPU" (lambda-managed-instances-best-
@@ -130,8 +132,12 @@ class LambdaManagedSpec(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> LambdaManagedSpec:
-        if self.commitment is not None and self.commitment.plan == "flexible-cud":
-            raise ValueError("commitment: flexible-cud is GKE; use a Savings Plan or RI")
+        # A commitment needs a rate for the instance type: said at load time, not after a run.
+        if self.commitment is not None:
+            try:
+                discount_rate(self.commitment, "ec2", instance_type(self.instance_type))
+            except InputError as exc:
+                raise ValueError(f"commitment: {exc.detail}") from None
         return self
 
     @property
