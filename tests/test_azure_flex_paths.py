@@ -161,3 +161,33 @@ def test_bad_input_exits_2_naming_the_key(tmp_path: Path, platform: dict, key: s
     path = write(tmp_path, {**BASE, "platforms": [platform]})
     r = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and key in r.output, r.output
+
+
+def test_a_missed_slo_suggests_a_tune_command_that_runs(tmp_path: Path) -> None:
+    from sim.verdict import tune_params
+
+    sc = CliRunner()
+    data = {**BASE, "slo": {"p99": "1ms"}}  # missed by every platform
+    path = write(tmp_path, data)
+    r = sc.invoke(main, ["run", str(path), "--out", str(tmp_path / "o"), "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "sim tune" in r.output and "--param always_ready=" in r.output
+    from conftest import make_scenario
+
+    scen = make_scenario(data)
+    p = {"slo": {}, "instances": {"peak": 2}}
+    assert tune_params(scen.platform("flex"), p)[0] == "always_ready=1:5:1"
+    assert tune_params(scen.platform("lmi"), p) == ["min_environments=3:7:1"]
+    out = cli(
+        "tune",
+        str(path),
+        "--platform",
+        "flex",
+        "--param",
+        "instance_memory=512,2048,4096",
+        "--slo",
+        "p99<5s",
+        "--out",
+        str(tmp_path / "t"),
+    )
+    assert "instance_memory" in out
