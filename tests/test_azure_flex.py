@@ -255,3 +255,48 @@ def test_metered_activity_matches_an_independent_union_of_the_rows():
     scale = b.month_s / 1000.0
     gb_s = b.breakdown["on_demand_execution_time"] * scale / 0.000026 + 100_000
     assert gb_s / (0.5 * scale) == pytest.approx(total, rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["azure_flex", "lambda_managed"])
+def test_kernel_equals_the_per_request_reference(kind):
+    """The kernel against sim.validation.reference (one SimPy process per request) on a burst
+    that scales out and back: identical rows, decisions and bill."""
+    from test_equivalence import assert_same
+
+    from sim.validation.reference import run_reference
+
+    from conftest import ROOT
+
+    platform = (
+        {"instance_memory": 512, "idle_timeout": "2m", "max_instances": 6}
+        if kind == "azure_flex"
+        else {"concurrency": 4, "scale_period": "20s", "scale_down_window": "1m"}
+    )
+    sc = make_scenario(
+        {
+            "name": "eq",
+            "duration": "15m",
+            "warmup": "0s",
+            "replications": 1,
+            "seed": 9,
+            "workload": {
+                "arrivals": [
+                    {"steady": {"rate": "3/s"}},
+                    {
+                        "spike": {
+                            "at": "3m",
+                            "peak": "30/s",
+                            "rise": "30s",
+                            "hold": "2m",
+                            "decay": "30s",
+                        }
+                    },
+                ],
+                "service": {"duration": {"dist": "exponential", "mean": "400ms"}},
+            },
+            "platforms": [{"name": "p", "type": kind, **platform}],
+        }
+    )
+    fast, ref = run_platform(sc, "p"), run_reference(sc, "p", 0, ROOT)
+    assert len(fast.decisions) > 1
+    assert_same(fast, ref)
