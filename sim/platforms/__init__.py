@@ -11,13 +11,16 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from sim.platforms.azure_flex_spec import AzureFlexSpec
 from sim.platforms.fargate_spec import FargateSpec
 from sim.platforms.kubernetes_spec import KubernetesSpec
+from sim.platforms.lambda_managed_spec import LambdaManagedSpec
 from sim.platforms.lambda_spec import LambdaSpec
 from sim.platforms.wasm_spec import WasmSpec
 
 PlatformSpec = Annotated[
-    LambdaSpec | WasmSpec | KubernetesSpec | FargateSpec, Field(discriminator="type")
+    LambdaSpec | WasmSpec | KubernetesSpec | FargateSpec | AzureFlexSpec | LambdaManagedSpec,
+    Field(discriminator="type"),
 ]
 
 # type -> "module:class" of its simulation model
@@ -26,6 +29,8 @@ MODELS: dict[str, str] = {
     "wasm": "sim.platforms.wasm:WasmModel",
     "kubernetes": "sim.platforms.kubernetes:KubernetesModel",
     "fargate": "sim.platforms.fargate:FargateModel",
+    "azure_flex": "sim.platforms.azure_flex:AzureFlexModel",
+    "lambda_managed": "sim.platforms.lambda_managed:LambdaManagedModel",
 }
 
 

@@ -157,6 +157,8 @@ class _Node:
 class KubernetesModel(PlatformModel):
     spec: KubernetesSpec
     uses_function = False  # one Deployment serves every function of a trace
+    # Outcome of an arrival no slot or queue takes (subclasses: Lambda Managed Instances throttle).
+    reject_outcome = REJECTED
 
     def __init__(self, spec: KubernetesSpec, ctx: RunContext) -> None:
         super().__init__(spec, ctx)
@@ -1350,7 +1352,7 @@ class KubernetesModel(PlatformModel):
         log.service.append(0.0)
         log.overhead.append(over)
         log.cold.append(cold)
-        log.outcome.append(REJECTED)
+        log.outcome.append(self.reject_outcome)
         log.instance.append(-1)
 
     def _next_chunk(self) -> bool:

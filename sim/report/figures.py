@@ -30,7 +30,7 @@ from sim.report.plot import Figure, bar, log_ticks, scatter
 MARKS = (("p50", 0.5, "circle"), ("p99", 0.01, "diamond"), ("p999", 0.001, "square"))
 MARK_NAMES = {"p50": "p50", "p99": "p99", "p999": "p99.9"}
 PART_COLORS = {"overhead": "#9e9e9e", "wait": "#ff9f43", "startup": "#e74c3c", "service": "#3b82f6"}
-# Bill lines: 40 colours picked greedily from plotly's qualitative sets and Kelly's for the largest
+# Bill lines: 47 colours picked greedily from plotly's qualitative sets and Kelly's for the largest
 # smallest CIE76 distance (ΔE ≥ 20 between any two; plotly's Dark24 has pinks 8 apart), none too
 # pale on white nor neon.
 BILL_PALETTE = (
@@ -39,6 +39,8 @@ BILL_PALETTE = (
     "#6f4070", "#848482", "#e25822", "#a6761d", "#008695", "#882d17", "#b497e7", "#1cbe4f",
     "#6c7c32", "#19d3f3", "#b3446c", "#b3de69", "#af6458", "#00b5f7", "#cc61b0", "#ed645a",
     "#fecb52", "#778aae", "#8be0a4", "#ff6692", "#3366cc", "#736f4c", "#a06177", "#00cc96",
+    # issue 19 (Flex, Managed Instances): the same greedy pick, ΔE ≥ 24 from all above
+    "#4422aa", "#224444", "#ddccbb", "#999900", "#bb66ee", "#880066", "#7744aa",
 )  # fmt: skip
 # Each bill line name (sim/pricing/*.py, ops_profiles.yaml) keeps its own colour across platforms
 # and reports; lines that share a bill get far-apart colours. Other names hash to a colour.
@@ -58,6 +60,10 @@ BILL_COLOR = {
             "snapstart_restore", "response_streaming", "commitment_discount", "commitment_unused",
             "fastly_minimum_shortfall", "base", "cpu", "auto_mode_fee", "autopilot_cpu",
             "autopilot_memory",
+            # Azure Functions Flex Consumption, Lambda Managed Instances (issue 19)
+            "on_demand_execution_time", "on_demand_executions", "always_ready_baseline",
+            "always_ready_execution_time", "always_ready_executions", "instances",
+            "management_fee",
             # operating lines (hatched, so sharing a colour with a cloud line still reads)
             "platform_engineer", "networking_tools", "monitoring", "security_scanning", "ci_cd",
             "incident_time", "training",

@@ -28,9 +28,11 @@ import numpy as np
 import simpy
 
 from sim.engine import PlatformRun, run_one
+from sim.platforms.azure_flex import AzureFlexModel
 from sim.platforms.base import INF, RunContext
 from sim.platforms.kubernetes import DRAINING, READY, STARTING, KubernetesModel
 from sim.platforms.lambda_ import LambdaModel
+from sim.platforms.lambda_managed import LambdaManagedModel
 from sim.platforms.wasm import WasmModel
 from sim.records import COLUMNS, OK, REJECTED, TIMED_OUT, RequestLog
 from sim.scenario import Scenario
@@ -619,10 +621,37 @@ class ReferenceKubernetes(KubernetesModel):
         self.flush()
 
 
+class ReferenceAzureFlex(AzureFlexModel, ReferenceKubernetes):
+    """Flex Consumption on the Kubernetes reference data plane (its scale controller and bill
+    are the model's own); the activity meter is fed from each request's completion."""
+
+    def _complete(self, req: _Req, te: float) -> None:
+        self._done.append((req.start, te, req.pid))
+        super()._complete(req, te)
+
+    def flush(self) -> None:
+        done = getattr(self, "_done", [])
+        if done:
+            s, e, p = (np.array(c) for c in zip(*done, strict=True))
+            self.meter.add(s, e, p.astype(np.int64))
+            done.clear()
+        super().flush()
+
+    def start(self) -> None:
+        self._done: list[tuple[float, float, int]] = []
+        super().start()
+
+
+class ReferenceLambdaManaged(LambdaManagedModel, ReferenceKubernetes):
+    """Lambda Managed Instances on the Kubernetes reference data plane (throttles: queue 0)."""
+
+
 REFERENCE_MODELS: dict[str, type] = {
     "lambda": ReferenceLambda,
     "wasm": ReferenceWasm,
     "kubernetes": ReferenceKubernetes,
+    "azure_flex": ReferenceAzureFlex,
+    "lambda_managed": ReferenceLambdaManaged,
 }
 
 
