@@ -19,10 +19,13 @@
   table; the bill notes it).
 - Commitments (`cost.commitment`): Savings Plans / Reserved Instances on EKS node-hours (EC2
   rates per instance type), a GKE flexible CUD on nodes or Autopilot requests.
+- Spot nodes (`cluster.spot`): their node-seconds (same per-second rule) at the spot price, a ratio
+  to on-demand (`spot.aws.price_ratio` / `spot.gcp.price_ratio`, or `cluster.spot.price`), line
+  `spot_nodes`; no commitment applies to them.
 - `ops` / `ops_profile`: monthly amounts (engineer time, monitoring, ...) reported as operating
   cost, never added to the cloud bill.
 - Not billed: EBS IOPS/throughput above the gp3 baseline, snapshots, persistent volumes, GCP disks
-  and network, spot capacity (see docs/model.md).
+  and network, spot price moves within a run (see docs/model.md).
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ class NodeUsage:
     instance_type: str | InstanceType
     start_s: float
     end_s: float
+    spot: bool = False  # billed at the spot price (a ratio to on-demand)
 
     def __post_init__(self) -> None:
         if self.end_s < self.start_s:
@@ -191,6 +195,7 @@ def kubernetes_bill(
     settings: KubernetesCostSettings | None = None,
     month_s: float | None = None,
     ops_profile: str | None = None,
+    spot_price: float | None = None,
 ) -> Bill:
     """The Kubernetes bill for `usage` (window and billing month), line by line with sources."""
     if control_plane not in ("eks", "eks-extended", "gke", "none"):
@@ -215,26 +220,45 @@ def kubernetes_bill(
 
     node_s = 0.0  # billed node-seconds in the window, all types
     if mode == "nodes":
-        by_type: dict[str, tuple[InstanceType, float]] = {}
+        # On-demand USD per type and capacity; spot node-hours at `spot_price` x on-demand (the
+        # provider's dated ratio by default). Commitments never cover spot (Savings Plans and RIs
+        # apply to on-demand usage only); the Auto Mode fee is on every node's on-demand price.
+        by_type: dict[tuple[str, bool], tuple[InstanceType, float]] = {}
         for node in usage.nodes:
             it = _resolve(node.instance_type)
             seconds = node_billed_seconds(node, usage.window_s)
             node_s += seconds
-            prev = by_type.get(it.name, (it, 0.0))[1]
-            by_type[it.name] = (it, prev + seconds / SECONDS_PER_HOUR * it.hourly_usd)
-        used: list = [it for it, _ in by_type.values()]
-        cost = sum(c for _, c in by_type.values())
+            key = (it.name, node.spot)
+            prev = by_type.get(key, (it, 0.0))[1]
+            by_type[key] = (it, prev + seconds / SECONDS_PER_HOUR * it.hourly_usd)
+        od = {k: v for k, v in by_type.items() if not k[1]}
+        used: list = list({it.name: it for it, _ in od.values()}.values())
+        cost = sum(c for _, c in od.values())
         b.line("nodes", b.monthly(cost), [*used, price("nodes.minimum_billed_seconds")])
+        spot = {k: v for k, v in by_type.items() if k[1]}
+        spot_od = sum(c for _, c in spot.values())
+        if spot:
+            ratio = price("spot.gcp.price_ratio" if not aws else "spot.aws.price_ratio")
+            share = ratio.rate if spot_price is None else spot_price
+            spot_types = list({it.name: it for it, _ in spot.values()}.values())
+            b.line(
+                "spot_nodes",
+                b.monthly(spot_od) * share,
+                [*spot_types, ratio, price("nodes.minimum_billed_seconds")],
+            )
+            if spot_price is not None:
+                b.note(f"spot nodes at {spot_price:g} x on-demand (cluster.spot.price)")
         if commitment is not None:
-            for it, c in by_type.values():
+            for it, c in od.values():
                 service: Service = "gke" if not aws else "ec2"
-                share, rates = discount_rate(commitment, service, it)
-                eligible.append((b.monthly(c), share, rates))
+                share_c, rates = discount_rate(commitment, service, it)
+                eligible.append((b.monthly(c), share_c, rates))
         if settings.auto_mode:
             if not aws:
                 raise InputError("auto_mode is EKS Auto Mode; not for GKE", key="cost.auto_mode")
             fee = price("eks.auto_mode.fee_share")
-            b.line("auto_mode_fee", b.monthly(cost) * fee.rate, [fee, *used])
+            all_types = list({it.name: it for it, _ in by_type.values()}.values())
+            b.line("auto_mode_fee", b.monthly(cost + spot_od) * fee.rate, [fee, *all_types])
     else:
         cpu, mem = price("gke.autopilot.cpu"), price("gke.autopilot.memory")
         cpu_h = b.monthly(usage.pod_cpu_seconds / SECONDS_PER_HOUR)
