@@ -238,3 +238,59 @@ def test_spot_settings_are_checked():
                 "platforms": [k8s(replicas=1, cluster={"spot": {"share": 1.5}})],
             }
         )
+
+
+# --- GKE Autopilot request adjustment (issue 16 item 4) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cpu", "mem_gib", "billed"),
+    [
+        (0.5, 0.5, (0.5, 0.5)),  # the default pod: within every bound
+        (0.1, 0.1, (0.25, 0.5)),  # raised to the minimums 250m / 0.5 GiB
+        (0.3, 0.5, (0.5, 0.5)),  # 300m -> the next 0.25 step
+        (1.0, 0.5, (1.0, 1.0)),  # memory raised to 1 GiB per vCPU
+        (0.3, 4.0, (0.75, 4.0)),  # 4 GiB needs 4 / 6.5 = 0.615 vCPU -> 0.75
+        (0.6, 0.6, (0.75, 0.75)),  # CPU rounded up, then memory to 1 GiB per vCPU again
+    ],
+)
+def test_autopilot_adjusts_requests_as_gke_does(cpu, mem_gib, billed):
+    from sim.pricing.kubernetes import autopilot_requests
+
+    assert autopilot_requests(cpu, mem_gib) == pytest.approx(billed)
+
+
+def test_autopilot_bill_uses_the_adjusted_requests():
+    """2 pods of 300m / 4 GiB for a day: Autopilot bills 0.75 vCPU each (4 / 6.5 = 0.615 rounded
+    up to 0.25 steps): 2 x 0.75 x 24 x $0.0445 = $1.602 (not 2 x 0.3 x 24 x 0.0445 = $0.6408);
+    memory 2 x 4 x 24 x $0.0049225 = $0.94512. `autopilot_rounding: false` bills 0.3 vCPU."""
+
+    def run(**cluster):
+        sc = make_scenario(
+            {
+                "name": "t",
+                "duration": "1d",
+                "replications": 1,
+                "workload": {
+                    "arrivals": [{"steady": {"rate": "1/s"}}],
+                    "service": {"duration": "10ms"},
+                },
+                "platforms": [
+                    k8s(
+                        replicas=2,
+                        pod={"cpu": "300m", "memory": "4Gi"},
+                        load_balancer="none",
+                        cluster={"mode": "autopilot", **cluster},
+                    )
+                ],
+            }
+        )
+        return run_platform(sc).bill
+
+    bill = run()
+    assert bill.breakdown["autopilot_cpu"] == pytest.approx(1.602)
+    assert bill.breakdown["autopilot_memory"] == pytest.approx(0.94512)
+    assert "0.75 vCPU / 4 GiB" in bill.notes[-1]
+    assert "autopilot-resource-requests" in bill.sources["autopilot_cpu"]
+    raw = run(autopilot_rounding=False)
+    assert raw.breakdown["autopilot_cpu"] == pytest.approx(0.6408)

@@ -103,7 +103,12 @@ from sim.platforms.base import (
     substream,
 )
 from sim.platforms.kubernetes_spec import KubernetesSpec
-from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
+from sim.pricing.kubernetes import (
+    KubernetesUsage,
+    NodeUsage,
+    autopilot_requests,
+    kubernetes_bill,
+)
 from sim.pricing.tables import instance_type
 from sim.records import OK, REJECTED, TIMED_OUT
 
@@ -1752,10 +1757,18 @@ class KubernetesModel(PlatformModel):
         span = max(self.ctx.duration - self.ctx.warmup, 1e-12)
         return {"mean": self.ready_area_post / span, "peak": float(self.peak_ready)}
 
+    def billed_requests(self) -> tuple[float, float]:
+        """(vCPU, GiB) per pod on the bill: Autopilot's adjusted requests, or as given. The
+        simulated pod keeps its own CPU share (ASSUMPTION: a CPU raised by Autopilot's rounding
+        would only make it faster; not modelled)."""
+        cpu, mem_gib = self.spec.pod.cpu, self.spec.pod.memory / 1024.0
+        if self.autopilot and self.spec.cluster.autopilot_rounding:
+            return autopilot_requests(cpu, mem_gib)
+        return cpu, mem_gib
+
     def usage(self) -> KubernetesUsage:
         end = self.horizon
-        cpu = self.spec.pod.cpu
-        mem_gib = self.spec.pod.memory / 1024.0
+        cpu, mem_gib = self.billed_requests()
         return KubernetesUsage(
             window_s=end,
             requests=self.n_arrivals,
@@ -1765,6 +1778,7 @@ class KubernetesModel(PlatformModel):
             ],
             pod_cpu_seconds=self.pod_seconds * cpu,
             pod_memory_gib_seconds=self.pod_seconds * mem_gib,
+            autopilot_adjusted=self.autopilot and self.spec.cluster.autopilot_rounding,
             # every arrival is answered (a failed one at full size: slightly high on errors)
             response_bytes=self.n_arrivals * self.ctx.response_bytes[0],
         )
@@ -1784,6 +1798,17 @@ class KubernetesModel(PlatformModel):
             ops_profile=self.spec.ops_profile,
             spot_price=c.spot.price if c.spot is not None else None,
         )
+        cpu, mem_gib = self.billed_requests()
+        pod = self.spec.pod
+        if (cpu, mem_gib) != (pod.cpu, pod.memory / 1024.0):
+            bill = dataclasses.replace(
+                bill,
+                notes=(
+                    *bill.notes,
+                    f"Autopilot bills {cpu:g} vCPU / {mem_gib:g} GiB per pod (requested "
+                    f"{pod.cpu:g} vCPU / {pod.memory / 1024.0:g} GiB)",
+                ),
+            )
         if self.spot is not None:  # what spot cost in service, next to its bill line
             bill = dataclasses.replace(
                 bill,

@@ -184,6 +184,11 @@ class ClusterSpec(Strict):
         description="metrics-server --metric-resolution (scrape period and CPU window)",
     )
     spot: SpotSpec | None = Field(None, description="mixed on-demand + spot nodes (mode nodes)")
+    autopilot_rounding: bool = Field(
+        True,
+        description="mode autopilot: bill requests as Autopilot adjusts them (minimums, "
+        "memory:CPU 1-6.5, 0.25 vCPU steps); false: as given",
+    )
 
     @field_validator("node")
     @classmethod

@@ -4,7 +4,8 @@
   minimum per node that was removed inside the window. A node still running when the window ends
   is billed for its time in the window only (it goes on; its minimum is met later).
 - Autopilot (`mode: autopilot`, GKE only): Pod CPU and memory *requests* x time, per vCPU-h and
-  GiB-h; nodes are not billed. The cluster fee still applies.
+  GiB-h; nodes are not billed. The cluster fee still applies. The requests billed are those
+  Autopilot adjusted (`autopilot_requests`: minimums, memory:CPU ratio, 0.25 vCPU steps).
 - Control plane: EKS $0.10/h (extended support $0.60/h in total), GKE $0.10/h, for the whole window.
   The GKE free-tier credit ($74.40/month, per billing account) applies only with `free_tier`.
 - Application Load Balancer: hourly charge + LCU-hours, LCU = the largest of its four dimensions,
@@ -30,6 +31,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -144,6 +146,7 @@ class KubernetesUsage:
     nodes: Sequence[NodeUsage] = field(default_factory=tuple)
     pod_cpu_seconds: float = 0.0  # Autopilot: sum over pods of CPU request (vCPU) x seconds
     pod_memory_gib_seconds: float = 0.0  # Autopilot: sum of memory request (GiB) x seconds
+    autopilot_adjusted: bool = False  # the requests are Autopilot's adjusted ones (sources)
     new_connections: float | None = None  # None: requests / requests_per_connection
     bytes: float | None = None  # through the load balancer; None: requests x bytes_per_request
     response_bytes: float = 0.0  # returned to clients on the internet (egress)
@@ -151,6 +154,27 @@ class KubernetesUsage:
 
 def _resolve(it: str | InstanceType) -> InstanceType:
     return it if isinstance(it, InstanceType) else instance_type(it)
+
+
+AUTOPILOT_RULES = (
+    "gke.autopilot.min_cpu",
+    "gke.autopilot.min_memory_gib",
+    "gke.autopilot.cpu_step",
+    "gke.autopilot.memory_per_cpu_min",
+    "gke.autopilot.memory_per_cpu_max",
+)
+
+
+def autopilot_requests(cpu: float, memory_gib: float) -> tuple[float, float]:
+    """The (vCPU, GiB) requests GKE Autopilot bills for a general-purpose Pod that asks for
+    `cpu` and `memory_gib`: raised to the minimums; memory raised to 1 GiB per vCPU, or CPU to
+    memory / 6.5; CPU rounded up to the 0.25 vCPU step (then memory again to 1 GiB per vCPU)."""
+    lo_cpu, lo_mem, step, r_min, r_max = (price(k).rate for k in AUTOPILOT_RULES)
+    cpu, mem = max(cpu, lo_cpu), max(memory_gib, lo_mem)
+    cpu = max(cpu, mem / r_max)
+    cpu = math.ceil(cpu / step - 1e-9) * step
+    mem = max(mem, cpu * r_min)
+    return cpu, mem
 
 
 def node_billed_seconds(node: NodeUsage, window_s: float) -> float:
@@ -263,8 +287,9 @@ def kubernetes_bill(
         cpu, mem = price("gke.autopilot.cpu"), price("gke.autopilot.memory")
         cpu_h = b.monthly(usage.pod_cpu_seconds / SECONDS_PER_HOUR)
         mem_h = b.monthly(usage.pod_memory_gib_seconds / SECONDS_PER_HOUR)
-        b.line("autopilot_cpu", cpu.cost(cpu_h), [cpu])
-        b.line("autopilot_memory", mem.cost(mem_h), [mem])
+        rules = [price(k) for k in AUTOPILOT_RULES] if usage.autopilot_adjusted else []
+        b.line("autopilot_cpu", cpu.cost(cpu_h), [cpu, *rules])
+        b.line("autopilot_memory", mem.cost(mem_h), [mem, *rules])
         if commitment is not None:
             share, rates = discount_rate(commitment, "gke")
             eligible.append((cpu.cost(cpu_h) + mem.cost(mem_h), share, rates))
