@@ -67,6 +67,11 @@ Control plane (SimPy processes; each handler first catches the data plane up to 
   replaced elsewhere), never below `min_nodes`. At time 0 the initial replicas are ready on
   enough ready nodes (a running service), at least `min_nodes`. A node is billed from its
   launch (the provisioning time is mostly instance boot, which EC2 bills) to its removal.
+- Spot (`cluster.spot`, docs/model.md "Spot nodes"): each launch is on-demand or spot as a
+  MixedInstancesPolicy counts it (`_spot_capacity`); a spot node gets interruption notices (a
+  Poisson draw at launch, or a trace); at the notice it is drained (`_drain`), pods still working
+  after the grace are killed and their requests fail or are retried (`_spot_kill`, `_cut`), and
+  it goes at the end of the notice. Spot node-seconds are billed at the spot price.
 - `mode: autopilot`: no nodes; a pod starts at once (ASSUMPTION: GKE Autopilot's own node
   provisioning is not modelled) and is billed on its CPU and memory requests from scheduling to
   deletion.

@@ -183,15 +183,15 @@ CONTROL_PLANE_BY_MODE = {"nodes": "eks", "autopilot": "gke"}
 
 # Interruption notice before the instance goes: AWS "a warning that is issued two minutes before
 # Amazon EC2 stops or terminates your Spot Instance" (docs.aws.amazon.com/AWSEC2/latest/UserGuide/
-# spot-instance-termination-notices.html, read 2026-12-01); GCP Spot/preemptible VMs "terminate 30
-# seconds after receiving a termination notice" (cloud.google.com/kubernetes-engine/docs/how-to/
-# preemptible-vms and concepts/spot-vms, read 2026-12-01).
+# spot-instance-termination-notices.html, read 2026-12-01); a GCP Spot/preemptible VM is terminated
+# 30 s after its termination notice (cloud.google.com/kubernetes-engine/docs/how-to/preemptible-vms
+# and concepts/spot-vms, read 2026-12-01).
 SPOT_NOTICE_S = {"aws": 120.0, "gcp": 30.0}
 # How long a pod on the noticed node may finish its work before it is killed. AWS (Karpenter's
 # interruption handling or the Node Termination Handler evict the pods): the pod's
 # terminationGracePeriodSeconds, default 30 (k8s.io/api core/v1
-# DefaultTerminationGracePeriodSeconds). GKE (kubelet graceful node shutdown): "15 seconds for
-# non-system Pods" (preemptible-vms page above, GKE > 1.22.8-gke.200).
+# DefaultTerminationGracePeriodSeconds). GKE (kubelet graceful node shutdown): 15 s for non-system
+# Pods, then 15 s for system Pods (preemptible-vms page above, GKE > 1.22.8-gke.200).
 SPOT_GRACE_S = {"aws": 30.0, "gcp": 15.0}
 # ASSUMPTION: the lowest band of the AWS Spot Instance Advisor's "frequency of interruption"
 # (aws.amazon.com/ec2/spot/instance-advisor/: "<5%" of instances interrupted per month), taken at
