@@ -294,3 +294,28 @@ def test_autopilot_bill_uses_the_adjusted_requests():
     assert "autopilot-resource-requests" in bill.sources["autopilot_cpu"]
     raw = run(autopilot_rounding=False)
     assert raw.breakdown["autopilot_cpu"] == pytest.approx(0.6408)
+
+
+def test_round_robin_pod_queues_die_with_their_pod():
+    """round_robin (per-pod queues): three 60 s requests at 90 s fill the 3 pods, a fourth at 95 s
+    waits in pod 0's queue. Notice at 100 s: all four are still on node 0 when the 30 s grace ends,
+    so all four fail at 130 s. With `retry` every request is answered, one row each."""
+    platform = {**one_spot_node({"interruptions": ["100s"]}), "routing": "round_robin"}
+    arrivals, services = [90.0, 90.0, 90.0, 95.0], [60.0, 60.0, 60.0, 1.0]
+    model, ctx, _, _ = drive(platform, arrivals, services, duration=1000.0, cpu_bound=0.0)
+    rows = {k: np.concatenate([c[k] for c in ctx.recorder.chunks]) for k in ("end", "outcome")}
+    assert (rows["outcome"] == REJECTED).all() and (rows["end"] == 130.0).all()
+    assert model.spot_killed == 4
+    platform["cluster"]["spot"]["in_flight"] = "retry"
+    _, ctx, _, _ = drive(platform, arrivals, services, duration=1000.0, cpu_bound=0.0)
+    rows = {k: np.concatenate([c[k] for c in ctx.recorder.chunks]) for k in ("end", "outcome")}
+    assert rows["outcome"].size == 4 and (rows["outcome"] == OK).all()
+    assert (rows["end"] > 135.0).all()
+
+
+def test_same_seed_same_interruptions():
+    a, b = poisson_run(5), poisson_run(5)
+    assert [(d.time_s, d.reason) for d in a.decisions] == [
+        (d.time_s, d.reason) for d in b.decisions
+    ]
+    assert a.bill.monthly_breakdown == b.bill.monthly_breakdown

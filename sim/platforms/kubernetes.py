@@ -90,7 +90,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from functools import cmp_to_key
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -683,6 +683,7 @@ class KubernetesModel(PlatformModel):
         ]
         retry = self.spot.in_flight == "retry"
         held: list[tuple[float, float, float, bool]] = []
+        killed: set[int] = set()
         replaced = 0
         for pid in pods:
             if self.state[pid] in (STARTING, READY):
@@ -706,9 +707,16 @@ class KubernetesModel(PlatformModel):
                         self._reject(a, over, now, cold)
                 self.spot_killed += len(q)
                 q.clear()
-            busy = [te - now for te, p in self.heap if p == pid and te > now]
-            self.started_d -= sum(busy)
+            killed.add(pid)
             self._gone(pid, now)
+        if killed:  # their requests in service stop now: out of the heap, busy up to now
+            heap = self.heap
+            cut = [(te, p) for te, p in heap if p in killed and te > now]
+            self.started_d -= sum(te - now for te, _ in cut)
+            if not retry:
+                self.n_dropped += len(cut)  # never complete (the completions meter)
+            heap[:] = [(te, p) for te, p in heap if p not in killed or te <= now]
+            heapify(heap)
         self.spot_reschedules += replaced
         self.flush()  # rows of the killed pods are cut short now (and collected for a retry)
         held.extend(self._retry)
