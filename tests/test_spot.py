@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from test_kubernetes import drive, k8s
+from test_kubernetes import drive, k8s, scen
 
 from sim.errors import InputError
 from sim.pricing import (
@@ -23,7 +23,7 @@ from sim.pricing import (
     kubernetes_bill,
 )
 from sim.records import OK, REJECTED
-from tests.conftest import make_scenario, run_platform
+from tests.conftest import run_platform
 
 H = 3600.0
 MONTH = 730 * H
@@ -46,6 +46,12 @@ def one_spot_node(spot: dict, **cluster):
     )
 
 
+def spot_drive(spot: dict, arrivals: list, services: list, **cluster):
+    """`one_spot_node` driven for 1000 s with fixed arrivals and handler times."""
+    platform = one_spot_node(spot, **cluster)
+    return drive(platform, arrivals, services, duration=1000.0, cpu_bound=0.0)
+
+
 def outcome(ctx, arrival: float) -> tuple[int, float]:
     """(outcome, end) of the request that arrived at `arrival`."""
     chunks = ctx.recorder.chunks
@@ -60,13 +66,7 @@ def test_notice_drains_kills_after_the_grace_and_bills_spot_seconds():
     (60 s of work, until 150 s) is still in service when the 30 s grace ends: it fails at 130 s
     and node 0, now empty, goes at 130 s. The request of 110 s waits for the new pods (135 s).
     Bill: spot node-seconds 130 + (1000 - 100) = 1030 at 0.5 x $0.096/h."""
-    model, ctx, _, _ = drive(
-        one_spot_node({"interruptions": ["100s"]}),
-        [90.0, 110.0],
-        [60.0, 1.0],
-        duration=1000.0,
-        cpu_bound=0.0,
-    )
+    model, ctx, _, _ = spot_drive({"interruptions": ["100s"]}, [90.0, 110.0], [60.0, 1.0])
     assert outcome(ctx, 90.0) == (REJECTED, 130.0)
     assert outcome(ctx, 110.0) == (OK, 136.0)
     assert [(n.start_s, n.end_s, n.spot) for n in model.usage().nodes] == [
@@ -83,12 +83,8 @@ def test_notice_drains_kills_after_the_grace_and_bills_spot_seconds():
 def test_retry_sends_the_killed_request_again_with_its_arrival():
     """in_flight: retry: the 90 s request is sent again at 130 s, waits for the new pods (ready at
     135 s, arrival order before the 110 s one) and takes its 60 s again: it ends at 195 s."""
-    _, ctx, _, _ = drive(
-        one_spot_node({"interruptions": ["100s"], "in_flight": "retry"}),
-        [90.0, 110.0],
-        [60.0, 1.0],
-        duration=1000.0,
-        cpu_bound=0.0,
+    _, ctx, _, _ = spot_drive(
+        {"interruptions": ["100s"], "in_flight": "retry"}, [90.0, 110.0], [60.0, 1.0]
     )
     assert outcome(ctx, 90.0) == (OK, 195.0)
     assert outcome(ctx, 110.0) == (OK, 136.0)
@@ -100,12 +96,8 @@ def test_without_drain_the_node_just_goes_at_the_end_of_the_notice():
     goes with its pods: the 200 s request (until 290 s) fails at 220 s; the ReplicaSet replaces
     the 3 pods then, a node is launched at 220 s (ready 250 s, pods 255 s); the request of 230 s
     waits for them."""
-    model, ctx, _, _ = drive(
-        one_spot_node({"interruptions": ["100s"], "drain_on_notice": False}),
-        [90.0, 230.0],
-        [200.0, 1.0],
-        duration=1000.0,
-        cpu_bound=0.0,
+    model, ctx, _, _ = spot_drive(
+        {"interruptions": ["100s"], "drain_on_notice": False}, [90.0, 230.0], [200.0, 1.0]
     )
     assert outcome(ctx, 90.0) == (REJECTED, 220.0)
     assert outcome(ctx, 230.0) == (OK, 256.0)
@@ -115,13 +107,7 @@ def test_without_drain_the_node_just_goes_at_the_end_of_the_notice():
 def test_gke_notice_is_30_s_and_pods_get_15_s():
     """GKE: notice at 100 s, the 60 s request is killed after the 15 s grace (115 s); node 0 goes
     then. Spot GCE at 0.40 x on-demand."""
-    model, ctx, _, _ = drive(
-        one_spot_node({"interruptions": ["100s"]}, control_plane="gke"),
-        [90.0],
-        [60.0],
-        duration=1000.0,
-        cpu_bound=0.0,
-    )
+    model, ctx, _, _ = spot_drive({"interruptions": ["100s"]}, [90.0], [60.0], control_plane="gke")
     assert outcome(ctx, 90.0) == (REJECTED, 115.0)
     assert model.usage().nodes[0].end_s == 115.0
     assert close(model.bill().breakdown["spot_nodes"], (115 + 900) / H * 0.096 * 0.40)
@@ -146,31 +132,13 @@ def test_capacity_types_follow_the_mixed_instances_policy():
 def poisson_run(seed: int):
     """30 pods on 10 all-spot m5.large nodes for 10 h, 1 notice per node-hour, replacement nodes
     ready at once: always 10 exposed nodes, so the notices are Poisson with mean 1 x 10 x 10."""
-    sc = make_scenario(
-        {
-            "name": "t",
-            "duration": "10h",
-            "replications": 1,
-            "seed": seed,
-            "workload": {
-                "arrivals": [{"steady": {"rate": "0.01/s"}}],
-                "service": {"duration": "10ms"},
-            },
-            "platforms": [
-                {
-                    "name": "k",
-                    "type": "kubernetes",
-                    "replicas": 30,
-                    "pod": {"cpu": "500m", "startup": "5s"},
-                    "load_balancer": "none",
-                    "cluster": {
-                        "node_provisioning": "0s",
-                        "spot": {"interruptions_per_node_hour": 1.0},
-                    },
-                }
-            ],
-        }
+    platform = k8s(
+        replicas=30,
+        pod={"cpu": "500m", "startup": "5s"},
+        load_balancer="none",
+        cluster={"node_provisioning": "0s", "spot": {"interruptions_per_node_hour": 1.0}},
     )
+    sc = scen([{"steady": {"rate": "0.01/s"}}], {"duration": "10ms"}, platform, "10h", seed=seed)
     return run_platform(sc)
 
 
@@ -212,32 +180,11 @@ def test_mixed_pool_bill_to_the_cent():
 
 
 def test_spot_settings_are_checked():
+    steady, svc = [{"steady": {"rate": "1/s"}}], {"duration": "10ms"}
     with pytest.raises(InputError, match="spot"):
-        make_scenario(
-            {
-                "name": "t",
-                "duration": "1h",
-                "workload": {
-                    "arrivals": [{"steady": {"rate": "1/s"}}],
-                    "service": {"duration": "10ms"},
-                },
-                "platforms": [
-                    k8s(replicas=1, cluster={"mode": "autopilot", "spot": {"share": 1}}),
-                ],
-            }
-        )
+        scen(steady, svc, k8s(replicas=1, cluster={"mode": "autopilot", "spot": {"share": 1}}))
     with pytest.raises(InputError, match="share"):
-        make_scenario(
-            {
-                "name": "t",
-                "duration": "1h",
-                "workload": {
-                    "arrivals": [{"steady": {"rate": "1/s"}}],
-                    "service": {"duration": "10ms"},
-                },
-                "platforms": [k8s(replicas=1, cluster={"spot": {"share": 1.5}})],
-            }
-        )
+        scen(steady, svc, k8s(replicas=1, cluster={"spot": {"share": 1.5}}))
 
 
 # --- GKE Autopilot request adjustment (issue 16 item 4) ------------------------------------------
@@ -266,25 +213,13 @@ def test_autopilot_bill_uses_the_adjusted_requests():
     memory 2 x 4 x 24 x $0.0049225 = $0.94512. `autopilot_rounding: false` bills 0.3 vCPU."""
 
     def run(**cluster):
-        sc = make_scenario(
-            {
-                "name": "t",
-                "duration": "1d",
-                "replications": 1,
-                "workload": {
-                    "arrivals": [{"steady": {"rate": "1/s"}}],
-                    "service": {"duration": "10ms"},
-                },
-                "platforms": [
-                    k8s(
-                        replicas=2,
-                        pod={"cpu": "300m", "memory": "4Gi"},
-                        load_balancer="none",
-                        cluster={"mode": "autopilot", **cluster},
-                    )
-                ],
-            }
+        platform = k8s(
+            replicas=2,
+            pod={"cpu": "300m", "memory": "4Gi"},
+            load_balancer="none",
+            cluster={"mode": "autopilot", **cluster},
         )
+        sc = scen([{"steady": {"rate": "1/s"}}], {"duration": "10ms"}, platform, "1d")
         return run_platform(sc).bill
 
     bill = run()
