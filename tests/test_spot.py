@@ -254,3 +254,11 @@ def test_same_seed_same_interruptions():
         (d.time_s, d.reason) for d in b.decisions
     ]
     assert a.bill.monthly_breakdown == b.bill.monthly_breakdown
+
+
+def test_a_capped_pool_replaces_the_interrupted_node():
+    """max_nodes 1: the drained node (no work in hand) goes at the notice (100 s), which makes
+    room under the cap: the replacement is launched at once (ready 130 s, pods 135 s)."""
+    model, ctx, _, _ = spot_drive({"interruptions": ["100s"]}, [110.0], [1.0], max_nodes=1)
+    assert [(n.start_s, n.end_s) for n in model.usage().nodes] == [(0.0, 100.0), (100.0, 1000.0)]
+    assert outcome(ctx, 110.0) == (OK, 136.0)

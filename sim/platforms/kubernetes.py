@@ -551,7 +551,7 @@ class KubernetesModel(PlatformModel):
         if node.pods == 0 and node.cordoned and not self._closing:
             self._at(t, lambda: self._remove_node(node, "drained"))
             wake = t
-        if self.pending and not self._closing:
+        if self.pending and not self._closing and not node.cordoned:  # (no room on a cordoned one)
             self._at(t, lambda: self._schedule(self.env.now))
             wake = t
         return wake
@@ -654,6 +654,7 @@ class KubernetesModel(PlatformModel):
             on_node = [p for p in (*self.starting, *self.ready_order) if self.node_of[p] is node]
             self.spot_reschedules += len(on_node)  # _drain replaces each at once
             self._drain(node, f"spot interruption notice, {self.spot_notice:g}s")
+            self._schedule(now)  # an emptied node went at once: room for the replacements
             if node.end is None and self.spot_grace < self.spot_notice:
                 self._at(now + self.spot_grace, lambda: self._spot_kill(node, "grace period over"))
         else:
