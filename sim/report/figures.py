@@ -57,7 +57,7 @@ BILL_COLOR = {
             "provisioned_duration", "log_storage", "ephemeral_storage", "snapstart_cache",
             "snapstart_restore", "response_streaming", "commitment_discount", "commitment_unused",
             "fastly_minimum_shortfall", "base", "cpu", "auto_mode_fee", "autopilot_cpu",
-            "autopilot_memory",
+            "autopilot_memory", "spot_nodes",
             # operating lines (hatched, so sharing a colour with a cloud line still reads)
             "platform_engineer", "networking_tools", "monitoring", "security_scanning", "ci_cd",
             "incident_time", "training",
