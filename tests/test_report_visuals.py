@@ -111,12 +111,12 @@ def test_bill_figure_lines_are_distinct_and_stable_per_name():
 
 
 def test_bill_colours_resolve_collisions_deterministically():
-    # "training" (40th name) wraps onto "nodes"' colour; with both on a bill it moves on
-    assert BILL_COLOR["training"] == BILL_COLOR["nodes"]
-    both = bill_colors(["nodes", "training"])
+    # "incident_time" (the first name past the palette) wraps onto "nodes"' colour; with both on a bill it moves on
+    assert BILL_COLOR["incident_time"] == BILL_COLOR["nodes"]
+    both = bill_colors(["nodes", "incident_time"])
     assert both["nodes"] == BILL_PALETTE[BILL_COLOR["nodes"]]
-    assert both["training"] != both["nodes"]
-    assert bill_colors(["nodes", "training"]) == both
+    assert both["incident_time"] != both["nodes"]
+    assert bill_colors(["nodes", "incident_time"]) == both
     unknown = bill_colors(["my_own_line"])["my_own_line"]
     assert unknown in BILL_PALETTE and bill_colors(["my_own_line"])["my_own_line"] == unknown
 

@@ -67,6 +67,11 @@ Control plane (SimPy processes; each handler first catches the data plane up to 
   replaced elsewhere), never below `min_nodes`. At time 0 the initial replicas are ready on
   enough ready nodes (a running service), at least `min_nodes`. A node is billed from its
   launch (the provisioning time is mostly instance boot, which EC2 bills) to its removal.
+- Spot (`cluster.spot`, docs/model.md "Spot nodes"): each launch is on-demand or spot as a
+  MixedInstancesPolicy counts it (`_spot_capacity`); a spot node gets interruption notices (a
+  Poisson draw at launch, or a trace); at the notice it is drained (`_drain`), pods still working
+  after the grace are killed and their requests fail or are retried (`_spot_kill`, `_cut`), and
+  it goes at the end of the notice. Spot node-seconds are billed at the spot price.
 - `mode: autopilot`: no nodes; a pod starts at once (ASSUMPTION: GKE Autopilot's own node
   provisioning is not modelled) and is billed on its CPU and memory requests from scheduling to
   deletion.
@@ -80,11 +85,12 @@ at its own time and stops the loop there, so nothing is processed ahead of a con
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable
 from functools import cmp_to_key
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -102,7 +108,12 @@ from sim.platforms.base import (
     substream,
 )
 from sim.platforms.kubernetes_spec import KubernetesSpec
-from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
+from sim.pricing.kubernetes import (
+    KubernetesUsage,
+    NodeUsage,
+    autopilot_requests,
+    kubernetes_bill,
+)
 from sim.pricing.tables import instance_type
 from sim.records import OK, REJECTED, TIMED_OUT
 
@@ -141,9 +152,20 @@ class _Uniforms:
 
 
 class _Node:
-    __slots__ = ("cordoned", "end", "id", "last_event", "launched", "pods", "ready", "unneeded")
+    __slots__ = (
+        "cordoned",
+        "end",
+        "id",
+        "last_event",
+        "launched",
+        "noticed",
+        "pods",
+        "ready",
+        "spot",
+        "unneeded",
+    )
 
-    def __init__(self, node_id: int, launched: float, ready: bool) -> None:
+    def __init__(self, node_id: int, launched: float, ready: bool, spot: bool = False) -> None:
         self.id = node_id
         self.launched = launched
         self.ready = ready
@@ -152,6 +174,8 @@ class _Node:
         self.last_event = launched  # a pod last came or went (Karpenter's lastPodEventTime)
         self.cordoned = False  # being drained: takes no new pod, goes when empty
         self.unneeded: float | None = None  # Cluster Autoscaler: unneeded since
+        self.spot = spot  # spot capacity (billed at the spot price, can be interrupted)
+        self.noticed: float | None = None  # when its spot interruption notice came
 
 
 class KubernetesModel(PlatformModel):
@@ -287,6 +311,21 @@ class KubernetesModel(PlatformModel):
         self.request_milli = round(pod.cpu * 1000)
         self.failures = spec.metric_failures
         self.fail_rng = substream(rng, _FAILURE_STREAM) if self.failures.probability > 0 else None
+        # Spot nodes (`cluster.spot`): capacity type per launch, interruptions, killed requests.
+        self.spot = cluster.spot if not self.autopilot else None
+        self.kill_at: list[float] = []  # per pod: when it was killed with work in hand (or INF)
+        self._carry: list[dict[str, np.ndarray]] = []  # rows a later kill could still cut short
+        self._retry: list[tuple[float, float, float, bool]] = []  # killed rows to send again
+        self.spot_notices = 0
+        self.spot_reschedules = 0  # pods replaced because their spot node was interrupted
+        self.spot_killed = 0  # requests cut short on a killed pod (failed or retried)
+        if self.spot is not None:
+            provider = self.spot.provider(cluster.control_plane)
+            sp = self.spot
+            self.spot_notice = sp.notice if sp.notice is not None else D.SPOT_NOTICE_S[provider]
+            grace = sp.grace if sp.grace is not None else D.SPOT_GRACE_S[provider]
+            self.spot_grace = min(grace, self.spot_notice)
+            self.spot_rng = substream(rng, D.SPOT_STREAM)
 
     # =============================================================================================
     # control plane
@@ -302,6 +341,7 @@ class KubernetesModel(PlatformModel):
             assert spec.replicas is not None
             initial = spec.replicas
         self._initial(initial)
+        self._spot_trace()
         self._record(0.0)
         self._arm_nodes(D.NODE_AUTOSCALER_PERIOD_S)
         w: float | None
@@ -418,6 +458,7 @@ class KubernetesModel(PlatformModel):
         self.scheduled_at.append(0.0)
         self.created_at.append(self.env.now)
         self.ready_at.append(INF)
+        self.kill_at.append(INF)
         if self.pp:
             self.pod_queue.append(deque())
             self.out.append(0)
@@ -496,6 +537,8 @@ class KubernetesModel(PlatformModel):
 
     def _gone(self, pid: int, t: float) -> float:
         """A pod leaves its node. Returns the time of a control event this scheduled (or INF)."""
+        if self.state[pid] == GONE:  # killed with work in hand: its last completions come later
+            return INF
         self.draining.discard(pid)
         self.state[pid] = GONE
         lo, hi = self.scheduled_at[pid], min(t, self.horizon)
@@ -510,7 +553,7 @@ class KubernetesModel(PlatformModel):
         if node.pods == 0 and node.cordoned and not self._closing:
             self._at(t, lambda: self._remove_node(node, "drained"))
             wake = t
-        if self.pending and not self._closing:
+        if self.pending and not self._closing and not node.cordoned:  # (no room on a cordoned one)
             self._at(t, lambda: self._schedule(self.env.now))
             wake = t
         return wake
@@ -539,10 +582,178 @@ class KubernetesModel(PlatformModel):
 
     # -- scheduler and node autoscaler -----------------------------------------------------------
     def _launch(self, now: float, ready: bool) -> _Node:
-        node = _Node(len(self.nodes), now, ready)
+        node = _Node(len(self.nodes), now, ready, self._spot_capacity())
         self.nodes.append(node)
         self.alive.append(node)
+        sp = self.spot
+        if node.spot and sp is not None and sp.interruptions is None:
+            rate = sp.interruptions_per_node_hour
+            if rate > 0:  # a Poisson process per node: the first notice after an exponential
+                t = now + self.spot_rng.exponential(3600.0 / rate)
+                if t < self.horizon:
+                    self._at(t, lambda: self._spot_notice(node))
         return node
+
+    # -- spot capacity and interruptions ---------------------------------------------------------
+    def _spot_capacity(self) -> bool:
+        """Is the next node spot? As MixedInstancesPolicy counts the running (not cordoned) nodes:
+        the base is on-demand, above it on-demand = ceil((1 - share) x above)."""
+        sp = self.spot
+        if sp is None:
+            return False
+        running = [n for n in self.alive if not n.cordoned]
+        n = len(running) + 1
+        above = max(n - sp.on_demand_base, 0)
+        on_demand = n - above + math.ceil((1.0 - sp.share) * above - 1e-9)
+        return sum(1 for x in running if not x.spot) >= on_demand
+
+    def spot_exposure_hours(self) -> float:
+        """Spot node-hours exposed to interruption: launch to notice, removal or the end."""
+        h = self.horizon
+        return (
+            sum(
+                min(n.noticed if n.noticed is not None else (n.end if n.end is not None else h), h)
+                - n.launched
+                for n in self.nodes
+                if n.spot
+            )
+            / 3600.0
+        )
+
+    def _spot_trace(self) -> None:
+        """Trace notices: each hits the spot node launched first among those running then."""
+        sp = self.spot
+        if sp is None or sp.interruptions is None:
+            return
+        for t in sorted(sp.interruptions):
+            if t < self.horizon:
+                self._at(t, self._spot_trace_hit)
+
+    def _spot_trace_hit(self) -> None:
+        node = next((n for n in self.alive if n.spot and n.noticed is None), None)
+        if node is None:
+            self.ctx.decide("nodes", len(self.alive), len(self.alive), "spot notice: no spot node")
+            return
+        self._spot_notice(node)
+
+    def _spot_notice(self, node: _Node) -> None:
+        """The interruption notice (AWS 2 min, GCP 30 s). With drain_on_notice the node is
+        cordoned and drained at once (`_drain`: its pods leave the endpoints and finish what they
+        hold; the ReplicaSet replaces them; the node autoscaler launches room for the new pods);
+        pods still holding work after the grace period are killed; the node goes at the end of the
+        notice (or as soon as it is empty). Without it, the node just goes at the end."""
+        now = self.env.now
+        if node.end is not None or node.noticed is not None:
+            return
+        node.noticed = now
+        self.spot_notices += 1
+        assert self.spot is not None
+        if not node.ready:  # still launching: it goes at once, its room is launched again
+            self._remove_node(node, "spot interruption before it was ready")
+            self._schedule(now)
+            return
+        if self.spot.drain_on_notice:
+            on_node = [p for p in (*self.starting, *self.ready_order) if self.node_of[p] is node]
+            self.spot_reschedules += len(on_node)  # _drain replaces each at once
+            self._drain(node, f"spot interruption notice, {self.spot_notice:g}s")
+            self._schedule(now)  # an emptied node went at once: room for the replacements
+            if node.end is None and self.spot_grace < self.spot_notice:
+                self._at(now + self.spot_grace, lambda: self._spot_kill(node, "grace period over"))
+        else:
+            self.ctx.decide(
+                "nodes",
+                len(self.alive),
+                len(self.alive),
+                f"node {node.id} spot interruption notice (not handled: drain_on_notice false)",
+            )
+        self._at(now + self.spot_notice, lambda: self._spot_kill(node, "spot instance reclaimed"))
+
+    def _spot_kill(self, node: _Node, why: str) -> None:
+        """Kill the pods still on the node: a ready one (no drain) is replaced; requests in
+        service or queued at a killed pod fail (a 502 at this time) or are sent again
+        (`in_flight: retry`, keeping their arrival time). At the end of the notice the node goes."""
+        now = self.env.now
+        assert self.spot is not None
+        if node.end is not None:
+            return
+        reclaimed = why == "spot instance reclaimed"
+        if reclaimed:
+            node.cordoned = True
+        pods = [
+            p
+            for p in (*self.starting, *self.ready_order, *self.draining)
+            if self.node_of[p] is node
+        ]
+        retry = self.spot.in_flight == "retry"
+        held: list[tuple[float, float, float, bool]] = []
+        killed: set[int] = set()
+        replaced = 0
+        for pid in pods:
+            if self.state[pid] in (STARTING, READY):
+                self._remove(pid, now)
+                self.pending.append(self._new_pod())
+                replaced += 1
+            if self.state[pid] != DRAINING:
+                continue
+            self.kill_at[pid] = now
+            if self.pp:  # its own queue: those requests die with it
+                q = self.pod_queue[pid]
+                for a, s, over, cold in q:
+                    self.q_arr_sum -= a
+                    self.nwait -= 1
+                    if self.track:
+                        self.out[pid] -= 1
+                    if retry:
+                        held.append((a, s, over, cold))
+                    else:
+                        self.dequeued_wait += now - a
+                        self._reject(a, over, now, cold)
+                self.spot_killed += len(q)
+                q.clear()
+            killed.add(pid)
+            self._gone(pid, now)
+        if killed:  # their requests in service stop now: out of the heap, busy up to now
+            heap = self.heap
+            cut = [(te, p) for te, p in heap if p in killed and te > now]
+            self.started_d -= sum(te - now for te, _ in cut)
+            if not retry:
+                self.n_dropped += len(cut)  # never complete (the completions meter)
+            heap[:] = [(te, p) for te, p in heap if p not in killed or te <= now]
+            heapify(heap)
+        self.spot_reschedules += replaced
+        self.flush()  # rows of the killed pods are cut short now (and collected for a retry)
+        held.extend(self._retry)
+        self._retry.clear()
+        if held:
+            self._resubmit(held, now)
+        if reclaimed:
+            self._remove_node(node, why)
+        elif pods:
+            self.ctx.decide(
+                "nodes",
+                len(self.alive),
+                len(self.alive),
+                f"node {node.id}: {len(pods)} pods killed ({why})",
+            )
+        self._schedule(now)
+        self._arm_nodes(now)
+
+    def _resubmit(self, items: list[tuple[float, float, float, bool]], now: float) -> None:
+        """The client sends killed requests again at `now` (arrival kept): they join the waiting
+        line in arrival order and go to a ready pod as the balancer picks (per-pod routings) or
+        to a free slot (ideal_fifo)."""
+        q = self.queue
+        merged = sorted([*q, *items])
+        q.clear()
+        q.extend(merged)
+        for a, *_ in items:
+            self.q_arr_sum += a
+        if self.pp:
+            self.nwait += len(items)
+            if self.ep:
+                self._dispatch_held(now)
+        else:
+            self._serve_queue(now)
 
     def _fit(self) -> _Node | None:
         cap = self.pods_per_node
@@ -749,6 +960,10 @@ class KubernetesModel(PlatformModel):
             return
         self.buckets[0].add(pid)
         self.kmin = 0
+        self._serve_queue(now)
+
+    def _serve_queue(self, now: float) -> None:
+        """ideal_fifo: free slots take the head of the one queue."""
         q = self.queue
         while q and self.kmin < self.conc:
             a, s, over, cold = q.popleft()
@@ -1395,7 +1610,7 @@ class KubernetesModel(PlatformModel):
         deadline = a + self.timeout
         late = pod_end > deadline  # timed out for the client at its deadline
         end = np.where(late, deadline, pod_end)
-        return {
+        rows = {
             "arrival": a,
             "start": start,
             "end": end,
@@ -1407,13 +1622,60 @@ class KubernetesModel(PlatformModel):
             "outcome": np.where(late, TIMED_OUT, OK).astype(np.uint8),
             "instance": pid,
         }
+        if self.spot is not None:
+            rows["pod_end"] = pod_end  # for `_cut`; dropped before the recorder
+        return rows
+
+    def _add(self, rows: dict[str, np.ndarray]) -> None:
+        if self.spot is not None:
+            rows = self._cut(rows)
+        self.ctx.recorder.add(rows)
+
+    def _cut(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Spot: a request whose pod was killed while it was in service and its client still
+        waiting fails at the kill (REJECTED: the client sees a 502/reset) or, with
+        `in_flight: retry`, leaves the rows to be sent again. Rows that a later kill could still
+        cut (their client waits past now) are carried to the next flush."""
+        kill = np.asarray(self.kill_at)[rows["instance"]]
+        start, end = rows["start"], rows["end"]
+        cut = (kill >= start) & (kill < end)
+        if cut.any():
+            self.spot_killed += int(cut.sum())
+            assert self.spot is not None
+            if self.spot.in_flight == "retry":
+                svc = (rows["pod_end"][cut] - start[cut]) / self.scale
+                self._retry.extend(
+                    zip(
+                        rows["arrival"][cut].tolist(),
+                        svc.tolist(),
+                        rows["overhead"][cut].tolist(),
+                        rows["cold"][cut].tolist(),
+                        strict=True,
+                    )
+                )
+                rows = {k: v[~cut] for k, v in rows.items()}
+                kill, end = kill[~cut], rows["end"]
+            else:
+                rows["end"] = np.where(cut, kill, end)
+                rows["service"] = np.where(cut, kill - rows["start"], rows["service"])
+                rows["outcome"] = np.where(cut, REJECTED, rows["outcome"]).astype(np.uint8)
+        if not self._closing:
+            later = (end > self.env.now) & (kill == INF)
+            if later.any():
+                self._carry.append({k: v[later] for k, v in rows.items()})
+                rows = {k: v[~later] for k, v in rows.items()}
+        rows.pop("pod_end")
+        return rows
 
     def flush(self) -> None:
         """Hand the buffered rows to the recorder; started requests get their columns here."""
         self._direct_rows()
+        carried, self._carry = self._carry, []
+        for rows in carried:
+            self._add(rows)
         for a, d, pid, over in self._direct:  # started on arrival: no wait, not cold
             n = a.size
-            self.ctx.recorder.add(self._rows(a, a, d, pid, np.zeros(n, dtype=np.bool_), over))
+            self._add(self._rows(a, a, d, pid, np.zeros(n, dtype=np.bool_), over))
         self._direct.clear()
         self._direct_n = 0
         if self._ra:
@@ -1423,7 +1685,7 @@ class KubernetesModel(PlatformModel):
                 if self.ov_const is not None
                 else np.asarray(self._ro, dtype=np.float64)
             )
-            self.ctx.recorder.add(
+            self._add(
                 self._rows(
                     np.asarray(self._ra, dtype=np.float64),
                     np.asarray(self._rs, dtype=np.float64),
@@ -1511,19 +1773,28 @@ class KubernetesModel(PlatformModel):
         span = max(self.ctx.duration - self.ctx.warmup, 1e-12)
         return {"mean": self.ready_area_post / span, "peak": float(self.peak_ready)}
 
+    def billed_requests(self) -> tuple[float, float]:
+        """(vCPU, GiB) per pod on the bill: Autopilot's adjusted requests, or as given. The
+        simulated pod keeps its own CPU share (ASSUMPTION: a CPU raised by Autopilot's rounding
+        would only make it faster; not modelled)."""
+        cpu, mem_gib = self.spec.pod.cpu, self.spec.pod.memory / 1024.0
+        if self.autopilot and self.spec.cluster.autopilot_rounding:
+            return autopilot_requests(cpu, mem_gib)
+        return cpu, mem_gib
+
     def usage(self) -> KubernetesUsage:
         end = self.horizon
-        cpu = self.spec.pod.cpu
-        mem_gib = self.spec.pod.memory / 1024.0
+        cpu, mem_gib = self.billed_requests()
         return KubernetesUsage(
             window_s=end,
             requests=self.n_arrivals,
             nodes=[
-                NodeUsage(self.node_type, n.launched, n.end if n.end is not None else end)
+                NodeUsage(self.node_type, n.launched, n.end if n.end is not None else end, n.spot)
                 for n in self.nodes
             ],
             pod_cpu_seconds=self.pod_seconds * cpu,
             pod_memory_gib_seconds=self.pod_seconds * mem_gib,
+            autopilot_adjusted=self.autopilot and self.spec.cluster.autopilot_rounding,
             # every arrival is answered (a failed one at full size: slightly high on errors)
             response_bytes=self.n_arrivals * self.ctx.response_bytes[0],
         )
@@ -1531,7 +1802,7 @@ class KubernetesModel(PlatformModel):
     def bill(self) -> Any:
         c = self.spec.cluster
         assert c.control_plane is not None
-        return kubernetes_bill(
+        bill = kubernetes_bill(
             self.usage(),
             control_plane=c.control_plane,
             mode=c.mode,
@@ -1541,7 +1812,31 @@ class KubernetesModel(PlatformModel):
             settings=self.spec.cost,
             month_s=self.ctx.month_s,
             ops_profile=self.spec.ops_profile,
+            spot_price=c.spot.price if c.spot is not None else None,
         )
+        cpu, mem_gib = self.billed_requests()
+        pod = self.spec.pod
+        if (cpu, mem_gib) != (pod.cpu, pod.memory / 1024.0):
+            bill = dataclasses.replace(
+                bill,
+                notes=(
+                    *bill.notes,
+                    f"Autopilot bills {cpu:g} vCPU / {mem_gib:g} GiB per pod (requested "
+                    f"{pod.cpu:g} vCPU / {pod.memory / 1024.0:g} GiB)",
+                ),
+            )
+        if self.spot is not None:  # what spot cost in service, next to its bill line
+            bill = dataclasses.replace(
+                bill,
+                notes=(
+                    *bill.notes,
+                    f"spot: {self.spot_notices} interruptions in "
+                    f"{self.spot_exposure_hours():.1f} spot node-hours, "
+                    f"{self.spot_reschedules} pods rescheduled, {self.spot_killed} "
+                    f"requests cut short ({self.spot.in_flight})",
+                ),
+            )
+        return bill
 
 
 def _fmt(x: float | None) -> str:

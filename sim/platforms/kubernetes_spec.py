@@ -89,6 +89,53 @@ class SystemReserved(Strict):
     memory: MemoryMB = Field(D.SYSTEM_RESERVED_MEMORY_MB, ge=0)
 
 
+class SpotSpec(Strict):
+    """`cluster.spot`: a node pool mixing on-demand and spot capacity, as an EC2 Auto Scaling
+    MixedInstancesPolicy's InstancesDistribution counts it: the first `on_demand_base` nodes are
+    on-demand (OnDemandBaseCapacity), of the nodes above it `share` are spot (1 -
+    OnDemandPercentageAboveBaseCapacity / 100; ASSUMPTION: a fraction rounds in favour of
+    on-demand).
+    `share: 1` is an all-spot pool (a Karpenter NodePool with capacity-type spot). Interruptions:
+    a Poisson process per spot node (`interruptions_per_node_hour`) or a trace of notice times
+    (`interruptions`, each hits the spot node launched first among those running then)."""
+
+    share: Fraction = Field(
+        1.0, ge=0, le=1, description="share of the nodes above the base that are spot"
+    )
+    on_demand_base: int = Field(0, ge=0, description="the first nodes are on-demand")
+    price: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="spot price / on-demand price; default: the provider's ratio in prices.yaml",
+    )
+    interruptions_per_node_hour: float = Field(
+        D.SPOT_INTERRUPTIONS_PER_NODE_HOUR, ge=0, description="interruption notices per node-hour"
+    )
+    interruptions: list[Duration] | None = Field(
+        None, description="a trace of notice times (replaces the rate)"
+    )
+    notice: Duration | None = Field(
+        None, ge=0, description="notice before the node goes; default 120 s AWS, 30 s GCP"
+    )
+    grace: Duration | None = Field(
+        None,
+        ge=0,
+        description="pod termination grace after the notice; default 30 s AWS, 15 s GKE",
+    )
+    drain_on_notice: bool = Field(
+        True,
+        description="cordon and drain at the notice (Karpenter, Node Termination Handler, GKE "
+        "graceful shutdown); false: the node just goes when the notice ends",
+    )
+    in_flight: Literal["fail", "retry"] = Field(
+        "fail", description="requests on a killed pod: fail (502) or are retried by the client"
+    )
+
+    def provider(self, control_plane: str | None) -> Literal["aws", "gcp"]:
+        return "gcp" if control_plane == "gke" else "aws"
+
+
 class ClusterSpec(Strict):
     node: str = Field(D.NODE_TYPE, description="instance type from the price table")
     min_nodes: int = Field(D.MIN_NODES, ge=0)
@@ -136,6 +183,12 @@ class ClusterSpec(Strict):
         ge=D.METRIC_FRESH_CONTAINER_MIN_S,
         description="metrics-server --metric-resolution (scrape period and CPU window)",
     )
+    spot: SpotSpec | None = Field(None, description="mixed on-demand + spot nodes (mode nodes)")
+    autopilot_rounding: bool = Field(
+        True,
+        description="mode autopilot: bill requests as Autopilot adjusts them (minimums, "
+        "memory:CPU 1-6.5, 0.25 vCPU steps); false: as given",
+    )
 
     @field_validator("node")
     @classmethod
@@ -166,6 +219,8 @@ class ClusterSpec(Strict):
             raise ValueError(
                 f"mode autopilot is GKE: control_plane must be gke, got {self.control_plane!r}"
             )
+        if self.spot is not None and self.mode == "autopilot":
+            raise ValueError("cluster.spot is for node pools (mode nodes); Autopilot has no nodes")
         return self
 
 

@@ -4,7 +4,8 @@
   minimum per node that was removed inside the window. A node still running when the window ends
   is billed for its time in the window only (it goes on; its minimum is met later).
 - Autopilot (`mode: autopilot`, GKE only): Pod CPU and memory *requests* x time, per vCPU-h and
-  GiB-h; nodes are not billed. The cluster fee still applies.
+  GiB-h; nodes are not billed. The cluster fee still applies. The requests billed are those
+  Autopilot adjusted (`autopilot_requests`: minimums, memory:CPU ratio, 0.25 vCPU steps).
 - Control plane: EKS $0.10/h (extended support $0.60/h in total), GKE $0.10/h, for the whole window.
   The GKE free-tier credit ($74.40/month, per billing account) applies only with `free_tier`.
 - Application Load Balancer: hourly charge + LCU-hours, LCU = the largest of its four dimensions,
@@ -19,14 +20,18 @@
   table; the bill notes it).
 - Commitments (`cost.commitment`): Savings Plans / Reserved Instances on EKS node-hours (EC2
   rates per instance type), a GKE flexible CUD on nodes or Autopilot requests.
+- Spot nodes (`cluster.spot`): their node-seconds (same per-second rule) at the spot price, a ratio
+  to on-demand (`spot.aws.price_ratio` / `spot.gcp.price_ratio`, or `cluster.spot.price`), line
+  `spot_nodes`; no commitment applies to them.
 - `ops` / `ops_profile`: monthly amounts (engineer time, monitoring, ...) reported as operating
   cost, never added to the cloud bill.
 - Not billed: EBS IOPS/throughput above the gp3 baseline, snapshots, persistent volumes, GCP disks
-  and network, spot capacity (see docs/model.md).
+  and network, spot price moves within a run (see docs/model.md).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -127,6 +132,7 @@ class NodeUsage:
     instance_type: str | InstanceType
     start_s: float
     end_s: float
+    spot: bool = False  # billed at the spot price (a ratio to on-demand)
 
     def __post_init__(self) -> None:
         if self.end_s < self.start_s:
@@ -140,6 +146,7 @@ class KubernetesUsage:
     nodes: Sequence[NodeUsage] = field(default_factory=tuple)
     pod_cpu_seconds: float = 0.0  # Autopilot: sum over pods of CPU request (vCPU) x seconds
     pod_memory_gib_seconds: float = 0.0  # Autopilot: sum of memory request (GiB) x seconds
+    autopilot_adjusted: bool = False  # the requests are Autopilot's adjusted ones (sources)
     new_connections: float | None = None  # None: requests / requests_per_connection
     bytes: float | None = None  # through the load balancer; None: requests x bytes_per_request
     response_bytes: float = 0.0  # returned to clients on the internet (egress)
@@ -147,6 +154,27 @@ class KubernetesUsage:
 
 def _resolve(it: str | InstanceType) -> InstanceType:
     return it if isinstance(it, InstanceType) else instance_type(it)
+
+
+AUTOPILOT_RULES = (
+    "gke.autopilot.min_cpu",
+    "gke.autopilot.min_memory_gib",
+    "gke.autopilot.cpu_step",
+    "gke.autopilot.memory_per_cpu_min",
+    "gke.autopilot.memory_per_cpu_max",
+)
+
+
+def autopilot_requests(cpu: float, memory_gib: float) -> tuple[float, float]:
+    """The (vCPU, GiB) requests GKE Autopilot bills for a general-purpose Pod that asks for
+    `cpu` and `memory_gib`: raised to the minimums; memory raised to 1 GiB per vCPU, or CPU to
+    memory / 6.5; CPU rounded up to the 0.25 vCPU step (then memory again to 1 GiB per vCPU)."""
+    lo_cpu, lo_mem, step, r_min, r_max = (price(k).rate for k in AUTOPILOT_RULES)
+    cpu, mem = max(cpu, lo_cpu), max(memory_gib, lo_mem)
+    cpu = max(cpu, mem / r_max)
+    cpu = math.ceil(cpu / step - 1e-9) * step
+    mem = max(mem, cpu * r_min)
+    return cpu, mem
 
 
 def node_billed_seconds(node: NodeUsage, window_s: float) -> float:
@@ -212,6 +240,7 @@ def kubernetes_bill(
     settings: KubernetesCostSettings | None = None,
     month_s: float | None = None,
     ops_profile: str | None = None,
+    spot_price: float | None = None,
 ) -> Bill:
     """The Kubernetes bill for `usage` (window and billing month), line by line with sources."""
     if control_plane not in ("eks", "eks-extended", "gke", "none"):
@@ -236,32 +265,52 @@ def kubernetes_bill(
 
     node_s = 0.0  # billed node-seconds in the window, all types
     if mode == "nodes":
-        by_type: dict[str, tuple[InstanceType, float]] = {}
+        # On-demand USD per type and capacity; spot node-hours at `spot_price` x on-demand (the
+        # provider's dated ratio by default). Commitments never cover spot (Savings Plans and RIs
+        # apply to on-demand usage only); the Auto Mode fee is on every node's on-demand price.
+        by_type: dict[tuple[str, bool], tuple[InstanceType, float]] = {}
         for node in usage.nodes:
             it = _resolve(node.instance_type)
             seconds = node_billed_seconds(node, usage.window_s)
             node_s += seconds
-            prev = by_type.get(it.name, (it, 0.0))[1]
-            by_type[it.name] = (it, prev + seconds / SECONDS_PER_HOUR * it.hourly_usd)
-        used: list = [it for it, _ in by_type.values()]
-        cost = sum(c for _, c in by_type.values())
+            key = (it.name, node.spot)
+            prev = by_type.get(key, (it, 0.0))[1]
+            by_type[key] = (it, prev + seconds / SECONDS_PER_HOUR * it.hourly_usd)
+        od = {k: v for k, v in by_type.items() if not k[1]}
+        used: list = list({it.name: it for it, _ in od.values()}.values())
+        cost = sum(c for _, c in od.values())
         b.line("nodes", b.monthly(cost), [*used, price("nodes.minimum_billed_seconds")])
+        spot = {k: v for k, v in by_type.items() if k[1]}
+        spot_od = sum(c for _, c in spot.values())
+        if spot:
+            ratio = price("spot.gcp.price_ratio" if not aws else "spot.aws.price_ratio")
+            share = ratio.rate if spot_price is None else spot_price
+            spot_types = list({it.name: it for it, _ in spot.values()}.values())
+            b.line(
+                "spot_nodes",
+                b.monthly(spot_od) * share,
+                [*spot_types, ratio, price("nodes.minimum_billed_seconds")],
+            )
+            if spot_price is not None:
+                b.note(f"spot nodes at {spot_price:g} x on-demand (cluster.spot.price)")
         if commitment is not None:
-            for it, c in by_type.values():
+            for it, c in od.values():
                 service: Service = "gke" if not aws else "ec2"
-                share, rates = discount_rate(commitment, service, it)
-                eligible.append((b.monthly(c), share, rates))
+                share_c, rates = discount_rate(commitment, service, it)
+                eligible.append((b.monthly(c), share_c, rates))
         if settings.auto_mode:
             if not aws:
                 raise InputError("auto_mode is EKS Auto Mode; not for GKE", key="cost.auto_mode")
             fee = price("eks.auto_mode.fee_share")
-            b.line("auto_mode_fee", b.monthly(cost) * fee.rate, [fee, *used])
+            all_types = list({it.name: it for it, _ in by_type.values()}.values())
+            b.line("auto_mode_fee", b.monthly(cost + spot_od) * fee.rate, [fee, *all_types])
     else:
         cpu, mem = price("gke.autopilot.cpu"), price("gke.autopilot.memory")
         cpu_h = b.monthly(usage.pod_cpu_seconds / SECONDS_PER_HOUR)
         mem_h = b.monthly(usage.pod_memory_gib_seconds / SECONDS_PER_HOUR)
-        b.line("autopilot_cpu", cpu.cost(cpu_h), [cpu])
-        b.line("autopilot_memory", mem.cost(mem_h), [mem])
+        rules = [price(k) for k in AUTOPILOT_RULES] if usage.autopilot_adjusted else []
+        b.line("autopilot_cpu", cpu.cost(cpu_h), [cpu, *rules])
+        b.line("autopilot_memory", mem.cost(mem_h), [mem, *rules])
         if commitment is not None:
             share, rates = discount_rate(commitment, "gke")
             eligible.append((cpu.cost(cpu_h) + mem.cost(mem_h), share, rates))

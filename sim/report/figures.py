@@ -59,7 +59,7 @@ BILL_COLOR = {
             "provisioned_duration", "log_storage", "ephemeral_storage", "snapstart_cache",
             "snapstart_restore", "response_streaming", "commitment_discount", "commitment_unused",
             "fastly_minimum_shortfall", "base", "cpu", "auto_mode_fee", "autopilot_cpu",
-            "autopilot_memory",
+            "autopilot_memory", "spot_nodes",
             # Azure Functions Flex Consumption, Lambda Managed Instances (issue 19)
             "on_demand_execution_time", "on_demand_executions", "always_ready_baseline",
             "always_ready_execution_time", "always_ready_executions", "instances",

@@ -178,3 +178,24 @@ SYSTEM_RESERVED_CPU = 0.07
 SYSTEM_RESERVED_MEMORY_MB = 574.0
 # Control plane by cluster mode: EKS for nodes, GKE for Autopilot (an Autopilot cluster is GKE).
 CONTROL_PLANE_BY_MODE = {"nodes": "eks", "autopilot": "gke"}
+
+# --- Spot nodes (`cluster.spot`, issue 16 item 2) ------------------------------------------------
+
+# Interruption notice before the instance goes: AWS "a warning that is issued two minutes before
+# Amazon EC2 stops or terminates your Spot Instance" (docs.aws.amazon.com/AWSEC2/latest/UserGuide/
+# spot-instance-termination-notices.html, read 2026-12-01); a GCP Spot/preemptible VM is terminated
+# 30 s after its termination notice (cloud.google.com/kubernetes-engine/docs/how-to/preemptible-vms
+# and concepts/spot-vms, read 2026-12-01).
+SPOT_NOTICE_S = {"aws": 120.0, "gcp": 30.0}
+# How long a pod on the noticed node may finish its work before it is killed. AWS (Karpenter's
+# interruption handling or the Node Termination Handler evict the pods): the pod's
+# terminationGracePeriodSeconds, default 30 (k8s.io/api core/v1
+# DefaultTerminationGracePeriodSeconds). GKE (kubelet graceful node shutdown): 15 s for non-system
+# Pods, then 15 s for system Pods (preemptible-vms page above, GKE > 1.22.8-gke.200).
+SPOT_GRACE_S = {"aws": 30.0, "gcp": 15.0}
+# ASSUMPTION: the lowest band of the AWS Spot Instance Advisor's "frequency of interruption"
+# (aws.amazon.com/ec2/spot/instance-advisor/: "<5%" of instances interrupted per month), taken at
+# its upper bound on a 730-h month: 0.05 / 730 per node-hour. Set your own rate or a trace.
+SPOT_INTERRUPTIONS_PER_NODE_HOUR = 0.05 / 730.0
+# The substream of spot interruption draws (one exponential per spot node at its launch).
+SPOT_STREAM = 37

@@ -1,0 +1,264 @@
+"""Spot nodes (issue 16 item 2): mixed on-demand + spot pools, interruption notices, drains and
+their bill, against hand-worked timelines and closed forms.
+
+Rules used: AWS notice 2 min, GCP 30 s; pod grace 30 s (AWS, terminationGracePeriodSeconds) or
+15 s (GKE graceful node shutdown); m5.large holds 3 pods of 500m (1.93 vCPU allocatable);
+m5.large $0.096/h, c5.xlarge $0.17/h; spot at 0.50 x on-demand (AWS) / 0.40 (GCP) by default.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_kubernetes import drive, k8s, scen
+
+from sim.errors import InputError
+from sim.pricing import (
+    Commitment,
+    KubernetesCostSettings,
+    KubernetesUsage,
+    NodeUsage,
+    kubernetes_bill,
+)
+from sim.records import OK, REJECTED
+from tests.conftest import run_platform
+
+H = 3600.0
+MONTH = 730 * H
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def one_spot_node(spot: dict, **cluster):
+    """3 ready pods of 500m on one spot m5.large (node 0); new nodes ready 30 s after launch,
+    pods 5 s after they are placed. ideal_fifo: a request waits in one queue while no pod is
+    ready. No CPU scaling (cpu_bound 0): service = handler time."""
+    return k8s(
+        replicas=3,
+        routing="ideal_fifo",
+        pod={"cpu": "500m", "startup": "5s"},
+        cluster={"node_provisioning": "30s", "spot": spot, **cluster},
+        load_balancer="none",
+    )
+
+
+def spot_drive(spot: dict, arrivals: list, services: list, **cluster):
+    """`one_spot_node` driven for 1000 s with fixed arrivals and handler times."""
+    platform = one_spot_node(spot, **cluster)
+    return drive(platform, arrivals, services, duration=1000.0, cpu_bound=0.0)
+
+
+def outcome(ctx, arrival: float) -> tuple[int, float]:
+    """(outcome, end) of the request that arrived at `arrival`."""
+    chunks = ctx.recorder.chunks
+    cols = {k: np.concatenate([c[k] for c in chunks]) for k in ("arrival", "end", "outcome")}
+    i = int(np.flatnonzero(np.isclose(cols["arrival"], arrival))[0])
+    return int(cols["outcome"][i]), float(cols["end"][i])
+
+
+def test_notice_drains_kills_after_the_grace_and_bills_spot_seconds():
+    """Notice at 100 s: node 0 is cordoned and drained, its 3 pods replaced at once; no room, so
+    a node is launched at 100 s (ready 130 s, pods ready 135 s). The request that arrived at 90 s
+    (60 s of work, until 150 s) is still in service when the 30 s grace ends: it fails at 130 s
+    and node 0, now empty, goes at 130 s. The request of 110 s waits for the new pods (135 s).
+    Bill: spot node-seconds 130 + (1000 - 100) = 1030 at 0.5 x $0.096/h."""
+    model, ctx, _, _ = spot_drive({"interruptions": ["100s"]}, [90.0, 110.0], [60.0, 1.0])
+    assert outcome(ctx, 90.0) == (REJECTED, 130.0)
+    assert outcome(ctx, 110.0) == (OK, 136.0)
+    assert [(n.start_s, n.end_s, n.spot) for n in model.usage().nodes] == [
+        (0.0, 130.0, True),
+        (100.0, 1000.0, True),
+    ]
+    assert model.spot_notices == 1 and model.spot_reschedules == 3 and model.spot_killed == 1
+    bill = model.bill()
+    assert close(bill.breakdown["spot_nodes"], 1030 / H * 0.096 * 0.50)
+    assert bill.breakdown["nodes"] == 0.0
+    assert "1 interruptions" in bill.notes[-1] and "3 pods rescheduled" in bill.notes[-1]
+
+
+def test_retry_sends_the_killed_request_again_with_its_arrival():
+    """in_flight: retry: the 90 s request is sent again at 130 s, waits for the new pods (ready at
+    135 s, arrival order before the 110 s one) and takes its 60 s again: it ends at 195 s."""
+    _, ctx, _, _ = spot_drive(
+        {"interruptions": ["100s"], "in_flight": "retry"}, [90.0, 110.0], [60.0, 1.0]
+    )
+    assert outcome(ctx, 90.0) == (OK, 195.0)
+    assert outcome(ctx, 110.0) == (OK, 136.0)
+    assert sum(c["arrival"].size for c in ctx.recorder.chunks) == 2  # one row per request
+
+
+def test_without_drain_the_node_just_goes_at_the_end_of_the_notice():
+    """drain_on_notice false: nothing happens at the 100 s notice; at 220 s (2 min later) the node
+    goes with its pods: the 200 s request (until 290 s) fails at 220 s; the ReplicaSet replaces
+    the 3 pods then, a node is launched at 220 s (ready 250 s, pods 255 s); the request of 230 s
+    waits for them."""
+    model, ctx, _, _ = spot_drive(
+        {"interruptions": ["100s"], "drain_on_notice": False}, [90.0, 230.0], [200.0, 1.0]
+    )
+    assert outcome(ctx, 90.0) == (REJECTED, 220.0)
+    assert outcome(ctx, 230.0) == (OK, 256.0)
+    assert [(n.start_s, n.end_s) for n in model.usage().nodes] == [(0.0, 220.0), (220.0, 1000.0)]
+
+
+def test_gke_notice_is_30_s_and_pods_get_15_s():
+    """GKE: notice at 100 s, the 60 s request is killed after the 15 s grace (115 s); node 0 goes
+    then. Spot GCE at 0.40 x on-demand."""
+    model, ctx, _, _ = spot_drive({"interruptions": ["100s"]}, [90.0], [60.0], control_plane="gke")
+    assert outcome(ctx, 90.0) == (REJECTED, 115.0)
+    assert model.usage().nodes[0].end_s == 115.0
+    assert close(model.bill().breakdown["spot_nodes"], (115 + 900) / H * 0.096 * 0.40)
+
+
+def test_capacity_types_follow_the_mixed_instances_policy():
+    """on_demand_base 1, share 0.5 (OnDemandPercentageAboveBaseCapacity 50): with n nodes the
+    on-demand count is 1 + ceil(0.5 (n - 1)): n = 1..5 -> 1, 2, 2, 3, 3 on-demand, so the
+    launches are OD, OD, spot, OD, spot. `cluster.node` scenarios without `spot` stay on-demand."""
+    platform = k8s(
+        replicas=15,
+        pod={"cpu": "500m"},
+        cluster={"spot": {"on_demand_base": 1, "share": 0.5}},
+        load_balancer="none",
+    )
+    model, _, _, _ = drive(platform, [1.0], [0.1], duration=100.0)
+    assert [n.spot for n in model.nodes] == [False, False, True, False, True]
+    plain, _, _, _ = drive(k8s(replicas=15, pod={"cpu": "500m"}), [1.0], [0.1], duration=100.0)
+    assert not any(n.spot for n in plain.nodes) and plain.spot is None
+
+
+def poisson_run(seed: int):
+    """30 pods on 10 all-spot m5.large nodes for 10 h, 1 notice per node-hour, replacement nodes
+    ready at once: always 10 exposed nodes, so the notices are Poisson with mean 1 x 10 x 10."""
+    platform = k8s(
+        replicas=30,
+        pod={"cpu": "500m", "startup": "5s"},
+        load_balancer="none",
+        cluster={"node_provisioning": "0s", "spot": {"interruptions_per_node_hour": 1.0}},
+    )
+    sc = scen([{"steady": {"rate": "0.01/s"}}], {"duration": "10ms"}, platform, "10h", seed=seed)
+    return run_platform(sc)
+
+
+def test_interruptions_are_rate_times_spot_node_hours():
+    """Expected notices = rate x spot node-hours = 100 per run; over 3 seeds the total is within
+    4 standard deviations of 300 (Poisson: sd sqrt(300)). Every notice reschedules the 3 pods of
+    the interrupted node (all nodes are full): reschedules = 3 x notices exactly."""
+    total = 0
+    for seed in (1, 2, 3):
+        run = poisson_run(seed)
+        notices = [d for d in run.decisions if "spot interruption notice" in d.reason]
+        evicted = [d for d in run.decisions if "3 pods evicted, replaced" in d.reason]
+        assert len(evicted) == len(notices)
+        assert f"{len(notices)} interruptions in 100.0 spot node-hours" in run.bill.notes[-1]
+        assert f"{3 * len(notices)} pods rescheduled" in run.bill.notes[-1]
+        total += len(notices)
+    assert abs(total - 300) < 4 * math.sqrt(300)
+
+
+def test_mixed_pool_bill_to_the_cent():
+    """A month of 3 c5.xlarge, 1 on-demand + 2 spot: on-demand 730 x $0.17 = $124.10; spot
+    2 x 730 x $0.17 x 0.50 = $124.10; with a 30% Savings Plan only the on-demand node is covered
+    (-$37.23); with `spot.price` 0.3 the spot line is 2 x 730 x 0.17 x 0.3 = $74.46. EBS covers
+    every node: 3 x 20 GiB x $0.08 = $4.80."""
+    nodes = [NodeUsage("c5.xlarge", 0.0, MONTH, spot) for spot in (False, True, True)]
+    usage = KubernetesUsage(window_s=MONTH, requests=0, nodes=nodes)
+    bill = kubernetes_bill(usage, load_balancer="none")
+    m = bill.monthly_breakdown
+    assert round(m["nodes"], 2) == 124.10 and round(m["spot_nodes"], 2) == 124.10
+    assert round(m["ebs"], 2) == 4.80 and round(m["control_plane"], 2) == 73.00
+    assert round(bill.monthly_usd, 2) == 124.10 + 124.10 + 4.80 + 73.00
+    assert "weights-spot-price-per-unit-hour-example" in bill.sources["spot_nodes"]
+    plan = Commitment(plan="compute-savings-plan", discount=0.30, source="my quote")
+    settings = KubernetesCostSettings(commitment=plan)
+    with_sp = kubernetes_bill(usage, load_balancer="none", settings=settings)
+    assert round(with_sp.monthly_breakdown["commitment_discount"], 2) == -37.23
+    cheap = kubernetes_bill(usage, load_balancer="none", spot_price=0.3)
+    assert round(cheap.monthly_breakdown["spot_nodes"], 2) == 74.46
+
+
+def test_spot_settings_are_checked():
+    steady, svc = [{"steady": {"rate": "1/s"}}], {"duration": "10ms"}
+    with pytest.raises(InputError, match="spot"):
+        scen(steady, svc, k8s(replicas=1, cluster={"mode": "autopilot", "spot": {"share": 1}}))
+    with pytest.raises(InputError, match="share"):
+        scen(steady, svc, k8s(replicas=1, cluster={"spot": {"share": 1.5}}))
+
+
+# --- GKE Autopilot request adjustment (issue 16 item 4) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cpu", "mem_gib", "billed"),
+    [
+        (0.5, 0.5, (0.5, 0.5)),  # the default pod: within every bound
+        (0.1, 0.1, (0.25, 0.5)),  # raised to the minimums 250m / 0.5 GiB
+        (0.3, 0.5, (0.5, 0.5)),  # 300m -> the next 0.25 step
+        (1.0, 0.5, (1.0, 1.0)),  # memory raised to 1 GiB per vCPU
+        (0.3, 4.0, (0.75, 4.0)),  # 4 GiB needs 4 / 6.5 = 0.615 vCPU -> 0.75
+        (0.6, 0.6, (0.75, 0.75)),  # CPU rounded up, then memory to 1 GiB per vCPU again
+    ],
+)
+def test_autopilot_adjusts_requests_as_gke_does(cpu, mem_gib, billed):
+    from sim.pricing.kubernetes import autopilot_requests
+
+    assert autopilot_requests(cpu, mem_gib) == pytest.approx(billed)
+
+
+def test_autopilot_bill_uses_the_adjusted_requests():
+    """2 pods of 300m / 4 GiB for a day: Autopilot bills 0.75 vCPU each (4 / 6.5 = 0.615 rounded
+    up to 0.25 steps): 2 x 0.75 x 24 x $0.0445 = $1.602 (not 2 x 0.3 x 24 x 0.0445 = $0.6408);
+    memory 2 x 4 x 24 x $0.0049225 = $0.94512. `autopilot_rounding: false` bills 0.3 vCPU."""
+
+    def run(**cluster):
+        platform = k8s(
+            replicas=2,
+            pod={"cpu": "300m", "memory": "4Gi"},
+            load_balancer="none",
+            cluster={"mode": "autopilot", **cluster},
+        )
+        sc = scen([{"steady": {"rate": "1/s"}}], {"duration": "10ms"}, platform, "1d")
+        return run_platform(sc).bill
+
+    bill = run()
+    assert bill.breakdown["autopilot_cpu"] == pytest.approx(1.602)
+    assert bill.breakdown["autopilot_memory"] == pytest.approx(0.94512)
+    assert "0.75 vCPU / 4 GiB" in bill.notes[-1]
+    assert "autopilot-resource-requests" in bill.sources["autopilot_cpu"]
+    raw = run(autopilot_rounding=False)
+    assert raw.breakdown["autopilot_cpu"] == pytest.approx(0.6408)
+
+
+def test_round_robin_pod_queues_die_with_their_pod():
+    """round_robin (per-pod queues): three 60 s requests at 90 s fill the 3 pods, a fourth at 95 s
+    waits in pod 0's queue. Notice at 100 s: all four are still on node 0 when the 30 s grace ends,
+    so all four fail at 130 s. With `retry` every request is answered, one row each."""
+    platform = {**one_spot_node({"interruptions": ["100s"]}), "routing": "round_robin"}
+    arrivals, services = [90.0, 90.0, 90.0, 95.0], [60.0, 60.0, 60.0, 1.0]
+    model, ctx, _, _ = drive(platform, arrivals, services, duration=1000.0, cpu_bound=0.0)
+    rows = {k: np.concatenate([c[k] for c in ctx.recorder.chunks]) for k in ("end", "outcome")}
+    assert (rows["outcome"] == REJECTED).all() and (rows["end"] == 130.0).all()
+    assert model.spot_killed == 4
+    platform["cluster"]["spot"]["in_flight"] = "retry"
+    _, ctx, _, _ = drive(platform, arrivals, services, duration=1000.0, cpu_bound=0.0)
+    rows = {k: np.concatenate([c[k] for c in ctx.recorder.chunks]) for k in ("end", "outcome")}
+    assert rows["outcome"].size == 4 and (rows["outcome"] == OK).all()
+    assert (rows["end"] > 135.0).all()
+
+
+def test_same_seed_same_interruptions():
+    a, b = poisson_run(5), poisson_run(5)
+    assert [(d.time_s, d.reason) for d in a.decisions] == [
+        (d.time_s, d.reason) for d in b.decisions
+    ]
+    assert a.bill.monthly_breakdown == b.bill.monthly_breakdown
+
+
+def test_a_capped_pool_replaces_the_interrupted_node():
+    """max_nodes 1: the drained node (no work in hand) goes at the notice (100 s), which makes
+    room under the cap: the replacement is launched at once (ready 130 s, pods 135 s)."""
+    model, ctx, _, _ = spot_drive({"interruptions": ["100s"]}, [110.0], [1.0], max_nodes=1)
+    assert [(n.start_s, n.end_s) for n in model.usage().nodes] == [(0.0, 100.0), (100.0, 1000.0)]
+    assert outcome(ctx, 110.0) == (OK, 136.0)
