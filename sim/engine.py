@@ -93,7 +93,9 @@ def _driver(
             progress(horizon)
         if horizon >= end:
             return
-        yield env.timeout(horizon - env.now)
+        # A data-plane event may have scheduled a control event before `horizon` (and stopped the
+        # data plane there): wake right after it, so what follows it is not handled late.
+        yield env.timeout(min(horizon, env.peek()) - env.now)
 
 
 def _sampler(
