@@ -11,17 +11,24 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from sim.platforms.cloud_run_spec import CloudRunSpec
+from sim.platforms.container_apps_spec import ContainerAppsSpec
 from sim.platforms.kubernetes_spec import KubernetesSpec
 from sim.platforms.lambda_spec import LambdaSpec
 from sim.platforms.wasm_spec import WasmSpec
 
-PlatformSpec = Annotated[LambdaSpec | WasmSpec | KubernetesSpec, Field(discriminator="type")]
+PlatformSpec = Annotated[
+    LambdaSpec | WasmSpec | KubernetesSpec | CloudRunSpec | ContainerAppsSpec,
+    Field(discriminator="type"),
+]
 
 # type -> "module:class" of its simulation model
 MODELS: dict[str, str] = {
     "lambda": "sim.platforms.lambda_:LambdaModel",
     "wasm": "sim.platforms.wasm:WasmModel",
     "kubernetes": "sim.platforms.kubernetes:KubernetesModel",
+    "cloud_run": "sim.platforms.cloud_run:CloudRunModel",
+    "container_apps": "sim.platforms.container_apps:ContainerAppsModel",
 }
 
 
