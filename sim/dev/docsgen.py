@@ -22,6 +22,7 @@ STORIES = [
     "ecommerce-diurnal",
     "latency-sensitive",
     "dev-scale-to-zero",
+    "serverless-containers",
 ]
 BEGIN, END = "<!-- comparison-table:begin -->", "<!-- comparison-table:end -->"
 

@@ -38,7 +38,7 @@ from sim.platforms.serverless_containers import (
     ceil_div,
 )
 from sim.pricing.cloud_run import CloudRunUsage, cloud_run_bill
-from sim.pricing.tables import Bill, price
+from sim.pricing.tables import price
 from sim.records import REJECTED
 
 
@@ -68,6 +68,8 @@ class _Scaled:
 
 class CloudRunModel(ServerlessContainerModel):
     service: CloudRunSpec
+    bill_fn = staticmethod(cloud_run_bill)
+    mode_key = "billing"
 
     def __init__(self, spec: CloudRunSpec, ctx: RunContext) -> None:
         super().__init__(spec, ctx)
@@ -133,17 +135,6 @@ class CloudRunModel(ServerlessContainerModel):
             active_instance_s=active,
             idle_min_instance_s=idle,
             instance_s=self.pod_seconds,
-        )
-
-    def bill(self) -> Bill:
-        s = self.service
-        return cloud_run_bill(
-            self.usage(),
-            s.billing,
-            free_tier=s.free_tier,
-            month_s=self.ctx.month_s,
-            ops=s.ops,
-            ops_profile=s.ops_profile,
         )
 
 

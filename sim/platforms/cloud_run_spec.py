@@ -7,18 +7,15 @@ nodes: `kubernetes_view()` is that KubernetesSpec.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 import sim.platforms.autoscaling as D
 from sim.config import Cpu, Duration, Fraction, MemoryMB, Strict
-from sim.distributions import Distribution, coerce_distribution
-from sim.platforms.kubernetes_spec import KubernetesSpec
+from sim.platforms.kubernetes_spec import Dist, KubernetesSpec
 from sim.pricing.cloud_run import CloudRunBilling
 from sim.pricing.ops import OpsCosts, OpsProfile
-
-Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
 # cloud.google.com/run/docs/about-concurrency (read 2026-12-01): default 80, at most 1000.
 CONCURRENCY = 80

@@ -22,11 +22,12 @@ import numpy as np
 from sim.platforms.container_apps_spec import ContainerAppsSpec
 from sim.platforms.serverless_containers import ServerlessContainerModel, active_steps, step_at
 from sim.pricing.container_apps import ContainerAppsUsage, container_apps_bill
-from sim.pricing.tables import Bill
 
 
 class ContainerAppsModel(ServerlessContainerModel):
     service: ContainerAppsSpec
+    bill_fn = staticmethod(container_apps_bill)
+    mode_key = "plan"
 
     def usage(self) -> ContainerAppsUsage:
         s, end = self.service, self.horizon
@@ -58,17 +59,6 @@ class ContainerAppsModel(ServerlessContainerModel):
             profile_instance_s=profile_s,
             profile_vcpu=s.workload_profile.vcpu,
             profile_memory_gib=s.workload_profile.memory_gib,
-        )
-
-    def bill(self) -> Bill:
-        s = self.service
-        return container_apps_bill(
-            self.usage(),
-            s.plan,
-            free_tier=s.free_tier,
-            month_s=self.ctx.month_s,
-            ops=s.ops,
-            ops_profile=s.ops_profile,
         )
 
 

@@ -21,12 +21,9 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 import sim.platforms.autoscaling as D
 from sim.config import Cpu, Duration, MemoryMB, Strict
-from sim.distributions import Distribution, coerce_distribution
-from sim.platforms.kubernetes_spec import KubernetesSpec
+from sim.platforms.kubernetes_spec import Dist, KubernetesSpec
 from sim.pricing.container_apps import ContainerAppsPlan
 from sim.pricing.ops import OpsCosts, OpsProfile
-
-Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
 MIN_REPLICAS = 0
 MAX_REPLICAS = 10

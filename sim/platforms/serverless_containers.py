@@ -16,12 +16,14 @@ serve requests, unlike a ReplicaSet.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from sim.platforms.base import INF, RunContext
-from sim.platforms.kubernetes import _LONG_AGO, PENDING, READY, STARTING, KubernetesModel
+from sim.platforms.kubernetes import _LONG_AGO, PENDING, STARTING, KubernetesModel
+from sim.pricing.tables import Bill
 
 _COMPACT_ROWS = 1 << 21  # merge the stored busy periods when this many pile up
 
@@ -60,7 +62,11 @@ def step_at(times: np.ndarray, values: np.ndarray, grid: np.ndarray, first: floa
 
 
 class ServerlessContainerModel(KubernetesModel):
-    """Base of the serverless container kernels: `service` is the platform's own spec."""
+    """Base of the serverless container kernels: `service` is the platform's own spec; a subclass
+    sets `usage()`, its bill function and the spec key naming the billing mode."""
+
+    bill_fn: Callable[..., Bill]
+    mode_key: str
 
     def __init__(self, spec: Any, ctx: RunContext) -> None:
         self.service = spec
@@ -147,8 +153,16 @@ class ServerlessContainerModel(KubernetesModel):
         pods = [*self.pending, *self.starting, *self.ready_order]
         return sorted(pods, key=rank)[:k]
 
-    def busy_instances(self) -> int:
-        return sum(1 for p in self.ready_order if self.state[p] == READY and self.inflight[p])
+    def bill(self) -> Bill:
+        s = self.service
+        return type(self).bill_fn(
+            self.usage(),
+            getattr(s, self.mode_key),
+            free_tier=s.free_tier,
+            month_s=self.ctx.month_s,
+            ops=s.ops,
+            ops_profile=s.ops_profile,
+        )
 
 
 def ceil_div(x: float, y: float) -> int:
