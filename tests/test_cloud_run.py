@@ -276,3 +276,37 @@ def test_kernel_equals_per_request_reference(platform):
     assert_same(fast, ref)
     if platform.get("max_instances") == 3:
         assert fast.stats.outcomes["rejected"] > 0  # the pending limit's 429s happened
+
+
+def test_default_concurrency_is_80_per_vcpu():
+    """gcloud and Terraform create a service with 80 x vCPUs concurrent requests, at most 1000."""
+    spec = CloudRunSpec.model_validate({"name": "x", "type": "cloud_run", "cpu": 4})
+    assert spec.concurrency == 320
+    assert CloudRunSpec.model_validate({"name": "x", "type": "cloud_run"}).concurrency == 80
+    given = CloudRunSpec.model_validate(
+        {"name": "x", "type": "cloud_run", "cpu": 4, "concurrency": 10}
+    )
+    assert given.concurrency == 10
+
+
+def test_startup_is_billed_as_active_time():
+    """Request-based billing charges an instance "when it starts". A request a second at zero: the
+    first starts one instance (startup 5 s); the requests that start when it is ready run
+    together (one 100 ms busy period, touching the start-up); every later request is its own
+    100 ms period. Active time = 5 s + 0.1 s + 0.1 s x (the later requests)."""
+    sc = scenario(
+        {"startup": "5s", "concurrency": 80, "scale_in_delay": "1h"},
+        spaced("1/s", "100ms"),
+        duration="100s",
+    )
+    run = run_platform(sc)
+    starts = [d for d in run.decisions if d.kind == "cloud_run" and d.after > d.before]
+    assert [(d.before, d.after) for d in starts] == [(0, 1)]
+    rows = run.stats.sample
+    assert (rows["outcome"] == 0).all()  # records.OK
+    ready = float(rows["start"].min())  # the instance's ready time: 2 s (first look) + 5 s
+    assert ready == pytest.approx(7.0)
+    batch = int((rows["start"] == ready).sum())  # those that waited, and one arriving at 7 s
+    active = 5.0 + 0.1 + 0.1 * (rows["start"].size - batch)
+    cpu_s = run.bill.monthly_breakdown["cpu"] / (MONTH_S / 100.0) / 0.000024
+    assert cpu_s == pytest.approx(active, abs=1e-6)

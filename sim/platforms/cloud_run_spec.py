@@ -17,7 +17,8 @@ from sim.platforms.kubernetes_spec import Dist, KubernetesSpec
 from sim.pricing.cloud_run import CloudRunBilling
 from sim.pricing.ops import OpsCosts, OpsProfile
 
-# cloud.google.com/run/docs/about-concurrency (read 2026-12-01): default 80, at most 1000.
+# cloud.google.com/run/docs/about-concurrency (read 2026-12-01): at most 1000; a service created
+# with gcloud or Terraform gets 80 x its vCPUs, in the console 80 (the default here: 80 x cpu).
 CONCURRENCY = 80
 MAX_CONCURRENCY = 1000
 # cloud.google.com/run/docs/configuring/max-instances-limits: "By default, Cloud Run services
@@ -85,6 +86,8 @@ class CloudRunSpec(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> CloudRunSpec:
+        if "concurrency" not in self.model_fields_set and self.cpu > 1:
+            self.concurrency = min(int(CONCURRENCY * self.cpu), MAX_CONCURRENCY)
         if self.min_instances > self.max_instances:
             raise ValueError(
                 f"min_instances ({self.min_instances}) must not exceed max_instances "

@@ -39,7 +39,8 @@ MEMORY_MB = 1024.0
 # ASSUMPTION: a replica serves up to 100 requests at once (ACA sets no per-replica limit: it is the
 # app server's own); set `concurrency` to your server's.
 CONCURRENCY = 100
-# ASSUMPTION: Azure's ingress (Envoy) times a request out after 240 s (ingress overview).
+# learn.microsoft.com/azure/container-apps/ingress-overview (read 2026-12-01): HTTP ingress "Request
+# timeout is 240 seconds".
 REQUEST_TIMEOUT_S = 240.0
 # ASSUMPTION: replica start (image pull + start + readiness), median 3 s, p99 12 s.
 STARTUP: dict[str, Any] = {"dist": "lognormal", "median": "3s", "p99": "12s"}

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.platforms.base import INF, RunContext
-from sim.platforms.kubernetes import _LONG_AGO, PENDING, STARTING, KubernetesModel
+from sim.platforms.base import RunContext
+from sim.platforms.kubernetes import PENDING, STARTING, KubernetesModel
 from sim.pricing.tables import Bill
 
 _COMPACT_ROWS = 1 << 21  # merge the stored busy periods when this many pile up
@@ -74,6 +74,7 @@ class ServerlessContainerModel(KubernetesModel):
         self._busy: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._busy_n = 0
         self._ready_steps: list[tuple[float, int]] = []
+        self._startups: list[tuple[float, float, int]] = []  # (scheduled, ready or end, pod)
 
     # -- meters ----------------------------------------------------------------------------------
     def _rows(
@@ -101,29 +102,27 @@ class ServerlessContainerModel(KubernetesModel):
         s, e, k = (np.concatenate(c) for c in zip(*self._busy, strict=True))
         return merge_periods(s, e, k)
 
+    def _pod_ready(self, pid: int) -> None:
+        if self.state[pid] == STARTING:  # its start-up, from scheduling to ready
+            self._startups.append((self.scheduled_at[pid], self.env.now, pid))
+        super()._pod_ready(pid)
+
     def _ready_change(self, now: float, delta: int) -> None:
         super()._ready_change(now, delta)
         if delta:
             self._ready_steps.append((now, self.nready))
+        elif now >= self.horizon:  # the run's end (kernel and reference alike): still starting
+            self._startups += [(self.scheduled_at[p], now, p) for p in self.starting]
 
     def busy_periods(self, *, startup: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per instance, the merged periods with >= 1 request in service (and, with `startup`,
         its start-up from scheduling to ready), clipped to the window [0, horizon]."""
         s, e, k = self._periods()
-        if startup:
-            extra = [
-                (self.scheduled_at[p], min(self.ready_at[p], self.horizon), p)
-                for p in range(len(self.state))
-                if self.state[p] != PENDING
-                and self.ready_at[p] != _LONG_AGO
-                and self.ready_at[p] > self.scheduled_at[p]
-                and (self.ready_at[p] != INF or self.state[p] == STARTING)
-            ]
-            if extra:
-                xs, xe, xk = (np.asarray(c) for c in zip(*extra, strict=True))
-                s, e, k = merge_periods(
-                    np.concatenate([s, xs]), np.concatenate([e, xe]), np.concatenate([k, xk])
-                )
+        if startup and self._startups:
+            xs, xe, xk = (np.asarray(c) for c in zip(*self._startups, strict=True))
+            s, e, k = merge_periods(
+                np.concatenate([s, xs]), np.concatenate([e, xe]), np.concatenate([k, xk])
+            )
         s, e = np.clip(s, 0.0, self.horizon), np.clip(e, 0.0, self.horizon)
         keep = e > s
         return s[keep], e[keep], k[keep]
