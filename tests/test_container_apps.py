@@ -113,8 +113,8 @@ def test_idle_rate_meter_by_hand():
     scale = MONTH_S / 1000.0
     b = run.bill.monthly_breakdown
     active, idle = n * 1.0 * scale, (1000.0 - n) * scale
-    assert b["active_cpu"] == pytest.approx(active * 0.5 * 0.000024)
-    assert b["active_memory"] == pytest.approx(active * 1.0 * 0.000003)
+    assert b["cpu"] == pytest.approx(active * 0.5 * 0.000024)
+    assert b["memory"] == pytest.approx(active * 1.0 * 0.000003)
     assert b["idle_cpu"] == pytest.approx(idle * 0.5 * 0.000003)
     assert b["idle_memory"] == pytest.approx(idle * 1.0 * 0.000003)
 
@@ -136,9 +136,9 @@ def test_consumption_bill_with_the_free_grant_by_hand():
     # requests: (5M - 2M) x 0.40 / M = 1.20
     assert b.monthly_breakdown == pytest.approx(
         {
-            "active_cpu": 31.68,
+            "cpu": 31.68,
             "idle_cpu": 1.50,
-            "active_memory": 7.92,
+            "memory": 7.92,
             "idle_memory": 3.00,
             "requests": 1.20,
         }

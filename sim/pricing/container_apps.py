@@ -54,10 +54,13 @@ def container_apps_bill(
     if plan == "dedicated":
         hours = b.monthly(usage.profile_instance_s) / SECONDS_PER_HOUR
         cpu, mem = price("container_apps.dedicated.cpu"), price("container_apps.dedicated.memory")
-        b.line("profile_cpu", cpu.cost(hours * usage.profile_vcpu), [cpu])
-        b.line("profile_memory", mem.cost(hours * usage.profile_memory_gib), [mem])
+        # The profile's instances are the nodes the replicas run on (one bill line, as nodes).
+        instances = cpu.cost(hours * usage.profile_vcpu) + mem.cost(
+            hours * usage.profile_memory_gib
+        )
+        b.line("nodes", instances, [cpu, mem])
         fee = price("container_apps.dedicated.management")
-        b.line("management", fee.cost(b.month_h), [fee])
+        b.line("control_plane", fee.cost(b.month_h), [fee])  # the environment's plan fee
         add_operating(b, ops, ops_profile)
         return b.build(usage.requests)
     if plan != "consumption":
@@ -72,7 +75,8 @@ def container_apps_bill(
             take = min(left, qty)
             left -= take
             rate = price(f"container_apps.consumption.{state}_{what}")
-            b.line(f"{state}_{what}", rate.cost(qty - take), [rate, *used])
+            line = what if state == "active" else f"idle_{what}"  # as Cloud Run's lines
+            b.line(line, rate.cost(qty - take), [rate, *used])
     req = price("container_apps.consumption.requests")
     free_req = price("container_apps.free.requests")
     n = b.monthly(usage.requests)
