@@ -12,6 +12,7 @@ from test_equivalence import assert_same
 
 from sim.platforms.cloud_run import recommendation
 from sim.platforms.cloud_run_spec import CloudRunSpec
+from sim.platforms.serverless_containers import merge_periods
 from sim.pricing.cloud_run import CloudRunUsage, cloud_run_bill
 from sim.studies.crossover import run_crossover
 from sim.studies.sweep import Base
@@ -310,3 +311,18 @@ def test_startup_is_billed_as_active_time():
     active = 5.0 + 0.1 + 0.1 * (rows["start"].size - batch)
     cpu_s = run.bill.monthly_breakdown["cpu"] / (MONTH_S / 100.0) / 0.000024
     assert cpu_s == pytest.approx(active, abs=1e-6)
+
+
+def test_busy_periods_merge_per_instance_by_hand():
+    """Overlapping and touching requests on one instance make one period; other instances' do
+    not merge with it."""
+    s = np.array([0.0, 0.5, 2.0, 3.0, 0.2, 1.0])
+    e = np.array([1.0, 2.0, 2.5, 4.0, 0.3, 5.0])
+    k = np.array([0, 0, 0, 0, 1, 2])
+    ms, me, mk = merge_periods(s, e, k)
+    assert list(zip(ms, me, mk, strict=True)) == [
+        (0.0, 2.5, 0),  # [0,1] + [0.5,2] + [2,2.5] (touching)
+        (3.0, 4.0, 0),
+        (0.2, 0.3, 1),
+        (1.0, 5.0, 2),
+    ]

@@ -91,16 +91,17 @@ class ServerlessContainerModel(KubernetesModel):
         self._busy.append((start.copy(), start + dur, pid.copy()))
         self._busy_n += start.size
         if self._busy_n >= _COMPACT_ROWS:
-            self._busy = [self._periods()]
+            self._busy = [merge_periods(*self._raw())]
             self._busy_n = self._busy[0][0].size
         return super()._rows(a, start, dur, pid, cold, over)
 
-    def _periods(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _raw(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every served request's (start, end of work, instance), as stored (merged in part)."""
         if not self._busy:
             e = np.empty(0)
             return e, e, np.empty(0, dtype=np.int64)
         s, e, k = (np.concatenate(c) for c in zip(*self._busy, strict=True))
-        return merge_periods(s, e, k)
+        return s, e, k
 
     def _pod_ready(self, pid: int) -> None:
         if self.state[pid] == STARTING:  # its start-up, from scheduling to ready
@@ -117,12 +118,11 @@ class ServerlessContainerModel(KubernetesModel):
     def busy_periods(self, *, startup: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per instance, the merged periods with >= 1 request in service (and, with `startup`,
         its start-up from scheduling to ready), clipped to the window [0, horizon]."""
-        s, e, k = self._periods()
+        s, e, k = self._raw()
         if startup and self._startups:
             xs, xe, xk = (np.asarray(c) for c in zip(*self._startups, strict=True))
-            s, e, k = merge_periods(
-                np.concatenate([s, xs]), np.concatenate([e, xe]), np.concatenate([k, xk])
-            )
+            s, e, k = np.concatenate([s, xs]), np.concatenate([e, xe]), np.concatenate([k, xk])
+        s, e, k = merge_periods(s, e, k)
         s, e = np.clip(s, 0.0, self.horizon), np.clip(e, 0.0, self.horizon)
         keep = e > s
         return s[keep], e[keep], k[keep]

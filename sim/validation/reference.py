@@ -33,7 +33,6 @@ from sim.platforms.cloud_run import CloudRunModel
 from sim.platforms.container_apps import ContainerAppsModel
 from sim.platforms.kubernetes import DRAINING, READY, STARTING, KubernetesModel
 from sim.platforms.lambda_ import LambdaModel
-from sim.platforms.serverless_containers import merge_periods
 from sim.platforms.wasm import WasmModel
 from sim.records import COLUMNS, OK, REJECTED, TIMED_OUT, RequestLog
 from sim.scenario import Scenario
@@ -639,12 +638,12 @@ class _ReferenceServerless:
         self._ref_busy.append((req.start, te, req.pid))
         super()._complete(req, te)  # type: ignore[misc]
 
-    def _periods(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _raw(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not self._ref_busy:
             e = np.empty(0)
             return e, e, np.empty(0, dtype=np.int64)
         s, e, k = (np.asarray(c) for c in zip(*self._ref_busy, strict=True))
-        return merge_periods(s.astype(float), e.astype(float), k.astype(np.int64))
+        return s.astype(float), e.astype(float), k.astype(np.int64)
 
 
 class ReferenceCloudRun(_ReferenceServerless, ReferenceKubernetes, CloudRunModel):  # type: ignore[misc]
