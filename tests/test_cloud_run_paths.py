@@ -59,7 +59,8 @@ def test_run_writes_results_and_report_with_common_random_numbers(tmp_path):
     assert "cloud_run" in (out / "report.html").read_text()  # the autoscaler's decisions
 
 
-def test_compare_sweep_and_tune(tmp_path):
+def test_compare_sweep_and_tune(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # compare writes each scenario's results under ./results
     a, b = write(tmp_path), write(tmp_path, name="other", seed=10)
     invoke("compare", str(a), str(b), "--out", str(tmp_path / "cmp"))
     assert (tmp_path / "cmp" / "report.html").is_file()
