@@ -230,6 +230,19 @@ def tune_params(spec: Any, p: dict[str, Any]) -> list[str]:
     if kind == "lambda_managed":
         m = spec.min_environments
         return [f"min_environments={_int_range(m, max(m + 3, peak))}"]
+    if kind == "cloud_run":  # warm instances against cold starts; fewer slots against CPU queueing
+        m, c = spec.min_instances, spec.concurrency
+        return [
+            f"min_instances={m}:{min(m + 3, spec.max_instances)}:1",
+            "concurrency=" + ",".join(str(x) for x in sorted({max(1, c // 4), max(1, c // 2), c})),
+        ]
+    if kind == "container_apps":
+        lo, hi = spec.scale.minReplicas, spec.scale.maxReplicas
+        top = sorted({hi, min(2 * hi, 1000), min(4 * hi, 1000)})
+        return [
+            f"scale.minReplicas={lo}:{min(lo + 3, hi)}:1",
+            "scale.maxReplicas=" + ",".join(map(str, top)),
+        ]
     return []
 
 

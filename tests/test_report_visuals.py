@@ -111,12 +111,13 @@ def test_bill_figure_lines_are_distinct_and_stable_per_name():
 
 
 def test_bill_colours_resolve_collisions_deterministically():
-    # "incident_time" (the first name past the palette) wraps onto "nodes"' colour; with both on a bill it moves on
-    assert BILL_COLOR["incident_time"] == BILL_COLOR["nodes"]
-    both = bill_colors(["nodes", "incident_time"])
+    # "platform_engineer" (the first name past the palette) wraps onto "nodes"' colour; with
+    # both on a bill it moves on
+    assert BILL_COLOR["platform_engineer"] == BILL_COLOR["nodes"]
+    both = bill_colors(["nodes", "platform_engineer"])
     assert both["nodes"] == BILL_PALETTE[BILL_COLOR["nodes"]]
-    assert both["incident_time"] != both["nodes"]
-    assert bill_colors(["nodes", "incident_time"]) == both
+    assert both["platform_engineer"] != both["nodes"]
+    assert bill_colors(["nodes", "platform_engineer"]) == both
     unknown = bill_colors(["my_own_line"])["my_own_line"]
     assert unknown in BILL_PALETTE and bill_colors(["my_own_line"])["my_own_line"] == unknown
 

@@ -23,6 +23,7 @@ STORIES = [
     "latency-sensitive",
     "dev-scale-to-zero",
     "steady-api-levels",
+    "serverless-containers",
 ]
 BEGIN, END = "<!-- comparison-table:begin -->", "<!-- comparison-table:end -->"
 

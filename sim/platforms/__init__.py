@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from sim.platforms.azure_flex_spec import AzureFlexSpec
+from sim.platforms.cloud_run_spec import CloudRunSpec
+from sim.platforms.container_apps_spec import ContainerAppsSpec
 from sim.platforms.fargate_spec import FargateSpec
 from sim.platforms.kubernetes_spec import KubernetesSpec
 from sim.platforms.lambda_managed_spec import LambdaManagedSpec
@@ -19,7 +21,14 @@ from sim.platforms.lambda_spec import LambdaSpec
 from sim.platforms.wasm_spec import WasmSpec
 
 PlatformSpec = Annotated[
-    LambdaSpec | WasmSpec | KubernetesSpec | FargateSpec | AzureFlexSpec | LambdaManagedSpec,
+    LambdaSpec
+    | WasmSpec
+    | KubernetesSpec
+    | FargateSpec
+    | AzureFlexSpec
+    | LambdaManagedSpec
+    | CloudRunSpec
+    | ContainerAppsSpec,
     Field(discriminator="type"),
 ]
 
@@ -31,6 +40,8 @@ MODELS: dict[str, str] = {
     "fargate": "sim.platforms.fargate:FargateModel",
     "azure_flex": "sim.platforms.azure_flex:AzureFlexModel",
     "lambda_managed": "sim.platforms.lambda_managed:LambdaManagedModel",
+    "cloud_run": "sim.platforms.cloud_run:CloudRunModel",
+    "container_apps": "sim.platforms.container_apps:ContainerAppsModel",
 }
 
 

@@ -193,6 +193,10 @@ class KubernetesModel(PlatformModel):
         self.scale = (1.0 - cb) + cb / min(pod.cpu, 1.0)
         self.cpu_per_request = cb / self.scale  # cores used by one request in service
         self.timeout = spec.request_timeout if spec.request_timeout is not None else INF
+        # ideal_fifo's one queue: how long a request may wait in it, and what it is when it leaves
+        # at that limit (a subclass bounds it below the client's timeout: Cloud Run's 429).
+        self.queue_timeout = self.timeout
+        self.queue_outcome = TIMED_OUT
         self.qlimit = spec.queue_limit
         assert spec.routing is not None  # resolved by the spec from the entry path
         self.routing = spec.routing
@@ -1248,7 +1252,7 @@ class KubernetesModel(PlatformModel):
     # =============================================================================================
     def _purge(self, now: float) -> None:
         """Requests still waiting at their deadline (<= now) leave their queue timed out."""
-        if self.hold_timeout == INF:  # (<= the client's timeout)
+        if self.hold_timeout == INF and self.queue_timeout == INF:  # (<= the client's timeout)
             return
         if not self.pp:
             self._purge_queue(self.queue, now)
@@ -1263,10 +1267,11 @@ class KubernetesModel(PlatformModel):
     def _purge_queue(self, q: deque, now: float, pid: int = -1, to: float = -1.0) -> None:
         """Requests at the head of q whose deadline (arrival + to; default the client's timeout)
         is <= now leave it timed out (FIFO with one constant timeout: deadlines are in order)."""
-        if to < 0:
-            to = self.timeout
-        log = self.log
         pp = self.pp
+        if to < 0:
+            to = self.timeout if pp else self.queue_timeout
+        outcome = TIMED_OUT if pp else self.queue_outcome
+        log = self.log
         while q and q[0][0] + to <= now:
             a, _s, over, cold = q.popleft()
             self.q_arr_sum -= a
@@ -1285,7 +1290,7 @@ class KubernetesModel(PlatformModel):
             log.service.append(0.0)
             log.overhead.append(over)
             log.cold.append(cold)
-            log.outcome.append(TIMED_OUT)
+            log.outcome.append(outcome)
             log.instance.append(-1)
         if not self.waiting():
             self.q_arr_sum = 0.0
@@ -1307,7 +1312,7 @@ class KubernetesModel(PlatformModel):
         heap, queue = self.heap, self.queue
         inflight, state, buckets = self.inflight, self.state, self.buckets
         conc, kmin = self.conc, self.kmin
-        scale, timeout, qlimit = self.scale, self.timeout, self.qlimit
+        scale, timeout, qlimit = self.scale, self.queue_timeout, self.qlimit  # timeout: the queue's
         ov_const, ov_draw = self.ov_const, self.ov_draw
         r_a, r_s, r_d = self._ra.append, self._rs.append, self._rd.append
         r_p, r_c, r_o = self._rp.append, self._rc.append, self._ro.append

@@ -41,6 +41,8 @@ BILL_PALETTE = (
     "#fecb52", "#778aae", "#8be0a4", "#ff6692", "#3366cc", "#736f4c", "#a06177", "#00cc96",
     # issue 19 (Flex, Managed Instances): the same greedy pick, ΔE ≥ 24 from all above
     "#4422aa", "#224444", "#ddccbb", "#999900", "#bb66ee", "#880066", "#7744aa",
+    # issues 18-19 (Fargate, Cloud Run, Container Apps): the same greedy pick, ΔE ≥ 24
+    "#224411", "#ee44cc",
 )  # fmt: skip
 # Each bill line name (sim/pricing/*.py, ops_profiles.yaml) keeps its own colour across platforms
 # and reports; lines that share a bill get far-apart colours. Other names hash to a colour.
@@ -64,6 +66,9 @@ BILL_COLOR = {
             "on_demand_execution_time", "on_demand_executions", "always_ready_baseline",
             "always_ready_execution_time", "always_ready_executions", "instances",
             "management_fee",
+            # Fargate (issue 19), Cloud Run and Container Apps (issue 18)
+            "fargate_vcpu", "fargate_memory", "fargate_spot_vcpu", "fargate_spot_memory",
+            "memory", "idle_cpu", "idle_memory",
             # operating lines (hatched, so sharing a colour with a cloud line still reads)
             "platform_engineer", "networking_tools", "monitoring", "security_scanning", "ci_cd",
             "incident_time", "training",

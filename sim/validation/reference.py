@@ -30,6 +30,8 @@ import simpy
 from sim.engine import PlatformRun, run_one
 from sim.platforms.azure_flex import AzureFlexModel
 from sim.platforms.base import INF, RunContext
+from sim.platforms.cloud_run import CloudRunModel
+from sim.platforms.container_apps import ContainerAppsModel
 from sim.platforms.kubernetes import DRAINING, READY, STARTING, KubernetesModel
 from sim.platforms.lambda_ import LambdaModel
 from sim.platforms.lambda_managed import LambdaManagedModel
@@ -462,7 +464,10 @@ class ReferenceKubernetes(KubernetesModel):
             self.nwait += 1
         if req.cold:
             self.cold_in_step += 1
-        self._deadline(req, self.hold_timeout if q is self.queue and self.pp else self.timeout)
+        if self.pp:
+            self._deadline(req, self.hold_timeout if q is self.queue else self.timeout)
+        else:  # the one FIFO's own limit (Cloud Run: the pending limit)
+            self._deadline(req, self.queue_timeout)
 
     def _deadline(self, req: _Req, to: float) -> None:
         req.deadline = req.a + to
@@ -488,7 +493,8 @@ class ReferenceKubernetes(KubernetesModel):
         to = when - req.a
         self.dequeued_wait += to
         self.n_dropped += 1  # the kernel's completions meter (control plane) counts it
-        _log(self.log, req.a, when, when, to, 0.0, 0.0, req.over, req.cold, TIMED_OUT, -1)
+        outcome = TIMED_OUT if self.pp else self.queue_outcome
+        _log(self.log, req.a, when, when, to, 0.0, 0.0, req.over, req.cold, outcome, -1)
         _at_abs(self.env, self.env.now, _HANDOFF).callbacks.append(lambda _ev: req.ev.succeed())
 
     def _serve(self, req: _Req, pid: int, now: float) -> None:
@@ -646,12 +652,43 @@ class ReferenceLambdaManaged(LambdaManagedModel, ReferenceKubernetes):
     """Lambda Managed Instances on the Kubernetes reference data plane (throttles: queue 0)."""
 
 
+class _ReferenceServerless:
+    """Serverless containers per request: the Kubernetes reference's request processes, with
+    each instance's busy periods (what request-based billing meters) taken from the requests'
+    own start and completion events instead of the rows the kernel flushes."""
+
+    def __init__(self, spec: Any, ctx: RunContext) -> None:
+        super().__init__(spec, ctx)  # type: ignore[call-arg]
+        self._ref_busy: list[tuple[float, float, int]] = []
+
+    def _complete(self, req: _Req, te: float) -> None:
+        self._ref_busy.append((req.start, te, req.pid))
+        super()._complete(req, te)  # type: ignore[misc]
+
+    def _raw(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self._ref_busy:
+            e = np.empty(0)
+            return e, e, np.empty(0, dtype=np.int64)
+        s, e, k = (np.asarray(c) for c in zip(*self._ref_busy, strict=True))
+        return s.astype(float), e.astype(float), k.astype(np.int64)
+
+
+class ReferenceCloudRun(_ReferenceServerless, ReferenceKubernetes, CloudRunModel):  # type: ignore[misc]
+    """Cloud Run: its autoscaler and pending limit (shared), requests as processes."""
+
+
+class ReferenceContainerApps(_ReferenceServerless, ReferenceKubernetes, ContainerAppsModel):  # type: ignore[misc]
+    """Container Apps: KEDA (shared), requests as processes."""
+
+
 REFERENCE_MODELS: dict[str, type] = {
     "lambda": ReferenceLambda,
     "wasm": ReferenceWasm,
     "kubernetes": ReferenceKubernetes,
     "azure_flex": ReferenceAzureFlex,
     "lambda_managed": ReferenceLambdaManaged,
+    "cloud_run": ReferenceCloudRun,
+    "container_apps": ReferenceContainerApps,
 }
 
 
