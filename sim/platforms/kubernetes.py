@@ -1027,13 +1027,14 @@ class KubernetesModel(PlatformModel):
     # -- the HTTP add-on's push activation ------------------------------------------------------
     # The add-on's scaler is an external-push scaler: its interceptors count the requests they hold
     # or forward, the scaler reads the counts every 0.5 s (KEDA_HTTP_QUEUE_TICK_DURATION) and
-    # streams IsActive = count > 0 to KEDA, which acts on each message (kedacore/http-add-on
-    # v0.10.0 scaler/handlers.go StreamIsActive, scaler/queue_pinger.go; kedacore/keda v2.16
-    # pkg/scaling/scale_handler.go startPushScalers -> RequestScale). Simulated as the 0.5 s poll
-    # of D.HTTP_ACTIVATION_POLL_S, run only at the ticks where it can act: with no replica and
-    # nothing held, a tick is a no-op until a request reaches the interceptor, so the next tick
-    # that reads it is an event; with replicas, a tick that reads requests only moves
-    # lastActiveTime. The decisions are those of a poll at every tick (tests/test_keda_push.py).
+    # StreamIsActive sends IsActive to KEDA every KEDA_HTTP_SCALER_STREAM_INTERVAL_MS (200 ms),
+    # which KEDA acts on at once (kedacore/http-add-on scaler/handlers.go @027a622,
+    # scaler/queue_pinger.go; kedacore/keda pkg/scaling/scale_handler.go startPushScalers ->
+    # RequestScale). Simulated as the 0.5 s poll of D.HTTP_ACTIVATION_POLL_S, run only at the ticks
+    # where it can act: with no replica and nothing held a tick is a no-op until a request reaches
+    # the interceptor, so the tick that reads it is an event; a tick that keeps the replicas only
+    # moves lastActiveTime (KedaScaler.quiet_poll). Decisions equal those of a poll at every tick
+    # (tests/test_keda_push.py).
     def _push_activation(self) -> bool:
         """The HTTPScaledObject's own ScaledObject (concurrency triggers at the add-on's 0.5 s
         tick) with reads that never fail: the ticks can be skipped as described above."""
