@@ -28,9 +28,11 @@ spec:
 """
 
 
-def _scenario(tmp: Path, cooldown: int, timeout: str | None) -> dict:
+def _scenario(tmp: Path, cooldown: int, timeout: str | None, routing: str | None = None) -> dict:
     (tmp / "hso.yaml").write_text(MANIFEST % cooldown)
     platform = {"name": "k8s", "type": "kubernetes", "pod": {"concurrency": 2}}
+    if routing is not None:  # default: the interceptor's random pick (per-pod queues)
+        platform["routing"] = routing
     platform["keda"] = {"file": "hso.yaml"}
     if timeout is not None:
         platform["request_timeout"] = timeout
@@ -76,9 +78,14 @@ def _run(tmp: Path, data: dict, push: bool, monkeypatch: pytest.MonkeyPatch):
     return run
 
 
-@pytest.mark.parametrize(("cooldown", "timeout"), [(60, None), (300, None), (30, "300ms")])
-def test_push_activation_decides_as_a_poll_at_every_tick(tmp_path, monkeypatch, cooldown, timeout):
-    data = _scenario(tmp_path, cooldown, timeout)
+@pytest.mark.parametrize(
+    ("cooldown", "timeout", "routing"),
+    [(60, None, None), (300, None, None), (30, "300ms", None), (60, None, "ideal_fifo")],
+)
+def test_push_activation_decides_as_a_poll_at_every_tick(
+    tmp_path, monkeypatch, cooldown, timeout, routing
+):
+    data = _scenario(tmp_path, cooldown, timeout, routing)
     ref = _run(tmp_path, data, False, monkeypatch)
     got = _run(tmp_path, data, True, monkeypatch)
     acts = [d for d in ref.decisions if d.reason.startswith("activate")]
