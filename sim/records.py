@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special
 
 OK, THROTTLED, REJECTED, TIMED_OUT = 0, 1, 2, 3
 OUTCOMES = ("ok", "throttled", "rejected", "timed_out")
@@ -139,19 +138,43 @@ def _order_stat_ci(n: int, q: float) -> tuple[int, int]:
     return max(lo, 0), min(hi, n - 1)
 
 
-def _binom_ppf(a: float, n: int, q: float) -> int:
-    """scipy.stats.binom.ppf(a, n, q): the smallest k with P(Binomial(n, q) <= k) >= a.
+def _binom_cdf(n: int, q: float) -> tuple[int, np.ndarray]:
+    """P(Binomial(n, q) <= k) for k = lo, lo + 1, ... over the window holding all but ~1e-26 of
+    the mass (mean +- 40 sd + 40: Bernstein's bound), as (lo, cdf).
 
-    From scipy.special (bdtrik's estimate, then stepped to the definition with bdtr) because
-    scipy.stats costs ~0.6 s of CPU to import, about a third of a short `sim run`.
+    The pmf comes from its ratio pmf(j + 1) / pmf(j) = (n - j) / (j + 1) * q / (1 - q), summed in
+    logs from the window's start and normalised by its total, so no lgamma(n) cancels (at n = 5e7
+    that would cost ~1e-7 of relative precision). Pure numpy: scipy.special costs ~0.3 s of CPU to
+    import, a third of a short `sim run`.
     """
-    est = float(special.bdtrik(a, n, q)) if n > 0 else 0.0
-    k = min(max(math.ceil(est), 0), n) if math.isfinite(est) else 0
-    while k > 0 and special.bdtr(k - 1, n, q) >= a:
-        k -= 1
-    while k < n and special.bdtr(k, n, q) < a:
-        k += 1
-    return k
+    if q <= 0.0 or n == 0:
+        return 0, np.ones(1)
+    if q >= 1.0:
+        return n, np.ones(1)
+    mu, sd = n * q, math.sqrt(n * q * (1.0 - q))
+    lo = max(0, math.floor(mu - 40.0 * sd - 40.0))
+    hi = min(n, math.ceil(mu + 40.0 * sd + 40.0))
+    j = np.arange(lo, hi, dtype=float)  # ratios from j to j + 1
+    logw = np.concatenate(([0.0], np.cumsum(np.log((n - j) / (j + 1.0)) + math.log(q / (1 - q)))))
+    w = np.exp(logw - logw.max())
+    cdf = np.cumsum(w)
+    return lo, cdf / cdf[-1]
+
+
+def _binom_ppf(a: float, n: int, q: float) -> int:
+    """scipy.stats.binom.ppf(a, n, q): the smallest k with P(Binomial(n, q) <= k) >= a."""
+    lo, cdf = _binom_cdf(n, q)
+    return lo + min(int(np.searchsorted(cdf, a, side="left")), cdf.size - 1)
+
+
+def binom_cdf(k: int, n: int, q: float) -> float:
+    """P(Binomial(n, q) <= k) (scipy.stats.binom.cdf), to ~1e-14."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    lo, cdf = _binom_cdf(n, q)
+    return 0.0 if k < lo else float(cdf[min(k - lo, cdf.size - 1)])
 
 
 class Recorder:

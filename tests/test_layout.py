@@ -23,6 +23,7 @@ PACKAGE = ROOT / "sim"
 # below it. Rooms that share a rank are peers and must not import each other.
 LAYERS: list[tuple[str, ...]] = [
     ("sim.units", "sim.errors", "sim.defaults", "sim.format"),
+    ("sim.figure",),  # plotly.js figure dicts: the report and the studies' pages
     ("sim.config",),
     ("sim.distributions",),
     ("sim.records", "sim.pricing"),

@@ -153,7 +153,9 @@ def test_crossover_p99_axis_reads_1_2_5() -> None:
         for v in (1e6, 1e7, 1e8)
         for p, c, ms in (("lambda", v * 2e-6, 180.0), ("eks", 150.0, 210.0))
     ]
-    fig = crossover_figure({"platforms": ["lambda", "eks"], "rows": rows, "crossovers": []}, "t")
+    fig = crossover_figure(
+        {"platforms": ["lambda", "eks"], "rows": rows, "crossovers": []}, "t"
+    ).to_go()
     axis = fig.layout.yaxis2
     assert axis.type == "log" and axis.tickmode == "array"
     assert list(axis.ticktext) and not any("e+" in t or "e-" in t for t in axis.ticktext)

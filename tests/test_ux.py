@@ -395,7 +395,7 @@ def test_sweep_page_selects_any_metric_and_draws_unswept_platforms_once() -> Non
     from sim.studies.sweep import parse_param
 
     param = parse_param("platforms.fn.provisioned_concurrency=0:4:1")
-    fig = sweep_figure(_rows(range(5)), [param], "t")
+    fig = sweep_figure(_rows(range(5)), [param], "t").to_go()
     menus = fig.layout.updatemenus
     assert len(menus) == 2
     labels = [b.label for b in menus[0].buttons]
@@ -426,7 +426,7 @@ def test_heat_map_rows_leave_room_for_axis_titles() -> None:
     for r in _rows([0, 1], platforms=("fn", "g", "h")):
         for cb in (0.2, 0.8):
             rows.append({**r, "workload.service.cpu_bound": cb, "p50_ms": r["p50_ms"] + cb})
-    fig = sweep_figure(rows, [a, b], "t")
+    fig = sweep_figure(rows, [a, b], "t").to_go()
     height = fig.layout.height - fig.layout.margin.t - (fig.layout.margin.b or 80)  # plotly: b 80
     y1, y2 = fig.layout.yaxis.domain, fig.layout.yaxis3.domain  # rows 1 and 2, column 1
     gap_px = (y1[0] - y2[1]) * height
@@ -442,7 +442,7 @@ def test_crossover_p99_axis_spans_at_least_a_decade() -> None:
         for n, c, p in (("a", 10.0, 218.1), ("b", 20.0, 218.6))
         for v in (1e6, 1e7)
     ]
-    fig = crossover_figure({"platforms": ["a", "b"], "rows": rows, "crossovers": []}, "t")
+    fig = crossover_figure({"platforms": ["a", "b"], "rows": rows, "crossovers": []}, "t").to_go()
     lo, hi = fig.layout.yaxis2.range
     assert hi - lo >= 1.0  # log10 units: at least a factor of 10, not a 0.5 ms band
 

@@ -15,6 +15,7 @@ Every case runs in a fresh child process, so its peak RSS (and CPU time) is that
   it from exec to exit: interpreter start, imports, simulation, the results folder and report.html
   (the default outputs). Wall and CPU time and peak RSS come from the child's rusage (os.wait4).
   Bytecode is cached as for an installed package (see _child_env), whatever the environment says.
+  `run-kubernetes-http-2M` (--large) is a month behind the KEDA HTTP add-on at 2M requests.
   `run-simfaas-300k` / `run-simfaas-1M` are SimFaaS's reference scenario (Poisson 10 req/s,
   exponential service mean 1.991 s, cold start +0.253 s, keep-alive 600 s) at 30,000 s and
   100,000 s. `sweep-8x1M` sweeps that scenario's keep-alive over 8 values (8 x 1M requests) with 1
@@ -146,6 +147,34 @@ for _name in ("lambda-50M", "wasm-50M", "kubernetes-keda-50M"):
         ["run", "s.yaml", "--force"],
         _scenario(_name, "30d", MONTH_50M, CASES[_name]["platform"]),
     )
+# The ScaledObject an HTTPScaledObject becomes (sim/platforms/autoscaling/manifests.py): the
+# add-on's 0.5 s activation tick, a concurrency trigger, scale to zero; a low-traffic month (2M
+# requests, 0.2 s each), where the 5.2M ticks, not the requests, are the work.
+HTTP_ADD_ON = {
+    "name": "k8s",
+    "type": "kubernetes",
+    "pod": {"concurrency": 4},
+    "keda": {
+        "pollingInterval": 0.5,
+        "minReplicaCount": 0,
+        "maxReplicaCount": 100,
+        "triggers": [
+            {"type": "http", "metadata": {"scalingMetric": "concurrency", "targetValue": 4}}
+        ],
+    },
+}
+PROCESS["run-kubernetes-http-2M"] = (
+    ["run", "s.yaml", "--force"],
+    _scenario(
+        "http-2M",
+        "30d",
+        {
+            "arrivals": [{"steady": {"rate": "2M/month"}}],
+            "service": {"duration": {"dist": "exponential", "mean": "0.2s"}, "cpu_bound": 0.0},
+        },
+        HTTP_ADD_ON,
+    ),
+)
 # SimFaaS runs these (--vs-simfaas): max_time in seconds.
 SIMFAAS_TIME = {"run-simfaas-300k": 30_000.0, "run-simfaas-1M": 100_000.0}
 SIMFAAS_VERSION = "0.2.2"
@@ -202,6 +231,7 @@ LARGE = [
     "run-lambda-50M",
     "run-wasm-50M",
     "run-kubernetes-keda-50M",
+    "run-kubernetes-http-2M",
 ]
 ALL = sorted(set(CASES) | set(PROCESS) | set(PHASES))
 

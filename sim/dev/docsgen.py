@@ -1,6 +1,8 @@
-"""Regenerate the README's comparison table from the bundled story scenarios.
+"""Regenerate the README's comparison table from the bundled story scenarios, and the shipped
+JSON Schema of the scenario format (sim/data/schema.json, what `sim schema` prints).
 
-    python -m sim.dev.docsgen            # runs the stories, rewrites README.md between the markers
+    python -m sim.dev.docsgen            # the schema, then the stories: README.md between markers
+    python -m sim.dev.docsgen --schema   # only sim/data/schema.json (seconds)
 
 The table is produced by real runs (same seeds as the files), never typed by hand.
 """
@@ -55,6 +57,21 @@ def table(root: Path) -> str:
     return "\n".join(lines)
 
 
+def schema_text() -> str:
+    """What sim/data/schema.json holds: the live schema as `sim schema` prints it."""
+    import json
+
+    from sim.scenario import json_schema
+
+    return json.dumps(json_schema(), indent=2) + "\n"
+
+
+def write_schema(root: Path) -> Path:
+    path = root / "sim" / "data" / "schema.json"
+    path.write_text(schema_text(), encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -62,10 +79,16 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m sim.dev.docsgen",
         description="Run the bundled story scenarios (their own seeds and durations; minutes) "
         "and rewrite README.md's comparison table between the "
-        f"{BEGIN} / {END} markers.",
+        f"{BEGIN} / {END} markers; first regenerate sim/data/schema.json.",
     )
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--schema", action="store_true", help="only regenerate sim/data/schema.json (seconds)"
+    )
+    args = parser.parse_args(argv)
     root = Path(__file__).resolve().parents[2]
+    print(f"wrote {write_schema(root).relative_to(root)}", file=sys.stderr)
+    if args.schema:
+        return
     readme = root / "README.md"
     text = readme.read_text(encoding="utf-8")
     block = f"{BEGIN}\n{table(root)}\n{END}"

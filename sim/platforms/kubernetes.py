@@ -330,6 +330,7 @@ class KubernetesModel(PlatformModel):
             grace = sp.grace if sp.grace is not None else D.SPOT_GRACE_S[provider]
             self.spot_grace = min(grace, self.spot_notice)
             self.spot_rng = substream(rng, D.SPOT_STREAM)
+        self._push = False  # the HTTP add-on's push activation (see _push_activation)
 
     # =============================================================================================
     # control plane
@@ -360,7 +361,11 @@ class KubernetesModel(PlatformModel):
         elif self.keda is not None:
             keda = self.keda
             poll, sync = keda.polling_interval, keda.hpa_sync_period
-            self._periodic(poll, self._keda_poll)
+            self._push = self._push_activation()
+            if self._push:
+                self._keda_push(poll)
+            else:
+                self._periodic(poll, self._keda_poll)
             self._periodic(sync, self._keda_sync)
             for info in keda.triggers:
                 if info.measure in ("cpu_utilization", "cpu_cores"):
@@ -1226,6 +1231,10 @@ class KubernetesModel(PlatformModel):
         self._catch_up(now)
         keda = self.keda
         assert keda is not None
+        if self._push and keda.scaler.quiet_poll(
+            now, len(self.heap) + self.waiting() > 0, self.replicas
+        ):
+            return  # the tick changes no replica (its one effect, lastActiveTime, is applied)
         values = [self._trigger_value(info, now) for info in keda.triggers]
         d = keda.on_poll(now, values, self.replicas, self.nready)
         if d.desired != self.replicas:
@@ -1235,6 +1244,55 @@ class KubernetesModel(PlatformModel):
                 if i.activation is not None and not isinstance(v, PodMetrics)
             )
             self._scale_to(d.desired, "keda", f"{d.rule}: {d.reason}; {shown}")
+
+    # -- the HTTP add-on's push activation ------------------------------------------------------
+    # The add-on's scaler is an external-push scaler: its interceptors count the requests they hold
+    # or forward, the scaler reads the counts every 0.5 s (KEDA_HTTP_QUEUE_TICK_DURATION) and
+    # StreamIsActive sends IsActive to KEDA every KEDA_HTTP_SCALER_STREAM_INTERVAL_MS (200 ms),
+    # which KEDA acts on at once (kedacore/http-add-on scaler/handlers.go @027a622,
+    # scaler/queue_pinger.go; kedacore/keda pkg/scaling/scale_handler.go startPushScalers ->
+    # RequestScale). Simulated as the 0.5 s poll of D.HTTP_ACTIVATION_POLL_S, run only at the ticks
+    # where it can act: with no replica and nothing held a tick is a no-op until a request reaches
+    # the interceptor, so the tick that reads it is an event; a tick that keeps the replicas only
+    # moves lastActiveTime (KedaScaler.quiet_poll). Decisions equal those of a poll at every tick
+    # (tests/test_keda_push.py).
+    def _push_activation(self) -> bool:
+        """The HTTPScaledObject's own ScaledObject (concurrency triggers at the add-on's 0.5 s
+        tick) with reads that never fail: the ticks can be skipped as described above."""
+        keda = self.keda
+        assert keda is not None
+        return (
+            keda.polling_interval == D.HTTP_ACTIVATION_POLL_S
+            and all(t.type == "http" and t.measure == "concurrency" for t in keda.triggers)
+            and self.fail_rng is None
+            and not self.failures.outages
+        )
+
+    def _next_arrival(self) -> float | None:
+        """The first request not yet processed among those offered (None: none offered yet)."""
+        if self._i < len(self._arr):
+            return self._arr[self._i]
+        return float(self._chunks[0].arrival[0]) if self._chunks else None
+
+    def _keda_push(self, period: float) -> None:
+        def loop() -> Any:
+            k = 1  # tick k at k * period (exact: period is 0.5 s), as `_periodic`'s sum
+            while True:
+                t = k * period
+                if t > self.env.now:
+                    yield self.env.timeout(t - self.env.now)
+                self._keda_poll(self.env.now)
+                k += 1
+                if self.replicas == 0:  # nothing held (else this tick activated)
+                    a = self._next_arrival()
+                    if a is not None:
+                        # Sleep to the last tick at or before the next arrival (a no-op: a tick
+                        # reads the requests before it); the tick that reads it is then made
+                        # there, a tick ahead, so it orders among same-time events (timeline
+                        # samples, HPA syncs) as the tick of a 0.5 s loop does.
+                        k = max(k, math.floor(a / period))
+
+        self.env.process(loop())
 
     def _keda_sync(self, now: float) -> None:
         self._catch_up(now)

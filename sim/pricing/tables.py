@@ -77,7 +77,8 @@ class InstanceType(_Data):
 
 def _load_yaml(filename: str) -> dict[str, Any]:
     text = resources.files("sim.pricing").joinpath(filename).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    # libyaml's parser (same SafeLoader resolvers): ~0.1 s -> ~0.01 s of every run's start
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not isinstance(data, dict):
         raise RuntimeError(f"sim/pricing/{filename}: expected a mapping of keys to entries")
     return data

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from plotly.colors import qualitative
-from scipy.special import stdtrit  # = scipy.stats.t.ppf, without importing scipy.stats
+
+from sim.statistics import t_ppf_975
 
 if TYPE_CHECKING:
     from sim.results import Results
@@ -183,7 +184,7 @@ def _t_band(per_rep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Student-t 95% interval across replications at each tail probability (as sim.statistics)."""
     r = per_rep.shape[0]
     mean = per_rep.mean(axis=0)
-    half = stdtrit(r - 1, 0.975) * per_rep.std(axis=0, ddof=1) / math.sqrt(r)
+    half = t_ppf_975(r - 1) * per_rep.std(axis=0, ddof=1) / math.sqrt(r)
     return mean - half, mean + half
 
 
