@@ -179,8 +179,9 @@ def run_one(
         timeline={k: np.asarray(v) for k, v in timeline.items()},
         decisions=list(ctx.decisions),
         bill=model.bill(),
-        # platforms sharing a Lambda account are re-billed together (sim.simulate)
-        extra={"usage": model.usage()} if getattr(spec, "account", None) else {},
+        # Lambda usage: platforms sharing an account are re-billed together (sim.simulate);
+        # `sim fit --check` compares its billed milliseconds with the logs'
+        extra={"usage": model.usage()} if spec.type == "lambda" else {},
         wall_s=time.perf_counter() - t_wall,
     )
 

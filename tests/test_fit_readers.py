@@ -59,7 +59,7 @@ def test_detected_by_content(name: str, fmt: str) -> None:
 
 
 def test_lambda_text_report_lines() -> None:
-    o = read(DATA / "lambda-text.log")
+    o = read(DATA / "lambda-text.log", keep_rows=True)
     assert o.platform == "lambda"
     s = o.tally.summary()
     assert s["records"] == 5 and s["malformed"] == 1
@@ -80,7 +80,7 @@ def test_lambda_text_report_lines() -> None:
 
 
 def test_lambda_json_platform_report() -> None:
-    o = read(DATA / "lambda-json.log")
+    o = read(DATA / "lambda-json.log", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     assert o.tally.summary()["records"] == 3
     assert o.tally.first[0][0] == 8  # platform.report without durationMs
@@ -91,7 +91,7 @@ def test_lambda_json_platform_report() -> None:
 
 
 def test_filter_log_events_out_of_order_and_streams() -> None:
-    o = read(DATA / "lambda-events.json")
+    o = read(DATA / "lambda-events.json", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     assert c["arrival"] - T0 == pytest.approx([0.0, 60.46, 900.0])
     assert c["duration_ms"].tolist() == [100, 40, 20]
@@ -100,14 +100,14 @@ def test_filter_log_events_out_of_order_and_streams() -> None:
 
 
 def test_insights_csv() -> None:
-    o = read(DATA / "lambda-insights.csv")
+    o = read(DATA / "lambda-insights.csv", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     assert c["arrival"] - T0 == pytest.approx([0.0, 1.0, 2.0])
     assert o.tally.first == [(4, "@timestamp is not a time: ['not-a-time']")]
 
 
 def test_alb_entries() -> None:
-    o = read(DATA / "alb.log")
+    o = read(DATA / "alb.log", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     created = parse_time("2018-07-02T22:22:48.364000Z")
     assert c["arrival"][:3] - created == pytest.approx([0, 0, 0])
@@ -118,7 +118,7 @@ def test_alb_entries() -> None:
 
 
 def test_nginx_user_format() -> None:
-    o = read(DATA / "nginx.log", "nginx", NGINX)
+    o = read(DATA / "nginx.log", "nginx", NGINX, keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     # logged at the end: arrival = time - $request_time
     assert c["arrival"] - T0 == pytest.approx([1 - 0.12, 2 - 0.05, 3.0, 64 - 60.001])
@@ -135,7 +135,7 @@ def test_nginx_needs_request_time() -> None:
 
 
 def test_envoy_default_format() -> None:
-    o = read(DATA / "envoy.log")
+    o = read(DATA / "envoy.log", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     assert c["arrival"][0] == pytest.approx(1460751420.31)
     # x-envoy-upstream-service-time, else DURATION
@@ -144,7 +144,7 @@ def test_envoy_default_format() -> None:
 
 
 def test_k6_points() -> None:
-    o = read(DATA / "k6.json")
+    o = read(DATA / "k6.json", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     end = parse_time("2017-05-09T14:34:45.239531499+02:00")
     assert c["arrival"][0] == pytest.approx(end - 0.459865729)
@@ -173,8 +173,8 @@ def test_gzip_is_read_like_plain(tmp_path: Path) -> None:
     gz = tmp_path / "lambda-text.log.gz"
     with open(DATA / "lambda-text.log", "rb") as src, gzip.open(gz, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    a = read(DATA / "lambda-text.log").requests.columns()  # type: ignore[union-attr]
-    b = read(gz).requests.columns()  # type: ignore[union-attr]
+    a = read(DATA / "lambda-text.log", keep_rows=True).requests.columns()  # type: ignore[union-attr]
+    b = read(gz, keep_rows=True).requests.columns()  # type: ignore[union-attr]
     assert np.array_equal(a["arrival"], b["arrival"])
 
 
