@@ -90,6 +90,19 @@ def test_lambda_json_platform_report() -> None:
     assert o.requests.memory_sizes == {512: 3}  # type: ignore[union-attr]
 
 
+def test_lambda_json_aws_documented_example() -> None:
+    """AWS's example platform.report event (Telemetry API schema reference): ends at
+    00:01:15.000, ran 397.68 ms INIT + 693.92 ms handler."""
+    o = read(DATA / "lambda-json-aws-example.log", keep_rows=True)
+    assert o.format == "lambda"
+    c = o.requests.columns()  # type: ignore[union-attr]
+    end = parse_time("2022-10-12T00:01:15.000Z")
+    assert c["arrival"][0] == pytest.approx(end - 0.69392 - 0.39768)
+    assert (c["duration_ms"][0], c["billed_ms"][0], c["init_ms"][0]) == (693.92, 694, 397.68)
+    assert c["max_memory_mb"][0] == 84 and c["status"].tolist() == [OK]
+    assert o.requests.memory_sizes == {128: 1}  # type: ignore[union-attr]
+
+
 def test_filter_log_events_out_of_order_and_streams() -> None:
     o = read(DATA / "lambda-events.json", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]

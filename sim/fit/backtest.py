@@ -44,7 +44,8 @@ def _agree(
     if obs is None or sim_ci is None:
         return None
     lo, hi = obs_ci if obs_ci is not None else (obs, obs)
-    return bool(lo <= sim_ci[1] and hi >= sim_ci[0])
+    tol = 1e-9 * max(abs(lo), abs(hi), abs(sim_ci[0]), abs(sim_ci[1]))  # float rounding only
+    return bool(lo <= sim_ci[1] + tol and hi >= sim_ci[0] - tol)
 
 
 def check_scenario(fit: Fit, scenario: dict[str, Any], replications: int) -> dict[str, Any]:
@@ -135,11 +136,21 @@ def backtest(
     if fit.platform == "lambda" and req is not None:
         cold_obs = ob["cold_starts"] / max(1, n_obs)
         served = [
-            r.stats.outcomes.get("ok", 0) + r.stats.outcomes.get("timed_out", 0) for r in runs
+            sum(r.stats.outcomes.get(k, 0) for k in ("ok", "timed_out", "error")) for r in runs
         ]
         ratios = [r.stats.cold_starts / s if s else 0.0 for r, s in zip(runs, served, strict=True)]
         cold_ci = _binom_ci(ob["cold_starts"], n_obs)
         row("cold-start ratio", cold_obs, cold_ci, float(np.mean(ratios)), t_interval(ratios), "")
+    if req is not None and "errors" in ob:
+        shares = [r.stats.outcomes.get("error", 0) / r.stats.requests for r in runs]
+        row(
+            "handler error rate",
+            ob["errors"] / max(1, n_obs),
+            _binom_ci(ob["errors"], n_obs),
+            float(np.mean(shares)),
+            t_interval(shares),
+            "",
+        )
     if req is not None and req.times.seen:
         lat = req.times.values()[:, 1]
         for key, q in (("p50", 0.5), ("p99", 0.99)):

@@ -67,6 +67,11 @@ class Fit:
     trace_file: str | None = None
     trace_kind: str | None = None  # "exact" or "per-second counts" (write_trace)
 
+    @property
+    def error_rate(self) -> float:
+        """The observed share of requests whose handler failed (not timed out)."""
+        return float(self.observed.get("handler_error_rate") or 0.0)
+
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -356,7 +361,12 @@ def make_scenario(
         "seed": seed,
         "workload": {
             "arrivals": [arrivals_source(fit, trace_name)],
-            "service": {"duration": service, "cpu_bound": round(fit.cpu_bound, 6)},
+            "service": {
+                "duration": service,
+                "cpu_bound": round(fit.cpu_bound, 6),
+                # handler errors (timeouts are simulated by the timeout itself)
+                **({"error_rate": round(err, 6)} if (err := fit.error_rate) else {}),
+            },
         },
         "platforms": [
             lam,
