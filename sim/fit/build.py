@@ -209,8 +209,8 @@ def build_fit(
         if platform == "lambda":
             if req.cold:
                 init_fit = fit_times(req.init.values()[:, 0], req.init_hist, req.init.seen)
-            longest = [s[3] for s in req.stream_state.values()]
-            keep = fit_keep_alive(seconds[1], longest, req.unordered_streams)
+            reuse = [s[3] for s in req.stream_state.values()]
+            keep = fit_keep_alive(seconds[1], reuse, req.unordered_streams)
             if req.memory_sizes:
                 memory, _k = req.memory_sizes.most_common(1)[0]
                 if len(req.memory_sizes) > 1:

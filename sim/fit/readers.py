@@ -159,7 +159,8 @@ class Requests:
         rng = np.random.default_rng(np.random.SeedSequence([seed, 20]))
         self.buf = {c: array(t) for c, t in zip(_COLS, _TYPES, strict=True)}
         self._arrival = self.buf["arrival"]
-        self._append = tuple(self.buf[c].append for c in _COLS)  # the buffers stay in place
+        # bound appends: the buffers stay in place (a flush deletes their head)
+        self._append: tuple[Callable[[Any], None], ...] = tuple(self.buf[c].append for c in _COLS)
         self.buf_ids: dict[str, int] = {}
         self.memory_sizes: Counter = Counter()
         self.streams: dict[str, int] = {}
@@ -332,8 +333,8 @@ class Requests:
         base = len(self.streams)
         for k, v in other.streams.items():
             self.streams[f"{len(self.streams)}:{k}"] = v + base
-        for k, s in other.stream_state.items():
-            self.stream_state[k + base] = s
+        for sid, state in other.stream_state.items():
+            self.stream_state[sid + base] = state
         self.unordered_streams += other.unordered_streams
         self.memory_sizes.update(other.memory_sizes)
         self.timeout_after_s = self.timeout_after_s or other.timeout_after_s

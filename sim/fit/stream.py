@@ -17,6 +17,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +59,7 @@ class SecondBuckets:
             blk = self.blocks[b] = np.repeat(_EMPTY[:, None], BLOCK_S, axis=1)
         return blk
 
-    def _groups(self, sec: np.ndarray):  # type: ignore[no-untyped-def]
+    def _groups(self, sec: np.ndarray) -> Iterator[tuple[int, Any, np.ndarray]]:
         b = sec // BLOCK_S
         lo, hi = int(b.min()), int(b.max())
         if lo == hi:
@@ -140,7 +142,7 @@ class Sample:
         if not rows.shape[0]:
             return
         self.seen += rows.shape[0]
-        keys = self.rng.random(rows.shape[0])
+        keys = np.asarray(self.rng.random(rows.shape[0]))
         if self.keys.size >= self.k:  # a key above the k-th smallest can never be kept
             keep = keys < self._tau
             rows, keys = rows[keep], keys[keep]
