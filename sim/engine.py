@@ -31,6 +31,7 @@ from sim.workload import Workload
 
 CHUNK_SECONDS = 3600.0
 _ARRIVALS, _SERVICE, _RECORDER = 0, 1, 2
+_ERRORS = 0  # under _SERVICE: the handler-error draw
 
 
 @dataclass
@@ -146,6 +147,11 @@ def run_one(
         else max(1, D.REQUESTS_CSV_MAX_ROWS // scenario.replications),
         rng=_stream(rep_seq, _RECORDER, platform_key(platform_name)),
         horizon=scenario.duration,
+        error_rate=scenario.workload.service.error_rate,
+        # a child of the workload's service stream: the same requests fail on every platform
+        error_key=int(_stream(rep_seq, _SERVICE, _ERRORS).integers(0, 2**63))
+        if scenario.workload.service.error_rate > 0
+        else 0,
     )
     ctx = RunContext(
         env=env,
@@ -181,8 +187,9 @@ def run_one(
         timeline={k: np.asarray(v) for k, v in timeline.items()},
         decisions=list(ctx.decisions),
         bill=model.bill(),
-        # platforms sharing a Lambda account are re-billed together (sim.simulate)
-        extra={"usage": model.usage()} if getattr(spec, "account", None) else {},
+        # Lambda usage: platforms sharing an account are re-billed together (sim.simulate);
+        # `sim fit --check` compares its billed milliseconds with the logs'
+        extra={"usage": model.usage()} if spec.type == "lambda" else {},
         wall_s=time.perf_counter() - t_wall,
     )
 

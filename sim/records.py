@@ -14,11 +14,34 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-OK, THROTTLED, REJECTED, TIMED_OUT = 0, 1, 2, 3
-OUTCOMES = ("ok", "throttled", "rejected", "timed_out")
-# Latency statistics cover requests whose client waited for an answer: ok and timed_out. Throttled
-# and rejected requests fail fast and are counted in error_rate instead.
-_LATENCY_OUTCOMES = (OK, TIMED_OUT)
+OK, THROTTLED, REJECTED, TIMED_OUT, ERROR = 0, 1, 2, 3, 4
+OUTCOMES = ("ok", "throttled", "rejected", "timed_out", "error")
+# Latency statistics cover requests whose client waited for an answer: ok, timed_out and error (the
+# handler failed after its handler time). Throttled and rejected requests fail fast and are counted
+# in error_rate instead; error and timed_out count there too.
+_LATENCY_OUTCOMES = (OK, TIMED_OUT, ERROR)
+# Outcomes listed in the statistics only when they occurred (added later: a run without them keeps
+# its summary byte for byte).
+OPTIONAL_OUTCOMES = ("error",)
+_ERROR_MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+
+def handler_errors(arrival: np.ndarray, rate: float, key: int) -> np.ndarray:
+    """Which requests' handlers fail (`workload.service.error_rate`): u < rate, u uniform on [0, 1)
+    from SplitMix64 (Steele et al. 2014; the finaliser of java.util.SplittableRandom) of the
+    request's arrival time (its float64 bits) mixed with `key`, a per-replication draw from the
+    workload's service stream. A counter-based draw: the same request fails on every platform
+    (common random numbers) without the kernels carrying a flag, and raising the rate only adds
+    failures. Requests arriving at the same instant share their draw."""
+    m = np.uint64(0xFFFFFFFFFFFFFFFF)
+    with np.errstate(over="ignore"):
+        z = arrival.astype(np.float64).view(np.uint64) ^ np.uint64(key & int(m))
+        z = z + np.uint64(_ERROR_MIX[0])
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(_ERROR_MIX[1])
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(_ERROR_MIX[2])
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53 < rate
+
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 # Tail probabilities at which the CCDF is stored for plots (1 down to 1e-6).
@@ -189,8 +212,11 @@ class Recorder:
         sample_rows: int,
         rng: np.random.Generator,
         horizon: float = float("inf"),
+        error_rate: float = 0.0,
+        error_key: int = 0,
     ) -> None:
         self.warmup = warmup
+        self.error_rate, self.error_key = error_rate, error_key
         self.horizon = horizon
         self.busy_seconds = 0.0  # time in start-up or service within [warmup, horizon]
         self.max_rows = max_rows
@@ -214,6 +240,15 @@ class Recorder:
         n_all = rows["arrival"].size
         if n_all == 0:
             return
+        if self.error_rate > 0:  # served requests whose handler failed (after its handler time)
+            failed = (rows["outcome"] == OK) & handler_errors(
+                rows["arrival"], self.error_rate, self.error_key
+            )
+            if failed.any():
+                rows = {
+                    **rows,
+                    "outcome": np.where(failed, ERROR, rows["outcome"]).astype(np.uint8),
+                }
         self.seen_all += n_all
         served = rows["outcome"] != THROTTLED
         busy = np.minimum(rows["end"], self.horizon) - np.maximum(
@@ -227,7 +262,7 @@ class Recorder:
         self.counts += np.bincount(rows_stat["outcome"], minlength=len(OUTCOMES))[: len(OUTCOMES)]
         self.cold += int(rows_stat["cold"].sum())
         outcome = rows_stat["outcome"]
-        lat_mask = (outcome == OK) | (outcome == TIMED_OUT)  # _LATENCY_OUTCOMES
+        lat_mask = (outcome == OK) | (outcome == TIMED_OUT) | (outcome == ERROR)
         lat = (
             rows_stat["end"][lat_mask]
             - rows_stat["arrival"][lat_mask]
@@ -292,7 +327,11 @@ class Recorder:
         )
         if math.isfinite(self.horizon) and self.horizon > self.warmup:
             s.busy_mean = self.busy_seconds / (self.horizon - self.warmup)
-        s.outcomes = {name: int(c) for name, c in zip(OUTCOMES, self.counts, strict=True)}
+        s.outcomes = {
+            name: int(c)
+            for name, c in zip(OUTCOMES, self.counts, strict=True)
+            if c or name not in OPTIONAL_OUTCOMES
+        }
         n = self.lat_n
         if self.streaming:
             self._reservoir_trim()

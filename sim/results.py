@@ -69,7 +69,12 @@ def build_summary(
         "resolved_scenario": resolved_dict(scenario),
         "notes": {
             "latency": "end-to-end as the client sees it: overhead + wait + startup + service; "
-            "statistics exclude warm-up and cover ok and timed_out requests",
+            "statistics exclude warm-up and cover ok and timed_out requests"
+            + (
+                " and error ones (handlers that failed after their handler time)"
+                if scenario.workload.service.error_rate > 0
+                else ""
+            ),
             "requests": "counts are totals over all replications; cost is the mean per "
             "replication window; monthly_cost_usd extrapolates to the billing month "
             "(month_hours, 730 h by default as the providers' calculators count)",

@@ -4,8 +4,8 @@ Point estimates are means across replications of each replication's statistic; t
 Student-t interval across replications (independent seeds). With one replication the CI of a
 percentile is the distribution-free order-statistic interval from that run's own samples (which
 assumes independent latencies, so it is optimistic under autocorrelation: prefer replications).
-Latency statistics cover requests the client waited for (ok and timed_out); throttled and rejected
-requests fail fast and count in error_rate.
+Latency statistics cover requests the client waited for (ok, timed_out and error); throttled and
+rejected requests fail fast and count in error_rate (with timed_out and error).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from sim.engine import PlatformRun
-from sim.records import CCDF_PROBS, OUTCOMES, PERCENTILES
+from sim.records import CCDF_PROBS, OPTIONAL_OUTCOMES, OUTCOMES, PERCENTILES
 from sim.scenario import Scenario
 
 LATENCY_KEYS = ("mean", *PERCENTILES, "max")
@@ -72,9 +72,13 @@ def summarize_platform(scenario: Scenario, runs: list[PlatformRun]) -> dict[str,
     reps = len(runs)
     requests = sum(r.stats.requests for r in runs)
     outcomes = {k: sum(r.stats.outcomes.get(k, 0) for r in runs) for k in OUTCOMES}
-    failed = {k: outcomes[k] for k in OUTCOMES if k != "ok"}
+    failed = {
+        k: outcomes[k]
+        for k in OUTCOMES
+        if k != "ok" and (outcomes[k] or k not in OPTIONAL_OUTCOMES)
+    }
     cold = sum(r.stats.cold_starts for r in runs)
-    served = outcomes["ok"] + outcomes["timed_out"]
+    served = outcomes["ok"] + outcomes["timed_out"] + outcomes["error"]
     latency: dict[str, float | None] = {}
     ci: dict[str, list[float] | None] = {}
     for key in LATENCY_KEYS:

@@ -80,6 +80,10 @@ def test_malformed_lines_reported_with_numbers(tmp_path: Path) -> None:
     assert "line 19: REPORT line without" in r.stdout
     fit = json.loads((tmp_path / "o-fit.json").read_text())
     assert fit["inputs"][0]["first_malformed"][0]["line"] == 19
+    # 1 of the 5 invocations failed (Status: error), 1 timed out: the handler error rate is 1/5
+    sc = yaml.safe_load((tmp_path / "o.yaml").read_text())
+    assert sc["workload"]["service"]["error_rate"] == 0.2
+    assert fit["observed"]["errors"] == 1 and fit["observed"]["timeouts"] == 1
 
 
 def test_azure2021_backtest_reproduces_the_trace(tmp_path: Path) -> None:
@@ -214,3 +218,30 @@ def test_generated_lambda_logs_recover_the_ground_truth(tmp_path: Path) -> None:
     draws = fitted.sample(4000, np.random.default_rng(5))
     assert sps.ks_2samp(draws, truth.rvs(4000, random_state=6)).pvalue > ALPHA
     assert res.scenario["platforms"][0]["memory"] == 1024
+
+
+def test_backtest_bills_the_models_rounded_milliseconds(tmp_path: Path) -> None:
+    """Every invocation runs 80.30 ms and is billed 81 ms: the simulated billed duration is the
+    Lambda model's own (1 ms rounding per invocation), 81 ms, not a mean + 0.5 ms estimate."""
+    from datetime import datetime, timezone
+
+    from sim.fit import fit_sources
+
+    rng = np.random.default_rng(2)
+    t = np.sort(rng.uniform(0, 600, 1200))
+    lines = [
+        f"{datetime.fromtimestamp(1709632800 + a + 0.0803, timezone.utc).isoformat()} "
+        f"2024/03/05/[$LATEST]abc REPORT RequestId: {i:08d}-0000-4000-8000-000000000000\t"
+        "Duration: 80.30 ms\tBilled Duration: 81 ms\tMemory Size: 1769 MB\tMax Memory Used: 80 MB"
+        for i, a in enumerate(t)
+    ]
+    src = tmp_path / "c.log"
+    src.write_text("\n".join(lines) + "\n")
+    res = fit_sources([src], out=tmp_path / "c.yaml", check=True, report=False)
+    assert res.check is not None
+    rows = {r["metric"]: r for r in res.check["rows"]}
+    billed = rows["billed duration per invocation"]
+    assert billed["observed"] == 81.0
+    assert billed["simulated"] == pytest.approx(81.0, abs=1e-9)
+    assert billed["agree"] is True
+    assert rows["latency p50"]["agree"] is True  # 80.3 vs 80.3 up to float rounding

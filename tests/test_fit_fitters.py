@@ -19,10 +19,10 @@ from sim.fit.fitters import (
     fit_power,
     fit_times,
     idle_gaps,
-    peak_concurrency,
     poisson_rate_ci,
 )
-from sim.fit.readers import Histogram
+from sim.fit.readers import Histogram, Requests
+from sim.fit.stream import ARRIVALS, BUSY, COVER
 
 DIST = TypeAdapter(Distribution)
 
@@ -133,12 +133,36 @@ def test_histogram_percentiles_like_histogram_quantile() -> None:
     assert fit.percentiles_ms["p100"] == pytest.approx(500.0)  # +Inf capped at the last bound
 
 
-def test_idle_gaps_and_peak_concurrency_by_hand() -> None:
-    arrival = np.array([0.0, 0.5, 3.0, 10.0])
-    busy = np.array([1.0, 1.0, 0.5, 0.1])
-    # ends: 1, 1.5, 3.5; gaps: first -, 0.5 overlaps -> 0, 3 - 1.5, 10 - 3.5
-    assert idle_gaps(arrival, busy)[1:].tolist() == [0.0, 1.5, 6.5]
-    assert peak_concurrency(arrival, busy) == 2
+def _seconds(arrival, busy, cold=None) -> tuple[np.ndarray, Requests]:
+    """Per-second channels from second 0 of requests added in a shuffled order (the summaries
+    must not depend on it)."""
+    req = Requests()
+    order = np.random.default_rng(0).permutation(arrival.size)
+    for i in order:
+        init = 0.0 if cold is not None and cold[i] else float("nan")
+        req.add(float(arrival[i]), float(busy[i]) * 1e3, init_ms=init)
+    req.finish()
+    secs, ch = req.buckets.compact()
+    assert secs[0] == 0
+    return ch, req
+
+
+def test_idle_gaps_and_busy_seconds_by_hand() -> None:
+    arrival = np.array([0.0, 0.5, 3.0, 10.0, 10.2])
+    busy = np.array([1.0, 1.0, 0.5, 0.1, 0.05])
+    ch, _ = _seconds(arrival, busy)
+    gaps = idle_gaps(ch)
+    # ends: 1, 1.5, 3.5, 10.1; second 0: window start; second 3: 3 - 1.5; second 10: 10 - 3.5
+    assert np.isinf(gaps[0]) and gaps[3] == pytest.approx(1.5) and gaps[10] == pytest.approx(6.5)
+    assert np.isnan(gaps[[1, 2, 4, 9]]).all()
+    # busy seconds per second: [0,1) holds 1 + 0.5; [1,2) holds 0.5 of the second request
+    busy_s = ch[BUSY] + np.cumsum(ch[COVER])
+    assert busy_s[:4] == pytest.approx([1.5, 0.5, 0.0, 0.5])
+    assert busy_s[10] == pytest.approx(0.15)
+    assert ch[ARRIVALS][[0, 3, 10]].tolist() == [2, 1, 2]
+    # a request running across a second boundary makes the next second's gap 0
+    ch, _ = _seconds(np.array([0.0, 1.0, 2.2]), np.array([1.5, 0.1, 0.1]))
+    assert idle_gaps(ch)[1] == 0.0 and idle_gaps(ch)[2] == pytest.approx(0.7)
 
 
 def test_keep_alive_estimate_separates_cold_from_warm() -> None:
@@ -146,14 +170,16 @@ def test_keep_alive_estimate_separates_cold_from_warm() -> None:
     gaps = rng.uniform(0, 1500, 400)
     arrival = np.cumsum(gaps)
     busy = np.full(arrival.size, 0.05)
-    real = idle_gaps(arrival, busy)
+    real = np.r_[np.inf, arrival[1:] - (arrival[:-1] + busy[:-1])]  # by hand: no overlaps
     cold = real > 600.0  # an environment lives 600 s after its last request
-    cold[0] = True
-    k = fit_keep_alive(arrival, busy, cold, np.full(arrival.size, -1, np.int32))
+    ch, _ = _seconds(arrival, busy, cold)
+    k = fit_keep_alive(ch)
     assert k["estimate"]["accuracy"] == 1.0
     assert 550 < k["estimate"]["threshold_s"] <= 600
     assert k["cold_after_gaps_over_default"] == 1.0
     assert k["cold_after_gaps_within_default"] == 0.0
+    by = {r["gap_from_s"]: r for r in k["by_idle_gap"]}
+    assert by[600.0]["requests"] == int(((real >= 600) & (real < 900)).sum())
 
 
 def test_power_tuning_file_from_known_cpu_bound(tmp_path) -> None:

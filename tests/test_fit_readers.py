@@ -59,7 +59,7 @@ def test_detected_by_content(name: str, fmt: str) -> None:
 
 
 def test_lambda_text_report_lines() -> None:
-    o = read(DATA / "lambda-text.log")
+    o = read(DATA / "lambda-text.log", keep_rows=True)
     assert o.platform == "lambda"
     s = o.tally.summary()
     assert s["records"] == 5 and s["malformed"] == 1
@@ -80,7 +80,7 @@ def test_lambda_text_report_lines() -> None:
 
 
 def test_lambda_json_platform_report() -> None:
-    o = read(DATA / "lambda-json.log")
+    o = read(DATA / "lambda-json.log", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     assert o.tally.summary()["records"] == 3
     assert o.tally.first[0][0] == 8  # platform.report without durationMs
@@ -90,8 +90,21 @@ def test_lambda_json_platform_report() -> None:
     assert o.requests.memory_sizes == {512: 3}  # type: ignore[union-attr]
 
 
+def test_lambda_json_aws_documented_example() -> None:
+    """AWS's example platform.report event (Telemetry API schema reference): ends at
+    00:01:15.000, ran 397.68 ms INIT + 693.92 ms handler."""
+    o = read(DATA / "lambda-json-aws-example.log", keep_rows=True)
+    assert o.format == "lambda"
+    c = o.requests.columns()  # type: ignore[union-attr]
+    end = parse_time("2022-10-12T00:01:15.000Z")
+    assert c["arrival"][0] == pytest.approx(end - 0.69392 - 0.39768)
+    assert (c["duration_ms"][0], c["billed_ms"][0], c["init_ms"][0]) == (693.92, 694, 397.68)
+    assert c["max_memory_mb"][0] == 84 and c["status"].tolist() == [OK]
+    assert o.requests.memory_sizes == {128: 1}  # type: ignore[union-attr]
+
+
 def test_filter_log_events_out_of_order_and_streams() -> None:
-    o = read(DATA / "lambda-events.json")
+    o = read(DATA / "lambda-events.json", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     assert c["arrival"] - T0 == pytest.approx([0.0, 60.46, 900.0])
     assert c["duration_ms"].tolist() == [100, 40, 20]
@@ -100,14 +113,14 @@ def test_filter_log_events_out_of_order_and_streams() -> None:
 
 
 def test_insights_csv() -> None:
-    o = read(DATA / "lambda-insights.csv")
+    o = read(DATA / "lambda-insights.csv", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     assert c["arrival"] - T0 == pytest.approx([0.0, 1.0, 2.0])
     assert o.tally.first == [(4, "@timestamp is not a time: ['not-a-time']")]
 
 
 def test_alb_entries() -> None:
-    o = read(DATA / "alb.log")
+    o = read(DATA / "alb.log", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     created = parse_time("2018-07-02T22:22:48.364000Z")
     assert c["arrival"][:3] - created == pytest.approx([0, 0, 0])
@@ -118,7 +131,7 @@ def test_alb_entries() -> None:
 
 
 def test_nginx_user_format() -> None:
-    o = read(DATA / "nginx.log", "nginx", NGINX)
+    o = read(DATA / "nginx.log", "nginx", NGINX, keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     # logged at the end: arrival = time - $request_time
     assert c["arrival"] - T0 == pytest.approx([1 - 0.12, 2 - 0.05, 3.0, 64 - 60.001])
@@ -135,7 +148,7 @@ def test_nginx_needs_request_time() -> None:
 
 
 def test_envoy_default_format() -> None:
-    o = read(DATA / "envoy.log")
+    o = read(DATA / "envoy.log", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     assert c["arrival"][0] == pytest.approx(1460751420.31)
     # x-envoy-upstream-service-time, else DURATION
@@ -144,7 +157,7 @@ def test_envoy_default_format() -> None:
 
 
 def test_k6_points() -> None:
-    o = read(DATA / "k6.json")
+    o = read(DATA / "k6.json", keep_rows=True)
     c = o.requests.columns()  # type: ignore[union-attr]
     end = parse_time("2017-05-09T14:34:45.239531499+02:00")
     assert c["arrival"][0] == pytest.approx(end - 0.459865729)
@@ -173,8 +186,8 @@ def test_gzip_is_read_like_plain(tmp_path: Path) -> None:
     gz = tmp_path / "lambda-text.log.gz"
     with open(DATA / "lambda-text.log", "rb") as src, gzip.open(gz, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    a = read(DATA / "lambda-text.log").requests.columns()  # type: ignore[union-attr]
-    b = read(gz).requests.columns()  # type: ignore[union-attr]
+    a = read(DATA / "lambda-text.log", keep_rows=True).requests.columns()  # type: ignore[union-attr]
+    b = read(gz, keep_rows=True).requests.columns()  # type: ignore[union-attr]
     assert np.array_equal(a["arrival"], b["arrival"])
 
 

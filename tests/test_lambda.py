@@ -199,7 +199,7 @@ def test_hand_computed_bill_20rps_one_day():
 
 
 def test_outcomes_are_named():
-    assert OUTCOMES == ("ok", "throttled", "rejected", "timed_out")
+    assert OUTCOMES == ("ok", "throttled", "rejected", "timed_out", "error")
 
 
 @pytest.mark.parametrize("runtime", ["python3.13", "java21", "rust"])

@@ -66,7 +66,7 @@ def fit_sources(
     if cpu_bound is not None and not 0 <= cpu_bound <= 1:
         raise InputError("cpu_bound is a share: expected 0..1", key="--cpu-bound")
     paths = [Path(s) for s in sources]
-    observed = [read(p, fmt, log_format) for p in paths]
+    observed = [read(p, fmt, log_format, seed=i) for i, p in enumerate(paths)]
     name = name or paths[0].name.split(".")[0]
     out_path = Path(out) if out is not None else Path("fitted") / f"{name}.yaml"
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,9 +74,9 @@ def fit_sources(
 
     f = build_fit(observed, name=name, arrivals=arrivals, cpu_bound=cpu_bound, timeout_s=timeout)
     trace_path = None
-    if f.columns is not None and arrivals == "replay":
+    if f.requests is not None and arrivals == "replay":
         trace_path = out_path.parent / f"{stem}-arrivals.csv.gz"
-        write_trace(f, trace_path)
+        f.trace_kind = write_trace(f, trace_path, seed)
     scenario = make_scenario(f, trace_path.name if trace_path else None, seed, replications)
     f.scenario = scenario
     header = (

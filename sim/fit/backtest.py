@@ -20,7 +20,8 @@ import numpy as np
 from scipy import stats as sps
 
 from sim.fit.build import Fit
-from sim.records import _order_stat_ci
+from sim.fit.fitters import per_bin
+from sim.records import LogHistogram, _order_stat_ci
 from sim.statistics import t_interval
 
 
@@ -30,13 +31,21 @@ def _pct_ci(x: np.ndarray, q: float) -> tuple[float, list[float]]:
     return float(np.quantile(xs, q)), [float(xs[lo]), float(xs[hi])]
 
 
+def _hist_pct_ci(h: LogHistogram, n: int, q: float) -> tuple[float, list[float]]:
+    """As _pct_ci from a histogram of all n values (each value within its relative error)."""
+    lo, hi = _order_stat_ci(n, q)
+    v = h.value_at_rank(np.array([min(max(math.ceil(q * n) - 1, 0), n - 1), lo, hi]))
+    return float(v[0]), [float(v[1]), float(v[2])]
+
+
 def _agree(
     obs: float | None, obs_ci: list[float] | None, sim_ci: list[float] | None
 ) -> bool | None:
     if obs is None or sim_ci is None:
         return None
     lo, hi = obs_ci if obs_ci is not None else (obs, obs)
-    return bool(lo <= sim_ci[1] and hi >= sim_ci[0])
+    tol = 1e-9 * max(abs(lo), abs(hi), abs(sim_ci[0]), abs(sim_ci[1]))  # float rounding only
+    return bool(lo <= sim_ci[1] + tol and hi >= sim_ci[0] - tol)
 
 
 def check_scenario(fit: Fit, scenario: dict[str, Any], replications: int) -> dict[str, Any]:
@@ -95,7 +104,7 @@ def backtest(
             }
         )
 
-    cols = fit.columns
+    req = fit.requests
     ob = fit.observed
     per_rep = [float(r.stats.requests) for r in runs]
     n_obs = ob.get("requests", fit.arrivals.count)
@@ -111,11 +120,8 @@ def backtest(
         agree=(sim_n == n_obs) if replay else None,
     )
     minute_obs = None
-    if cols is not None:
-        nb = max(1, math.ceil(fit.window_s / 60 - 1e-9))
-        minute_obs = np.bincount(
-            np.minimum((cols["arrival"] // 60).astype(np.int64), nb - 1), minlength=nb
-        )
+    if req is not None and fit.seconds is not None:
+        minute_obs = per_bin(fit.seconds, fit.t0_epoch, fit.window_s, 60)
         minute_sim = simulated_minute_counts(sc, base_dir, fit.window_s)
         diff = int(np.max(np.abs(minute_sim - minute_obs)))
         row(
@@ -127,19 +133,31 @@ def backtest(
             "requests",
             agree=(diff == 0) if replay else None,
         )
-    if fit.platform == "lambda" and cols is not None:
+    if fit.platform == "lambda" and req is not None:
         cold_obs = ob["cold_starts"] / max(1, n_obs)
         served = [
-            r.stats.outcomes.get("ok", 0) + r.stats.outcomes.get("timed_out", 0) for r in runs
+            sum(r.stats.outcomes.get(k, 0) for k in ("ok", "timed_out", "error")) for r in runs
         ]
         ratios = [r.stats.cold_starts / s if s else 0.0 for r, s in zip(runs, served, strict=True)]
         cold_ci = _binom_ci(ob["cold_starts"], n_obs)
         row("cold-start ratio", cold_obs, cold_ci, float(np.mean(ratios)), t_interval(ratios), "")
-    if cols is not None:
-        lat = np.nan_to_num(cols["duration_ms"]) + np.nan_to_num(cols["init_ms"])
-        lat = lat[np.isfinite(cols["duration_ms"])]
+    if req is not None and "errors" in ob:
+        shares = [r.stats.outcomes.get("error", 0) / r.stats.requests for r in runs]
+        row(
+            "handler error rate",
+            ob["errors"] / max(1, n_obs),
+            _binom_ci(ob["errors"], n_obs),
+            float(np.mean(shares)),
+            t_interval(shares),
+            "",
+        )
+    if req is not None and req.times.seen:
+        lat = req.times.values()[:, 1]
         for key, q in (("p50", 0.5), ("p99", 0.99)):
-            v, ci = _pct_ci(lat, q)
+            if req.times.complete:
+                v, ci = _pct_ci(lat, q)
+            else:
+                v, ci = _hist_pct_ci(req.latency_hist, req.times.seen, q)
             row(
                 f"latency {key}",
                 v,
@@ -157,21 +175,24 @@ def backtest(
         t_interval(busy),
         "requests in flight",
     )
-    if fit.platform == "lambda" and cols is not None and "billed_ms_total" in ob:
+    if fit.platform == "lambda" and req is not None and "billed_ms_total" in ob:
         mean_billed = ob["billed_ms_total"] / max(1, n_obs)
-        b = cols["billed_ms"]
-        b = b[np.isfinite(b)]
-        se = float(b.std(ddof=1) / math.sqrt(b.size)) if b.size > 1 else 0.0
-        svc = [r.stats.parts_ms.get("service", {}).get("mean") for r in runs]
-        # the model bills each invocation's handler time rounded up to 1 ms: mean + about 0.5 ms
-        sim_b = [s + 0.5 for s in svc if s is not None]
+        k = req.billed_n
+        var = (req.billed_sq - req.billed_sum**2 / k) / (k - 1) if k > 1 else 0.0
+        se = math.sqrt(max(var, 0.0) / k) if k > 1 else 0.0
+        # the model's own bill: each invocation's duration rounded up to 1 ms (LambdaUsage)
+        sim_b = [
+            (u.on_demand_billed_ms + u.pc_billed_ms) / u.requests
+            for u in (r.extra["usage"] for r in runs)
+            if u.requests
+        ]
         row(
             "billed duration per invocation",
             mean_billed,
             [mean_billed - 1.96 * se, mean_billed + 1.96 * se],
             float(np.mean(sim_b)),
             t_interval(sim_b),
-            "ms (simulated: handler mean + 0.5 ms rounding)",
+            "ms",
         )
         lp = data["platforms"][0]
         usage = LambdaUsage(

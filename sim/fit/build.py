@@ -26,14 +26,17 @@ from sim.fit.fitters import (
     ArrivalFit,
     PowerFit,
     TimeFit,
+    default_bin_s,
+    fit_arrival_counts,
     fit_arrivals,
     fit_keep_alive,
     fit_power,
     fit_times,
     lambda_speed_x,
-    peak_concurrency,
+    per_bin,
 )
 from sim.fit.readers import ERROR, TIMEOUT, Histogram, Observed, Requests
+from sim.fit.stream import ARRIVALS, BUSY, COVER
 
 
 @dataclass
@@ -55,11 +58,19 @@ class Fit:
     timeout_s: float | None
     observed: dict[str, Any]
     keep_alive: dict[str, Any] | None
-    columns: dict[str, np.ndarray] | None  # the observed requests (sorted), offsets from t0
+    requests: Requests | None  # the observed requests, summarised (sim.fit.readers.Requests)
+    # their per-second buckets (SecondBuckets.compact: epoch seconds, channels)
+    seconds: tuple[np.ndarray, np.ndarray] | None
     arrival_mode: str
     notes: list[str] = field(default_factory=list)
     scenario: dict[str, Any] = field(default_factory=dict)
     trace_file: str | None = None
+    trace_kind: str | None = None  # "exact" or "per-second counts" (write_trace)
+
+    @property
+    def error_rate(self) -> float:
+        """The observed share of requests whose handler failed (not timed out)."""
+        return float(self.observed.get("handler_error_rate") or 0.0)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -67,7 +78,11 @@ class Fit:
             "inputs": self.inputs,
             "platform": self.platform,
             "window": {"start_epoch_s": self.t0_epoch, "duration_s": self.window_s},
-            "arrivals": {"mode": self.arrival_mode, **self.arrivals.summary()},
+            "arrivals": {
+                "mode": self.arrival_mode,
+                "trace": self.trace_kind,
+                **self.arrivals.summary(),
+            },
             "handler_time": self.service.summary(),
             "init_time": self.init.summary() if self.init else None,
             "cpu_bound": {"value": self.cpu_bound, "source": self.cpu_bound_source},
@@ -81,22 +96,9 @@ class Fit:
 
 
 def _merge(reqs: list[Requests]) -> Requests:
-    if len(reqs) == 1:
-        return reqs[0]
-    out = Requests()
-    for r in reqs:
-        base = len(out.streams)
-        out.arrival.extend(r.arrival)
-        out.duration_ms.extend(r.duration_ms)
-        out.status.extend(r.status)
-        out.init_ms.extend(r.init_ms)
-        out.billed_ms.extend(r.billed_ms)
-        out.max_memory_mb.extend(r.max_memory_mb)
-        out.stream.extend(s + base if s >= 0 else -1 for s in r.stream)
-        for k, v in r.streams.items():
-            out.streams[f"{len(out.streams)}:{k}"] = v + base
-        out.memory_sizes.update(r.memory_sizes)
-        out.timeout_after_s = out.timeout_after_s or r.timeout_after_s
+    out = reqs[0]
+    for r in reqs[1:]:
+        out.merge(r)
     return out
 
 
@@ -162,7 +164,7 @@ def build_fit(
         c, c_src = 1.0, "not measured: the scenario default 1.0 (give a Power Tuning result)"
     platform = "lambda" if "lambda" in platforms else None
 
-    columns = None
+    seconds = None
     keep = None
     observed: dict[str, Any] = {}
     init_fit = None
@@ -170,46 +172,45 @@ def build_fit(
     merged = _merge(reqs) if reqs else None
     if merged is not None:
         req = merged
-        cols = req.columns()
-        t0 = float(math.floor(cols["arrival"][0]))
-        span = float(cols["arrival"][-1] - t0)
+        t0 = float(math.floor(req.t_min))
+        span = req.t_max - t0
         if span >= 20 * 60:  # minute bins on the clock's minutes
             t0 = math.floor(t0 / 60) * 60
-            span = float(cols["arrival"][-1] - t0)
+            span = req.t_max - t0
         # The window ends with the last arrival (rounded up to the second): observation may have
         # stopped there, so a minute rounded up would read as a drop in the rate.
         window = max(1.0, float(math.ceil(span + 1e-6)))
-        cols["arrival"] = cols["arrival"] - t0
-        columns = cols
-        arr = fit_arrivals(cols["arrival"], window, t0)
-        status = cols["status"]
-        dur = cols["duration_ms"]
-        # A timed-out invocation ran at least until the timeout (its time is censored there):
-        # it enters the sample just above its logged time, so the simulation times it out too.
-        sample = np.where(status == TIMEOUT, dur * 1.001, dur)
-        finite = np.isfinite(sample)
-        service = fit_times(sample[finite]) if finite.any() else None
+        seconds = req.buckets.compact()
+        bin_s = default_bin_s(window)
+        arr = fit_arrival_counts(per_bin(seconds, t0, window, bin_s), window, bin_s, t0)
+        times = req.times.values()
+        service = None
+        if times.shape[0]:
+            service = fit_times(times[:, 0], req.handler_hist, req.times.seen)
         if service is None:
             if not hists:
                 raise InputError("the request logs hold no handler times")
             service = _histogram_fit(hists[0].histogram)  # type: ignore[arg-type]
-        init = cols["init_ms"]
-        cold = np.isfinite(init)
-        n = int(dur.size)
-        busy = (np.nan_to_num(dur) + np.nan_to_num(init)) / 1e3
+        n = req.n
+        errors, timeouts = int(req.status_counts[ERROR]), int(req.status_counts[TIMEOUT])
+        busy = seconds[1][BUSY] + np.cumsum(seconds[1][COVER])
         observed = {
             "requests": n,
-            "errors": int((status == ERROR).sum()),
-            "timeouts": int((status == TIMEOUT).sum()),
-            "error_rate": float((status != 0).mean()),
-            "cold_starts": int(cold.sum()) if platform else None,
-            "concurrency_mean": float(busy.sum() / window),
-            "concurrency_peak": peak_concurrency(cols["arrival"], busy),
+            "errors": errors,
+            "timeouts": timeouts,
+            "error_rate": (errors + timeouts) / n,
+            "handler_error_rate": errors / n,
+            "cold_starts": req.cold if platform else None,
+            "concurrency_mean": req.busy_s / window,
+            # the time average within each second, at its highest (bounded memory: no
+            # per-request sweep; the instantaneous peak is at least this)
+            "concurrency_peak_1s": float(busy.max()) if busy.size else 0.0,
         }
         if platform == "lambda":
-            if cold.any():
-                init_fit = fit_times(init[cold])
-            keep = fit_keep_alive(cols["arrival"], busy, cold, cols["stream"])
+            if req.cold:
+                init_fit = fit_times(req.init.values()[:, 0], req.init_hist, req.init.seen)
+            reuse = [s[3] for s in req.stream_state.values()]
+            keep = fit_keep_alive(seconds[1], reuse, req.unordered_streams)
             if req.memory_sizes:
                 memory, _k = req.memory_sizes.most_common(1)[0]
                 if len(req.memory_sizes) > 1:
@@ -217,25 +218,20 @@ def build_fit(
                         f"several memory sizes in the logs {dict(req.memory_sizes)}; "
                         f"using the most common, {memory} MB"
                     )
-            billed = cols["billed_ms"]
-            used = cols["max_memory_mb"]
-            observed["billed_ms_total"] = float(np.nansum(billed))
-            # INIT billed apart when the REPORT's Billed Duration does not already include it.
-            init_apart = cold & (
-                np.nan_to_num(billed) < np.nan_to_num(dur) + np.nan_to_num(init) - 1
-            )
-            observed["init_billed_ms_total"] = float(np.ceil(init[init_apart] - 1e-9).sum())
-            if np.isfinite(used).any():
+            observed["billed_ms_total"] = req.billed_sum
+            observed["init_billed_ms_total"] = req.init_billed_ms
+            if req.used_mb.any():
+                cum = np.cumsum(req.used_mb)
+                tot = int(cum[-1])
+
+                def used_at(q: float) -> float:
+                    return float(np.searchsorted(cum, max(1, math.ceil(q * tot))))
+
                 observed["max_memory_used_mb"] = {
-                    "p50": float(np.nanpercentile(used, 50)),
-                    "p99": float(np.nanpercentile(used, 99)),
-                    "max": float(np.nanmax(used)),
+                    "p50": used_at(0.5),
+                    "p99": used_at(0.99),
+                    "max": float(np.flatnonzero(req.used_mb)[-1]),
                 }
-        if observed["errors"]:
-            notes.append(
-                f"{observed['errors']} handler errors ({observed['errors'] / n:.2%}) are "
-                "reported, not simulated: the scenario format has no error-injection key"
-            )
     else:
         r = rates[0].rate
         assert r is not None
@@ -257,12 +253,11 @@ def build_fit(
     if timeout_s is None:
         if merged is not None and merged.timeout_after_s:
             timeout_s = merged.timeout_after_s
-        elif columns is not None:
-            longest = float(np.nanmax(columns["duration_ms"])) / 1e3
+        elif merged is not None and math.isfinite(merged.handler_max_ms):
+            longest = merged.handler_max_ms / 1e3
             timeout_s = float(min(900.0, max(D.LAMBDA_TIMEOUT_S, math.ceil(longest + 1e-9))))
-            if observed.get("timeouts"):
-                tout = columns["duration_ms"][columns["status"] == TIMEOUT]
-                timeout_s = float(round(np.nanmax(tout) / 1e3, 1))
+            if observed.get("timeouts") and math.isfinite(merged.timeout_max_ms):
+                timeout_s = float(round(merged.timeout_max_ms / 1e3, 1))
     return Fit(
         name=name,
         inputs=inputs,
@@ -279,7 +274,8 @@ def build_fit(
         timeout_s=timeout_s,
         observed=observed,
         keep_alive=keep,
-        columns=columns,
+        requests=merged,
+        seconds=seconds,
         arrival_mode=arrivals,
         notes=notes,
     )
@@ -365,7 +361,12 @@ def make_scenario(
         "seed": seed,
         "workload": {
             "arrivals": [arrivals_source(fit, trace_name)],
-            "service": {"duration": service, "cpu_bound": round(fit.cpu_bound, 6)},
+            "service": {
+                "duration": service,
+                "cpu_bound": round(fit.cpu_bound, 6),
+                # handler errors (timeouts are simulated by the timeout itself)
+                **({"error_rate": round(err, 6)} if (err := fit.error_rate) else {}),
+            },
         },
         "platforms": [
             lam,
@@ -391,12 +392,29 @@ def make_scenario(
     }
 
 
-def write_trace(fit: Fit, path: Path) -> None:
-    """The observed arrival offsets (seconds from the window start), one per line, gzip CSV."""
-    assert fit.columns is not None
-    t = fit.columns["arrival"]
+def write_trace(fit: Fit, path: Path, seed: int = 1) -> str:
+    """The arrival offsets (seconds from the window start), one per line, gzip CSV. Exact when
+    the logs hold at most SAMPLE_ROWS requests; above that each second's observed count is
+    placed uniformly at random inside the second (seeded), so every per-second and per-minute
+    count is reproduced exactly. Returns which of the two was written."""
+    req, sec = fit.requests, fit.seconds
+    assert req is not None and sec is not None
     with gzip.open(path, "wt", encoding="utf-8", newline="") as fh:
         fh.write("t\n")
-        for i in range(0, t.size, 100_000):
-            fh.write("\n".join(f"{x:.6f}" for x in t[i : i + 100_000]))
-            fh.write("\n")
+        if req.exact_arrival is not None:
+            t = np.sort(np.frombuffer(req.exact_arrival, dtype=float)) - fit.t0_epoch
+            for i in range(0, t.size, 100_000):
+                fh.write("".join(f"{x:.6f}\n" for x in t[i : i + 100_000]))
+            return "exact"
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 21]))
+        at = (sec[0] - round(fit.t0_epoch)).astype(float)
+        counts = sec[1][ARRIVALS].astype(np.int64)
+        for lo in range(0, counts.size, 3600):
+            c = counts[lo : lo + 3600]
+            base = np.repeat(at[lo : lo + 3600], c)
+            u = rng.random(base.size) * 0.999998  # printed to 1 us: stays in its second
+            # sorted within each second: offsets of a second stay inside it
+            order = np.lexsort((u, base))
+            t = base[order] + u[order]
+            fh.write("".join(f"{x:.6f}\n" for x in t))
+        return "per-second counts"

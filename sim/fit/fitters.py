@@ -30,6 +30,8 @@ import numpy as np
 from scipy import stats as sps
 
 from sim import defaults as D
+from sim.fit.stream import ARRIVALS, CARRY, COLD, FIRST, FIRST_COLD, LAST_END
+from sim.records import LogHistogram
 
 ALPHA = 0.05
 MAX_FIT_SAMPLES = 100_000  # a seeded subsample above this (KS on 100k points is decisive anyway)
@@ -129,16 +131,40 @@ class ArrivalFit:
         }
 
 
+def default_bin_s(window_s: float) -> float:
+    """Counts per minute, per second for windows under 20 minutes."""
+    return 60.0 if window_s >= 20 * 60 else 1.0
+
+
 def fit_arrivals(
     t: np.ndarray, window_s: float, t0_epoch: float = 0.0, bin_s: float | None = None
 ) -> ArrivalFit:
-    """`t`: sorted arrival offsets in [0, window_s); `t0_epoch` places the window on the clock;
+    """`t`: arrival offsets in [0, window_s); `t0_epoch` places the window on the clock;
     counts per minute (per second for windows under 20 minutes) unless `bin_s` is given."""
-    n = int(t.size)
-    if bin_s is None:
-        bin_s = 60.0 if window_s >= 20 * 60 else 1.0
+    bin_s = bin_s or default_bin_s(window_s)
     nb = max(1, math.ceil(window_s / bin_s - 1e-9))
     counts = np.bincount(np.minimum((t // bin_s).astype(np.int64), nb - 1), minlength=nb)
+    return fit_arrival_counts(counts, window_s, bin_s, t0_epoch)
+
+
+def per_bin(
+    seconds: tuple[np.ndarray, np.ndarray], t0: float, window_s: float, bin_s: float
+) -> np.ndarray:
+    """Arrivals per bin of `bin_s` seconds over [t0, t0 + window_s), from per-second buckets
+    (SecondBuckets.compact; t0 and bin_s whole seconds)."""
+    secs, ch = seconds
+    nb = max(1, math.ceil(window_s / bin_s - 1e-9))
+    idx = np.clip((secs - round(t0)) // round(bin_s), 0, nb - 1)
+    return np.bincount(idx, weights=ch[ARRIVALS], minlength=nb).astype(np.int64)
+
+
+def fit_arrival_counts(
+    counts: np.ndarray, window_s: float, bin_s: float, t0_epoch: float = 0.0
+) -> ArrivalFit:
+    """Fit from the counts per bin of `bin_s` seconds over [0, window_s)."""
+    counts = np.asarray(np.round(counts), dtype=np.int64)
+    n = int(counts.sum())
+    nb = counts.size
     width = np.full(nb, bin_s)
     width[-1] = window_s - bin_s * (nb - 1)
     rate = n / window_s
@@ -293,12 +319,27 @@ def scale_dist(dist: dict[str, Any], f: float) -> dict[str, Any]:
     return d
 
 
-def fit_times(ms: np.ndarray) -> TimeFit:
-    """Fit a time distribution to observations in milliseconds (non-finite ones dropped)."""
+def fit_times(ms: np.ndarray, hist: LogHistogram | None = None, n: int | None = None) -> TimeFit:
+    """Fit a time distribution to observations in milliseconds (non-finite ones dropped): all
+    of them, or a uniform sample of `n` observations whose percentiles are read from `hist` (a
+    histogram of all n, sim.records.LogHistogram: within its relative error)."""
     x_all = ms[np.isfinite(ms)] / 1e3
     if x_all.size == 0:
         raise ValueError("no finite durations")
-    pct = {f"p{q:g}": float(np.percentile(x_all, q) * 1e3) for q in PERCENTILES}
+    if hist is not None and n is not None and n > x_all.size:
+
+        def pctl(q: float) -> float:
+            rank = min(max(math.ceil(q / 100 * n) - 1, 0), n - 1)
+            return float(hist.value_at_rank(np.array([rank]))[0]) / 1e3
+
+        count = n
+    else:
+
+        def pctl(q: float) -> float:
+            return float(np.percentile(x_all, q))
+
+        count = int(x_all.size)
+    pct = {f"p{q:g}": pctl(q) * 1e3 for q in PERCENTILES}
     x = _subsample(x_all[x_all > 0])
     ks: dict[str, dict[str, float]] = {}
     frozen: dict[str, Any] = {}
@@ -309,16 +350,17 @@ def fit_times(ms: np.ndarray) -> TimeFit:
             ks[name] = {"D": float(r.statistic), "p": float(r.pvalue)}
             frozen[name], dists[name] = fz, d
     best = min(ks, key=lambda k: ks[k]["D"]) if ks else None
+    knots = np.maximum.accumulate([pctl(q) for q in EMPIRICAL_KNOTS])
     empirical = {
         "dist": "empirical",
-        "percentiles": {float(q): float(np.percentile(x_all, q)) for q in EMPIRICAL_KNOTS},
+        "percentiles": {float(q): float(v) for q, v in zip(EMPIRICAL_KNOTS, knots, strict=True)},
     }
     if best is not None and ks[best]["p"] >= ALPHA:
         chosen, dist = best, dists[best]
     else:
         chosen, dist = "empirical", empirical
     return TimeFit(
-        int(x_all.size),
+        count,
         pct,
         ks,
         best,
@@ -400,73 +442,73 @@ def fit_power(memory_mb: np.ndarray, duration_ms: np.ndarray) -> PowerFit:
 GAP_EDGES_S = (0.0, 1.0, 10.0, 60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, math.inf)
 
 
-def idle_gaps(arrival: np.ndarray, busy_s: np.ndarray) -> np.ndarray:
-    """Per request, the time since the function last had a request in flight (0 when another
-    request is still running): arrival - max end of all earlier requests."""
-    ends = np.maximum.accumulate(arrival + busy_s)
-    prev = np.concatenate([[-math.inf], ends[:-1]])
-    return np.maximum(arrival - prev, 0.0)
+def idle_gaps(ch: np.ndarray) -> np.ndarray:
+    """Per second of the window (channels of sim.fit.stream.SecondBuckets, dense), the idle gap
+    before its first arrival: that arrival minus the latest end of the requests that ended in
+    earlier seconds; 0 when a request from an earlier second runs into this one; inf when
+    nothing ended before (the window's start); nan for seconds without arrivals. Exact except
+    that a request running into the second counts as overlapping (a gap under 1 s read as 0)."""
+    prev_end = np.concatenate([[-math.inf], np.maximum.accumulate(ch[LAST_END])[:-1]])
+    carry = np.cumsum(ch[CARRY]) > 0.5
+    with np.errstate(invalid="ignore"):
+        gap = np.where(carry, 0.0, np.maximum(ch[FIRST] - prev_end, 0.0))
+    return np.where(ch[ARRIVALS] > 0, gap, math.nan)
 
 
 def fit_keep_alive(
-    arrival: np.ndarray, busy_s: np.ndarray, cold: np.ndarray, stream: np.ndarray
+    ch: np.ndarray, stream_longest: list[float] | None = None, unordered: int = 0
 ) -> dict[str, Any]:
-    gaps = idle_gaps(arrival, busy_s)
-    gaps[0] = math.inf  # the first request of the window: its gap is unknown (at least this)
+    """Cold starts against idle gaps from per-second buckets (`idle_gaps`): the first arrival of
+    each second has its gap; later arrivals in the same second follow one less than 1 s before."""
+    gaps = idle_gaps(ch)
+    first = np.isfinite(gaps)
+    first_cold = (ch[FIRST_COLD] == ch[FIRST]) & (ch[ARRIVALS] > 0)
+    g_all, c_all = gaps[first], first_cold[first]
+    rest_n = int(ch[ARRIVALS].sum() - np.count_nonzero(ch[ARRIVALS] > 0))
+    rest_cold = int(ch[COLD].sum() - first_cold.sum())
     rows = []
     for lo, hi in itertools.pairwise(GAP_EDGES_S):
-        sel = (gaps >= lo) & (gaps < hi) & np.isfinite(gaps)
-        k = int(sel.sum())
+        sel = (g_all >= lo) & (g_all < hi)
+        k, c = int(sel.sum()), int(c_all[sel].sum())
+        if lo == 0.0:
+            k, c = k + rest_n, c + rest_cold
         rows.append(
             {
                 "gap_from_s": lo,
                 "gap_to_s": hi,
                 "requests": k,
-                "cold": int(cold[sel].sum()),
-                "cold_share": float(cold[sel].mean()) if k else None,
+                "cold": c,
+                "cold_share": c / k if k else None,
             }
         )
-    idle = np.isfinite(gaps) & (gaps > 0)
-    g, c = gaps[idle], cold[idle].astype(bool)
+    idle = g_all > 0
+    g, c = g_all[idle], c_all[idle]
     est = None
     if g.size and c.any() and (~c).any():
-        order = np.argsort(g)
+        order = np.argsort(g, kind="stable")
         g, c = g[order], c[order]
         # rule "cold iff gap > g[i]": errors = cold at or below + warm above
         cold_below = np.cumsum(c)
         warm_above = (~c).sum() - np.cumsum(~c)
         err = cold_below + warm_above
         i = int(np.argmin(err))
-        est = {
-            "threshold_s": float(g[i]),
-            "accuracy": float(1 - err[i] / g.size),
-        }
+        est = {"threshold_s": float(g[i]), "accuracy": float(1 - err[i] / g.size)}
     default = D.LAMBDA_KEEP_ALIVE_S
-    over = np.isfinite(gaps) & (gaps > default)
-    under = np.isfinite(gaps) & (gaps > 0) & (gaps <= default)
+    over, under = g_all > default, (g_all > 0) & (g_all <= default)
     out: dict[str, Any] = {
         "default_keep_alive_s": default,
+        "resolution": "idle gaps before the first request of each second (exact); later "
+        "requests of a second are in the 0-1 s row",
         "by_idle_gap": rows,
         "estimate": est,
-        "cold_after_gaps_over_default": float(cold[over].mean()) if over.any() else None,
-        "cold_after_gaps_within_default": float(cold[under].mean()) if under.any() else None,
+        "cold_after_gaps_over_default": float(c_all[over].mean()) if over.any() else None,
+        "cold_after_gaps_within_default": float(c_all[under].mean()) if under.any() else None,
     }
-    if (stream >= 0).any():
+    if stream_longest:
         # Within one log stream (one execution environment) every reuse is warm: the longest
         # such gap is a lower bound on the environment's idle lifetime.
-        longest = 0.0
-        for sid in np.unique(stream[stream >= 0]):
-            sel = stream == sid
-            a, e = arrival[sel], arrival[sel] + busy_s[sel]
-            if a.size > 1:
-                longest = max(longest, float(np.max(a[1:] - e[:-1])))
-        out["longest_warm_reuse_s"] = longest
-        out["environments"] = int(np.unique(stream[stream >= 0]).size)
+        out["longest_warm_reuse_s"] = max(stream_longest)
+        out["environments"] = len(stream_longest)
+        if unordered:
+            out["streams_out_of_order"] = unordered
     return out
-
-
-def peak_concurrency(arrival: np.ndarray, busy_s: np.ndarray) -> int:
-    ev = np.concatenate([arrival, arrival + busy_s])
-    step = np.concatenate([np.ones(arrival.size), -np.ones(arrival.size)])
-    order = np.lexsort((step, ev))  # an end before a start at the same instant
-    return int(np.max(np.cumsum(step[order]))) if ev.size else 0

@@ -26,8 +26,9 @@ Formats (`FORMATS`; `detect()` picks one from the first 64 KB, or the user says 
   averageDuration = ms).
 - `azure2021`: the Azure Functions 2021 per-invocation trace (`app,func,end_timestamp,duration`).
 
-Columns are numpy-ready `array` buffers (about 45 bytes per request), never a Python object per
-row; times are UTC epoch seconds, sorted after reading (exports are not always in order).
+Requests are summarised as they are read, in memory bounded by the logs' time span, not their
+length (`Requests`, sim.fit.stream); times are UTC epoch seconds; the summaries do not depend on
+the order of the rows (exports are not always in order).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,18 @@ import numpy as np
 
 from sim.errors import InputError
 from sim.fit.io import Tally, json_items, lines, sniff
+from sim.fit.stream import (
+    ARRIVALS,
+    COLD,
+    FIRST,
+    FIRST_COLD,
+    REL_ERROR,
+    SAMPLE_ROWS,
+    Sample,
+    SecondBuckets,
+    add_intervals,
+)
+from sim.records import LogHistogram
 
 FORMATS = (
     "lambda",
@@ -115,20 +128,65 @@ def parse_time(text: str) -> float:
 # What readers produce
 
 
-@dataclass
-class Requests:
-    """Per-request observations in compact columns (float64 / int8 / int32 buffers)."""
+FLUSH_ROWS = 1 << 16  # rows buffered before they are summarised
+# rows kept in the buffer after a flush, so a "Task timed out" line that comes after its REPORT
+# line (exports sorted newest first) still finds it
+TAIL_ROWS = 4096
+MAX_MEMORY_MB = 10240  # Lambda's largest memory size: Max Memory Used is counted per MB up to it
+_COLS = ("arrival", "duration_ms", "status", "init_ms", "billed_ms", "max_memory_mb", "stream")
+_TYPES = ("d", "d", "b", "d", "d", "d", "i")
 
-    arrival: array = field(default_factory=lambda: array("d"))  # UTC epoch s
-    duration_ms: array = field(default_factory=lambda: array("d"))  # handler time; nan unknown
-    status: array = field(default_factory=lambda: array("b"))  # OK / ERROR / TIMEOUT
-    init_ms: array = field(default_factory=lambda: array("d"))  # nan = warm (or unknown)
-    billed_ms: array = field(default_factory=lambda: array("d"))  # nan = not logged
-    max_memory_mb: array = field(default_factory=lambda: array("d"))
-    stream: array = field(default_factory=lambda: array("i"))  # log stream index, -1 none
-    memory_sizes: Counter = field(default_factory=Counter)
-    streams: dict[str, int] = field(default_factory=dict)
-    timeout_after_s: float | None = None  # from "Task timed out after X seconds"
+
+class Requests:
+    """Per-request observations, summarised as they come in bounded memory (sim.fit.stream).
+
+    A reader calls `add()` per request; rows wait in a buffer of FLUSH_ROWS and are then folded
+    into per-second buckets, a uniform sample of SAMPLE_ROWS rows (handler time, latency), log
+    histograms (percentiles within 0.1%), sums and counters, and per-log-stream (execution
+    environment) bookkeeping. `keep_rows=True` also keeps every row (`columns()`), for tests and
+    inspection only. Arrival times are kept exactly up to SAMPLE_ROWS requests (the replay trace
+    uses them); above that the trace is built from the per-second counts.
+    """
+
+    def __init__(
+        self,
+        file: str = "",
+        seed: int = 0,
+        keep_rows: bool = False,
+        sample_rows: int = SAMPLE_ROWS,
+    ) -> None:
+        self.file = file
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 20]))
+        self.buf = {c: array(t) for c, t in zip(_COLS, _TYPES, strict=True)}
+        self._arrival = self.buf["arrival"]
+        # bound appends: the buffers stay in place (a flush deletes their head)
+        self._append: tuple[Callable[[Any], None], ...] = tuple(self.buf[c].append for c in _COLS)
+        self.buf_ids: dict[str, int] = {}
+        self.memory_sizes: Counter = Counter()
+        self.streams: dict[str, int] = {}
+        self.timeout_after_s: float | None = None  # from "Task timed out after X seconds"
+        self.n = 0
+        self.status_counts = np.zeros(3, dtype=np.int64)
+        self.t_min, self.t_max = math.inf, -math.inf
+        self.exact_arrival: array | None = array("d")
+        self.buckets = SecondBuckets(file)
+        # (handler ms as fitted, latency ms) of the requests that log a handler time
+        self.times = Sample(2, rng, sample_rows)
+        self.handler_hist = LogHistogram(REL_ERROR)
+        self.latency_hist = LogHistogram(REL_ERROR)
+        self.init = Sample(1, rng, sample_rows)
+        self.init_hist = LogHistogram(REL_ERROR)
+        self.cold = 0
+        self.busy_s = 0.0
+        self.handler_max_ms = -math.inf
+        self.timeout_max_ms = -math.inf
+        self.billed_n, self.billed_sum, self.billed_sq = 0, 0.0, 0.0
+        self.init_billed_ms = 0.0
+        self.used_mb = np.zeros(MAX_MEMORY_MB + 1, dtype=np.int64)
+        # per log stream: [first arrival, last arrival, end of the last, longest warm reuse]
+        self.stream_state: dict[int, list[float]] = {}
+        self.unordered_streams = 0
+        self.kept: list[dict[str, np.ndarray]] | None = [] if keep_rows else None
 
     def add(
         self,
@@ -139,30 +197,181 @@ class Requests:
         billed_ms: float = math.nan,
         max_memory_mb: float = math.nan,
         stream: str | None = None,
+        rid: str | None = None,
     ) -> None:
-        self.arrival.append(arrival)
-        self.duration_ms.append(duration_ms)
-        self.status.append(status)
-        self.init_ms.append(init_ms)
-        self.billed_ms.append(billed_ms)
-        self.max_memory_mb.append(max_memory_mb)
-        sid = -1 if stream is None else self.streams.setdefault(stream, len(self.streams))
-        self.stream.append(sid)
+        if rid:
+            self.buf_ids[rid] = len(self._arrival)
+        ap = self._append
+        ap[0](arrival)
+        ap[1](duration_ms)
+        ap[2](status)
+        ap[3](init_ms)
+        ap[4](billed_ms)
+        ap[5](max_memory_mb)
+        ap[6](-1 if stream is None else self.streams.setdefault(stream, len(self.streams)))
+        if len(self._arrival) >= FLUSH_ROWS:
+            self._flush(FLUSH_ROWS - TAIL_ROWS)
+
+    def mark_timeout(self, rid: str) -> bool:
+        """Set a buffered request's status to timeout; False when it is not in the buffer."""
+        i = self.buf_ids.get(rid)
+        if i is None:
+            return False
+        self.buf["status"][i] = TIMEOUT
+        return True
 
     def __len__(self) -> int:
-        return len(self.arrival)
+        return self.n + len(self._arrival)
+
+    def finish(self) -> Requests:
+        self._flush(len(self._arrival))
+        return self
+
+    def _flush(self, m: int) -> None:
+        """Fold the first `m` buffered rows into the summaries; keep the rest buffered."""
+        if m <= 0:
+            return
+        b = self.buf
+        rows = {
+            c: np.frombuffer(b[c], dtype=np.dtype(t if t != "b" else "i1"))[:m].copy()
+            for c, t in zip(_COLS, _TYPES, strict=True)
+        }
+        for c in _COLS:
+            del b[c][:m]
+        self.buf_ids = {k: i - m for k, i in self.buf_ids.items() if i >= m}
+        if self.kept is not None:
+            self.kept.append(rows)
+        self._summarise(rows)
+
+    def _summarise(self, r: dict[str, np.ndarray]) -> None:
+        a, dur, st, init = r["arrival"], r["duration_ms"], r["status"], r["init_ms"]
+        self.n += a.size
+        self.status_counts += np.bincount(st, minlength=3)[:3]
+        self.t_min, self.t_max = min(self.t_min, float(a.min())), max(self.t_max, float(a.max()))
+        if self.exact_arrival is not None:
+            if self.n <= self.times.k:
+                self.exact_arrival.extend(a)
+            else:
+                self.exact_arrival = None
+        d0, i0 = np.nan_to_num(dur), np.nan_to_num(init)
+        busy = (d0 + i0) / 1e3
+        self.busy_s += float(busy.sum())
+        cold = np.isfinite(init)
+        self.cold += int(cold.sum())
+        sec = np.floor(a).astype(np.int64)
+        bk = self.buckets
+        bk.add(ARRIVALS, sec)
+        bk.add(COLD, sec[cold])
+        bk.reduce(FIRST, sec, a)
+        bk.reduce(FIRST_COLD, sec[cold], a[cold])
+        add_intervals(bk, a, a + busy)
+        fin = np.isfinite(dur)
+        if fin.any():
+            # A timed-out invocation ran at least until the timeout (its time is censored
+            # there): it enters the sample just above its logged time, so the simulation times
+            # it out too.
+            handler = np.where(st == TIMEOUT, dur * 1.001, dur)[fin]
+            lat = (dur + i0)[fin]
+            self.times.add(np.column_stack([handler, lat]))
+            self.handler_hist.add(handler)
+            self.latency_hist.add(lat)
+            self.handler_max_ms = max(self.handler_max_ms, float(dur[fin].max()))
+            tout = fin & (st == TIMEOUT)
+            if tout.any():
+                self.timeout_max_ms = max(self.timeout_max_ms, float(dur[tout].max()))
+        if cold.any():
+            self.init.add(init[cold][:, None])
+            self.init_hist.add(init[cold])
+        billed = r["billed_ms"]
+        bf = np.isfinite(billed)
+        self.billed_n += int(bf.sum())
+        self.billed_sum += float(billed[bf].sum())
+        self.billed_sq += float((billed[bf] ** 2).sum())
+        # INIT billed apart when the REPORT's Billed Duration does not already include it.
+        apart = cold & (np.nan_to_num(billed) < d0 + i0 - 1)
+        self.init_billed_ms += float(np.ceil(init[apart] - 1e-9).sum())
+        used = r["max_memory_mb"]
+        uf = np.isfinite(used)
+        if uf.any():
+            mb = np.clip(np.floor(used[uf]), 0, MAX_MEMORY_MB).astype(np.int64)
+            self.used_mb += np.bincount(mb, minlength=MAX_MEMORY_MB + 1)
+        self._streams(r["stream"], a, a + busy)
+
+    def _streams(self, sid: np.ndarray, a: np.ndarray, e: np.ndarray) -> None:
+        """Longest warm reuse per execution environment (log stream): within one stream every
+        reuse is warm. Rows are ordered within the chunk; across chunks a stream's rows must come
+        in time order or reversed (CloudWatch keeps a stream in order), else the gap between two
+        chunks is not counted (`unordered_streams`)."""
+        has = sid >= 0
+        if not has.any():
+            return
+        sid, a, e = sid[has], a[has], e[has]
+        order = np.lexsort((a, sid))
+        sid, a, e = sid[order], a[order], e[order]
+        cut = np.flatnonzero(np.diff(sid)) + 1
+        for lo, hi in zip(np.r_[0, cut], np.r_[cut, sid.size], strict=True):
+            ga, ge = a[lo:hi], e[lo:hi]
+            longest = float(np.max(ga[1:] - ge[:-1])) if hi - lo > 1 else 0.0
+            k = int(sid[lo])
+            s = self.stream_state.get(k)
+            if s is None:
+                self.stream_state[k] = [float(ga[0]), float(ga[-1]), float(ge[-1]), longest]
+                continue
+            first, last, last_end, best = s
+            if ga[0] >= last:
+                longest = max(longest, float(ga[0]) - last_end)
+                s[1], s[2] = float(ga[-1]), float(ge[-1])
+            elif ga[-1] <= first:
+                longest = max(longest, first - float(ge[-1]))
+                s[0] = float(ga[0])
+            else:
+                self.unordered_streams += 1
+            s[3] = max(best, longest)
+
+    def merge(self, other: Requests) -> None:
+        """Add another file's summaries (both finished); its streams are renamed apart."""
+        base = len(self.streams)
+        for k, v in other.streams.items():
+            self.streams[f"{len(self.streams)}:{k}"] = v + base
+        for sid, state in other.stream_state.items():
+            self.stream_state[sid + base] = state
+        self.unordered_streams += other.unordered_streams
+        self.memory_sizes.update(other.memory_sizes)
+        self.timeout_after_s = self.timeout_after_s or other.timeout_after_s
+        self.n += other.n
+        self.status_counts += other.status_counts
+        self.t_min, self.t_max = min(self.t_min, other.t_min), max(self.t_max, other.t_max)
+        if (
+            self.exact_arrival is not None
+            and other.exact_arrival is not None
+            and self.n <= self.times.k
+        ):
+            self.exact_arrival.extend(other.exact_arrival)
+        else:
+            self.exact_arrival = None
+        self.buckets.merge(other.buckets)
+        self.times.merge(other.times)
+        self.init.merge(other.init)
+        for h in ("handler_hist", "latency_hist", "init_hist"):
+            getattr(self, h).counts += getattr(other, h).counts
+        self.cold += other.cold
+        self.busy_s += other.busy_s
+        self.handler_max_ms = max(self.handler_max_ms, other.handler_max_ms)
+        self.timeout_max_ms = max(self.timeout_max_ms, other.timeout_max_ms)
+        self.billed_n += other.billed_n
+        self.billed_sum += other.billed_sum
+        self.billed_sq += other.billed_sq
+        self.init_billed_ms += other.init_billed_ms
+        self.used_mb += other.used_mb
+        if self.kept is not None:
+            self.kept.extend(other.kept or [])
 
     def columns(self) -> dict[str, np.ndarray]:
-        """numpy columns sorted by arrival (stable)."""
-        cols = {
-            "arrival": np.frombuffer(self.arrival, dtype=float),
-            "duration_ms": np.frombuffer(self.duration_ms, dtype=float),
-            "status": np.frombuffer(self.status, dtype=np.int8),
-            "init_ms": np.frombuffer(self.init_ms, dtype=float),
-            "billed_ms": np.frombuffer(self.billed_ms, dtype=float),
-            "max_memory_mb": np.frombuffer(self.max_memory_mb, dtype=float),
-            "stream": np.frombuffer(self.stream, dtype=np.int32),
-        }
+        """Every row, sorted by arrival (stable); only with keep_rows=True."""
+        if self.kept is None:
+            raise RuntimeError("Requests(keep_rows=True) keeps rows; this one summarises only")
+        self.finish()
+        cols = {c: np.concatenate([k[c] for k in self.kept]) for c in _COLS}
         order = np.argsort(cols["arrival"], kind="stable")
         return {k: v[order] for k, v in cols.items()}
 
@@ -202,6 +411,12 @@ class Observed:
     histogram: Histogram | None = None
     power: PowerTuning | None = None
     platform: str | None = None  # "lambda" when the logs come from Lambda
+    seed: int = 0  # of the row sample (sim.fit.stream.Sample)
+    keep_rows: bool = False
+
+    def start_requests(self) -> Requests:
+        self.requests = Requests(self.file, self.seed, self.keep_rows)
+        return self.requests
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,19 +471,30 @@ def detect(path: Path, log_format: str | None = None) -> str:
     )
 
 
-def read(path: Path, fmt: str | None = None, log_format: str | None = None) -> Observed:
+def read(
+    path: Path,
+    fmt: str | None = None,
+    log_format: str | None = None,
+    *,
+    seed: int = 0,
+    keep_rows: bool = False,
+) -> Observed:
+    """Read one file; request logs come back summarised (`Observed.requests`, finished), with
+    every row too when `keep_rows`. `seed` seeds the row sample (give each file its own)."""
     fmt = fmt or detect(path, log_format)
     if fmt not in READERS:
         raise InputError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}", key="--format")
     sniff(path)  # empty / binary / corrupt gzip: refused before reading
     tally = Tally(str(path))
-    obs = Observed(str(path), fmt, tally)
+    obs = Observed(str(path), fmt, tally, seed=seed, keep_rows=keep_rows)
     if fmt == "nginx":
         if not log_format:
             raise InputError("format nginx needs --log-format", key="--log-format")
         _read_nginx(path, obs, log_format)
     else:
         READERS[fmt](path, obs)
+    if obs.requests is not None:
+        obs.requests.finish()
     return obs
 
 
@@ -298,18 +524,18 @@ class _LambdaParser:
 
     def __init__(self, obs: Observed) -> None:
         self.obs = obs
-        self.req = Requests()
-        self.timed_out: set[str] = set()
-        self.ids: list[str] = []
-        obs.requests, obs.platform = self.req, "lambda"
+        self.req = obs.start_requests()
+        self.timed_out: set[str] = set()  # ids of "Task timed out" lines whose REPORT is to come
+        obs.platform = "lambda"
 
     def message(self, line_no: int, msg: str, when: float | None, stream: str | None) -> None:
         t = self.obs.tally
         if "Task timed out after" in msg:
             m = _TIMED_OUT.search(msg)
             if m:
-                if m.group("id"):
-                    self.timed_out.add(m.group("id"))
+                rid = m.group("id")
+                if rid and not self.req.mark_timeout(rid):
+                    self.timed_out.add(rid)
                 self.req.timeout_after_s = float(m.group(2))
             return
         if "REPORT RequestId" in msg:
@@ -376,17 +602,14 @@ class _LambdaParser:
     ) -> None:
         # The REPORT is written when the invocation ends; INIT runs before the handler.
         start = end - dur / 1e3 - (0.0 if math.isnan(init) else init / 1e3)
-        self.req.add(start, dur, status, init, billed, used, stream)
+        if rid in self.timed_out:
+            self.timed_out.discard(rid)
+            status = TIMEOUT
+        self.req.add(start, dur, status, init, billed, used, stream, rid)
         if not math.isnan(mem):
             self.req.memory_sizes[int(mem)] += 1
-        self.ids.append(rid)
 
     def finish(self) -> None:
-        if self.timed_out:
-            st = self.req.status
-            for i, rid in enumerate(self.ids):
-                if rid in self.timed_out:
-                    st[i] = TIMEOUT
         self.obs.tally.check("Lambda REPORT lines or platform.report records")
 
 
@@ -500,7 +723,7 @@ _ALB_FIELDS = re.compile(r'"[^"]*"|\S+')
 
 
 def _read_alb(path: Path, obs: Observed) -> None:
-    req = obs.requests = Requests()
+    req = obs.start_requests()
     t = obs.tally
     for n, line in lines(path):
         if not line.strip() or line.startswith("#"):
@@ -579,7 +802,7 @@ def _ms(value: str) -> float:
 
 def _read_nginx(path: Path, obs: Observed, log_format: str) -> None:
     pat = nginx_pattern(log_format)
-    req = obs.requests = Requests()
+    req = obs.start_requests()
     t = obs.tally
     for n, line in lines(path):
         if not line.strip() or line.startswith("#"):
@@ -614,7 +837,7 @@ _ENVOY = re.compile(
 
 
 def _read_envoy(path: Path, obs: Observed) -> None:
-    req = obs.requests = Requests()
+    req = obs.start_requests()
     t = obs.tally
     for n, line in lines(path):
         if not line.strip() or line.startswith("#"):
@@ -648,7 +871,7 @@ def _read_envoy(path: Path, obs: Observed) -> None:
 
 
 def _read_k6(path: Path, obs: Observed) -> None:
-    req = obs.requests = Requests()
+    req = obs.start_requests()
     t = obs.tally
     for n, line in lines(path):
         if '"http_req_duration"' not in line or '"Point"' not in line:
@@ -780,7 +1003,7 @@ def _read_power_tuning(path: Path, obs: Observed) -> None:
 
 
 def _read_azure2021(path: Path, obs: Observed) -> None:
-    req = obs.requests = Requests()
+    req = obs.start_requests()
     t = obs.tally
     src = _Numbered(lines(path))
     reader = csv.reader(src)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sim.results import Results
 
 # Outcomes whose latency the statistics cover (sim.records._LATENCY_OUTCOMES, by name).
-LATENCY_OUTCOMES = ("ok", "timed_out")
+LATENCY_OUTCOMES = ("ok", "timed_out", "error")
 PARTS = ("overhead", "wait", "startup", "service")
 PALETTE = qualitative.Plotly
 # Points kept per series for the scatter of slow requests (plots only; never the statistics).
@@ -82,9 +82,13 @@ class Series:
         return ccdf_of(self)
 
     def served_per_replication(self) -> float:
-        """Requests whose latency counts (ok + timed_out) per replication, after warm-up."""
+        """Requests whose latency counts (ok + timed_out + error) per replication, after warm-up."""
         failed = self.stats.get("failed") or {}
-        served = (self.stats.get("completed") or 0) + (failed.get("timed_out") or 0)
+        served = (
+            (self.stats.get("completed") or 0)
+            + (failed.get("timed_out") or 0)
+            + (failed.get("error") or 0)
+        )
         return served / self.replications
 
 

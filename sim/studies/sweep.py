@@ -353,7 +353,7 @@ def compute_job(scenario: Scenario, platform: str, base_dir: str) -> dict[str, A
         (sum(r.stats.outcomes.get(k, 0) for k in OUTCOMES if k != "ok"), r.stats.requests)
         for r in runs
     ]
-    served = [r.stats.outcomes.get("ok", 0) + r.stats.outcomes.get("timed_out", 0) for r in runs]
+    served = [sum(r.stats.outcomes.get(k, 0) for k in ("ok", "timed_out", "error")) for r in runs]
     cold = [(r.stats.cold_starts, n) for r, n in zip(runs, served, strict=True)]
     checks = s.get("slo") or {}
     metrics = {

@@ -146,6 +146,18 @@ class ServiceSpec(Strict):
     response_size: Annotated[Distribution | None, BeforeValidator(_size_distribution)] = Field(
         None, description="bytes per response: a size ('20KB') or a distribution of sizes"
     )
+    # Handler errors: the handler runs its full time, then fails (outcome `error`; Lambda bills it,
+    # as AWS does); which requests fail is common to every platform (sim.records.handler_errors).
+    error_rate: Fraction = Field(
+        0.0, ge=0, le=1, description="share of requests whose handler fails after its handler time"
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        if not out.get("error_rate"):  # added later: scenarios without it dump as before
+            out.pop("error_rate", None)
+        return out
 
 
 class WorkloadSpec(Strict):
