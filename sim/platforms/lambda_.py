@@ -189,7 +189,9 @@ class LambdaModel(PlatformModel):
                     drop -= 1
                 self.pc_retire[f] += drop  # busy ones leave when they finish
         self.pc_ready = level
-        self.peak = max(self.peak, self.live)
+        if self.live > self.peak:
+            self._purge(self.env.now)  # as in a cold start: no expired idle environment counts
+            self.peak = max(self.peak, self.live)
 
     def _schedule(self, entries: list[ScheduleEntry]):  # SimPy process
         """Daily schedule: the entry at or before midnight (else the day's last) holds at t=0."""
@@ -452,7 +454,10 @@ class LambdaModel(PlatformModel):
             self.death[env_id] = t + (life if life is not None else self.life_draw.next())  # type: ignore[union-attr]
         self.live += 1
         if self.live > self.peak:
-            self.peak = self.live
+            # Idle environments are reclaimed lazily (at their next look-up), so `live` may still
+            # count some that expired before t: drop them before raising the peak on them.
+            self._purge(t)
+            self.peak = max(self.peak, self.live)
         if self.snapstart:
             self.restores += 1
         else:
