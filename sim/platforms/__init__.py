@@ -11,17 +11,21 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from sim.platforms.knative_spec import KnativeSpec
 from sim.platforms.kubernetes_spec import KubernetesSpec
 from sim.platforms.lambda_spec import LambdaSpec
 from sim.platforms.wasm_spec import WasmSpec
 
-PlatformSpec = Annotated[LambdaSpec | WasmSpec | KubernetesSpec, Field(discriminator="type")]
+PlatformSpec = Annotated[
+    LambdaSpec | WasmSpec | KubernetesSpec | KnativeSpec, Field(discriminator="type")
+]
 
 # type -> "module:class" of its simulation model
 MODELS: dict[str, str] = {
     "lambda": "sim.platforms.lambda_:LambdaModel",
     "wasm": "sim.platforms.wasm:WasmModel",
     "kubernetes": "sim.platforms.kubernetes:KubernetesModel",
+    "knative": "sim.platforms.knative:KnativeModel",
 }
 
 

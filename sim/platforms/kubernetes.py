@@ -285,6 +285,8 @@ class KubernetesModel(PlatformModel):
         self.request_milli = round(pod.cpu * 1000)
         self.failures = spec.metric_failures
         self.fail_rng = substream(rng, _FAILURE_STREAM) if self.failures.probability > 0 else None
+        # Set by a subclass: the next arrival with no pod ready calls `_on_cold` at its time.
+        self.wake_on_cold = False
 
     # =============================================================================================
     # control plane
@@ -1026,6 +1028,9 @@ class KubernetesModel(PlatformModel):
                 d.desired, "keda_hpa", _reason(d.rule, d.reason, d.metric_value, d.target)
             )
 
+    def _on_cold(self) -> None:
+        """A request arrived with no pod ready while `wake_on_cold` was set (a subclass hook)."""
+
     # =============================================================================================
     # data plane
     # =============================================================================================
@@ -1186,6 +1191,10 @@ class KubernetesModel(PlatformModel):
             self.q_arr_sum += ta
             if cold_now:
                 self.cold_in_step += 1
+                if self.wake_on_cold:  # the control plane reacts to this arrival (Knative)
+                    self.wake_on_cold = False
+                    self._at(ta, self._on_cold)
+                    until = ta
         narr += i - i0
         self.kmin = kmin
         self._i = i
@@ -1323,6 +1332,10 @@ class KubernetesModel(PlatformModel):
                         self._reject(ta, over)
                         continue
                 self.cold_in_step += 1
+                if self.wake_on_cold:  # the control plane reacts to this arrival (Knative)
+                    self.wake_on_cold = False
+                    self._at(ta, self._on_cold)
+                    until = ta
             f_p(-1)
             q.append((ta, s, over, cold_now))
             self.q_arr_sum += ta
