@@ -256,11 +256,6 @@ class KnativeSpec(Strict):
         if ann is not None:
             filled.update(_from_annotations(ann, "annotations"))
         pod = data.get("pod")
-        if isinstance(pod, dict) and "concurrency" in pod:
-            raise ValueError(
-                "pod.concurrency is set by `container_concurrency` (containerConcurrency) "
-                "for a Knative revision"
-            )
         for k, v in filled.items():
             if k == "pod" and isinstance(v, dict):
                 data["pod"] = {**v, **(pod if isinstance(pod, dict) else {})}
@@ -278,6 +273,11 @@ class KnativeSpec(Strict):
             raise ValueError("target_burst_capacity must be -1 or >= 0")
         # The queue-proxy's breaker: containerConcurrency requests at once (0: no limit).
         conc = self.container_concurrency or UNLIMITED_CONCURRENCY
+        if "concurrency" in self.pod.model_fields_set and self.pod.concurrency != conc:
+            raise ValueError(
+                "pod.concurrency is set by `container_concurrency` (containerConcurrency) "
+                "for a Knative revision"
+            )
         if self.pod.concurrency != conc:
             self.pod = self.pod.model_copy(update={"concurrency": conc})
         check_cluster_cost(self.cluster, self.cost)
