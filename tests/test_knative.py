@@ -279,9 +279,11 @@ def test_cc1_fixed_scale_is_mmc():
 def test_bill_to_the_cent_is_the_cluster_bill():
     """Two pods fixed by min/max-scale on two t3.medium nodes for 30 days with an EKS control
     plane and no load balancer: the Kubernetes cluster bill worked by hand in
-    sim.validation.cases.eks_30_day_bill (720 h x (2 nodes + control plane) + 2 x 20 GiB gp3)."""
+    sim.validation.cases.eks_30_day_bill (720 h x (2 nodes + control plane) + 2 x 20 GiB gp3).
+    A few requests on the first day only: the idle month runs in a few thousand events (the
+    collector sleeps while nothing changes)."""
     sc = scen(
-        [{"steady": {"rate": "1/min"}}],
+        [{"steady": {"rate": "1/min", "end": "1h"}}],
         {"duration": "100ms", "cpu_bound": 0},
         kn(
             min_scale=2,
@@ -380,3 +382,28 @@ def test_trace_replay(small):
     }
     Path("tr.yaml").write_text(yaml.safe_dump(data))
     _ok(["run", "tr.yaml", "--out", "tr"])
+
+
+def test_quiescent_skipping_changes_nothing(monkeypatch):
+    """The collector's sleep over idle stretches gives the same requests and decisions as
+    scraping every second."""
+    sc = scen(
+        [
+            {"steady": {"rate": "5/s", "end": "3m"}},
+            {"steady": {"rate": "20/s", "start": "20m", "end": "22m"}},
+            {"batch": {"at": ["40m", "2400.5s", "55m"], "size": 1}},
+        ],
+        {"duration": {"dist": "exponential", "mean": "200ms"}, "cpu_bound": 0},
+        kn(container_concurrency=2, pod={"cpu": 1, "startup": "3s"},
+           cluster={"node": "m5.large", "min_nodes": 0, "max_nodes": 3}),
+    )  # fmt: skip
+    fast = run_platform(sc)
+    from sim.platforms.knative import KnativeModel
+
+    monkeypatch.setattr(KnativeModel, "_quiescent", lambda self, now: False)
+    slow = run_platform(sc)
+    key = [(d.time_s, d.kind, d.before, d.after, d.reason) for d in fast.decisions]
+    assert key == [(d.time_s, d.kind, d.before, d.after, d.reason) for d in slow.decisions]
+    assert len([d for d in fast.decisions if d.kind == "kpa" and d.after == 0]) >= 3
+    for col in ("arrival", "start", "end", "overhead", "instance"):
+        assert np.array_equal(fast.stats.sample[col], slow.stats.sample[col]), col

@@ -25,6 +25,9 @@ first-request stat of concurrency 1, multiscaler.go Poke): a stat of 1 and an ex
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import sim.platforms.autoscaling as D
 import sim.platforms.autoscaling.kpa as K
 from sim.platforms.autoscaling.kpa import KnativePodAutoscaler, KPASettings
@@ -88,29 +91,64 @@ class KnativeModel(KubernetesModel):
         self._initial(n)
         self._last_row = self._record(0.0)
         self._arm_nodes(D.NODE_AUTOSCALER_PERIOD_S)
-        self.wake_on_cold = n == 0
-        self._periodic(K.BUCKET_S, self._second)
+        self._sleeping = False
+        self.wake_on_arrival = n == 0
+        self._collect(K.BUCKET_S)
 
     # -- the collector and the decider -------------------------------------------------------------
+    def _collect(self, first: float) -> None:
+        """The 1 s scrape (and every other second the tick) from `first` until quiescent."""
+
+        def loop() -> Any:
+            t = first
+            while True:
+                yield self.env.timeout(t - self.env.now)
+                self._second(self.env.now)
+                if self._sleeping:
+                    return
+                t += K.BUCKET_S
+
+        self.env.process(loop())
+
     def _second(self, now: float) -> None:
         self._catch_up(now)
         row = self._record(now)
         old, self._last_row = self._last_row, row
-        dt = row[0] - old[0]
-        if dt > 0:
-            arrivals, busy, waiting, ready = (row[k] - old[k] for k in (1, 2, 3, 4))
-            value = arrivals / dt if self.spec.metric == "rps" else (busy + waiting) / dt
-            if ready > 0 or self.nready or value > 0 or arrivals > 0:
-                self.kpa.record(now, value)
+        # The second (now - 1, now]; after a quiescent stretch `old` is older, but nothing
+        # happened in between, so the difference is still this second's.
+        arrivals, busy, waiting, ready = (row[k] - old[k] for k in (1, 2, 3, 4))
+        value = arrivals if self.spec.metric == "rps" else busy + waiting
+        value /= K.BUCKET_S
+        if ready > 0 or self.nready or value > 0 or arrivals > 0:
+            self.kpa.record(now, value)
         if round(now) % round(K.TICK_INTERVAL_S) == 0:
             self._tick(now)
+            self._sleeping = self._quiescent(now)
+            self.wake_on_arrival = self.replicas == 0 or self._sleeping
 
-    def _on_cold(self) -> None:
-        """The activator's first request at zero: a stat of 1 and an immediate tick (Poke)."""
+    def _on_arrival(self) -> None:
+        """The next arrival after a quiescent stretch, or at zero pods: the collector resumes
+        (the skipped seconds were all 0: recorded as such if a pod was ready) and, at zero, the
+        activator's first-request stat of 1 pokes an immediate tick (multiscaler.go Poke)."""
         now = self.env.now
+        if self._sleeping:
+            self._sleeping = False
+            b = math.floor(now + 1e-9)  # an arrival at an exact second belongs to the next
+            if self.nready:
+                self.kpa.zeros(b)
+            self._collect(b + K.BUCKET_S)
         if self.replicas == 0:
             self.kpa.record(now, 1.0)
             self._tick(now)
+        self.wake_on_arrival = self.replicas == 0
+
+    def _quiescent(self, now: float) -> bool:
+        """Nothing in flight, windows at 0, no panic, no pod coming or going, and the next ticks
+        would keep the count (exactly what they would do on seconds of 0): the collector can
+        sleep until the next arrival."""
+        if self.heap or self.waiting() or self.replicas != self.nready:
+            return False
+        return self.kpa.idle_fixed_point(now, self.nready, self.replicas)
 
     def _tick(self, now: float) -> None:
         d = self.kpa.tick(now, self.nready, self.replicas)
@@ -120,7 +158,6 @@ class KnativeModel(KubernetesModel):
         if d.scale is not None and d.scale != self.replicas:
             mode = "panic" if d.panic else "stable"
             self._scale_to(d.scale, "kpa", f"{mode}: {d.reason} [ebc {d.ebc:g}]")
-        self.wake_on_cold = self.replicas == 0
 
     def _set_path(self, proxy: bool) -> None:
         """The activator enters or leaves the request path: rows buffered so far keep their

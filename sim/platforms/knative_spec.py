@@ -153,6 +153,11 @@ def load_service(path: Path, name: str | None = None) -> dict[str, Any]:
     return out
 
 
+class ServiceFile(Strict):
+    file: str = Field(min_length=1)
+    name: str | None = Field(None, description="metadata.name, when the file holds several")
+
+
 class KnativeSpec(Strict):
     name: str = Field(min_length=1)
     type: Literal["knative"]
@@ -231,6 +236,13 @@ class KnativeSpec(Strict):
     cost: KubernetesCostSettings = Field(default_factory=KubernetesCostSettings)
     free_tier: bool = Field(False, description="GKE free tier: $74.40/month cluster-fee credit")
 
+    annotations: dict[str, Any] | None = Field(
+        None, description="the revision template's annotations, as in the manifest"
+    )
+    service: ServiceFile | None = Field(
+        None, description="a Knative Service manifest: {file: service.yaml, name: optional}"
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _pasted(cls, data: Any, info: ValidationInfo) -> Any:
@@ -239,7 +251,7 @@ class KnativeSpec(Strict):
             return data
         data = dict(data)
         filled: dict[str, Any] = {}
-        svc = data.pop("service", None)
+        svc = data.get("service")
         if svc is not None:
             if not (isinstance(svc, dict) and "file" in svc and set(svc) <= {"file", "name"}):
                 raise ValueError("`service` must be {file: service.yaml, name: optional}")
@@ -252,7 +264,8 @@ class KnativeSpec(Strict):
                 filled.update(load_service(path, svc.get("name")))
             except InputError as exc:
                 raise ValueError(f"Knative Service file {exc}") from None
-        ann = data.pop("annotations", None)
+            data["service"] = {**svc, "file": str(path.resolve())}  # re-validates anywhere
+        ann = data.get("annotations")
         if ann is not None:
             filled.update(_from_annotations(ann, "annotations"))
         pod = data.get("pod")

@@ -285,8 +285,8 @@ class KubernetesModel(PlatformModel):
         self.request_milli = round(pod.cpu * 1000)
         self.failures = spec.metric_failures
         self.fail_rng = substream(rng, _FAILURE_STREAM) if self.failures.probability > 0 else None
-        # Set by a subclass: the next arrival with no pod ready calls `_on_cold` at its time.
-        self.wake_on_cold = False
+        # Set by a subclass: the next arrival calls `_on_arrival` at its time (then it clears).
+        self.wake_on_arrival = False
 
     # =============================================================================================
     # control plane
@@ -1028,8 +1028,8 @@ class KubernetesModel(PlatformModel):
                 d.desired, "keda_hpa", _reason(d.rule, d.reason, d.metric_value, d.target)
             )
 
-    def _on_cold(self) -> None:
-        """A request arrived with no pod ready while `wake_on_cold` was set (a subclass hook)."""
+    def _on_arrival(self) -> None:
+        """A request arrived while `wake_on_arrival` was set (a subclass hook)."""
 
     # =============================================================================================
     # data plane
@@ -1104,6 +1104,7 @@ class KubernetesModel(PlatformModel):
         narr = 0
         i0 = i
         cold_now = self.nready == 0  # the ready set changes only at control events
+        wake = self.wake_on_arrival  # set only by control events
         while True:
             if i >= n:
                 narr += i - i0
@@ -1164,6 +1165,10 @@ class KubernetesModel(PlatformModel):
             s = svc[i]
             i += 1
             over = ov_const if ov_const is not None else ov_draw.next()
+            if wake:  # the control plane asked to hear of the next arrival (Knative)
+                wake = self.wake_on_arrival = False
+                self._at(ta, self._on_arrival)
+                until = ta
             if kmin < conc:
                 b = buckets[kmin]
                 pid = b.pop()
@@ -1191,10 +1196,6 @@ class KubernetesModel(PlatformModel):
             self.q_arr_sum += ta
             if cold_now:
                 self.cold_in_step += 1
-                if self.wake_on_cold:  # the control plane reacts to this arrival (Knative)
-                    self.wake_on_cold = False
-                    self._at(ta, self._on_cold)
-                    until = ta
         narr += i - i0
         self.kmin = kmin
         self._i = i
@@ -1222,6 +1223,7 @@ class KubernetesModel(PlatformModel):
         f_p, f_o = self._fp.append, self._fo.append
         started_d = 0.0
         cold_now = nep == 0  # the ready set changes only at control events
+        wake = self.wake_on_arrival  # set only by control events
         narr = 0
         i0 = i
         while True:
@@ -1273,6 +1275,10 @@ class KubernetesModel(PlatformModel):
             s = svc[i]
             i += 1
             over = ov_const if ov_const is not None else ov_draw.next()
+            if wake:  # the control plane asked to hear of the next arrival (Knative)
+                wake = self.wake_on_arrival = False
+                self._at(ta, self._on_arrival)
+                until = ta
             if nep:
                 if mode == ROUND_ROBIN:
                     pid = ep[rr_next]
@@ -1332,10 +1338,6 @@ class KubernetesModel(PlatformModel):
                         self._reject(ta, over)
                         continue
                 self.cold_in_step += 1
-                if self.wake_on_cold:  # the control plane reacts to this arrival (Knative)
-                    self.wake_on_cold = False
-                    self._at(ta, self._on_cold)
-                    until = ta
             f_p(-1)
             q.append((ta, s, over, cold_now))
             self.q_arr_sum += ta

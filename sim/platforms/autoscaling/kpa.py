@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -81,6 +82,7 @@ ACTIVATOR_QUEUE_DEPTH = 10000
 ACTIVATOR_LATENCY_S = 0.001
 
 Metric = Literal["concurrency", "rps"]
+_Why = Sequence[tuple[str, tuple[object, ...]]]  # a reason's parts: (str.format template, values)
 
 
 def resolve_target(
@@ -146,6 +148,17 @@ class WindowAverager:
         self.buckets[b % nb] += value
         self.total += value
 
+    def zeros(self, b: int) -> None:
+        """Seconds of 0 recorded up to bucket b (as record(t, 0) for each second after the last
+        write; nothing to do before a first write)."""
+        if self.first is None or b <= self.last:
+            return
+        nb = len(self.buckets)
+        for i in range(self.last + 1, min(b, self.last + nb) + 1):
+            self.total -= self.buckets[i % nb]
+            self.buckets[i % nb] = 0.0
+        self.last = b
+
     def is_empty(self, now: float) -> bool:
         return self.first is None or math.floor(now + 1e-9) - self.last > self.window
 
@@ -201,7 +214,11 @@ class KPADecision:
     proxy: bool  # the activator is in the request path (SKS proxy mode)
     stable: float
     panic_value: float
-    reason: str
+    why: _Why = ()
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(t.format(*a) for t, a in self.why)
 
 
 INACTIVE, ACTIVATING, ACTIVE = "inactive", "activating", "active"
@@ -233,8 +250,35 @@ class KnativePodAutoscaler:
         self.stable.record(t, value)
         self.panic_buckets.record(t, value)
 
+    def zeros(self, b: int) -> None:
+        """Seconds of 0 up to bucket b into both windows (a quiescent stretch)."""
+        self.stable.zeros(b)
+        self.panic_buckets.zeros(b)
+
+    def idle_fixed_point(self, now: float, ready_pods: int, current: int) -> bool:
+        """Would every later tick fed only 0s leave everything as it is? Windows at 0 (or no
+        data), no panic, not activating, no larger count held by scale-down-delay, and the
+        count 0 / target clamped to maxScaleDown and the bounds equals `current` (at 0: the PA
+        is inactive already)."""
+        if self.panic_time is not None or self.state == ACTIVATING:
+            return False
+        if not self.stable.is_empty(now) and (
+            self.stable.average(now) != 0 or self.panic_buckets.average(now) != 0
+        ):
+            return False
+        s = self.s
+        dz = max(0, math.floor(max(1, ready_pods) / s.max_scale_down_rate))
+        if any(v > dz for _, v in self.delay):
+            return False
+        want = max(dz, s.min_scale)
+        if s.max_scale:
+            want = min(want, s.max_scale)
+        if want == 0 and not s.enable_scale_to_zero:
+            want = 1
+        return want == current and (current > 0 or self.state == INACTIVE)
+
     # -- autoscaler.go Scale ---------------------------------------------------------------------
-    def _decide(self, now: float, ready_pods: int) -> tuple[int, float, float, float, str]:
+    def _decide(self, now: float, ready_pods: int) -> tuple[int, float, float, float, list]:
         s = self.s
         ready = float(max(1, ready_pods))
         stable = self.stable.average(now)
@@ -257,19 +301,24 @@ class KnativePodAutoscaler:
             self.panic_time = None
             self.max_panic_pods = 0
         desired = ds
-        why = f"stable {stable:.6g} / target {s.target:.6g} -> {dspc}"
+        why: list[tuple[str, tuple[object, ...]]] = [
+            ("stable {:.6g} / target {:.6g} -> {}", (stable, s.target, dspc))
+        ]  # the reason, formatted only when a decision is shown
         if self.panic_time is not None:
             desired = max(desired, dp)
             if desired > self.max_panic_pods:
                 self.max_panic_pods = desired
             desired = self.max_panic_pods
-            why = (
-                f"panic ({panic:.6g} over {self.panic_w:g}s / target {s.target:.6g} = {dppc} "
-                f"{'>=' if over else '<'} {self.threshold:g} x {int(ready)} ready): never down, "
-                f"{desired}"
-            )
+            why = [
+                (
+                    "panic ({:.6g} over {:g}s / target {:.6g} = {} {} {:g} x {} ready): never "
+                    "down, {}",
+                    (panic, self.panic_w, s.target, dppc, ">=" if over else "<", self.threshold,
+                     int(ready), desired),
+                )
+            ]  # fmt: skip
         if (ds, dp) != (dspc, dppc) and self.panic_time is None and ds != dspc:
-            why += f", rate-limited to [{max_down}, {max_up}] -> {ds}"
+            why.append(("rate-limited to [{}, {}] -> {}", (max_down, max_up, ds)))
         if self.delay_size > 0:  # max.TimeWindow Record + Current
             idx = math.floor(now / TICK_INTERVAL_S + 1e-9)
             while self.delay and self.delay[-1][1] <= desired:
@@ -279,7 +328,7 @@ class KnativePodAutoscaler:
             self.delay.append((idx, desired))
             delayed = self.delay[0][1]
             if delayed != desired:
-                why += f"; scale-down-delay {s.scale_down_delay:g}s keeps {delayed}"
+                why.append(("scale-down-delay {:g}s keeps {}", (s.scale_down_delay, delayed)))
                 desired = delayed
         tbc = s.target_burst_capacity
         if tbc == 0:
@@ -297,14 +346,14 @@ class KnativePodAutoscaler:
             self.state, self.active_since = ACTIVE, now
         if self.stable.is_empty(now):
             return KPADecision(False, self.latest, None, self.panic_time is not None, 0.0,
-                               self.proxy, 0.0, 0.0, "no data")  # fmt: skip
+                               self.proxy, 0.0, 0.0, (("no data", ()),))  # fmt: skip
         desired, ebc, stable, panic, why = self._decide(now, ready_pods)
         self.latest = desired
         want = desired if desired >= s.min_scale else s.min_scale
         if s.max_scale and want > s.max_scale:
             want = s.max_scale
         if want != desired:
-            why += f"; bounds [{s.min_scale}, {s.max_scale or 'none'}] -> {want}"
+            why.append(("bounds [{}, {}] -> {}", (s.min_scale, s.max_scale or "none", want)))
         scale: int | None = want
         if want == 0:
             scale, want, why = self._to_zero(now, why)
@@ -318,24 +367,24 @@ class KnativePodAutoscaler:
             True, desired, scale, self.panic_time is not None, ebc, proxy, stable, panic, why
         )
 
-    def _to_zero(self, now: float, why: str) -> tuple[int | None, int, str]:
+    def _to_zero(self, now: float, why: _Why) -> tuple[int | None, int, _Why]:
         """handleScaleToZero for a count of 0: (scale to apply or None, want, reason)."""
         s = self.s
         if not s.enable_scale_to_zero:
-            return 1, 1, why + "; scale to zero disabled -> 1"
+            return 1, 1, [*why, ("scale to zero disabled -> 1", ())]
         if self.state == ACTIVATING:
-            return None, 0, why + "; activating: wait"
+            return None, 0, [*why, ("activating: wait", ())]
         if self.state == ACTIVE:
             if now - self.active_since >= s.stable_window - 1e-9:
                 self.state, self.inactive_since = INACTIVE, now
-                return None, 0, why + f"; active for {s.stable_window:g}s: PA inactive"
-            return 1, 1, why + "; active for less than the stable window -> 1"
+                return None, 0, [*why, ("active for {:g}s: PA inactive", (s.stable_window,))]
+            return 1, 1, [*why, ("active for less than the stable window -> 1", ())]
         inactive_for = now - self.inactive_since
         if inactive_for >= max(s.grace_period, s.pod_retention) - 1e-9:
-            return 0, 0, why + f"; inactive for {inactive_for:g}s -> 0"
+            return 0, 0, [*why, ("inactive for {:g}s -> 0", (inactive_for,))]
         if s.pod_retention > 0 and inactive_for < s.pod_retention - 1e-9:
-            return None, 0, why + "; within the last pod's retention period"
+            return None, 0, [*why, ("within the last pod's retention period", ())]
         proxied = now - self.proxy_since if self.proxy else 0.0
         if self.proxy and proxied >= s.grace_period - 1e-9:
-            return 0, 0, why + f"; activator in path for {proxied:g}s -> 0"
-        return None, 0, why + "; waiting for the scale-to-zero grace period"
+            return 0, 0, [*why, ("activator in path for {:g}s -> 0", (proxied,))]
+        return None, 0, [*why, ("waiting for the scale-to-zero grace period", ())]
