@@ -12,12 +12,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from scipy import stats
+from test_equivalence import assert_same
 
 from sim.cli import main
 from sim.errors import InputError
 from sim.platforms import MODELS
+from sim.platforms.knative import KnativeModel
 from sim.platforms.knative_spec import UNLIMITED_CONCURRENCY, KnativeSpec
 from sim.validation.cases import eks_30_day_bill, erlang_c, mmc_mean_wait, mmc_sojourn_quantile
+from sim.validation.reference import run_reference
 
 from conftest import ROOT, make_scenario, run_platform
 
@@ -398,7 +401,6 @@ def test_quiescent_skipping_changes_nothing(monkeypatch):
            cluster={"node": "m5.large", "min_nodes": 0, "max_nodes": 3}),
     )  # fmt: skip
     fast = run_platform(sc)
-    from sim.platforms.knative import KnativeModel
 
     monkeypatch.setattr(KnativeModel, "_quiescent", lambda self, now: False)
     slow = run_platform(sc)
@@ -407,3 +409,23 @@ def test_quiescent_skipping_changes_nothing(monkeypatch):
     assert len([d for d in fast.decisions if d.kind == "kpa" and d.after == 0]) >= 3
     for col in ("arrival", "start", "end", "overhead", "instance"):
         assert np.array_equal(fast.stats.sample[col], slow.stats.sample[col]), col
+
+
+@pytest.mark.parametrize("routing", ["ideal_fifo", "round_robin"])
+def test_kernel_equals_per_request_reference(routing):
+    """Scale from zero (pokes), panic, the collector's sleep and the activator's latency: the
+    kernel and the per-request SimPy reference (sim.validation.reference) agree request by
+    request."""
+    sc = scen(
+        [
+            {"steady": {"rate": "8/s", "end": "3m"}},
+            {"steady": {"rate": "30/s", "start": "10m", "end": "12m"}},
+            {"batch": {"at": ["1500s", "1500.5s"], "size": 1}},
+        ],
+        {"duration": {"dist": "lognormal", "median": "80ms", "p99": "600ms"}, "cpu_bound": 0},
+        kn(container_concurrency=3, routing=routing, ingress_latency={"dist": "exponential",
+           "mean": "1ms"}, pod={"cpu": 1, "startup": "4s"}, request_timeout="20s",
+           cluster={"node": "m5.xlarge", "min_nodes": 0, "max_nodes": 3}),
+        duration="30m",
+    )  # fmt: skip
+    assert_same(run_platform(sc), run_reference(sc, "kn", 0, ROOT))

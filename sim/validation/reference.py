@@ -29,6 +29,7 @@ import simpy
 
 from sim.engine import PlatformRun, run_one
 from sim.platforms.base import INF, RunContext
+from sim.platforms.knative import KnativeModel
 from sim.platforms.kubernetes import DRAINING, READY, STARTING, KubernetesModel
 from sim.platforms.lambda_ import LambdaModel
 from sim.platforms.wasm import WasmModel
@@ -619,10 +620,31 @@ class ReferenceKubernetes(KubernetesModel):
         self.flush()
 
 
+class ReferenceKnative(ReferenceKubernetes, KnativeModel):  # type: ignore[misc]
+    """Knative: the Kubernetes reference's request processes under the KPA control loop (shared
+    with the kernel, KnativeModel). The kernel tells the control plane of an arrival it asked
+    for (`wake_on_arrival`) once the arrival is placed; here the request's process does, before
+    it first waits."""
+
+    def _request(self, t: float, s: float) -> Generator:
+        inner = ReferenceKubernetes._request(self, t, s)
+        ev = next(inner, None)  # placed: started, queued or rejected
+        if self.wake_on_arrival:
+            self.wake_on_arrival = False
+            self._on_arrival()
+        while ev is not None:
+            value = yield ev
+            try:
+                ev = inner.send(value)
+            except StopIteration:
+                return
+
+
 REFERENCE_MODELS: dict[str, type] = {
     "lambda": ReferenceLambda,
     "wasm": ReferenceWasm,
     "kubernetes": ReferenceKubernetes,
+    "knative": ReferenceKnative,
 }
 
 
