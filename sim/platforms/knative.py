@@ -21,6 +21,9 @@ arrivals in that second for `metric: rps`) goes into the KPA's windows, recorded
 ready or requests are in flight (an idle revision at zero reports nothing); every 2 s the KPA
 ticks. A request arriving at zero pods pokes the autoscaler at once (the activator's immediate
 first-request stat of concurrency 1, multiscaler.go Poke): a stat of 1 and an extra tick.
+While nothing is in flight, the windows are at 0 and further ticks would change nothing
+(`_quiescent`), the collector sleeps until the next arrival (KubernetesModel.wake_on_arrival) and
+then records the skipped seconds as the 0s they were.
 """
 
 from __future__ import annotations

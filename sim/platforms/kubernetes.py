@@ -1104,7 +1104,7 @@ class KubernetesModel(PlatformModel):
         narr = 0
         i0 = i
         cold_now = self.nready == 0  # the ready set changes only at control events
-        wake = self.wake_on_arrival  # set only by control events
+        tell = self.wake_on_arrival  # set only by control events
         while True:
             if i >= n:
                 narr += i - i0
@@ -1165,8 +1165,8 @@ class KubernetesModel(PlatformModel):
             s = svc[i]
             i += 1
             over = ov_const if ov_const is not None else ov_draw.next()
-            if wake:  # the control plane asked to hear of the next arrival (Knative)
-                wake = self.wake_on_arrival = False
+            if tell:  # the control plane asked to hear of the next arrival (Knative)
+                tell = self.wake_on_arrival = False
                 self._at(ta, self._on_arrival)
                 until = ta
             if kmin < conc:
@@ -1223,7 +1223,7 @@ class KubernetesModel(PlatformModel):
         f_p, f_o = self._fp.append, self._fo.append
         started_d = 0.0
         cold_now = nep == 0  # the ready set changes only at control events
-        wake = self.wake_on_arrival  # set only by control events
+        tell = self.wake_on_arrival  # set only by control events
         narr = 0
         i0 = i
         while True:
@@ -1275,8 +1275,8 @@ class KubernetesModel(PlatformModel):
             s = svc[i]
             i += 1
             over = ov_const if ov_const is not None else ov_draw.next()
-            if wake:  # the control plane asked to hear of the next arrival (Knative)
-                wake = self.wake_on_arrival = False
+            if tell:  # the control plane asked to hear of the next arrival (Knative)
+                tell = self.wake_on_arrival = False
                 self._at(ta, self._on_arrival)
                 until = ta
             if nep:
