@@ -15,6 +15,7 @@ from sim.platforms.azure_flex_spec import AzureFlexSpec
 from sim.platforms.cloud_run_spec import CloudRunSpec
 from sim.platforms.container_apps_spec import ContainerAppsSpec
 from sim.platforms.fargate_spec import FargateSpec
+from sim.platforms.knative_spec import KnativeSpec
 from sim.platforms.kubernetes_spec import KubernetesSpec
 from sim.platforms.lambda_managed_spec import LambdaManagedSpec
 from sim.platforms.lambda_spec import LambdaSpec
@@ -28,7 +29,8 @@ PlatformSpec = Annotated[
     | AzureFlexSpec
     | LambdaManagedSpec
     | CloudRunSpec
-    | ContainerAppsSpec,
+    | ContainerAppsSpec
+    | KnativeSpec,
     Field(discriminator="type"),
 ]
 
@@ -42,6 +44,7 @@ MODELS: dict[str, str] = {
     "lambda_managed": "sim.platforms.lambda_managed:LambdaManagedModel",
     "cloud_run": "sim.platforms.cloud_run:CloudRunModel",
     "container_apps": "sim.platforms.container_apps:ContainerAppsModel",
+    "knative": "sim.platforms.knative:KnativeModel",
 }
 
 

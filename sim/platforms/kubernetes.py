@@ -331,6 +331,8 @@ class KubernetesModel(PlatformModel):
             self.spot_grace = min(grace, self.spot_notice)
             self.spot_rng = substream(rng, D.SPOT_STREAM)
         self._push = False  # the HTTP add-on's push activation (see _push_activation)
+        # Set by a subclass: the next arrival calls `_on_arrival` at its time (then it clears).
+        self.wake_on_arrival = False
 
     # =============================================================================================
     # control plane
@@ -1305,6 +1307,9 @@ class KubernetesModel(PlatformModel):
                 d.desired, "keda_hpa", _reason(d.rule, d.reason, d.metric_value, d.target)
             )
 
+    def _on_arrival(self) -> None:
+        """A request arrived while `wake_on_arrival` was set (a subclass hook)."""
+
     # =============================================================================================
     # data plane
     # =============================================================================================
@@ -1379,6 +1384,7 @@ class KubernetesModel(PlatformModel):
         narr = 0
         i0 = i
         cold_now = self.nready == 0  # the ready set changes only at control events
+        tell = self.wake_on_arrival  # set only by control events
         while True:
             if i >= n:
                 narr += i - i0
@@ -1439,6 +1445,10 @@ class KubernetesModel(PlatformModel):
             s = svc[i]
             i += 1
             over = ov_const if ov_const is not None else ov_draw.next()
+            if tell:  # the control plane asked to hear of the next arrival (Knative)
+                tell = self.wake_on_arrival = False
+                self._at(ta, self._on_arrival)
+                until = ta
             if kmin < conc:
                 b = buckets[kmin]
                 pid = b.pop()
@@ -1493,6 +1503,7 @@ class KubernetesModel(PlatformModel):
         f_p, f_o = self._fp.append, self._fo.append
         started_d = 0.0
         cold_now = nep == 0  # the ready set changes only at control events
+        tell = self.wake_on_arrival  # set only by control events
         narr = 0
         i0 = i
         while True:
@@ -1544,6 +1555,10 @@ class KubernetesModel(PlatformModel):
             s = svc[i]
             i += 1
             over = ov_const if ov_const is not None else ov_draw.next()
+            if tell:  # the control plane asked to hear of the next arrival (Knative)
+                tell = self.wake_on_arrival = False
+                self._at(ta, self._on_arrival)
+                until = ta
             if nep:
                 if mode == ROUND_ROBIN:
                     pid = ep[rr_next]

@@ -244,6 +244,20 @@ class MetricFailures(Strict):
         return any(lo <= t < hi for lo, hi in self.outages)
 
 
+def check_cluster_cost(cluster: ClusterSpec, cost: KubernetesCostSettings) -> None:
+    """A commitment needs a rate for this cluster: say so at load time, not after the run
+    (shared by every spec that runs on a cluster)."""
+    c = cost.commitment
+    if c is not None and not (cluster.mode == "autopilot" and c.plan == "flexible-cud"):
+        service: Service = "gke" if cluster.control_plane == "gke" else "ec2"
+        try:
+            discount_rate(c, service, instance_type(cluster.node))
+        except InputError as exc:
+            raise ValueError(f"cost.commitment: {exc.detail}") from None
+    if cost.auto_mode and cluster.control_plane == "gke":
+        raise ValueError("cost.auto_mode is EKS Auto Mode; it does not apply to GKE")
+
+
 class KubernetesSpec(Strict):
     name: str = Field(min_length=1)
     type: Literal["kubernetes"]
@@ -303,16 +317,7 @@ class KubernetesSpec(Strict):
 
     @model_validator(mode="after")
     def _commitment_priced(self) -> KubernetesSpec:
-        """A commitment needs a rate for this cluster: say so at load time, not after the run."""
-        c = self.cost.commitment
-        if c is not None and not (self.cluster.mode == "autopilot" and c.plan == "flexible-cud"):
-            service: Service = "gke" if self.cluster.control_plane == "gke" else "ec2"
-            try:
-                discount_rate(c, service, instance_type(self.cluster.node))
-            except InputError as exc:
-                raise ValueError(f"cost.commitment: {exc.detail}") from None
-        if self.cost.auto_mode and self.cluster.control_plane == "gke":
-            raise ValueError("cost.auto_mode is EKS Auto Mode; it does not apply to GKE")
+        check_cluster_cost(self.cluster, self.cost)
         return self
 
     @property

@@ -32,6 +32,7 @@ from sim.platforms.azure_flex import AzureFlexModel
 from sim.platforms.base import INF, RunContext
 from sim.platforms.cloud_run import CloudRunModel
 from sim.platforms.container_apps import ContainerAppsModel
+from sim.platforms.knative import KnativeModel
 from sim.platforms.kubernetes import DRAINING, READY, STARTING, KubernetesModel
 from sim.platforms.lambda_ import LambdaModel
 from sim.platforms.lambda_managed import LambdaManagedModel
@@ -681,6 +682,26 @@ class ReferenceContainerApps(_ReferenceServerless, ReferenceKubernetes, Containe
     """Container Apps: KEDA (shared), requests as processes."""
 
 
+class ReferenceKnative(ReferenceKubernetes, KnativeModel):  # type: ignore[misc]
+    """Knative: the Kubernetes reference's request processes under the KPA control loop (shared
+    with the kernel, KnativeModel). The kernel tells the control plane of an arrival it asked
+    for (`wake_on_arrival`) once the arrival is placed; here the request's process does, before
+    it first waits."""
+
+    def _request(self, t: float, s: float) -> Generator:
+        inner = ReferenceKubernetes._request(self, t, s)
+        ev = next(inner, None)  # placed: started, queued or rejected
+        if self.wake_on_arrival:
+            self.wake_on_arrival = False
+            self._on_arrival()
+        while ev is not None:
+            value = yield ev
+            try:
+                ev = inner.send(value)
+            except StopIteration:
+                return
+
+
 REFERENCE_MODELS: dict[str, type] = {
     "lambda": ReferenceLambda,
     "wasm": ReferenceWasm,
@@ -689,6 +710,7 @@ REFERENCE_MODELS: dict[str, type] = {
     "lambda_managed": ReferenceLambdaManaged,
     "cloud_run": ReferenceCloudRun,
     "container_apps": ReferenceContainerApps,
+    "knative": ReferenceKnative,
 }
 
 
