@@ -224,6 +224,12 @@ def tune_params(spec: Any, p: dict[str, Any]) -> list[str]:
         if spec.tasks is not None:
             r = max(1, spec.tasks)
             return [f"tasks={_int_range(r, 4 * r)}"]
+    if kind == "knative":  # warm pods against the cold path; a lower utilisation target
+        m = spec.min_scale
+        return [
+            f"min_scale={m}:{m + 3}:1",
+            "target_utilization_percentage=50,60,70",
+        ]
     if kind == "azure_flex":
         a = spec.always_ready
         return [f"always_ready={_int_range(a, max(a + 3, peak))}", "instance_memory=512,2048,4096"]

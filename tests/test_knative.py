@@ -429,3 +429,18 @@ def test_kernel_equals_per_request_reference(routing):
         duration="30m",
     )  # fmt: skip
     assert_same(run_platform(sc), run_reference(sc, "kn", 0, ROOT))
+
+
+def test_a_missed_slo_suggests_a_tune_command_that_parses(small):
+    from sim.scenario import load_scenario
+    from sim.studies.sweep import parse_param
+    from sim.verdict import tune_params
+
+    spec = load_scenario(Path("s.yaml")).platform("kn")
+    params = tune_params(spec, {})
+    assert params == [
+        f"min_scale={spec.min_scale}:{spec.min_scale + 3}:1",
+        "target_utilization_percentage=50,60,70",
+    ]
+    for p in params:
+        parse_param(p)
