@@ -139,11 +139,12 @@ def test_trace_replay(tmp_path: Path, kind: str) -> None:
     assert "requests" in json.dumps(doc)
 
 
-def test_steady_api_levels_extra_entries_validate_and_run() -> None:
+def test_steady_api_levels_flex_and_managed_entries_validate_and_run() -> None:
     from conftest import make_scenario, run_platform
 
-    extra = yaml.safe_load((ROOT / "scenarios/data/steady-api-levels-extra.yaml").read_text())
-    sc = make_scenario({**BASE, "duration": "2m", "platforms": extra["platforms"]})
+    levels = yaml.safe_load((ROOT / "scenarios/steady-api-levels.yaml").read_text())
+    mine = [p for p in levels["platforms"] if p["type"] in ("azure_flex", "lambda_managed")]
+    sc = make_scenario({**BASE, "duration": "2m", "platforms": mine})
     assert [p.type for p in sc.platforms] == ["azure_flex", "azure_flex", "lambda_managed"]
     for p in sc.platforms:
         run = run_platform(sc, p.name)

@@ -12,7 +12,7 @@ from test_equivalence import assert_same
 
 from sim.platforms.cloud_run import recommendation
 from sim.platforms.cloud_run_spec import CloudRunSpec
-from sim.platforms.serverless_containers import merge_periods
+from sim.platforms.slots import merge_periods
 from sim.pricing.cloud_run import CloudRunUsage, cloud_run_bill
 from sim.studies.crossover import run_crossover
 from sim.studies.sweep import Base

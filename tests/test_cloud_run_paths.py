@@ -129,4 +129,4 @@ def test_bundled_scenario_loads_and_says_what_it_shows():
     path = ROOT / "scenarios" / "serverless-containers.yaml"
     assert path.read_text().startswith("# What it shows:")
     sc = make_scenario(yaml.safe_load(path.read_text()))
-    assert {p.type for p in sc.platforms} == {"lambda", "cloud_run", "container_apps"}
+    assert {p.type for p in sc.platforms} == {"lambda", "cloud_run", "container_apps", "knative"}

@@ -34,7 +34,7 @@ import numpy as np
 from sim.platforms.azure_flex_spec import AzureFlexSpec
 from sim.platforms.base import RunContext
 from sim.platforms.kubernetes_spec import KubernetesSpec
-from sim.platforms.slots import SlotsModel, WindowMax
+from sim.platforms.slots import SlotsModel, WindowMax, merge_periods
 from sim.pricing.azure_flex import AzureFlexUsage, azure_flex_bill
 from sim.pricing.tables import price
 
@@ -78,20 +78,9 @@ class ActivityMeter:
         ar = p < self.ar
         self.executions[1] += int(ar.sum())
         self.executions[0] += int(p.size - ar.sum())
-        order = np.lexsort((s, p))
-        s, e, p = s[order], e[order], p[order]
-        n = s.size
-        new_pod = np.ones(n, dtype=bool)
-        new_pod[1:] = p[1:] != p[:-1]
-        # Running max of the ends within each instance: offset each group above the previous one.
-        g = np.cumsum(new_pod) - 1
-        span = float(e.max() - s.min()) + 1.0
-        reach = np.maximum.accumulate(e + g * span) - g * span
-        begins = new_pod.copy()
-        begins[1:] |= s[1:] > reach[:-1]
-        idx = np.flatnonzero(begins)
-        lo, hi, who = s[idx], reach[np.r_[idx[1:] - 1, n - 1]], p[idx]
-        first = new_pod[idx]
+        lo, hi, who = merge_periods(s, e, p)  # disjoint periods per instance, by (instance, start)
+        first = np.ones(lo.size, dtype=bool)
+        first[1:] = who[1:] != who[:-1]
         last = np.r_[first[1:], True]
         mid = ~first & ~last
         if mid.any():

@@ -23,28 +23,10 @@ import numpy as np
 
 from sim.platforms.base import RunContext
 from sim.platforms.kubernetes import PENDING, STARTING, KubernetesModel
+from sim.platforms.slots import merge_periods
 from sim.pricing.tables import Bill
 
 _COMPACT_ROWS = 1 << 21  # merge the stored busy periods when this many pile up
-
-
-def merge_periods(
-    start: np.ndarray, end: np.ndarray, key: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The union of [start, end) intervals per key, as disjoint (start, end, key), sorted by key
-    then start. Intervals that touch (end == next start) merge into one period."""
-    if not start.size:
-        return start, end, key
-    order = np.lexsort((start, key))
-    s, e, k = start[order], end[order], key[order]
-    span = float(max(e.max(), s.max())) + 1.0  # keys apart by more than any time: one pass
-    off = k.astype(np.float64) * span
-    reach = np.maximum.accumulate(e + off)
-    new = np.empty(s.size, dtype=bool)
-    new[0] = True
-    new[1:] = (s[1:] + off[1:]) > reach[:-1]
-    idx = np.flatnonzero(new)
-    return s[idx], np.maximum.reduceat(e, idx), k[idx]
 
 
 def active_steps(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,9 +14,34 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+import numpy as np
+
 from sim.platforms.base import RunContext
 from sim.platforms.kubernetes import KubernetesModel
 from sim.platforms.kubernetes_spec import KubernetesSpec
+
+
+def merge_periods(
+    start: np.ndarray, end: np.ndarray, key: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The union of [start, end) intervals per key, as disjoint (start, end, key), sorted by key
+    then start. Intervals that touch (end == next start) merge into one period."""
+    if not start.size:
+        return start, end, key
+    order = np.lexsort((start, key))
+    s, e, k = start[order], end[order], key[order]
+    # A running max of the ends within each key: lift each key's group above the previous one
+    # (by its rank, not its value, and from the earliest start, to keep float64 precision).
+    group = np.zeros(s.size)
+    group[1:] = np.cumsum(k[1:] != k[:-1])
+    base = float(s.min())
+    off = group * (float(max(e.max(), s.max())) - base + 1.0) - base
+    reach = np.maximum.accumulate(e + off)
+    new = np.empty(s.size, dtype=bool)
+    new[0] = True
+    new[1:] = (s[1:] + off[1:]) > reach[:-1]
+    idx = np.flatnonzero(new)
+    return s[idx], np.maximum.reduceat(e, idx), k[idx]
 
 
 class WindowMax:
