@@ -7,7 +7,7 @@ Consumption"); ASSUMPTION marks what Microsoft does not publish.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BeforeValidator, Field, TypeAdapter, model_validator
 
@@ -22,7 +22,7 @@ _DIST: TypeAdapter[Any] = TypeAdapter(Dist)
 # and 4,096 MB"; 2,048 MB is the default (learn.microsoft.com/azure/azure-functions/
 # flex-consumption-plan#instance-memory; 512 MB added after the 2024-05-24 preview text).
 FLEX_MEMORY_SIZES = (512, 2048, 4096)
-FLEX_MEMORY_MB = 2048
+FLEX_MEMORY_MB: Final = 2048
 # HTTP per-instance concurrency defaults by instance memory (learn.microsoft.com/azure/
 # azure-functions/functions-concurrency#http-trigger-concurrency, Flex Consumption): 512 MB -> 4,
 # 2,048 MB -> 16, 4,096 MB -> 32; Python apps default to 1 at every size. `perInstanceConcurrency`

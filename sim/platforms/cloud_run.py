@@ -114,7 +114,7 @@ class CloudRunModel(ServerlessContainerModel):
             self._scale_to(held, "cloud_run", f"{rule}: {why}{extra}")
 
     # -- billing ---------------------------------------------------------------------------------
-    def usage(self) -> CloudRunUsage:
+    def usage(self) -> CloudRunUsage:  # type: ignore[override]
         s, end = self.service, self.horizon
         start, stop, _ = self.busy_periods(startup=True)
         g = price("cloud_run.billing_granularity_s").rate

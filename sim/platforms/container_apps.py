@@ -29,7 +29,7 @@ class ContainerAppsModel(ServerlessContainerModel):
     bill_fn = staticmethod(container_apps_bill)
     mode_key = "plan"
 
-    def usage(self) -> ContainerAppsUsage:
+    def usage(self) -> ContainerAppsUsage:  # type: ignore[override]
         s, end = self.service, self.horizon
         rt, rn = self.ready_steps()
         idle = 0.0

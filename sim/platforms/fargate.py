@@ -114,9 +114,9 @@ class FargateModel(KubernetesModel):
         # Billing: every task's life (start of image pull -> stop).
         self.lives: list[TaskLife] = []
         self.interruptions: list[tuple[float, int]] = []  # (warning time, task id)
-        self.spot_rng: np.random.Generator | None = None
+        self.task_spot_rng: np.random.Generator | None = None
         if spec.spot is not None and spec.spot.interruptions_per_task_hour > 0 and hi > 0:
-            self.spot_rng = substream(ctx.rng, _SPOT_STREAM)
+            self.task_spot_rng = substream(ctx.rng, _SPOT_STREAM)
         self.n_retried = 0
 
     # -- control plane ----------------------------------------------------------------------------
@@ -125,7 +125,7 @@ class FargateModel(KubernetesModel):
         if self.policies:
             self.max_window = max(self.max_window, T.METRIC_PERIOD_S)
             self._periodic(T.METRIC_PERIOD_S, self._minute)
-        if self.spot_rng is not None:
+        if self.task_spot_rng is not None:
             self.env.process(self._spot_loop())
 
     def _datapoint(self, now: float) -> float | None:
@@ -155,7 +155,7 @@ class FargateModel(KubernetesModel):
             self._scale_to(act.desired, act.rule, f"{act.reason} [{value:.4g} {unit}]")
 
     def _spot_loop(self) -> Any:
-        spot, rng = self.fargate.spot, self.spot_rng
+        spot, rng = self.fargate.spot, self.task_spot_rng
         assert spot is not None and rng is not None
         cap = max(self.max_tasks, 1)
         rate = spot.interruptions_per_task_hour / 3600.0 * cap  # thinning bound

@@ -674,15 +674,15 @@ class _ReferenceServerless:
         return s.astype(float), e.astype(float), k.astype(np.int64)
 
 
-class ReferenceCloudRun(_ReferenceServerless, ReferenceKubernetes, CloudRunModel):  # type: ignore[misc]
+class ReferenceCloudRun(_ReferenceServerless, ReferenceKubernetes, CloudRunModel):
     """Cloud Run: its autoscaler and pending limit (shared), requests as processes."""
 
 
-class ReferenceContainerApps(_ReferenceServerless, ReferenceKubernetes, ContainerAppsModel):  # type: ignore[misc]
+class ReferenceContainerApps(_ReferenceServerless, ReferenceKubernetes, ContainerAppsModel):
     """Container Apps: KEDA (shared), requests as processes."""
 
 
-class ReferenceKnative(ReferenceKubernetes, KnativeModel):  # type: ignore[misc]
+class ReferenceKnative(ReferenceKubernetes, KnativeModel):
     """Knative: the Kubernetes reference's request processes under the KPA control loop (shared
     with the kernel, KnativeModel). The kernel tells the control plane of an arrival it asked
     for (`wake_on_arrival`) once the arrival is placed; here the request's process does, before

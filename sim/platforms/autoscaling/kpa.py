@@ -356,7 +356,8 @@ class KnativePodAutoscaler:
             why.append(("bounds [{}, {}] -> {}", (s.min_scale, s.max_scale or "none", want)))
         scale: int | None = want
         if want == 0:
-            scale, want, why = self._to_zero(now, why)
+            scale, want, reason = self._to_zero(now, why)
+            why = list(reason)
         elif self.state == INACTIVE:
             self.state = ACTIVATING
         proxy = not (want > 0 and ebc >= 0)
