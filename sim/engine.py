@@ -30,7 +30,7 @@ from sim.scenario import Scenario
 from sim.workload import Workload
 
 CHUNK_SECONDS = 3600.0
-_ARRIVALS, _SERVICE, _RECORDER = 0, 1, 2
+_ARRIVALS, _SERVICE, _RECORDER, _SYSTEM = 0, 1, 2, 3
 
 
 @dataclass
@@ -156,8 +156,16 @@ def run_one(
         month_s=scenario.month,
         response_bytes=response_stats(scenario.workload.service.response_size),
     )
-    cls = models[spec.type] if models else model_class(spec.type)
-    model: PlatformModel = cls(spec, ctx)
+    model: PlatformModel
+    if scenario.is_system:  # a placement of a system (sim.systems): one heap for all services
+        from sim.systems.engine import SystemModel
+
+        system_cls = models["system"] if models else SystemModel
+        # The system's own draws (handler times, branches, entry picks) are common to placements.
+        model = system_cls(scenario, spec, ctx, _stream(rep_seq, _SYSTEM))
+    else:
+        cls = models[spec.type] if models else model_class(spec.type)
+        model = cls(spec, ctx)
     chunks = iter(workload.chunks(scenario.duration, CHUNK_SECONDS))
     if model.drives_itself:
         model.chunks = list(chunks)
@@ -180,10 +188,13 @@ def run_one(
         decisions=list(ctx.decisions),
         bill=model.bill(),
         # platforms sharing a Lambda account are re-billed together (sim.simulate)
-        extra={"usage": model.usage()} if getattr(spec, "account", None) else {},
+        extra={"usage": model.usage()}
+        if getattr(spec, "account", None)
+        else ({"system": model.system_stats()} if scenario.is_system else {}),  # type: ignore[attr-defined]
         wall_s=time.perf_counter() - t_wall,
     )
 
 
 def jobs(scenario: Scenario) -> list[tuple[str, int]]:
-    return [(p.name, r) for r in range(scenario.replications) for p in scenario.platforms]
+    units = scenario.placements if scenario.placements is not None else scenario.platforms
+    return [(p.name, r) for r in range(scenario.replications) for p in units]
