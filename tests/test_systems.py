@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import make_scenario
 from sim.cli import main
 from sim.engine import run_one
+
+from conftest import make_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
