@@ -416,3 +416,38 @@ def test_bad_system_exits_2_naming_the_key(
     assert code == 2, out
     assert key in out and words in out, out
     assert "Traceback" not in out
+
+
+# --- KEDA on the simulated queue ------------------------------------------------------------------
+def test_keda_sqs_scaler_reads_the_simulated_queue() -> None:
+    """200 messages at t = 1 s, 60 s each, KEDA aws-sqs-queue (queueLength 5, 0..10 pods, polls
+    every 30 s; the HPA it creates syncs every 15 s and, without `behavior`, limits a scale-up to
+    max(2 x current, 4) (kubernetes pkg/controller/podautoscaler/horizontal.go, scaleUpLimit*).
+    By hand: the poll at 0 s sees nothing; at 30 s it sees 200 messages (ApproximateNumberOfMessages
+    + NotVisible) and activates 0 -> 1; the HPA's sync at 30 s wants ceil(200 / 5) = 40, limited to
+    max(2, 4) = 4; at 45 s to max(8, 4) = 8; at 60 s to 16, capped at maxReplicaCount 10."""
+    keda = {
+        "minReplicaCount": 0,
+        "maxReplicaCount": 10,
+        "triggers": [{"type": "aws-sqs-queue", "metadata": {"queueLength": "5"}}],
+    }
+    workers = {**_k8s("workers", 0), "keda": keda}
+    workers.pop("replicas")
+    services = [
+        {"name": "front", "entry": 1, "handler": "1ms", "steps": [{"publish": "jobs"}]},
+        {"name": "worker", "handler": "60s"},
+    ]
+    data = _system(
+        services,
+        [_k8s("eks", 10, 10), workers],
+        {"p": {"front": "eks", "worker": "workers"}},
+        replications=1,
+        duration="5m",
+        warmup=0,
+        workload={"arrivals": [{"batch": {"at": ["1s"], "size": 200}}]},
+        queues=[{"name": "jobs", "consumer": "worker", "batch_size": 1}],
+    )
+    run = _runs(data, "p")[0]
+    steps = [(d.time_s, d.before, d.after) for d in run.decisions if d.kind.startswith("worker")]
+    assert steps[:4] == [(30.0, 0, 1), (30.0, 1, 4), (45.0, 4, 8), (60.0, 8, 10)], steps
+    assert run.extra["system"]["services"]["worker"]["instances_peak"] == 10

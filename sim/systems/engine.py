@@ -28,6 +28,7 @@ see the data plane up to their own time).
 
 from __future__ import annotations
 
+import itertools
 import math
 import zlib
 from collections import deque
@@ -39,7 +40,8 @@ import numpy as np
 
 from sim import defaults as D
 from sim.errors import InputError
-from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, substream
+from sim.platforms.autoscaling.keda import KedaAutoscaler
+from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, every, substream
 from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
 from sim.pricing.lambda_ import LambdaUsage, lambda_bill
 from sim.pricing.systems import merge_bills, sqs_bill
@@ -258,7 +260,7 @@ class PodStation(Station):
         super().__init__(sys, index, svc, spec)
         pod = spec.pod
         self.scale = (1 - svc.cpu_bound) + svc.cpu_bound / min(float(pod.cpu), 1.0)
-        self.pods = int(spec.replicas)
+        self.pods = int(spec.replicas or 0)  # KEDA: its initial replicas, below
         self.conc = int(pod.concurrency)
         self.shared = spec.routing == "ideal_fifo"
         self.random = spec.routing == "random"
@@ -271,6 +273,22 @@ class PodStation(Station):
         self.ingress = DrawBuffer(spec.ingress_latency, substream(rng, 3))
         self.rejected = 0
         self.lb_requests = 0  # requests from outside the cluster (through the load balancer)
+        # KEDA (aws-sqs-queue triggers on the queue this service consumes; sim.systems.spec
+        # refuses others): the same KedaAutoscaler as the Kubernetes kernel (KEDA's poll and the
+        # HPA it creates). Pods come and go on the shared FIFO of slots (workers pull messages).
+        self.keda = KedaAutoscaler(spec.keda) if spec.keda is not None else None
+        self.startup = DrawBuffer(pod.startup, substream(rng, 5))
+        self.starting = 0  # pods scheduled, not ready yet
+        self.cancel = 0  # starting pods removed before they were ready
+        self.owed = 0  # slots of removed pods still busy: dropped as they free up
+        self.source: SqsQueue | None = None
+        self.ps_acc, self.ps_t = 0.0, 0.0  # pod-seconds so far, and when last counted
+        if self.keda is not None:
+            self.pods = self.keda.initial_replicas
+            self.shared = True
+            self.free = [self.pods * self.conc]
+            self.waiting = [deque()]
+        self.pods_peak = self.pods
 
     def acquire(self, proc: Proc, now: float) -> Any:
         if self.pods == 0:
@@ -296,6 +314,10 @@ class PodStation(Station):
         return None
 
     def release(self, slot: int, now: float) -> None:
+        if self.owed:  # the slot of a removed pod: gone
+            self.owed -= 1
+            self.busy -= 1
+            return
         q = self.waiting[slot]
         if q:  # the slot passes straight to the next in line
             self.sys.resume_at(now, q.popleft(), (slot, 0.0, False))
@@ -321,8 +343,83 @@ class PodStation(Station):
         self.lb_requests += 1
         return self.ingress.next()
 
+    # -- KEDA ----------------------------------------------------------------------------------
+    @property
+    def replicas(self) -> int:
+        return self.pods + self.starting - self.cancel
+
+    def _metric(self) -> float:
+        """aws-sqs-queue: ApproximateNumberOfMessages (+ ...NotVisible with scaleOnInFlight, the
+        default) of the simulated queue (kedacore/keda pkg/scalers/aws_sqs_queue_scaler.go)."""
+        q = self.source
+        assert q is not None and self.keda is not None
+        trig = self.spec.keda.triggers[0].metadata
+        return float(len(q.visible) + (q.inflight if trig.scaleOnInFlight else 0))
+
+    def poll(self, now: float) -> None:
+        assert self.keda is not None
+        d = self.keda.on_poll(now, [self._metric()], self.replicas, self.pods)
+        if d.desired != self.replicas:
+            self.scale_to(d.desired, now, "keda", f"{d.rule}: {d.reason}")
+
+    def sync(self, now: float) -> None:
+        assert self.keda is not None
+        d = self.keda.on_hpa_sync(now, [self._metric()], self.replicas, self.pods)
+        if d.desired != self.replicas and self.replicas > 0:
+            self.scale_to(d.desired, now, "keda_hpa", f"{d.rule}: {d.reason}")
+
+    def _count(self, now: float) -> None:
+        self.ps_acc += self.node_pods() * (now - self.ps_t)
+        self.ps_t = now
+
+    def pod_seconds(self, end: float) -> float:
+        return self.ps_acc + self.node_pods() * (end - self.ps_t)
+
+    def scale_to(self, n: int, now: float, kind: str, reason: str) -> None:
+        self._count(now)
+        before = self.replicas
+        self.sys.ctx.decide(f"{self.name}:{kind}", before, n, reason)
+        for _ in range(n - before):  # new pods: ready after the pod's start-up time
+            self.starting += 1
+            self.sys.at(now + self.startup.next(), self._ready, None)
+        for _ in range(before - n):  # fewer: starting pods first, then ready ones
+            if self.starting - self.cancel > 0:
+                self.cancel += 1
+                continue
+            self.pods -= 1
+            take = min(self.free[0], self.conc)
+            self.free[0] -= take
+            self.owed += self.conc - take
+        self.sys.pods_changed(self.platform, now)
+
+    def _ready(self, _: Any) -> None:
+        self._count(self.sys.now)
+        self.starting -= 1
+        if self.cancel:
+            self.cancel -= 1
+            self.sys.pods_changed(self.platform, self.sys.now)
+            return
+        self.pods += 1
+        now = self.sys.now
+        for _ in range(self.conc):
+            if self.owed:  # a busy slot of a removed pod carries on as this pod's
+                self.owed -= 1
+                continue
+            q = self.waiting[0]
+            if q:
+                self.busy += 1
+                self.sys.resume_at(now, q.popleft(), (0, 0.0, False))
+            else:
+                self.free[0] += 1
+        self.pods_peak = max(self.pods_peak, self.pods)
+        for kick in self.on_free:
+            kick(now)
+
     def instances(self, now: float) -> float:
         return float(self.pods)
+
+    def node_pods(self) -> int:
+        return self.pods + self.starting  # a starting pod holds its node
 
     def queued(self) -> int:
         return sum(len(q) for q in self.waiting)
@@ -481,6 +578,14 @@ class SystemModel(PlatformModel):
             SqsQueue(self, q, self.stations[self.index[q.consumer]]) for q in scenario.queues
         ]
         self.qindex = {n: k for k, n in enumerate(qnames)}
+        for q in self.queues:
+            if isinstance(q.st, PodStation):
+                q.st.source = q
+        # Pods per Kubernetes platform over time [(t, pods)]: the nodes they need, for the bill.
+        self.pod_seg: dict[str, list[tuple[float, int]]] = {}
+        for st in self.stations:
+            if isinstance(st, PodStation) and st.platform not in self.pod_seg:
+                self.pods_changed(st.platform, 0.0)
         # Common streams (same draws in every placement): per-service handler times and branch
         # decisions, failures, and the pick of entry service.
         self.handler = [
@@ -507,6 +612,26 @@ class SystemModel(PlatformModel):
         ]
         self.completions: list[float] = []
         self.task_count = 0
+
+    def pods_changed(self, platform: str, now: float) -> None:
+        n = sum(
+            st.node_pods()
+            for st in self.stations
+            if isinstance(st, PodStation) and st.platform == platform
+        )
+        seg = self.pod_seg.setdefault(platform, [])
+        if seg and seg[-1][0] == now:
+            seg[-1] = (now, n)
+        else:
+            seg.append((now, n))
+
+    def start(self) -> None:
+        env = self.env
+        for st in self.stations:
+            if isinstance(st, PodStation) and st.keda is not None:
+                k = st.keda
+                env.process(every(env, k.polling_interval, st.poll, first=0.0))
+                env.process(every(env, k.hpa_sync_period, st.sync))
 
     # -- plans -----------------------------------------------------------------------------------
     def _compile(self, svc: Any) -> list[tuple[Any, ...]]:
@@ -836,11 +961,11 @@ class SystemModel(PlatformModel):
             if isinstance(st, LambdaStation):
                 mean += st.env_seconds(self.end) / span
             elif isinstance(st, PodStation):
-                mean += st.pods
+                mean += st.pod_seconds(self.end) / span
             else:
                 mean += st.work_s / span
         peak = float(
-            sum(st.pods if isinstance(st, PodStation) else st.peak for st in self.stations)
+            sum(st.pods_peak if isinstance(st, PodStation) else st.peak for st in self.stations)
         )
         return {"mean": mean, "peak": peak}
 
@@ -901,12 +1026,24 @@ class SystemModel(PlatformModel):
         alloc_cpu = node.vcpu - c.system_reserved.cpu
         alloc_mem = node.memory_gib * 1024.0 - c.system_reserved.memory
         per_node = int(min(alloc_cpu / spec.pod.cpu + _EPS, alloc_mem / spec.pod.memory + _EPS))
-        pods = sum(st.pods for st in group)  # type: ignore[attr-defined]
-        n = max(c.min_nodes, math.ceil(pods / max(per_node, 1)))
+        # Nodes: enough for the platform's pods at every moment (pods scheduled at once: node
+        # provisioning is not simulated inside a system), each node billed while it is needed.
+        nodes: list[NodeUsage] = []
+        opened: list[float] = []  # start of node k's current life
+        seg = [*self.pod_seg[spec.name], (self.end, -1)]
+        for (t, pods), (t_next, _) in itertools.pairwise(seg):
+            want = max(c.min_nodes, math.ceil(pods / max(per_node, 1)))
+            while len(opened) > want:
+                nodes.append(NodeUsage(c.node, opened.pop(), t))
+            while len(opened) < want:
+                opened.append(t)
+            if t_next >= self.end:
+                break
+        nodes += [NodeUsage(c.node, t0, self.end) for t0 in opened]
         usage = KubernetesUsage(
             window_s=self.end,
             requests=sum(st.lb_requests for st in group),  # type: ignore[attr-defined]
-            nodes=[NodeUsage(c.node, 0.0, self.end) for _ in range(n)],
+            nodes=nodes,
         )
         assert c.control_plane is not None
         bill = kubernetes_bill(
@@ -918,7 +1055,12 @@ class SystemModel(PlatformModel):
             settings=spec.cost,
             month_s=self.ctx.month_s,
         )
-        return {st.name: _share(bill, st.pods / pods if pods else 1 / len(group)) for st in group}  # type: ignore[attr-defined]
+        pod_s = [st.pod_seconds(self.end) for st in group]  # type: ignore[attr-defined]
+        total = sum(pod_s)
+        return {
+            st.name: _share(bill, ps / total if total else 1 / len(group))
+            for st, ps in zip(group, pod_s, strict=True)
+        }
 
     def bill(self) -> Bill:
         return merge_bills(self.bills(), self.end, self.ctx.month_s)
@@ -937,7 +1079,7 @@ class SystemModel(PlatformModel):
                 "outcomes": dict(stats.outcomes),
                 "latency_ms": dict(stats.latency),
                 "cold_starts": stats.cold_starts,
-                "instances_peak": float(st.pods if isinstance(st, PodStation) else st.peak),
+                "instances_peak": float(st.pods_peak if isinstance(st, PodStation) else st.peak),
                 "throttles": getattr(st, "throttles", 0),
                 "monthly_cost_usd": bills[st.name].monthly_usd,
                 "monthly_breakdown_usd": dict(bills[st.name].monthly_breakdown),

@@ -241,6 +241,8 @@ def check_system(
         if q.name not in fed:
             raise SystemProblem(("queues", k), f"nothing publishes to queue {q.name!r}")
     consumers = {q.consumer for q in queues}
+    called = {c for targets in graph.values() for c in targets} | (fed & known)
+    called |= {s.name for s in services if s.entry > 0}
     for k, p in enumerate(placements):
         for svc, plat in p.services.items():
             if svc not in known:
@@ -259,13 +261,22 @@ def check_system(
                     f"{svc!r} consumes an SQS queue; a Wasm platform cannot (no SQS trigger)",
                 )
             spec = platform_specs[plat]
-            if spec.type == "kubernetes" and (
+            if spec.type == "kubernetes" and spec.scaler == "keda":
+                types = {t.type for t in spec.keda.triggers}
+                if types != {"aws-sqs-queue"} or svc not in consumers or svc in called:
+                    raise SystemProblem(
+                        ("placements", k, "services", svc),
+                        f"platform {plat!r}: in a system, KEDA scales a deployment that only "
+                        "consumes an SQS queue, on aws-sqs-queue triggers (others: not yet)",
+                    )
+            elif spec.type == "kubernetes" and (
                 spec.scaler != "fixed" or spec.routing not in SYSTEM_ROUTINGS
             ):
                 raise SystemProblem(
                     ("placements", k, "services", svc),
                     f"platform {plat!r}: in a system a Kubernetes platform needs fixed `replicas` "
-                    f"and routing {', '.join(SYSTEM_ROUTINGS)} (HPA/KEDA in systems: not yet)",
+                    f"and routing {', '.join(SYSTEM_ROUTINGS)} (HPA in systems: not yet; "
+                    "KEDA: for SQS workers)",
                 )
         missing = [n for n in names if n not in p.services]
         if missing:
