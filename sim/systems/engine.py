@@ -1134,7 +1134,8 @@ class _Resumer:
 
 
 class _Join:
-    """A parallel fan-out: resume the caller when every call has answered (worst outcome)."""
+    """A parallel fan-out: resume the caller when every call has answered, with the worst
+    outcome (timed_out > rejected > throttled > ok)."""
 
     __slots__ = ("left", "outcome", "proc", "sys")
 
@@ -1142,7 +1143,7 @@ class _Join:
         self.sys, self.proc, self.left, self.outcome = sys, proc, n, OK
 
     def one(self, outcome: Any) -> None:
-        if outcome != OK:
+        if outcome > self.outcome:  # the worst, whatever the order of the answers
             self.outcome = outcome
         self.left -= 1
         if self.left == 0:
