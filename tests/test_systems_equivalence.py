@@ -12,9 +12,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_scenario
 from sim.engine import run_one
 from sim.validation.reference import ReferenceSystem
+
+from conftest import make_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
