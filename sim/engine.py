@@ -30,7 +30,7 @@ from sim.scenario import Scenario
 from sim.workload import Workload
 
 CHUNK_SECONDS = 3600.0
-_ARRIVALS, _SERVICE, _RECORDER = 0, 1, 2
+_ARRIVALS, _SERVICE, _RECORDER, _SYSTEM = 0, 1, 2, 3
 _ERRORS = 0  # under _SERVICE: the handler-error draw
 
 
@@ -164,8 +164,16 @@ def run_one(
         month_s=scenario.month,
         response_bytes=response_stats(scenario.workload.service.response_size),
     )
-    cls = models[spec.type] if models else model_class(spec.type)
-    model: PlatformModel = cls(spec, ctx)
+    model: PlatformModel
+    if scenario.is_system:  # a placement of a system (sim.systems): one heap for all services
+        from sim.systems.engine import SystemModel
+
+        system_cls = models["system"] if models else SystemModel
+        # The system's own draws (handler times, branches, entry picks) are common to placements.
+        model = system_cls(scenario, spec, ctx, _stream(rep_seq, _SYSTEM))
+    else:
+        cls = models[spec.type] if models else model_class(spec.type)
+        model = cls(spec, ctx)
     chunks = iter(workload.chunks(scenario.duration, CHUNK_SECONDS))
     if model.drives_itself:
         model.chunks = list(chunks)
@@ -188,11 +196,17 @@ def run_one(
         decisions=list(ctx.decisions),
         bill=model.bill(),
         # Lambda usage: platforms sharing an account are re-billed together (sim.simulate);
-        # `sim fit --check` compares its billed milliseconds with the logs'
-        extra={"usage": model.usage()} if spec.type == "lambda" else {},
+        # `sim fit --check` compares its billed milliseconds with the logs'. A system placement
+        # keeps its per-service and per-queue statistics.
+        extra=(
+            {"system": model.system_stats()}  # type: ignore[attr-defined]
+            if scenario.is_system
+            else ({"usage": model.usage()} if spec.type == "lambda" else {})
+        ),
         wall_s=time.perf_counter() - t_wall,
     )
 
 
 def jobs(scenario: Scenario) -> list[tuple[str, int]]:
-    return [(p.name, r) for r in range(scenario.replications) for p in scenario.platforms]
+    units = scenario.placements if scenario.placements is not None else scenario.platforms
+    return [(p.name, r) for r in range(scenario.replications) for p in units]

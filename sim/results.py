@@ -47,11 +47,19 @@ def build_summary(
     by_platform: dict[str, list[PlatformRun]] = {}
     for r in runs:
         by_platform.setdefault(r.platform, []).append(r)
+    units = scenario.placements if scenario.placements is not None else scenario.platforms
     platforms = {
         p.name: summarize_platform(scenario, by_platform[p.name])
-        for p in scenario.platforms
+        for p in units
         if p.name in by_platform
     }
+    extra: dict[str, Any] = {}
+    if scenario.is_system:  # per placement: per-service and per-queue figures (sim.systems)
+        from sim.systems.summary import summarize_system
+
+        extra["system"] = {
+            p.name: summarize_system(by_platform[p.name]) for p in units if p.name in by_platform
+        }
     return {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -66,6 +74,7 @@ def build_summary(
         "verdict": verdict(scenario, platforms, source),
         "defaults_used": defaults_used(scenario),
         "platforms": platforms,
+        **extra,
         "resolved_scenario": resolved_dict(scenario),
         "notes": {
             "latency": "end-to-end as the client sees it: overhead + wait + startup + service; "

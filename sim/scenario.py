@@ -21,6 +21,8 @@ from sim.config import (
     Duration,
     Fraction,
     Strict,
+    format_path,
+    line_of,
     load_yaml,
     read_text_file,
     validation_problems,
@@ -28,6 +30,7 @@ from sim.config import (
 from sim.errors import InputError
 from sim.platforms import PlatformSpec
 from sim.pricing.tables import billing_month_s
+from sim.systems.spec import PlacementSpec, QueueSpec, ServiceSpec, SystemProblem, check_system
 from sim.workload import WorkloadSpec
 
 
@@ -72,6 +75,29 @@ class Scenario(Strict):
         gt=0,
         description="billing month of monthly figures: 730h as the providers' calculators; 720h",
     )
+    # A system (issue 17, sim.systems): services joined by calls and queues, and the placements
+    # of the services on `platforms` compared in their stead. None: one implicit service.
+    services: list[ServiceSpec] | None = None
+    queues: list[QueueSpec] = Field(default_factory=list)
+    placements: list[PlacementSpec] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _system_service_time(cls, data: Any) -> Any:
+        # A system's handler times are per service; the workload then only gives arrivals.
+        if (
+            isinstance(data, dict)
+            and data.get("services")
+            and isinstance(data.get("workload"), dict)
+        ):
+            wl = dict(data["workload"])
+            svc = dict(wl.get("service") or {})
+            if svc.get("duration") is None:
+                first = data["services"][0]
+                svc["duration"] = first.get("handler") if isinstance(first, dict) else None
+                wl["service"] = svc
+                data = {**data, "workload": wl}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -94,10 +120,25 @@ class Scenario(Strict):
             raise ValueError(f"platform names must be unique; repeated: {', '.join(dup)}")
         if self.timeline_step is None:
             self.timeline_step = max(1.0, self.duration / 720)
+        if (self.services is None) != (self.placements is None):
+            raise ValueError("a system needs both `services` and `placements`")
+        if self.services is None and self.queues:
+            raise ValueError("`queues` belong to a system: add `services` and `placements`")
+        if self.services is not None and self.placements is not None:
+            check_system(
+                self.services, self.queues, self.placements, {p.name: p for p in self.platforms}
+            )
         return self
+
+    @property
+    def is_system(self) -> bool:
+        return self.services is not None
 
     def platform(self, name: str) -> Any:
         for p in self.platforms:
+            if p.name == name:
+                return p
+        for p in self.placements or ():  # a system's placements stand where platforms stand
             if p.name == name:
                 return p
         raise KeyError(name)
@@ -266,6 +307,10 @@ def validate_scenario(
         return Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise format_validation_error(exc, file, data, node, labels) from None
+    except SystemProblem as exc:
+        line = line_of(node, exc.path)
+        key = format_path(exc.path) + (f" (line {line})" if line else "")
+        raise InputError(str(exc), file=file, key=key) from None
     except InputError as exc:
         if exc.file is None:
             raise InputError(exc.detail, file=file, key=exc.key) from None

@@ -60,7 +60,12 @@ def expected_requests(scenario: Scenario, base_dir: Path) -> float:
 
     wl = Workload(scenario.workload, np.random.default_rng(0), np.random.default_rng(0), base_dir)
     per_run = wl.expected_requests(scenario.duration)
-    return per_run * scenario.replications * len(scenario.platforms)
+    return per_run * scenario.replications * _units(scenario)
+
+
+def _units(scenario: Scenario) -> int:
+    """Runs per replication: one per platform, or one per placement of a system."""
+    return len(scenario.placements) if scenario.placements is not None else len(scenario.platforms)
 
 
 def expected_events(scenario: Scenario) -> list[tuple[str, float]]:
@@ -69,7 +74,7 @@ def expected_events(scenario: Scenario) -> list[tuple[str, float]]:
     state changes and periodic batches. The request count is checked separately."""
     t, reps = scenario.duration, scenario.replications
     step = scenario.timeline_step or t
-    runs = reps * len(scenario.platforms)
+    runs = reps * _units(scenario)
     # The workload is fed in CHUNK_SECONDS windows: one Python step each, requests or not.
     out = [("timeline_step", runs * t / step), ("duration", runs * t / CHUNK_SECONDS)]
     for i, p in enumerate(scenario.platforms):

@@ -55,6 +55,8 @@ BUNDLED = sorted((ROOT / "scenarios").glob("*.yaml"))
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
 def test_bundled_scenarios_kernel_equals_per_request_path(path):
     sc = load_scenario(path, ["duration=20m", "warmup=1m", "replications=1"])
+    if sc.is_system:  # placements, not platforms: tests/test_systems_equivalence.py
+        pytest.skip("a system: its reference model does not cover queues yet")
     for p in sc.platforms:
         assert p.type in REFERENCE_MODELS, f"no reference model for type {p.type}"
         assert_same(run_one(sc, p.name, 0, path.parent), run_reference(sc, p.name, 0, path.parent))

@@ -29,6 +29,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("sim.records", "sim.pricing"),
     ("sim.workload",),
     ("sim.platforms",),
+    # systems of services (issue 17): spec keys read by sim.scenario; the system data plane the
+    # engine runs (it reaches the scenario only as an argument, never by import)
+    ("sim.systems",),
     ("sim.scenario",),
     ("sim.engine",),
     ("sim.statistics",),

@@ -34,7 +34,8 @@ def test_bundled_scenario_runs_short(path: Path):
     assert text.startswith("#") and "Look at" in text, "document what it shows at the top"
     sc = load_scenario(path, ["duration=10m", "warmup=0s", "replications=1"])
     summary, _ = run_scenario(sc, path.parent, workers=1)
-    assert set(summary["platforms"]) == {p.name for p in sc.platforms}
+    units = sc.placements if sc.placements is not None else sc.platforms  # a system: placements
+    assert set(summary["platforms"]) == {p.name for p in units}
     for p in summary["platforms"].values():
         assert p["requests"] >= 0
         assert p["monthly_cost_usd"] >= 0

@@ -94,5 +94,49 @@ def run(
         click.echo(summary_json(res.summary))
     else:
         print_summary(res.summary, out_dir)
+        if "system" in res.summary:
+            print_system(res.summary)
     if check and any(slo_met(p) is False for p in res.summary["platforms"].values()):
         sys.exit(EXIT_SLO)
+
+
+def print_system(summary: dict) -> None:
+    """A system (issue 17): per placement, a row per service and per queue."""
+    from rich.table import Table
+
+    from sim import format as fmt
+    from sim.cli.console import make_console
+
+    console = make_console()
+    for name, p in summary["system"].items():
+        a = p["async_completion_ms"]
+        title = (
+            f"{name}: services and queues (async completion p50 {fmt.ms(a.get('p50'))}, "
+            f"p99 {fmt.ms(a.get('p99'))})"
+        )
+        t = Table(title=title)
+        for col in ("service / queue", "platform", "requests", "p50", "p99", "cold", "$/month"):
+            t.add_column(col, justify="left" if col in ("service / queue", "platform") else "right")
+        for svc, s in p["services"].items():
+            lat = s["latency_ms"]
+            t.add_row(
+                svc,
+                f"{s['platform']} ({s['type']})",
+                fmt.count(s["requests"]),
+                fmt.ms(lat.get("p50")),
+                fmt.ms(lat.get("p99")),
+                fmt.count(s["cold_starts"]),
+                fmt.usd(s["monthly_cost_usd"]),
+            )
+        for q, v in p["queues"].items():
+            w = v["time_in_queue_ms"]
+            t.add_row(
+                f"queue {q}",
+                f"sqs -> {v['consumer']}" + (f", DLQ {v['dlq']}" if v["dlq"] else ""),
+                fmt.count(v["sent"]),
+                fmt.ms(w.get("p50")),
+                fmt.ms(w.get("p99")),
+                "",
+                fmt.usd(v["monthly_cost_usd"]),
+            )
+        console.print(t)

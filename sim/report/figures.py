@@ -75,6 +75,9 @@ BILL_COLOR = {
         )
     )
 }  # fmt: skip
+# Systems (issue 17): queue request lines take a colour no cloud line has (an operating line's:
+# those are hatched), so the names above keep theirs.
+BILL_COLOR["sqs_requests"] = BILL_COLOR["platform_engineer"]
 LAYOUT = {
     "margin": {"l": 70, "r": 30, "t": 60, "b": 50},
     "legend": {"font": {"size": 11}},

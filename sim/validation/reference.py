@@ -39,6 +39,16 @@ from sim.platforms.lambda_managed import LambdaManagedModel
 from sim.platforms.wasm import WasmModel
 from sim.records import COLUMNS, OK, REJECTED, TIMED_OUT, RequestLog
 from sim.scenario import Scenario
+from sim.systems.engine import (
+    CALL,
+    PAR,
+    PUB_S,
+    WORK,
+    LambdaStation,
+    PodStation,
+    Root,
+    SystemModel,
+)
 
 _ARRIVAL_PRIORITY = 2  # after SimPy's URGENT (0) and NORMAL (1) events at the same time
 
@@ -759,3 +769,146 @@ class ReferenceFargate(FargateModel, ReferenceKubernetes):
 
 
 REFERENCE_MODELS["fargate"] = ReferenceFargate
+
+
+# --- systems (issue 17) ---------------------------------------------------------------------------
+class ReferenceSystem(SystemModel):
+    """A system with one SimPy process per request at a service, per call and per event: the
+    textbook way, against sim.systems.engine's single heap of generators.
+
+    Shared with the heap engine: the per-request plans (the common random numbers, like the
+    workload's chunks), the Lambda stations' environment pools (cold start, keep-alive, limits)
+    and the bills. Written here: arrivals, waiting for a pod slot (a simpy.Resource per service:
+    one FIFO in front of replicas x concurrency slots), work, synchronous calls with their client
+    timeouts (`visit | timeout`), retries and backoff, fan-outs (`all_of`), events to services.
+    Covers Kubernetes (ideal_fifo, fixed replicas) and Lambda stations without queues.
+    """
+
+    drives_itself = True
+
+    def start(self) -> None:
+        env = self.env
+        self.slots = {
+            st.index: simpy.Resource(env, capacity=max(1, st.pods * st.conc))
+            for st in self.stations
+            if isinstance(st, PodStation)
+        }
+        env.process(self._source())
+
+    def advance(self, until: float) -> None:  # requests drive themselves
+        self.now = self.env.now
+
+    def _source(self) -> Generator:
+        env = self.env
+        for chunk in self.chunks:
+            for t in chunk.arrival.tolist():
+                yield env.timeout(t - env.now)
+                env.process(self._entry(t))
+
+    def _entry(self, t: float) -> Generator:
+        self.now = t
+        i = self.entries[0]
+        if len(self.entries) > 1:
+            x = self.entry_pick.next()
+            i = next(k for k, c in enumerate(self.entry_cum) if x < c)
+        self.task_count = 0
+        plan = self.plan(i)
+        root = Root(t)
+        over = self.stations[i].overhead()
+        outcome, start, wait, startup, cold = yield self.env.process(self._visit_ref(plan, root))
+        end = self.env.now
+        _log(self.log, t, start, end, wait, startup, end - start, over, cold, outcome, 0)
+        root.sync_done = True
+        if root.pending == 0 and root.arrival >= self.warmup:
+            self.completions.append(end - root.arrival)
+
+    def _visit_ref(self, plan: tuple, root: Root) -> Generator:
+        env = self.env
+        st = self.stations[plan[0]]
+        st.calls_in += 1
+        arrival = env.now
+        req = None
+        if isinstance(st, PodStation):
+            req = self.slots[st.index].request()
+            yield req
+            self.now = env.now
+            slot, startup, cold = 0, 0.0, False
+        else:
+            self.now = env.now
+            got = st.acquire(None, env.now)
+            if isinstance(got, int):
+                self._row(st, arrival, arrival, arrival, 0.0, 0.0, False, got, 0)
+                return got, arrival, 0.0, 0.0, False
+            slot, startup, cold = got
+        start = env.now
+        if startup > 0:
+            yield env.timeout(startup)
+        ran_from = env.now
+        outcome = OK
+        for step in plan[2]:
+            kind = step[0]
+            if kind == WORK:
+                dt = step[1] * st.scale
+                st.work_s += dt
+                if dt > 0:
+                    yield env.timeout(dt)
+            elif kind == CALL:
+                outcome = yield env.process(self._call_ref(step[1], step[2], st, root))
+                if outcome != OK:
+                    break
+            elif kind == PAR:
+                calls = [env.process(self._call_ref(c, p, st, root)) for c, p in step[1]]
+                done = yield env.all_of(calls)
+                outcome = max(done[c] for c in calls)
+                if outcome != OK:
+                    break
+            elif kind == PUB_S:
+                root.pending += 1
+                env.process(self._event_ref(step[2], root, st))
+                yield env.timeout(0)  # the event is sent before this request goes on
+            else:
+                raise NotImplementedError("queues are not in the reference model")
+        self.now = env.now
+        # a handler that got its answers may still fail (one draw per such run)
+        rate = st.svc.error_rate
+        if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
+            outcome = REJECTED
+        end = env.now
+        if isinstance(st, LambdaStation):
+            st.bill_invocation(end - ran_from)
+        if req is not None:
+            self.slots[st.index].release(req)
+        else:
+            st.release(slot, end)
+        self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, slot)
+        return outcome, ran_from, start - arrival, startup, cold
+
+    def _call_ref(self, cs: Any, plan: tuple, src: Any, root: Root) -> Generator:
+        env = self.env
+        dst = self.stations[plan[0]]
+        outcome = OK
+        for attempt in range(cs.retries + 1):
+            if attempt:
+                self.now = env.now
+                cap = min(cs.backoff.cap, cs.backoff.base * 2 ** (attempt - 1))
+                yield env.timeout(self.jitter.next() * cap)
+            self.now = env.now
+            hop = self._hop(src, dst)
+            visit = env.process(self._after(hop, plan, root))
+            timer = env.timeout(cs.timeout)
+            fired = yield visit | timer
+            outcome = fired[visit][0] if visit in fired else TIMED_OUT
+            if outcome == OK:
+                return OK
+        return outcome
+
+    def _after(self, hop: float, plan: tuple, root: Root) -> Generator:
+        if hop > 0:
+            yield self.env.timeout(hop)
+        return (yield self.env.process(self._visit_ref(plan, root)))
+
+    def _event_ref(self, plan: tuple, root: Root, src: Any) -> Generator:
+        self.now = self.env.now
+        hop = self._hop(src, self.stations[plan[0]])
+        yield self.env.process(self._after(hop, plan, root))
+        self.task_done(root, self.env.now)

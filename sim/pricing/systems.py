@@ -1,0 +1,64 @@
+"""Bills of a system (issue 17): queue request charges, and one bill built from its parts.
+
+SQS bills every API request, and each 64 KB chunk of a payload counts as one request
+(prices.yaml `sqs.standard.requests`, `sqs.request_chunk_bytes`). A message costs one SendMessage
+per chunk; each receive of a batch costs one ReceiveMessage and one DeleteMessageBatch per chunk of
+the batch's payload (Lambda's event source mapping receives up to 10 messages a call). Empty
+receives of long-polling consumers are not counted (a few per poller and 20 s: cents a month).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from sim.pricing.tables import Bill, BillBuilder, price
+
+
+def sqs_requests(sent: int, receives: int, message_size: float, batch_messages: float) -> float:
+    """Billed SQS requests: sends + (receive + delete) per received batch, each per 64 KB chunk."""
+    chunk = price("sqs.request_chunk_bytes").rate
+    per_message = math.ceil(message_size / chunk)
+    per_batch = math.ceil(message_size * max(batch_messages, 1.0) / chunk)
+    return sent * per_message + 2.0 * receives * per_batch
+
+
+def sqs_bill(
+    *,
+    sent: int,
+    receives: int,
+    message_size: float,
+    window_s: float,
+    month_s: float | None,
+    batch_messages: float = 1.0,
+) -> Bill:
+    b = BillBuilder(window_s, month_s)
+    rate = price("sqs.standard.requests")
+    n = b.monthly(sqs_requests(sent, receives, message_size, batch_messages))
+    b.line("sqs_requests", rate.cost(n), [rate, price("sqs.request_chunk_bytes")])
+    return b.build(sent)
+
+
+def scaled_bill(bill: Bill, share: float) -> Bill:
+    """A share of a bill (a service's part of a cluster or an edge account it shares)."""
+    b = BillBuilder(bill.window_s, bill.month_s)
+    for line, usd in bill.monthly_breakdown.items():
+        b.line(line, usd * share, [bill.sources.get(line, "")] if bill.sources.get(line) else [])
+    return _dated(b.build(bill.requests * share), bill.price_date)
+
+
+def merge_bills(parts: dict[str, Bill], window_s: float, month_s: float | None) -> Bill:
+    """One bill of named parts; each line is named `part.line`."""
+    b = BillBuilder(window_s, month_s)
+    dates = []
+    for name, bill in parts.items():
+        for line, usd in bill.monthly_breakdown.items():
+            src = bill.sources.get(line)
+            b.line(f"{name}.{line}", usd, [src] if src else [])
+        if bill.price_date:
+            dates.append(bill.price_date)
+    return _dated(b.build(0), min(dates) if dates else None)
+
+
+def _dated(bill: Bill, date: str | None) -> Bill:
+    return dataclasses.replace(bill, price_date=date)

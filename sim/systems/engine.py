@@ -1,0 +1,1211 @@
+"""The system data plane (issue 17): every service of one placement in one event heap.
+
+The single-service kernels are tight loops over pre-generated arrivals; a system needs arrivals
+created by another service's completion and a caller that keeps its slot while it waits. So a
+system runs as one heap of (time, seq, function, argument) processed by `advance(until)`, which
+the engine's driver calls exactly as for a platform model (control loops stay SimPy processes and
+see the data plane up to their own time).
+
+- A request at a service is a generator (`_visit`): acquire a slot at the service's station
+  (Lambda environment, Wasm instance, pod slot), run its steps (work, calls, publishes), release.
+  A generator yields a float (sleep), or a command: acquire, call, parallel calls, or wait.
+- Common random numbers: an entry request's whole plan (handler times, which calls and publishes
+  happen) is drawn when it arrives, from per-service streams common to every placement; only
+  platform behaviour (cold starts, keep-alive, backoff jitter) draws from the placement's stream.
+- Stations: Lambda (one request per execution environment, cold start = sandbox overhead + Init,
+  keep-alive reclaim, per-function concurrency limit and scaling token bucket -> throttles), Wasm
+  (fresh instance per request, platform-wide max_concurrency -> rejected), Kubernetes (fixed
+  replicas x pod.concurrency slots; ideal_fifo: one shared FIFO queue; round_robin/random: a FIFO
+  per pod; queue_limit -> rejected).
+- Hops: a call into a platform pays that platform's own entry latency (Lambda's API Gateway
+  latency when `api_gateway` is set, the cluster's ingress latency, Wasm's edge latency); a call
+  between services of the same Kubernetes platform goes pod to pod (no ingress).
+- SQS standard queues (sim.systems.spec for the defaults and their sources), consumed by a Lambda
+  event source mapping (batches, batching window, maximum concurrency, 5 concurrent batches at
+  first, +5 a second while messages wait = AWS's "up to 300 more per minute", 1,000 at most) or by
+  Kubernetes workers (each free pod slot receives one message at once: long polling).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import zlib
+from collections import deque
+from collections.abc import Callable, Generator
+from heapq import heappop, heappush
+from typing import Any
+
+import numpy as np
+
+from sim import defaults as D
+from sim.errors import InputError
+from sim.platforms.autoscaling.keda import KedaAutoscaler
+from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, every, substream
+from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
+from sim.pricing.lambda_ import LambdaUsage, lambda_bill
+from sim.pricing.systems import merge_bills, sqs_bill
+from sim.pricing.tables import Bill, instance_type
+from sim.pricing.wasm import WasmUsage, wasm_bill
+from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder, RequestLog
+from sim.systems.spec import (
+    ESM_MAX_BATCHES,
+    ESM_SCALE_UP_PER_MINUTE,
+    ESM_START_BATCHES,
+    CallStep,
+    OneOfStep,
+    ParallelStep,
+    PublishStep,
+    WorkStep,
+)
+
+# Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
+WORK, CALL, PAR, PUB_Q, PUB_S = 0, 1, 2, 3, 4
+# Generator commands besides a float (sleep).
+ACQ, DO_CALL, DO_PAR, ATTEMPT = 10, 11, 12, 13
+MAX_TASKS_PER_REQUEST = 100_000
+_EPS = 1e-9
+
+
+def name_key(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8")) & 0xFFFFFF
+
+
+class _Uniforms:
+    __slots__ = ("_buf", "_i", "_rng")
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng, self._buf, self._i = rng, [], 0
+
+    def next(self) -> float:
+        if self._i >= len(self._buf):
+            self._buf, self._i = self._rng.random(4096).tolist(), 0
+        x = self._buf[self._i]
+        self._i += 1
+        return x
+
+
+class Proc:
+    """A running generator and what to call with its return value."""
+
+    __slots__ = ("done", "gen")
+
+    def __init__(self, gen: Generator, done: Callable[[Any], None] | None) -> None:
+        self.gen, self.done = gen, done
+
+
+class Root:
+    """One entry request: its synchronous answer and the asynchronous work it caused."""
+
+    __slots__ = ("arrival", "last", "pending", "sync_done")
+
+    def __init__(self, arrival: float) -> None:
+        self.arrival, self.last, self.pending, self.sync_done = arrival, arrival, 0, False
+
+
+# --- stations -------------------------------------------------------------------------------------
+class Station:
+    """One service on its platform: slots, the service's work scale, its request log."""
+
+    kind = ""
+    scale = 1.0
+
+    def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any) -> None:
+        self.sys, self.index, self.svc, self.spec = sys, index, svc, spec
+        self.name = svc.name
+        self.platform = spec.name
+        self.log = RequestLog()
+        self.calls_in = 0  # attempts that reached this station
+        self.busy = 0
+        self.peak = 0
+        self.work_s = 0.0  # handler seconds run (after scaling)
+        self.on_free: list[Callable[[float], None]] = []  # queue consumers waiting for a slot
+
+    def acquire(self, proc: Proc, now: float) -> Any:
+        """(slot, startup seconds, cold) now; an outcome code (refused); None (queued: the
+        station resumes `proc` with (slot, startup, cold) later)."""
+        raise NotImplementedError
+
+    def release(self, slot: int, now: float) -> None:
+        raise NotImplementedError
+
+    def free_slot(self) -> bool:
+        return False
+
+    def overhead(self) -> float:
+        return 0.0
+
+    def instances(self, now: float) -> float:
+        return float(self.busy)
+
+    def queued(self) -> int:
+        return 0
+
+
+class LambdaStation(Station):
+    kind = "lambda"
+
+    def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any, rng: Any) -> None:
+        super().__init__(sys, index, svc, spec)
+        self.memory = svc.memory if svc.memory is not None else spec.memory
+        vcpu = min(self.memory / D.LAMBDA_MB_PER_VCPU, D.LAMBDA_MAX_VCPU)
+        self.scale = (1 - svc.cpu_bound) + svc.cpu_bound / min(vcpu, spec.threads)
+        self.limit = spec.concurrency_limit
+        self.init = DrawBuffer(spec.restore if spec.snapstart else spec.init, substream(rng, 1))
+        self.keep = DrawBuffer(spec.keep_alive, substream(rng, 2))
+        self.gw = (
+            DrawBuffer(spec.gateway_latency, substream(rng, 3))
+            if spec.api_gateway != "none" and spec.gateway_latency is not None
+            else None
+        )
+        self.burst, self.refill = float(spec.scaling_rate.burst), spec.scaling_rate.refill
+        self.tokens, self.tok_t = self.burst, 0.0
+        self.idle: list[tuple[float, int]] = []  # (expiry, env), most recently used last
+        self.next_env = 0
+        self.live = 0
+        self.env_s = 0.0  # environment-seconds (creation to reclaim) for instances
+        self.invocations = 0
+        self.billed_ms = 0.0
+        self.init_ms = 0.0
+        self.cold = 0
+        self.throttles = 0
+        self.gateway_requests = 0
+
+    def acquire(self, proc: Proc, now: float) -> Any:
+        if self.busy >= self.limit:
+            self.throttles += 1
+            return THROTTLED
+        idle = self.idle
+        while idle:
+            exp, env = idle.pop()
+            if exp > now:
+                self.busy += 1
+                self.peak = max(self.peak, self.busy)
+                return env, 0.0, False
+            self.live -= 1
+            self.env_s += exp
+        tok = min(self.burst, self.tokens + (now - self.tok_t) * self.refill)
+        self.tok_t = now
+        if tok < 1.0:
+            self.tokens = tok
+            self.throttles += 1
+            return THROTTLED
+        self.tokens = tok - 1.0
+        init = self.init.next()
+        self.init_ms += math.ceil(init * 1e3 - 1e-9)
+        self.cold += 1
+        self.next_env += 1
+        self.live += 1
+        self.env_s -= now
+        self.busy += 1
+        self.peak = max(self.peak, self.busy)
+        return self.next_env, self.spec.sandbox_overhead + init, True
+
+    def release(self, slot: int, now: float) -> None:
+        self.busy -= 1
+        self.idle.append((now + self.keep.next(), slot))
+
+    def bill_invocation(self, ran_s: float) -> None:
+        self.invocations += 1
+        self.billed_ms += math.ceil(ran_s * 1e3 - 1e-9)
+
+    def overhead(self) -> float:
+        if self.gw is None:
+            return 0.0
+        self.gateway_requests += 1
+        return self.gw.next()
+
+    def instances(self, now: float) -> float:
+        return float(self.busy + sum(1 for exp, _ in self.idle if exp > now))
+
+    def env_seconds(self, end: float) -> float:
+        alive = self.live - len(self.idle)  # busy at the end
+        return self.env_s + alive * end + sum(min(exp, end) for exp, _ in self.idle)
+
+
+class WasmStation(Station):
+    kind = "wasm"
+
+    def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any, rng: Any) -> None:
+        super().__init__(sys, index, svc, spec)
+        self.scale = spec.slowdown
+        self.inst = DrawBuffer(spec.instantiate, substream(rng, 1))
+        self.edge = DrawBuffer(spec.edge_latency, substream(rng, 3))
+        self.cpu_s = 0.0
+        self.ran = 0
+
+    def acquire(self, proc: Proc, now: float) -> Any:
+        group = self.sys.wasm_busy
+        cap = self.spec.max_concurrency
+        if cap is not None and group[self.platform] >= cap:
+            return REJECTED
+        group[self.platform] += 1
+        self.busy += 1
+        self.peak = max(self.peak, self.busy)
+        self.ran += 1
+        return 0, self.inst.next(), False
+
+    def release(self, slot: int, now: float) -> None:
+        self.busy -= 1
+        self.sys.wasm_busy[self.platform] -= 1
+
+    def overhead(self) -> float:
+        return self.edge.next()
+
+
+class PodStation(Station):
+    kind = "kubernetes"
+
+    def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any, rng: Any) -> None:
+        super().__init__(sys, index, svc, spec)
+        pod = spec.pod
+        self.scale = (1 - svc.cpu_bound) + svc.cpu_bound / min(float(pod.cpu), 1.0)
+        self.pods = int(spec.replicas or 0)  # KEDA: its initial replicas, below
+        self.conc = int(pod.concurrency)
+        self.shared = spec.routing == "ideal_fifo"
+        self.random = spec.routing == "random"
+        self.limit = spec.queue_limit if spec.queue_limit is not None else 1 << 60
+        n = 1 if self.shared else self.pods
+        self.free = [self.pods * self.conc] if self.shared else [self.conc] * self.pods
+        self.waiting: list[deque[Proc]] = [deque() for _ in range(n)]
+        self.rr = 0
+        self.pick = _Uniforms(substream(rng, 4))
+        self.ingress = DrawBuffer(spec.ingress_latency, substream(rng, 3))
+        self.rejected = 0
+        self.lb_requests = 0  # requests from outside the cluster (through the load balancer)
+        # KEDA (aws-sqs-queue triggers on the queue this service consumes; sim.systems.spec
+        # refuses others): the same KedaAutoscaler as the Kubernetes kernel (KEDA's poll and the
+        # HPA it creates). Pods come and go on the shared FIFO of slots (workers pull messages).
+        self.keda = KedaAutoscaler(spec.keda) if spec.keda is not None else None
+        self.startup = DrawBuffer(pod.startup, substream(rng, 5))
+        self.starting = 0  # pods scheduled, not ready yet
+        self.cancel = 0  # starting pods removed before they were ready
+        self.owed = 0  # slots of removed pods still busy: dropped as they free up
+        self.source: SqsQueue | None = None
+        self.ps_acc, self.ps_t = 0.0, 0.0  # pod-seconds so far, and when last counted
+        if self.keda is not None:
+            self.pods = self.keda.initial_replicas
+            self.shared = True
+            self.free = [self.pods * self.conc]
+            self.waiting = [deque()]
+        self.pods_peak = self.pods
+
+    def acquire(self, proc: Proc, now: float) -> Any:
+        if self.pods == 0:
+            self.rejected += 1
+            return REJECTED
+        if self.shared:
+            p = 0
+        elif self.random:
+            p = min(int(self.pick.next() * self.pods), self.pods - 1)
+        else:
+            p = self.rr
+            self.rr = (p + 1) % self.pods
+        if self.free[p] > 0:
+            self.free[p] -= 1
+            self.busy += 1
+            self.peak = max(self.peak, self.busy)
+            return p, 0.0, False
+        q = self.waiting[p]
+        if len(q) >= self.limit:
+            self.rejected += 1
+            return REJECTED
+        q.append(proc)
+        return None
+
+    def release(self, slot: int, now: float) -> None:
+        if self.owed:  # the slot of a removed pod: gone
+            self.owed -= 1
+            self.busy -= 1
+            return
+        q = self.waiting[slot]
+        if q:  # the slot passes straight to the next in line
+            self.sys.resume_at(now, q.popleft(), (slot, 0.0, False))
+            return
+        self.free[slot] += 1
+        self.busy -= 1
+        for kick in self.on_free:
+            kick(now)
+
+    def free_slot(self) -> bool:
+        return any(f > 0 for f in self.free)
+
+    def take_free(self) -> int:
+        for p, f in enumerate(self.free):
+            if f > 0:
+                self.free[p] -= 1
+                self.busy += 1
+                self.peak = max(self.peak, self.busy)
+                return p
+        raise RuntimeError("no free slot")
+
+    def overhead(self) -> float:
+        self.lb_requests += 1
+        return self.ingress.next()
+
+    # -- KEDA ----------------------------------------------------------------------------------
+    @property
+    def replicas(self) -> int:
+        return self.pods + self.starting - self.cancel
+
+    def _metric(self) -> float:
+        """aws-sqs-queue: ApproximateNumberOfMessages (+ ...NotVisible with scaleOnInFlight, the
+        default) of the simulated queue (kedacore/keda pkg/scalers/aws_sqs_queue_scaler.go)."""
+        q = self.source
+        assert q is not None and self.keda is not None
+        trig = self.spec.keda.triggers[0].metadata
+        return float(len(q.visible) + (q.inflight if trig.scaleOnInFlight else 0))
+
+    def poll(self, now: float) -> None:
+        assert self.keda is not None
+        d = self.keda.on_poll(now, [self._metric()], self.replicas, self.pods)
+        if d.desired != self.replicas:
+            self.scale_to(d.desired, now, "keda", f"{d.rule}: {d.reason}")
+
+    def sync(self, now: float) -> None:
+        assert self.keda is not None
+        d = self.keda.on_hpa_sync(now, [self._metric()], self.replicas, self.pods)
+        if d.desired != self.replicas and self.replicas > 0:
+            self.scale_to(d.desired, now, "keda_hpa", f"{d.rule}: {d.reason}")
+
+    def _count(self, now: float) -> None:
+        self.ps_acc += self.node_pods() * (now - self.ps_t)
+        self.ps_t = now
+
+    def pod_seconds(self, end: float) -> float:
+        return self.ps_acc + self.node_pods() * (end - self.ps_t)
+
+    def scale_to(self, n: int, now: float, kind: str, reason: str) -> None:
+        self._count(now)
+        before = self.replicas
+        self.sys.ctx.decide(f"{self.name}:{kind}", before, n, reason)
+        for _ in range(n - before):  # new pods: ready after the pod's start-up time
+            self.starting += 1
+            self.sys.at(now + self.startup.next(), self._ready, None)
+        for _ in range(before - n):  # fewer: starting pods first, then ready ones
+            if self.starting - self.cancel > 0:
+                self.cancel += 1
+                continue
+            self.pods -= 1
+            take = min(self.free[0], self.conc)
+            self.free[0] -= take
+            self.owed += self.conc - take
+        self.sys.pods_changed(self.platform, now)
+
+    def _ready(self, _: Any) -> None:
+        self._count(self.sys.now)
+        self.starting -= 1
+        if self.cancel:
+            self.cancel -= 1
+            self.sys.pods_changed(self.platform, self.sys.now)
+            return
+        self.pods += 1
+        now = self.sys.now
+        for _ in range(self.conc):
+            if self.owed:  # a busy slot of a removed pod carries on as this pod's
+                self.owed -= 1
+                continue
+            q = self.waiting[0]
+            if q:
+                self.busy += 1
+                self.sys.resume_at(now, q.popleft(), (0, 0.0, False))
+            else:
+                self.free[0] += 1
+        self.pods_peak = max(self.pods_peak, self.pods)
+        for kick in self.on_free:
+            kick(now)
+
+    def instances(self, now: float) -> float:
+        return float(self.pods)
+
+    def node_pods(self) -> int:
+        return self.pods + self.starting  # a starting pod holds its node
+
+    def queued(self) -> int:
+        return sum(len(q) for q in self.waiting)
+
+
+# --- queues ---------------------------------------------------------------------------------------
+class SqsQueue:
+    """An SQS standard queue (delivered oldest first) and its consumer."""
+
+    def __init__(self, sys: SystemModel, spec: Any, consumer: Station) -> None:
+        self.sys, self.spec, self.st = sys, spec, consumer
+        self.name = spec.name
+        self.visible: deque[list[Any]] = deque()  # [plan, root, sent_t, visible_t, receives]
+        self.inflight = 0
+        self.sent = 0
+        self.received = 0  # receives (a message received twice counts twice)
+        self.deleted = 0
+        self.dlq = 0
+        self.batches = 0  # ReceiveMessage/DeleteMessageBatch pairs
+        self.waits: list[float] = []  # time in queue of each received message (post warm-up)
+        self.lambda_esm = consumer.kind == "lambda"
+        self.active = 0  # batches being processed (Lambda ESM)
+        cap = spec.maximum_concurrency if spec.maximum_concurrency is not None else 1 << 30
+        self.cap = min(cap, ESM_MAX_BATCHES, getattr(consumer, "limit", 1 << 30))
+        self.level = min(ESM_START_BATCHES, self.cap)
+        self.ticking = False
+        self.window_armed = False
+        if not self.lambda_esm:
+            consumer.on_free.append(self.kick)
+        self.rows: dict[str, list[float]] = {
+            "time_s": [],
+            "depth": [],
+            "in_flight": [],
+            "oldest_s": [],
+        }
+
+    def put(self, msg: list[Any], now: float) -> None:
+        self.visible.append(msg)
+        self.kick(now)
+
+    def kick(self, now: float) -> None:
+        vis = self.visible
+        if not vis:
+            return
+        if not self.lambda_esm:
+            st = self.st
+            while vis and st.free_slot():
+                slot = st.take_free()  # type: ignore[attr-defined]
+                self._start(now, [vis.popleft()], (slot, 0.0, False))
+            return
+        spec = self.spec
+        while vis and self.active < self.level:
+            if spec.batching_window > 0 and len(vis) < spec.batch_size:
+                due = vis[0][3] + spec.batching_window
+                if now + _EPS < due:
+                    if not self.window_armed:
+                        self.window_armed = True
+                        self.sys.at(due, self._window, None)
+                    break
+            batch = [vis.popleft() for _ in range(min(spec.batch_size, len(vis)))]
+            self.active += 1
+            self._start(now, batch, None)
+        if vis and self.level < self.cap and not self.ticking:
+            self.ticking = True
+            self.sys.at(now + 1.0, self._scale, None)
+
+    def _window(self, _: Any) -> None:
+        self.window_armed = False
+        self.kick(self.sys.now)
+
+    def _scale(self, _: Any) -> None:
+        """Poller scale-up: +300 concurrent batches a minute (5 a second) while messages wait;
+        back to the starting 5 when the queue is empty (AWS services-sqs-scaling.html)."""
+        self.ticking = False
+        now = self.sys.now
+        if self.visible:
+            self.level = min(self.cap, self.level + ESM_SCALE_UP_PER_MINUTE // 60)
+            self.kick(now)
+        else:
+            self.level = min(self.cap, max(ESM_START_BATCHES, self.active))
+
+    def _start(self, now: float, batch: list[list[Any]], slot: Any) -> None:
+        warm = self.sys.warmup
+        for m in batch:
+            m[4] += 1
+            self.received += 1
+            if m[2] >= warm:
+                self.waits.append(now - m[2])
+        self.inflight += len(batch)
+        self.batches += 1
+        self.sys.spawn(self.sys._batch(self, batch, slot), None)
+
+    def settle(self, batch: list[list[Any]], ok: bool, now: float, received_at: float) -> None:
+        """Delete the batch, or (a failed batch: without ReportBatchItemFailures every message
+        of it) let it reappear when its visibility timeout ends, or move it to the DLQ."""
+        self.inflight -= len(batch)
+        if self.lambda_esm:
+            self.active -= 1
+        spec = self.spec
+        for m in batch:
+            if ok:
+                self.deleted += 1
+                self.sys.task_done(m[1], now)
+            elif spec.max_receive_count is not None and m[4] >= spec.max_receive_count:
+                self.dlq += 1
+                self.sys.task_done(m[1], now)
+            else:
+                back = max(now, received_at + spec.visibility_timeout)
+                self.inflight += 1
+                self.sys.at(back, self._reappear, m)
+        self.kick(now)
+
+    def _reappear(self, m: list[Any]) -> None:
+        self.inflight -= 1
+        m[3] = self.sys.now
+        self.put(m, self.sys.now)
+
+    def sample(self, now: float) -> None:
+        r = self.rows
+        r["time_s"].append(now)
+        r["depth"].append(float(len(self.visible)))
+        r["in_flight"].append(float(self.inflight))
+        r["oldest_s"].append(now - self.visible[0][2] if self.visible else 0.0)
+
+
+# --- the model ------------------------------------------------------------------------------------
+class SystemModel(PlatformModel):
+    """One placement of a system for one replication."""
+
+    uses_function = False
+
+    def __init__(self, scenario: Any, placement: Any, ctx: RunContext, common: Any) -> None:
+        super().__init__(placement, ctx)
+        self.scenario = scenario
+        self.warmup = ctx.warmup
+        self.end = ctx.duration
+        self.heap: list[tuple[float, int, Callable[[Any], None], Any]] = []
+        self.seq = 0
+        self.now = 0.0
+        services = scenario.services
+        self.names = [s.name for s in services]
+        self.index = {n: i for i, n in enumerate(self.names)}
+        qnames = [q.name for q in scenario.queues]
+        self.wasm_busy: dict[str, int] = {}
+        self.stations: list[Station] = []
+        rng = ctx.rng
+        for i, svc in enumerate(services):
+            spec = scenario.platform(placement.services[svc.name])
+            srng = substream(rng, 100 + name_key(svc.name))
+            cls = {"lambda": LambdaStation, "wasm": WasmStation, "kubernetes": PodStation}
+            st = cls[spec.type](self, i, svc, spec, srng)
+            if spec.type == "wasm":
+                self.wasm_busy[spec.name] = 0
+            self.stations.append(st)
+        self.queues = [
+            SqsQueue(self, q, self.stations[self.index[q.consumer]]) for q in scenario.queues
+        ]
+        self.qindex = {n: k for k, n in enumerate(qnames)}
+        for q in self.queues:
+            if isinstance(q.st, PodStation):
+                q.st.source = q
+        # Pods per Kubernetes platform over time [(t, pods)]: the nodes they need, for the bill.
+        self.pod_seg: dict[str, list[tuple[float, int]]] = {}
+        for st in self.stations:
+            if isinstance(st, PodStation) and st.platform not in self.pod_seg:
+                self.pods_changed(st.platform, 0.0)
+        # Common streams (same draws in every placement): per-service handler times and branch
+        # decisions, failures, and the pick of entry service.
+        self.handler = [
+            DrawBuffer(s.handler, substream(common, 200 + name_key(s.name))) for s in services
+        ]
+        self.decide = [_Uniforms(substream(common, 300 + name_key(s.name))) for s in services]
+        self.fail = [_Uniforms(substream(common, 400 + name_key(s.name))) for s in services]
+        self.entry_pick = _Uniforms(substream(common, 1))
+        self.jitter = _Uniforms(substream(rng, 2))
+        weights = np.array([s.entry for s in services], dtype=float)
+        self.entry_cum = (np.cumsum(weights) / weights.sum()).tolist()
+        self.entries = [i for i, s in enumerate(services) if s.entry > 0]
+        self.compiled = [self._compile(s) for s in services]
+        self.recorders = [
+            Recorder(
+                ctx.warmup,
+                max_rows=D.MAX_KEPT_ROWS,
+                rel_error=D.HISTOGRAM_REL_ERROR,
+                sample_rows=1,
+                rng=substream(rng, 500 + i),
+                horizon=ctx.duration,
+            )
+            for i in range(len(services))
+        ]
+        self.completions: list[float] = []
+        self.task_count = 0
+
+    def pods_changed(self, platform: str, now: float) -> None:
+        n = sum(
+            st.node_pods()
+            for st in self.stations
+            if isinstance(st, PodStation) and st.platform == platform
+        )
+        seg = self.pod_seg.setdefault(platform, [])
+        if seg and seg[-1][0] == now:
+            seg[-1] = (now, n)
+        else:
+            seg.append((now, n))
+
+    def start(self) -> None:
+        env = self.env
+        for st in self.stations:
+            if isinstance(st, PodStation) and st.keda is not None:
+                k = st.keda
+                env.process(every(env, k.polling_interval, st.poll, first=0.0))
+                env.process(every(env, k.hpa_sync_period, st.sync))
+
+    # -- plans -----------------------------------------------------------------------------------
+    def _compile(self, svc: Any) -> list[tuple[Any, ...]]:
+        """Steps -> tuples for the plan drawer; without work steps all work comes first."""
+        out: list[tuple[Any, ...]] = []
+        if not any(isinstance(s, WorkStep) for s in svc.steps):
+            out.append((WORK, 1.0))
+        for s in svc.steps:
+            if isinstance(s, WorkStep):
+                out.append((WORK, s.work))
+            elif isinstance(s, CallStep):
+                out.append((CALL, s.probability, s.count, s, self.index[s.call]))
+            elif isinstance(s, ParallelStep):
+                out.append((PAR, [(c, self.index[c.call]) for c in s.parallel]))
+            elif isinstance(s, PublishStep):
+                out.append(self._pub(s))
+            elif isinstance(s, OneOfStep):
+                branches = [
+                    (b.probability, (CALL, 1.0, b.count, b, self.index[b.call]))
+                    if isinstance(b, CallStep)
+                    else (b.probability, self._pub(b, always=True))
+                    for b in s.one_of
+                ]
+                out.append((-1, branches))
+        return out
+
+    def _pub(self, s: PublishStep, always: bool = False) -> tuple[Any, ...]:
+        p = 1.0 if always else s.probability  # a one_of branch: its probability picked it
+        if s.publish in self.qindex:
+            return (PUB_Q, p, s.count, self.qindex[s.publish])
+        return (PUB_S, p, s.count, self.index[s.publish])
+
+    def plan(self, i: int) -> tuple[int, float, list[tuple[Any, ...]]]:
+        """Draw what a request at service i does: (service, handler s, resolved steps)."""
+        self.task_count += 1
+        if self.task_count > MAX_TASKS_PER_REQUEST:
+            raise InputError(
+                f"one request caused more than {MAX_TASKS_PER_REQUEST:,} tasks: the asynchronous "
+                "publishes loop back with probability 1; lower a publish `probability`",
+                key="services",
+            )
+        h = self.handler[i].next()
+        u = self.decide[i]
+        steps: list[tuple[Any, ...]] = []
+        for op in self.compiled[i]:
+            self._resolve(op, h, u, steps)
+        return i, h, steps
+
+    def _resolve(self, op: tuple[Any, ...], h: float, u: _Uniforms, steps: list) -> None:
+        kind = op[0]
+        if kind == WORK:
+            steps.append((WORK, op[1] * h))
+        elif kind == CALL:
+            if op[1] >= 1.0 or u.next() < op[1]:
+                for _ in range(op[2]):
+                    steps.append((CALL, op[3], self.plan(op[4])))
+        elif kind == PAR:
+            steps.append((PAR, [(c, self.plan(j)) for c, j in op[1]]))
+        elif kind in (PUB_Q, PUB_S):
+            if op[1] >= 1.0 or u.next() < op[1]:
+                target = self.queues[op[3]].st.index if kind == PUB_Q else op[3]
+                for _ in range(op[2]):
+                    steps.append((kind, op[3], self.plan(target)))
+        else:  # one_of
+            x, acc = u.next(), 0.0
+            for p, branch in op[1]:
+                acc += p
+                if x < acc:
+                    self._resolve(branch, h, u, steps)
+                    break
+
+    # -- heap ------------------------------------------------------------------------------------
+    def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
+        self.seq += 1
+        heappush(self.heap, (t, self.seq, fn, arg))
+
+    def resume_at(self, t: float, proc: Proc, value: Any) -> None:
+        self.seq += 1
+        heappush(self.heap, (t, self.seq, self._resume, (proc, value)))
+
+    def spawn(self, gen: Generator, done: Callable[[Any], None] | None) -> None:
+        self._run(Proc(gen, done), None)
+
+    def _resume(self, arg: tuple[Proc, Any]) -> None:
+        self._run(arg[0], arg[1])
+
+    def _run(self, proc: Proc, value: Any) -> None:
+        gen = proc.gen
+        while True:
+            try:
+                cmd = gen.send(value)
+            except StopIteration as stop:
+                if proc.done is not None:
+                    proc.done(stop.value)
+                return
+            if cmd.__class__ is float:
+                self.seq += 1
+                heappush(self.heap, (self.now + cmd, self.seq, self._resume, (proc, None)))
+                return
+            kind = cmd[0]
+            if kind == ACQ:
+                value = cmd[1].acquire(proc, self.now)
+                if value is None:
+                    return
+            elif kind == ATTEMPT:  # start the callee after the hop; the answer or timeout resumes
+                _, plan, root, hop, timeout = cmd
+                token = _Attempt(self, proc)
+                if hop > 0:
+                    self.at(self.now + hop, token.start, (plan, root))
+                else:
+                    token.start((plan, root))
+                if self.now + timeout < self.end and not token.settled:
+                    self.at(self.now + timeout, token.expire, None)
+                return
+            elif kind == DO_CALL:
+                self.spawn(self._call(cmd[1], cmd[2], cmd[3], cmd[4]), _Resumer(self, proc))
+                return
+            else:  # DO_PAR
+                join = _Join(self, proc, len(cmd[1]))
+                for cs, plan in cmd[1]:
+                    self.spawn(self._call(cs, plan, cmd[2], cmd[3]), join.one)
+                return
+
+    # -- processes -------------------------------------------------------------------------------
+    def _visit(self, plan: tuple[int, float, list], root: Root) -> Generator:
+        """A request at one station: wait for a slot, run the steps, answer. Returns an outcome."""
+        st = self.stations[plan[0]]
+        st.calls_in += 1
+        arrival = self.now
+        got = yield (ACQ, st)
+        if got.__class__ is int:
+            self._row(st, arrival, arrival, arrival, 0.0, 0.0, False, got, 0)
+            return got
+        slot, startup, cold = got
+        start = self.now
+        if startup > 0:
+            yield startup
+        ran_from = self.now
+        outcome = yield from self._steps(plan, st, root)
+        if (
+            outcome == OK
+            and st.svc.error_rate > 0
+            and self.fail[plan[0]].next() < st.svc.error_rate
+        ):
+            outcome = REJECTED  # the handler answered an error
+        end = self.now
+        if st.kind == "lambda":
+            st.bill_invocation(end - ran_from)  # type: ignore[attr-defined]
+        st.release(slot, end)
+        self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, slot)
+        return outcome
+
+    def _steps(self, plan: tuple[int, float, list], st: Station, root: Root) -> Generator:
+        scale = st.scale  # type: ignore[attr-defined]
+        for step in plan[2]:
+            kind = step[0]
+            if kind == WORK:
+                dt = step[1] * scale
+                st.work_s += dt
+                if st.kind == "wasm":
+                    st.cpu_s += dt * st.svc.cpu_bound  # type: ignore[attr-defined]
+                if dt > 0:
+                    yield dt
+            elif kind == CALL:
+                r = yield (DO_CALL, step[1], step[2], st, root)
+                if r != OK:
+                    return r
+            elif kind == PAR:
+                r = yield (DO_PAR, step[1], st, root)
+                if r != OK:
+                    return r
+            elif kind == PUB_Q:
+                root.pending += 1
+                q = self.queues[step[1]]
+                q.sent += 1
+                q.put([step[2], root, self.now, self.now, 0], self.now)
+            else:  # PUB_S: an event straight to a service, fire and forget
+                root.pending += 1
+                self.spawn(self._async(step[2], root, st), _TaskDone(self, root))
+        return OK
+
+    def _hop(self, src: Station | None, dst: Station) -> float:
+        if src is not None and src.kind == "kubernetes" and src.platform == dst.platform:
+            return 0.0  # pod to pod inside the cluster
+        return dst.overhead()
+
+    def _call(self, cs: CallStep, plan: tuple, src: Station, root: Root) -> Generator:
+        """A synchronous call with a client timeout and full-jitter retries (AWS SDK standard)."""
+        dst = self.stations[plan[0]]
+        outcome = OK
+        for attempt in range(cs.retries + 1):
+            if attempt:
+                cap = min(cs.backoff.cap, cs.backoff.base * 2 ** (attempt - 1))
+                yield self.jitter.next() * cap
+            outcome = yield (ATTEMPT, plan, root, self._hop(src, dst), cs.timeout)
+            if outcome == OK:
+                return OK
+        return outcome
+
+    def _async(self, plan: tuple, root: Root, src: Station | None) -> Generator:
+        """An event to a service (Lambda asynchronous invocation; a pod's fire-and-forget)."""
+        hop = self._hop(src, self.stations[plan[0]])
+        if hop > 0:
+            yield hop
+        return (yield from self._visit(plan, root))
+
+    def _batch(self, q: SqsQueue, batch: list[list[Any]], slot: Any) -> Generator:
+        """One receive of `batch`: one Lambda invocation (or one pod worker) runs the messages
+        in turn; the batch succeeds or fails as a whole."""
+        st = q.st
+        received = self.now
+        got = slot if slot is not None else (yield (ACQ, st))
+        if got.__class__ is int:  # throttled: the messages return after the visibility timeout
+            q.settle(batch, False, self.now, received)
+            return
+        env, startup, cold = got
+        if startup > 0:
+            yield startup
+        ran_from = self.now
+        ok = True
+        for m in batch:
+            r = yield from self._steps(m[0], st, m[1])
+            svc = st.svc
+            if r != OK or (svc.error_rate > 0 and self.fail[st.index].next() < svc.error_rate):
+                ok = False
+        end = self.now
+        if st.kind == "lambda":
+            st.bill_invocation(end - ran_from)  # type: ignore[attr-defined]
+        st.calls_in += 1
+        st.release(env, end)
+        self._row(st, received, ran_from, end, 0.0, startup, cold, OK if ok else REJECTED, env)
+        q.settle(batch, ok, end, received)
+
+    def _row(
+        self,
+        st: Station,
+        arrival: float,
+        start: float,
+        end: float,
+        wait: float,
+        startup: float,
+        cold: bool,
+        outcome: int,
+        inst: int,
+    ) -> None:
+        log = st.log
+        log.arrival.append(arrival)
+        log.start.append(start)
+        log.end.append(end)
+        log.wait.append(wait)
+        log.startup.append(startup)
+        log.service.append(end - start)
+        log.overhead.append(0.0)
+        log.cold.append(cold)
+        log.outcome.append(outcome)
+        log.instance.append(inst)
+
+    def task_done(self, root: Root, now: float) -> None:
+        root.pending -= 1
+        if now > root.last:
+            root.last = now
+        if root.pending == 0 and root.sync_done and root.arrival >= self.warmup:
+            self.completions.append(root.last - root.arrival)
+
+    # -- entry -----------------------------------------------------------------------------------
+    def _arrive(self, t: float) -> None:
+        i = self.entries[0]
+        if len(self.entries) > 1:
+            x = self.entry_pick.next()
+            i = next(k for k, c in enumerate(self.entry_cum) if x < c)
+        self.task_count = 0
+        plan = self.plan(i)
+        root = Root(t)
+        st = self.stations[i]
+        over = st.overhead()
+        self.spawn(self._visit(plan, root), _EntryDone(self, root, st, over))
+
+    def advance(self, until: float) -> None:
+        heap = self.heap
+        while True:
+            more = self._i < len(self._arr) or self._next_chunk()
+            ta = self._arr[self._i] if more else INF
+            th = heap[0][0] if heap else INF
+            if ta <= th:
+                if ta >= until:
+                    break
+                self.now = ta
+                self._i += 1
+                self._arrive(ta)
+            else:
+                if th >= until:
+                    break
+                t, _, fn, arg = heappop(heap)
+                self.now = t
+                fn(arg)
+        self.now = max(self.now, min(until, self.end))
+        if len(self.log) > 50_000:
+            self.flush_all()
+
+    def flush_all(self) -> None:
+        self.flush()
+        for st, rec in zip(self.stations, self.recorders, strict=True):
+            if len(st.log):
+                rec.add(st.log.take())
+
+    # -- reporting -------------------------------------------------------------------------------
+    def snapshot(self, now: float) -> dict[str, float]:
+        for q in self.queues:
+            q.sample(now)
+        inst = sum(st.instances(now) for st in self.stations)
+        busy = sum(st.busy for st in self.stations)
+        queued = sum(st.queued() for st in self.stations) + sum(len(q.visible) for q in self.queues)
+        return {
+            "instances": inst,
+            "busy": float(busy),
+            "idle": inst - busy,
+            "queued": float(queued),
+        }
+
+    def finish(self) -> None:
+        self.flush_all()
+
+    def instance_stats(self) -> dict[str, float]:
+        span = max(self.end, _EPS)
+        mean = 0.0
+        for st in self.stations:
+            if isinstance(st, LambdaStation):
+                mean += st.env_seconds(self.end) / span
+            elif isinstance(st, PodStation):
+                mean += st.pod_seconds(self.end) / span
+            else:
+                mean += st.work_s / span
+        peak = float(
+            sum(st.pods_peak if isinstance(st, PodStation) else st.peak for st in self.stations)
+        )
+        return {"mean": mean, "peak": peak}
+
+    def bills(self) -> dict[str, Bill]:
+        """The bill of each service, and of each queue, for the window."""
+        month = self.ctx.month_s
+        out: dict[str, Bill] = {}
+        for st in self.stations:
+            s = st.spec
+            if isinstance(st, LambdaStation):
+                usage = LambdaUsage(
+                    requests=st.invocations,
+                    on_demand_billed_ms=st.billed_ms,
+                    window_s=self.end,
+                    init_billed_ms=st.init_ms,
+                    gateway_requests=st.gateway_requests,
+                )
+                out[st.name] = lambda_bill(
+                    usage,
+                    memory_mb=st.memory,
+                    architecture=s.architecture,
+                    api_gateway=s.api_gateway,
+                    init_billing=s.init_billing,
+                    free_tier=s.free_tier,
+                    settings=s.cost,
+                    month_s=month,
+                )
+        for name in self.wasm_busy:  # one Workers/Fastly account per platform, shared pro rata
+            group = [st for st in self.stations if st.platform == name]
+            spec = group[0].spec
+            usage = WasmUsage(
+                requests=sum(st.ran for st in group),  # type: ignore[attr-defined]
+                cpu_ms_total=sum(st.cpu_s for st in group) * 1e3,  # type: ignore[attr-defined]
+                window_s=self.end,
+            )
+            bill = wasm_bill(usage, spec.pricing, spec.custom, month_s=month)
+            total = max(usage.requests, 1)
+            for st in group:
+                out[st.name] = _share(bill, st.ran / total)  # type: ignore[attr-defined]
+        for name in {st.platform for st in self.stations if st.kind == "kubernetes"}:
+            group = [st for st in self.stations if st.platform == name]
+            out.update(self._cluster_bill(group))
+        for q in self.queues:
+            out[f"queue:{q.name}"] = sqs_bill(
+                sent=q.sent,
+                receives=q.batches,
+                message_size=q.spec.message_size,
+                batch_messages=q.received / q.batches if q.batches else 1.0,
+                window_s=self.end,
+                month_s=month,
+            )
+        return out
+
+    def _cluster_bill(self, group: list[Station]) -> dict[str, Bill]:
+        spec = group[0].spec
+        c = spec.cluster
+        node = instance_type(c.node)
+        alloc_cpu = node.vcpu - c.system_reserved.cpu
+        alloc_mem = node.memory_gib * 1024.0 - c.system_reserved.memory
+        per_node = int(min(alloc_cpu / spec.pod.cpu + _EPS, alloc_mem / spec.pod.memory + _EPS))
+        # Nodes: enough for the platform's pods at every moment (pods scheduled at once: node
+        # provisioning is not simulated inside a system), each node billed while it is needed.
+        nodes: list[NodeUsage] = []
+        opened: list[float] = []  # start of node k's current life
+        seg = [*self.pod_seg[spec.name], (self.end, -1)]
+        for (t, pods), (t_next, _) in itertools.pairwise(seg):
+            want = max(c.min_nodes, math.ceil(pods / max(per_node, 1)))
+            while len(opened) > want:
+                nodes.append(NodeUsage(c.node, opened.pop(), t))
+            while len(opened) < want:
+                opened.append(t)
+            if t_next >= self.end:
+                break
+        nodes += [NodeUsage(c.node, t0, self.end) for t0 in opened]
+        usage = KubernetesUsage(
+            window_s=self.end,
+            requests=sum(st.lb_requests for st in group),  # type: ignore[attr-defined]
+            nodes=nodes,
+        )
+        assert c.control_plane is not None
+        bill = kubernetes_bill(
+            usage,
+            control_plane=c.control_plane,
+            mode=c.mode,
+            load_balancer=spec.load_balancer,
+            free_tier=spec.free_tier,
+            settings=spec.cost,
+            month_s=self.ctx.month_s,
+        )
+        pod_s = [st.pod_seconds(self.end) for st in group]  # type: ignore[attr-defined]
+        total = sum(pod_s)
+        return {
+            st.name: _share(bill, ps / total if total else 1 / len(group))
+            for st, ps in zip(group, pod_s, strict=True)
+        }
+
+    def bill(self) -> Bill:
+        return merge_bills(self.bills(), self.end, self.ctx.month_s)
+
+    def system_stats(self) -> dict[str, Any]:
+        """Per-service and per-queue figures of this run (summary.json `system`)."""
+        services = {}
+        bills = self.bills()
+        for st, rec in zip(self.stations, self.recorders, strict=True):
+            stats = rec.stats()
+            services[st.name] = {
+                "platform": st.platform,
+                "type": st.kind,
+                "requests": stats.requests,
+                "attempts": st.calls_in,  # requests that reached it, warm-up included
+                "outcomes": dict(stats.outcomes),
+                "latency_ms": dict(stats.latency),
+                "cold_starts": stats.cold_starts,
+                "instances_peak": float(st.pods_peak if isinstance(st, PodStation) else st.peak),
+                "throttles": getattr(st, "throttles", 0),
+                "monthly_cost_usd": bills[st.name].monthly_usd,
+                "monthly_breakdown_usd": dict(bills[st.name].monthly_breakdown),
+            }
+        queues = {}
+        for q in self.queues:
+            w = np.asarray(q.waits) * 1e3
+            b = bills[f"queue:{q.name}"]
+            queues[q.name] = {
+                "consumer": q.st.name,
+                "sent": q.sent,
+                "received": q.received,
+                "deleted": q.deleted,
+                "dlq": q.dlq,
+                "time_in_queue_ms": _pcts(w),
+                "depth_max": max(q.rows["depth"], default=0.0),
+                "oldest_age_max_s": max(q.rows["oldest_s"], default=0.0),
+                "timeline": {k: list(v) for k, v in q.rows.items()},
+                "monthly_cost_usd": b.monthly_usd,
+                "monthly_breakdown_usd": dict(b.monthly_breakdown),
+            }
+        comp = np.asarray(self.completions) * 1e3
+        return {
+            "services": services,
+            "queues": queues,
+            "async_completion_ms": _pcts(comp),
+            "async_completed": int(comp.size),
+        }
+
+
+def _pcts(ms: np.ndarray) -> dict[str, float | None]:
+    if ms.size == 0:
+        return {"mean": None, "p50": None, "p99": None, "max": None}
+    p50, p99 = np.percentile(ms, [50, 99])
+    return {"mean": float(ms.mean()), "p50": float(p50), "p99": float(p99), "max": float(ms.max())}
+
+
+def _share(bill: Bill, share: float) -> Bill:
+    from sim.pricing.systems import scaled_bill
+
+    return scaled_bill(bill, share)
+
+
+class _Resumer:
+    __slots__ = ("proc", "sys")
+
+    def __init__(self, sys: SystemModel, proc: Proc) -> None:
+        self.sys, self.proc = sys, proc
+
+    def __call__(self, outcome: Any) -> None:
+        self.sys._run(self.proc, outcome)
+
+
+class _Join:
+    """A parallel fan-out: resume the caller when every call has answered, with the worst
+    outcome (timed_out > rejected > throttled > ok)."""
+
+    __slots__ = ("left", "outcome", "proc", "sys")
+
+    def __init__(self, sys: SystemModel, proc: Proc, n: int) -> None:
+        self.sys, self.proc, self.left, self.outcome = sys, proc, n, OK
+
+    def one(self, outcome: Any) -> None:
+        if outcome > self.outcome:  # the worst, whatever the order of the answers
+            self.outcome = outcome
+        self.left -= 1
+        if self.left == 0:
+            self.sys._run(self.proc, self.outcome)
+
+
+class _Attempt:
+    """One attempt of a call: the callee's answer or the client timeout, whichever first."""
+
+    __slots__ = ("proc", "settled", "sys")
+
+    def __init__(self, sys: SystemModel, proc: Proc) -> None:
+        self.sys, self.proc, self.settled = sys, proc, False
+
+    def start(self, arg: tuple) -> None:
+        plan, root = arg
+        self.sys.spawn(self.sys._visit(plan, root), self.answer)
+
+    def answer(self, outcome: Any) -> None:
+        if not self.settled:
+            self.settled = True
+            self.sys._run(self.proc, outcome)
+
+    def expire(self, _: Any) -> None:
+        if not self.settled:
+            self.settled = True
+            self.sys._run(self.proc, TIMED_OUT)
+
+
+class _TaskDone:
+    __slots__ = ("root", "sys")
+
+    def __init__(self, sys: SystemModel, root: Root) -> None:
+        self.sys, self.root = sys, root
+
+    def __call__(self, outcome: Any) -> None:
+        self.sys.task_done(self.root, self.sys.now)
+
+
+class _EntryDone:
+    """The entry request answered: its row in the end-to-end log."""
+
+    __slots__ = ("over", "root", "st", "sys")
+
+    def __init__(self, sys: SystemModel, root: Root, st: Station, over: float) -> None:
+        self.sys, self.root, self.st, self.over = sys, root, st, over
+
+    def __call__(self, outcome: Any) -> None:
+        sys, root = self.sys, self.root
+        log = sys.log
+        now = sys.now
+        stlog = self.st.log  # the entry visit's own row was just written
+        log.arrival.append(root.arrival)
+        log.start.append(stlog.start[-1])
+        log.end.append(now)
+        log.wait.append(stlog.wait[-1])
+        log.startup.append(stlog.startup[-1])
+        log.service.append(now - stlog.start[-1])
+        log.overhead.append(self.over)
+        log.cold.append(stlog.cold[-1])
+        log.outcome.append(outcome)
+        log.instance.append(0)
+        root.sync_done = True
+        if root.pending == 0 and root.arrival >= sys.warmup:
+            sys.completions.append(now - root.arrival)

@@ -1,0 +1,320 @@
+"""Scenario keys of a system (issue 17): `services`, `queues` and `placements`.
+
+A system is named services, each with its own handler time and the steps a request takes there
+(work, synchronous calls that hold the caller's slot, asynchronous publishes to a queue or to a
+service), queues between them, and alternative placements of the services on the scenario's
+platforms. Light: no kernel, no scipy/pandas (the `schema` command imports it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from sim.config import Duration, Fraction, MemoryMB, Strict
+from sim.distributions import Distribution, coerce_distribution
+from sim.platforms.lambda_spec import Backoff
+from sim.pricing.tables import Bytes
+
+Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
+
+# Client defaults of a synchronous call, from the AWS SDKs' "standard" retry mode (botocore
+# retries/standard.py; AWS SDKs and Tools Reference Guide, "Retry behavior"): 3 attempts in total
+# (2 retries), full-jitter exponential backoff (base sim.defaults.CLIENT_BACKOFF_BASE_S, cap 20 s)
+# and botocore's default read timeout of 60 s.
+CALL_TIMEOUT_S = 60.0
+CALL_RETRIES = 2
+# SQS defaults (Amazon SQS Developer Guide, "Visibility timeout": default 30 s) and Lambda's SQS
+# event source mapping (lambda/latest/dg/services-sqs-parameters.html: BatchSize 10,
+# MaximumBatchingWindowInSeconds 0; services-sqs-scaling.html: "Lambda starts processing five
+# batches at a time ... increases ... by up to 300 more instances per minute. The maximum number of
+# batches that an event source mapping can process simultaneously is 1,000").
+SQS_VISIBILITY_TIMEOUT_S = 30.0
+ESM_BATCH_SIZE = 10
+ESM_START_BATCHES = 5
+ESM_SCALE_UP_PER_MINUTE = 300
+ESM_MAX_BATCHES = 1000
+
+
+class CallStep(Strict):
+    """A synchronous call: the caller holds its slot until the answer, a timeout or the last
+    failed retry. `probability` and `count`: the call is made `count` times (in sequence) with
+    that probability per request."""
+
+    call: str = Field(min_length=1, description="the service called")
+    probability: Fraction = Field(1.0, ge=0, le=1)
+    count: int = Field(1, ge=1, le=100)
+    timeout: Duration = Field(CALL_TIMEOUT_S, gt=0, description="client timeout per attempt")
+    retries: int = Field(CALL_RETRIES, ge=0, le=20, description="retries after a timeout or error")
+    backoff: Backoff = Field(default_factory=Backoff)
+
+
+class ParallelStep(Strict):
+    """A fan-out: the calls start together and the caller waits for all of them."""
+
+    parallel: list[CallStep] = Field(min_length=1)
+
+
+class PublishStep(Strict):
+    """An asynchronous message to a queue (by queue name) or an event straight to a service
+    (fire and forget: the caller goes on at once)."""
+
+    publish: str = Field(min_length=1, description="a queue name or a service name")
+    probability: Fraction = Field(1.0, ge=0, le=1)
+    count: int = Field(1, ge=1, le=100)
+
+
+class WorkStep(Strict):
+    """A share of the service's handler time (the shares of a service add up to 1)."""
+
+    work: Fraction = Field(gt=0, le=1)
+
+
+class OneOfStep(Strict):
+    """Exactly one of the branches (by its `probability`; none with the remainder)."""
+
+    one_of: list[CallStep | PublishStep] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _sum(self) -> OneOfStep:
+        total = sum(b.probability for b in self.one_of)
+        if total > 1 + 1e-9:
+            raise ValueError(f"the branches' probabilities add up to {total:g} > 1")
+        return self
+
+
+Step = WorkStep | CallStep | ParallelStep | PublishStep | OneOfStep
+
+
+class ServiceSpec(Strict):
+    name: str = Field(min_length=1)
+    handler: Dist = Field(description="handler time per request at 1 vCPU (own work, no calls)")
+    cpu_bound: Fraction = Field(
+        1.0, ge=0, le=1, description="share of the handler time that scales with CPU"
+    )
+    memory: MemoryMB | None = Field(
+        None, ge=128, le=10240, description="Lambda memory of this function (default: platform's)"
+    )
+    entry: float = Field(
+        0.0, ge=0, description="share of the workload's arrivals entering here (0: not an entry)"
+    )
+    error_rate: Fraction = Field(
+        0.0, ge=0, le=1, description="probability a handler run fails (an error answer)"
+    )
+    steps: list[Step] = Field(
+        default_factory=list, description="in order; without `work` steps all work comes first"
+    )
+
+    @model_validator(mode="after")
+    def _work_shares(self) -> ServiceSpec:
+        shares = [s.work for s in self.steps if isinstance(s, WorkStep)]
+        if shares and abs(sum(shares) - 1.0) > 1e-9:
+            raise ValueError(f"the `work` shares add up to {sum(shares):g}, not 1")
+        return self
+
+
+class QueueSpec(Strict):
+    """An SQS standard queue and the event source mapping (or workers) that consume it."""
+
+    name: str = Field(min_length=1)
+    type: Literal["sqs"] = "sqs"
+    consumer: str = Field(min_length=1, description="the service that processes its messages")
+    batch_size: int = Field(ESM_BATCH_SIZE, ge=1, le=10000, description="Lambda ESM BatchSize")
+    batching_window: Duration = Field(
+        0.0, ge=0, le=300, description="Lambda ESM MaximumBatchingWindowInSeconds"
+    )
+    maximum_concurrency: int | None = Field(
+        None, ge=2, le=1000, description="Lambda ESM ScalingConfig.MaximumConcurrency"
+    )
+    visibility_timeout: Duration = Field(SQS_VISIBILITY_TIMEOUT_S, ge=0, le=43200)
+    max_receive_count: int | None = Field(
+        None, ge=1, le=1000, description="redrive policy: receives before the DLQ (None: no DLQ)"
+    )
+    message_size: Bytes = Field(1024.0, gt=0, le=1048576, description="bytes per message")
+
+
+class PlacementSpec(Strict):
+    """One way to run the system: every service -> the name of a platform in `platforms`."""
+
+    name: str = Field(min_length=1)
+    services: dict[str, str] = Field(min_length=1)
+
+    @property
+    def type(self) -> str:  # a placement stands where a platform stands in the summary
+        return "system"
+
+
+# Pod picks a system's Kubernetes station implements (sim.systems.engine).
+SYSTEM_ROUTINGS = ("ideal_fifo", "round_robin", "random")
+
+
+def calls_of(step: Any) -> list[CallStep]:
+    if isinstance(step, CallStep):
+        return [step]
+    if isinstance(step, ParallelStep):
+        return list(step.parallel)
+    if isinstance(step, OneOfStep):
+        return [b for b in step.one_of if isinstance(b, CallStep)]
+    return []
+
+
+def publishes_of(step: Any) -> list[PublishStep]:
+    if isinstance(step, PublishStep):
+        return [step]
+    if isinstance(step, OneOfStep):
+        return [b for b in step.one_of if isinstance(b, PublishStep)]
+    return []
+
+
+class SystemProblem(Exception):
+    """A system-level problem and the key path it belongs to (sim.scenario turns it into an
+    InputError naming the file, the key and its YAML line). Not a ValueError, so that pydantic
+    passes it through instead of losing the path."""
+
+    def __init__(self, path: tuple[Any, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def check_system(
+    services: list[ServiceSpec],
+    queues: list[QueueSpec],
+    placements: list[PlacementSpec],
+    platform_specs: dict[str, Any],
+) -> None:
+    """Cross-checks: unknown names, synchronous cycles, queues nobody consumes or feeds,
+    unplaced services, platform settings a system cannot run yet. Raises SystemProblem."""
+    platforms = {n: p.type for n, p in platform_specs.items()}
+    names = [s.name for s in services]
+    qnames = [q.name for q in queues]
+    for what, items in (
+        ("services", names),
+        ("queues", qnames),
+        ("placements", [p.name for p in placements]),
+    ):
+        dup = sorted({n for n in items if items.count(n) > 1})
+        if dup:
+            raise SystemProblem((what,), f"names must be unique; repeated: {', '.join(dup)}")
+    clash = sorted(set(names) & set(qnames))
+    if clash:
+        raise SystemProblem(("queues",), f"a queue and a service share the name {clash[0]!r}")
+    clash = sorted({p.name for p in placements} & set(platforms))
+    if clash:
+        raise SystemProblem(("placements",), f"placement {clash[0]!r} has a platform's name")
+    known, fed = set(names), set()
+    graph: dict[str, list[str]] = {n: [] for n in names}
+    for i, s in enumerate(services):
+        for j, step in enumerate(s.steps):
+            where = ("services", i, "steps", j)
+            for c in calls_of(step):
+                if c.call not in known:
+                    raise SystemProblem(
+                        where, f"call to unknown service {c.call!r}{_hint(c.call, names)}"
+                    )
+                graph[s.name].append(c.call)
+            for p in publishes_of(step):
+                if p.publish not in known and p.publish not in qnames:
+                    raise SystemProblem(
+                        where,
+                        f"publish to unknown queue or service {p.publish!r}"
+                        + _hint(p.publish, names + qnames),
+                    )
+                fed.add(p.publish)
+    if not any(s.entry > 0 for s in services):
+        raise SystemProblem(("services",), "no entry service: give one service `entry: 1`")
+    cycle = _sync_cycle(graph)
+    if cycle:
+        i = names.index(cycle[0])
+        raise SystemProblem(
+            ("services", i, "steps"),
+            "synchronous calls form a cycle (each caller would wait for itself): "
+            + " -> ".join(cycle),
+        )
+    for k, q in enumerate(queues):
+        if q.consumer not in known:
+            raise SystemProblem(
+                ("queues", k, "consumer"),
+                f"queue {q.name!r} is consumed by unknown service {q.consumer!r}"
+                + _hint(q.consumer, names),
+            )
+        if q.name not in fed:
+            raise SystemProblem(("queues", k), f"nothing publishes to queue {q.name!r}")
+    consumers = {q.consumer for q in queues}
+    called = {c for targets in graph.values() for c in targets} | (fed & known)
+    called |= {s.name for s in services if s.entry > 0}
+    for k, p in enumerate(placements):
+        for svc, plat in p.services.items():
+            if svc not in known:
+                raise SystemProblem(
+                    ("placements", k, "services", svc),
+                    f"unknown service {svc!r}{_hint(svc, names)}",
+                )
+            if plat not in platforms:
+                raise SystemProblem(
+                    ("placements", k, "services", svc),
+                    f"unknown platform {plat!r}{_hint(plat, list(platforms))}",
+                )
+            if platforms[plat] == "wasm" and svc in consumers:
+                raise SystemProblem(
+                    ("placements", k, "services", svc),
+                    f"{svc!r} consumes an SQS queue; a Wasm platform cannot (no SQS trigger)",
+                )
+            spec = platform_specs[plat]
+            if spec.type == "kubernetes" and spec.scaler == "keda":
+                types = {t.type for t in spec.keda.triggers}
+                if types != {"aws-sqs-queue"} or svc not in consumers or svc in called:
+                    raise SystemProblem(
+                        ("placements", k, "services", svc),
+                        f"platform {plat!r}: in a system, KEDA scales a deployment that only "
+                        "consumes an SQS queue, on aws-sqs-queue triggers (others: not yet)",
+                    )
+            elif spec.type == "kubernetes" and (
+                spec.scaler != "fixed" or spec.routing not in SYSTEM_ROUTINGS
+            ):
+                raise SystemProblem(
+                    ("placements", k, "services", svc),
+                    f"platform {plat!r}: in a system a Kubernetes platform needs fixed `replicas` "
+                    f"and routing {', '.join(SYSTEM_ROUTINGS)} (HPA in systems: not yet; "
+                    "KEDA: for SQS workers)",
+                )
+        missing = [n for n in names if n not in p.services]
+        if missing:
+            raise SystemProblem(
+                ("placements", k, "services"),
+                f"placement {p.name!r} leaves {missing[0]!r} unplaced",
+            )
+
+
+def _hint(name: str, names: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _sync_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A cycle of synchronous calls (depth-first search), as a path that returns to its start."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        path.append(n)
+        for m in graph[n]:
+            if state.get(m) == 1:
+                return [*path[path.index(m) :], m]
+            if m not in state:
+                found = visit(m)
+                if found:
+                    return found
+        path.pop()
+        state[n] = 2
+        return None
+
+    for n in graph:
+        if n not in state:
+            found = visit(n)
+            if found:
+                return found
+    return None
