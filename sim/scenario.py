@@ -138,9 +138,9 @@ class Scenario(Strict):
         for p in self.platforms:
             if p.name == name:
                 return p
-        for p in self.placements or ():  # a system's placements stand where platforms stand
-            if p.name == name:
-                return p
+        for pl in self.placements or ():  # a system's placements stand where platforms stand
+            if pl.name == name:
+                return pl
         raise KeyError(name)
 
 

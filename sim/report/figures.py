@@ -42,7 +42,7 @@ BILL_PALETTE = (
     # issue 19 (Flex, Managed Instances): the same greedy pick, ΔE ≥ 24 from all above
     "#4422aa", "#224444", "#ddccbb", "#999900", "#bb66ee", "#880066", "#7744aa",
     # issues 18-19 (Fargate, Cloud Run, Container Apps): the same greedy pick, ΔE ≥ 24
-    "#224411", "#ee44cc",
+    "#224411", "#ee44cc", "#ff1166",
 )  # fmt: skip
 # Each bill line name (sim/pricing/*.py, ops_profiles.yaml) keeps its own colour across platforms
 # and reports; lines that share a bill get far-apart colours. Other names hash to a colour.
@@ -69,15 +69,14 @@ BILL_COLOR = {
             # Fargate (issue 19), Cloud Run and Container Apps (issue 18)
             "fargate_vcpu", "fargate_memory", "fargate_spot_vcpu", "fargate_spot_memory",
             "memory", "idle_cpu", "idle_memory",
+            # systems (issue 17)
+            "sqs_requests",
             # operating lines (hatched, so sharing a colour with a cloud line still reads)
             "platform_engineer", "networking_tools", "monitoring", "security_scanning", "ci_cd",
             "incident_time", "training",
         )
     )
 }  # fmt: skip
-# Systems (issue 17): queue request lines take a colour no cloud line has (an operating line's:
-# those are hatched), so the names above keep theirs.
-BILL_COLOR["sqs_requests"] = BILL_COLOR["platform_engineer"]
 LAYOUT = {
     "margin": {"l": 70, "r": 30, "t": 60, "b": 50},
     "legend": {"font": {"size": 11}},

@@ -75,7 +75,8 @@ class _Uniforms:
     __slots__ = ("_buf", "_i", "_rng")
 
     def __init__(self, rng: np.random.Generator) -> None:
-        self._rng, self._buf, self._i = rng, [], 0
+        self._rng, self._i = rng, 0
+        self._buf: list[float] = []
 
     def next(self) -> float:
         if self._i >= len(self._buf):
@@ -756,7 +757,7 @@ class SystemModel(PlatformModel):
                 return
 
     # -- processes -------------------------------------------------------------------------------
-    def _visit(self, plan: tuple[int, float, list], root: Root) -> Generator:
+    def _visit(self, plan: tuple[int, float, list], root: Root) -> Generator[Any, Any, Any]:
         """A request at one station: wait for a slot, run the steps, answer. Returns an outcome."""
         st = self.stations[plan[0]]
         st.calls_in += 1
@@ -784,8 +785,10 @@ class SystemModel(PlatformModel):
         self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, slot)
         return outcome
 
-    def _steps(self, plan: tuple[int, float, list], st: Station, root: Root) -> Generator:
-        scale = st.scale  # type: ignore[attr-defined]
+    def _steps(
+        self, plan: tuple[int, float, list], st: Station, root: Root
+    ) -> Generator[Any, Any, Any]:
+        scale = st.scale
         for step in plan[2]:
             kind = step[0]
             if kind == WORK:
@@ -818,7 +821,9 @@ class SystemModel(PlatformModel):
             return 0.0  # pod to pod inside the cluster
         return dst.overhead()
 
-    def _call(self, cs: CallStep, plan: tuple, src: Station, root: Root) -> Generator:
+    def _call(
+        self, cs: CallStep, plan: tuple, src: Station, root: Root
+    ) -> Generator[Any, Any, Any]:
         """A synchronous call with a client timeout and full-jitter retries (AWS SDK standard)."""
         dst = self.stations[plan[0]]
         outcome = OK
@@ -831,14 +836,14 @@ class SystemModel(PlatformModel):
                 return OK
         return outcome
 
-    def _async(self, plan: tuple, root: Root, src: Station | None) -> Generator:
+    def _async(self, plan: tuple, root: Root, src: Station | None) -> Generator[Any, Any, Any]:
         """An event to a service (Lambda asynchronous invocation; a pod's fire-and-forget)."""
         hop = self._hop(src, self.stations[plan[0]])
         if hop > 0:
             yield hop
         return (yield from self._visit(plan, root))
 
-    def _batch(self, q: SqsQueue, batch: list[list[Any]], slot: Any) -> Generator:
+    def _batch(self, q: SqsQueue, batch: list[list[Any]], slot: Any) -> Generator[Any, Any, Any]:
         """One receive of `batch`: one Lambda invocation (or one pod worker) runs the messages
         in turn; the batch succeeds or fails as a whole."""
         st = q.st
@@ -996,13 +1001,13 @@ class SystemModel(PlatformModel):
         for name in self.wasm_busy:  # one Workers/Fastly account per platform, shared pro rata
             group = [st for st in self.stations if st.platform == name]
             spec = group[0].spec
-            usage = WasmUsage(
+            wasm_usage = WasmUsage(
                 requests=sum(st.ran for st in group),  # type: ignore[attr-defined]
                 cpu_ms_total=sum(st.cpu_s for st in group) * 1e3,  # type: ignore[attr-defined]
                 window_s=self.end,
             )
-            bill = wasm_bill(usage, spec.pricing, spec.custom, month_s=month)
-            total = max(usage.requests, 1)
+            bill = wasm_bill(wasm_usage, spec.pricing, spec.custom, month_s=month)
+            total = max(wasm_usage.requests, 1)
             for st in group:
                 out[st.name] = _share(bill, st.ran / total)  # type: ignore[attr-defined]
         for name in {st.platform for st in self.stations if st.kind == "kubernetes"}:

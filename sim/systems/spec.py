@@ -243,8 +243,8 @@ def check_system(
     consumers = {q.consumer for q in queues}
     called = {c for targets in graph.values() for c in targets} | (fed & known)
     called |= {s.name for s in services if s.entry > 0}
-    for k, p in enumerate(placements):
-        for svc, plat in p.services.items():
+    for k, pl in enumerate(placements):
+        for svc, plat in pl.services.items():
             if svc not in known:
                 raise SystemProblem(
                     ("placements", k, "services", svc),
@@ -278,11 +278,11 @@ def check_system(
                     f"and routing {', '.join(SYSTEM_ROUTINGS)} (HPA in systems: not yet; "
                     "KEDA: for SQS workers)",
                 )
-        missing = [n for n in names if n not in p.services]
+        missing = [n for n in names if n not in pl.services]
         if missing:
             raise SystemProblem(
                 ("placements", k, "services"),
-                f"placement {p.name!r} leaves {missing[0]!r} unplaced",
+                f"placement {pl.name!r} leaves {missing[0]!r} unplaced",
             )
 
 

@@ -798,14 +798,14 @@ class ReferenceSystem(SystemModel):
     def advance(self, until: float) -> None:  # requests drive themselves
         self.now = self.env.now
 
-    def _source(self) -> Generator:
+    def _source(self) -> Generator[Any, Any, Any]:
         env = self.env
         for chunk in self.chunks:
             for t in chunk.arrival.tolist():
                 yield env.timeout(t - env.now)
                 env.process(self._entry(t))
 
-    def _entry(self, t: float) -> Generator:
+    def _entry(self, t: float) -> Generator[Any, Any, Any]:
         self.now = t
         i = self.entries[0]
         if len(self.entries) > 1:
@@ -822,7 +822,7 @@ class ReferenceSystem(SystemModel):
         if root.pending == 0 and root.arrival >= self.warmup:
             self.completions.append(end - root.arrival)
 
-    def _visit_ref(self, plan: tuple, root: Root) -> Generator:
+    def _visit_ref(self, plan: tuple, root: Root) -> Generator[Any, Any, Any]:
         env = self.env
         st = self.stations[plan[0]]
         st.calls_in += 1
@@ -883,7 +883,7 @@ class ReferenceSystem(SystemModel):
         self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, slot)
         return outcome, ran_from, start - arrival, startup, cold
 
-    def _call_ref(self, cs: Any, plan: tuple, src: Any, root: Root) -> Generator:
+    def _call_ref(self, cs: Any, plan: tuple, src: Any, root: Root) -> Generator[Any, Any, Any]:
         env = self.env
         dst = self.stations[plan[0]]
         outcome = OK
@@ -902,12 +902,12 @@ class ReferenceSystem(SystemModel):
                 return OK
         return outcome
 
-    def _after(self, hop: float, plan: tuple, root: Root) -> Generator:
+    def _after(self, hop: float, plan: tuple, root: Root) -> Generator[Any, Any, Any]:
         if hop > 0:
             yield self.env.timeout(hop)
         return (yield self.env.process(self._visit_ref(plan, root)))
 
-    def _event_ref(self, plan: tuple, root: Root, src: Any) -> Generator:
+    def _event_ref(self, plan: tuple, root: Root, src: Any) -> Generator[Any, Any, Any]:
         self.now = self.env.now
         hop = self._hop(src, self.stations[plan[0]])
         yield self.env.process(self._after(hop, plan, root))
