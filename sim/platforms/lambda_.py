@@ -190,7 +190,7 @@ class LambdaModel(PlatformModel):
                 self.pc_retire[f] += drop  # busy ones leave when they finish
         self.pc_ready = level
         if self.live > self.peak:
-            self._purge(self.env.now)  # as in a cold start: no expired idle environment counts
+            self._purge(self.env.now, before=True)  # as in a cold start
             self.peak = max(self.peak, self.live)
 
     def _schedule(self, entries: list[ScheduleEntry]):  # SimPy process
@@ -456,7 +456,7 @@ class LambdaModel(PlatformModel):
         if self.live > self.peak:
             # Idle environments are reclaimed lazily (at their next look-up), so `live` may still
             # count some that expired before t: drop them before raising the peak on them.
-            self._purge(t)
+            self._purge(t, before=True)
             self.peak = max(self.peak, self.live)
         if self.snapstart:
             self.restores += 1
@@ -656,15 +656,18 @@ class LambdaModel(PlatformModel):
             m += 1
 
     # -- observation -----------------------------------------------------------------------------
-    def _purge(self, now: float) -> int:
-        """Drop expired idle environments; return the number of live idle on-demand ones."""
+    def _purge(self, now: float, before: bool = False) -> int:
+        """Drop expired idle environments (with `before`, only those that expired before `now`:
+        one ending exactly at `now` still counts at `now`, as the reference's reclaim runs after
+        the arrivals of its instant); return the number of live idle on-demand ones."""
         count = 0
+        lim = math.nextafter(now, -math.inf) if before else now
         for pool in self.idle:
             if self.ka_const is not None and not self.life_on:  # expiries are in release order
-                while pool and pool[0][0] <= now:
+                while pool and pool[0][0] <= lim:
                     self._reclaim(pool.popleft())
             else:
-                for item in [x for x in pool if x[0] <= now]:
+                for item in [x for x in pool if x[0] <= lim]:
                     pool.remove(item)
                     self._reclaim(item)
             count += len(pool)
