@@ -182,10 +182,11 @@ class KnativeModel(KubernetesModel):
     def _act_pick(self) -> int:
         """The throttler's pick among the ready pods with a free slot (pkg/activator/net/
         throttler.go, knative-v1.23.0): firstAvailable for containerConcurrency <= 3, else
-        roundRobin from the index after the last pick; -1 when every slot is taken."""
+        roundRobin from the index after the last pick (0 once the pods shrank below it);
+        -1 when every slot is taken."""
         ep, inflight, conc = self.ep, self.inflight, self.conc
         n = len(ep)
-        j0 = 0 if conc <= 3 else self.act_next % n if n else 0
+        j0 = self.act_next if conc > 3 and self.act_next < n else 0
         for k in range(n):
             j = j0 + k
             if j >= n:
