@@ -411,11 +411,14 @@ def test_quiescent_skipping_changes_nothing(monkeypatch):
         assert np.array_equal(fast.stats.sample[col], slow.stats.sample[col]), col
 
 
-@pytest.mark.parametrize("routing", ["ideal_fifo", "round_robin"])
-def test_kernel_equals_per_request_reference(routing):
-    """Scale from zero (pokes), panic, the collector's sleep and the activator's latency: the
-    kernel and the per-request SimPy reference (sim.validation.reference) agree request by
-    request."""
+@pytest.mark.parametrize(
+    ("routing", "tbc"),
+    [("ideal_fifo", 200), ("round_robin", 200), ("round_robin", 0), ("least_request", 4)],
+)
+def test_kernel_equals_per_request_reference(routing, tbc):
+    """Scale from zero (pokes), panic, the collector's sleep, the activator's latency and (TBC 0
+    and 4) the activator leaving and re-entering the path: the kernel and the per-request SimPy
+    reference (sim.validation.reference) agree request by request."""
     sc = scen(
         [
             {"steady": {"rate": "8/s", "end": "3m"}},
@@ -425,10 +428,14 @@ def test_kernel_equals_per_request_reference(routing):
         {"duration": {"dist": "lognormal", "median": "80ms", "p99": "600ms"}, "cpu_bound": 0},
         kn(container_concurrency=3, routing=routing, ingress_latency={"dist": "exponential",
            "mean": "1ms"}, pod={"cpu": 1, "startup": "4s"}, request_timeout="20s",
+           target_burst_capacity=tbc,
            cluster={"node": "m5.xlarge", "min_nodes": 0, "max_nodes": 3}),
         duration="30m",
     )  # fmt: skip
-    assert_same(run_platform(sc), run_reference(sc, "kn", 0, ROOT))
+    run = run_platform(sc)
+    sks = [d.after for d in run.decisions if d.kind == "sks"]
+    assert (len(sks) >= 3) == (tbc < 200), sks  # the path switches (and back) when it can
+    assert_same(run, run_reference(sc, "kn", 0, ROOT))
 
 
 def test_a_missed_slo_suggests_a_tune_command_that_parses(small):
@@ -444,3 +451,78 @@ def test_a_missed_slo_suggests_a_tune_command_that_parses(small):
     ]
     for p in params:
         parse_param(p)
+
+
+# -- the activator leaves and re-enters the path (SKS serve / proxy) ----------------------------
+
+
+def test_activator_leaves_and_reenters_the_path_at_the_ticks_ebc_crosses_0():
+    """Fixed 4 pods, CC 10 at 100% (total 10 a pod: capacity 40), TBC 20: EBC = floor(40 - 20 -
+    panic) with the panic average over 6 one-second buckets (each the second's mean concurrency;
+    1 s requests, evenly spaced: concurrency = the rate). 10/s from 0.5 s, 30/s from 30 s, 10/s
+    from 60 s; a bucket spanning a change is the mean of the two (20).
+    t=2: buckets 1..2 = (1.25 + 8.75) / 2 = 5 -> EBC 15 >= 0: serve (a revision starts in proxy).
+    t=32: 27..32 = (4 x 10 + 20 + 30) / 6 = 15 -> EBC 5: serve.  t=34: (2 x 10 + 20 + 3 x 30) / 6
+    = 21.67 -> EBC floor(-1.67) = -2: proxy.  t=62: (4 x 30 + 20 + 10) / 6 = 25 -> -5: proxy.
+    t=64: (2 x 30 + 20 + 3 x 10) / 6 = 18.33 -> EBC 1: serve."""
+    sc = scen(
+        [
+            {"steady": {"rate": "10/s", "spacing": "uniform", "start": "0.5s", "end": "30s"}},
+            {"steady": {"rate": "30/s", "spacing": "uniform", "start": "30s", "end": "60s"}},
+            {"steady": {"rate": "10/s", "spacing": "uniform", "start": "60s"}},
+        ],
+        {"duration": "1s", "cpu_bound": 0},
+        kn(container_concurrency=10, target_utilization_percentage=100, min_scale=4,
+           max_scale=4, initial_scale=4, target_burst_capacity=20, activator_latency="5ms",
+           pod={"cpu": 1, "startup": "1s"}, cluster={"mode": "autopilot"}),
+        duration="90s",
+    )  # fmt: skip
+    run = run_platform(sc)
+    sks = [(d.time_s, d.before, d.after) for d in run.decisions if d.kind == "sks"]
+    assert sks == [(2, 1, 0), (34, 0, 1), (64, 1, 0)]
+    assert "ebc -2 < 0" in next(d.reason for d in run.decisions if d.kind == "sks" and d.after)
+    assert not [d for d in run.decisions if d.kind == "kpa"]
+    rows = run.stats.sample
+    a, over = rows["arrival"], rows["overhead"]
+    proxied = (a < 2) | ((a > 34) & (a < 64))
+    assert over[proxied] == pytest.approx(0.005)  # the activator's hop, only while in the path
+    assert over[~proxied & (np.abs(a - 34) > 1e-6) & (np.abs(a - 64) > 1e-6)].max() == 0
+    assert run.stats.outcomes["ok"] == run.stats.requests
+    assert (rows["wait"] == 0).all()  # 30 in flight never fill 40 slots
+    tl = run.timeline
+    i = {float(t): k for k, t in enumerate(tl["time_s"])}
+    assert [tl["activator"][i[t]] for t in (1, 10, 33, 40, 63, 80)] == [1, 0, 0, 1, 1, 0]
+
+
+@pytest.mark.validation
+def test_serve_mode_round_robin_is_per_pod_queues_not_erlang_c():
+    """CC 1, c = 3 fixed pods, TBC 0 (EBC 0: the activator leaves the path at the first tick):
+    the ingress's round robin gives each pod every 3rd Poisson arrival, an Erlang-3 stream
+    queued at that pod's queue-proxy: E3/M/1 (GI/M/1: P(wait) = sigma, the root in (0, 1) of
+    sigma = (3r / (3r + mu (1 - sigma)))^3 with r = lam / 3; mean wait sigma / (mu (1 -
+    sigma))), not the activator's one FIFO (M/M/3, Erlang C, a shorter mean wait)."""
+    from scipy.optimize import brentq
+
+    c, lam, mu, reps, warmup = 3, 2.4, 1.0, 10, 500.0
+    sigma = brentq(lambda x: x - (lam / (lam + mu * (1 - x))) ** 3, 1e-9, 1 - 1e-9)
+    e3m1 = (sigma / (mu * (1 - sigma)), sigma)
+    assert e3m1[0] > 1.5 * mmc_mean_wait(c, lam, mu)  # the two are far apart at this load
+    duration = math.floor(58_000 / lam)
+    est = []
+    for rep in range(reps):
+        sc = scen(
+            [{"steady": {"rate": f"{lam}/s"}}],
+            {"duration": {"dist": "exponential", "mean": "1s"}},
+            kn(container_concurrency=1, min_scale=c, max_scale=c, target_burst_capacity=0,
+               request_timeout=None, queue_limit=None, activator_latency="0s"),
+            duration=f"{duration}s", warmup=f"{warmup}s", seed=200 + rep,
+        )  # fmt: skip
+        run = run_platform(sc)
+        assert [(d.time_s, d.after) for d in run.decisions if d.kind == "sks"] == [(2, 0)]
+        rows = run.stats.sample
+        wait = rows["wait"][rows["arrival"] >= warmup]
+        est.append((wait.mean(), (wait > 0).mean()))
+    x = np.array(est)
+    for j, value in enumerate(e3m1):
+        half = stats.t.ppf(0.975, reps - 1) * x[:, j].std(ddof=1) / math.sqrt(reps)
+        assert x[:, j].mean() - half <= value <= x[:, j].mean() + half, (j, value, x[:, j])

@@ -5,15 +5,14 @@ sim.platforms.autoscaling.kpa (knative/serving knative-v1.23.0). This model is K
 (pods, nodes, node provisioning, the cluster bill, the data plane) with the KPA's control loop
 instead of replicas / HPA / KEDA.
 
-Data path (docs/model.md "Knative Serving"): with the default `routing: ideal_fifo` the requests
-wait in one FIFO and a freed containerConcurrency slot takes its head. That is the activator:
-its revision throttler (pkg/activator/net/throttler.go) holds requests in one breaker queue
-(depth 10000) whose capacity is the sum of the ready pods' containerConcurrency slots, and sends
-each to a pod with a free slot (firstAvailable for containerConcurrency <= 3, round robin above,
-random choice of 2 for 0). With the activator out of the path (SKS serve mode) the ingress
-balances to the pods and each queue-proxy queues its own requests: a per-pod `routing` models
-that for the whole run. While the activator is in the path, `activator_latency` is added to each
-request that arrives (the extra hop). At zero pods requests wait for the first pod (cold).
+Data path (docs/model.md "Knative Serving"): the KPA's SKS mode switches it at the ticks where
+it flips (a `sks` decision row). Proxy mode (and at zero pods): the activator's revision
+throttler (pkg/activator/net/throttler.go) sends a request to a pod with a free
+containerConcurrency slot (`_act_pick`: firstAvailable for CC <= 3, round robin above) or holds
+it in one FIFO (`queue`, depth 10000) whose head a freed slot takes (KubernetesModel._take_held);
+`activator_latency` is added to each request arriving then. Serve mode: the ingress balances to
+the pods by `routing` and each queue-proxy queues its own requests; what the activator still
+holds drains to freed slots. `routing: ideal_fifo` (idealised) keeps the one FIFO all run.
 
 Control loop: every second the collector's stat (the revision's mean concurrency in the last
 second, requests in service + waiting, as the queue-proxies and the activator report it; or the
@@ -85,6 +84,7 @@ class KnativeModel(KubernetesModel):
             else (None, _Shifted(self.ov_draw, lat))
         )
         self.in_proxy = False
+        self.act_next = 0  # the throttler's round-robin index (containerConcurrency > 3)
         self._set_path(self.kpa.proxy)
         self._last_row: tuple[float, ...] = ()
         self.max_window = max(self.max_window, 2 * K.BUCKET_S)
@@ -157,6 +157,12 @@ class KnativeModel(KubernetesModel):
         d = self.kpa.tick(now, self.nready, self.replicas)
         if not d.valid:
             return
+        if d.proxy != self.in_proxy:  # the SKS mode flips: a decision row (1 proxy, 0 serve)
+            why = f"ebc {d.ebc:g} < 0" if d.ebc < 0 else f"ebc {d.ebc:g} >= 0"
+            if d.proxy and d.scale == 0:
+                why = "scaling to zero"
+            mode = "proxy: the activator enters the path" if d.proxy else "serve: it leaves"
+            self.ctx.decide("sks", float(self.in_proxy), float(d.proxy), f"{mode} ({why})")
         self._set_path(d.proxy)
         if d.scale is not None and d.scale != self.replicas:
             mode = "panic" if d.panic else "stable"
@@ -169,7 +175,45 @@ class KnativeModel(KubernetesModel):
             return
         self.flush()
         self.in_proxy = proxy
+        self.activator = proxy and self.pp  # ideal_fifo: the activator's one queue all along
         self.ov_const, self.ov_draw = self._proxy_ov if proxy else self._serve_ov  # type: ignore[assignment]
+
+    # -- the activator (per-pod routings; docs/model.md "Knative Serving") ------------------------
+    def _act_pick(self) -> int:
+        """The throttler's pick among the ready pods with a free slot (pkg/activator/net/
+        throttler.go, knative-v1.23.0): firstAvailable for containerConcurrency <= 3, else
+        roundRobin from the index after the last pick (0 once the pods shrank below it);
+        -1 when every slot is taken."""
+        ep, inflight, conc = self.ep, self.inflight, self.conc
+        n = len(ep)
+        j0 = self.act_next if conc > 3 and self.act_next < n else 0
+        for k in range(n):
+            j = j0 + k
+            if j >= n:
+                j -= n
+            if inflight[ep[j]] < conc:
+                self.act_next = j + 1
+                return ep[j]
+        return -1
+
+    def _dispatch_held(self, now: float) -> None:
+        """A pod became ready (or killed requests came back): the activator sends what it
+        holds, in arrival order, to free slots; the rest keep waiting in it (`_take_held`)."""
+        q = self.queue
+        while q:
+            pid = self._act_pick()
+            if pid < 0:
+                break
+            a, s, over, cold = q.popleft()
+            self.q_arr_sum -= a
+            self.dequeued_wait += now - a
+            self.nwait -= 1
+            self.inflight[pid] += 1
+            if self.track:
+                self.out[pid] += 1
+            self._start(pid, a, s, over, cold, now)
+        if not self.nwait:
+            self.q_arr_sum = 0.0
 
     def snapshot(self, now: float) -> dict[str, float]:
         row = super().snapshot(now)

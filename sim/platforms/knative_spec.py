@@ -219,9 +219,10 @@ class KnativeSpec(Strict):
         K.ACTIVATOR_LATENCY_S, ge=0, description="added while the activator is in the path"
     )
     routing: Annotated[Routing, BeforeValidator(_routing)] = Field(
-        "ideal_fifo",
-        description="ideal_fifo: the activator's queue sends to pods with a free slot; a "
-        "per-pod routing: the ingress's balancer, each pod's queue-proxy queueing",
+        K.SERVE_ROUTING,
+        description="the ingress's balancer while the activator is out of the path (SKS serve "
+        "mode: each pod's queue-proxy queues); ideal_fifo (idealised): the activator's one "
+        "queue for the whole run",
     )
     queue_limit: int | None = Field(
         K.ACTIVATOR_QUEUE_DEPTH, ge=0, description="requests held waiting; None: unbounded"

@@ -333,6 +333,11 @@ class KubernetesModel(PlatformModel):
         self._push = False  # the HTTP add-on's push activation (see _push_activation)
         # Set by a subclass: the next arrival calls `_on_arrival` at its time (then it clears).
         self.wake_on_arrival = False
+        # Set by a subclass (Knative's activator, per-pod routings only): arrivals go to the held
+        # `queue` even with ready pods (`_act_pick` places them), and a ready pod's freed slot
+        # takes its head (`_take_held`). Never set for Kubernetes: its held queue is non-empty
+        # only while no pod is ready.
+        self.activator = False
 
     # =============================================================================================
     # control plane
@@ -1057,6 +1062,29 @@ class KubernetesModel(PlatformModel):
         if not self.nwait:
             self.q_arr_sum = 0.0
 
+    def _act_pick(self) -> int:
+        """A ready pod with a free slot (-1: none); only a subclass with an activator asks."""
+        return -1
+
+    def _take_held(self, pid: int, now: float) -> bool:
+        """Ready pod pid freed a slot with its own queue empty: the held queue's head (past
+        its deadline: timed out first) starts on it, the slot stays taken. False: none left."""
+        q = self.queue
+        if q[0][0] + self.hold_timeout <= now:
+            self._purge_queue(q, now, -1, self.hold_timeout)
+            if not q:
+                return False
+        a, s, over, cold = q.popleft()
+        self.q_arr_sum -= a
+        self.dequeued_wait += now - a
+        self.nwait -= 1
+        if not self.nwait:
+            self.q_arr_sum = 0.0
+        if self.track:
+            self.out[pid] += 1
+        self._start(pid, a, s, over, cold, now)
+        return True
+
     def _start(self, pid: int, a: float, s: float, over: float, cold: bool, now: float) -> None:
         d = s * self.scale
         heappush(self.heap, (now + d, pid))
@@ -1504,6 +1532,7 @@ class KubernetesModel(PlatformModel):
         started_d = 0.0
         cold_now = nep == 0  # the ready set changes only at control events
         tell = self.wake_on_arrival  # set only by control events
+        proxy = self.activator  # set only by control events
         narr = 0
         i0 = i
         while True:
@@ -1544,6 +1573,8 @@ class KubernetesModel(PlatformModel):
                         if ov_const is None:
                             r_o(over)
                         continue
+                if hold and state[pid] == READY and self._take_held(pid, te):
+                    continue  # the activator's head took the freed slot (Knative)
                 k = inflight[pid] - 1
                 inflight[pid] = k
                 if not k and state[pid] == DRAINING:
@@ -1559,8 +1590,11 @@ class KubernetesModel(PlatformModel):
                 tell = self.wake_on_arrival = False
                 self._at(ta, self._on_arrival)
                 until = ta
-            if nep:
-                if mode == ROUND_ROBIN:
+            # The activator (proxy) holds a request unless it is empty and a pod has a free slot.
+            if nep and (not proxy or (not hold and (pid := self._act_pick()) >= 0)):
+                if proxy:
+                    pass  # the activator's pick: a pod with a free slot
+                elif mode == ROUND_ROBIN:
                     pid = ep[rr_next]
                     rr_next += 1
                     if rr_next == nep:
@@ -1617,7 +1651,8 @@ class KubernetesModel(PlatformModel):
                         f_p(-1)
                         self._reject(ta, over)
                         continue
-                self.cold_in_step += 1
+                if cold_now:
+                    self.cold_in_step += 1
             f_p(-1)
             q.append((ta, s, over, cold_now))
             self.q_arr_sum += ta

@@ -563,6 +563,9 @@ class ReferenceKubernetes(KubernetesModel):
             if pq:
                 self._hand_off(pq[0], pid, te)
                 return
+            if self.queue and self.state[pid] == READY:  # Knative's activator holds requests
+                self._hand_off(self.queue[0], pid, te)
+                return
             self.inflight[pid] -= 1
             if not self.inflight[pid] and self.state[pid] == DRAINING:
                 self._gone(pid, te)
@@ -699,7 +702,8 @@ class ReferenceKnative(ReferenceKubernetes, KnativeModel):
     it first waits."""
 
     def _request(self, t: float, s: float) -> Generator:
-        inner = ReferenceKubernetes._request(self, t, s)
+        proxied = self.activator and self.ep
+        inner = self._proxied(t, s) if proxied else ReferenceKubernetes._request(self, t, s)
         ev = next(inner, None)  # placed: started, queued or rejected
         if self.wake_on_arrival:
             self.wake_on_arrival = False
@@ -710,6 +714,39 @@ class ReferenceKnative(ReferenceKubernetes, KnativeModel):
                 ev = inner.send(value)
             except StopIteration:
                 return
+
+    def _proxied(self, t: float, s: float) -> Generator:
+        """The activator in the path with ready pods: a free slot if nothing waits in it (the
+        throttler's pick), else its FIFO; a freed slot of a ready pod takes its head."""
+        self.n_arrivals += 1
+        self.arrivals_in_step += 1
+        over = self.ov_const if self.ov_const is not None else self.ov_draw.next()
+        req = _Req(t, s, over, _DataEvent(self.env))
+        pid = -1 if self.queue else self._act_pick()
+        if pid >= 0:
+            self.inflight[pid] += 1
+            self._serve(req, pid, t)
+        else:
+            if self.qlimit is not None and len(self.queue) >= self.qlimit:
+                self._reject(t, over)
+                return
+            req.cold = False
+            self._enqueue(req, self.queue)
+            yield req.ev
+            if req.pid < 0:
+                return
+        pod_end = req.start + req.s * self.scale
+        yield _at_abs(self.env, pod_end, _COMPLETION + req.pid * _POD_TIE)
+        self._complete(req, pod_end)
+
+    def _dispatch_held(self, now: float) -> None:
+        """The activator sends what it holds to free slots (the throttler's pick), in order."""
+        while self.queue:
+            pid = self._act_pick()
+            if pid < 0:
+                return
+            self.inflight[pid] += 1
+            self._hand_off(self.queue[0], pid, now)
 
 
 REFERENCE_MODELS: dict[str, type] = {

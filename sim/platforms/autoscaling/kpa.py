@@ -80,6 +80,12 @@ ACTIVATOR_QUEUE_DEPTH = 10000
 # ASSUMPTION: one extra in-cluster proxy hop (ingress -> activator -> pod) when the activator is in
 # the path; knative does not publish a figure.
 ACTIVATOR_LATENCY_S = 0.001
+# With the activator out of the path (SKS serve mode) the ingress balances to the pods. Knative's
+# default ingress in its install docs is Kourier: knative-extensions/net-kourier
+# pkg/envoy/api/cluster.go NewCluster (read at commit 0ee8198, not a release tag) sets no
+# lb_policy, so Envoy's default ROUND_ROBIN applies (envoy config/cluster/v3/cluster.proto
+# `lb_policy`). net-istio users may pick least_request.
+SERVE_ROUTING = "round_robin"
 
 Metric = Literal["concurrency", "rps"]
 _Why = Sequence[tuple[str, tuple[object, ...]]]  # a reason's parts: (str.format template, values)
