@@ -1,7 +1,10 @@
 """The system heap engine against its per-request SimPy reference (sim.validation.reference):
 identical per-request outcomes and times on random small systems (hypothesis) of Kubernetes
-(fixed pods, one FIFO) and Lambda services joined by calls (sequential, fan-out, with timeouts and
-retries) and events. Queues are not in the reference yet."""
+(fixed pods: one FIFO, round robin, random, queue_limit) and Lambda services joined by calls
+(sequential, fan-out, with timeouts and retries), events and SQS queues (Lambda event source
+mappings with batches, batching windows, maximum concurrency and throttles; pod workers, fixed or
+KEDA-scaled; visibility timeouts, maxReceiveCount and the DLQ). The bundled system scenarios are
+held to the same reference in tests/test_equivalence.py."""
 
 from __future__ import annotations
 
@@ -46,7 +49,43 @@ PLATFORMS = [
         "keep_alive": {"dist": "uniform", "low": "5s", "high": "30s"},
         "api_gateway": "http",
     },
+    {
+        "name": "eks-rr",
+        "type": "kubernetes",
+        "replicas": 2,
+        "routing": "round_robin",
+        "queue_limit": 3,
+        "pod": {"concurrency": 1, "cpu": 1, "memory": "1Gi"},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
+    {
+        "name": "eks-random",
+        "type": "kubernetes",
+        "replicas": 3,
+        "routing": "random",
+        "pod": {"concurrency": 1, "cpu": 1, "memory": "1Gi"},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
+    {
+        "name": "fn-small",
+        "type": "lambda",
+        "memory": 512,
+        "reserved_concurrency": 2,
+    },
+    {
+        "name": "workers",  # queue workers only (KEDA on the simulated queue)
+        "type": "kubernetes",
+        "keda": {
+            "minReplicaCount": 1,
+            "maxReplicaCount": 6,
+            "pollingInterval": "5s",
+            "triggers": [{"type": "aws-sqs-queue", "metadata": {"queueLength": "2"}}],
+        },
+        "pod": {"concurrency": 2, "cpu": 1, "memory": "1Gi"},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
 ]
+CALLABLE = ["eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small"]
 
 
 @st.composite
@@ -84,7 +123,34 @@ def systems(draw: Any) -> dict:
                 "steps": steps,
             }
         )
-    placement = {s["name"]: draw(st.sampled_from(["eks-a", "eks-b", "fn"])) for s in services}
+    queues = []
+    for k in range(draw(st.integers(0, 2))):
+        queues.append(
+            {
+                "name": f"q{k}",
+                "consumer": f"w{k}",
+                "batch_size": draw(st.sampled_from([1, 3, 10])),
+                "batching_window": draw(st.sampled_from([0, "200ms", "1s"])),
+                "maximum_concurrency": draw(st.sampled_from([None, 2, 5])),
+                "visibility_timeout": draw(st.sampled_from(["500ms", "2s", "30s"])),
+                "max_receive_count": draw(st.sampled_from([None, 1, 2])),
+            }
+        )
+        publisher = services[draw(st.integers(0, n - 2))]  # w{k} may call s{n-1}: no loop
+        publish = {"publish": f"q{k}", "probability": draw(st.sampled_from([1.0, 0.5]))}
+        publisher["steps"] = [*publisher["steps"], publish]
+        services.append(
+            {
+                "name": f"w{k}",
+                "entry": 0,
+                "handler": {"dist": "exponential", "mean": draw(st.sampled_from(["5ms", "50ms"]))},
+                "error_rate": draw(st.sampled_from([0.0, 0.2])),
+                "steps": [{"call": f"s{n - 1}", "timeout": "1s"}] if draw(st.booleans()) else [],
+            }
+        )
+    placement = {s["name"]: draw(st.sampled_from(CALLABLE)) for s in services[:n]}
+    for q in queues:
+        placement[q["consumer"]] = draw(st.sampled_from(["eks-a", "fn", "fn-small", "workers"]))
     return {
         "name": "eq",
         "duration": "60s",
@@ -94,6 +160,7 @@ def systems(draw: Any) -> dict:
         "workload": {"arrivals": [{"steady": {"rate": draw(st.sampled_from(["20/s", "60/s"]))}}]},
         "platforms": PLATFORMS,
         "services": services,
+        "queues": queues,
         "placements": [{"name": "p", "services": placement}],
     }
 
@@ -102,7 +169,13 @@ def _same(data: dict) -> None:
     sc = make_scenario(data)
     fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
     ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+    assert_same_system(fast, ref)
+
+
+def assert_same_system(fast: Any, ref: Any) -> None:
+    """Outcomes and counts exact, times to 1e-9 s: end to end, per service, per queue."""
     a, b = fast.stats.sample, ref.stats.sample
+    assert a["arrival"].size == b["arrival"].size
     for col in ("outcome", "cold"):
         np.testing.assert_array_equal(a[col], b[col], err_msg=col)
     # times: the two engines sum the same terms in a different order (1 ulp apart at most)
@@ -118,6 +191,16 @@ def _same(data: dict) -> None:
         ), name
         assert x["latency_ms"] == pytest.approx(y["latency_ms"], rel=1e-9, abs=1e-9), name
     assert fs["async_completion_ms"] == pytest.approx(rs["async_completion_ms"], rel=1e-9, abs=1e-9)
+    assert fs["async_completed"] == rs["async_completed"]
+    for name in fs["queues"]:
+        x, y = fs["queues"][name], rs["queues"][name]
+        keys = ("sent", "received", "deleted", "dlq", "depth_max")
+        assert [x[k] for k in keys] == [y[k] for k in keys], name
+        assert x["time_in_queue_ms"] == pytest.approx(y["time_in_queue_ms"], rel=1e-9, abs=1e-9)
+        assert x["timeline"]["in_flight"] == y["timeline"]["in_flight"], name
+    assert [(d.time_s, d.after) for d in fast.decisions] == [
+        (d.time_s, d.after) for d in ref.decisions
+    ]
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
