@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.engine import run_one
+from sim.errors import InputError
 from sim.validation.reference import ReferenceSystem
 
 from conftest import make_scenario
@@ -268,3 +269,86 @@ def test_times_one_ulp_apart_are_the_same_request() -> None:
         "placements": [{"name": "p", "services": {"s0": "eks-a", "s1": "eks-a"}}],
     }
     _same(data)
+
+
+def test_equivalence_covers_queue_mechanisms() -> None:
+    """A fixed system where every queue mechanism fires: poller scale-up past the first 5
+    batches, throttled batches back after the visibility timeout, whole-batch failures, the DLQ,
+    a batching window, and KEDA scaling pod workers on the simulated queue."""
+    work = {"dist": "exponential", "mean": "5ms"}
+    services = [
+        {
+            "name": "s0",
+            "entry": 1,
+            "handler": work,
+            "steps": [
+                {"call": "w1", "timeout": "1s"},
+                {"publish": "q0"},
+                {"publish": "q1"},
+                {"publish": "q2"},
+            ],
+        },
+        {"name": "w0", "handler": {"dist": "constant", "value": "500ms"}},
+        {"name": "w1", "handler": work, "error_rate": 0.3},
+        {"name": "w2", "handler": {"dist": "exponential", "mean": "100ms"}},
+    ]
+    queues = [
+        {"name": "q0", "consumer": "w0", "batch_size": 1},
+        {
+            "name": "q1",
+            "consumer": "w1",
+            "batch_size": 10,
+            "batching_window": "1s",
+            "visibility_timeout": "2s",
+            "max_receive_count": 2,
+        },
+        {"name": "q2", "consumer": "w2", "batch_size": 1},
+    ]
+    data = {
+        "name": "eq",
+        "duration": "60s",
+        "warmup": "0s",
+        "replications": 1,
+        "seed": 3,
+        "workload": {"arrivals": [{"steady": {"rate": "60/s"}}]},
+        "platforms": [*PLATFORMS, {"name": "fn-big", "type": "lambda", "memory": 1024}],
+        "services": services,
+        "queues": queues,
+        "placements": [
+            {
+                "name": "p",
+                "services": {"s0": "eks-b", "w0": "fn-big", "w1": "fn-small", "w2": "workers"},
+            }
+        ],
+    }
+    _same(data)
+    run = run_one(make_scenario(data), "p", 0, ROOT)
+    sysx = run.extra["system"]
+    q, svc = sysx["queues"], sysx["services"]
+    # 60/s x 0.5 s = 30 batches at once in steady state: more than the first 5 pollers
+    assert svc["w0"]["instances_peak"] > 5
+    assert svc["w1"]["throttles"] > 0 and q["q1"]["received"] > q["q1"]["sent"]
+    assert q["q1"]["dlq"] > 0
+    assert run.decisions, "KEDA never scaled the workers"
+
+
+def test_a_publish_loop_with_probability_one_is_an_input_error() -> None:
+    """b publishes to q, whose consumer calls b again: every plan nests without end. It was a
+    RecursionError (a crash); it is an InputError naming `services`."""
+    work = {"dist": "exponential", "mean": "5ms"}
+    data = {
+        "name": "loop",
+        "duration": "10s",
+        "replications": 1,
+        "workload": {"arrivals": [{"steady": {"rate": "5/s"}}]},
+        "platforms": [{"name": "fn", "type": "lambda", "memory": 512}],
+        "services": [
+            {"name": "a", "entry": 1, "handler": work, "steps": [{"call": "b"}]},
+            {"name": "b", "handler": work, "steps": [{"publish": "q"}]},
+            {"name": "w", "handler": work, "steps": [{"call": "b"}]},
+        ],
+        "queues": [{"name": "q", "consumer": "w"}],
+        "placements": [{"name": "p", "services": {"a": "fn", "b": "fn", "w": "fn"}}],
+    }
+    with pytest.raises(InputError, match=r"^services: .*loop back"):
+        run_one(make_scenario(data), "p", 0, ROOT)
