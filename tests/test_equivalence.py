@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_systems_equivalence import assert_same_system
 
 from sim.engine import run_one
 from sim.platforms import MODELS
 from sim.records import COLUMNS
 from sim.scenario import load_scenario
-from sim.validation.reference import REFERENCE_MODELS, run_reference
+from sim.validation.reference import REFERENCE_MODELS, ReferenceSystem, run_reference
 
 from conftest import ROOT, make_scenario
 
@@ -55,8 +56,13 @@ BUNDLED = sorted((ROOT / "scenarios").glob("*.yaml"))
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
 def test_bundled_scenarios_kernel_equals_per_request_path(path):
     sc = load_scenario(path, ["duration=20m", "warmup=1m", "replications=1"])
-    if sc.is_system:  # placements, not platforms: tests/test_systems_equivalence.py
-        pytest.skip("a system: its reference model does not cover queues yet")
+    if sc.is_system:  # every placement against the per-request ReferenceSystem
+        for pl in sc.placements:
+            fast = run_one(sc, pl.name, 0, path.parent, keep_all_rows=True)
+            models = {"system": ReferenceSystem}
+            ref = run_one(sc, pl.name, 0, path.parent, keep_all_rows=True, models=models)
+            assert_same_system(fast, ref)
+        return
     for p in sc.platforms:
         assert p.type in REFERENCE_MODELS, f"no reference model for type {p.type}"
         assert_same(run_one(sc, p.name, 0, path.parent), run_reference(sc, p.name, 0, path.parent))

@@ -1,7 +1,10 @@
 """The system heap engine against its per-request SimPy reference (sim.validation.reference):
 identical per-request outcomes and times on random small systems (hypothesis) of Kubernetes
-(fixed pods, one FIFO) and Lambda services joined by calls (sequential, fan-out, with timeouts and
-retries) and events. Queues are not in the reference yet."""
+(fixed pods: one FIFO, round robin, random, queue_limit) and Lambda services joined by calls
+(sequential, fan-out, with timeouts and retries), events and SQS queues (Lambda event source
+mappings with batches, batching windows, maximum concurrency and throttles; pod workers, fixed or
+KEDA-scaled; visibility timeouts, maxReceiveCount and the DLQ). The bundled system scenarios are
+held to the same reference in tests/test_equivalence.py."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.engine import run_one
+from sim.errors import InputError
 from sim.validation.reference import ReferenceSystem
 
 from conftest import make_scenario
@@ -46,7 +50,43 @@ PLATFORMS = [
         "keep_alive": {"dist": "uniform", "low": "5s", "high": "30s"},
         "api_gateway": "http",
     },
+    {
+        "name": "eks-rr",
+        "type": "kubernetes",
+        "replicas": 2,
+        "routing": "round_robin",
+        "queue_limit": 3,
+        "pod": {"concurrency": 1, "cpu": 1, "memory": "1Gi"},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
+    {
+        "name": "eks-random",
+        "type": "kubernetes",
+        "replicas": 3,
+        "routing": "random",
+        "pod": {"concurrency": 1, "cpu": 1, "memory": "1Gi"},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
+    {
+        "name": "fn-small",
+        "type": "lambda",
+        "memory": 512,
+        "reserved_concurrency": 2,
+    },
+    {
+        "name": "workers",  # queue workers only (KEDA on the simulated queue)
+        "type": "kubernetes",
+        "keda": {
+            "minReplicaCount": 1,
+            "maxReplicaCount": 6,
+            "pollingInterval": "5s",
+            "triggers": [{"type": "aws-sqs-queue", "metadata": {"queueLength": "2"}}],
+        },
+        "pod": {"concurrency": 2, "cpu": 1, "memory": "1Gi"},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
 ]
+CALLABLE = ["eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small"]
 
 
 @st.composite
@@ -84,7 +124,34 @@ def systems(draw: Any) -> dict:
                 "steps": steps,
             }
         )
-    placement = {s["name"]: draw(st.sampled_from(["eks-a", "eks-b", "fn"])) for s in services}
+    queues = []
+    for k in range(draw(st.integers(0, 2))):
+        queues.append(
+            {
+                "name": f"q{k}",
+                "consumer": f"w{k}",
+                "batch_size": draw(st.sampled_from([1, 3, 10])),
+                "batching_window": draw(st.sampled_from([0, "200ms", "1s"])),
+                "maximum_concurrency": draw(st.sampled_from([None, 2, 5])),
+                "visibility_timeout": draw(st.sampled_from(["500ms", "2s", "30s"])),
+                "max_receive_count": draw(st.sampled_from([None, 1, 2])),
+            }
+        )
+        publisher = services[draw(st.integers(0, n - 2))]  # w{k} may call s{n-1}: no loop
+        publish = {"publish": f"q{k}", "probability": draw(st.sampled_from([1.0, 0.5]))}
+        publisher["steps"] = [*publisher["steps"], publish]
+        services.append(
+            {
+                "name": f"w{k}",
+                "entry": 0,
+                "handler": {"dist": "exponential", "mean": draw(st.sampled_from(["5ms", "50ms"]))},
+                "error_rate": draw(st.sampled_from([0.0, 0.2])),
+                "steps": [{"call": f"s{n - 1}", "timeout": "1s"}] if draw(st.booleans()) else [],
+            }
+        )
+    placement = {s["name"]: draw(st.sampled_from(CALLABLE)) for s in services[:n]}
+    for q in queues:
+        placement[q["consumer"]] = draw(st.sampled_from(["eks-a", "fn", "fn-small", "workers"]))
     return {
         "name": "eq",
         "duration": "60s",
@@ -94,6 +161,7 @@ def systems(draw: Any) -> dict:
         "workload": {"arrivals": [{"steady": {"rate": draw(st.sampled_from(["20/s", "60/s"]))}}]},
         "platforms": PLATFORMS,
         "services": services,
+        "queues": queues,
         "placements": [{"name": "p", "services": placement}],
     }
 
@@ -102,7 +170,13 @@ def _same(data: dict) -> None:
     sc = make_scenario(data)
     fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
     ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+    assert_same_system(fast, ref)
+
+
+def assert_same_system(fast: Any, ref: Any) -> None:
+    """Outcomes and counts exact, times to 1e-9 s: end to end, per service, per queue."""
     a, b = fast.stats.sample, ref.stats.sample
+    assert a["arrival"].size == b["arrival"].size
     for col in ("outcome", "cold"):
         np.testing.assert_array_equal(a[col], b[col], err_msg=col)
     # times: the two engines sum the same terms in a different order (1 ulp apart at most)
@@ -118,6 +192,16 @@ def _same(data: dict) -> None:
         ), name
         assert x["latency_ms"] == pytest.approx(y["latency_ms"], rel=1e-9, abs=1e-9), name
     assert fs["async_completion_ms"] == pytest.approx(rs["async_completion_ms"], rel=1e-9, abs=1e-9)
+    assert fs["async_completed"] == rs["async_completed"]
+    for name in fs["queues"]:
+        x, y = fs["queues"][name], rs["queues"][name]
+        keys = ("sent", "received", "deleted", "dlq", "depth_max")
+        assert [x[k] for k in keys] == [y[k] for k in keys], name
+        assert x["time_in_queue_ms"] == pytest.approx(y["time_in_queue_ms"], rel=1e-9, abs=1e-9)
+        assert x["timeline"]["in_flight"] == y["timeline"]["in_flight"], name
+    assert [(d.time_s, d.after) for d in fast.decisions] == [
+        (d.time_s, d.after) for d in ref.decisions
+    ]
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -185,3 +269,86 @@ def test_times_one_ulp_apart_are_the_same_request() -> None:
         "placements": [{"name": "p", "services": {"s0": "eks-a", "s1": "eks-a"}}],
     }
     _same(data)
+
+
+def test_equivalence_covers_queue_mechanisms() -> None:
+    """A fixed system where every queue mechanism fires: poller scale-up past the first 5
+    batches, throttled batches back after the visibility timeout, whole-batch failures, the DLQ,
+    a batching window, and KEDA scaling pod workers on the simulated queue."""
+    work = {"dist": "exponential", "mean": "5ms"}
+    services = [
+        {
+            "name": "s0",
+            "entry": 1,
+            "handler": work,
+            "steps": [
+                {"call": "w1", "timeout": "1s"},
+                {"publish": "q0"},
+                {"publish": "q1"},
+                {"publish": "q2"},
+            ],
+        },
+        {"name": "w0", "handler": {"dist": "constant", "value": "500ms"}},
+        {"name": "w1", "handler": work, "error_rate": 0.3},
+        {"name": "w2", "handler": {"dist": "exponential", "mean": "100ms"}},
+    ]
+    queues = [
+        {"name": "q0", "consumer": "w0", "batch_size": 1},
+        {
+            "name": "q1",
+            "consumer": "w1",
+            "batch_size": 10,
+            "batching_window": "1s",
+            "visibility_timeout": "2s",
+            "max_receive_count": 2,
+        },
+        {"name": "q2", "consumer": "w2", "batch_size": 1},
+    ]
+    data = {
+        "name": "eq",
+        "duration": "60s",
+        "warmup": "0s",
+        "replications": 1,
+        "seed": 3,
+        "workload": {"arrivals": [{"steady": {"rate": "60/s"}}]},
+        "platforms": [*PLATFORMS, {"name": "fn-big", "type": "lambda", "memory": 1024}],
+        "services": services,
+        "queues": queues,
+        "placements": [
+            {
+                "name": "p",
+                "services": {"s0": "eks-b", "w0": "fn-big", "w1": "fn-small", "w2": "workers"},
+            }
+        ],
+    }
+    _same(data)
+    run = run_one(make_scenario(data), "p", 0, ROOT)
+    sysx = run.extra["system"]
+    q, svc = sysx["queues"], sysx["services"]
+    # 60/s x 0.5 s = 30 batches at once in steady state: more than the first 5 pollers
+    assert svc["w0"]["instances_peak"] > 5
+    assert svc["w1"]["throttles"] > 0 and q["q1"]["received"] > q["q1"]["sent"]
+    assert q["q1"]["dlq"] > 0
+    assert run.decisions, "KEDA never scaled the workers"
+
+
+def test_a_publish_loop_with_probability_one_is_an_input_error() -> None:
+    """b publishes to q, whose consumer calls b again: every plan nests without end. It was a
+    RecursionError (a crash); it is an InputError naming `services`."""
+    work = {"dist": "exponential", "mean": "5ms"}
+    data = {
+        "name": "loop",
+        "duration": "10s",
+        "replications": 1,
+        "workload": {"arrivals": [{"steady": {"rate": "5/s"}}]},
+        "platforms": [{"name": "fn", "type": "lambda", "memory": 512}],
+        "services": [
+            {"name": "a", "entry": 1, "handler": work, "steps": [{"call": "b"}]},
+            {"name": "b", "handler": work, "steps": [{"publish": "q"}]},
+            {"name": "w", "handler": work, "steps": [{"call": "b"}]},
+        ],
+        "queues": [{"name": "q", "consumer": "w"}],
+        "placements": [{"name": "p", "services": {"a": "fn", "b": "fn", "w": "fn"}}],
+    }
+    with pytest.raises(InputError, match=r"^services: .*loop back"):
+        run_one(make_scenario(data), "p", 0, ROOT)

@@ -64,6 +64,7 @@ WORK, CALL, PAR, PUB_Q, PUB_S = 0, 1, 2, 3, 4
 # Generator commands besides a float (sleep).
 ACQ, DO_CALL, DO_PAR, ATTEMPT = 10, 11, 12, 13
 MAX_TASKS_PER_REQUEST = 100_000
+MAX_PLAN_DEPTH = 200  # calls/publishes nested in one plan (a deeper draw would hit Python's stack)
 _EPS = 1e-9
 
 
@@ -613,6 +614,7 @@ class SystemModel(PlatformModel):
         ]
         self.completions: list[float] = []
         self.task_count = 0
+        self.depth = 0  # plans being drawn, one inside the other
 
     def pods_changed(self, platform: str, now: float) -> None:
         n = sum(
@@ -668,10 +670,12 @@ class SystemModel(PlatformModel):
     def plan(self, i: int) -> tuple[int, float, list[tuple[Any, ...]]]:
         """Draw what a request at service i does: (service, handler s, resolved steps)."""
         self.task_count += 1
-        if self.task_count > MAX_TASKS_PER_REQUEST:
+        self.depth += 1
+        if self.task_count > MAX_TASKS_PER_REQUEST or self.depth > MAX_PLAN_DEPTH:
             raise InputError(
-                f"one request caused more than {MAX_TASKS_PER_REQUEST:,} tasks: the asynchronous "
-                "publishes loop back with probability 1; lower a publish `probability`",
+                f"one request caused more than {MAX_TASKS_PER_REQUEST:,} tasks or a chain of "
+                f"more than {MAX_PLAN_DEPTH} calls and publishes: the asynchronous publishes "
+                "loop back with probability 1; lower a publish `probability`",
                 key="services",
             )
         h = self.handler[i].next()
@@ -679,6 +683,7 @@ class SystemModel(PlatformModel):
         steps: list[tuple[Any, ...]] = []
         for op in self.compiled[i]:
             self._resolve(op, h, u, steps)
+        self.depth -= 1
         return i, h, steps
 
     def _resolve(self, op: tuple[Any, ...], h: float, u: _Uniforms, steps: list) -> None:

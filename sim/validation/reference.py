@@ -42,13 +42,16 @@ from sim.scenario import Scenario
 from sim.systems.engine import (
     CALL,
     PAR,
+    PUB_Q,
     PUB_S,
     WORK,
     LambdaStation,
     PodStation,
     Root,
+    Station,
     SystemModel,
 )
+from sim.systems.spec import ESM_MAX_BATCHES, ESM_SCALE_UP_PER_MINUTE, ESM_START_BATCHES
 
 _ARRIVAL_PRIORITY = 2  # after SimPy's URGENT (0) and NORMAL (1) events at the same time
 
@@ -809,31 +812,191 @@ REFERENCE_MODELS["fargate"] = ReferenceFargate
 
 
 # --- systems (issue 17) ---------------------------------------------------------------------------
+class _RefSqs:
+    """An SQS standard queue the textbook way (AWS SQS Developer Guide): visible messages oldest
+    first; a receive counts and hides a message, and a SimPy process brings it back when its
+    visibility timeout ends unless it was deleted; a failed message received maxReceiveCount times
+    goes to the DLQ. Consumed by a Lambda event source mapping (batches of up to BatchSize, the
+    batching window from the oldest visible message, a scaler process: 5 concurrent batches, +5 a
+    second while messages wait, at most min(MaximumConcurrency, 1,000, the function's limit): AWS
+    services-sqs-scaling.html, services-sqs-parameters.html) or by pod workers (one message per
+    free pod slot at once: long polling)."""
+
+    def __init__(self, ref: ReferenceSystem, spec: Any, consumer: Station) -> None:
+        self.ref, self.spec, self.st, self.name = ref, spec, consumer, spec.name
+        self.visible: deque[list[Any]] = deque()  # [plan, root, sent, visible since, receives]
+        self.inflight = 0  # received and not deleted, or waiting out the visibility timeout
+        self.sent = self.received = self.deleted = self.dlq = self.batches = 0
+        self.waits: list[float] = []
+        self.rows: dict[str, list[float]] = {"time_s": [], "depth": [], "in_flight": []}
+        self.rows["oldest_s"] = []
+        self.esm = consumer.kind == "lambda"
+        most = spec.maximum_concurrency or ESM_MAX_BATCHES
+        self.ceiling = min(most, ESM_MAX_BATCHES, getattr(consumer, "limit", ESM_MAX_BATCHES))
+        self.pollers = min(ESM_START_BATCHES, self.ceiling)  # concurrent batches allowed now
+        self.running = 0  # batches being processed
+        self.scaler: simpy.Process | None = None
+        self.window: simpy.Process | None = None
+
+    def send(self, msg: list[Any]) -> None:
+        self.visible.append(msg)
+        self.deliver()
+
+    def deliver(self) -> None:
+        """Hand visible messages to the consumer as far as it takes them now."""
+        ref, vis = self.ref, self.visible
+        now = ref.env.now
+        if not self.esm:
+            while vis:
+                slot = ref.take_slot(self.st)
+                if slot is None:
+                    return
+                self._receive([vis.popleft()], slot)
+            return
+        size, wait = self.spec.batch_size, self.spec.batching_window
+        while vis and self.running < self.pollers:
+            if wait > 0 and len(vis) < size and now + 1e-9 < vis[0][3] + wait:
+                if self.window is None:  # a short batch waits out the window
+                    self.window = ref.env.process(self._window(vis[0][3] + wait))
+                break
+            self.running += 1
+            self._receive([vis.popleft() for _ in range(min(size, len(vis)))], None)
+        if vis and self.pollers < self.ceiling and self.scaler is None:
+            self.scaler = ref.env.process(self._scale())
+
+    def _window(self, due: float) -> Generator[Any, Any, Any]:
+        yield self.ref.env.timeout(due - self.ref.env.now)
+        self.window = None
+        self.deliver()
+
+    def _scale(self) -> Generator[Any, Any, Any]:
+        yield self.ref.env.timeout(1.0)
+        self.scaler = None
+        if self.visible:  # still waiting: 300 more a minute
+            self.pollers = min(self.ceiling, self.pollers + ESM_SCALE_UP_PER_MINUTE // 60)
+            self.deliver()
+        else:
+            self.pollers = min(self.ceiling, max(ESM_START_BATCHES, self.running))
+
+    def _receive(self, batch: list[list[Any]], slot: Any) -> None:
+        ref = self.ref
+        now = ref.env.now
+        for m in batch:
+            m[4] += 1
+            self.received += 1
+            if m[2] >= ref.warmup:
+                self.waits.append(now - m[2])
+        self.inflight += len(batch)
+        self.batches += 1
+        ref.env.process(ref._batch_ref(self, batch, slot))
+
+    def settle(self, batch: list[list[Any]], ok: bool, received: float) -> None:
+        """Delete the whole batch, or let every message of it reappear (no
+        ReportBatchItemFailures), or move a message received maxReceiveCount times to the DLQ."""
+        ref = self.ref
+        now = ref.env.now
+        self.inflight -= len(batch)
+        if self.esm:
+            self.running -= 1
+        most = self.spec.max_receive_count
+        for m in batch:
+            if ok or (most is not None and m[4] >= most):
+                if ok:
+                    self.deleted += 1
+                else:
+                    self.dlq += 1
+                ref.task_done(m[1], now)
+            else:
+                self.inflight += 1
+                back = max(now, received + self.spec.visibility_timeout)
+                ref.env.process(self._hidden(m, back))
+        self.deliver()
+
+    def _hidden(self, m: list[Any], until: float) -> Generator[Any, Any, Any]:
+        yield self.ref.env.timeout(until - self.ref.env.now)
+        self.ref.now = self.ref.env.now
+        self.inflight -= 1
+        m[3] = self.ref.env.now
+        self.send(m)
+
+    def sample(self, now: float) -> None:
+        r, vis = self.rows, self.visible
+        r["time_s"].append(now)
+        r["depth"].append(float(len(vis)))
+        r["in_flight"].append(float(self.inflight))
+        r["oldest_s"].append(now - vis[0][2] if vis else 0.0)
+
+
 class ReferenceSystem(SystemModel):
-    """A system with one SimPy process per request at a service, per call and per event: the
-    textbook way, against sim.systems.engine's single heap of generators.
+    """A system with one SimPy process per request at a service, per call, per event and per
+    queue batch: the textbook way, against sim.systems.engine's single heap of generators.
 
     Shared with the heap engine: the per-request plans (the common random numbers, like the
-    workload's chunks), the Lambda stations' environment pools (cold start, keep-alive, limits)
-    and the bills. Written here: arrivals, waiting for a pod slot (a simpy.Resource per service:
-    one FIFO in front of replicas x concurrency slots), work, synchronous calls with their client
-    timeouts (`visit | timeout`), retries and backoff, fan-outs (`all_of`), events to services.
-    Covers Kubernetes (ideal_fifo, fixed replicas) and Lambda stations without queues.
+    workload's chunks), the Lambda stations' environment pools (cold start, keep-alive, limits),
+    a KEDA-scaled station's pod slots and its KedaAutoscaler (the decision arithmetic) and the
+    bills. Written here: arrivals, waiting for a pod slot of a fixed Deployment (a simpy.Resource
+    per FIFO: one for ideal_fifo, one per pod for round_robin/random, queue_limit), work,
+    synchronous calls with their client timeouts (`visit | timeout`), retries and backoff,
+    fan-outs (`all_of`), events to services, and SQS queues with their consumers (_RefSqs).
     """
 
     drives_itself = True
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        for st in self.stations:  # the heap engine's queues registered themselves: not here
+            st.on_free.clear()
+        self.queues = [_RefSqs(self, q.spec, q.st) for q in self.queues]  # type: ignore[misc]
+        self.consumers: dict[int, list[_RefSqs]] = {}
+        for q in self.queues:
+            self.consumers.setdefault(q.st.index, []).append(q)  # type: ignore[arg-type]
+            if isinstance(q.st, PodStation):
+                q.st.source = q  # type: ignore[assignment]
+                q.st.on_free.append(lambda _now, q=q: q.deliver())  # type: ignore[misc]
+
     def start(self) -> None:
+        super().start()  # KEDA's polls and HPA syncs
         env = self.env
-        self.slots = {
-            st.index: simpy.Resource(env, capacity=max(1, st.pods * st.conc))
-            for st in self.stations
-            if isinstance(st, PodStation)
-        }
+        self.slots: dict[int, list[simpy.Resource]] = {}
+        for st in self.stations:
+            if isinstance(st, PodStation) and st.keda is None:
+                fifos = 1 if st.shared else st.pods
+                per = st.pods * st.conc if st.shared else st.conc
+                self.slots[st.index] = [
+                    simpy.Resource(env, capacity=max(1, per)) for _ in range(fifos)
+                ]
         env.process(self._source())
 
     def advance(self, until: float) -> None:  # requests drive themselves
         self.now = self.env.now
+
+    def at(self, t: float, fn: Any, arg: Any) -> None:  # a KEDA pod getting ready
+        self.env.process(self._later(t, fn, arg))
+
+    def _later(self, t: float, fn: Any, arg: Any) -> Generator[Any, Any, Any]:
+        yield self.env.timeout(max(0.0, t - self.env.now))
+        self.now = self.env.now
+        fn(arg)
+
+    def resume_at(self, t: float, proc: Any, value: Any) -> None:  # a KEDA station's queue
+        proc.succeed(value)
+
+    def take_slot(self, st: Station) -> Any:
+        """A free pod slot for a queue worker now, or None."""
+        if st.index not in self.slots:  # KEDA: the station's own slots
+            return st.take_free() if st.free_slot() else None  # type: ignore[attr-defined]
+        for res in self.slots[st.index]:
+            if res.count < res.capacity:
+                return res, res.request()  # granted at once
+        return None
+
+    def _freed(self, st: Station, slot: Any) -> None:
+        if isinstance(slot, tuple):
+            slot[0].release(slot[1])
+            for q in self.consumers.get(st.index, ()):
+                q.deliver()
+        else:
+            st.release(slot, self.env.now)
 
     def _source(self) -> Generator[Any, Any, Any]:
         env = self.env
@@ -859,29 +1022,63 @@ class ReferenceSystem(SystemModel):
         if root.pending == 0 and root.arrival >= self.warmup:
             self.completions.append(end - root.arrival)
 
+    def _pod_slot(self, st: PodStation) -> Generator[Any, Any, Any]:
+        """A fixed Deployment's slot: (resource, request), or an outcome when refused."""
+        fifos = self.slots[st.index]
+        if st.shared:
+            p = 0
+        elif st.random:
+            p = min(int(st.pick.next() * st.pods), st.pods - 1)
+        else:
+            p, st.rr = st.rr, (st.rr + 1) % st.pods
+        res = fifos[p]
+        if res.count >= res.capacity and len(res.queue) >= st.limit:
+            st.rejected += 1
+            return REJECTED
+        req = res.request()
+        yield req
+        return res, req
+
     def _visit_ref(self, plan: tuple, root: Root) -> Generator[Any, Any, Any]:
         env = self.env
         st = self.stations[plan[0]]
         st.calls_in += 1
         arrival = env.now
-        req = None
-        if isinstance(st, PodStation):
-            req = self.slots[st.index].request()
-            yield req
-            self.now = env.now
-            slot, startup, cold = 0, 0.0, False
+        self.now = env.now
+        if isinstance(st, PodStation) and st.index in self.slots:
+            got = yield from self._pod_slot(st)
+            if not isinstance(got, int):
+                got = (got, 0.0, False)
         else:
-            self.now = env.now
-            got = st.acquire(None, env.now)
-            if isinstance(got, int):
-                self._row(st, arrival, arrival, arrival, 0.0, 0.0, False, got, 0)
-                return got, arrival, 0.0, 0.0, False
-            slot, startup, cold = got
+            handed = env.event()  # queued at a KEDA station: its release hands the slot on
+            got = st.acquire(handed, env.now)  # type: ignore[arg-type]
+            if got is None:
+                got = yield handed
+        self.now = env.now
+        if isinstance(got, int):
+            self._row(st, arrival, arrival, arrival, 0.0, 0.0, False, got, 0)
+            return got, arrival, 0.0, 0.0, False
+        slot, startup, cold = got
         start = env.now
         if startup > 0:
             yield env.timeout(startup)
         ran_from = env.now
-        outcome = OK
+        outcome = yield from self._steps_ref(plan, st, root)
+        self.now = env.now
+        # a handler that got its answers may still fail (one draw per such run)
+        rate = st.svc.error_rate
+        if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
+            outcome = REJECTED
+        end = env.now
+        if isinstance(st, LambdaStation):
+            st.bill_invocation(end - ran_from)
+        self._freed(st, slot)
+        inst = 0 if isinstance(slot, tuple) else slot
+        self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, inst)
+        return outcome, ran_from, start - arrival, startup, cold
+
+    def _steps_ref(self, plan: tuple, st: Station, root: Root) -> Generator[Any, Any, Any]:
+        env = self.env
         for step in plan[2]:
             kind = step[0]
             if kind == WORK:
@@ -892,33 +1089,55 @@ class ReferenceSystem(SystemModel):
             elif kind == CALL:
                 outcome = yield env.process(self._call_ref(step[1], step[2], st, root))
                 if outcome != OK:
-                    break
+                    return outcome
             elif kind == PAR:
                 calls = [env.process(self._call_ref(c, p, st, root)) for c, p in step[1]]
                 done = yield env.all_of(calls)
                 outcome = max(done[c] for c in calls)
                 if outcome != OK:
-                    break
+                    return outcome
+            elif kind == PUB_Q:  # SendMessage: the request goes on at once
+                root.pending += 1
+                q = self.queues[step[1]]
+                q.sent += 1
+                q.send([step[2], root, env.now, env.now, 0])  # type: ignore[attr-defined]
             elif kind == PUB_S:
                 root.pending += 1
                 env.process(self._event_ref(step[2], root, st))
                 yield env.timeout(0)  # the event is sent before this request goes on
-            else:
-                raise NotImplementedError("queues are not in the reference model")
+        return OK
+
+    def _batch_ref(self, q: _RefSqs, batch: list[list[Any]], slot: Any) -> Generator[Any, Any, Any]:
+        """One batch: one Lambda invocation (or one pod worker) runs its messages in turn and
+        succeeds or fails as a whole."""
+        env, st = self.env, q.st
+        received = env.now
         self.now = env.now
-        # a handler that got its answers may still fail (one draw per such run)
+        startup, cold = 0.0, False
+        if slot is None:  # the event source mapping invokes the function
+            got = st.acquire(None, env.now)
+            if isinstance(got, int):  # throttled: back after the visibility timeout
+                q.settle(batch, False, received)
+                return
+            slot, startup, cold = got
+            if startup > 0:
+                yield env.timeout(startup)
+        ran_from = env.now
+        ok = True
         rate = st.svc.error_rate
-        if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
-            outcome = REJECTED
+        for m in batch:
+            r = yield from self._steps_ref(m[0], st, m[1])
+            self.now = env.now
+            if r != OK or (rate > 0 and self.fail[st.index].next() < rate):
+                ok = False
         end = env.now
         if isinstance(st, LambdaStation):
             st.bill_invocation(end - ran_from)
-        if req is not None:
-            self.slots[st.index].release(req)
-        else:
-            st.release(slot, end)
-        self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, slot)
-        return outcome, ran_from, start - arrival, startup, cold
+        st.calls_in += 1
+        self._freed(st, slot)
+        inst = 0 if isinstance(slot, tuple) else slot
+        self._row(st, received, ran_from, end, 0.0, startup, cold, OK if ok else REJECTED, inst)
+        q.settle(batch, ok, received)
 
     def _call_ref(self, cs: Any, plan: tuple, src: Any, root: Root) -> Generator[Any, Any, Any]:
         env = self.env
