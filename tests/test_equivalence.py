@@ -44,7 +44,8 @@ def assert_same(fast, ref):
     assert fast.stats.cold_starts == ref.stats.cold_starts
     assert fast.instances["peak"] == ref.instances["peak"]
     assert fast.instances["mean"] == pytest.approx(ref.instances["mean"], rel=1e-9)
-    assert fast.bill.total_usd == pytest.approx(ref.bill.total_usd, rel=1e-12)
+    # the two paths sum thousands of CPU-ms terms in another order: 1e-12 apart has been seen
+    assert fast.bill.total_usd == pytest.approx(ref.bill.total_usd, rel=1e-9)
     assert [(d.time_s, d.after) for d in fast.decisions] == [
         (d.time_s, d.after) for d in ref.decisions
     ]
