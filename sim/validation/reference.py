@@ -949,9 +949,9 @@ class ReferenceSystem(SystemModel):
         self.queues = [_RefSqs(self, q.spec, q.st) for q in self.queues]  # type: ignore[misc]
         self.consumers: dict[int, list[_RefSqs]] = {}
         for q in self.queues:
-            self.consumers.setdefault(q.st.index, []).append(q)  # type: ignore[arg-type]
+            self.consumers.setdefault(q.st.index, []).append(q)
             if isinstance(q.st, PodStation):
-                q.st.source = q  # type: ignore[assignment]
+                q.st.source = q
                 q.st.on_free.append(lambda _now, q=q: q.deliver())  # type: ignore[misc]
 
     def start(self) -> None:
@@ -984,7 +984,7 @@ class ReferenceSystem(SystemModel):
     def take_slot(self, st: Station) -> Any:
         """A free pod slot for a queue worker now, or None."""
         if st.index not in self.slots:  # KEDA: the station's own slots
-            return st.take_free() if st.free_slot() else None  # type: ignore[attr-defined]
+            return st.take_free() if st.free_slot() else None
         for res in self.slots[st.index]:
             if res.count < res.capacity:
                 return res, res.request()  # granted at once
@@ -1051,7 +1051,7 @@ class ReferenceSystem(SystemModel):
                 got = (got, 0.0, False)
         else:
             handed = env.event()  # queued at a KEDA station: its release hands the slot on
-            got = st.acquire(handed, env.now)  # type: ignore[arg-type]
+            got = st.acquire(handed, env.now)
             if got is None:
                 got = yield handed
         self.now = env.now
@@ -1100,7 +1100,7 @@ class ReferenceSystem(SystemModel):
                 root.pending += 1
                 q = self.queues[step[1]]
                 q.sent += 1
-                q.send([step[2], root, env.now, env.now, 0])  # type: ignore[attr-defined]
+                q.send([step[2], root, env.now, env.now, 0])
             elif kind == PUB_S:
                 root.pending += 1
                 env.process(self._event_ref(step[2], root, st))

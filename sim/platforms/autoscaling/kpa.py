@@ -85,7 +85,7 @@ ACTIVATOR_LATENCY_S = 0.001
 # pkg/envoy/api/cluster.go NewCluster (read at commit 0ee8198, not a release tag) sets no
 # lb_policy, so Envoy's default ROUND_ROBIN applies (envoy config/cluster/v3/cluster.proto
 # `lb_policy`). net-istio users may pick least_request.
-SERVE_ROUTING = "round_robin"
+SERVE_ROUTING: Final = "round_robin"
 
 Metric = Literal["concurrency", "rps"]
 _Why = Sequence[tuple[str, tuple[object, ...]]]  # a reason's parts: (str.format template, values)
