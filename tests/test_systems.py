@@ -451,3 +451,35 @@ def test_keda_sqs_scaler_reads_the_simulated_queue() -> None:
     steps = [(d.time_s, d.before, d.after) for d in run.decisions if d.kind.startswith("worker")]
     assert steps[:4] == [(30.0, 0, 1), (30.0, 1, 4), (45.0, 4, 8), (60.0, 8, 10)], steps
     assert run.extra["system"]["services"]["worker"]["instances_peak"] == 10
+
+
+def test_event_source_mapping_scales_back_to_five_after_reaching_its_cap() -> None:
+    """AWS services-sqs-scaling.html: pollers start at 5 concurrent batches, add 5 a second while
+    messages wait, and "when traffic is low, Lambda scales back the processing to five concurrent
+    batches". A burst of 100 one-second jobs drives the mapping to its cap of 10; once the queue
+    is empty it is back at 5, so a second, identical burst 5 minutes later waits exactly as long
+    as the first (it waited less when the cap stuck)."""
+    services = [
+        {"name": "front", "entry": 1, "handler": "1ms", "steps": [{"publish": "jobs"}]},
+        {"name": "worker", "handler": "1s"},
+    ]
+
+    def mean_wait(bursts: int) -> float:
+        data = _system(
+            services,
+            [_k8s("eks", 4, concurrency=100), _lambda()],
+            {"p": {"front": "eks", "worker": "fn"}},
+            duration=f"{5 * bursts}m",
+            warmup="0s",
+            replications=1,
+            queues=[
+                {"name": "jobs", "consumer": "worker", "batch_size": 1, "maximum_concurrency": 10}
+            ],
+        )
+        data["workload"] = {"arrivals": [{"batch": {"every": "5m", "size": 100}}]}
+        (run,) = _runs(data, "p")
+        q = run.extra["system"]["queues"]["jobs"]
+        assert q["sent"] == 100 * bursts
+        return q["time_in_queue_ms"]["mean"]
+
+    assert mean_wait(2) == pytest.approx(mean_wait(1), rel=1e-9)

@@ -484,7 +484,10 @@ class SqsQueue:
             batch = [vis.popleft() for _ in range(min(spec.batch_size, len(vis)))]
             self.active += 1
             self._start(now, batch, None)
-        if vis and self.level < self.cap and not self.ticking:
+        # The scaler ticks while messages wait: to scale up below the cap, and at the cap too, so
+        # that the tick that finds the queue empty scales back to 5 (services-sqs-scaling.html:
+        # "When traffic is low, Lambda scales back the processing to five concurrent batches").
+        if vis and (self.level < self.cap or self.level > ESM_START_BATCHES) and not self.ticking:
             self.ticking = True
             self.sys.at(now + 1.0, self._scale, None)
 

@@ -861,7 +861,12 @@ class _RefSqs:
                 break
             self.running += 1
             self._receive([vis.popleft() for _ in range(min(size, len(vis)))], None)
-        if vis and self.pollers < self.ceiling and self.scaler is None:
+        # ticking at the ceiling too: the tick that finds the queue empty scales back to 5
+        if (
+            vis
+            and (self.pollers < self.ceiling or self.pollers > ESM_START_BATCHES)
+            and (self.scaler is None)
+        ):
             self.scaler = ref.env.process(self._scale())
 
     def _window(self, due: float) -> Generator[Any, Any, Any]:
