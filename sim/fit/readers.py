@@ -719,16 +719,23 @@ def _read_lambda_insights(path: Path, obs: Observed) -> None:
 # Load balancers and proxies
 
 
+def _log_records(path: Path, tally: Tally) -> Iterator[tuple[int, str]]:
+    """An access log's records (ALB, nginx, Envoy): its non-blank lines that are not `#`
+    comments, each counted as seen."""
+    for n, line in lines(path):
+        if not line.strip() or line.startswith("#"):
+            continue
+        tally.seen += 1
+        yield n, line
+
+
 _ALB_FIELDS = re.compile(r'"[^"]*"|\S+')
 
 
 def _read_alb(path: Path, obs: Observed) -> None:
     req = obs.start_requests()
     t = obs.tally
-    for n, line in lines(path):
-        if not line.strip() or line.startswith("#"):
-            continue
-        t.seen += 1
+    for n, line in _log_records(path, t):
         f = _ALB_FIELDS.findall(line)
         try:
             rpt, tpt, spt = float(f[5]), float(f[6]), float(f[7])
@@ -804,10 +811,7 @@ def _read_nginx(path: Path, obs: Observed, log_format: str) -> None:
     pat = nginx_pattern(log_format)
     req = obs.start_requests()
     t = obs.tally
-    for n, line in lines(path):
-        if not line.strip() or line.startswith("#"):
-            continue
-        t.seen += 1
+    for n, line in _log_records(path, t):
         m = pat.match(line)
         if not m:
             t.fail(n, "does not match the given log_format")
@@ -839,10 +843,7 @@ _ENVOY = re.compile(
 def _read_envoy(path: Path, obs: Observed) -> None:
     req = obs.start_requests()
     t = obs.tally
-    for n, line in lines(path):
-        if not line.strip() or line.startswith("#"):
-            continue
-        t.seen += 1
+    for n, line in _log_records(path, t):
         m = _ENVOY.match(line)
         try:
             if not m:
