@@ -910,11 +910,15 @@ class SystemModel(PlatformModel):
             self.completions.append(root.last - root.arrival)
 
     # -- entry -----------------------------------------------------------------------------------
+    def entry_service(self) -> int:
+        """The service the next arrival enters (a draw only when several take arrivals)."""
+        if len(self.entries) == 1:
+            return self.entries[0]
+        x = self.entry_pick.next()
+        return next(k for k, c in enumerate(self.entry_cum) if x < c)
+
     def _arrive(self, t: float) -> None:
-        i = self.entries[0]
-        if len(self.entries) > 1:
-            x = self.entry_pick.next()
-            i = next(k for k, c in enumerate(self.entry_cum) if x < c)
+        i = self.entry_service()
         self.task_count = 0
         plan = self.plan(i)
         root = Root(t)

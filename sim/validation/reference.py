@@ -1012,10 +1012,7 @@ class ReferenceSystem(SystemModel):
 
     def _entry(self, t: float) -> Generator[Any, Any, Any]:
         self.now = t
-        i = self.entries[0]
-        if len(self.entries) > 1:
-            x = self.entry_pick.next()
-            i = next(k for k, c in enumerate(self.entry_cum) if x < c)
+        i = self.entry_service()
         self.task_count = 0
         plan = self.plan(i)
         root = Root(t)
