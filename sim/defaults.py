@@ -1,4 +1,4 @@
-"""Every platform default in one place, each with its public source (see ../shared/docs/facts.md).
+"""Every platform default in one place, each with its public source (docs/model.md lists them).
 
 The resolved scenario in summary.json carries these values, so a reader can trace any number.
 Numbers marked ASSUMPTION are ours, not measured; they are listed in docs/model.md.

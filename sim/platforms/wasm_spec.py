@@ -16,7 +16,7 @@ from sim.pricing.wasm import CustomWasmPricing, WasmPricing
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 _DIST: TypeAdapter[Any] = TypeAdapter(Dist)
 
-# --- defaults (sources: ../shared/docs/facts.md section 6) ---------------------------------------
+# --- defaults (sources: docs/model.md section 4) --------------------------------------------------
 # Per-request instantiation: Fermyon Spin "In our testing, we've achieved 0.5 millisecond cold
 # start times" (fermyon.com/blog/spinkube-k3s, vendor claim). The slowest of the published
 # sub-millisecond figures (Fastly/Lucet "under 50 microseconds", InfoQ 2019-04; Wasmtime: an

@@ -5,8 +5,8 @@ This package is pure and table-testable: no SimPy. The Kubernetes platform model
 `on_hpa_sync` with metric values it measured, and applies the decisions it gets back.
 
 The constants below are the one place where the Kubernetes, HPA and KEDA defaults live (the
-scenario spec in sim/platforms/kubernetes_spec.py and the autoscalers read them from here). Facts
-come from ../shared/docs/facts.md (section numbers given); numbers marked ASSUMPTION are ours.
+scenario spec in sim/platforms/kubernetes_spec.py and the autoscalers read them from here). Each
+names its public source (docs/model.md section 5 lists them); numbers marked ASSUMPTION are ours.
 """
 
 from __future__ import annotations
