@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+)
 
 from sim import units
 from sim.errors import InputError
@@ -51,9 +58,18 @@ Duration = Annotated[
     BeforeValidator(units.parse_duration),
     WithJsonSchema(_schema(units.DURATION_PATTERN, "200ms")),
 ]
+
+
+def _rate(value: object, info: ValidationInfo) -> float:
+    """A rate; `/month` is the scenario's billing month when validation carries it (`month_s` in
+    the context, sim.scenario.validate_scenario), else 30 days."""
+    month = (info.context or {}).get("month_s") if info is not None else None
+    return units.parse_rate(value, month or units.SECONDS_PER_MONTH)
+
+
 Rate = Annotated[
     float,
-    BeforeValidator(units.parse_rate),
+    BeforeValidator(_rate),
     WithJsonSchema(_schema(units.RATE_PATTERN, "20/s")),
 ]
 Count = Annotated[

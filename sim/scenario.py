@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from sim import units
 from sim.config import (
     Duration,
     Fraction,
@@ -295,6 +296,19 @@ def read_scenario_data(path: str | Path) -> tuple[Any, yaml.Node | None, str]:
     return data, node, file
 
 
+def _month_s(data: Any) -> float | None:
+    """The billing month a `/month` rate means: the scenario's `month:` (its own validation
+    reports a bad one), else 730 h (prices.yaml billing.month_hours)."""
+    raw = data.get("month") if isinstance(data, dict) else None
+    if raw is None:
+        return billing_month_s()
+    try:
+        month = units.parse_duration(raw)
+    except ValueError:
+        return None
+    return month if month > 0 else None
+
+
 def validate_scenario(
     data: Any,
     *,
@@ -304,7 +318,8 @@ def validate_scenario(
     labels: Mapping[tuple[Any, ...], str] | None = None,
 ) -> Scenario:
     try:
-        return Scenario.model_validate(data, context={"base_dir": base_dir})
+        context = {"base_dir": base_dir, "month_s": _month_s(data)}
+        return Scenario.model_validate(data, context=context)
     except ValidationError as exc:
         raise format_validation_error(exc, file, data, node, labels) from None
     except SystemProblem as exc:

@@ -1,7 +1,9 @@
 """Human quantities -> SI floats.
 
 Durations -> seconds, rates -> events per second, memory -> MB (MiB-based for Ki/Mi/Gi, decimal
-for k/M/G), CPU -> cores, percentages -> fractions. A month is 30 days (design.md section 2).
+for k/M/G), CPU -> cores, percentages -> fractions. A month is 30 days (design.md section 2)
+unless the caller passes the scenario's billing month (`/month` rates in a scenario: its `month:`,
+730 h by default, docs/model.md section 6).
 Every parser raises ValueError with a message that says what was expected; pydantic turns it into
 an error naming the key.
 """
@@ -88,8 +90,9 @@ def parse_count(value: object) -> float:
     raise ValueError(f"expected a number such as 100k or 50M, got {value!r}")
 
 
-def parse_rate(value: object) -> float:
-    """'20/s', '1200/min', '3M/day', '50M/month' or a bare number per second -> events/second."""
+def parse_rate(value: object, month_s: float = SECONDS_PER_MONTH) -> float:
+    """'20/s', '1200/min', '3M/day', '50M/month' or a bare number per second -> events/second;
+    a month is `month_s` seconds."""
     if isinstance(value, bool):
         raise ValueError(f"expected a rate such as '20/s' or '50M/month', got {value!r}")
     if isinstance(value, int | float):
@@ -98,7 +101,8 @@ def parse_rate(value: object) -> float:
         m = _RATE_RE.match(value)
         if m and m.group(3) in _PER_UNITS:
             count = float(m.group(1)) * _COUNT_SUFFIX[m.group(2)]
-            return _finite(count / _PER_UNITS[m.group(3)], "rate")
+            per = month_s if m.group(3) in ("month", "mo") else _PER_UNITS[m.group(3)]
+            return _finite(count / per, "rate")
     raise ValueError(
         f"expected a rate such as '20/s', '1200/min', '3M/day' or '50M/month', got {value!r}"
     )

@@ -428,3 +428,24 @@ def test_a_commitment_without_a_rate_is_refused_at_load_time():
     lam = {"name": "fn", "type": "lambda", "cost": {"commitment": {"plan": "reserved-instance"}}}
     with pytest.raises(InputError, match="compute-savings-plan only"):
         scen(lam)
+
+
+def test_a_per_month_rate_means_the_billing_month():
+    """`50M/month` is 50M requests in the scenario's billing month: 50e6 / (730 x 3600) =
+    19.0259/s by default, 50e6 / (720 x 3600) = 19.2901/s with `month: 720h`. An hour of evenly
+    spaced arrivals then bills 50M requests x $0.20/M = $10.00 a month in either convention (the
+    30-day reading of `/month` billed 50M x 730/720 = 50.69M requests = $10.14 in a 730-h month).
+    One request more or less in the hour moves the month by 730 x $0.0000002 = $0.000146."""
+    fn = {"name": "fn", "type": "lambda", "memory": 128, "init_billing": False}
+    workload = {
+        "arrivals": [{"steady": {"rate": "50M/month", "spacing": "uniform"}}],
+        "service": {"duration": "50ms", "cpu_bound": 0},
+    }
+    for month, hours in ((None, 730), ("720h", 720)):
+        top = {"month": month} if month else {}
+        sc = scen(fn, workload=workload, **top)
+        assert close(sc.workload.arrivals[0].steady.rate, 50e6 / (hours * H))
+        bill = run_platform(sc).bill
+        assert abs(bill.monthly_breakdown["requests"] - 10.00) < 2 * hours * 0.2e-6
+    per_day = {**workload, "arrivals": [{"steady": {"rate": "3M/day"}}]}
+    assert close(scen(fn, workload=per_day).workload.arrivals[0].steady.rate, 3e6 / 86400)

@@ -216,7 +216,8 @@ def test_crossover_where_instance_based_becomes_cheaper():
     """One instance (min = max = 1, 1 vCPU, 512 MiB), evenly spaced 1 s requests: busy a share
     lambda x 1 s of the time. Per second, request-based costs lambda (0.00002525 - 0.00000375)
     + 0.00000375 + lambda 0.4e-6 and instance-based 0.000019, equal at lambda* = 0.00001525 /
-    0.0000219 = 0.69635/s = 1,804,932 requests per 30-day month."""
+    0.0000219 = 0.69635/s = 1,829,999 requests per 730-h billing month (crossover volumes are
+    per billing month)."""
     data = {
         "name": "cr-x",
         "duration": "600s",
@@ -239,7 +240,7 @@ def test_crossover_where_instance_based_becomes_cheaper():
     res = run_crossover(Base(data, "<test>", ROOT), volumes, workers=1)
     (x,) = res["crossovers"]
     assert (x["below"], x["above"]) == ("request", "instance")
-    hand = 0.00001525 / 0.0000219 * 2_592_000
+    hand = 0.00001525 / 0.0000219 * 2_628_000  # volume per 730-h billing month
     assert x["volume_per_month"] == pytest.approx(hand, rel=0.01)
 
 

@@ -608,3 +608,90 @@ def test_wasm_ties_kernel_equals_per_request_path(
         "edge_nodes": edge_nodes,
     }
     _check(platform, seed, _lattice_workload(rate, size, service, 1.0))
+
+
+_SPOT = st.fixed_dictionaries(
+    {
+        "share": st.sampled_from([1.0, 0.5]),
+        "on_demand_base": st.integers(0, 1),
+        "drain_on_notice": st.booleans(),
+        "in_flight": st.sampled_from(["fail", "retry"]),
+        "grace": st.sampled_from(["5s", "30s", "200s"]),
+        "unavailable": st.sampled_from([0.0, 0.5]),
+        "unavailable_ttl": st.sampled_from(["0s", "3m"]),
+    }
+)
+
+
+def _spot_platform(spot: dict, routing: str, concurrency: int, scaler: str, timeout) -> dict:
+    return {
+        "name": "k8s",
+        "type": "kubernetes",
+        **_scaler(scaler, 4),
+        "pod": {"concurrency": concurrency, "cpu": "500m", "memory": "512Mi", "startup": "4s"},
+        "routing": routing,
+        "request_timeout": f"{timeout}s" if timeout else None,
+        "ingress_latency": {"dist": "exponential", "mean": "2ms"},
+        "cluster": {
+            "node": "m5.large",
+            "min_nodes": 1,
+            "node_provisioning": {"dist": "uniform", "low": "20s", "high": "60s"},
+            "scale_down_after": "2m",
+            "spot": spot,
+        },
+    }
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    spot=_SPOT,
+    notices=st.one_of(
+        st.floats(2.0, 30.0).map(lambda r: {"interruptions_per_node_hour": r}),
+        st.lists(st.floats(60.0, 840.0), min_size=1, max_size=4).map(
+            lambda ts: {"interruptions": [f"{t}s" for t in ts]}
+        ),
+    ),
+    routing=_ROUTINGS,
+    concurrency=st.integers(1, 4),
+    scaler=st.sampled_from(["fixed", "hpa-concurrency", "keda-rate"]),
+    timeout=st.one_of(st.none(), st.floats(2.0, 60.0)),
+    rate=st.floats(0.5, 12.0),
+    median_ms=st.floats(50.0, 8000.0),
+    seed=st.integers(0, 2**31),
+)
+def test_random_spot_scenarios_kernel_equals_per_request_path(
+    spot, notices, routing, concurrency, scaler, timeout, rate, median_ms, seed
+):
+    """Spot pools with interruptions (a rate or a trace), with and without a handler, killed
+    requests failing or retried: the kernel's rows (`_cut`, `_resubmit`) against the reference's
+    request processes cut short at the kill."""
+    platform = _spot_platform({**spot, **notices}, routing, concurrency, scaler, timeout)
+    _check(platform, seed, _workload(rate, median_ms, 3.0, cpu_bound=0.0))
+
+
+@pytest.mark.parametrize("in_flight", ["fail", "retry"])
+@pytest.mark.parametrize("routing", ["ideal_fifo", "round_robin"])
+@pytest.mark.parametrize("drain", [True, False])
+def test_spot_kills_in_flight_requests_in_both_engines(in_flight, routing, drain):
+    """Long requests (median 20 s) on an all-spot pool with 3 notices: requests are cut short
+    (so the comparison covers kills) and both engines agree request by request."""
+    spot = {"interruptions": ["200s", "400s", "600s"], "grace": "5s"}
+    spot |= {"in_flight": in_flight, "drain_on_notice": drain}
+    platform = _spot_platform(spot, routing, 2, "fixed", None)
+    sc = make_scenario(
+        {
+            "name": "eq",
+            "duration": "15m",
+            "warmup": "1m",
+            "replications": 1,
+            "seed": 7,
+            "workload": _workload(0.3, 20000.0, 3.0, cpu_bound=0.0),
+            "platforms": [platform],
+        }
+    )
+    fast, ref = run_one(sc, "k8s", 0, ROOT), run_reference(sc, "k8s", 0, ROOT)
+    assert_same(fast, ref)
+    note = next(n for n in fast.bill.notes if n.startswith("spot:"))
+    assert note == next(n for n in ref.bill.notes if n.startswith("spot:"))
+    killed = int(note.split("rescheduled, ")[1].split(" requests")[0])
+    assert killed > 0, note

@@ -262,3 +262,78 @@ def test_a_capped_pool_replaces_the_interrupted_node():
     model, ctx, _, _ = spot_drive({"interruptions": ["100s"]}, [110.0], [1.0], max_nodes=1)
     assert [(n.start_s, n.end_s) for n in model.usage().nodes] == [(0.0, 100.0), (100.0, 1000.0)]
     assert outcome(ctx, 110.0) == (OK, 136.0)
+
+
+def fallback_drive(**spot):
+    """6 pods of 500m on two all-spot m5.large nodes (3 pods each); notices at 100 s (node 0) and
+    200 s (node 1); each drained node's 3 replacements need a new node (the other is full)."""
+    platform = k8s(
+        replicas=6,
+        pod={"cpu": "500m", "startup": "5s"},
+        load_balancer="none",
+        cluster={"node_provisioning": "30s", "spot": {"interruptions": ["100s", "200s"], **spot}},
+    )
+    return drive(platform, [1.0], [0.1], duration=1000.0)[0]
+
+
+def test_karpenter_falls_back_to_on_demand_and_caches_the_shortage():
+    """No spot capacity from 50 s to 150 s: the launch at 100 s (node 0's replacement) goes
+    on-demand and Karpenter caches the shortage for UnavailableOfferingsTTL = 3 min, so the launch
+    at 200 s (node 1's) is on-demand too although the window is over; with the cache off
+    (`unavailable_ttl: 0`) it is spot. Nodes 0 and 1 leave empty at their notices. Bill, cached:
+    spot 100 + 200 s, on-demand 900 + 800 s; without the cache spot 100 + 200 + 800 s, on-demand
+    900 s (m5.large $0.096/h, spot 0.5 x)."""
+    m = fallback_drive(unavailable_during=[["50s", "150s"]])
+    assert [(n.start_s, n.end_s, n.spot) for n in m.usage().nodes] == [
+        (0.0, 100.0, True),
+        (0.0, 200.0, True),
+        (100.0, 1000.0, False),
+        (200.0, 1000.0, False),
+    ]
+    b = m.bill().breakdown
+    assert close(b["spot_nodes"], 300 / H * 0.096 * 0.5) and close(b["nodes"], 1700 / H * 0.096)
+    assert m.spot_fallbacks == 2 and "2 launches on-demand (no spot capacity)" in m.bill().notes[-1]
+    m = fallback_drive(unavailable_during=[["50s", "150s"]], unavailable_ttl="0s")
+    assert [n.spot for n in m.nodes] == [True, True, False, True]
+    b = m.bill().breakdown
+    assert close(b["spot_nodes"], 1100 / H * 0.096 * 0.5) and close(b["nodes"], 900 / H * 0.096)
+    plain = fallback_drive()  # no shortage: every launch is spot, the note is unchanged
+    assert all(n.spot for n in plain.nodes) and "on-demand" not in plain.bill().notes[-1]
+
+
+def test_spot_shortage_probability_is_the_share_of_launches_that_fall_back():
+    """`unavailable: 0.3`, cache off: 900 pods need 300 m5.large nodes at t = 0; each spot launch
+    independently finds no capacity with probability 0.3, so the on-demand fallbacks are
+    Binomial(300, 0.3): mean 90, sd sqrt(300 x 0.3 x 0.7) = 7.9; within 4 sd."""
+    platform = k8s(
+        replicas=900,
+        pod={"cpu": "500m", "startup": "5s"},
+        load_balancer="none",
+        cluster={
+            "spot": {"interruptions_per_node_hour": 0, "unavailable": 0.3, "unavailable_ttl": 0}
+        },
+    )
+    m = drive(platform, [1.0], [0.1], duration=100.0)[0]
+    assert len(m.nodes) == 300 and m.spot_fallbacks == sum(1 for x in m.nodes if not x.spot)
+    assert abs(m.spot_fallbacks - 90) < 4 * math.sqrt(300 * 0.3 * 0.7)
+    cached = k8s(  # the default 3-min cache: the first shortage sends every later launch on-demand
+        replicas=900,
+        pod={"cpu": "500m", "startup": "5s"},
+        load_balancer="none",
+        cluster={"spot": {"interruptions_per_node_hour": 0, "unavailable": 0.3}},
+    )
+    m = drive(cached, [1.0], [0.1], duration=100.0)[0]
+    first = next(i for i, x in enumerate(m.nodes) if not x.spot)
+    assert all(x.spot for x in m.nodes[:first]) and not any(x.spot for x in m.nodes[first:])
+
+
+def test_spot_shortage_needs_karpenter():
+    with pytest.raises(InputError, match="karpenter"):
+        scen(
+            [{"steady": {"rate": "1/s"}}],
+            {"duration": "10ms"},
+            k8s(
+                replicas=1,
+                cluster={"node_provisioning": "cluster-autoscaler", "spot": {"unavailable": 0.2}},
+            ),
+        )

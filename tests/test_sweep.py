@@ -35,9 +35,9 @@ from sim.studies.sweep import Base, PointStore, parse_param, run_sweep
 from sim.studies.tune import check, parse_slo, tune
 from tests.conftest import ROOT, make_scenario
 
-MONTH_S = 30 * 86400.0  # the workload's "/month" (30 days)
-# Bills count a 730-h month (the providers' calculators; sim's default `month`): a window's usage
-# is scaled to BILL_MONTH_S, so "V/month" of traffic is billed as V x 730/720 requests.
+MONTH_S = 30 * 86400.0  # "/month" in a value parsed outside a scenario (--set, plots): 30 days
+# Bills count a 730-h month (the providers' calculators; sim's default `month`), and so do a
+# scenario's "/month" rates and crossover volumes: "V/month" is billed as V requests.
 BILL_MONTH_S = 730 * 3600.0
 # Published rates (facts.md section 1), us-east-1 x86_64.
 REQ = 0.20 / 1e6  # Lambda, per request
@@ -400,9 +400,9 @@ LAMBDA_ONLY: dict[str, Any] = {
 def test_crossover_reproduces_hand_computed_lambda_bills(tmp_path: Path) -> None:
     volumes = [1e6, 1e7, 1e8]
     res = run_crossover(base_of(LAMBDA_ONLY), volumes, workers=1)
-    assert res["assumptions"]["scenario_volume_per_month"] == pytest.approx(600 * MONTH_S / 600)
+    assert res["assumptions"]["scenario_volume_per_month"] == pytest.approx(BILL_MONTH_S)  # 1/s
     for v, row in zip(volumes, res["rows"], strict=True):
-        rate = v / MONTH_S
+        rate = v / BILL_MONTH_S  # V per billing month
         n = math.ceil(600 * rate)  # arrivals at 0, 1/rate, ... before 600 s (600 rate not whole)
         month = n * BILL_MONTH_S / 600
         bill = month * REQ + month * 0.200 * (256 / 1024) * GBS + month * HTTP_API
@@ -439,8 +439,8 @@ def test_crossover_lambda_vs_workers(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     per_request = REQ + 0.200 * 0.25 * GBS
-    # Lambda bills V x 730/720 requests for a 30-day volume V: about 4.77M requests a month
-    expected = 5.0 / per_request * 720 / 730
+    # Lambda bills V requests for a volume V (per billing month): $5 / per_request = 4.84M
+    expected = 5.0 / per_request
     doc = json.loads((out / "crossover.json").read_text())
     (c,) = doc["crossovers"]
     assert (c["below"], c["above"]) == ("lambda", "workers")
@@ -449,10 +449,13 @@ def test_crossover_lambda_vs_workers(tmp_path: Path) -> None:
     assert list(df.columns) == ["volume_per_month", "platform", "monthly_cost_usd", "p99_ms"]
     assert len(df) == 22
     workers = df[df.platform == "workers"]
-    below = workers.volume_per_month < 9.8e6  # 10M/month x 730/720 passes the 10M included
+    below = workers.volume_per_month < 9.8e6  # within the 10M requests included
     assert (workers[below].monthly_cost_usd.round(2) == 5.0).all()
     top = workers.monthly_cost_usd.iloc[-1]
-    assert top == pytest.approx(5.0 + (10e6 * 730 / 720 - 10e6) * 0.30 / 1e6, abs=0.005)
+    # 10M/month in the 5-min window: ceil(300 x 10e6 / 730 h) = 1142 evenly spaced requests,
+    # x 730 h / 300 s = 10,003,920 a month: 3,920 over the included 10M at $0.30/M = $0.001176
+    month = math.ceil(300 * 10e6 / BILL_MONTH_S) * BILL_MONTH_S / 300
+    assert top == pytest.approx(5.0 + (month - 10e6) * 0.30 / 1e6, abs=1e-6)
     assert (out / "crossover.html").exists()
 
 
@@ -547,9 +550,9 @@ def test_bundled_scenario_reproduces_the_lambda_eks_claim() -> None:
     base = Base.load(ROOT / "scenarios" / "crossover-lambda-eks.yaml", overrides)
     res = run_crossover(base, [1e7, 2e7, 4e7, 8e7], window=600.0, workers=1)
     # one t3.medium for a 730-h month + its 20 GiB gp3 root volume: 30.368 + 1.60 = $31.968;
-    # Lambda bills V x 730/720 requests for a 30-day volume V
+    # Lambda bills V requests for a volume V per billing month
     node = 0.0416 * 730 + 20 * 0.08
-    expected = node * 720 / 730 / (REQ + 0.200 * 0.25 * GBS)  # 30.51M
+    expected = node / (REQ + 0.200 * 0.25 * GBS)  # 31.968 / $1.033335e-6 = 30.94M
     (c,) = res["crossovers"]
     assert (c["below"], c["above"]) == ("lambda", "eks")
     # INIT billing of the few cold starts makes Lambda a little dearer: the crossing a little lower

@@ -57,8 +57,8 @@ def crossover(
     """Monthly bill and p99 of every platform against traffic volume; the crossover points.
 
     --duration is the time simulated per volume (default: the scenario's duration; the warm-up
-    keeps its share); each bill is extrapolated to a 30-day month. Writes crossover.csv,
-    crossover.json and crossover.html.
+    keeps its share); each bill is extrapolated to the billing month (730 h unless `month:`).
+    Writes crossover.csv, crossover.json and crossover.html.
 
     \b
     Example:

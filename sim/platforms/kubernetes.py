@@ -330,6 +330,9 @@ class KubernetesModel(PlatformModel):
             grace = sp.grace if sp.grace is not None else D.SPOT_GRACE_S[provider]
             self.spot_grace = min(grace, self.spot_notice)
             self.spot_rng = substream(rng, D.SPOT_STREAM)
+            self.spot_cap_rng = substream(rng, D.SPOT_CAPACITY_STREAM)
+        self.spot_fallbacks = 0  # spot launches that went on-demand: no spot capacity
+        self.spot_short_until = -INF  # Karpenter's unavailable-offerings cache
         self._push = False  # the HTTP add-on's push activation (see _push_activation)
         # Set by a subclass: the next arrival calls `_on_arrival` at its time (then it clears).
         self.wake_on_arrival = False
@@ -598,7 +601,11 @@ class KubernetesModel(PlatformModel):
 
     # -- scheduler and node autoscaler -----------------------------------------------------------
     def _launch(self, now: float, ready: bool) -> _Node:
-        node = _Node(len(self.nodes), now, ready, self._spot_capacity())
+        spot = self._spot_capacity()
+        if spot and self._spot_short(now):  # Karpenter falls back to on-demand at once
+            spot = False
+            self.spot_fallbacks += 1
+        node = _Node(len(self.nodes), now, ready, spot)
         self.nodes.append(node)
         self.alive.append(node)
         sp = self.spot
@@ -622,6 +629,22 @@ class KubernetesModel(PlatformModel):
         above = max(n - sp.on_demand_base, 0)
         on_demand = n - above + math.ceil((1.0 - sp.share) * above - 1e-9)
         return sum(1 for x in running if not x.spot) >= on_demand
+
+    def _spot_short(self, now: float) -> bool:
+        """No spot capacity for this launch? Inside Karpenter's unavailable-offerings cache (a
+        shortage seen less than `unavailable_ttl` ago), inside an `unavailable_during` window, or
+        a draw under `unavailable`; a shortage found now is cached."""
+        sp = self.spot
+        if sp is None or not sp.short_capacity():
+            return False
+        if now < self.spot_short_until:
+            return True
+        short = any(lo <= now < hi for lo, hi in sp.unavailable_during or ())
+        if not short and sp.unavailable > 0:
+            short = self.spot_cap_rng.random() < sp.unavailable
+        if short:
+            self.spot_short_until = now + sp.unavailable_ttl
+        return short
 
     def spot_exposure_hours(self) -> float:
         """Spot node-hours exposed to interruption: launch to notice, removal or the end."""
@@ -1057,7 +1080,10 @@ class KubernetesModel(PlatformModel):
                 self.nwait -= 1
                 self._reject(a, over, now, cold)
                 continue
-            pq.append((a, s, over, cold))
+            if pq and pq[-1][0] > a:  # a spot retry (earlier arrival): its place by arrival,
+                bisect.insort(pq, (a, s, over, cold))  # so deadlines stay in queue order
+            else:
+                pq.append((a, s, over, cold))
             self.q_arr_sum += a
         if not self.nwait:
             self.q_arr_sum = 0.0
@@ -1946,7 +1972,12 @@ class KubernetesModel(PlatformModel):
                     f"spot: {self.spot_notices} interruptions in "
                     f"{self.spot_exposure_hours():.1f} spot node-hours, "
                     f"{self.spot_reschedules} pods rescheduled, {self.spot_killed} "
-                    f"requests cut short ({self.spot.in_flight})",
+                    f"requests cut short ({self.spot.in_flight})"
+                    + (
+                        f", {self.spot_fallbacks} launches on-demand (no spot capacity)"
+                        if self.spot.short_capacity()
+                        else ""
+                    ),
                 ),
             )
         return bill

@@ -131,6 +131,25 @@ class SpotSpec(Strict):
     in_flight: Literal["fail", "retry"] = Field(
         "fail", description="requests on a killed pod: fail (502) or are retried by the client"
     )
+    unavailable: Fraction = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="probability that a spot launch finds no spot capacity (Karpenter: the "
+        "node is launched on-demand instead)",
+    )
+    unavailable_during: list[tuple[Duration, Duration]] | None = Field(
+        None, description="windows [from, to] without spot capacity (launches go on-demand)"
+    )
+    unavailable_ttl: Duration = Field(
+        D.SPOT_UNAVAILABLE_TTL_S,
+        ge=0,
+        description="Karpenter's unavailable-offerings cache: after spot was found unavailable, "
+        "launches go on-demand for this long",
+    )
+
+    def short_capacity(self) -> bool:
+        return self.unavailable > 0 or bool(self.unavailable_during)
 
     def provider(self, control_plane: str | None) -> Literal["aws", "gcp"]:
         return "gcp" if control_plane == "gke" else "aws"
@@ -221,6 +240,16 @@ class ClusterSpec(Strict):
             )
         if self.spot is not None and self.mode == "autopilot":
             raise ValueError("cluster.spot is for node pools (mode nodes); Autopilot has no nodes")
+        if (
+            self.spot is not None
+            and self.spot.short_capacity()
+            and self.node_autoscaler != "karpenter"
+        ):
+            raise ValueError(
+                "cluster.spot.unavailable / unavailable_during model Karpenter's fallback to "
+                "on-demand; they need node_autoscaler karpenter (an Auto Scaling group keeps "
+                "trying spot, not modelled)"
+            )
         return self
 
 

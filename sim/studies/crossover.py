@@ -1,7 +1,8 @@
 """`sim crossover`: each platform's monthly bill and p99 against traffic volume; where the cheapest
 platform changes.
 
-Scaling. A volume V (requests per 30-day month) is reached by multiplying the scenario's arrival
+Scaling. A volume V (requests per billing month: the scenario's `month:`, 730 h by default) is
+reached by multiplying the scenario's arrival
 rate function by s = V / (the scenario's expected monthly volume), i.e. lambda(t) -> s lambda(t)
 everywhere, so the traffic keeps its shape (a spike stays the same multiple of the base rate):
   steady: rate; phases: every rate and ramp_to; diurnal: mean (amplitude is relative);
@@ -9,7 +10,8 @@ everywhere, so the traffic keeps its shape (a spike stays the same multiple of t
   (the size distribution is scaled; batch times unchanged; fractional sizes round stochastically);
   trace: rate_scale (thinning / duplication, timing kept).
 The expected monthly volume is the workload's analytic mean count over the simulated window,
-extrapolated to 30 days (the same rule the bill uses), so V is what the bill is extrapolated from.
+extrapolated to the billing month (the same rule the bill uses), so V is what the bill is
+extrapolated from.
 
 Speed. Each volume simulates only the window (the scenario's `duration`, or `window`); the bill's
 window-to-month rule (sim.pricing.tables) applies tiers and minimums per month, so a month of
@@ -45,7 +47,7 @@ MAX_POINTS = 200
 
 
 def parse_volume_range(text: str) -> tuple[float, float]:
-    """`100k/month..500M/month` -> (lo, hi) in requests per 30-day month."""
+    """`100k/month..500M/month` -> (lo, hi) in requests per month (the count as written)."""
     parts = text.split("..")
     if len(parts) != 2:
         raise InputError(
@@ -154,11 +156,12 @@ def _deep(x: Any) -> Any:
 
 
 def monthly_volume(scenario: Scenario, base_dir: Path) -> float:
-    """Expected requests in the window, extrapolated to a 30-day month."""
+    """Expected requests in the window, extrapolated to the scenario's billing month (the month
+    its bills and its `/month` rates use)."""
     from sim.workload import Workload
 
     wl = Workload(scenario.workload, np.random.default_rng(0), np.random.default_rng(0), base_dir)
-    return wl.expected_requests(scenario.duration) / scenario.duration * units.SECONDS_PER_MONTH
+    return wl.expected_requests(scenario.duration) / scenario.duration * scenario.month
 
 
 def windowed(scenario: Scenario, window: float | None, file: str, base_dir: Path) -> Scenario:
@@ -278,9 +281,9 @@ def run_crossover(
             "replications": sc.replications,
             "seed": sc.seed,
             "scenario_volume_per_month": base_volume,
-            "month_days": units.SECONDS_PER_MONTH / units.SECONDS_PER_DAY,
+            "month_days": sc.month / units.SECONDS_PER_DAY,
             "scaling": "every arrival source's rate multiplied by volume / "
-            "scenario_volume_per_month; the window's bill extrapolated to 30 days",
+            "scenario_volume_per_month; the window's bill extrapolated to the billing month",
             "interpolation": "log(cost ratio) linear in log(volume) between grid points",
         },
         "simulated": computed,

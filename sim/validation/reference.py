@@ -367,11 +367,12 @@ class ReferenceWasm(WasmModel):
 class _Req:
     """A request in the Kubernetes reference: its own SimPy process waits on `ev`."""
 
-    __slots__ = ("a", "cold", "deadline", "ev", "over", "pid", "queue", "s", "start")
+    __slots__ = ("a", "cold", "deadline", "ev", "gen", "over", "pid", "queue", "s", "start")
 
     def __init__(self, a: float, s: float, over: float, ev: simpy.Event) -> None:
         self.a, self.s, self.over, self.ev = a, s, over, ev
         self.cold = False
+        self.gen = 0  # bumped when a spot kill cuts its service short: the old completion is void
         self.pid = -1  # the pod serving it (-1: not started)
         self.start = 0.0
         self.queue: deque | None = None  # the FIFO it waits in
@@ -402,6 +403,7 @@ class ReferenceKubernetes(KubernetesModel):
         pass
 
     def start(self) -> None:
+        self._serving: dict[int, dict[_Req, None]] = {}  # per pod: its requests in service
         super().start()
         self.env.process(self._source())
 
@@ -439,9 +441,16 @@ class ReferenceKubernetes(KubernetesModel):
             yield req.ev
             if req.pid < 0:
                 return  # left the queue at its deadline (logged by _expire)
+        yield from self._served(req)
+
+    def _served(self, req: _Req) -> Generator:
+        """In service from req.start on pod req.pid until it completes (unless a spot kill
+        cut it short meanwhile: then its generation moved on and this completion is void)."""
+        gen = req.gen
         pod_end = req.start + req.s * self.scale
         yield _at_abs(self.env, pod_end, _COMPLETION + req.pid * _POD_TIE)
-        self._complete(req, pod_end)
+        if req.gen == gen:
+            self._complete(req, pod_end)
 
     def _route(self) -> int:
         """The balancer's pick among the ready endpoints (pod-id order), from its own rule."""
@@ -517,6 +526,7 @@ class ReferenceKubernetes(KubernetesModel):
         d = req.s * self.scale
         heappush(self.heap, (now + d, pid))
         self.started_d += d
+        self._serving.setdefault(pid, {})[req] = None
 
     def _hand_off(self, req: _Req, pid: int, now: float) -> None:
         """A queued request gets a slot: it leaves its queue and its process resumes."""
@@ -530,6 +540,7 @@ class ReferenceKubernetes(KubernetesModel):
         pid = req.pid
         popped = heappop(self.heap)
         assert popped == (te, pid), (popped, te, pid)
+        del self._serving[pid][req]
         deadline = req.a + self.timeout
         if te > deadline:  # the client gave up at its deadline; the pod worked on
             _log(
@@ -621,9 +632,101 @@ class ReferenceKubernetes(KubernetesModel):
                 )
             else:  # into that pod's queue, keeping its place in the waiting count
                 self.queue.popleft()
-                req.queue = self.pod_queue[pid]
-                req.queue.append(req)
+                req.queue = pq = self.pod_queue[pid]
+                j = len(pq)  # by arrival (only a spot retry arrived before the queue's tail)
+                while j and pq[j - 1].a > req.a:
+                    j -= 1
+                pq.insert(j, req)
                 self._deadline(req, self.timeout)
+
+    # -- spot: a killed pod's requests ------------------------------------------------------------
+    def _spot_kill(self, node: Any, why: str) -> None:
+        """The control plane (shared) kills the pods still on the node; here their requests, from
+        AWS's/Kubernetes' semantics rather than the kernel's rows: a request in service whose
+        client still waits, or one queued at a killed pod, fails now (the ALB's 502) or, with
+        `in_flight: retry`, is sent again now keeping its arrival time: into the held queue in
+        arrival order, then to a ready pod as the balancer picks (or a free slot, ideal_fifo).
+        A request whose client had already given up stays timed out (logged as it would be)."""
+        now = self.env.now
+        if node.end is not None:
+            return
+        on_node = [
+            p
+            for p in (*self.starting, *self.ready_order, *self.draining)
+            if self.node_of[p] is node
+        ]
+        stash = {}  # the control plane must not see request objects in the pods' queues
+        if self.pp:
+            for p in on_node:
+                if self.pod_queue[p]:
+                    stash[p], self.pod_queue[p] = self.pod_queue[p], deque()
+        super()._spot_kill(node, why)
+        assert self.spot is not None
+        retry = self.spot.in_flight == "retry"
+        held: list[_Req] = []
+        for p in on_node:
+            if self.kill_at[p] != now:  # not killed (idle, or left): its queue is its own again
+                if p in stash:
+                    self.pod_queue[p] = stash.pop(p)
+                continue
+            for r in list(stash.pop(p, ())):  # queued at the pod: dies with it
+                self._dequeue(r)
+                self.spot_killed += 1
+                if retry:
+                    held.append(r)
+                    continue
+                self.dequeued_wait += now - r.a
+                self._reject(r.a, r.over, now, r.cold)
+                _at_abs(self.env, now, _HANDOFF).callbacks.append(
+                    lambda _ev, r=r: r.ev.succeed()  # type: ignore[misc]
+                )
+            for req in list(self._serving.get(p, {})):  # in service: cut at the kill
+                if req.start + req.s * self.scale <= now:
+                    continue  # completes at this instant (after control events): not cut
+                del self._serving[p][req]
+                req.gen += 1
+                deadline = req.a + self.timeout
+                if deadline <= now:  # the client left at its deadline; the pod worked on
+                    _log(self.log, req.a, req.start, deadline, req.start - req.a, 0.0,
+                         deadline - req.start, req.over, req.cold, TIMED_OUT, p)  # fmt: skip
+                    continue
+                self.spot_killed += 1
+                if retry:
+                    req.ev = _DataEvent(self.env)
+                    self.env.process(self._again(req))
+                    held.append(req)
+                    continue
+                _log(self.log, req.a, req.start, now, req.start - req.a, 0.0, now - req.start,
+                     req.over, req.cold, REJECTED, p)  # fmt: skip
+        if not held:
+            return
+        q = self.queue
+        merged = sorted([*q, *held], key=lambda r: (r.a, r.s, r.over, r.cold))
+        q.clear()
+        q.extend(merged)
+        to = self.hold_timeout if self.pp else self.queue_timeout
+        for req in held:
+            req.pid, req.queue = -1, q
+            self.q_arr_sum += req.a
+            if self.pp:
+                self.nwait += 1
+            req.deadline = req.a + to
+            if to != INF:  # a deadline already past fires now (the kernel purges it next)
+                _at_abs(self.env, max(req.deadline, now), _DEADLINE).callbacks.append(
+                    lambda _ev, req=req, when=req.deadline: self._expire(req, when)  # type: ignore[misc]
+                )
+        if self.pp:
+            if self.ep:
+                self._dispatch_held(now)
+        else:
+            while q and self.kmin < self.conc:
+                self._hand_off(q[0], self._take_slot(), now)
+
+    def _again(self, req: _Req) -> Generator:
+        """A request cut short in service and sent again: waits for a slot, then is served."""
+        yield req.ev
+        if req.pid >= 0:
+            yield from self._served(req)
 
     def finish(self) -> None:
         end = self.horizon
@@ -738,9 +841,7 @@ class ReferenceKnative(ReferenceKubernetes, KnativeModel):
             yield req.ev
             if req.pid < 0:
                 return
-        pod_end = req.start + req.s * self.scale
-        yield _at_abs(self.env, pod_end, _COMPLETION + req.pid * _POD_TIE)
-        self._complete(req, pod_end)
+        yield from self._served(req)
 
     def _dispatch_held(self, now: float) -> None:
         """The activator sends what it holds to free slots (the throttler's pick), in order."""

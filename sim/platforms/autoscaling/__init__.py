@@ -199,3 +199,14 @@ SPOT_GRACE_S = {"aws": 30.0, "gcp": 15.0}
 SPOT_INTERRUPTIONS_PER_NODE_HOUR = 0.05 / 730.0
 # The substream of spot interruption draws (one exponential per spot node at its launch).
 SPOT_STREAM = 37
+# Karpenter's fallback when spot capacity is short (`cluster.spot.unavailable`): "Karpenter
+# prioritizes Spot offerings if the NodePool allows Spot and on-demand instances. If the provider
+# API (e.g. EC2 Fleet's API) indicates Spot capacity is unavailable, Karpenter caches that result
+# ... If there are no other possible offerings available for Spot, Karpenter will attempt to
+# provision on-demand instances, generally within milliseconds" (aws/karpenter-provider-aws
+# website/content/en/docs/concepts/nodepools.md @05b8ebd, "Capacity Type"). The cache's TTL:
+# UnavailableOfferingsTTL = 3 * time.Minute (pkg/cache/cache.go @0839cc0; the docs page at that
+# commit says 45 s, the source is what runs).
+SPOT_UNAVAILABLE_TTL_S = 180.0
+# The substream of the spot-capacity draws (one uniform per spot launch outside the cache).
+SPOT_CAPACITY_STREAM = 38
