@@ -127,6 +127,28 @@ _MODES = {
     "least_outstanding": LEAST_OUTSTANDING,
 }
 _EPS = 1e-9
+
+
+def pods_metric(
+    name: str, arrivals: float, core_s: float, in_flight_s: float, ready_s: float, pod_cpu: float
+) -> float | None:
+    """A per-ready-pod metric from window totals (None when no pod was ready): CPU core-seconds
+    used over ready pod-seconds (x the pod's CPU request for utilisation), request-seconds in
+    flight (served + waiting) or arrivals per ready pod-second. Also a system's pods'
+    (sim.systems.engine)."""
+    if ready_s <= _EPS:
+        return None
+    if name in ("cpu", "cpu_utilization"):
+        return core_s / (ready_s * pod_cpu)
+    if name == "cpu_cores":
+        return core_s / ready_s
+    if name == "concurrency":
+        return in_flight_s / ready_s
+    if name == "rps":
+        return arrivals / ready_s
+    raise ValueError(name)
+
+
 _LONG_AGO = -1e9  # ready / created "long before the run" (the initial pods of a running service)
 _FAILURE_STREAM = 31  # substream purpose of metric-read failures
 
@@ -1144,17 +1166,8 @@ class KubernetesModel(PlatformModel):
     def _pods_metric(self, name: str, now: float, window: float) -> float | None:
         """A per-ready-pod metric averaged over the window (None when no pod was ready)."""
         _, arrivals, busy, waiting, ready, _ = self._window(now, window)
-        if ready <= _EPS:
-            return None
-        if name in ("cpu", "cpu_utilization"):
-            return busy * self.cpu_per_request / (ready * self.spec.pod.cpu)
-        if name == "cpu_cores":
-            return busy * self.cpu_per_request / ready
-        if name == "concurrency":
-            return (busy + waiting) / ready
-        if name == "rps":
-            return arrivals / ready
-        raise ValueError(name)
+        cores = busy * self.cpu_per_request
+        return pods_metric(name, arrivals, cores, busy + waiting, ready, self.spec.pod.cpu)
 
     def _trigger_window(self, info: TriggerInfo) -> float | None:
         if info.measure in ("request_rate", "completion_rate"):
