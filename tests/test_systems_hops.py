@@ -244,7 +244,7 @@ def test_sqs_publish_from_behind_nat_and_through_an_endpoint() -> None:
 HPA_PLATFORM = {
     "name": "eks",
     "type": "kubernetes",
-    "hpa": {"min_replicas": 1, "max_replicas": 10, "metric": "cpu", "target": "50%"},
+    "hpa": {"min_replicas": 1, "max_replicas": 10, "metric": "cpu", "target": "60%"},
     "pod": {"concurrency": 10, "cpu": 1, "memory": "1Gi", "startup": "5s"},
     "ingress_latency": 0,
     "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
@@ -270,25 +270,34 @@ def _hpa_system(platform: dict, duration: str = "120s") -> dict:
 
 
 def test_hpa_replicas_on_a_synchronous_service_by_hand() -> None:
-    """A step load: 10/s, 30/s from 60 s; each call to `api` works 100 ms on 1 CPU, so the
-    pods use 1 core, then 3 (the front's 1 ms shifts, not changes, that). HPA: cpu 50%, syncs
-    every 15 s, metric = core-seconds / (ready pod-seconds x 1 CPU) over the last 15 s
-    (metric_resolution); pods ready 5 s after the decision. Upstream
-    (pkg/controller/podautoscaler/replica_calculator.go): ratio = metric / target, outside the
-    0.1 tolerance -> ceil(ratio x ready pods); without `behavior` the largest recommendation of
-    the last 300 s wins (a scale-down waits), a scale-up at most max(2 x current, 4).
-    - 15 s: 15 / 15 = 1.0 -> ratio 2 -> ceil(2 x 1) = 2 (ready at 20 s)
-    - 30 s: 15 / (1 x 5 + 2 x 10) = 0.6 -> 1.2 -> ceil(2.4) = 3 (ready at 35 s)
-    - 45 s: 15 / (2 x 5 + 3 x 10) = 0.375 -> 0.75 -> ceil(2.25) = 3: no change
-    - 60 s: 15 / 45 -> ceil(2.0) = 2, but 3 was recommended in the last 300 s: keep 3
-    - 75 s: 45 / 45 = 1.0 -> 2 -> ceil(6) = 6 (ready at 80 s)
-    - 90 s: 45 / (3 x 5 + 6 x 10) = 0.6 -> 1.2 -> ceil(7.2) = 8 (ready at 95 s)
-    - 105 s: 45 / (6 x 5 + 8 x 10) = 0.409 -> ceil(6.55) = 7 < 8 recommended before: keep 8."""
-    sc = make_scenario(_hpa_system(HPA_PLATFORM))
+    """A step load: 10/s, 30/s from 60 s; each call to `api` works 100 ms on 1 CPU, so the pods
+    use 1 core, then 3. HPA on cpu, target 60%, syncs every 15 s; pods ready 5 s after the
+    decision. The metric is what metrics-server serves (as the Kubernetes kernel serves it): at
+    the latest scrape s (7.5 s + k x 15 s) each ready pod gets the CPU per ready pod-second over
+    [s - 15, s] in millicores (rounded up); a pod ready less than 10 s before s has no sample.
+    The controller (pkg/controller/podautoscaler/replica_calculator.go): utilisation = whole
+    percent of the requests; ratio = utilisation / target; outside the 0.1 tolerance -> ceil(ratio
+    x pods with samples); on a scale-up pods without a sample count as 0 and the count stays when
+    that ratio flips direction or lands within the tolerance; without `behavior` a scale-down
+    waits for the 300 s window's largest recommendation. The initial pod ran before 0.
+    - 15 s (s = 7.5): 7.5 core-s / 15 pod-s = 500m = 50% -> ratio 0.83 -> ceil(0.83) = 1: keep 1
+    - 30 s (s = 22.5): 15 / 15 = 1000m = 100% -> 1.67 -> ceil(1.67) = 2 (ready at 35 s)
+    - 45 s (s = 37.5): 15 / (12.5 + 2 x 2.5) = 858m on pod 1, pod 2 (2.5 s old) without a
+      sample: 85% -> up, but with pod 2 at 0: 858 / 2000 = 42% -> ratio < 1 flips: keep 2
+    - 60 s (s = 52.5): 15 / 30 = 500m each -> 50% -> ceil(0.83 x 2) = 2: keep 2
+    - 75 s (s = 67.5): (15 + 2 x 7.5) / 30 = 1000m (999m: the front's 1 ms shifts the first
+      second-source calls) -> 99-100% -> 1.65-1.67 -> ceil(3.3) = 4 (ready at 80 s)
+    - 90 s (s = 82.5): 45 / (2 x 15 + 2 x 2.5) = 1286m on pods 1-2, pods 3-4 without samples:
+      128% -> up; with them at 0: 2572 / 4000 = 64% -> ratio 1.07 within the tolerance: keep 4
+    - 105 s (s = 97.5): 45 / 60 = 750m each -> 75% -> 1.25 -> ceil(5) = 5 (ready at 110 s)
+    - 120 s (s = 112.5): 45 / (4 x 15 + 2.5) = 720m, pod 5 without a sample: 72% -> up; with it
+      at 0: 2880 / 5000 = 57% -> ratio 0.96 within the tolerance: keep 5
+    - 135 s (s = 127.5): 45 / 75 = 600m each -> 60% -> ratio 1: keep 5."""
+    sc = make_scenario(_hpa_system(HPA_PLATFORM, duration="150s"))
     run = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
     got = [(d.time_s, d.before, d.after) for d in run.decisions]
-    assert got == [(15.0, 1, 2), (30.0, 2, 3), (75.0, 3, 6), (90.0, 6, 8)]
-    assert run.extra["system"]["services"]["api"]["instances_peak"] == 8
+    assert got == [(30.0, 1, 2), (75.0, 2, 4), (105.0, 4, 5)]
+    assert run.extra["system"]["services"]["api"]["instances_peak"] == 5
     ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
     assert_same_system(run, ref)
 

@@ -17,9 +17,13 @@ see the data plane up to their own time).
   (fresh instance per request, platform-wide max_concurrency -> rejected), Kubernetes (fixed
   replicas x pod.concurrency slots; ideal_fifo: one shared FIFO queue; round_robin/random: a FIFO
   per pod; queue_limit -> rejected).
-- Hops: a call into a platform pays that platform's own entry latency (Lambda's API Gateway
-  latency when `api_gateway` is set, the cluster's ingress latency, Wasm's edge latency); a call
-  between services of the same Kubernetes platform goes pod to pod (no ingress).
+- Hops (sim.systems.hops): each call attempt crosses by its Route's `via` (api_gateway: the
+  callee's gateway latency; invoke: network.invoke_latency; load_balancer: the cluster's ingress
+  latency; direct: none; Wasm: its edge latency) and counts there, for the hop bill (NAT data,
+  VPC endpoint data, cross-AZ bytes; sim.pricing.hops).
+- Autoscaled Kubernetes services (HPA on cpu / rps, KEDA on aws-sqs-queue / prometheus / cpu):
+  one FIFO of slots, pods added after `pod.startup`, the kernel's HPA / KEDA arithmetic on the
+  station's meters (cpu through the kernel's metrics_server_view).
 - SQS standard queues (sim.systems.spec for the defaults and their sources), consumed by a Lambda
   event source mapping (batches, batching window, maximum concurrency, 5 concurrent batches at
   first, +5 a second while messages wait = AWS's "up to 300 more per minute", 1,000 at most) or by
@@ -41,10 +45,10 @@ import numpy as np
 
 from sim import defaults as D
 from sim.errors import InputError
-from sim.platforms.autoscaling.hpa import HorizontalPodAutoscaler
+from sim.platforms.autoscaling.hpa import HorizontalPodAutoscaler, PodMetrics
 from sim.platforms.autoscaling.keda import KedaAutoscaler
 from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, every, substream
-from sim.platforms.kubernetes import pods_metric
+from sim.platforms.kubernetes import metrics_server_view, pods_metric, scrape_time
 from sim.pricing.hops import add_lines, endpoint_hours_bill, hop_bill
 from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
 from sim.pricing.lambda_ import LambdaUsage, lambda_bill
@@ -78,6 +82,7 @@ ACQ, DO_CALL, DO_PAR, ATTEMPT = 10, 11, 12, 13
 MAX_TASKS_PER_REQUEST = 100_000
 MAX_PLAN_DEPTH = 200  # calls/publishes nested in one plan (a deeper draw would hit Python's stack)
 _EPS = 1e-9
+_LONG_AGO = -1e9  # the initial pods of a running service: ready long before the run
 
 
 def name_key(name: str) -> int:
@@ -299,6 +304,11 @@ class PodStation(Station):
             else None
         )
         self.autoscaled = self.metered = self.keda is not None or self.hpa is not None
+        self.reads_cpu = (self.hpa is not None and spec.hpa.metric == "cpu") or (
+            self.keda is not None
+            and any(t.measure in ("cpu_utilization", "cpu_cores") for t in self.keda.triggers)
+        )
+        self.n_initial = 0
         # What the autoscalers read, as cumulative meters sampled at each read (t, arrivals,
         # CPU core-seconds, ready pod-seconds, completions): windows are differences of rows.
         self.arrived = 0
@@ -309,7 +319,12 @@ class PodStation(Station):
         self.ready_acc = 0.0
         self.rows: list[tuple[float, float, float, float, float]] = [(0.0, 0.0, 0.0, 0.0, 0.0)]
         self.row_t: list[float] = [0.0]
-        self.cpu_window = float(spec.cluster.metric_resolution)
+        self.resolution = float(spec.cluster.metric_resolution)
+        # The pods as metrics-server and the HPA see them (sim.platforms.kubernetes
+        # .metrics_server_view): (ready since, start) of each ready pod, newest last (the initial
+        # pods: long before the run), and when each starting pod was scheduled.
+        self.ready_pods: list[tuple[float, float]] = []
+        self.starting_at: list[float] = []
         self.startup = DrawBuffer(pod.startup, substream(rng, 5))
         self.starting = 0  # pods scheduled, not ready yet
         self.cancel = 0  # starting pods removed before they were ready
@@ -323,6 +338,8 @@ class PodStation(Station):
             self.shared = True
             self.free = [self.pods * self.conc]
             self.waiting = [deque()]
+            self.ready_pods = [(_LONG_AGO, _LONG_AGO)] * self.pods
+            self.n_initial = self.pods
         self.pods_peak = self.pods
 
     def acquire(self, proc: Proc, now: float) -> Any:
@@ -417,6 +434,30 @@ class PodStation(Station):
         _, arrivals, cpu, ready, _ = self._window(now, window)
         return pods_metric(name, arrivals, cpu, 0.0, ready, float(self.spec.pod.cpu))
 
+    def scrape(self, now: float) -> None:
+        """metrics-server's scrape: a reading of the meters (every metric_resolution)."""
+        self._record(now)
+
+    def _row_at(self, t: float) -> tuple[float, ...]:
+        j = bisect.bisect_right(self.row_t, t + 1e-6) - 1
+        return self.rows[max(j, 0)]
+
+    def _cpu_view(self, now: float) -> PodMetrics:
+        """The CPU metric as the Kubernetes kernel serves it to the HPA: the latest scrape's
+        CPU per ready pod-second over metric_resolution, per pod with its readiness."""
+        r = self.resolution
+        s = scrape_time(now, r)
+        if abs(s - now) < 1e-6:
+            self._record(now)
+        core_s = ready_s = 0.0
+        if s >= 0:
+            cur, old = self._row_at(s), self._row_at(s - r)
+            core_s = cur[2] - old[2]
+            ready_s = cur[3] - old[3] + self.n_initial * max(0.0, r - s)  # running before 0
+        starting = self.starting_at[: len(self.starting_at) - self.cancel]
+        milli = round(float(self.spec.pod.cpu) * 1000)
+        return metrics_server_view(s, r, core_s, ready_s, 0, starting, self.ready_pods, milli)
+
     def _metrics(self, now: float) -> list[float | None]:
         """One value per KEDA trigger: aws-sqs-queue ApproximateNumberOfMessages (+
         ...NotVisible with scaleOnInFlight, the default) of the simulated queue it consumes
@@ -435,8 +476,8 @@ class PodStation(Station):
                 span, arrivals, _, _, done = self._window(now, info.window)
                 n = arrivals if m == "request_rate" else done
                 out.append(n / span if span > 0 else 0.0)
-            else:
-                out.append(self._pods_metric(m, now, self.cpu_window))
+            else:  # cpu_utilization / cpu_cores: the HPA's Resource metric
+                out.append(self._cpu_view(now))  # type: ignore[arg-type]
         return out
 
     def poll(self, now: float) -> None:
@@ -457,8 +498,11 @@ class PodStation(Station):
         arrivals per ready pod-second over the HPA's `window`."""
         hpa, spec = self.hpa, self.spec.hpa
         assert hpa is not None and spec is not None
-        window = self.cpu_window if spec.metric == "cpu" else spec.window
-        value = self._pods_metric(spec.metric, now, window)
+        value: float | PodMetrics | None = (
+            self._cpu_view(now)
+            if spec.metric == "cpu"
+            else self._pods_metric(spec.metric, now, spec.window)
+        )
         d = hpa.recommend(now, self.replicas, self.pods, value)
         if d.desired != self.replicas:
             self.scale_to(d.desired, now, "hpa", f"{d.rule}: {d.reason}")
@@ -477,26 +521,31 @@ class PodStation(Station):
         self.sys.ctx.decide(f"{self.name}:{kind}", before, n, reason)
         for _ in range(n - before):  # new pods: ready after the pod's start-up time
             self.starting += 1
-            self.sys.at(now + self.startup.next(), self._ready, None)
+            self.starting_at.append(now)
+            self.sys.at(now + self.startup.next(), self._ready, now)
         for _ in range(before - n):  # fewer: starting pods first, then ready ones
             if self.starting - self.cancel > 0:
                 self.cancel += 1
                 continue
             self.pods -= 1
+            if self.ready_pods:
+                self.ready_pods.pop()  # the newest ready pod first (ActivePodsWithRanks)
             take = min(self.free[0], self.conc)
             self.free[0] -= take
             self.owed += self.conc - take
         self.sys.pods_changed(self.platform, now)
 
-    def _ready(self, _: Any) -> None:
+    def _ready(self, scheduled: Any) -> None:
         self._count(self.sys.now)
         self.starting -= 1
+        self.starting_at.remove(scheduled)
         if self.cancel:
             self.cancel -= 1
             self.sys.pods_changed(self.platform, self.sys.now)
             return
         self.pods += 1
         now = self.sys.now
+        self.ready_pods.append((now, scheduled))
         for _ in range(self.conc):
             if self.owed:  # a busy slot of a removed pod carries on as this pod's
                 self.owed -= 1
@@ -772,6 +821,9 @@ class SystemModel(PlatformModel):
                 env.process(every(env, k.hpa_sync_period, st.sync))
             elif isinstance(st, PodStation) and st.hpa is not None:
                 env.process(every(env, st.hpa.sync_period, st.hpa_sync))
+            if isinstance(st, PodStation) and st.reads_cpu:
+                r = st.resolution
+                env.process(every(env, r, st.scrape, first=r / 2.0))
 
     # -- plans -----------------------------------------------------------------------------------
     def _compile(self, svc: Any) -> list[tuple[Any, ...]]:
