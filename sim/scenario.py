@@ -31,6 +31,7 @@ from sim.config import (
 from sim.errors import InputError
 from sim.platforms import PlatformSpec
 from sim.pricing.tables import billing_month_s
+from sim.systems.hops import NetworkSpec
 from sim.systems.spec import PlacementSpec, QueueSpec, ServiceSpec, SystemProblem, check_system
 from sim.workload import WorkloadSpec
 
@@ -81,6 +82,9 @@ class Scenario(Strict):
     services: list[ServiceSpec] | None = None
     queues: list[QueueSpec] = Field(default_factory=list)
     placements: list[PlacementSpec] | None = None
+    network: NetworkSpec | None = Field(
+        None, description="a system's hops: `via` per platform pair, call sizes, VPC endpoints"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -125,9 +129,15 @@ class Scenario(Strict):
             raise ValueError("a system needs both `services` and `placements`")
         if self.services is None and self.queues:
             raise ValueError("`queues` belong to a system: add `services` and `placements`")
+        if self.services is None and self.network is not None:
+            raise ValueError("`network` belongs to a system: add `services` and `placements`")
         if self.services is not None and self.placements is not None:
             check_system(
-                self.services, self.queues, self.placements, {p.name: p for p in self.platforms}
+                self.services,
+                self.queues,
+                self.placements,
+                {p.name: p for p in self.platforms},
+                self.network,
             )
         return self
 

@@ -200,6 +200,7 @@ def test_synchronous_chain_of_warm_lambdas_is_the_sum_of_work() -> None:
         replications=1,
         duration="10m",
         warmup=0,
+        network={"invoke_latency": 0},  # the handlers' work alone (hops: test_systems_hops.py)
     )
     sc = make_scenario(data)
     run = run_one(sc, "all-lambda", 0, ROOT)

@@ -86,7 +86,50 @@ PLATFORMS = [
         "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
     },
 ]
-CALLABLE = ["eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small"]
+# Autoscaled synchronous services (HPA on cpu; KEDA on an ingress request rate and cpu) and a
+# Lambda in a VPC (behind NAT): sim.systems.hops and PodStation's autoscalers.
+PLATFORMS += [
+    {
+        "name": "eks-hpa",
+        "type": "kubernetes",
+        "hpa": {"min_replicas": 1, "max_replicas": 4, "metric": "cpu", "target": "40%"},
+        "pod": {"concurrency": 2, "cpu": 0.5, "memory": "512Mi", "startup": "2s"},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
+    {
+        "name": "eks-keda",
+        "type": "kubernetes",
+        "keda": {
+            "minReplicaCount": 1,
+            "maxReplicaCount": 4,
+            "pollingInterval": "5s",
+            "triggers": [
+                {"type": "prometheus", "metadata": {"threshold": "6", "window": "10s"}},
+                {"type": "cpu", "metricType": "Utilization", "metadata": {"value": "50"}},
+            ],
+        },
+        "pod": {
+            "concurrency": 2,
+            "cpu": 1,
+            "memory": "1Gi",
+            "startup": {"dist": "exponential", "mean": "1s"},
+        },
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
+    {"name": "fn-vpc", "type": "lambda", "memory": 512, "cost": {"nat": {"enabled": True}}},
+]
+CALLABLE = [
+    "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc"
+]  # fmt: skip
+KINDS = {p["name"]: p["type"] for p in PLATFORMS}
+
+
+def _vias(caller: str, callee: str) -> list[str | None]:
+    """The `via`s a call from a service on `caller` to one on `callee` may name (None: default)."""
+    if KINDS[callee] == "lambda":
+        gw = any(p["name"] == callee and p.get("api_gateway") for p in PLATFORMS)
+        return [None, "invoke", *(["api_gateway"] if gw else [])]
+    return [None, "load_balancer", *(["direct"] if KINDS[caller] == "kubernetes" else [])]
 
 
 @st.composite
@@ -152,6 +195,12 @@ def systems(draw: Any) -> dict:
     placement = {s["name"]: draw(st.sampled_from(CALLABLE)) for s in services[:n]}
     for q in queues:
         placement[q["consumer"]] = draw(st.sampled_from(["eks-a", "fn", "fn-small", "workers"]))
+    for s in services:  # each call crosses by its pair's default or by a `via` it may name
+        for step in s["steps"]:
+            for c in step.get("parallel", [step] if "call" in step else []):
+                via = draw(st.sampled_from(_vias(placement[s["name"]], placement[c["call"]])))
+                if via is not None:
+                    c["via"] = via
     return {
         "name": "eq",
         "duration": "60s",
@@ -163,6 +212,7 @@ def systems(draw: Any) -> dict:
         "services": services,
         "queues": queues,
         "placements": [{"name": "p", "services": placement}],
+        "network": {"invoke_latency": {"dist": "exponential", "mean": "3ms"}},
     }
 
 

@@ -127,6 +127,69 @@ _MODES = {
     "least_outstanding": LEAST_OUTSTANDING,
 }
 _EPS = 1e-9
+
+
+def pods_metric(
+    name: str, arrivals: float, core_s: float, in_flight_s: float, ready_s: float, pod_cpu: float
+) -> float | None:
+    """A per-ready-pod metric from window totals (None when no pod was ready): CPU core-seconds
+    used over ready pod-seconds (x the pod's CPU request for utilisation), request-seconds in
+    flight (served + waiting) or arrivals per ready pod-second. Also a system's pods'
+    (sim.systems.engine)."""
+    if ready_s <= _EPS:
+        return None
+    if name in ("cpu", "cpu_utilization"):
+        return core_s / (ready_s * pod_cpu)
+    if name == "cpu_cores":
+        return core_s / ready_s
+    if name == "concurrency":
+        return in_flight_s / ready_s
+    if name == "rps":
+        return arrivals / ready_s
+    raise ValueError(name)
+
+
+def scrape_time(now: float, r: float) -> float:
+    """The latest metrics-server scrape at or before `now` (scrapes at r/2 + k r: ASSUMPTION,
+    see KubernetesModel._scrapes)."""
+    return r / 2.0 + r * math.floor((now - r / 2.0) / r + 1e-9)
+
+
+def metrics_server_view(
+    s: float,
+    r: float,
+    core_s: float,
+    ready_s: float,
+    pending: int,
+    starting: list[float],
+    ready: list[tuple[float, float]],
+    request_milli: int,
+) -> PodMetrics:
+    """The pods as the HPA sees them for CPU (metrics-server v0.9.0, pkg/storage): the scrape at
+    s serves each running pod the CPU rate over [s - r, s] (core_s core-seconds over ready_s
+    ready pod-seconds), stamped s; a pod whose container started after s - r has no sample,
+    unless it is 10 s to r old at s (then its window starts at its start). ASSUMPTIONS: a
+    container starts when its pod becomes ready (`pod.startup` is mostly the image pull) and uses
+    no CPU before; every ready pod is served the mean CPU per ready pod-second over the window
+    (the balancer spreads the work); pending and starting pods (`starting`: their scheduling
+    times) are in phase Pending. `ready`: (ready since, start time) per ready pod. Also a
+    system's autoscaled pods (sim.systems.engine)."""
+    milli: int | None = None
+    if s >= 0:
+        rate = core_s / ready_s if ready_s > _EPS else 0.0
+        milli = -(-int(rate * 1e9) // 1_000_000)  # nanocores -> Quantity.MilliValue (ceil)
+    pods: list[PodView] = [PodView(True) for _ in range(pending)]
+    pods += [PodView(True, t) for t in starting]
+    for c, start in ready:
+        if milli is not None and c <= s - r + 1e-6:
+            pods.append(PodView(False, start, True, c, milli, s, r))
+        elif milli is not None and s - c >= D.METRIC_FRESH_CONTAINER_MIN_S - 1e-6:
+            pods.append(PodView(False, start, True, c, milli, s, s - c))
+        else:
+            pods.append(PodView(False, start, True, c, None))
+    return PodMetrics(tuple(pods), request_milli)
+
+
 _LONG_AGO = -1e9  # ready / created "long before the run" (the initial pods of a running service)
 _FAILURE_STREAM = 31  # substream purpose of metric-read failures
 
@@ -1170,17 +1233,8 @@ class KubernetesModel(PlatformModel):
     def _pods_metric(self, name: str, now: float, window: float) -> float | None:
         """A per-ready-pod metric averaged over the window (None when no pod was ready)."""
         _, arrivals, busy, waiting, ready, _ = self._window(now, window)
-        if ready <= _EPS:
-            return None
-        if name in ("cpu", "cpu_utilization"):
-            return busy * self.cpu_per_request / (ready * self.spec.pod.cpu)
-        if name == "cpu_cores":
-            return busy * self.cpu_per_request / ready
-        if name == "concurrency":
-            return (busy + waiting) / ready
-        if name == "rps":
-            return arrivals / ready
-        raise ValueError(name)
+        cores = busy * self.cpu_per_request
+        return pods_metric(name, arrivals, cores, busy + waiting, ready, self.spec.pod.cpu)
 
     def _trigger_window(self, info: TriggerInfo) -> float | None:
         if info.measure in ("request_rate", "completion_rate"):
@@ -1236,37 +1290,25 @@ class KubernetesModel(PlatformModel):
         return self.history[max(j, 0)]
 
     def _cpu_metrics(self, now: float) -> PodMetrics:
-        """The pods as the HPA sees them for CPU (metrics-server v0.9.0, pkg/storage): the latest
-        scrape s <= now serves each running pod the CPU rate over [s - R, s], stamped s; a pod
-        whose container started after s - R has no sample, unless it is 10 s to R old at s (then
-        its window starts at its start). ASSUMPTIONS: a container starts when its pod becomes
-        ready (`pod.startup` is mostly the image pull) and uses no CPU before; every ready pod
-        is served the mean CPU per ready pod-second over the window (the balancer spreads the
-        work); pending and starting pods are in phase Pending."""
+        """The pods as the HPA sees them for CPU (`metrics_server_view`), from this model's
+        meters at the latest scrape."""
         r = self.resolution
-        s = r / 2.0 + r * math.floor((now - r / 2.0) / r + 1e-9)
+        s = scrape_time(now, r)
         if abs(s - now) < 1e-6:
             self._record(now)  # a scrape at this very time: its reading, even if not yet taken
-        milli: int | None = None
+        core_s = ready_s = 0.0
         if s >= 0:
             cur, old = self._row_at(s), self._row_at(s - r)
-            busy = cur[2] - old[2]
-            ready = cur[4] - old[4] + self.n_initial * max(0.0, r - s)  # running before 0
-            rate = busy * self.cpu_per_request / ready if ready > _EPS else 0.0
-            milli = -(-int(rate * 1e9) // 1_000_000)  # nanocores -> Quantity.MilliValue (ceil)
-        pods: list[PodView] = [PodView(True) for _ in self.pending]
-        for pid in self.starting:
-            pods.append(PodView(True, self.scheduled_at[pid]))
+            core_s = (cur[2] - old[2]) * self.cpu_per_request
+            ready_s = cur[4] - old[4] + self.n_initial * max(0.0, r - s)  # running before 0
+        ready = []
         for pid in self.ready_order:
             c = self.ready_at[pid]
-            start = _LONG_AGO if c == _LONG_AGO else self.scheduled_at[pid]
-            if milli is not None and c <= s - r + 1e-6:
-                pods.append(PodView(False, start, True, c, milli, s, r))
-            elif milli is not None and s - c >= D.METRIC_FRESH_CONTAINER_MIN_S - 1e-6:
-                pods.append(PodView(False, start, True, c, milli, s, s - c))
-            else:
-                pods.append(PodView(False, start, True, c, None))
-        return PodMetrics(tuple(pods), self.request_milli)
+            ready.append((c, _LONG_AGO if c == _LONG_AGO else self.scheduled_at[pid]))
+        starting = [self.scheduled_at[pid] for pid in self.starting]
+        return metrics_server_view(
+            s, r, core_s, ready_s, len(self.pending), starting, ready, self.request_milli
+        )
 
     # -- autoscaler loops ------------------------------------------------------------------------
     def _hpa_sync(self, now: float) -> None:

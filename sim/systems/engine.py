@@ -17,9 +17,13 @@ see the data plane up to their own time).
   (fresh instance per request, platform-wide max_concurrency -> rejected), Kubernetes (fixed
   replicas x pod.concurrency slots; ideal_fifo: one shared FIFO queue; round_robin/random: a FIFO
   per pod; queue_limit -> rejected).
-- Hops: a call into a platform pays that platform's own entry latency (Lambda's API Gateway
-  latency when `api_gateway` is set, the cluster's ingress latency, Wasm's edge latency); a call
-  between services of the same Kubernetes platform goes pod to pod (no ingress).
+- Hops (sim.systems.hops): each call attempt crosses by its Route's `via` (api_gateway: the
+  callee's gateway latency; invoke: network.invoke_latency; load_balancer: the cluster's ingress
+  latency; direct: none; Wasm: its edge latency) and counts there, for the hop bill (NAT data,
+  VPC endpoint data, cross-AZ bytes; sim.pricing.hops).
+- Autoscaled Kubernetes services (HPA on cpu / rps, KEDA on aws-sqs-queue / prometheus / cpu):
+  one FIFO of slots, pods added after `pod.startup`, the kernel's HPA / KEDA arithmetic on the
+  station's meters (cpu through the kernel's metrics_server_view).
 - SQS standard queues (sim.systems.spec for the defaults and their sources), consumed by a Lambda
   event source mapping (batches, batching window, maximum concurrency, 5 concurrent batches at
   first, +5 a second while messages wait = AWS's "up to 300 more per minute", 1,000 at most) or by
@@ -28,6 +32,7 @@ see the data plane up to their own time).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import zlib
@@ -40,14 +45,24 @@ import numpy as np
 
 from sim import defaults as D
 from sim.errors import InputError
+from sim.platforms.autoscaling.hpa import HorizontalPodAutoscaler, PodMetrics
 from sim.platforms.autoscaling.keda import KedaAutoscaler
 from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, every, substream
+from sim.platforms.kubernetes import metrics_server_view, pods_metric, scrape_time
+from sim.pricing.hops import add_lines, endpoint_hours_bill, hop_bill
 from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
 from sim.pricing.lambda_ import LambdaUsage, lambda_bill
 from sim.pricing.systems import merge_bills, sqs_bill
 from sim.pricing.tables import Bill, instance_type
 from sim.pricing.wasm import WasmUsage, wasm_bill
 from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder, RequestLog
+from sim.systems.hops import (
+    DEFAULT_CALL_BYTES,
+    NetworkSpec,
+    behind_nat,
+    cross_az_share,
+    endpoint_of,
+)
 from sim.systems.spec import (
     ESM_MAX_BATCHES,
     ESM_SCALE_UP_PER_MINUTE,
@@ -57,6 +72,7 @@ from sim.systems.spec import (
     ParallelStep,
     PublishStep,
     WorkStep,
+    resolve_via,
 )
 
 # Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
@@ -66,6 +82,7 @@ ACQ, DO_CALL, DO_PAR, ATTEMPT = 10, 11, 12, 13
 MAX_TASKS_PER_REQUEST = 100_000
 MAX_PLAN_DEPTH = 200  # calls/publishes nested in one plan (a deeper draw would hit Python's stack)
 _EPS = 1e-9
+_LONG_AGO = -1e9  # the initial pods of a running service: ready long before the run
 
 
 def name_key(name: str) -> int:
@@ -111,6 +128,7 @@ class Station:
 
     kind = ""
     scale = 1.0
+    metered = False  # an autoscaled pod station measures its work (PodStation.work)
 
     def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any) -> None:
         self.sys, self.index, self.svc, self.spec = sys, index, svc, spec
@@ -279,20 +297,53 @@ class PodStation(Station):
         # refuses others): the same KedaAutoscaler as the Kubernetes kernel (KEDA's poll and the
         # HPA it creates). Pods come and go on the shared FIFO of slots (workers pull messages).
         self.keda = KedaAutoscaler(spec.keda) if spec.keda is not None else None
+        # HPA (cpu or rps; sim.systems.spec refuses others) with the kernel's controller.
+        self.hpa = (
+            HorizontalPodAutoscaler.from_spec(spec.hpa, spec.cluster.controller)
+            if spec.hpa is not None
+            else None
+        )
+        self.autoscaled = self.metered = self.keda is not None or self.hpa is not None
+        self.reads_cpu = (self.hpa is not None and spec.hpa.metric == "cpu") or (
+            self.keda is not None
+            and any(t.measure in ("cpu_utilization", "cpu_cores") for t in self.keda.triggers)
+        )
+        self.n_initial = 0
+        # What the autoscalers read, as cumulative meters sampled at each read (t, arrivals,
+        # CPU core-seconds, ready pod-seconds, completions): windows are differences of rows.
+        self.arrived = 0
+        self.done = 0
+        self.cores = svc.cpu_bound / self.scale  # cores one request uses while it works
+        self.work_started = 0.0  # work seconds started (scaled)
+        self.work_ends: list[float] = []  # ends of work still running at the last read
+        self.ready_acc = 0.0
+        self.rows: list[tuple[float, float, float, float, float]] = [(0.0, 0.0, 0.0, 0.0, 0.0)]
+        self.row_t: list[float] = [0.0]
+        self.resolution = float(spec.cluster.metric_resolution)
+        # The pods as metrics-server and the HPA see them (sim.platforms.kubernetes
+        # .metrics_server_view): (ready since, start) of each ready pod, newest last (the initial
+        # pods: long before the run), and when each starting pod was scheduled.
+        self.ready_pods: list[tuple[float, float]] = []
+        self.starting_at: list[float] = []
         self.startup = DrawBuffer(pod.startup, substream(rng, 5))
         self.starting = 0  # pods scheduled, not ready yet
         self.cancel = 0  # starting pods removed before they were ready
         self.owed = 0  # slots of removed pods still busy: dropped as they free up
         self.source: SqsQueue | None = None
         self.ps_acc, self.ps_t = 0.0, 0.0  # pod-seconds so far, and when last counted
-        if self.keda is not None:
-            self.pods = self.keda.initial_replicas
+        if self.autoscaled:
+            self.pods = (
+                self.keda.initial_replicas if self.keda is not None else self.hpa.min_replicas  # type: ignore[union-attr]
+            )
             self.shared = True
             self.free = [self.pods * self.conc]
             self.waiting = [deque()]
+            self.ready_pods = [(_LONG_AGO, _LONG_AGO)] * self.pods
+            self.n_initial = self.pods
         self.pods_peak = self.pods
 
     def acquire(self, proc: Proc, now: float) -> Any:
+        self.arrived += 1
         if self.pods == 0:
             self.rejected += 1
             return REJECTED
@@ -316,6 +367,7 @@ class PodStation(Station):
         return None
 
     def release(self, slot: int, now: float) -> None:
+        self.done += 1
         if self.owed:  # the slot of a removed pod: gone
             self.owed -= 1
             self.busy -= 1
@@ -350,27 +402,113 @@ class PodStation(Station):
     def replicas(self) -> int:
         return self.pods + self.starting - self.cancel
 
-    def _metric(self) -> float:
-        """aws-sqs-queue: ApproximateNumberOfMessages (+ ...NotVisible with scaleOnInFlight, the
-        default) of the simulated queue (kedacore/keda pkg/scalers/aws_sqs_queue_scaler.go)."""
-        q = self.source
-        assert q is not None and self.keda is not None
-        trig = self.spec.keda.triggers[0].metadata
-        return float(len(q.visible) + (q.inflight if trig.scaleOnInFlight else 0))
+    def work(self, now: float, dt: float) -> None:
+        """A work step of dt seconds starts now (CPU for the autoscalers' meters)."""
+        self.work_started += dt
+        self.work_ends.append(now + dt)
+
+    def _record(self, now: float) -> tuple[float, float, float, float, float]:
+        if self.row_t[-1] >= now - _EPS:
+            return self.rows[-1]
+        ends = [e for e in self.work_ends if e > now]
+        self.work_ends = ends
+        cpu = (self.work_started - sum(e - now for e in ends)) * self.cores
+        ready = self.ready_acc + self.pods * (now - self.ps_t)
+        row = (now, float(self.arrived), cpu, ready, float(self.done))
+        self.rows.append(row)
+        self.row_t.append(now)
+        if len(self.rows) > 4096:  # keep an hour: longer than any window the triggers read
+            cut = bisect.bisect_left(self.row_t, now - 3600.0)
+            del self.rows[:cut], self.row_t[:cut]
+        return row
+
+    def _window(self, now: float, window: float) -> tuple[float, ...]:
+        """(seconds, arrivals, CPU core-seconds, ready pod-seconds, completions) in the window
+        ending now (from the row at or before its start, as the kernel's meters)."""
+        cur = self._record(now)
+        j = bisect.bisect_right(self.row_t, now - window + 1e-6) - 1
+        old = self.rows[max(j, 0)]
+        return tuple(c - o for c, o in zip(cur, old, strict=True))
+
+    def _pods_metric(self, name: str, now: float, window: float) -> float | None:
+        _, arrivals, cpu, ready, _ = self._window(now, window)
+        return pods_metric(name, arrivals, cpu, 0.0, ready, float(self.spec.pod.cpu))
+
+    def scrape(self, now: float) -> None:
+        """metrics-server's scrape: a reading of the meters (every metric_resolution)."""
+        self._record(now)
+
+    def _row_at(self, t: float) -> tuple[float, ...]:
+        j = bisect.bisect_right(self.row_t, t + 1e-6) - 1
+        return self.rows[max(j, 0)]
+
+    def _cpu_view(self, now: float) -> PodMetrics:
+        """The CPU metric as the Kubernetes kernel serves it to the HPA: the latest scrape's
+        CPU per ready pod-second over metric_resolution, per pod with its readiness."""
+        r = self.resolution
+        s = scrape_time(now, r)
+        if abs(s - now) < 1e-6:
+            self._record(now)
+        core_s = ready_s = 0.0
+        if s >= 0:
+            cur, old = self._row_at(s), self._row_at(s - r)
+            core_s = cur[2] - old[2]
+            ready_s = cur[3] - old[3] + self.n_initial * max(0.0, r - s)  # running before 0
+        starting = self.starting_at[: len(self.starting_at) - self.cancel]
+        milli = round(float(self.spec.pod.cpu) * 1000)
+        return metrics_server_view(s, r, core_s, ready_s, 0, starting, self.ready_pods, milli)
+
+    def _metrics(self, now: float) -> list[float | None]:
+        """One value per KEDA trigger: aws-sqs-queue ApproximateNumberOfMessages (+
+        ...NotVisible with scaleOnInFlight, the default) of the simulated queue it consumes
+        (kedacore/keda pkg/scalers/aws_sqs_queue_scaler.go); prometheus a request or completion
+        rate over its window; cpu the pods' CPU over metrics-server's resolution."""
+        assert self.keda is not None
+        out: list[float | None] = []
+        for info in self.keda.triggers:
+            m = info.measure
+            if m in ("backlog", "backlog_inflight"):
+                q = self.source
+                assert q is not None
+                out.append(float(len(q.visible) + (q.inflight if m == "backlog_inflight" else 0)))
+            elif m in ("request_rate", "completion_rate"):
+                assert info.window is not None
+                span, arrivals, _, _, done = self._window(now, info.window)
+                n = arrivals if m == "request_rate" else done
+                out.append(n / span if span > 0 else 0.0)
+            else:  # cpu_utilization / cpu_cores: the HPA's Resource metric
+                out.append(self._cpu_view(now))  # type: ignore[arg-type]
+        return out
 
     def poll(self, now: float) -> None:
         assert self.keda is not None
-        d = self.keda.on_poll(now, [self._metric()], self.replicas, self.pods)
+        d = self.keda.on_poll(now, self._metrics(now), self.replicas, self.pods)
         if d.desired != self.replicas:
             self.scale_to(d.desired, now, "keda", f"{d.rule}: {d.reason}")
 
     def sync(self, now: float) -> None:
         assert self.keda is not None
-        d = self.keda.on_hpa_sync(now, [self._metric()], self.replicas, self.pods)
+        d = self.keda.on_hpa_sync(now, self._metrics(now), self.replicas, self.pods)
         if d.desired != self.replicas and self.replicas > 0:
             self.scale_to(d.desired, now, "keda_hpa", f"{d.rule}: {d.reason}")
 
+    def hpa_sync(self, now: float) -> None:
+        """The HPA's sync (pkg/controller/podautoscaler via sim.platforms.autoscaling.hpa): cpu
+        = CPU used / CPU requested by the ready pods over metrics-server's resolution, rps =
+        arrivals per ready pod-second over the HPA's `window`."""
+        hpa, spec = self.hpa, self.spec.hpa
+        assert hpa is not None and spec is not None
+        value: float | PodMetrics | None = (
+            self._cpu_view(now)
+            if spec.metric == "cpu"
+            else self._pods_metric(spec.metric, now, spec.window)
+        )
+        d = hpa.recommend(now, self.replicas, self.pods, value)
+        if d.desired != self.replicas:
+            self.scale_to(d.desired, now, "hpa", f"{d.rule}: {d.reason}")
+
     def _count(self, now: float) -> None:
+        self.ready_acc += self.pods * (now - self.ps_t)
         self.ps_acc += self.node_pods() * (now - self.ps_t)
         self.ps_t = now
 
@@ -383,26 +521,31 @@ class PodStation(Station):
         self.sys.ctx.decide(f"{self.name}:{kind}", before, n, reason)
         for _ in range(n - before):  # new pods: ready after the pod's start-up time
             self.starting += 1
-            self.sys.at(now + self.startup.next(), self._ready, None)
+            self.starting_at.append(now)
+            self.sys.at(now + self.startup.next(), self._ready, now)
         for _ in range(before - n):  # fewer: starting pods first, then ready ones
             if self.starting - self.cancel > 0:
                 self.cancel += 1
                 continue
             self.pods -= 1
+            if self.ready_pods:
+                self.ready_pods.pop()  # the newest ready pod first (ActivePodsWithRanks)
             take = min(self.free[0], self.conc)
             self.free[0] -= take
             self.owed += self.conc - take
         self.sys.pods_changed(self.platform, now)
 
-    def _ready(self, _: Any) -> None:
+    def _ready(self, scheduled: Any) -> None:
         self._count(self.sys.now)
         self.starting -= 1
+        self.starting_at.remove(scheduled)
         if self.cancel:
             self.cancel -= 1
             self.sys.pods_changed(self.platform, self.sys.now)
             return
         self.pods += 1
         now = self.sys.now
+        self.ready_pods.append((now, scheduled))
         for _ in range(self.conc):
             if self.owed:  # a busy slot of a removed pod carries on as this pod's
                 self.owed -= 1
@@ -550,6 +693,39 @@ class SqsQueue:
         r["oldest_s"].append(now - self.visible[0][2] if self.visible else 0.0)
 
 
+# --- hops ---------------------------------------------------------------------------------------
+
+
+class Route:
+    """How calls from one service's step to another service cross (sim.systems.hops): the
+    `via`, the attempts made, the mean bytes of one (request + response) and which charges
+    apply to them (nat / endpoint: 0 or 1; cross: the share crossing AZs)."""
+
+    __slots__ = ("bytes", "cross", "endpoint", "n", "nat", "src", "via")
+
+    def __init__(self, sys: SystemModel, src: Station, dst: Station, cs: CallStep | None) -> None:
+        net = sys.network
+        self.src, self.n = src.index, 0
+        self.via = via = resolve_via(cs, src.spec, dst.spec, net)
+        req = cs.request_size if cs is not None else None
+        resp = cs.response_size if cs is not None else None
+        if req is None and net is not None:
+            req = net.request_size
+        if resp is None and net is not None:
+            resp = net.response_size
+        if resp is None:
+            resp = sys.scenario.workload.service.response_size
+        self.bytes = (float(req.mean()) if req is not None else DEFAULT_CALL_BYTES) + (
+            float(resp.mean()) if resp is not None else DEFAULT_CALL_BYTES
+        )
+        public = via != "direct" and behind_nat(src.spec)
+        endpoints = net.vpc_endpoints if net is not None else []
+        private = endpoint_of(via) in endpoints
+        self.nat = float(public and not private)
+        self.endpoint = float(public and private)
+        self.cross = cross_az_share(net, dst.spec) if via == "direct" else 0.0
+
+
 # --- the model ------------------------------------------------------------------------------------
 class SystemModel(PlatformModel):
     """One placement of a system for one replication."""
@@ -618,6 +794,11 @@ class SystemModel(PlatformModel):
         self.completions: list[float] = []
         self.task_count = 0
         self.depth = 0  # plans being drawn, one inside the other
+        # Hops (sim.systems.hops): one Route per (caller, callee, call step), made on first use.
+        self.network: NetworkSpec = getattr(scenario, "network", None) or NetworkSpec()
+        self.invoke = DrawBuffer(self.network.invoke_latency, substream(rng, 6))
+        self.routes: dict[tuple[int, int, int], Route] = {}
+        self.published = [[0] * len(self.queues) for _ in services]  # sends per (service, queue)
 
     def pods_changed(self, platform: str, now: float) -> None:
         n = sum(
@@ -638,6 +819,11 @@ class SystemModel(PlatformModel):
                 k = st.keda
                 env.process(every(env, k.polling_interval, st.poll, first=0.0))
                 env.process(every(env, k.hpa_sync_period, st.sync))
+            elif isinstance(st, PodStation) and st.hpa is not None:
+                env.process(every(env, st.hpa.sync_period, st.hpa_sync))
+            if isinstance(st, PodStation) and st.reads_cpu:
+                r = st.resolution
+                env.process(every(env, r, st.scrape, first=r / 2.0))
 
     # -- plans -----------------------------------------------------------------------------------
     def _compile(self, svc: Any) -> list[tuple[Any, ...]]:
@@ -804,6 +990,8 @@ class SystemModel(PlatformModel):
                 st.work_s += dt
                 if st.kind == "wasm":
                     st.cpu_s += dt * st.svc.cpu_bound  # type: ignore[attr-defined]
+                elif st.metered:
+                    st.work(self.now, dt)  # type: ignore[attr-defined]
                 if dt > 0:
                     yield dt
             elif kind == CALL:
@@ -818,16 +1006,26 @@ class SystemModel(PlatformModel):
                 root.pending += 1
                 q = self.queues[step[1]]
                 q.sent += 1
+                self.published[st.index][step[1]] += 1
                 q.put([step[2], root, self.now, self.now, 0], self.now)
             else:  # PUB_S: an event straight to a service, fire and forget
                 root.pending += 1
                 self.spawn(self._async(step[2], root, st), _TaskDone(self, root))
         return OK
 
-    def _hop(self, src: Station | None, dst: Station) -> float:
-        if src is not None and src.kind == "kubernetes" and src.platform == dst.platform:
-            return 0.0  # pod to pod inside the cluster
-        return dst.overhead()
+    def _hop(self, src: Station, dst: Station, cs: CallStep | None = None) -> float:
+        """The latency of one call attempt (or event) from src to dst, counted on its Route."""
+        key = (src.index, dst.index, id(cs))
+        route = self.routes.get(key)
+        if route is None:
+            route = self.routes[key] = Route(self, src, dst, cs)
+        route.n += 1
+        via = route.via
+        if via == "direct":
+            return 0.0  # pod to pod
+        if via == "invoke":
+            return self.invoke.next()
+        return dst.overhead()  # API Gateway, the load balancer, the Wasm edge
 
     def _call(
         self, cs: CallStep, plan: tuple, src: Station, root: Root
@@ -839,12 +1037,12 @@ class SystemModel(PlatformModel):
             if attempt:
                 cap = min(cs.backoff.cap, cs.backoff.base * 2 ** (attempt - 1))
                 yield self.jitter.next() * cap
-            outcome = yield (ATTEMPT, plan, root, self._hop(src, dst), cs.timeout)
+            outcome = yield (ATTEMPT, plan, root, self._hop(src, dst, cs), cs.timeout)
             if outcome == OK:
                 return OK
         return outcome
 
-    def _async(self, plan: tuple, root: Root, src: Station | None) -> Generator[Any, Any, Any]:
+    def _async(self, plan: tuple, root: Root, src: Station) -> Generator[Any, Any, Any]:
         """An event to a service (Lambda asynchronous invocation; a pod's fire-and-forget)."""
         hop = self._hop(src, self.stations[plan[0]])
         if hop > 0:
@@ -1025,6 +1223,7 @@ class SystemModel(PlatformModel):
         for name in {st.platform for st in self.stations if st.kind == "kubernetes"}:
             group = [st for st in self.stations if st.platform == name]
             out.update(self._cluster_bill(group))
+        self._hop_bills(out)
         for q in self.queues:
             out[f"queue:{q.name}"] = sqs_bill(
                 sent=q.sent,
@@ -1035,6 +1234,40 @@ class SystemModel(PlatformModel):
                 month_s=month,
             )
         return out
+
+    def _hop_bills(self, out: dict[str, Bill]) -> None:
+        """Each caller's hop lines (NAT data, VPC endpoint data, cross-AZ) on its own bill, and
+        the VPC endpoints' hours as the `network` part (sim.systems.hops)."""
+        net = self.network
+        endpoints = set(net.vpc_endpoints) if net is not None else set()
+        n = len(self.stations)
+        nat_b, ep_b, az_b = [0.0] * n, [0.0] * n, [0.0] * n
+        for r in self.routes.values():
+            b = r.n * r.bytes
+            nat_b[r.src] += b * r.nat
+            ep_b[r.src] += b * r.endpoint
+            az_b[r.src] += b * r.cross
+        for st in self.stations:  # SQS: sends of callers behind NAT, receives of pod workers
+            if not behind_nat(st.spec):
+                continue
+            i = st.index
+            for k, q in enumerate(self.queues):
+                b = self.published[i][k] * q.spec.message_size
+                if q.st is st and not q.lambda_esm:
+                    b += q.received * q.spec.message_size
+                if "sqs" in endpoints:
+                    ep_b[i] += b
+                else:
+                    nat_b[i] += b
+        for st in self.stations:
+            i = st.index
+            if nat_b[i] or ep_b[i] or az_b[i]:
+                gb: Any = getattr(getattr(st.spec, "cost", None), "gb", "binary")
+                hops = hop_bill(nat_b[i], ep_b[i], az_b[i], self.end, self.ctx.month_s, gb)
+                out[st.name] = add_lines(out[st.name], hops)
+        if endpoints:
+            azs = net.endpoint_azs
+            out["network"] = endpoint_hours_bill(len(endpoints), azs, self.end, self.ctx.month_s)
 
     def _cluster_bill(self, group: list[Station]) -> dict[str, Bill]:
         spec = group[0].spec

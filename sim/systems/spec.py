@@ -16,6 +16,7 @@ from sim.config import Duration, Fraction, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
 from sim.platforms.lambda_spec import Backoff
 from sim.pricing.tables import Bytes
+from sim.systems.hops import VIAS, NetworkSpec, Size, Via, check_via, default_via
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
@@ -48,6 +49,11 @@ class CallStep(Strict):
     timeout: Duration = Field(CALL_TIMEOUT_S, gt=0, description="client timeout per attempt")
     retries: int = Field(CALL_RETRIES, ge=0, le=20, description="retries after a timeout or error")
     backoff: Backoff = Field(default_factory=Backoff)
+    via: Via | None = Field(
+        None, description="how the call crosses: api_gateway, invoke, load_balancer, direct"
+    )
+    request_size: Size | None = Field(None, description="bytes per request (default: network's)")
+    response_size: Size | None = Field(None, description="bytes per response (default: network's)")
 
 
 class ParallelStep(Strict):
@@ -182,9 +188,11 @@ def check_system(
     queues: list[QueueSpec],
     placements: list[PlacementSpec],
     platform_specs: dict[str, Any],
+    network: NetworkSpec | None = None,
 ) -> None:
     """Cross-checks: unknown names, synchronous cycles, queues nobody consumes or feeds,
-    unplaced services, platform settings a system cannot run yet. Raises SystemProblem."""
+    unplaced services, platform settings a system cannot run yet, hops (`via`) a placement cannot
+    make. Raises SystemProblem."""
     platforms = {n: p.type for n, p in platform_specs.items()}
     names = [s.name for s in services]
     qnames = [q.name for q in queues]
@@ -241,8 +249,6 @@ def check_system(
         if q.name not in fed:
             raise SystemProblem(("queues", k), f"nothing publishes to queue {q.name!r}")
     consumers = {q.consumer for q in queues}
-    called = {c for targets in graph.values() for c in targets} | (fed & known)
-    called |= {s.name for s in services if s.entry > 0}
     for k, pl in enumerate(placements):
         for svc, plat in pl.services.items():
             if svc not in known:
@@ -260,30 +266,109 @@ def check_system(
                     ("placements", k, "services", svc),
                     f"{svc!r} consumes an SQS queue; a Wasm platform cannot (no SQS trigger)",
                 )
-            spec = platform_specs[plat]
-            if spec.type == "kubernetes" and spec.scaler == "keda":
-                types = {t.type for t in spec.keda.triggers}
-                if types != {"aws-sqs-queue"} or svc not in consumers or svc in called:
-                    raise SystemProblem(
-                        ("placements", k, "services", svc),
-                        f"platform {plat!r}: in a system, KEDA scales a deployment that only "
-                        "consumes an SQS queue, on aws-sqs-queue triggers (others: not yet)",
-                    )
-            elif spec.type == "kubernetes" and (
-                spec.scaler != "fixed" or spec.routing not in SYSTEM_ROUTINGS
-            ):
-                raise SystemProblem(
-                    ("placements", k, "services", svc),
-                    f"platform {plat!r}: in a system a Kubernetes platform needs fixed `replicas` "
-                    f"and routing {', '.join(SYSTEM_ROUTINGS)} (HPA in systems: not yet; "
-                    "KEDA: for SQS workers)",
-                )
+            why = _scaling_problem(platform_specs[plat], svc in consumers)
+            if why:
+                raise SystemProblem(("placements", k, "services", svc), f"platform {plat!r}: {why}")
         missing = [n for n in names if n not in pl.services]
         if missing:
             raise SystemProblem(
                 ("placements", k, "services"),
                 f"placement {pl.name!r} leaves {missing[0]!r} unplaced",
             )
+    _check_hops(services, placements, platform_specs, network)
+
+
+# Autoscalers a system's Kubernetes station runs (sim.systems.engine.PodStation): KEDA triggers
+# and HPA metrics whose value the station measures.
+SYSTEM_KEDA_TRIGGERS = ("aws-sqs-queue", "prometheus", "cpu")
+SYSTEM_HPA_METRICS = ("cpu", "rps")
+
+
+def _scaling_problem(spec: Any, consumes: bool) -> str | None:
+    if spec.type != "kubernetes":
+        return None
+    if spec.scaler == "keda":
+        types = {t.type for t in spec.keda.triggers}
+        bad = sorted(types - set(SYSTEM_KEDA_TRIGGERS))
+        if bad:
+            return (
+                f"in a system KEDA scales on {', '.join(SYSTEM_KEDA_TRIGGERS)} triggers "
+                f"({bad[0]}: not yet)"
+            )
+        if "aws-sqs-queue" in types and not consumes:
+            return "an aws-sqs-queue trigger scales a service that consumes an SQS queue"
+        return None
+    if spec.scaler == "hpa":
+        if spec.hpa.metric not in SYSTEM_HPA_METRICS:
+            return (
+                f"in a system the HPA scales on {' or '.join(SYSTEM_HPA_METRICS)} "
+                f"(metric {spec.hpa.metric}: not yet)"
+            )
+        return None
+    if spec.routing not in SYSTEM_ROUTINGS:
+        return f"in a system a fixed Deployment needs routing {', '.join(SYSTEM_ROUTINGS)}"
+    return None
+
+
+def _check_hops(
+    services: list[ServiceSpec],
+    placements: list[PlacementSpec],
+    platform_specs: dict[str, Any],
+    network: NetworkSpec | None,
+) -> None:
+    """Every `via` (a call's own, or a `network.hops` rule) must be one the pair can make."""
+    rules = network.hops if network is not None else []
+    for r, rule in enumerate(rules):
+        for key in ("caller", "callee"):
+            name = getattr(rule, key)
+            if name not in platform_specs:
+                raise SystemProblem(
+                    ("network", "hops", r, key),
+                    f"unknown platform {name!r}{_hint(name, list(platform_specs))}",
+                )
+    for pl in placements:
+        for i, s in enumerate(services):
+            caller = platform_specs[pl.services[s.name]]
+            for j, step in enumerate(s.steps):
+                for path, c in _located_calls(step):
+                    callee = platform_specs[pl.services[c.call]]
+                    where: tuple[Any, ...] = ("services", i, "steps", j, *path, "via")
+                    via = c.via
+                    if via is None:
+                        for r, rule in enumerate(rules):
+                            if (rule.caller, rule.callee) == (caller.name, callee.name):
+                                via, where = rule.via, ("network", "hops", r, "via")
+                    if via is None:
+                        continue
+                    why = check_via(via, caller, callee)
+                    if why:
+                        raise SystemProblem(
+                            where,
+                            f"placement {pl.name!r}: {s.name} -> {c.call} via {via}: {why} "
+                            f"(via: {', '.join(VIAS)})",
+                        )
+
+
+def _located_calls(step: Any) -> list[tuple[tuple[Any, ...], CallStep]]:
+    if isinstance(step, CallStep):
+        return [((), step)]
+    if isinstance(step, ParallelStep):
+        return [(("parallel", n), c) for n, c in enumerate(step.parallel)]
+    if isinstance(step, OneOfStep):
+        return [(("one_of", n), b) for n, b in enumerate(step.one_of) if isinstance(b, CallStep)]
+    return []
+
+
+def resolve_via(cs: CallStep | None, caller: Any, callee: Any, network: NetworkSpec | None) -> str:
+    """The hop a call makes: its own `via`, else a `network.hops` rule, else the default."""
+    if callee.type == "wasm":
+        return "edge"
+    if cs is not None and cs.via is not None:
+        return cs.via
+    for rule in network.hops if network is not None else ():
+        if (rule.caller, rule.callee) == (caller.name, callee.name):
+            return rule.via
+    return default_via(caller, callee)
 
 
 def _hint(name: str, names: list[str]) -> str:

@@ -1065,7 +1065,7 @@ class ReferenceSystem(SystemModel):
         env = self.env
         self.slots: dict[int, list[simpy.Resource]] = {}
         for st in self.stations:
-            if isinstance(st, PodStation) and st.keda is None:
+            if isinstance(st, PodStation) and not st.autoscaled:
                 fifos = 1 if st.shared else st.pods
                 per = st.pods * st.conc if st.shared else st.conc
                 self.slots[st.index] = [
@@ -1187,6 +1187,8 @@ class ReferenceSystem(SystemModel):
             if kind == WORK:
                 dt = step[1] * st.scale
                 st.work_s += dt
+                if st.metered:  # an autoscaled pod station's CPU meter
+                    st.work(env.now, dt)
                 if dt > 0:
                     yield env.timeout(dt)
             elif kind == CALL:
@@ -1252,7 +1254,7 @@ class ReferenceSystem(SystemModel):
                 cap = min(cs.backoff.cap, cs.backoff.base * 2 ** (attempt - 1))
                 yield env.timeout(self.jitter.next() * cap)
             self.now = env.now
-            hop = self._hop(src, dst)
+            hop = self._hop(src, dst, cs)
             visit = env.process(self._after(hop, plan, root))
             timer = env.timeout(cs.timeout)
             fired = yield visit | timer
