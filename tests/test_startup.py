@@ -159,3 +159,34 @@ def test_write_behind_raises_the_writers_error_and_the_producers() -> None:
 
     with pytest.raises(ValueError, match="bad row"):
         write_behind(lambda b: None, broken())  # type: ignore[arg-type]
+
+
+def test_a_figure_without_arrays_skips_plotlys_typed_array_pass() -> None:
+    import copy
+
+    import numpy as np
+    from _plotly_utils.utils import convert_to_base64
+
+    from sim.figure import jsonable
+
+    plain = {"data": [{"x": [1, 2.5], "y": (3, 4), "name": "a"}], "layout": {"range": [0, 1]}}
+    typed = {"data": [{"x": np.arange(3.0), "y": [np.float64(1.0)]}], "layout": {}}
+    for fig in (plain, typed):
+        want = copy.deepcopy(fig)
+        want = {**want, "data": [dict(d) for d in want["data"]]}
+        want["data"] = [
+            {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()} for d in want["data"]
+        ]
+        convert_to_base64(want)
+        assert json.dumps(jsonable(fig), default=list) == json.dumps(want, default=list)
+    assert jsonable(typed)["data"][0]["x"] == {
+        "dtype": "f8",
+        "bdata": "AAAAAAAAAAAAAAAAAADwPwAAAAAAAABA",
+    }
+    got = _python(
+        "import sys\n"
+        "from sim.figure import jsonable\n"
+        "jsonable({'data': [{'x': [1, 2], 'y': [3, 4]}], 'layout': {'title': 't'}})\n"
+        "print('_plotly_utils.utils' in sys.modules)"
+    )
+    assert got == "False"
