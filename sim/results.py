@@ -27,7 +27,7 @@ from sim.engine import PlatformRun
 from sim.errors import InputError, Interrupted
 from sim.records import OUTCOMES
 from sim.scenario import Scenario, resolved_dict
-from sim.statistics import summarize_platform
+from sim.statistics import summarize_platform, t_interval
 from sim.verdict import defaults_used, verdict
 
 # pandas is imported where a frame is built or read, not with this module: the sweep and the
@@ -58,7 +58,9 @@ def build_summary(
         from sim.systems.summary import summarize_system
 
         extra["system"] = {
-            p.name: summarize_system(by_platform[p.name]) for p in units if p.name in by_platform
+            p.name: summarize_system(by_platform[p.name], t_interval)
+            for p in units
+            if p.name in by_platform
         }
     return {
         "scenario": scenario.name,
@@ -100,26 +102,7 @@ def requests_frame(runs: list[PlatformRun]) -> pd.DataFrame:
         s = r.stats.sample
         if not s:
             continue
-        n = s["arrival"].size
-        frames.append(
-            pd.DataFrame(
-                {
-                    "replication": np.full(n, r.replication, dtype=np.int32),
-                    "platform": r.platform,
-                    "arrival_s": s["arrival"],
-                    "start_s": s["start"],
-                    "end_s": s["end"],
-                    "latency_ms": (s["end"] - s["arrival"] + s["overhead"]) * 1e3,
-                    "cold": s["cold"],
-                    "outcome": np.asarray(OUTCOMES, dtype=object)[s["outcome"]],
-                    "instance": s["instance"],
-                    "wait_ms": s["wait"] * 1e3,
-                    "startup_ms": s["startup"] * 1e3,
-                    "service_ms": s["service"] * 1e3,
-                    "overhead_ms": s["overhead"] * 1e3,
-                }
-            )
-        )
+        frames.append(_rows_frame(r.replication, r.platform, s))
     return (
         pd.concat(frames, ignore_index=True)
         if frames
@@ -136,6 +119,53 @@ def requests_frame(runs: list[PlatformRun]) -> pd.DataFrame:
                 "instance",
             ]
         )
+    )
+
+
+def service_requests_frame(runs: list[PlatformRun]) -> pd.DataFrame | None:
+    """A system's request rows at each service (service_requests.csv.gz): the columns of
+    requests.csv.gz with `service` after `platform` (the placement); None for a single service.
+    A row is one visit of a service (a call attempt, an event; a queue consumer's batch)."""
+    import pandas as pd
+
+    frames = []
+    system = False
+    for r in sorted(runs, key=lambda r: (r.replication, r.platform)):
+        samples = (r.extra.get("system") or {}).get("requests_sample")
+        if samples is None:
+            continue
+        system = True
+        for name, s in samples.items():
+            if s and s["arrival"].size:
+                frames.append(_rows_frame(r.replication, r.platform, s, service=name))
+    if not system:
+        return None
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _rows_frame(
+    replication: int, platform: str, s: dict[str, np.ndarray], service: str | None = None
+) -> pd.DataFrame:
+    import pandas as pd
+
+    n = s["arrival"].size
+    return pd.DataFrame(
+        {
+            "replication": np.full(n, replication, dtype=np.int32),
+            "platform": platform,
+            **({"service": service} if service is not None else {}),
+            "arrival_s": s["arrival"],
+            "start_s": s["start"],
+            "end_s": s["end"],
+            "latency_ms": (s["end"] - s["arrival"] + s["overhead"]) * 1e3,
+            "cold": s["cold"],
+            "outcome": np.asarray(OUTCOMES, dtype=object)[s["outcome"]],
+            "instance": s["instance"],
+            "wait_ms": s["wait"] * 1e3,
+            "startup_ms": s["startup"] * 1e3,
+            "service_ms": s["service"] * 1e3,
+            "overhead_ms": s["overhead"] * 1e3,
+        }
     )
 
 
@@ -207,6 +237,7 @@ def summary_json(summary: dict[str, Any]) -> str:
 # requests.csv.gz of a 60,000-row sample (7.3 MB of text): level 9 1.245 MB in 0.48 s, level 6
 # 1.248 MB in 0.19 s, level 5 1.271 MB (+2%) in 0.12 s, level 1 1.517 MB in 0.04 s.
 GZIP_LEVEL = 5
+SERVICE_REQUESTS = "service_requests.csv.gz"  # systems only (issue 17)
 FLOAT_FORMAT = "%.9g"
 _CSV_CHUNK_ROWS = 50_000  # rows formatted at a time (bounds the text held in memory)
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
@@ -220,16 +251,23 @@ def tables_of(runs: list[PlatformRun]) -> Tables:
 def _write_tables(folder: Path, runs: list[PlatformRun], tables: Tables | None = None) -> None:
     """requests.csv.gz, timeline.csv and decisions.csv of `runs` into `folder`."""
     requests, timeline, decisions = tables if tables is not None else tables_of(runs)
-    # mtime=0 (and a fixed name in the header) keeps the gzip bytes identical for the same seed.
-    with (
-        open(folder / "requests.csv.gz", "wb") as raw,
-        gzip.GzipFile("requests.csv", "wb", GZIP_LEVEL, raw, mtime=0) as gz,
-    ):
-        for text in csv_chunks(requests):
-            gz.write(text.encode("utf-8"))
+    _write_gz(folder / "requests.csv.gz", requests)
+    services = service_requests_frame(runs)
+    if services is not None:  # a system: the rows at every service too
+        _write_gz(folder / SERVICE_REQUESTS, services)
     for name, frame in (("timeline.csv", timeline), ("decisions.csv", decisions)):
         with open(folder / name, "w", encoding="utf-8", newline="") as f:
             f.writelines(csv_chunks(frame))
+
+
+def _write_gz(path: Path, frame: pd.DataFrame) -> None:
+    # mtime=0 (and a fixed name in the header) keeps the gzip bytes identical for the same seed.
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(path.name.removesuffix(".gz"), "wb", GZIP_LEVEL, raw, mtime=0) as gz,
+    ):
+        for text in csv_chunks(frame):
+            gz.write(text.encode("utf-8"))
 
 
 def csv_chunks(df: pd.DataFrame) -> Iterator[str]:
@@ -348,7 +386,14 @@ MARKER = ".sim-output.json"
 # The files each kind of folder holds (report images: any *.png / *.svg from `--images`).
 OUTPUT_FILES: dict[str, frozenset[str]] = {
     "results": frozenset(
-        {"summary.json", "requests.csv.gz", "timeline.csv", "decisions.csv", "report.html"}
+        {
+            "summary.json",
+            "requests.csv.gz",
+            "timeline.csv",
+            "decisions.csv",
+            "report.html",
+            SERVICE_REQUESTS,
+        }
     ),
     "compare": frozenset({"report.html"}),
     "sweep": frozenset({"points.jsonl", "sweep.csv", "sweep.html"}),
