@@ -123,7 +123,7 @@ def flow_figure(pairs: list[tuple[Series, dict[str, Any]]]) -> Figure:
                     ],
                     "color": node_colors,
                     "customdata": node_text,
-                    "hovertemplate": "%{customdata}<br>%{value} in or out<extra></extra>",
+                    "hovertemplate": "%{customdata}<br>%{value:.4g}/s through it<extra></extra>",
                     "pad": 18,
                     "thickness": 16,
                     "line": {"width": 0},
