@@ -34,6 +34,10 @@ def heatmap(**props: Any) -> dict[str, Any]:
     return {"type": "heatmap", **props}
 
 
+def sankey(**props: Any) -> dict[str, Any]:
+    return {"type": "sankey", **props}
+
+
 class Figure:
     """`data` and `layout` of one figure; rows and columns count from 1, top-left first."""
 

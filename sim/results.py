@@ -28,7 +28,7 @@ from sim.engine import PlatformRun
 from sim.errors import InputError, Interrupted
 from sim.records import OUTCOMES
 from sim.scenario import Scenario, resolved_dict
-from sim.statistics import summarize_platform
+from sim.statistics import summarize_platform, t_interval
 from sim.verdict import defaults_used, verdict
 
 # pandas is imported where a frame is built or read, not with this module: the sweep and the
@@ -59,7 +59,9 @@ def build_summary(
         from sim.systems.summary import summarize_system
 
         extra["system"] = {
-            p.name: summarize_system(by_platform[p.name]) for p in units if p.name in by_platform
+            p.name: summarize_system(by_platform[p.name], t_interval)
+            for p in units
+            if p.name in by_platform
         }
     return {
         "scenario": scenario.name,
@@ -101,26 +103,7 @@ def requests_frame(runs: list[PlatformRun]) -> pd.DataFrame:
         s = r.stats.sample
         if not s:
             continue
-        n = s["arrival"].size
-        frames.append(
-            pd.DataFrame(
-                {
-                    "replication": np.full(n, r.replication, dtype=np.int32),
-                    "platform": r.platform,
-                    "arrival_s": s["arrival"],
-                    "start_s": s["start"],
-                    "end_s": s["end"],
-                    "latency_ms": (s["end"] - s["arrival"] + s["overhead"]) * 1e3,
-                    "cold": s["cold"],
-                    "outcome": np.asarray(OUTCOMES, dtype=object)[s["outcome"]],
-                    "instance": s["instance"],
-                    "wait_ms": s["wait"] * 1e3,
-                    "startup_ms": s["startup"] * 1e3,
-                    "service_ms": s["service"] * 1e3,
-                    "overhead_ms": s["overhead"] * 1e3,
-                }
-            )
-        )
+        frames.append(_rows_frame(r.replication, r.platform, s))
     return (
         pd.concat(frames, ignore_index=True)
         if frames
@@ -137,6 +120,53 @@ def requests_frame(runs: list[PlatformRun]) -> pd.DataFrame:
                 "instance",
             ]
         )
+    )
+
+
+def service_requests_frame(runs: list[PlatformRun]) -> pd.DataFrame | None:
+    """A system's request rows at each service (service_requests.csv.gz): the columns of
+    requests.csv.gz with `service` after `platform` (the placement); None for a single service.
+    A row is one visit of a service (a call attempt, an event; a queue consumer's batch)."""
+    import pandas as pd
+
+    frames = []
+    system = False
+    for r in sorted(runs, key=lambda r: (r.replication, r.platform)):
+        samples = (r.extra.get("system") or {}).get("requests_sample")
+        if samples is None:
+            continue
+        system = True
+        for name, s in samples.items():
+            if s and s["arrival"].size:
+                frames.append(_rows_frame(r.replication, r.platform, s, service=name))
+    if not system:
+        return None
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _rows_frame(
+    replication: int, platform: str, s: dict[str, np.ndarray], service: str | None = None
+) -> pd.DataFrame:
+    import pandas as pd
+
+    n = s["arrival"].size
+    return pd.DataFrame(
+        {
+            "replication": np.full(n, replication, dtype=np.int32),
+            "platform": platform,
+            **({"service": service} if service is not None else {}),
+            "arrival_s": s["arrival"],
+            "start_s": s["start"],
+            "end_s": s["end"],
+            "latency_ms": (s["end"] - s["arrival"] + s["overhead"]) * 1e3,
+            "cold": s["cold"],
+            "outcome": np.asarray(OUTCOMES, dtype=object)[s["outcome"]],
+            "instance": s["instance"],
+            "wait_ms": s["wait"] * 1e3,
+            "startup_ms": s["startup"] * 1e3,
+            "service_ms": s["service"] * 1e3,
+            "overhead_ms": s["overhead"] * 1e3,
+        }
     )
 
 
@@ -208,6 +238,7 @@ def summary_json(summary: dict[str, Any]) -> str:
 # requests.csv.gz of a 60,000-row sample (7.3 MB of text): level 9 1.245 MB in 0.48 s, level 6
 # 1.248 MB in 0.19 s, level 5 1.271 MB (+2%) in 0.12 s, level 1 1.517 MB in 0.04 s.
 GZIP_LEVEL = 5
+SERVICE_REQUESTS = "service_requests.csv.gz"  # systems only (issue 17)
 FLOAT_FORMAT = "%.9g"
 _CSV_CHUNK_ROWS = 10_000  # rows formatted at a time (bounds the text; overlaps compressing)
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
@@ -377,7 +408,14 @@ MARKER = ".sim-output.json"
 # The files each kind of folder holds (report images: any *.png / *.svg from `--images`).
 OUTPUT_FILES: dict[str, frozenset[str]] = {
     "results": frozenset(
-        {"summary.json", "requests.csv.gz", "timeline.csv", "decisions.csv", "report.html"}
+        {
+            "summary.json",
+            "requests.csv.gz",
+            "timeline.csv",
+            "decisions.csv",
+            "report.html",
+            SERVICE_REQUESTS,
+        }
     ),
     "compare": frozenset({"report.html"}),
     "sweep": frozenset({"points.jsonl", "sweep.csv", "sweep.html"}),

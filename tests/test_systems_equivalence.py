@@ -243,6 +243,7 @@ def assert_same_system(fast: Any, ref: Any) -> None:
         assert x["latency_ms"] == pytest.approx(y["latency_ms"], rel=1e-9, abs=1e-9), name
     assert fs["async_completion_ms"] == pytest.approx(rs["async_completion_ms"], rel=1e-9, abs=1e-9)
     assert fs["async_completed"] == rs["async_completed"]
+    assert fs["flows"] == rs["flows"]  # every edge's count (entry, calls and their ok, publishes)
     for name in fs["queues"]:
         x, y = fs["queues"][name], rs["queues"][name]
         keys = ("sent", "received", "deleted", "dlq", "depth_max")

@@ -28,6 +28,9 @@ STORIES = [
     "serverless-containers",
 ]
 BEGIN, END = "<!-- comparison-table:begin -->", "<!-- comparison-table:end -->"
+# The README's Systems sample (issue 17): the bundled system story, per placement and service.
+SYSTEM_STORY = "system-hybrid-orders"
+SYS_BEGIN, SYS_END = "<!-- system-table:begin -->", "<!-- system-table:end -->"
 
 
 def _ms(x: float | None) -> str:
@@ -57,6 +60,64 @@ def table(root: Path) -> str:
     return "\n".join(lines)
 
 
+def _ci(band: list[float] | None) -> str:
+    return f" ({_ms(band[0])} - {_ms(band[1])})" if band and None not in band else ""
+
+
+def system_table(root: Path) -> str:
+    """The bundled system story per placement: the entry request end to end, each service and
+    queue (rate in, p50, p99 with its 95% CI, cold starts, $/month), the async completion."""
+    path = root / "scenarios" / f"{SYSTEM_STORY}.yaml"
+    summary, _ = run_scenario(load_scenario(path), path.parent)
+    lines = [
+        "| placement | service / queue | on | in | p50 | p99 (95% CI) | cold | $/month |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, sysx in summary["system"].items():
+        p = summary["platforms"][name]
+        rate: dict[str, float] = {}
+        for f in sysx["flows"]:
+            rate[f["to"]] = rate.get(f["to"], 0.0) + (f["per_s"] or 0.0)
+        lat, ci = p["latency_ms"], p["latency_ms_ci95"]
+        entry = sum(f["per_s"] or 0.0 for f in sysx["flows"] if f["kind"] == "entry")
+        lines.append(
+            f"| **{name}** | end to end (entry request) | | {entry:.1f}/s | {_ms(lat.get('p50'))}"
+            f" | {_ms(lat.get('p99'))}{_ci(ci.get('p99'))} | {p['cold_starts']:,}"
+            f" | **${p['monthly_cost_usd']:,.2f}** |"
+        )
+        for svc, v in sysx["services"].items():
+            lat, ci = v["latency_ms"], v["latency_ms_ci95"]
+            lines.append(
+                f"| | {svc} | {v['platform']} ({v['type']}) | {rate.get(svc, 0.0):.1f}/s"
+                f" | {_ms(lat.get('p50'))} | {_ms(lat.get('p99'))}{_ci(ci.get('p99'))}"
+                f" | {v['cold_starts']:,} | ${v['monthly_cost_usd']:,.2f} |"
+            )
+        for q, v in sysx["queues"].items():
+            w, ci = v.get("time_in_queue_ms") or {}, v.get("time_in_queue_ms_ci95") or {}
+            dlq = f", DLQ {v['dlq']:,}" if v.get("dlq") else ""
+            lines.append(
+                f"| | queue {q} | {v.get('type', 'sqs')} -> {v.get('consumer', '')}{dlq}"
+                f" | {rate.get(f'queue:{q}', 0.0):.1f}/s | {_ms(w.get('p50'))}"
+                f" | {_ms(w.get('p99'))}{_ci(ci.get('p99'))} | | ${v['monthly_cost_usd']:,.2f} |"
+            )
+        a, ci = sysx["async_completion_ms"], sysx["async_completion_ms_ci95"]
+        lines.append(
+            f"| | async completion | | | {_ms(a.get('p50'))} | {_ms(a.get('p99'))}"
+            f"{_ci(ci.get('p99'))} | | |"
+        )
+    print(f"ran {SYSTEM_STORY}", file=sys.stderr)
+    return "\n".join(lines)
+
+
+def _replace(text: str, begin: str, end: str, body: str) -> str:
+    return re.sub(
+        re.escape(begin) + ".*?" + re.escape(end),
+        lambda _: f"{begin}\n{body}\n{end}",
+        text,
+        flags=re.S,
+    )
+
+
 def schema_text() -> str:
     """What sim/data/schema.json holds: the live schema as `sim schema` prints it."""
     import json
@@ -84,6 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--schema", action="store_true", help="only regenerate sim/data/schema.json (seconds)"
     )
+    parser.add_argument(
+        "--system",
+        action="store_true",
+        help=f"only the Systems sample ({SYS_BEGIN} / {SYS_END}, from {SYSTEM_STORY}.yaml)",
+    )
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parents[2]
     print(f"wrote {write_schema(root).relative_to(root)}", file=sys.stderr)
@@ -91,8 +157,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     readme = root / "README.md"
     text = readme.read_text(encoding="utf-8")
-    block = f"{BEGIN}\n{table(root)}\n{END}"
-    text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), block, text, flags=re.S)
+    if not args.system:
+        text = _replace(text, BEGIN, END, table(root))
+    text = _replace(text, SYS_BEGIN, SYS_END, system_table(root))
     readme.write_text(text, encoding="utf-8")
 
 

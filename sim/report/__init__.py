@@ -33,12 +33,14 @@ from sim.report.figures import (
 )
 from sim.report.page import page
 from sim.report.plot import Figure, jsonable
+from sim.report.system import SYSTEM_FIGURES, system_figures  # noqa: F401 (SYSTEM_FIGURES)
 from sim.results import Results, load_results, results_from_run  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 FIGURES = ("tail", "parts", "cold_warm", "time", "bill")
+# ... and for a system (issue 17) SYSTEM_FIGURES: flow, service_tails, queues, service_bill
 # Only client-side modebar actions; no plotly.js feature here touches the network.
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"scale": 2}}
 
@@ -55,6 +57,7 @@ def _figures(series: list[Series]) -> dict[str, Figure]:
         "cold_warm": cold_warm_figure(series),
         "time": time_figure(series),
         "bill": bill_figure(series),
+        **system_figures(series),
     }
 
 

@@ -14,6 +14,7 @@ from sim.format import duration as _duration
 from sim.format import ms as _ms
 from sim.format import usd as _usd
 from sim.report.data import Series, esc
+from sim.report.system import system_section
 
 if TYPE_CHECKING:
     from sim.results import Results
@@ -58,12 +59,14 @@ def page(
         f'<script type="text/javascript">{plotly_js}</script></head><body><main>'
     )
     parts = [head, _header(title, results), verdict_block(results)]
+    system = system_section(series, figures)  # "" unless a system (issue 17)
     parts.append(
         "<nav>"
         + "".join(
             f'<a href="#{k}">{v}</a>'
             for k, v in (
                 ("summary", "Summary"),
+                *((("system", "System"),) if system else ()),
                 ("tail", "Tail"),
                 ("why", "Where the tail comes from"),
                 ("time", "Over time"),
@@ -75,6 +78,7 @@ def page(
     )
     parts.append('<h2 id="summary">Summary</h2>')
     parts.extend(summary_table(rs, series) for rs in results)
+    parts.append(system)
     parts.append('<h2 id="tail">The tail</h2>')
     parts.append(f'<div class="fig">{figures["tail"]}</div><p class="note">{notes["tail"]}</p>')
     parts.append('<h2 id="why">Where the tail comes from</h2><div class="grid">')

@@ -1,6 +1,6 @@
 """The report's figure dicts: sim.figure (shared with the studies' pages, which cannot import the
 report)."""
 
-from sim.figure import TEMPLATE, Figure, bar, jsonable, log_ticks, scatter, template
+from sim.figure import TEMPLATE, Figure, bar, jsonable, log_ticks, sankey, scatter, template
 
-__all__ = ["TEMPLATE", "Figure", "bar", "jsonable", "log_ticks", "scatter", "template"]
+__all__ = ["TEMPLATE", "Figure", "bar", "jsonable", "log_ticks", "sankey", "scatter", "template"]

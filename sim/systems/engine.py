@@ -140,6 +140,12 @@ class Station:
         self.peak = 0
         self.work_s = 0.0  # handler seconds run (after scaling)
         self.on_free: list[Callable[[float], None]] = []  # queue consumers waiting for a slot
+        # Flows out of this service, by target index (summary.json `flows`; whole window)
+        n, nq = len(sys.scenario.services), len(sys.scenario.queues)
+        self.calls_out = [0] * n  # call attempts to each service
+        self.calls_ok = [0] * n  # ... answered ok
+        self.events_out = [0] * n  # publishes straight to a service
+        self.pub_out = [0] * nq  # publishes to each queue
 
     def acquire(self, proc: Proc, now: float) -> Any:
         """(slot, startup seconds, cold) now; an outcome code (refused); None (queued: the
@@ -785,7 +791,10 @@ class SystemModel(PlatformModel):
                 ctx.warmup,
                 max_rows=D.MAX_KEPT_ROWS,
                 rel_error=D.HISTOGRAM_REL_ERROR,
-                sample_rows=1,
+                # service_requests.csv.gz: REQUESTS_CSV_MAX_ROWS per placement, all services
+                sample_rows=max(
+                    1, D.REQUESTS_CSV_MAX_ROWS // (scenario.replications * len(services))
+                ),
                 rng=substream(rng, 500 + i),
                 horizon=ctx.duration,
             )
@@ -798,7 +807,7 @@ class SystemModel(PlatformModel):
         self.network: NetworkSpec = getattr(scenario, "network", None) or NetworkSpec()
         self.invoke = DrawBuffer(self.network.invoke_latency, substream(rng, 6))
         self.routes: dict[tuple[int, int, int], Route] = {}
-        self.published = [[0] * len(self.queues) for _ in services]  # sends per (service, queue)
+        self.entered = [0] * len(services)  # arrivals at each entry service (whole window)
 
     def pods_changed(self, platform: str, now: float) -> None:
         n = sum(
@@ -1006,10 +1015,11 @@ class SystemModel(PlatformModel):
                 root.pending += 1
                 q = self.queues[step[1]]
                 q.sent += 1
-                self.published[st.index][step[1]] += 1
+                st.pub_out[step[1]] += 1
                 q.put([step[2], root, self.now, self.now, 0], self.now)
             else:  # PUB_S: an event straight to a service, fire and forget
                 root.pending += 1
+                st.events_out[step[2][0]] += 1
                 self.spawn(self._async(step[2], root, st), _TaskDone(self, root))
         return OK
 
@@ -1037,8 +1047,10 @@ class SystemModel(PlatformModel):
             if attempt:
                 cap = min(cs.backoff.cap, cs.backoff.base * 2 ** (attempt - 1))
                 yield self.jitter.next() * cap
+            src.calls_out[dst.index] += 1
             outcome = yield (ATTEMPT, plan, root, self._hop(src, dst, cs), cs.timeout)
             if outcome == OK:
+                src.calls_ok[dst.index] += 1
                 return OK
         return outcome
 
@@ -1111,9 +1123,12 @@ class SystemModel(PlatformModel):
     def entry_service(self) -> int:
         """The service the next arrival enters (a draw only when several take arrivals)."""
         if len(self.entries) == 1:
-            return self.entries[0]
-        x = self.entry_pick.next()
-        return next(k for k, c in enumerate(self.entry_cum) if x < c)
+            i = self.entries[0]
+        else:
+            x = self.entry_pick.next()
+            i = next(k for k, c in enumerate(self.entry_cum) if x < c)
+        self.entered[i] += 1
+        return i
 
     def _arrive(self, t: float) -> None:
         i = self.entry_service()
@@ -1252,7 +1267,7 @@ class SystemModel(PlatformModel):
                 continue
             i = st.index
             for k, q in enumerate(self.queues):
-                b = self.published[i][k] * q.spec.message_size
+                b = self.stations[i].pub_out[k] * q.spec.message_size
                 if q.st is st and not q.lambda_esm:
                     b += q.received * q.spec.message_size
                 if "sqs" in endpoints:
@@ -1318,9 +1333,11 @@ class SystemModel(PlatformModel):
     def system_stats(self) -> dict[str, Any]:
         """Per-service and per-queue figures of this run (summary.json `system`)."""
         services = {}
+        samples = {}
         bills = self.bills()
         for st, rec in zip(self.stations, self.recorders, strict=True):
             stats = rec.stats()
+            samples[st.name] = stats.sample
             services[st.name] = {
                 "platform": st.platform,
                 "type": st.kind,
@@ -1328,6 +1345,7 @@ class SystemModel(PlatformModel):
                 "attempts": st.calls_in,  # requests that reached it, warm-up included
                 "outcomes": dict(stats.outcomes),
                 "latency_ms": dict(stats.latency),
+                "latency_ci": dict(stats.latency_ci),  # order-statistic 95% CI of this run
                 "cold_starts": stats.cold_starts,
                 "instances_peak": float(st.pods_peak if isinstance(st, PodStation) else st.peak),
                 "throttles": getattr(st, "throttles", 0),
@@ -1357,14 +1375,56 @@ class SystemModel(PlatformModel):
             "queues": queues,
             "async_completion_ms": _pcts(comp),
             "async_completed": int(comp.size),
+            "window_s": self.end,
+            "flows": self.flows(),
+            # the request sample at each service (service_requests.csv.gz; not in summary.json)
+            "requests_sample": samples,
         }
+
+    def flows(self) -> list[dict[str, Any]]:
+        """Every edge of the system with its count over the whole window (warm-up included, as
+        the bill): entry -> service, call attempts (and how many answered ok), events to a
+        service, publishes to a queue. Edges out of queues come from the queue figures
+        (sim.systems.summary), so every queue type reports them the same way."""
+        out: list[dict[str, Any]] = []
+        names = self.names
+        for i, n in enumerate(self.entered):
+            if n:
+                out.append({"from": "entry", "to": names[i], "kind": "entry", "count": n})
+        for st in self.stations:
+            for j, n in enumerate(st.calls_out):
+                if n:
+                    out.append(
+                        {
+                            "from": st.name,
+                            "to": names[j],
+                            "kind": "call",
+                            "count": n,
+                            "ok": st.calls_ok[j],
+                        }
+                    )
+            for j, n in enumerate(st.events_out):
+                if n:
+                    out.append({"from": st.name, "to": names[j], "kind": "event", "count": n})
+            for k, n in enumerate(st.pub_out):
+                if n:
+                    q = self.queues[k].name
+                    out.append({"from": st.name, "to": f"queue:{q}", "kind": "publish", "count": n})
+        return out
 
 
 def _pcts(ms: np.ndarray) -> dict[str, float | None]:
     if ms.size == 0:
-        return {"mean": None, "p50": None, "p99": None, "max": None}
-    p50, p99 = np.percentile(ms, [50, 99])
-    return {"mean": float(ms.mean()), "p50": float(p50), "p99": float(p99), "max": float(ms.max())}
+        return {"mean": None, "p50": None, "p90": None, "p99": None, "p999": None, "max": None}
+    p50, p90, p99, p999 = np.percentile(ms, [50, 90, 99, 99.9])
+    return {
+        "mean": float(ms.mean()),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "p999": float(p999),
+        "max": float(ms.max()),
+    }
 
 
 def _share(bill: Bill, share: float) -> Bill:

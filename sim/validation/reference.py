@@ -1205,9 +1205,11 @@ class ReferenceSystem(SystemModel):
                 root.pending += 1
                 q = self.queues[step[1]]
                 q.sent += 1
+                st.pub_out[step[1]] += 1
                 q.send([step[2], root, env.now, env.now, 0])
             elif kind == PUB_S:
                 root.pending += 1
+                st.events_out[step[2][0]] += 1
                 env.process(self._event_ref(step[2], root, st))
                 yield env.timeout(0)  # the event is sent before this request goes on
         return OK
@@ -1255,11 +1257,13 @@ class ReferenceSystem(SystemModel):
                 yield env.timeout(self.jitter.next() * cap)
             self.now = env.now
             hop = self._hop(src, dst, cs)
+            src.calls_out[dst.index] += 1
             visit = env.process(self._after(hop, plan, root))
             timer = env.timeout(cs.timeout)
             fired = yield visit | timer
             outcome = fired[visit][0] if visit in fired else TIMED_OUT
             if outcome == OK:
+                src.calls_ok[dst.index] += 1
                 return OK
         return outcome
 
