@@ -252,15 +252,22 @@ def tables_of(runs: list[PlatformRun]) -> Tables:
 def _write_tables(folder: Path, runs: list[PlatformRun], tables: Tables | None = None) -> None:
     """requests.csv.gz, timeline.csv and decisions.csv of `runs` into `folder`."""
     requests, timeline, decisions = tables if tables is not None else tables_of(runs)
-    # mtime=0 (and a fixed name in the header) keeps the gzip bytes identical for the same seed.
-    with (
-        open(folder / "requests.csv.gz", "wb") as raw,
-        gzip.GzipFile("requests.csv", "wb", GZIP_LEVEL, raw, mtime=0) as gz,
-    ):
-        write_behind(gz.write, (text.encode("utf-8") for text in csv_chunks(requests)))
+    _write_gz(folder / "requests.csv.gz", requests)
+    services = service_requests_frame(runs)
+    if services is not None:  # a system: the rows at every service too
+        _write_gz(folder / SERVICE_REQUESTS, services)
     for name, frame in (("timeline.csv", timeline), ("decisions.csv", decisions)):
         with open(folder / name, "w", encoding="utf-8", newline="") as f:
             f.writelines(csv_chunks(frame))
+
+
+def _write_gz(path: Path, frame: pd.DataFrame) -> None:
+    # mtime=0 (and a fixed name in the header) keeps the gzip bytes identical for the same seed.
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(path.name.removesuffix(".gz"), "wb", GZIP_LEVEL, raw, mtime=0) as gz,
+    ):
+        write_behind(gz.write, (text.encode("utf-8") for text in csv_chunks(frame)))
 
 
 def write_behind(write: Callable[[bytes], Any], chunks: Iterable[bytes]) -> None:
