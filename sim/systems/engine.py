@@ -33,6 +33,7 @@ import math
 import zlib
 from collections import deque
 from collections.abc import Callable, Generator
+from functools import partial
 from heapq import heappop, heappush
 from typing import Any
 
@@ -62,7 +63,8 @@ from sim.systems.spec import (
 # Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
 WORK, CALL, PAR, PUB_Q, PUB_S = 0, 1, 2, 3, 4
 # Generator commands besides a float (sleep).
-ACQ, DO_CALL, DO_PAR, ATTEMPT = 10, 11, 12, 13
+ACQ, DO_CALL, DO_PAR, ATTEMPT, PARK = 10, 11, 12, 13, 14
+PARKED = (PARK,)  # "resume me when a station hands me a slot" (the station holds the Proc)
 MAX_TASKS_PER_REQUEST = 100_000
 MAX_PLAN_DEPTH = 200  # calls/publishes nested in one plan (a deeper draw would hit Python's stack)
 _EPS = 1e-9
@@ -564,6 +566,9 @@ class SystemModel(PlatformModel):
         self.heap: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self.seq = 0
         self.now = 0.0
+        self.wake = self._wake  # bound once: the heap holds it for every sleep
+        self.cur: Proc | None = None
+        self.timeouts: dict[float, _Timeouts] = {}  # client timeouts, one FIFO per timeout value
         services = scenario.services
         self.names = [s.name for s in services]
         self.index = {n: i for i, n in enumerate(self.names)}
@@ -603,6 +608,7 @@ class SystemModel(PlatformModel):
         weights = np.array([s.entry for s in services], dtype=float)
         self.entry_cum = (np.cumsum(weights) / weights.sum()).tolist()
         self.entries = [i for i, s in enumerate(services) if s.entry > 0]
+        self.one_entry = self.entries[0] if len(self.entries) == 1 else None
         self.compiled = [self._compile(s) for s in services]
         self.recorders = [
             Recorder(
@@ -685,7 +691,10 @@ class SystemModel(PlatformModel):
         u = self.decide[i]
         steps: list[tuple[Any, ...]] = []
         for op in self.compiled[i]:
-            self._resolve(op, h, u, steps)
+            if op[0] == WORK:  # the commonest op, without a call to _resolve
+                steps.append((WORK, op[1] * h))
+            else:
+                self._resolve(op, h, u, steps)
         self.depth -= 1
         return i, h, steps
 
@@ -727,9 +736,14 @@ class SystemModel(PlatformModel):
     def _resume(self, arg: tuple[Proc, Any]) -> None:
         self._run(arg[0], arg[1])
 
+    def _wake(self, proc: Proc) -> None:
+        """The end of a sleep (the heap's commonest event: no (proc, value) tuple for it)."""
+        self._run(proc, None)
+
     def _run(self, proc: Proc, value: Any) -> None:
         gen = proc.gen
         while True:
+            self.cur = proc  # the running process: what _visit queues at a station
             try:
                 cmd = gen.send(value)
             except StopIteration as stop:
@@ -738,9 +752,11 @@ class SystemModel(PlatformModel):
                 return
             if cmd.__class__ is float:
                 self.seq += 1
-                heappush(self.heap, (self.now + cmd, self.seq, self._resume, (proc, None)))
+                heappush(self.heap, (self.now + cmd, self.seq, self.wake, proc))
                 return
             kind = cmd[0]
+            if kind == PARK:
+                return
             if kind == ACQ:
                 value = cmd[1].acquire(proc, self.now)
                 if value is None:
@@ -748,15 +764,21 @@ class SystemModel(PlatformModel):
             elif kind == ATTEMPT:  # start the callee after the hop; the answer or timeout resumes
                 _, plan, root, hop, timeout = cmd
                 token = _Attempt(self, proc)
+                now = self.now
                 if hop > 0:
-                    self.at(self.now + hop, token.start, (plan, root))
+                    self.at(now + hop, token.start, (plan, root))
                 else:
-                    token.start((plan, root))
-                if self.now + timeout < self.end and not token.settled:
-                    self.at(self.now + timeout, token.expire, None)
+                    self._run(Proc(self._visit(plan, root), token.answer), None)
+                if now + timeout < self.end and not token.settled:
+                    timers = self.timeouts.get(timeout)
+                    if timers is None:
+                        timers = self.timeouts[timeout] = _Timeouts(self)
+                    self.seq += 1
+                    timers.add(now + timeout, self.seq, token)
                 return
-            elif kind == DO_CALL:
-                self.spawn(self._call(cmd[1], cmd[2], cmd[3], cmd[4]), _Resumer(self, proc))
+            elif kind == DO_CALL:  # the caller resumes with the call's outcome
+                call = self._call(cmd[1], cmd[2], cmd[3], cmd[4])
+                self._run(Proc(call, partial(self._run, proc)), None)
                 return
             else:  # DO_PAR
                 join = _Join(self, proc, len(cmd[1]))
@@ -770,7 +792,9 @@ class SystemModel(PlatformModel):
         st = self.stations[plan[0]]
         st.calls_in += 1
         arrival = self.now
-        got = yield (ACQ, st)
+        got = st.acquire(self.cur, arrival)  # self.cur: the process running this generator
+        if got is None:  # queued: the station's release resumes this process with the slot
+            got = yield PARKED
         if got.__class__ is int:
             self._row(st, arrival, arrival, arrival, 0.0, 0.0, False, got, 0)
             return got
@@ -780,11 +804,8 @@ class SystemModel(PlatformModel):
             yield startup
         ran_from = self.now
         outcome = yield from self._steps(plan, st, root)
-        if (
-            outcome == OK
-            and st.svc.error_rate > 0
-            and self.fail[plan[0]].next() < st.svc.error_rate
-        ):
+        rate = st.svc.error_rate
+        if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
             outcome = REJECTED  # the handler answered an error
         end = self.now
         if st.kind == "lambda":
@@ -797,17 +818,18 @@ class SystemModel(PlatformModel):
         self, plan: tuple[int, float, list], st: Station, root: Root
     ) -> Generator[Any, Any, Any]:
         scale = st.scale
+        wasm = st.kind == "wasm"
         for step in plan[2]:
             kind = step[0]
             if kind == WORK:
                 dt = step[1] * scale
                 st.work_s += dt
-                if st.kind == "wasm":
+                if wasm:
                     st.cpu_s += dt * st.svc.cpu_bound  # type: ignore[attr-defined]
                 if dt > 0:
                     yield dt
-            elif kind == CALL:
-                r = yield (DO_CALL, step[1], step[2], st, root)
+            elif kind == CALL:  # in this process: its attempts resume this generator
+                r = yield from self._call(step[1], step[2], st, root)
                 if r != OK:
                     return r
             elif kind == PAR:
@@ -856,7 +878,9 @@ class SystemModel(PlatformModel):
         in turn; the batch succeeds or fails as a whole."""
         st = q.st
         received = self.now
-        got = slot if slot is not None else (yield (ACQ, st))
+        got = slot if slot is not None else st.acquire(self.cur, received)
+        if got is None:  # queued at the station: its release resumes this process
+            got = yield PARKED
         if got.__class__ is int:  # throttled: the messages return after the visibility timeout
             q.settle(batch, False, self.now, received)
             return
@@ -912,8 +936,8 @@ class SystemModel(PlatformModel):
     # -- entry -----------------------------------------------------------------------------------
     def entry_service(self) -> int:
         """The service the next arrival enters (a draw only when several take arrivals)."""
-        if len(self.entries) == 1:
-            return self.entries[0]
+        if self.one_entry is not None:
+            return self.one_entry
         x = self.entry_pick.next()
         return next(k for k, c in enumerate(self.entry_cum) if x < c)
 
@@ -924,26 +948,24 @@ class SystemModel(PlatformModel):
         root = Root(t)
         st = self.stations[i]
         over = st.overhead()
-        self.spawn(self._visit(plan, root), _EntryDone(self, root, st, over))
+        self._run(Proc(self._visit(plan, root), _EntryDone(self, root, st, over)), None)
 
     def advance(self, until: float) -> None:
         heap = self.heap
         while True:
             more = self._i < len(self._arr) or self._next_chunk()
             ta = self._arr[self._i] if more else INF
-            th = heap[0][0] if heap else INF
-            if ta <= th:
-                if ta >= until:
-                    break
-                self.now = ta
-                self._i += 1
-                self._arrive(ta)
-            else:
-                if th >= until:
-                    break
+            # heap events before the next arrival (on a tie the arrival goes first) and `until`
+            lim = ta if ta < until else until
+            while heap and heap[0][0] < lim:
                 t, _, fn, arg = heappop(heap)
                 self.now = t
                 fn(arg)
+            if ta >= until:
+                break
+            self.now = ta
+            self._i += 1
+            self._arrive(ta)
         self.now = max(self.now, min(until, self.end))
         if len(self.log) > 50_000:
             self.flush_all()
@@ -1188,6 +1210,37 @@ class _Attempt:
         if not self.settled:
             self.settled = True
             self.sys._run(self.proc, TIMED_OUT)
+
+
+class _Timeouts:
+    """The client timeouts of one timeout value, oldest first. Deadlines (now + timeout) and
+    seqs only grow, so only the oldest pending one sits in the heap, with the (time, seq) it was
+    given at its attempt: the heap pops it exactly when it would pop a timer of its own, and
+    timers of attempts answered meanwhile are dropped here without a push or pop each (most
+    calls answer long before their timeout: the heap stays small)."""
+
+    __slots__ = ("armed", "pending", "sys")
+
+    def __init__(self, sys: SystemModel) -> None:
+        self.sys, self.armed = sys, False
+        self.pending: deque[tuple[float, int, _Attempt]] = deque()
+
+    def add(self, t: float, seq: int, token: _Attempt) -> None:
+        self.pending.append((t, seq, token))
+        if not self.armed:
+            self.armed = True
+            heappush(self.sys.heap, (t, seq, self.fire, None))
+
+    def fire(self, _: Any) -> None:
+        pending = self.pending
+        pending.popleft()[2].expire(None)  # the armed one: its deadline is now
+        while pending and pending[0][2].settled:
+            pending.popleft()
+        if pending:
+            t, seq, _token = pending[0]
+            heappush(self.sys.heap, (t, seq, self.fire, None))
+        else:
+            self.armed = False
 
 
 class _TaskDone:
