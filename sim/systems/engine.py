@@ -89,6 +89,22 @@ class _Uniforms:
         return x
 
 
+class StationLog(RequestLog):
+    """A station's rows. Its visits add no overhead (a hop's latency is the caller's) and
+    service = end - start, so _row appends neither: take() fills them in, vectorised (the same
+    float64 subtraction), two of ten appends and list conversions less per visit."""
+
+    __slots__ = ()
+
+    def take(self) -> dict[str, np.ndarray]:
+        derived = not self.service  # rows from _row; a caller appending all ten keeps its own
+        out = super().take()
+        if derived:
+            out["service"] = out["end"] - out["start"]
+            out["overhead"] = np.zeros(out["end"].size)
+        return out
+
+
 class Proc:
     """A running generator and what to call with its return value."""
 
@@ -118,7 +134,7 @@ class Station:
         self.sys, self.index, self.svc, self.spec = sys, index, svc, spec
         self.name = svc.name
         self.platform = spec.name
-        self.log = RequestLog()
+        self.log = StationLog()
         self.calls_in = 0  # attempts that reached this station
         self.busy = 0
         self.peak = 0
@@ -567,7 +583,7 @@ class SystemModel(PlatformModel):
         self.seq = 0
         self.now = 0.0
         self.wake = self._wake  # bound once: the heap holds it for every sleep
-        self.cur: Proc | None = None
+        self.cur: Any = None  # a Proc while one runs (see _run)
         self.timeouts: dict[float, _Timeouts] = {}  # client timeouts, one FIFO per timeout value
         services = scenario.services
         self.names = [s.name for s in services]
@@ -914,14 +930,12 @@ class SystemModel(PlatformModel):
         outcome: int,
         inst: int,
     ) -> None:
-        log = st.log
+        log = st.log  # a StationLog: service and overhead are filled in by take()
         log.arrival.append(arrival)
         log.start.append(start)
         log.end.append(end)
         log.wait.append(wait)
         log.startup.append(startup)
-        log.service.append(end - start)
-        log.overhead.append(0.0)
         log.cold.append(cold)
         log.outcome.append(outcome)
         log.instance.append(inst)
@@ -952,9 +966,15 @@ class SystemModel(PlatformModel):
 
     def advance(self, until: float) -> None:
         heap = self.heap
+        arr, i = self._arr, self._i
         while True:
-            more = self._i < len(self._arr) or self._next_chunk()
-            ta = self._arr[self._i] if more else INF
+            if i < len(arr):
+                ta = arr[i]
+            elif self._next_chunk():
+                arr, i = self._arr, 0
+                ta = arr[0]
+            else:
+                ta = INF
             # heap events before the next arrival (on a tie the arrival goes first) and `until`
             lim = ta if ta < until else until
             while heap and heap[0][0] < lim:
@@ -964,8 +984,9 @@ class SystemModel(PlatformModel):
             if ta >= until:
                 break
             self.now = ta
-            self._i += 1
+            i += 1
             self._arrive(ta)
+        self._i = i
         self.now = max(self.now, min(until, self.end))
         if len(self.log) > 50_000:
             self.flush_all()
