@@ -11,6 +11,10 @@ Every case runs in a fresh child process, so its peak RSS (and CPU time) is that
 - Kernel cases (`lambda-1M`, ...) time `run_one` through the real engine: workload generation,
   the platform's data plane, the control plane and the statistics, exactly as `sim run` does for
   one (replication, platform).
+- `system-hybrid-300k` times `run_one` of one placement of a three-service system (issue 17 item
+  6): orders on fixed EKS pods calling payments synchronously and publishing to SQS, drained by a
+  Lambda; its "requests" are entry requests (each one 3 visits, a call, a message).
+  `run-system-hybrid-300k` is the same scenario as a whole `sim run`.
 - Whole-process cases (`run-*`, `sweep-*`, `cli-*`) run the `sim` command line in a child and time
   it from exec to exit: interpreter start, imports, simulation, the results folder and report.html
   (the default outputs). Wall and CPU time and peak RSS come from the child's rusage (os.wait4).

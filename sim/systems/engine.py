@@ -582,7 +582,9 @@ class SystemModel(PlatformModel):
         self.heap: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self.seq = 0
         self.now = 0.0
-        self.wake = self._wake  # bound once: the heap holds it for every sleep
+        # The end of a sleep, the heap's commonest event: (t, seq, self.wake, proc) runs
+        # self._run(proc) (value None) with no (proc, value) tuple nor a method of its own.
+        self.wake = self._run
         self.cur: Any = None  # a Proc while one runs (see _run)
         self.timeouts: dict[float, _Timeouts] = {}  # client timeouts, one FIFO per timeout value
         services = scenario.services
@@ -752,11 +754,7 @@ class SystemModel(PlatformModel):
     def _resume(self, arg: tuple[Proc, Any]) -> None:
         self._run(arg[0], arg[1])
 
-    def _wake(self, proc: Proc) -> None:
-        """The end of a sleep (the heap's commonest event: no (proc, value) tuple for it)."""
-        self._run(proc, None)
-
-    def _run(self, proc: Proc, value: Any) -> None:
+    def _run(self, proc: Proc, value: Any = None) -> None:
         gen = proc.gen
         while True:
             self.cur = proc  # the running process: what _visit queues at a station
