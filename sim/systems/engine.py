@@ -33,7 +33,6 @@ import math
 import zlib
 from collections import deque
 from collections.abc import Callable, Generator
-from functools import partial
 from heapq import heappop, heappush
 from typing import Any
 
@@ -790,9 +789,8 @@ class SystemModel(PlatformModel):
                     self.seq += 1
                     timers.add(now + timeout, self.seq, token)
                 return
-            elif kind == DO_CALL:  # the caller resumes with the call's outcome
-                call = self._call(cmd[1], cmd[2], cmd[3], cmd[4])
-                self._run(Proc(call, partial(self._run, proc)), None)
+            elif kind == DO_CALL:  # a call as a process of its own (_steps uses yield from)
+                self.spawn(self._call(cmd[1], cmd[2], cmd[3], cmd[4]), _Resumer(self, proc))
                 return
             else:  # DO_PAR
                 join = _Join(self, proc, len(cmd[1]))
