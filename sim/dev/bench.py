@@ -11,6 +11,10 @@ Every case runs in a fresh child process, so its peak RSS (and CPU time) is that
 - Kernel cases (`lambda-1M`, ...) time `run_one` through the real engine: workload generation,
   the platform's data plane, the control plane and the statistics, exactly as `sim run` does for
   one (replication, platform).
+- `system-hybrid-300k` times `run_one` of one placement of a three-service system (issue 17 item
+  6): orders on fixed EKS pods calling payments synchronously and publishing to SQS, drained by a
+  Lambda; its "requests" are entry requests (each one 3 visits, a call, a message).
+  `run-system-hybrid-300k` is the same scenario as a whole `sim run`.
 - Whole-process cases (`run-*`, `sweep-*`, `cli-*`) run the `sim` command line in a child and time
   it from exec to exit: interpreter start, imports, simulation, the results folder and report.html
   (the default outputs). Wall and CPU time and peak RSS come from the child's rusage (os.wait4).
@@ -113,6 +117,59 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
+# A three-service hybrid (scenarios/system-hybrid-orders.yaml's shape, issue 17 item 6): orders
+# on fixed EKS pods calls payments (same cluster, synchronously) and publishes every order to an
+# SQS queue drained by an e-mail Lambda; Poisson arrivals, 300k entry requests.
+SYSTEM_HYBRID: dict[str, Any] = {
+    "name": "bench-system-hybrid",
+    "duration": "10000s",
+    "replications": 1,
+    "seed": 1,
+    "workload": {"arrivals": [{"steady": {"rate": "30/s"}}]},
+    "platforms": [
+        {
+            "name": "eks",
+            "type": "kubernetes",
+            "replicas": 4,
+            "routing": "round_robin",
+            "pod": {"concurrency": 8, "cpu": 1, "memory": "1Gi"},
+        },
+        {"name": "aws-lambda", "type": "lambda", "memory": "1024MB"},
+    ],
+    "services": [
+        {
+            "name": "orders",
+            "entry": 1,
+            "handler": {"dist": "lognormal", "median": "15ms", "p99": "80ms"},
+            "cpu_bound": 0.5,
+            "steps": [
+                {"work": 0.5},
+                {"call": "payments", "timeout": "3s"},
+                {"publish": "email-jobs"},
+                {"work": 0.5},
+            ],
+        },
+        {
+            "name": "payments",
+            "handler": {"dist": "lognormal", "median": "25ms", "p99": "150ms"},
+            "cpu_bound": 0.2,
+        },
+        {
+            "name": "emails",
+            "handler": {"dist": "lognormal", "median": "40ms", "p99": "200ms"},
+            "cpu_bound": 0.1,
+        },
+    ],
+    "queues": [
+        {"name": "email-jobs", "consumer": "emails", "batch_size": 10, "batching_window": "1s"}
+    ],
+    "placements": [
+        {"name": "hybrid", "services": {"orders": "eks", "payments": "eks", "emails": "aws-lambda"}}
+    ],
+}
+SYSTEM_CASES = {"system-hybrid-300k": SYSTEM_HYBRID}
+
+
 def _scenario(name: str, duration: str, workload: dict, platform: dict, reps: int = 1) -> dict:
     return {
         "name": name,
@@ -138,6 +195,7 @@ PROCESS: dict[str, tuple[list[str], dict[str, Any] | None]] = {
         ["sweep", "s.yaml", "--param", "platforms.lambda.keep_alive=60:480:60", "--fresh"],
         _scenario("simfaas", "100000s", SIMFAAS, CASES["lambda-1M"]["platform"]),
     ),
+    "run-system-hybrid-300k": (["run", "s.yaml"], SYSTEM_HYBRID),
     "cli-help": (["--help"], None),
     "cli-version": (["--version"], None),
     "cli-schema": (["schema"], None),
@@ -215,9 +273,11 @@ SMALL = [
     "lambda-1M",
     "wasm-1M",
     "kubernetes-1M",
+    "system-hybrid-300k",
     "run-simfaas-300k",
     "run-simfaas-1M",
     "sweep-8x1M",
+    "run-system-hybrid-300k",
     "cli-help",
     "cli-version",
     "cli-schema",
@@ -233,26 +293,30 @@ LARGE = [
     "run-kubernetes-keda-50M",
     "run-kubernetes-http-2M",
 ]
-ALL = sorted(set(CASES) | set(PROCESS) | set(PHASES))
+ALL = sorted(set(CASES) | set(SYSTEM_CASES) | set(PROCESS) | set(PHASES))
 
 
 def run_case(name: str) -> dict[str, Any]:
     from sim.engine import run_one
     from sim.scenario import validate_scenario
 
-    case = CASES[name]
-    data = {
-        "name": f"bench-{name}",
-        "duration": case["duration"],
-        "replications": 1,
-        "seed": 1,
-        "workload": case["workload"],
-        "platforms": [case["platform"]],
-    }
+    if name in SYSTEM_CASES:  # one placement of a system: its entry requests
+        data = SYSTEM_CASES[name]
+    else:
+        case = CASES[name]
+        data = {
+            "name": f"bench-{name}",
+            "duration": case["duration"],
+            "replications": 1,
+            "seed": 1,
+            "workload": case["workload"],
+            "platforms": [case["platform"]],
+        }
     sc = validate_scenario(data, file=f"bench:{name}", base_dir=Path.cwd())
+    unit = sc.placements[0].name if sc.placements else sc.platforms[0].name
     t0 = time.perf_counter()
     c0 = time.process_time()
-    run = run_one(sc, sc.platforms[0].name, 0, Path.cwd())
+    run = run_one(sc, unit, 0, Path.cwd())
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     n = run.stats.requests_all
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
