@@ -191,11 +191,14 @@ def assert_same_system(fast: Any, ref: Any) -> None:
             y["outcomes"],
         ), name
         assert x["latency_ms"] == pytest.approx(y["latency_ms"], rel=1e-9, abs=1e-9), name
+        assert x.get("async") == y.get("async"), name  # Lambda's asynchronous queue
     assert fs["async_completion_ms"] == pytest.approx(rs["async_completion_ms"], rel=1e-9, abs=1e-9)
     assert fs["async_completed"] == rs["async_completed"]
     for name in fs["queues"]:
         x, y = fs["queues"][name], rs["queues"][name]
-        keys = ("sent", "received", "deleted", "dlq", "depth_max")
+        # every count of the queue or bus (sent, received, deleted, dlq, depth_max, retries, ...)
+        keys = [k for k, v in x.items() if isinstance(v, int | float) and "cost" not in k]
+        keys += ["rules"] if "rules" in x else []
         assert [x[k] for k in keys] == [y[k] for k in keys], name
         assert x["time_in_queue_ms"] == pytest.approx(y["time_in_queue_ms"], rel=1e-9, abs=1e-9)
         assert x["timeline"]["in_flight"] == y["timeline"]["in_flight"], name

@@ -44,10 +44,13 @@ from sim.platforms.autoscaling.keda import KedaAutoscaler
 from sim.platforms.base import INF, DrawBuffer, PlatformModel, RunContext, every, substream
 from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
 from sim.pricing.lambda_ import LambdaUsage, lambda_bill
-from sim.pricing.systems import merge_bills, sqs_bill
+from sim.pricing.systems import eventbridge_bill, merge_bills, sqs_bill
 from sim.pricing.tables import Bill, instance_type
 from sim.pricing.wasm import WasmUsage, wasm_bill
 from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder, RequestLog
+from sim.systems.eventbridge import Bus
+from sim.systems.eventbridge_spec import BusSpec
+from sim.systems.lambda_async import AsyncQueue
 from sim.systems.spec import (
     ESM_MAX_BATCHES,
     ESM_SCALE_UP_PER_MINUTE,
@@ -60,7 +63,7 @@ from sim.systems.spec import (
 )
 
 # Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
-WORK, CALL, PAR, PUB_Q, PUB_S = 0, 1, 2, 3, 4
+WORK, CALL, PAR, PUB_Q, PUB_S, PUB_B = 0, 1, 2, 3, 4, 5
 # Generator commands besides a float (sleep).
 ACQ, DO_CALL, DO_PAR, ATTEMPT = 10, 11, 12, 13
 MAX_TASKS_PER_REQUEST = 100_000
@@ -172,6 +175,7 @@ class LambdaStation(Station):
         self.cold = 0
         self.throttles = 0
         self.gateway_requests = 0
+        self.async_q = AsyncQueue(svc.async_invoke)  # events (sim.systems.lambda_async)
 
     def acquire(self, proc: Proc, now: float) -> Any:
         if self.busy >= self.limit:
@@ -567,7 +571,9 @@ class SystemModel(PlatformModel):
         services = scenario.services
         self.names = [s.name for s in services]
         self.index = {n: i for i, n in enumerate(self.names)}
-        qnames = [q.name for q in scenario.queues]
+        sqs_specs = [q for q in scenario.queues if not isinstance(q, BusSpec)]
+        bus_specs = [q for q in scenario.queues if isinstance(q, BusSpec)]
+        qnames = [q.name for q in sqs_specs]
         self.wasm_busy: dict[str, int] = {}
         self.stations: list[Station] = []
         rng = ctx.rng
@@ -579,10 +585,30 @@ class SystemModel(PlatformModel):
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
             self.stations.append(st)
-        self.queues = [
-            SqsQueue(self, q, self.stations[self.index[q.consumer]]) for q in scenario.queues
-        ]
+        self.queues = [SqsQueue(self, q, self.stations[self.index[q.consumer]]) for q in sqs_specs]
         self.qindex = {n: k for k, n in enumerate(qnames)}
+        # EventBridge buses (sim.systems.eventbridge): rule matches from a common stream per bus,
+        # latencies and backoff jitter from the placement's.
+        self.buses = [
+            Bus(
+                b,
+                _Uniforms(substream(common, 600 + name_key(b.name))),
+                _Uniforms(substream(rng, 610 + name_key(b.name))),
+                DrawBuffer(b.latency, substream(rng, 620 + name_key(b.name))),
+            )
+            for b in bus_specs
+        ]
+        self.bindex = {b.name: k for k, b in enumerate(self.buses)}
+        # a rule's target: (True, queue index) or (False, service index)
+        self.bus_targets = [
+            [
+                (True, self.qindex[r.target])
+                if r.target in self.qindex
+                else (False, self.index[r.target])
+                for r in b.rules
+            ]
+            for b in bus_specs
+        ]
         for q in self.queues:
             if isinstance(q.st, PodStation):
                 q.st.source = q
@@ -668,6 +694,8 @@ class SystemModel(PlatformModel):
         p = 1.0 if always else s.probability  # a one_of branch: its probability picked it
         if s.publish in self.qindex:
             return (PUB_Q, p, s.count, self.qindex[s.publish])
+        if s.publish in self.bindex:
+            return (PUB_B, p, s.count, self.bindex[s.publish])
         return (PUB_S, p, s.count, self.index[s.publish])
 
     def plan(self, i: int) -> tuple[int, float, list[tuple[Any, ...]]]:
@@ -704,6 +732,15 @@ class SystemModel(PlatformModel):
                 target = self.queues[op[3]].st.index if kind == PUB_Q else op[3]
                 for _ in range(op[2]):
                     steps.append((kind, op[3], self.plan(target)))
+        elif kind == PUB_B:  # each rule matching the event: its target's plan
+            if op[1] >= 1.0 or u.next() < op[1]:
+                bus, targets = self.buses[op[3]], self.bus_targets[op[3]]
+                for _ in range(op[2]):
+                    hits = []
+                    for k in bus.match():
+                        is_q, j = targets[k]
+                        hits.append((k, self.plan(self.queues[j].st.index if is_q else j)))
+                    steps.append((PUB_B, op[3], hits))
         else:  # one_of
             x, acc = u.next(), 0.0
             for p, branch in op[1]:
@@ -819,10 +856,71 @@ class SystemModel(PlatformModel):
                 q = self.queues[step[1]]
                 q.sent += 1
                 q.put([step[2], root, self.now, self.now, 0], self.now)
-            else:  # PUB_S: an event straight to a service, fire and forget
+            elif kind == PUB_S:  # an event straight to a service, fire and forget
                 root.pending += 1
                 self.spawn(self._async(step[2], root, st), _TaskDone(self, root))
+            else:  # PUB_B: PutEvents; each matched rule's delivery after its latency
+                bus = self.buses[step[1]]
+                root.pending += len(step[2])
+                now = self.now
+                for (k, plan), lat in zip(step[2], bus.put([h[0] for h in step[2]]), strict=True):
+                    self.at(now + lat, self._bus_deliver, (step[1], k, plan, root, now))
         return OK
+
+    def _bus_deliver(self, arg: tuple) -> None:
+        b, k, plan, root, put_t = arg
+        bus = self.buses[b]
+        is_q, j = self.bus_targets[b][k]
+        now = self.now
+        if is_q:  # SendMessage: the queue has it (and settles the task)
+            bus.done(k, put_t, now, self.warmup)
+            q = self.queues[j]
+            q.sent += 1
+            q.put([plan, root, now, now, 0], now)
+        elif self.stations[j].kind == "lambda":  # accepted into Lambda's async queue
+            bus.done(k, put_t, now, self.warmup)
+            self.spawn(self._lambda_event(plan, root), _TaskDone(self, root))
+        else:
+            self.spawn(self._api_destination(b, k, plan, root, put_t), _TaskDone(self, root))
+
+    def _lambda_event(self, plan: tuple, root: Root) -> Generator[Any, Any, Any]:
+        """An asynchronous invocation: attempts until success, retries used up or the maximum
+        event age (sim.systems.lambda_async)."""
+        aq = self.stations[plan[0]].async_q
+        aq.events += 1
+        t0, tries = self.now, [0, 0]
+        while True:
+            outcome = yield from self._visit(plan, root)
+            delay = aq.after(outcome, t0, self.now, tries)
+            if delay is None:
+                return outcome
+            yield delay
+            aq.waiting -= 1
+
+    def _api_destination(
+        self, b: int, k: int, plan: tuple, root: Root, put_t: float
+    ) -> Generator[Any, Any, Any]:
+        """An EventBridge API destination: paced HTTP requests with the retry policy."""
+        bus = self.buses[b]
+        dst = self.stations[plan[0]]
+        failures = 0
+        while True:
+            start = bus.slot(k, self.now)
+            if start > self.now:
+                yield start - self.now
+            bus.invocations += 1
+            bus.inflight += 1
+            outcome = yield (ATTEMPT, plan, root, dst.overhead(), bus.spec.http_timeout)
+            bus.inflight -= 1
+            if outcome == OK:
+                bus.done(k, put_t, self.now, self.warmup)
+                return OK
+            failures += 1
+            delay = bus.retry(k, failures, put_t, self.now)
+            if delay is None:
+                return outcome
+            if delay > 0:
+                yield delay
 
     def _hop(self, src: Station | None, dst: Station) -> float:
         if src is not None and src.kind == "kubernetes" and src.platform == dst.platform:
@@ -846,9 +944,12 @@ class SystemModel(PlatformModel):
 
     def _async(self, plan: tuple, root: Root, src: Station | None) -> Generator[Any, Any, Any]:
         """An event to a service (Lambda asynchronous invocation; a pod's fire-and-forget)."""
-        hop = self._hop(src, self.stations[plan[0]])
+        dst = self.stations[plan[0]]
+        hop = self._hop(src, dst)
         if hop > 0:
             yield hop
+        if dst.kind == "lambda":
+            return (yield from self._lambda_event(plan, root))
         return (yield from self._visit(plan, root))
 
     def _batch(self, q: SqsQueue, batch: list[list[Any]], slot: Any) -> Generator[Any, Any, Any]:
@@ -958,9 +1059,12 @@ class SystemModel(PlatformModel):
     def snapshot(self, now: float) -> dict[str, float]:
         for q in self.queues:
             q.sample(now)
+        for bus in self.buses:
+            bus.sample(now)
         inst = sum(st.instances(now) for st in self.stations)
         busy = sum(st.busy for st in self.stations)
         queued = sum(st.queued() for st in self.stations) + sum(len(q.visible) for q in self.queues)
+        queued += sum(b.pending for b in self.buses)
         return {
             "instances": inst,
             "busy": float(busy),
@@ -1034,6 +1138,14 @@ class SystemModel(PlatformModel):
                 window_s=self.end,
                 month_s=month,
             )
+        for bus in self.buses:
+            out[f"queue:{bus.name}"] = eventbridge_bill(
+                events=bus.sent,
+                event_size=bus.spec.event_size,
+                api_invocations=bus.invocations,
+                window_s=self.end,
+                month_s=month,
+            )
         return out
 
     def _cluster_bill(self, group: list[Station]) -> dict[str, Bill]:
@@ -1098,6 +1210,7 @@ class SystemModel(PlatformModel):
                 "cold_starts": stats.cold_starts,
                 "instances_peak": float(st.pods_peak if isinstance(st, PodStation) else st.peak),
                 "throttles": getattr(st, "throttles", 0),
+                **({"async": st.async_q.stats()} if isinstance(st, LambdaStation) else {}),
                 "monthly_cost_usd": bills[st.name].monthly_usd,
                 "monthly_breakdown_usd": dict(bills[st.name].monthly_breakdown),
             }
@@ -1106,6 +1219,7 @@ class SystemModel(PlatformModel):
             w = np.asarray(q.waits) * 1e3
             b = bills[f"queue:{q.name}"]
             queues[q.name] = {
+                "type": "sqs",
                 "consumer": q.st.name,
                 "sent": q.sent,
                 "received": q.received,
@@ -1118,12 +1232,36 @@ class SystemModel(PlatformModel):
                 "monthly_cost_usd": b.monthly_usd,
                 "monthly_breakdown_usd": dict(b.monthly_breakdown),
             }
+        for bus in self.buses:
+            queues[bus.name] = self._bus_stats(bus, bills[f"queue:{bus.name}"])
         comp = np.asarray(self.completions) * 1e3
         return {
             "services": services,
             "queues": queues,
             "async_completion_ms": _pcts(comp),
             "async_completed": int(comp.size),
+        }
+
+    def _bus_stats(self, bus: Bus, b: Bill) -> dict[str, Any]:
+        """A bus's figures under the SQS key names where they mean the same (time_in_queue_ms:
+        PutEvents to delivery; depth: matched events not yet delivered or dropped)."""
+        return {
+            "type": "eventbridge",
+            "sent": bus.sent,
+            "matched": bus.matched,
+            "delivered": bus.delivered,
+            "invocations": bus.invocations,
+            "retries": bus.retries,
+            "dlq": bus.dlq,
+            "rules": {
+                r.name: {"target": r.target, "matched": n[0], "delivered": n[1], "dlq": n[2]}
+                for r, n in zip(bus.rules, bus.per_rule, strict=True)
+            },
+            "time_in_queue_ms": _pcts(np.asarray(bus.waits) * 1e3),
+            "depth_max": float(bus.pending_max),
+            "timeline": {k: list(v) for k, v in bus.rows.items()},
+            "monthly_cost_usd": b.monthly_usd,
+            "monthly_breakdown_usd": dict(b.monthly_breakdown),
         }
 
 

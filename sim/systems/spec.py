@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from sim.config import Duration, Fraction, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
 from sim.platforms.lambda_spec import Backoff
 from sim.pricing.tables import Bytes
+from sim.systems.eventbridge_spec import AsyncInvokeSpec, BusSpec
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
@@ -105,6 +106,11 @@ class ServiceSpec(Strict):
     steps: list[Step] = Field(
         default_factory=list, description="in order; without `work` steps all work comes first"
     )
+    async_invoke: AsyncInvokeSpec = Field(
+        default_factory=AsyncInvokeSpec,
+        alias="async",
+        description="Lambda asynchronous invocation (events to this function)",
+    )
 
     @model_validator(mode="after")
     def _work_shares(self) -> ServiceSpec:
@@ -132,6 +138,17 @@ class QueueSpec(Strict):
         None, ge=1, le=1000, description="redrive policy: receives before the DLQ (None: no DLQ)"
     )
     message_size: Bytes = Field(1024.0, gt=0, le=1048576, description="bytes per message")
+
+
+def _queue_type(v: Any) -> str:
+    return str(v.get("type", "sqs")) if isinstance(v, dict) else str(getattr(v, "type", "sqs"))
+
+
+# `queues:` entries by `type` (default sqs).
+AnyQueue = Annotated[
+    Annotated[QueueSpec, Tag("sqs")] | Annotated[BusSpec, Tag("eventbridge")],
+    Discriminator(_queue_type),
+]
 
 
 class PlacementSpec(Strict):
@@ -179,7 +196,7 @@ class SystemProblem(Exception):
 
 def check_system(
     services: list[ServiceSpec],
-    queues: list[QueueSpec],
+    queues: list[Any],
     placements: list[PlacementSpec],
     platform_specs: dict[str, Any],
 ) -> None:
@@ -231,7 +248,10 @@ def check_system(
             "synchronous calls form a cycle (each caller would wait for itself): "
             + " -> ".join(cycle),
         )
+    bus_targets = _check_buses(queues, known, names, fed)
     for k, q in enumerate(queues):
+        if isinstance(q, BusSpec):
+            continue
         if q.consumer not in known:
             raise SystemProblem(
                 ("queues", k, "consumer"),
@@ -240,8 +260,8 @@ def check_system(
             )
         if q.name not in fed:
             raise SystemProblem(("queues", k), f"nothing publishes to queue {q.name!r}")
-    consumers = {q.consumer for q in queues}
-    called = {c for targets in graph.values() for c in targets} | (fed & known)
+    consumers = {q.consumer for q in queues if not isinstance(q, BusSpec)}
+    called = {c for targets in graph.values() for c in targets} | (fed & known) | bus_targets
     called |= {s.name for s in services if s.entry > 0}
     for k, pl in enumerate(placements):
         for svc, plat in pl.services.items():
@@ -284,6 +304,27 @@ def check_system(
                 ("placements", k, "services"),
                 f"placement {pl.name!r} leaves {missing[0]!r} unplaced",
             )
+
+
+def _check_buses(queues: list[Any], known: set[str], names: list[str], fed: set[str]) -> set[str]:
+    """EventBridge buses: something publishes to each; every rule targets a known service or SQS
+    queue (a bus is no target here). Marks the targeted queues fed; returns targeted services."""
+    qnames = [q.name for q in queues if not isinstance(q, BusSpec)]
+    targets: set[str] = set()
+    for k, b in enumerate(queues):
+        if not isinstance(b, BusSpec):
+            continue
+        if b.name not in fed:
+            raise SystemProblem(("queues", k), f"nothing publishes to bus {b.name!r}")
+        for r, rule in enumerate(b.rules):
+            if rule.target not in known and rule.target not in qnames:
+                raise SystemProblem(
+                    ("queues", k, "rules", r, "target"),
+                    f"rule {rule.name!r} targets unknown service or SQS queue {rule.target!r}"
+                    + _hint(rule.target, names + qnames),
+                )
+            (targets if rule.target in known else fed).add(rule.target)
+    return targets
 
 
 def _hint(name: str, names: list[str]) -> str:

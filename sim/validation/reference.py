@@ -42,6 +42,7 @@ from sim.scenario import Scenario
 from sim.systems.engine import (
     CALL,
     PAR,
+    PUB_B,
     PUB_Q,
     PUB_S,
     WORK,
@@ -1107,7 +1108,84 @@ class ReferenceSystem(SystemModel):
                 root.pending += 1
                 env.process(self._event_ref(step[2], root, st))
                 yield env.timeout(0)  # the event is sent before this request goes on
+            elif kind == PUB_B:  # PutEvents: one process per matched rule's delivery
+                bus = self.buses[step[1]]
+                root.pending += len(step[2])
+                lats = bus.put([h[0] for h in step[2]])
+                for (k, plan), lat in zip(step[2], lats, strict=True):
+                    env.process(self._bus_ref(step[1], k, plan, root, env.now, lat))
         return OK
+
+    def _bus_ref(
+        self, b: int, k: int, plan: tuple, root: Root, put_t: float, lat: float
+    ) -> Generator[Any, Any, Any]:
+        """One rule's delivery of one event (sim.systems.eventbridge): after the latency, into
+        the SQS queue, into Lambda's asynchronous queue, or to an API destination."""
+        env = self.env
+        yield env.timeout(lat)
+        self.now = env.now
+        bus = self.buses[b]
+        is_q, j = self.bus_targets[b][k]
+        if is_q:
+            bus.done(k, put_t, env.now, self.warmup)
+            q = self.queues[j]
+            q.sent += 1
+            q.send([plan, root, env.now, env.now, 0])
+            return
+        if self.stations[j].kind == "lambda":
+            bus.done(k, put_t, env.now, self.warmup)
+            yield from self._lambda_event_ref(plan, root)
+        else:
+            yield from self._api_destination_ref(bus, k, plan, root, put_t)
+        self.task_done(root, env.now)
+
+    def _lambda_event_ref(self, plan: tuple, root: Root) -> Generator[Any, Any, Any]:
+        """Lambda's asynchronous invocation: the event waits in the function's queue for each
+        retry (sim.systems.lambda_async: the schedule)."""
+        env = self.env
+        aq = self.stations[plan[0]].async_q
+        aq.events += 1
+        t0, tries = env.now, [0, 0]
+        while True:
+            outcome = (yield from self._visit_ref(plan, root))[0]
+            self.now = env.now
+            delay = aq.after(outcome, t0, env.now, tries)
+            if delay is None:
+                return outcome
+            yield env.timeout(delay)
+            self.now = env.now
+            aq.waiting -= 1
+
+    def _api_destination_ref(
+        self, bus: Any, k: int, plan: tuple, root: Root, put_t: float
+    ) -> Generator[Any, Any, Any]:
+        """An API destination: requests paced to the rule's rate, each `visit | timeout`, retried
+        with the rule's backoff until delivered or sent to the DLQ."""
+        env = self.env
+        dst = self.stations[plan[0]]
+        failures = 0
+        while True:
+            start = bus.slot(k, env.now)
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            self.now = env.now
+            bus.invocations += 1
+            bus.inflight += 1
+            visit = env.process(self._after(dst.overhead(), plan, root))
+            timer = env.timeout(bus.spec.http_timeout)
+            fired = yield visit | timer
+            self.now = env.now
+            outcome = fired[visit][0] if visit in fired else TIMED_OUT
+            bus.inflight -= 1
+            if outcome == OK:
+                bus.done(k, put_t, env.now, self.warmup)
+                return
+            failures += 1
+            delay = bus.retry(k, failures, put_t, env.now)
+            if delay is None:
+                return
+            if delay > 0:
+                yield env.timeout(delay)
 
     def _batch_ref(self, q: _RefSqs, batch: list[list[Any]], slot: Any) -> Generator[Any, Any, Any]:
         """One batch: one Lambda invocation (or one pod worker) runs its messages in turn and
@@ -1167,6 +1245,13 @@ class ReferenceSystem(SystemModel):
 
     def _event_ref(self, plan: tuple, root: Root, src: Any) -> Generator[Any, Any, Any]:
         self.now = self.env.now
-        hop = self._hop(src, self.stations[plan[0]])
-        yield self.env.process(self._after(hop, plan, root))
+        dst = self.stations[plan[0]]
+        hop = self._hop(src, dst)
+        if dst.kind == "lambda":  # Lambda's asynchronous invocation path
+            if hop > 0:
+                yield self.env.timeout(hop)
+            self.now = self.env.now
+            yield from self._lambda_event_ref(plan, root)
+        else:
+            yield self.env.process(self._after(hop, plan, root))
         self.task_done(root, self.env.now)
