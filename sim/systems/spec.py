@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from sim.config import Duration, Fraction, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
@@ -140,14 +140,15 @@ class QueueSpec(Strict):
     message_size: Bytes = Field(1024.0, gt=0, le=1048576, description="bytes per message")
 
 
-def _queue_type(v: Any) -> str:
-    return str(v.get("type", "sqs")) if isinstance(v, dict) else str(getattr(v, "type", "sqs"))
+def _default_sqs(v: Any) -> Any:
+    return {"type": "sqs", **v} if isinstance(v, dict) and "type" not in v else v
 
 
 # `queues:` entries by `type` (default sqs).
 AnyQueue = Annotated[
-    Annotated[QueueSpec, Tag("sqs")] | Annotated[BusSpec, Tag("eventbridge")],
-    Discriminator(_queue_type),
+    QueueSpec | BusSpec,
+    Field(discriminator="type"),
+    BeforeValidator(_default_sqs),
 ]
 
 

@@ -37,19 +37,33 @@ def summarize_system(runs: list[Any]) -> dict[str, Any]:
             "monthly_cost_usd": _mean([p["monthly_cost_usd"] for p in per]),
             "monthly_breakdown_usd": _mean_dict([p["monthly_breakdown_usd"] for p in per]),
         }
+        if "async" in per[0]:  # a Lambda function's asynchronous queue: counts summed, peak max
+            services[name]["async"] = {
+                k: max(p["async"][k] for p in per)
+                if k == "queued_max"
+                else int(sum(p["async"][k] for p in per))
+                for k in per[0]["async"]
+            }
     queues: dict[str, Any] = {}
     for name in stats[0]["queues"]:
         per = [s["queues"][name] for s in stats]
+        first = per[0]
         queues[name] = {
-            "consumer": per[0]["consumer"],
-            **{k: int(sum(p[k] for p in per)) for k in ("sent", "received", "deleted", "dlq")},
+            **{k: first[k] for k in ("type", "consumer") if k in first},
+            # the counts (SQS: sent, received, deleted, dlq; a bus: also matched, delivered, ...)
+            **{k: int(sum(p[k] for p in per)) for k, v in first.items() if type(v) is int},
             "time_in_queue_ms": _mean_dict([p["time_in_queue_ms"] for p in per]),
-            "depth_max": max(p["depth_max"] for p in per),
-            "oldest_age_max_s": max(p["oldest_age_max_s"] for p in per),
+            **{k: max(p[k] for p in per) for k in ("depth_max", "oldest_age_max_s") if k in first},
             "monthly_cost_usd": _mean([p["monthly_cost_usd"] for p in per]),
             "monthly_breakdown_usd": _mean_dict([p["monthly_breakdown_usd"] for p in per]),
             "timeline_replication_0": per[0]["timeline"],
         }
+        if "rules" in first:  # a bus: per rule, counts summed
+            queues[name]["rules"] = {
+                r: {"target": v["target"]}
+                | {k: int(sum(p["rules"][r][k] for p in per)) for k in v if k != "target"}
+                for r, v in first["rules"].items()
+            }
     return {
         "services": services,
         "queues": queues,
