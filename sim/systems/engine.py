@@ -61,6 +61,7 @@ from sim.systems.spec import (
     PublishStep,
     WorkStep,
 )
+from sim.systems.sqs_fifo import hold, put_back, release, take
 
 # Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
 WORK, CALL, PAR, PUB_Q, PUB_S, PUB_B = 0, 1, 2, 3, 4, 5
@@ -438,7 +439,10 @@ class SqsQueue:
     def __init__(self, sys: SystemModel, spec: Any, consumer: Station) -> None:
         self.sys, self.spec, self.st = sys, spec, consumer
         self.name = spec.name
-        self.visible: deque[list[Any]] = deque()  # [plan, root, sent_t, visible_t, receives]
+        # [plan, root, sent_t, visible_t, receives, group, send number]
+        self.visible: deque[list[Any]] = deque()
+        self.fifo = spec.fifo  # (sim.systems.sqs_fifo)
+        self.busy_groups: dict[int, int] = {}  # FIFO: group -> its messages in flight
         self.inflight = 0
         self.sent = 0
         self.received = 0  # receives (a message received twice counts twice)
@@ -450,7 +454,8 @@ class SqsQueue:
         self.active = 0  # batches being processed (Lambda ESM)
         cap = spec.maximum_concurrency if spec.maximum_concurrency is not None else 1 << 30
         self.cap = min(cap, ESM_MAX_BATCHES, getattr(consumer, "limit", 1 << 30))
-        self.level = min(ESM_START_BATCHES, self.cap)
+        # FIFO: no ramp - concurrency follows the groups with messages, up to the cap
+        self.level = self.cap if self.fifo else min(ESM_START_BATCHES, self.cap)
         self.ticking = False
         self.window_armed = False
         if not self.lambda_esm:
@@ -469,6 +474,9 @@ class SqsQueue:
     def kick(self, now: float) -> None:
         vis = self.visible
         if not vis:
+            return
+        if self.fifo:
+            self._kick_fifo(now)
             return
         if not self.lambda_esm:
             st = self.st
@@ -494,6 +502,26 @@ class SqsQueue:
         if vis and (self.level < self.cap or self.level > ESM_START_BATCHES) and not self.ticking:
             self.ticking = True
             self.sys.at(now + 1.0, self._scale, None)
+
+    def _kick_fifo(self, now: float) -> None:
+        """FIFO: receives take free groups only; a pod slot takes one message."""
+        vis, busy = self.visible, self.busy_groups
+        if not self.lambda_esm:
+            st = self.st
+            while vis and st.free_slot():
+                batch = take(vis, busy, 1)
+                if not batch:
+                    return
+                hold(busy, batch)
+                self._start(now, batch, (st.take_free(), 0.0, False))  # type: ignore[attr-defined]
+            return
+        while vis and self.active < self.level:
+            batch = take(vis, busy, self.spec.batch_size)
+            if not batch:
+                return
+            hold(busy, batch)
+            self.active += 1
+            self._start(now, batch, None)
 
     def _window(self, _: Any) -> None:
         self.window_armed = False
@@ -535,16 +563,23 @@ class SqsQueue:
             elif spec.max_receive_count is not None and m[4] >= spec.max_receive_count:
                 self.dlq += 1
                 self.sys.task_done(m[1], now)
-            else:
-                back = max(now, received_at + spec.visibility_timeout)
+            else:  # a FIFO group stays held until its message is visible again
                 self.inflight += 1
-                self.sys.at(back, self._reappear, m)
+                self.sys.at(max(now, received_at + spec.visibility_timeout), self._reappear, m)
+                continue
+            if self.fifo:
+                release(self.busy_groups, m)
         self.kick(now)
 
     def _reappear(self, m: list[Any]) -> None:
         self.inflight -= 1
         m[3] = self.sys.now
-        self.put(m, self.sys.now)
+        if self.fifo:  # back at its place in its group, the group free again
+            put_back(self.visible, m)
+            release(self.busy_groups, m)
+            self.kick(self.sys.now)
+        else:
+            self.put(m, self.sys.now)
 
     def sample(self, now: float) -> None:
         r = self.rows
@@ -599,6 +634,12 @@ class SystemModel(PlatformModel):
             for b in bus_specs
         ]
         self.bindex = {b.name: k for k, b in enumerate(self.buses)}
+        self.group_pick = [
+            _Uniforms(substream(common, 700 + name_key(q.name)))
+            if q.fifo and q.groups > 1
+            else None
+            for q in sqs_specs
+        ]
         # a rule's target: (True, queue index) or (False, service index)
         self.bus_targets = [
             [
@@ -727,11 +768,15 @@ class SystemModel(PlatformModel):
                     steps.append((CALL, op[3], self.plan(op[4])))
         elif kind == PAR:
             steps.append((PAR, [(c, self.plan(j)) for c, j in op[1]]))
-        elif kind in (PUB_Q, PUB_S):
+        elif kind == PUB_Q:  # the message's plan at the consumer, and its FIFO group
             if op[1] >= 1.0 or u.next() < op[1]:
-                target = self.queues[op[3]].st.index if kind == PUB_Q else op[3]
+                target = self.queues[op[3]].st.index
                 for _ in range(op[2]):
-                    steps.append((kind, op[3], self.plan(target)))
+                    steps.append((kind, op[3], self.plan(target), self.group(op[3])))
+        elif kind == PUB_S:
+            if op[1] >= 1.0 or u.next() < op[1]:
+                for _ in range(op[2]):
+                    steps.append((kind, op[3], self.plan(op[3])))
         elif kind == PUB_B:  # each rule matching the event: its target's plan
             if op[1] >= 1.0 or u.next() < op[1]:
                 bus, targets = self.buses[op[3]], self.bus_targets[op[3]]
@@ -739,7 +784,10 @@ class SystemModel(PlatformModel):
                     hits = []
                     for k in bus.match():
                         is_q, j = targets[k]
-                        hits.append((k, self.plan(self.queues[j].st.index if is_q else j)))
+                        if is_q:
+                            hits.append((k, self.plan(self.queues[j].st.index), self.group(j)))
+                        else:
+                            hits.append((k, self.plan(j), 0))
                     steps.append((PUB_B, op[3], hits))
         else:  # one_of
             x, acc = u.next(), 0.0
@@ -748,6 +796,14 @@ class SystemModel(PlatformModel):
                 if x < acc:
                     self._resolve(branch, h, u, steps)
                     break
+
+    def group(self, q: int) -> int:
+        """A message's MessageGroupId (FIFO; drawn uniformly from a common stream), else 0."""
+        pick = self.group_pick[q]
+        if pick is None:
+            return 0
+        n = self.queues[q].spec.groups
+        return min(int(pick.next() * n), n - 1)
 
     # -- heap ------------------------------------------------------------------------------------
     def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
@@ -855,7 +911,7 @@ class SystemModel(PlatformModel):
                 root.pending += 1
                 q = self.queues[step[1]]
                 q.sent += 1
-                q.put([step[2], root, self.now, self.now, 0], self.now)
+                q.put([step[2], root, self.now, self.now, 0, step[3], q.sent], self.now)
             elif kind == PUB_S:  # an event straight to a service, fire and forget
                 root.pending += 1
                 self.spawn(self._async(step[2], root, st), _TaskDone(self, root))
@@ -863,12 +919,14 @@ class SystemModel(PlatformModel):
                 bus = self.buses[step[1]]
                 root.pending += len(step[2])
                 now = self.now
-                for (k, plan), lat in zip(step[2], bus.put([h[0] for h in step[2]]), strict=True):
-                    self.at(now + lat, self._bus_deliver, (step[1], k, plan, root, now))
+                for (k, plan, g), lat in zip(
+                    step[2], bus.put([h[0] for h in step[2]]), strict=True
+                ):
+                    self.at(now + lat, self._bus_deliver, (step[1], k, plan, root, now, g))
         return OK
 
     def _bus_deliver(self, arg: tuple) -> None:
-        b, k, plan, root, put_t = arg
+        b, k, plan, root, put_t, group = arg
         bus = self.buses[b]
         is_q, j = self.bus_targets[b][k]
         now = self.now
@@ -876,7 +934,7 @@ class SystemModel(PlatformModel):
             bus.done(k, put_t, now, self.warmup)
             q = self.queues[j]
             q.sent += 1
-            q.put([plan, root, now, now, 0], now)
+            q.put([plan, root, now, now, 0, group, q.sent], now)
         elif self.stations[j].kind == "lambda":  # accepted into Lambda's async queue
             bus.done(k, put_t, now, self.warmup)
             self.spawn(self._lambda_event(plan, root), _TaskDone(self, root))
@@ -1137,6 +1195,7 @@ class SystemModel(PlatformModel):
                 batch_messages=q.received / q.batches if q.batches else 1.0,
                 window_s=self.end,
                 month_s=month,
+                fifo=q.spec.fifo,
             )
         for bus in self.buses:
             out[f"queue:{bus.name}"] = eventbridge_bill(
@@ -1220,6 +1279,7 @@ class SystemModel(PlatformModel):
             b = bills[f"queue:{q.name}"]
             queues[q.name] = {
                 "type": "sqs",
+                "fifo": q.fifo,
                 "consumer": q.st.name,
                 "sent": q.sent,
                 "received": q.received,

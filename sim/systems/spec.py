@@ -121,7 +121,8 @@ class ServiceSpec(Strict):
 
 
 class QueueSpec(Strict):
-    """An SQS standard queue and the event source mapping (or workers) that consume it."""
+    """An SQS queue (standard, or FIFO with message groups) and the event source mapping (or
+    workers) that consume it."""
 
     name: str = Field(min_length=1)
     type: Literal["sqs"] = "sqs"
@@ -138,6 +139,22 @@ class QueueSpec(Strict):
         None, ge=1, le=1000, description="redrive policy: receives before the DLQ (None: no DLQ)"
     )
     message_size: Bytes = Field(1024.0, gt=0, le=1048576, description="bytes per message")
+    fifo: bool = Field(False, description="a FIFO queue (message groups, order within a group)")
+    groups: int = Field(
+        1, ge=1, le=100_000, description="FIFO: MessageGroupIds, each message's drawn uniformly"
+    )
+
+    @model_validator(mode="after")
+    def _fifo(self) -> QueueSpec:
+        # lambda/latest/dg/services-sqs-parameters.html: "For FIFO queues, the maximum is 10";
+        # "Batching window is not supported for FIFO queues".
+        if not self.fifo and self.groups != 1:
+            raise ValueError("`groups` are message groups of a FIFO queue: add `fifo: true`")
+        if self.fifo and self.batch_size > 10:
+            raise ValueError("a FIFO queue's batch_size is at most 10 (Lambda's limit)")
+        if self.fifo and self.batching_window > 0:
+            raise ValueError("Lambda supports no batching_window on a FIFO queue")
+        return self
 
 
 def _default_sqs(v: Any) -> Any:

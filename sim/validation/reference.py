@@ -825,7 +825,10 @@ class _RefSqs:
 
     def __init__(self, ref: ReferenceSystem, spec: Any, consumer: Station) -> None:
         self.ref, self.spec, self.st, self.name = ref, spec, consumer, spec.name
-        self.visible: deque[list[Any]] = deque()  # [plan, root, sent, visible since, receives]
+        # [plan, root, sent, visible since, receives, group, send number]
+        self.visible: deque[list[Any]] = deque()
+        self.fifo = spec.fifo
+        self.out: dict[int, int] = {}  # FIFO: messages in flight per group
         self.inflight = 0  # received and not deleted, or waiting out the visibility timeout
         self.sent = self.received = self.deleted = self.dlq = self.batches = 0
         self.waits: list[float] = []
@@ -834,7 +837,8 @@ class _RefSqs:
         self.esm = consumer.kind == "lambda"
         most = spec.maximum_concurrency or ESM_MAX_BATCHES
         self.ceiling = min(most, ESM_MAX_BATCHES, getattr(consumer, "limit", ESM_MAX_BATCHES))
-        self.pollers = min(ESM_START_BATCHES, self.ceiling)  # concurrent batches allowed now
+        # concurrent batches allowed now (FIFO: the ceiling; the free groups limit it)
+        self.pollers = self.ceiling if self.fifo else min(ESM_START_BATCHES, self.ceiling)
         self.running = 0  # batches being processed
         self.scaler: simpy.Process | None = None
         self.window: simpy.Process | None = None
@@ -847,6 +851,9 @@ class _RefSqs:
         """Hand visible messages to the consumer as far as it takes them now."""
         ref, vis = self.ref, self.visible
         now = ref.env.now
+        if self.fifo:
+            self._deliver_fifo()
+            return
         if not self.esm:
             while vis:
                 slot = ref.take_slot(self.st)
@@ -869,6 +876,37 @@ class _RefSqs:
             and (self.scaler is None)
         ):
             self.scaler = ref.env.process(self._scale())
+
+    def _fifo_batch(self, size: int) -> list[list[Any]]:
+        """SQS FIFO: messages of groups with nothing in flight; as many of one group as
+        possible, the group of the oldest such message first; kept in queue order."""
+        free = [m for m in self.visible if not self.out.get(m[5])]
+        chosen: list[list[Any]] = []
+        for g in dict.fromkeys(m[5] for m in free):
+            chosen += [m for m in free if m[5] == g][: size - len(chosen)]
+            if len(chosen) == size:
+                break
+        ids = {id(m) for m in chosen}
+        self.visible = deque(m for m in self.visible if id(m) not in ids)
+        for m in chosen:
+            self.out[m[5]] = self.out.get(m[5], 0) + 1
+        return [m for m in free if id(m) in ids]
+
+    def _deliver_fifo(self) -> None:
+        ref = self.ref
+        if not self.esm:
+            while self.visible and ref.has_slot(self.st):
+                batch = self._fifo_batch(1)  # one message per free pod slot
+                if not batch:
+                    return
+                self._receive(batch, ref.take_slot(self.st))
+            return
+        while self.visible and self.running < self.pollers:
+            batch = self._fifo_batch(self.spec.batch_size)
+            if not batch:
+                return
+            self.running += 1
+            self._receive(batch, None)
 
     def _window(self, due: float) -> Generator[Any, Any, Any]:
         yield self.ref.env.timeout(due - self.ref.env.now)
@@ -911,6 +949,8 @@ class _RefSqs:
                     self.deleted += 1
                 else:
                     self.dlq += 1
+                if self.fifo:
+                    self.out[m[5]] -= 1
                 ref.task_done(m[1], now)
             else:
                 self.inflight += 1
@@ -923,6 +963,11 @@ class _RefSqs:
         self.ref.now = self.ref.env.now
         self.inflight -= 1
         m[3] = self.ref.env.now
+        if self.fifo:  # back in send order; its group free again when all its messages are
+            self.out[m[5]] -= 1
+            self.visible = deque(sorted([*self.visible, m], key=lambda x: x[6]))
+            self.deliver()
+            return
         self.send(m)
 
     def sample(self, now: float) -> None:
@@ -986,6 +1031,11 @@ class ReferenceSystem(SystemModel):
 
     def resume_at(self, t: float, proc: Any, value: Any) -> None:  # a KEDA station's queue
         proc.succeed(value)
+
+    def has_slot(self, st: Station) -> bool:
+        if st.index not in self.slots:
+            return st.free_slot()
+        return any(res.count < res.capacity for res in self.slots[st.index])
 
     def take_slot(self, st: Station) -> Any:
         """A free pod slot for a queue worker now, or None."""
@@ -1103,7 +1153,7 @@ class ReferenceSystem(SystemModel):
                 root.pending += 1
                 q = self.queues[step[1]]
                 q.sent += 1
-                q.send([step[2], root, env.now, env.now, 0])
+                q.send([step[2], root, env.now, env.now, 0, step[3], q.sent])
             elif kind == PUB_S:
                 root.pending += 1
                 env.process(self._event_ref(step[2], root, st))
@@ -1112,12 +1162,12 @@ class ReferenceSystem(SystemModel):
                 bus = self.buses[step[1]]
                 root.pending += len(step[2])
                 lats = bus.put([h[0] for h in step[2]])
-                for (k, plan), lat in zip(step[2], lats, strict=True):
-                    env.process(self._bus_ref(step[1], k, plan, root, env.now, lat))
+                for (k, plan, g), lat in zip(step[2], lats, strict=True):
+                    env.process(self._bus_ref(step[1], k, plan, root, env.now, lat, g))
         return OK
 
     def _bus_ref(
-        self, b: int, k: int, plan: tuple, root: Root, put_t: float, lat: float
+        self, b: int, k: int, plan: tuple, root: Root, put_t: float, lat: float, group: int
     ) -> Generator[Any, Any, Any]:
         """One rule's delivery of one event (sim.systems.eventbridge): after the latency, into
         the SQS queue, into Lambda's asynchronous queue, or to an API destination."""
@@ -1130,7 +1180,7 @@ class ReferenceSystem(SystemModel):
             bus.done(k, put_t, env.now, self.warmup)
             q = self.queues[j]
             q.sent += 1
-            q.send([plan, root, env.now, env.now, 0])
+            q.send([plan, root, env.now, env.now, 0, group, q.sent])
             return
         if self.stations[j].kind == "lambda":
             bus.done(k, put_t, env.now, self.warmup)
