@@ -243,6 +243,104 @@ def test_api_destination_failures_retry_then_go_to_the_dlq() -> None:
     assert s["async_completion_ms"]["max"] <= 1 + 100 + 40 + 7000 + 1e-6
 
 
+# --- SQS FIFO -----------------------------------------------------------------------------------
+def _fifo_system(queue: dict, consumer: str = "fn", **kw: Any) -> dict:
+    services = [
+        {"name": "front", "entry": 1, "handler": "1ms", "steps": [{"publish": "jobs"}]},
+        {"name": "worker", "handler": kw.pop("handler", {"dist": "exponential", "mean": 0.1})},
+    ]
+    return _system(
+        services,
+        [_k8s("eks", 4, 4), _lambda(), _k8s("pods", 3, 2)],
+        {"p": {"front": "eks", "worker": consumer}},
+        queues=[{"name": "jobs", "consumer": "worker", "fifo": True, **queue}],
+        **kw,
+    )
+
+
+def test_fifo_one_group_batch_one_is_a_single_server() -> None:
+    """One message group, batch size 1: one message in flight at a time, in order - an M/M/1
+    queue (Poisson 5/s, exponential 100 ms, no start-up): Wq = rho / (mu - lambda) = 0.1 s."""
+    data = _fifo_system({"groups": 1, "batch_size": 1}, rate="5/s", duration="2h", replications=4)
+    sc = make_scenario(data)
+    runs = [run_one(sc, "p", r, ROOT) for r in range(sc.replications)]
+    lam, mu = 5.0, 10.0
+    wq = (lam / mu) / (mu - lam)
+    per = [r.extra["system"]["queues"]["jobs"]["time_in_queue_ms"]["mean"] / 1e3 for r in runs]
+    lo, hi = t_ci(per)
+    assert lo <= wq <= hi, (wq, lo, hi)
+    assert all(r.extra["system"]["services"]["worker"]["instances_peak"] == 1 for r in runs)
+
+
+@pytest.mark.parametrize("consumer", ["fn", "pods"])
+def test_fifo_keeps_order_and_one_batch_in_flight_per_group(
+    consumer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records of every receive: within a group the messages come in send order (no failures:
+    each once), and no receive takes a group that has a message in flight. The Lambda event
+    source mapping's concurrency reaches the number of groups (4) and no more; pods: 6 slots,
+    still 4 groups in flight at most."""
+    from sim.systems import engine
+
+    log: list[tuple[float, list[int], list[int]]] = []
+    held: dict[int, int] = {}
+    peak = [0]  # most groups in flight at once
+    start, settle = engine.SqsQueue._start, engine.SqsQueue.settle
+
+    def _start(self: Any, now: float, batch: list, slot: Any) -> None:
+        assert not any(held.get(m[5]) for m in batch), "a group already in flight"
+        for m in batch:
+            held[m[5]] = held.get(m[5], 0) + 1
+        peak[0] = max(peak[0], sum(1 for v in held.values() if v))
+        log.append((now, [m[5] for m in batch], [m[6] for m in batch]))
+        start(self, now, batch, slot)
+
+    def _settle(self: Any, batch: list, ok: bool, now: float, received_at: float) -> None:
+        for m in batch:
+            held[m[5]] -= 1
+        settle(self, batch, ok, now, received_at)
+
+    monkeypatch.setattr(engine.SqsQueue, "_start", _start)
+    monkeypatch.setattr(engine.SqsQueue, "settle", _settle)
+    data = _fifo_system(
+        {"groups": 4, "batch_size": 3},
+        consumer,
+        rate="40/s",
+        duration="5m",
+        warmup=0,
+        replications=1,
+        handler="30ms",
+    )
+    run = run_one(make_scenario(data), "p", 0, ROOT)
+    per_group: dict[int, list[int]] = {}
+    for _, groups, seqs in log:
+        for g, n in zip(groups, seqs, strict=True):
+            per_group.setdefault(g, []).append(n)
+    assert sorted(per_group) == [0, 1, 2, 3]
+    for seqs in per_group.values():
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert peak[0] == 4
+    if consumer == "fn":
+        assert run.extra["system"]["services"]["worker"]["instances_peak"] == 4
+
+
+def test_fifo_requests_are_billed_at_the_fifo_rate() -> None:
+    """3,600 messages of 1 KB in 1 h, batch size 1: 3,600 sends + 3,600 receives + 3,600 deletes
+    at $0.50 per million (FIFO), x 730 = $3.942 a month (standard: $3.1536)."""
+    data = _fifo_system(
+        {"groups": 2, "batch_size": 1},
+        rate="1/s",
+        duration="1h",
+        warmup=0,
+        replications=1,
+        handler="50ms",
+    )
+    data["workload"]["arrivals"][0]["steady"]["spacing"] = "uniform"
+    q = run_one(make_scenario(data), "p", 0, ROOT).extra["system"]["queues"]["jobs"]
+    assert q["sent"] == 3600 and q["deleted"] == 3600
+    assert q["monthly_cost_usd"] == pytest.approx(3 * 3600 * 0.50 / 1e6 * 730, abs=0.005)
+
+
 # --- the bill -------------------------------------------------------------------------------------
 def test_hybrid_month_bill_by_hand_with_eventbridge() -> None:
     """The acceptance month (issue 17): 1 order/s for 1 h, evenly spaced = 3,600 orders on EKS
@@ -306,6 +404,28 @@ def _with_bus(d: dict) -> None:
 @pytest.mark.parametrize(
     "change, key, words",
     [
+        (lambda d: d["queues"][0].update(groups=4), "queues[0]", "add `fifo: true`"),
+        (
+            lambda d: d["queues"][0].update(fifo=True, batch_size=20),
+            "queues[0]",
+            "batch_size is at most 10",
+        ),
+        (
+            lambda d: d["queues"][0].update(fifo=True, batching_window="1s"),
+            "queues[0]",
+            "no batching_window on a FIFO queue",
+        ),
+    ],
+)
+def test_bad_fifo_exits_2_naming_the_key(tmp_path: Path, change: Any, key: str, words: str) -> None:
+    code, out = _bad(tmp_path, change)
+    assert code == 2, out
+    assert key in out and words in out, out
+
+
+@pytest.mark.parametrize(
+    "change, key, words",
+    [
         (
             lambda d: (_with_bus(d), d["queues"][1]["rules"][0].update(target="nope")),
             "queues[1].rules[0].target",
@@ -346,6 +466,3 @@ def test_bad_bus_exits_2_naming_the_key(tmp_path: Path, change: Any, key: str, w
 def test_good_bus_runs(tmp_path: Path) -> None:
     code, out = _bad(tmp_path, _with_bus)
     assert code == 0, out
-
-
-_ = t_ci  # the M/M/1 FIFO test below uses it
