@@ -415,6 +415,15 @@ def _with_bus(d: dict) -> None:
             "queues[0]",
             "no batching_window on a FIFO queue",
         ),
+        (
+            lambda d: (
+                d["queues"][0].update(fifo=True),
+                d["platforms"].append({"name": "edge", "type": "wasm"}),
+                d["placements"][0]["services"].update(c="edge"),
+            ),
+            "placements[0].services.c",
+            "a Wasm platform cannot",
+        ),
     ],
 )
 def test_bad_fifo_exits_2_naming_the_key(tmp_path: Path, change: Any, key: str, words: str) -> None:

@@ -43,6 +43,8 @@ BILL_PALETTE = (
     "#4422aa", "#224444", "#ddccbb", "#999900", "#bb66ee", "#880066", "#7744aa",
     # issues 18-19 (Fargate, Cloud Run, Container Apps): the same greedy pick, ΔE ≥ 24
     "#224411", "#ee44cc", "#ff1166",
+    # issue 17 (EventBridge): the same greedy pick, ΔE ≥ 23
+    "#ddbbdd", "#aabb88",
 )  # fmt: skip
 # Each bill line name (sim/pricing/*.py, ops_profiles.yaml) keeps its own colour across platforms
 # and reports; lines that share a bill get far-apart colours. Other names hash to a colour.
@@ -70,7 +72,7 @@ BILL_COLOR = {
             "fargate_vcpu", "fargate_memory", "fargate_spot_vcpu", "fargate_spot_memory",
             "memory", "idle_cpu", "idle_memory",
             # systems (issue 17)
-            "sqs_requests",
+            "sqs_requests", "eventbridge_events", "api_destinations",
             # operating lines (hatched, so sharing a colour with a cloud line still reads)
             "platform_engineer", "networking_tools", "monitoring", "security_scanning", "ci_cd",
             "incident_time", "training",
