@@ -41,7 +41,7 @@ from sim.errors import InputError
 from sim.platforms import SPECS, spec_union
 from sim.pricing.tables import billing_month_s
 from sim.systems.hops import NetworkSpec
-from sim.systems.spec import PlacementSpec, QueueSpec, ServiceSpec, SystemProblem, check_system
+from sim.systems.spec import AnyQueue, PlacementSpec, ServiceSpec, SystemProblem, check_system
 from sim.workload import WorkloadSpec
 
 
@@ -106,7 +106,7 @@ class Scenario(Strict):
     # A system (issue 17, sim.systems): services joined by calls and queues, and the placements
     # of the services on `platforms` compared in their stead. None: one implicit service.
     services: list[ServiceSpec] | None = None
-    queues: list[QueueSpec] = Field(default_factory=list)
+    queues: list[AnyQueue] = Field(default_factory=list)
     placements: list[PlacementSpec] | None = None
     network: NetworkSpec | None = Field(
         None, description="a system's hops: `via` per platform pair, call sizes, VPC endpoints"

@@ -165,19 +165,25 @@ def systems(draw: Any) -> dict:
                 "cpu_bound": draw(st.sampled_from([0.0, 1.0])),
                 "error_rate": draw(st.sampled_from([0.0, 0.1])),
                 "steps": steps,
+                "async": {
+                    "maximum_retry_attempts": draw(st.sampled_from([0, 2])),
+                    "maximum_event_age": draw(st.sampled_from(["60s", "6h"])),
+                },
             }
         )
     queues = []
     for k in range(draw(st.integers(0, 2))):
+        fifo = draw(st.booleans())
         queues.append(
             {
                 "name": f"q{k}",
                 "consumer": f"w{k}",
                 "batch_size": draw(st.sampled_from([1, 3, 10])),
-                "batching_window": draw(st.sampled_from([0, "200ms", "1s"])),
+                "batching_window": 0 if fifo else draw(st.sampled_from([0, "200ms", "1s"])),
                 "maximum_concurrency": draw(st.sampled_from([None, 2, 5])),
                 "visibility_timeout": draw(st.sampled_from(["500ms", "2s", "30s"])),
                 "max_receive_count": draw(st.sampled_from([None, 1, 2])),
+                **({"fifo": True, "groups": draw(st.sampled_from([1, 3]))} if fifo else {}),
             }
         )
         publisher = services[draw(st.integers(0, n - 2))]  # w{k} may call s{n-1}: no loop
@@ -192,9 +198,31 @@ def systems(draw: Any) -> dict:
                 "steps": [{"call": f"s{n - 1}", "timeout": "1s"}] if draw(st.booleans()) else [],
             }
         )
+    if draw(st.booleans()):  # an EventBridge bus fed by s0, its rules to later services / queues
+        targets = [f"s{j}" for j in range(1, n)] + [q["name"] for q in queues]
+        rules = [
+            {
+                "name": f"r{r}",
+                "target": draw(st.sampled_from(targets)),
+                "probability": draw(st.sampled_from([1.0, 0.5])),
+                "rate_limit": draw(st.sampled_from([300, 5])),
+                "retry": {"maximum_retry_attempts": draw(st.sampled_from([0, 2, 185]))},
+            }
+            for r in range(draw(st.integers(1, 3)))
+        ]
+        bus = {
+            "name": "b0",
+            "type": "eventbridge",
+            "rules": rules,
+            "latency": {"dist": "exponential", "mean": "50ms"},
+            "http_timeout": draw(st.sampled_from(["5s", "30ms"])),
+        }
+        queues.append(bus)
+        services[0]["steps"] = [*services[0]["steps"], {"publish": "b0"}]
     placement = {s["name"]: draw(st.sampled_from(CALLABLE)) for s in services[:n]}
     for q in queues:
-        placement[q["consumer"]] = draw(st.sampled_from(["eks-a", "fn", "fn-small", "workers"]))
+        if "consumer" in q:
+            placement[q["consumer"]] = draw(st.sampled_from(["eks-a", "fn", "fn-small", "workers"]))
     for s in services:  # each call crosses by its pair's default or by a `via` it may name
         for step in s["steps"]:
             for c in step.get("parallel", [step] if "call" in step else []):
@@ -241,12 +269,15 @@ def assert_same_system(fast: Any, ref: Any) -> None:
             y["outcomes"],
         ), name
         assert x["latency_ms"] == pytest.approx(y["latency_ms"], rel=1e-9, abs=1e-9), name
+        assert x.get("async") == y.get("async"), name  # Lambda's asynchronous queue
     assert fs["async_completion_ms"] == pytest.approx(rs["async_completion_ms"], rel=1e-9, abs=1e-9)
     assert fs["async_completed"] == rs["async_completed"]
     assert fs["flows"] == rs["flows"]  # every edge's count (entry, calls and their ok, publishes)
     for name in fs["queues"]:
         x, y = fs["queues"][name], rs["queues"][name]
-        keys = ("sent", "received", "deleted", "dlq", "depth_max")
+        # every count of the queue or bus (sent, received, deleted, dlq, depth_max, retries, ...)
+        keys = [k for k, v in x.items() if isinstance(v, int | float) and "cost" not in k]
+        keys += ["rules"] if "rules" in x else []
         assert [x[k] for k in keys] == [y[k] for k in keys], name
         assert x["time_in_queue_ms"] == pytest.approx(y["time_in_queue_ms"], rel=1e-9, abs=1e-9)
         assert x["timeline"]["in_flight"] == y["timeline"]["in_flight"], name
@@ -403,3 +434,72 @@ def test_a_publish_loop_with_probability_one_is_an_input_error() -> None:
     }
     with pytest.raises(InputError, match=r"^services: .*loop back"):
         run_one(make_scenario(data), "p", 0, ROOT)
+
+
+def test_equivalence_covers_buses_async_retries_and_fifo() -> None:
+    """A fixed system where EventBridge retries and DLQs, Lambda's async throttle and error
+    retries and age drops, and FIFO groups all fire, held to the reference."""
+    services = [
+        {
+            "name": "s0",
+            "entry": 1,
+            "handler": {"dist": "exponential", "mean": "5ms"},
+            "steps": [{"publish": "b0"}, {"publish": "s2", "probability": 0.3}],
+        },
+        {"name": "s1", "handler": {"dist": "exponential", "mean": "30ms"}, "error_rate": 0.3},
+        {
+            "name": "s2",
+            "handler": {"dist": "exponential", "mean": "300ms"},
+            "error_rate": 0.2,
+            "async": {"maximum_event_age": "90s"},
+        },
+        {"name": "w0", "handler": {"dist": "exponential", "mean": "100ms"}, "error_rate": 0.1},
+    ]
+    bus = {
+        "name": "b0",
+        "type": "eventbridge",
+        "latency": {"dist": "exponential", "mean": "50ms"},
+        "http_timeout": "40ms",
+        "rules": [
+            {
+                "name": "http",
+                "target": "s1",
+                "rate_limit": 20,
+                "retry": {"maximum_retry_attempts": 2},
+            },
+            {"name": "fifo", "target": "q0", "probability": 0.5},
+        ],
+    }
+    fifo = {
+        "name": "q0",
+        "consumer": "w0",
+        "fifo": True,
+        "groups": 3,
+        "batch_size": 3,
+        "visibility_timeout": "2s",
+        "max_receive_count": 2,
+    }
+    data = {
+        "name": "eq",
+        "duration": "400s",
+        "warmup": "0s",
+        "replications": 1,
+        "seed": 3,
+        "workload": {"arrivals": [{"steady": {"rate": "8/s"}}]},
+        "platforms": PLATFORMS,
+        "services": services,
+        "queues": [bus, fifo],
+        "placements": [
+            {"name": "p", "services": {"s0": "eks-b", "s1": "eks-rr", "s2": "fn-small", "w0": "fn"}}
+        ],
+    }
+    _same(data)
+    s = run_one(make_scenario(data), "p", 0, ROOT).extra["system"]
+    b, a = s["queues"]["b0"], s["services"]["s2"]["async"]
+    assert b["retries"] > 0 and b["dlq"] > 0 and b["delivered"] > 0, b
+    assert a["throttle_retries"] > 0 and a["error_retries"] > 0 and a["expired"] > 0, a
+    assert a["failed"] > 0 or a["expired"] > 0
+    q = s["queues"]["q0"]
+    assert q["fifo"] and q["dlq"] > 0 and q["received"] > q["deleted"], q
+    # one batch in flight per group: the FIFO consumer never ran more than 3 at once
+    assert s["services"]["w0"]["instances_peak"] <= 3

@@ -31,12 +31,26 @@ def sqs_bill(
     window_s: float,
     month_s: float | None,
     batch_messages: float = 1.0,
+    fifo: bool = False,
 ) -> Bill:
     b = BillBuilder(window_s, month_s)
-    rate = price("sqs.standard.requests")
+    rate = price("sqs.fifo.requests" if fifo else "sqs.standard.requests")
     n = b.monthly(sqs_requests(sent, receives, message_size, batch_messages))
     b.line("sqs_requests", rate.cost(n), [rate, price("sqs.request_chunk_bytes")])
     return b.build(sent)
+
+
+def eventbridge_bill(
+    *, events: int, event_size: float, api_invocations: int, window_s: float, month_s: float | None
+) -> Bill:
+    b = BillBuilder(window_s, month_s)
+    rate, chunk = price("eventbridge.custom_events"), price("eventbridge.event_chunk_bytes")
+    n = b.monthly(events * math.ceil(event_size / chunk.rate))
+    b.line("eventbridge_events", rate.cost(n), [rate, chunk])
+    if api_invocations:
+        api = price("eventbridge.api_destinations")
+        b.line("api_destinations", api.cost(b.monthly(api_invocations)), [api])
+    return b.build(events)
 
 
 def scaled_bill(bill: Bill, share: float) -> Bill:

@@ -43,8 +43,9 @@ BILL_PALETTE = (
     "#4422aa", "#224444", "#ddccbb", "#999900", "#bb66ee", "#880066", "#7744aa",
     # issues 18-19 (Fargate, Cloud Run, Container Apps): the same greedy pick, ΔE ≥ 24
     "#224411", "#ee44cc", "#ff1166",
-    # issue 17 (nat_data, vpc_endpoint_data, vpc_endpoint_hours): the same greedy pick, ΔE ≥ 23
+    # issue 17 (EventBridge, API destinations and the hops' lines): the same greedy pick, ΔE ≥ 22
     "#ddbbdd", "#aabb88", "#bb9966",
+    "#99dddd", "#334466",
 )  # fmt: skip
 # Each bill line name (sim/pricing/*.py, ops_profiles.yaml) keeps its own colour across platforms
 # and reports; lines that share a bill get far-apart colours. Other names hash to a colour.
@@ -72,7 +73,7 @@ BILL_COLOR = {
             "fargate_vcpu", "fargate_memory", "fargate_spot_vcpu", "fargate_spot_memory",
             "memory", "idle_cpu", "idle_memory",
             # systems (issue 17)
-            "sqs_requests",
+            "sqs_requests", "eventbridge_events", "api_destinations",
             # hops between a system's services (issue 17, sim.pricing.hops)
             "nat_data", "vpc_endpoint_data", "vpc_endpoint_hours",
             # operating lines (hatched, so sharing a colour with a cloud line still reads)

@@ -52,10 +52,12 @@ from sim.platforms.kubernetes import metrics_server_view, pods_metric, scrape_ti
 from sim.pricing.hops import add_lines, endpoint_hours_bill, hop_bill
 from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
 from sim.pricing.lambda_ import LambdaUsage, lambda_bill
-from sim.pricing.systems import merge_bills, sqs_bill
+from sim.pricing.systems import eventbridge_bill, merge_bills, sqs_bill
 from sim.pricing.tables import Bill, instance_type
 from sim.pricing.wasm import WasmUsage, wasm_bill
 from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder, RequestLog
+from sim.systems.eventbridge import Bus
+from sim.systems.eventbridge_spec import BusSpec
 from sim.systems.hops import (
     DEFAULT_CALL_BYTES,
     NetworkSpec,
@@ -63,6 +65,7 @@ from sim.systems.hops import (
     cross_az_share,
     endpoint_of,
 )
+from sim.systems.lambda_async import AsyncQueue
 from sim.systems.spec import (
     ESM_MAX_BATCHES,
     ESM_SCALE_UP_PER_MINUTE,
@@ -74,9 +77,10 @@ from sim.systems.spec import (
     WorkStep,
     resolve_via,
 )
+from sim.systems.sqs_fifo import hold, put_back, release, take
 
 # Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
-WORK, CALL, PAR, PUB_Q, PUB_S = 0, 1, 2, 3, 4
+WORK, CALL, PAR, PUB_Q, PUB_S, PUB_B = 0, 1, 2, 3, 4, 5
 # Generator commands besides a float (sleep).
 ACQ, DO_CALL, DO_PAR, ATTEMPT, PARK = 10, 11, 12, 13, 14
 PARKED = (PARK,)  # "resume me when a station hands me a slot" (the station holds the Proc)
@@ -163,6 +167,7 @@ class Station:
         self.calls_ok = [0] * n  # ... answered ok
         self.events_out = [0] * n  # publishes straight to a service
         self.pub_out = [0] * nq  # publishes to each queue
+        self.bus_out = [0] * nq  # PutEvents to each bus
 
     def acquire(self, proc: Proc, now: float) -> Any:
         """(slot, startup seconds, cold) now; an outcome code (refused); None (queued: the
@@ -213,6 +218,7 @@ class LambdaStation(Station):
         self.cold = 0
         self.throttles = 0
         self.gateway_requests = 0
+        self.async_q = AsyncQueue(svc.async_invoke)  # events (sim.systems.lambda_async)
 
     def acquire(self, proc: Proc, now: float) -> Any:
         if self.busy >= self.limit:
@@ -600,7 +606,10 @@ class SqsQueue:
     def __init__(self, sys: SystemModel, spec: Any, consumer: Station) -> None:
         self.sys, self.spec, self.st = sys, spec, consumer
         self.name = spec.name
-        self.visible: deque[list[Any]] = deque()  # [plan, root, sent_t, visible_t, receives]
+        # [plan, root, sent_t, visible_t, receives, group, send number]
+        self.visible: deque[list[Any]] = deque()
+        self.fifo = spec.fifo  # (sim.systems.sqs_fifo)
+        self.busy_groups: dict[int, int] = {}  # FIFO: group -> its messages in flight
         self.inflight = 0
         self.sent = 0
         self.received = 0  # receives (a message received twice counts twice)
@@ -612,7 +621,8 @@ class SqsQueue:
         self.active = 0  # batches being processed (Lambda ESM)
         cap = spec.maximum_concurrency if spec.maximum_concurrency is not None else 1 << 30
         self.cap = min(cap, ESM_MAX_BATCHES, getattr(consumer, "limit", 1 << 30))
-        self.level = min(ESM_START_BATCHES, self.cap)
+        # FIFO: no ramp - concurrency follows the groups with messages, up to the cap
+        self.level = self.cap if self.fifo else min(ESM_START_BATCHES, self.cap)
         self.ticking = False
         self.window_armed = False
         if not self.lambda_esm:
@@ -631,6 +641,9 @@ class SqsQueue:
     def kick(self, now: float) -> None:
         vis = self.visible
         if not vis:
+            return
+        if self.fifo:
+            self._kick_fifo(now)
             return
         if not self.lambda_esm:
             st = self.st
@@ -656,6 +669,26 @@ class SqsQueue:
         if vis and (self.level < self.cap or self.level > ESM_START_BATCHES) and not self.ticking:
             self.ticking = True
             self.sys.at(now + 1.0, self._scale, None)
+
+    def _kick_fifo(self, now: float) -> None:
+        """FIFO: receives take free groups only; a pod slot takes one message."""
+        vis, busy = self.visible, self.busy_groups
+        if not self.lambda_esm:
+            st = self.st
+            while vis and st.free_slot():
+                batch = take(vis, busy, 1)
+                if not batch:
+                    return
+                hold(busy, batch)
+                self._start(now, batch, (st.take_free(), 0.0, False))  # type: ignore[attr-defined]
+            return
+        while vis and self.active < self.level:
+            batch = take(vis, busy, self.spec.batch_size)
+            if not batch:
+                return
+            hold(busy, batch)
+            self.active += 1
+            self._start(now, batch, None)
 
     def _window(self, _: Any) -> None:
         self.window_armed = False
@@ -697,16 +730,23 @@ class SqsQueue:
             elif spec.max_receive_count is not None and m[4] >= spec.max_receive_count:
                 self.dlq += 1
                 self.sys.task_done(m[1], now)
-            else:
-                back = max(now, received_at + spec.visibility_timeout)
+            else:  # a FIFO group stays held until its message is visible again
                 self.inflight += 1
-                self.sys.at(back, self._reappear, m)
+                self.sys.at(max(now, received_at + spec.visibility_timeout), self._reappear, m)
+                continue
+            if self.fifo:
+                release(self.busy_groups, m)
         self.kick(now)
 
     def _reappear(self, m: list[Any]) -> None:
         self.inflight -= 1
         m[3] = self.sys.now
-        self.put(m, self.sys.now)
+        if self.fifo:  # back at its place in its group, the group free again
+            put_back(self.visible, m)
+            release(self.busy_groups, m)
+            self.kick(self.sys.now)
+        else:
+            self.put(m, self.sys.now)
 
     def sample(self, now: float) -> None:
         r = self.rows
@@ -771,7 +811,9 @@ class SystemModel(PlatformModel):
         services = scenario.services
         self.names = [s.name for s in services]
         self.index = {n: i for i, n in enumerate(self.names)}
-        qnames = [q.name for q in scenario.queues]
+        sqs_specs = [q for q in scenario.queues if not isinstance(q, BusSpec)]
+        bus_specs = [q for q in scenario.queues if isinstance(q, BusSpec)]
+        qnames = [q.name for q in sqs_specs]
         self.wasm_busy: dict[str, int] = {}
         self.stations: list[Station] = []
         rng = ctx.rng
@@ -783,10 +825,36 @@ class SystemModel(PlatformModel):
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
             self.stations.append(st)
-        self.queues = [
-            SqsQueue(self, q, self.stations[self.index[q.consumer]]) for q in scenario.queues
-        ]
+        self.queues = [SqsQueue(self, q, self.stations[self.index[q.consumer]]) for q in sqs_specs]
         self.qindex = {n: k for k, n in enumerate(qnames)}
+        # EventBridge buses (sim.systems.eventbridge): rule matches from a common stream per bus,
+        # latencies and backoff jitter from the placement's.
+        self.buses = [
+            Bus(
+                b,
+                _Uniforms(substream(common, 600 + name_key(b.name))),
+                _Uniforms(substream(rng, 610 + name_key(b.name))),
+                DrawBuffer(b.latency, substream(rng, 620 + name_key(b.name))),
+            )
+            for b in bus_specs
+        ]
+        self.bindex = {b.name: k for k, b in enumerate(self.buses)}
+        self.group_pick = [
+            _Uniforms(substream(common, 700 + name_key(q.name)))
+            if q.fifo and q.groups > 1
+            else None
+            for q in sqs_specs
+        ]
+        # a rule's target: (True, queue index) or (False, service index)
+        self.bus_targets = [
+            [
+                (True, self.qindex[r.target])
+                if r.target in self.qindex
+                else (False, self.index[r.target])
+                for r in b.rules
+            ]
+            for b in bus_specs
+        ]
         for q in self.queues:
             if isinstance(q.st, PodStation):
                 q.st.source = q
@@ -886,6 +954,8 @@ class SystemModel(PlatformModel):
         p = 1.0 if always else s.probability  # a one_of branch: its probability picked it
         if s.publish in self.qindex:
             return (PUB_Q, p, s.count, self.qindex[s.publish])
+        if s.publish in self.bindex:
+            return (PUB_B, p, s.count, self.bindex[s.publish])
         return (PUB_S, p, s.count, self.index[s.publish])
 
     def plan(self, i: int) -> tuple[int, float, list[tuple[Any, ...]]]:
@@ -920,11 +990,27 @@ class SystemModel(PlatformModel):
                     steps.append((CALL, op[3], self.plan(op[4])))
         elif kind == PAR:
             steps.append((PAR, [(c, self.plan(j)) for c, j in op[1]]))
-        elif kind in (PUB_Q, PUB_S):
+        elif kind == PUB_Q:  # the message's plan at the consumer, and its FIFO group
             if op[1] >= 1.0 or u.next() < op[1]:
-                target = self.queues[op[3]].st.index if kind == PUB_Q else op[3]
+                target = self.queues[op[3]].st.index
                 for _ in range(op[2]):
-                    steps.append((kind, op[3], self.plan(target)))
+                    steps.append((kind, op[3], self.plan(target), self.group(op[3])))
+        elif kind == PUB_S:
+            if op[1] >= 1.0 or u.next() < op[1]:
+                for _ in range(op[2]):
+                    steps.append((kind, op[3], self.plan(op[3])))
+        elif kind == PUB_B:  # each rule matching the event: its target's plan
+            if op[1] >= 1.0 or u.next() < op[1]:
+                bus, targets = self.buses[op[3]], self.bus_targets[op[3]]
+                for _ in range(op[2]):
+                    hits = []
+                    for k in bus.match():
+                        is_q, j = targets[k]
+                        if is_q:
+                            hits.append((k, self.plan(self.queues[j].st.index), self.group(j)))
+                        else:
+                            hits.append((k, self.plan(j), 0))
+                    steps.append((PUB_B, op[3], hits))
         else:  # one_of
             x, acc = u.next(), 0.0
             for p, branch in op[1]:
@@ -932,6 +1018,14 @@ class SystemModel(PlatformModel):
                 if x < acc:
                     self._resolve(branch, h, u, steps)
                     break
+
+    def group(self, q: int) -> int:
+        """A message's MessageGroupId (FIFO; drawn uniformly from a common stream), else 0."""
+        pick = self.group_pick[q]
+        if pick is None:
+            return 0
+        n = self.queues[q].spec.groups
+        return min(int(pick.next() * n), n - 1)
 
     # -- heap ------------------------------------------------------------------------------------
     def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
@@ -1050,12 +1144,76 @@ class SystemModel(PlatformModel):
                 q = self.queues[step[1]]
                 q.sent += 1
                 st.pub_out[step[1]] += 1
-                q.put([step[2], root, self.now, self.now, 0], self.now)
-            else:  # PUB_S: an event straight to a service, fire and forget
+                q.put([step[2], root, self.now, self.now, 0, step[3], q.sent], self.now)
+            elif kind == PUB_S:  # an event straight to a service, fire and forget
                 root.pending += 1
                 st.events_out[step[2][0]] += 1
                 self.spawn(self._async(step[2], root, st), _TaskDone(self, root))
+            else:  # PUB_B: PutEvents; each matched rule's delivery after its latency
+                bus = self.buses[step[1]]
+                st.bus_out[step[1]] += 1
+                root.pending += len(step[2])
+                now = self.now
+                for (k, plan, g), lat in zip(
+                    step[2], bus.put([h[0] for h in step[2]]), strict=True
+                ):
+                    self.at(now + lat, self._bus_deliver, (step[1], k, plan, root, now, g))
         return OK
+
+    def _bus_deliver(self, arg: tuple) -> None:
+        b, k, plan, root, put_t, group = arg
+        bus = self.buses[b]
+        is_q, j = self.bus_targets[b][k]
+        now = self.now
+        if is_q:  # SendMessage: the queue has it (and settles the task)
+            bus.done(k, put_t, now, self.warmup)
+            q = self.queues[j]
+            q.sent += 1
+            q.put([plan, root, now, now, 0, group, q.sent], now)
+        elif self.stations[j].kind == "lambda":  # accepted into Lambda's async queue
+            bus.done(k, put_t, now, self.warmup)
+            self.spawn(self._lambda_event(plan, root), _TaskDone(self, root))
+        else:
+            self.spawn(self._api_destination(b, k, plan, root, put_t), _TaskDone(self, root))
+
+    def _lambda_event(self, plan: tuple, root: Root) -> Generator[Any, Any, Any]:
+        """An asynchronous invocation: attempts until success, retries used up or the maximum
+        event age (sim.systems.lambda_async)."""
+        aq = self.stations[plan[0]].async_q
+        aq.events += 1
+        t0, tries = self.now, [0, 0]
+        while True:
+            outcome = yield from self._visit(plan, root)
+            delay = aq.after(outcome, t0, self.now, tries)
+            if delay is None:
+                return outcome
+            yield delay
+            aq.waiting -= 1
+
+    def _api_destination(
+        self, b: int, k: int, plan: tuple, root: Root, put_t: float
+    ) -> Generator[Any, Any, Any]:
+        """An EventBridge API destination: paced HTTP requests with the retry policy."""
+        bus = self.buses[b]
+        dst = self.stations[plan[0]]
+        failures = 0
+        while True:
+            start = bus.slot(k, self.now)
+            if start > self.now:
+                yield start - self.now
+            bus.invocations += 1
+            bus.inflight += 1
+            outcome = yield (ATTEMPT, plan, root, dst.overhead(), bus.spec.http_timeout)
+            bus.inflight -= 1
+            if outcome == OK:
+                bus.done(k, put_t, self.now, self.warmup)
+                return OK
+            failures += 1
+            delay = bus.retry(k, failures, put_t, self.now)
+            if delay is None:
+                return outcome
+            if delay > 0:
+                yield delay
 
     def _hop(self, src: Station, dst: Station, cs: CallStep | None = None) -> float:
         """The latency of one call attempt (or event) from src to dst, counted on its Route."""
@@ -1090,9 +1248,12 @@ class SystemModel(PlatformModel):
 
     def _async(self, plan: tuple, root: Root, src: Station) -> Generator[Any, Any, Any]:
         """An event to a service (Lambda asynchronous invocation; a pod's fire-and-forget)."""
-        hop = self._hop(src, self.stations[plan[0]])
+        dst = self.stations[plan[0]]
+        hop = self._hop(src, dst)
         if hop > 0:
             yield hop
+        if dst.kind == "lambda":
+            return (yield from self._lambda_event(plan, root))
         return (yield from self._visit(plan, root))
 
     def _batch(self, q: SqsQueue, batch: list[list[Any]], slot: Any) -> Generator[Any, Any, Any]:
@@ -1210,9 +1371,12 @@ class SystemModel(PlatformModel):
     def snapshot(self, now: float) -> dict[str, float]:
         for q in self.queues:
             q.sample(now)
+        for bus in self.buses:
+            bus.sample(now)
         inst = sum(st.instances(now) for st in self.stations)
         busy = sum(st.busy for st in self.stations)
         queued = sum(st.queued() for st in self.stations) + sum(len(q.visible) for q in self.queues)
+        queued += sum(b.pending for b in self.buses)
         return {
             "instances": inst,
             "busy": float(busy),
@@ -1284,6 +1448,15 @@ class SystemModel(PlatformModel):
                 receives=q.batches,
                 message_size=q.spec.message_size,
                 batch_messages=q.received / q.batches if q.batches else 1.0,
+                window_s=self.end,
+                month_s=month,
+                fifo=q.spec.fifo,
+            )
+        for bus in self.buses:
+            out[f"queue:{bus.name}"] = eventbridge_bill(
+                events=bus.sent,
+                event_size=bus.spec.event_size,
+                api_invocations=bus.invocations,
                 window_s=self.end,
                 month_s=month,
             )
@@ -1388,6 +1561,7 @@ class SystemModel(PlatformModel):
                 "cold_starts": stats.cold_starts,
                 "instances_peak": float(st.pods_peak if isinstance(st, PodStation) else st.peak),
                 "throttles": getattr(st, "throttles", 0),
+                **({"async": st.async_q.stats()} if isinstance(st, LambdaStation) else {}),
                 "monthly_cost_usd": bills[st.name].monthly_usd,
                 "monthly_breakdown_usd": dict(bills[st.name].monthly_breakdown),
             }
@@ -1396,6 +1570,8 @@ class SystemModel(PlatformModel):
             w = np.asarray(q.waits) * 1e3
             b = bills[f"queue:{q.name}"]
             queues[q.name] = {
+                "type": "sqs",
+                "fifo": q.fifo,
                 "consumer": q.st.name,
                 "sent": q.sent,
                 "received": q.received,
@@ -1408,6 +1584,8 @@ class SystemModel(PlatformModel):
                 "monthly_cost_usd": b.monthly_usd,
                 "monthly_breakdown_usd": dict(b.monthly_breakdown),
             }
+        for bus in self.buses:
+            queues[bus.name] = self._bus_stats(bus, bills[f"queue:{bus.name}"])
         comp = np.asarray(self.completions) * 1e3
         return {
             "services": services,
@@ -1449,7 +1627,44 @@ class SystemModel(PlatformModel):
                 if n:
                     q = self.queues[k].name
                     out.append({"from": st.name, "to": f"queue:{q}", "kind": "publish", "count": n})
+            for k, n in enumerate(st.bus_out):
+                if n:
+                    b = self.buses[k].name
+                    out.append({"from": st.name, "to": f"queue:{b}", "kind": "publish", "count": n})
         return out
+
+    def _bus_consumers(self, bus: Bus) -> dict[str, int]:
+        """Events delivered per target (a service, or `queue:<name>` for an SQS target)."""
+        out: dict[str, int] = {}
+        targets = self.bus_targets[self.buses.index(bus)]
+        for (is_q, j), n in zip(targets, bus.per_rule, strict=True):
+            name = f"queue:{self.queues[j].name}" if is_q else self.names[j]
+            out[name] = out.get(name, 0) + n[1]
+        return out
+
+    def _bus_stats(self, bus: Bus, b: Bill) -> dict[str, Any]:
+        """A bus's figures under the SQS key names where they mean the same (time_in_queue_ms:
+        PutEvents to delivery; depth: matched events not yet delivered or dropped)."""
+        return {
+            "type": "eventbridge",
+            "sent": bus.sent,
+            "matched": bus.matched,
+            "delivered": bus.delivered,
+            "invocations": bus.invocations,
+            "retries": bus.retries,
+            "dlq": bus.dlq,
+            # deliveries per target (sim.systems.summary draws the bus's edges from them)
+            "consumers": self._bus_consumers(bus),
+            "rules": {
+                r.name: {"target": r.target, "matched": n[0], "delivered": n[1], "dlq": n[2]}
+                for r, n in zip(bus.rules, bus.per_rule, strict=True)
+            },
+            "time_in_queue_ms": _pcts(np.asarray(bus.waits) * 1e3),
+            "depth_max": float(bus.pending_max),
+            "timeline": {k: list(v) for k, v in bus.rows.items()},
+            "monthly_cost_usd": b.monthly_usd,
+            "monthly_breakdown_usd": dict(b.monthly_breakdown),
+        }
 
 
 def _pcts(ms: np.ndarray) -> dict[str, float | None]:

@@ -16,6 +16,7 @@ from sim.config import Duration, Fraction, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
 from sim.platforms.lambda_spec import Backoff
 from sim.pricing.tables import Bytes
+from sim.systems.eventbridge_spec import AsyncInvokeSpec, BusSpec
 from sim.systems.hops import VIAS, NetworkSpec, Size, Via, check_via, default_via
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
@@ -111,6 +112,11 @@ class ServiceSpec(Strict):
     steps: list[Step] = Field(
         default_factory=list, description="in order; without `work` steps all work comes first"
     )
+    async_invoke: AsyncInvokeSpec = Field(
+        default_factory=AsyncInvokeSpec,
+        alias="async",
+        description="Lambda asynchronous invocation (events to this function)",
+    )
 
     @model_validator(mode="after")
     def _work_shares(self) -> ServiceSpec:
@@ -121,7 +127,8 @@ class ServiceSpec(Strict):
 
 
 class QueueSpec(Strict):
-    """An SQS standard queue and the event source mapping (or workers) that consume it."""
+    """An SQS queue (standard, or FIFO with message groups) and the event source mapping (or
+    workers) that consume it."""
 
     name: str = Field(min_length=1)
     type: Literal["sqs"] = "sqs"
@@ -138,6 +145,34 @@ class QueueSpec(Strict):
         None, ge=1, le=1000, description="redrive policy: receives before the DLQ (None: no DLQ)"
     )
     message_size: Bytes = Field(1024.0, gt=0, le=1048576, description="bytes per message")
+    fifo: bool = Field(False, description="a FIFO queue (message groups, order within a group)")
+    groups: int = Field(
+        1, ge=1, le=100_000, description="FIFO: MessageGroupIds, each message's drawn uniformly"
+    )
+
+    @model_validator(mode="after")
+    def _fifo(self) -> QueueSpec:
+        # lambda/latest/dg/services-sqs-parameters.html: "For FIFO queues, the maximum is 10";
+        # "Batching window is not supported for FIFO queues".
+        if not self.fifo and self.groups != 1:
+            raise ValueError("`groups` are message groups of a FIFO queue: add `fifo: true`")
+        if self.fifo and self.batch_size > 10:
+            raise ValueError("a FIFO queue's batch_size is at most 10 (Lambda's limit)")
+        if self.fifo and self.batching_window > 0:
+            raise ValueError("Lambda supports no batching_window on a FIFO queue")
+        return self
+
+
+def _default_sqs(v: Any) -> Any:
+    return {"type": "sqs", **v} if isinstance(v, dict) and "type" not in v else v
+
+
+# `queues:` entries by `type` (default sqs).
+AnyQueue = Annotated[
+    QueueSpec | BusSpec,
+    Field(discriminator="type"),
+    BeforeValidator(_default_sqs),
+]
 
 
 class PlacementSpec(Strict):
@@ -185,7 +220,7 @@ class SystemProblem(Exception):
 
 def check_system(
     services: list[ServiceSpec],
-    queues: list[QueueSpec],
+    queues: list[Any],
     placements: list[PlacementSpec],
     platform_specs: dict[str, Any],
     network: NetworkSpec | None = None,
@@ -239,7 +274,10 @@ def check_system(
             "synchronous calls form a cycle (each caller would wait for itself): "
             + " -> ".join(cycle),
         )
+    _check_buses(queues, known, names, fed)
     for k, q in enumerate(queues):
+        if isinstance(q, BusSpec):
+            continue
         if q.consumer not in known:
             raise SystemProblem(
                 ("queues", k, "consumer"),
@@ -248,7 +286,7 @@ def check_system(
             )
         if q.name not in fed:
             raise SystemProblem(("queues", k), f"nothing publishes to queue {q.name!r}")
-    consumers = {q.consumer for q in queues}
+    consumers = {q.consumer for q in queues if not isinstance(q, BusSpec)}
     for k, pl in enumerate(placements):
         for svc, plat in pl.services.items():
             if svc not in known:
@@ -369,6 +407,27 @@ def resolve_via(cs: CallStep | None, caller: Any, callee: Any, network: NetworkS
         if (rule.caller, rule.callee) == (caller.name, callee.name):
             return rule.via
     return default_via(caller, callee)
+
+
+def _check_buses(queues: list[Any], known: set[str], names: list[str], fed: set[str]) -> set[str]:
+    """EventBridge buses: something publishes to each; every rule targets a known service or SQS
+    queue (a bus is no target here). Marks the targeted queues fed; returns targeted services."""
+    qnames = [q.name for q in queues if not isinstance(q, BusSpec)]
+    targets: set[str] = set()
+    for k, b in enumerate(queues):
+        if not isinstance(b, BusSpec):
+            continue
+        if b.name not in fed:
+            raise SystemProblem(("queues", k), f"nothing publishes to bus {b.name!r}")
+        for r, rule in enumerate(b.rules):
+            if rule.target not in known and rule.target not in qnames:
+                raise SystemProblem(
+                    ("queues", k, "rules", r, "target"),
+                    f"rule {rule.name!r} targets unknown service or SQS queue {rule.target!r}"
+                    + _hint(rule.target, names + qnames),
+                )
+            (targets if rule.target in known else fed).add(rule.target)
+    return targets
 
 
 def _hint(name: str, names: list[str]) -> str:

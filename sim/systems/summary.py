@@ -148,9 +148,23 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
             "monthly_cost_usd": _mean([p["monthly_cost_usd"] for p in per]),
             "monthly_breakdown_usd": _mean_dict([p["monthly_breakdown_usd"] for p in per]),
         }
+        if "async" in per[0]:  # a Lambda function's asynchronous queue: counts summed, peak max
+            services[name]["async"] = {
+                k: max(p["async"][k] for p in per)
+                if k == "queued_max"
+                else int(sum(p["async"][k] for p in per))
+                for k in per[0]["async"]
+            }
     queues: dict[str, Any] = {}
     for name in dict.fromkeys(n for s in stats for n in s.get("queues") or {}):
-        queues[name] = _queue([s["queues"][name] for s in stats if name in s["queues"]], interval)
+        per = [s["queues"][name] for s in stats if name in s["queues"]]
+        queues[name] = _queue(per, interval)
+        if "rules" in per[0]:  # a bus: per rule, counts summed over replications
+            queues[name]["rules"] = {
+                r: {"target": v["target"]}
+                | {k: int(sum(p["rules"][r][k] for p in per)) for k in v if k != "target"}
+                for r, v in per[0]["rules"].items()
+            }
     comp = [s["async_completion_ms"] for s in stats]
     return {
         "services": services,

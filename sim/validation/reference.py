@@ -42,6 +42,7 @@ from sim.scenario import Scenario
 from sim.systems.engine import (
     CALL,
     PAR,
+    PUB_B,
     PUB_Q,
     PUB_S,
     WORK,
@@ -925,7 +926,10 @@ class _RefSqs:
 
     def __init__(self, ref: ReferenceSystem, spec: Any, consumer: Station) -> None:
         self.ref, self.spec, self.st, self.name = ref, spec, consumer, spec.name
-        self.visible: deque[list[Any]] = deque()  # [plan, root, sent, visible since, receives]
+        # [plan, root, sent, visible since, receives, group, send number]
+        self.visible: deque[list[Any]] = deque()
+        self.fifo = spec.fifo
+        self.out: dict[int, int] = {}  # FIFO: messages in flight per group
         self.inflight = 0  # received and not deleted, or waiting out the visibility timeout
         self.sent = self.received = self.deleted = self.dlq = self.batches = 0
         self.waits: list[float] = []
@@ -934,7 +938,8 @@ class _RefSqs:
         self.esm = consumer.kind == "lambda"
         most = spec.maximum_concurrency or ESM_MAX_BATCHES
         self.ceiling = min(most, ESM_MAX_BATCHES, getattr(consumer, "limit", ESM_MAX_BATCHES))
-        self.pollers = min(ESM_START_BATCHES, self.ceiling)  # concurrent batches allowed now
+        # concurrent batches allowed now (FIFO: the ceiling; the free groups limit it)
+        self.pollers = self.ceiling if self.fifo else min(ESM_START_BATCHES, self.ceiling)
         self.running = 0  # batches being processed
         self.scaler: simpy.Process | None = None
         self.window: simpy.Process | None = None
@@ -947,6 +952,9 @@ class _RefSqs:
         """Hand visible messages to the consumer as far as it takes them now."""
         ref, vis = self.ref, self.visible
         now = ref.env.now
+        if self.fifo:
+            self._deliver_fifo()
+            return
         if not self.esm:
             while vis:
                 slot = ref.take_slot(self.st)
@@ -969,6 +977,37 @@ class _RefSqs:
             and (self.scaler is None)
         ):
             self.scaler = ref.env.process(self._scale())
+
+    def _fifo_batch(self, size: int) -> list[list[Any]]:
+        """SQS FIFO: messages of groups with nothing in flight; as many of one group as
+        possible, the group of the oldest such message first; kept in queue order."""
+        free = [m for m in self.visible if not self.out.get(m[5])]
+        chosen: list[list[Any]] = []
+        for g in dict.fromkeys(m[5] for m in free):
+            chosen += [m for m in free if m[5] == g][: size - len(chosen)]
+            if len(chosen) == size:
+                break
+        ids = {id(m) for m in chosen}
+        self.visible = deque(m for m in self.visible if id(m) not in ids)
+        for m in chosen:
+            self.out[m[5]] = self.out.get(m[5], 0) + 1
+        return [m for m in free if id(m) in ids]
+
+    def _deliver_fifo(self) -> None:
+        ref = self.ref
+        if not self.esm:
+            while self.visible and ref.has_slot(self.st):
+                batch = self._fifo_batch(1)  # one message per free pod slot
+                if not batch:
+                    return
+                self._receive(batch, ref.take_slot(self.st))
+            return
+        while self.visible and self.running < self.pollers:
+            batch = self._fifo_batch(self.spec.batch_size)
+            if not batch:
+                return
+            self.running += 1
+            self._receive(batch, None)
 
     def _window(self, due: float) -> Generator[Any, Any, Any]:
         yield self.ref.env.timeout(due - self.ref.env.now)
@@ -1011,6 +1050,8 @@ class _RefSqs:
                     self.deleted += 1
                 else:
                     self.dlq += 1
+                if self.fifo:
+                    self.out[m[5]] -= 1
                 ref.task_done(m[1], now)
             else:
                 self.inflight += 1
@@ -1023,6 +1064,11 @@ class _RefSqs:
         self.ref.now = self.ref.env.now
         self.inflight -= 1
         m[3] = self.ref.env.now
+        if self.fifo:  # back in send order; its group free again when all its messages are
+            self.out[m[5]] -= 1
+            self.visible = deque(sorted([*self.visible, m], key=lambda x: x[6]))
+            self.deliver()
+            return
         self.send(m)
 
     def sample(self, now: float) -> None:
@@ -1086,6 +1132,11 @@ class ReferenceSystem(SystemModel):
 
     def resume_at(self, t: float, proc: Any, value: Any) -> None:  # a KEDA station's queue
         proc.succeed(value)
+
+    def has_slot(self, st: Station) -> bool:
+        if st.index not in self.slots:
+            return st.free_slot()
+        return any(res.count < res.capacity for res in self.slots[st.index])
 
     def take_slot(self, st: Station) -> Any:
         """A free pod slot for a queue worker now, or None."""
@@ -1206,13 +1257,91 @@ class ReferenceSystem(SystemModel):
                 q = self.queues[step[1]]
                 q.sent += 1
                 st.pub_out[step[1]] += 1
-                q.send([step[2], root, env.now, env.now, 0])
+                q.send([step[2], root, env.now, env.now, 0, step[3], q.sent])
             elif kind == PUB_S:
                 root.pending += 1
                 st.events_out[step[2][0]] += 1
                 env.process(self._event_ref(step[2], root, st))
                 yield env.timeout(0)  # the event is sent before this request goes on
+            elif kind == PUB_B:  # PutEvents: one process per matched rule's delivery
+                bus = self.buses[step[1]]
+                st.bus_out[step[1]] += 1
+                root.pending += len(step[2])
+                lats = bus.put([h[0] for h in step[2]])
+                for (k, plan, g), lat in zip(step[2], lats, strict=True):
+                    env.process(self._bus_ref(step[1], k, plan, root, env.now, lat, g))
         return OK
+
+    def _bus_ref(
+        self, b: int, k: int, plan: tuple, root: Root, put_t: float, lat: float, group: int
+    ) -> Generator[Any, Any, Any]:
+        """One rule's delivery of one event (sim.systems.eventbridge): after the latency, into
+        the SQS queue, into Lambda's asynchronous queue, or to an API destination."""
+        env = self.env
+        yield env.timeout(lat)
+        self.now = env.now
+        bus = self.buses[b]
+        is_q, j = self.bus_targets[b][k]
+        if is_q:
+            bus.done(k, put_t, env.now, self.warmup)
+            q = self.queues[j]
+            q.sent += 1
+            q.send([plan, root, env.now, env.now, 0, group, q.sent])
+            return
+        if self.stations[j].kind == "lambda":
+            bus.done(k, put_t, env.now, self.warmup)
+            yield from self._lambda_event_ref(plan, root)
+        else:
+            yield from self._api_destination_ref(bus, k, plan, root, put_t)
+        self.task_done(root, env.now)
+
+    def _lambda_event_ref(self, plan: tuple, root: Root) -> Generator[Any, Any, Any]:
+        """Lambda's asynchronous invocation: the event waits in the function's queue for each
+        retry (sim.systems.lambda_async: the schedule)."""
+        env = self.env
+        aq = self.stations[plan[0]].async_q
+        aq.events += 1
+        t0, tries = env.now, [0, 0]
+        while True:
+            outcome = (yield from self._visit_ref(plan, root))[0]
+            self.now = env.now
+            delay = aq.after(outcome, t0, env.now, tries)
+            if delay is None:
+                return outcome
+            yield env.timeout(delay)
+            self.now = env.now
+            aq.waiting -= 1
+
+    def _api_destination_ref(
+        self, bus: Any, k: int, plan: tuple, root: Root, put_t: float
+    ) -> Generator[Any, Any, Any]:
+        """An API destination: requests paced to the rule's rate, each `visit | timeout`, retried
+        with the rule's backoff until delivered or sent to the DLQ."""
+        env = self.env
+        dst = self.stations[plan[0]]
+        failures = 0
+        while True:
+            start = bus.slot(k, env.now)
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            self.now = env.now
+            bus.invocations += 1
+            bus.inflight += 1
+            visit = env.process(self._after(dst.overhead(), plan, root))
+            timer = env.timeout(bus.spec.http_timeout)
+            fired = yield visit | timer
+            self.now = env.now
+            outcome = fired[visit][0] if visit in fired else TIMED_OUT
+            bus.inflight -= 1
+            if outcome == OK:
+                bus.done(k, put_t, env.now, self.warmup)
+                return
+            failures += 1
+            delay = bus.retry(k, failures, put_t, env.now)
+            if delay is None:
+                return
+            if delay > 0:
+                yield env.timeout(delay)
 
     def _batch_ref(self, q: _RefSqs, batch: list[list[Any]], slot: Any) -> Generator[Any, Any, Any]:
         """One batch: one Lambda invocation (or one pod worker) runs its messages in turn and
@@ -1274,6 +1403,13 @@ class ReferenceSystem(SystemModel):
 
     def _event_ref(self, plan: tuple, root: Root, src: Any) -> Generator[Any, Any, Any]:
         self.now = self.env.now
-        hop = self._hop(src, self.stations[plan[0]])
-        yield self.env.process(self._after(hop, plan, root))
+        dst = self.stations[plan[0]]
+        hop = self._hop(src, dst)
+        if dst.kind == "lambda":  # Lambda's asynchronous invocation path
+            if hop > 0:
+                yield self.env.timeout(hop)
+            self.now = self.env.now
+            yield from self._lambda_event_ref(plan, root)
+        else:
+            yield self.env.process(self._after(hop, plan, root))
         self.task_done(root, self.env.now)
