@@ -184,7 +184,7 @@ def test_bill_stacks_to_the_placement_total_to_the_cent() -> None:
     parts = {t["meta"]["part"] for t in bars}
     assert UNATTRIBUTED not in parts  # every line of the bill belongs to a service or a queue
     assert {"orders", "payments", "thumbnails", "emails"} <= parts
-    assert {"queue:email-jobs", "queue:thumbnail-jobs"} <= parts
+    assert {"queue:email-jobs", "queue:order-events"} <= parts
     for i, name in enumerate(bars[0]["x"]):
         total = summary["platforms"][name]["monthly_cost_usd"]
         assert round(sum(float(t["y"][i]) for t in bars), 2) == round(total, 2), name
