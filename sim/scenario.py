@@ -30,7 +30,7 @@ from sim.config import (
 from sim.errors import InputError
 from sim.platforms import PlatformSpec
 from sim.pricing.tables import billing_month_s
-from sim.systems.spec import PlacementSpec, QueueSpec, ServiceSpec, SystemProblem, check_system
+from sim.systems.spec import AnyQueue, PlacementSpec, ServiceSpec, SystemProblem, check_system
 from sim.workload import WorkloadSpec
 
 
@@ -78,7 +78,7 @@ class Scenario(Strict):
     # A system (issue 17, sim.systems): services joined by calls and queues, and the placements
     # of the services on `platforms` compared in their stead. None: one implicit service.
     services: list[ServiceSpec] | None = None
-    queues: list[QueueSpec] = Field(default_factory=list)
+    queues: list[AnyQueue] = Field(default_factory=list)
     placements: list[PlacementSpec] | None = None
 
     @model_validator(mode="before")

@@ -132,7 +132,8 @@ def print_system(summary: dict) -> None:
             w = v["time_in_queue_ms"]
             t.add_row(
                 f"queue {q}",
-                f"sqs -> {v['consumer']}" + (f", DLQ {v['dlq']}" if v["dlq"] else ""),
+                f"{v.get('type', 'sqs')} -> {v['consumer']}"
+                + (f", DLQ {v['dlq']}" if v["dlq"] else ""),
                 fmt.count(v["sent"]),
                 fmt.ms(w.get("p50")),
                 fmt.ms(w.get("p99")),

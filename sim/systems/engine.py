@@ -48,6 +48,7 @@ from sim.pricing.systems import merge_bills, sqs_bill
 from sim.pricing.tables import Bill, instance_type
 from sim.pricing.wasm import WasmUsage, wasm_bill
 from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder, RequestLog
+from sim.systems.kafka import KafkaTopic
 from sim.systems.spec import (
     ESM_MAX_BATCHES,
     ESM_SCALE_UP_PER_MINUTE,
@@ -283,7 +284,7 @@ class PodStation(Station):
         self.starting = 0  # pods scheduled, not ready yet
         self.cancel = 0  # starting pods removed before they were ready
         self.owed = 0  # slots of removed pods still busy: dropped as they free up
-        self.source: SqsQueue | None = None
+        self.source: Any = None  # the SqsQueue or KafkaTopic it consumes (KEDA reads it)
         self.ps_acc, self.ps_t = 0.0, 0.0  # pod-seconds so far, and when last counted
         if self.keda is not None:
             self.pods = self.keda.initial_replicas
@@ -356,6 +357,8 @@ class PodStation(Station):
         q = self.source
         assert q is not None and self.keda is not None
         trig = self.spec.keda.triggers[0].metadata
+        if q.spec.type == "kafka":  # kafka trigger: the topic's lag (sim.systems.kafka)
+            return float(q.keda_metric(trig))
         return float(len(q.visible) + (q.inflight if trig.scaleOnInFlight else 0))
 
     def poll(self, now: float) -> None:
@@ -542,6 +545,9 @@ class SqsQueue:
         m[3] = self.sys.now
         self.put(m, self.sys.now)
 
+    def backlog(self) -> int:
+        return len(self.visible)
+
     def sample(self, now: float) -> None:
         r = self.rows
         r["time_s"].append(now)
@@ -579,8 +585,16 @@ class SystemModel(PlatformModel):
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
             self.stations.append(st)
-        self.queues = [
-            SqsQueue(self, q, self.stations[self.index[q.consumer]]) for q in scenario.queues
+        self.queues: list[Any] = [
+            KafkaTopic(
+                self,
+                q,
+                self.stations[self.index[q.consumer]],
+                _Uniforms(substream(common, 600 + name_key(q.name))),
+            )
+            if q.type == "kafka"
+            else SqsQueue(self, q, self.stations[self.index[q.consumer]])
+            for q in scenario.queues
         ]
         self.qindex = {n: k for k, n in enumerate(qnames)}
         for q in self.queues:
@@ -630,9 +644,15 @@ class SystemModel(PlatformModel):
             seg[-1] = (now, n)
         else:
             seg.append((now, n))
+        for q in self.queues:  # a Kafka consumer group follows its pods (a rebalance)
+            if q.spec.type == "kafka" and q.st.platform == platform and q.st.kind != "lambda":
+                q.kick(now)
 
     def start(self) -> None:
         env = self.env
+        for q in self.queues:
+            if q.spec.type == "kafka":
+                q.start()
         for st in self.stations:
             if isinstance(st, PodStation) and st.keda is not None:
                 k = st.keda
@@ -960,7 +980,7 @@ class SystemModel(PlatformModel):
             q.sample(now)
         inst = sum(st.instances(now) for st in self.stations)
         busy = sum(st.busy for st in self.stations)
-        queued = sum(st.queued() for st in self.stations) + sum(len(q.visible) for q in self.queues)
+        queued = sum(st.queued() for st in self.stations) + sum(q.backlog() for q in self.queues)
         return {
             "instances": inst,
             "busy": float(busy),
@@ -1026,6 +1046,9 @@ class SystemModel(PlatformModel):
             group = [st for st in self.stations if st.platform == name]
             out.update(self._cluster_bill(group))
         for q in self.queues:
+            if q.spec.type == "kafka":
+                out[f"queue:{q.name}"] = q.bill(self.end, month)
+                continue
             out[f"queue:{q.name}"] = sqs_bill(
                 sent=q.sent,
                 receives=q.batches,
@@ -1103,8 +1126,11 @@ class SystemModel(PlatformModel):
             }
         queues = {}
         for q in self.queues:
-            w = np.asarray(q.waits) * 1e3
             b = bills[f"queue:{q.name}"]
+            w = np.asarray(q.waits) * 1e3
+            if q.spec.type == "kafka":
+                queues[q.name] = {**q.stats(b), "time_in_queue_ms": _pcts(w)}
+                continue
             queues[q.name] = {
                 "consumer": q.st.name,
                 "sent": q.sent,

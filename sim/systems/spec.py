@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from sim.config import Duration, Fraction, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
@@ -35,6 +35,21 @@ ESM_BATCH_SIZE = 10
 ESM_START_BATCHES = 5
 ESM_SCALE_UP_PER_MINUTE = 300
 ESM_MAX_BATCHES = 1000
+# Kafka topics (sim.systems.kafka; docs/model.md §18 "Kafka topics" has the sources):
+# - broker `num.partitions` default 1 (Kafka broker configs);
+# - Lambda's Kafka/MSK event source mapping (lambda/latest/dg/with-msk-configure.html,
+#   services-msk-parameters / with-kafka-parameters): BatchSize default 100,
+#   MaximumBatchingWindowInSeconds default 500 ms for Kafka sources; on-demand poller scaling
+#   (kafka-scaling-modes.html): one consumer at first, "in one-minute intervals, Lambda evaluates
+#   the offset lag of all the partitions", at most one consumer per partition;
+# - the rebalance pause: the broker's group.initial.rebalance.delay.ms default 3000 ms (Kafka
+#   broker configs), the time a (re)forming group waits for members before assigning partitions.
+KAFKA_PARTITIONS = 1
+KAFKA_ESM_BATCH_SIZE = 100
+KAFKA_ESM_BATCHING_WINDOW_S = 0.5
+KAFKA_ESM_START_POLLERS = 1
+KAFKA_ESM_EVALUATION_S = 60.0
+KAFKA_REBALANCE_PAUSE_S = 3.0
 
 
 class CallStep(Strict):
@@ -134,6 +149,75 @@ class QueueSpec(Strict):
     message_size: Bytes = Field(1024.0, gt=0, le=1048576, description="bytes per message")
 
 
+class KafkaSpec(Strict):
+    """A Kafka topic and the one consumer group (the `consumer` service) that reads it."""
+
+    name: str = Field(min_length=1)
+    type: Literal["kafka"]
+    consumer: str = Field(min_length=1, description="the service of the consumer group")
+    partitions: int = Field(KAFKA_PARTITIONS, ge=1, le=10000)
+    keys: int | None = Field(
+        None,
+        ge=1,
+        le=10**9,
+        description="distinct record keys, hashed to partitions (murmur2, as the Java producer); "
+        "None: keyless records spread round robin",
+    )
+    batch_size: int = Field(
+        KAFKA_ESM_BATCH_SIZE, ge=1, le=10000, description="Lambda ESM BatchSize (pods: 1 record)"
+    )
+    batching_window: Duration = Field(
+        KAFKA_ESM_BATCHING_WINDOW_S,
+        ge=0,
+        le=300,
+        description="Lambda ESM MaximumBatchingWindowInSeconds",
+    )
+    maximum_retry_attempts: int | None = Field(
+        None,
+        ge=0,
+        le=10000,
+        description="retries of a failed batch before it is discarded (None: until it succeeds)",
+    )
+    rebalance_pause: Duration = Field(
+        KAFKA_REBALANCE_PAUSE_S,
+        ge=0,
+        le=300,
+        description="no member fetches for this long after the group's membership changes",
+    )
+    message_size: Bytes = Field(1024.0, gt=0, le=1048576, description="bytes per record")
+    hosting: Literal["msk"] = Field("msk", description="msk: Amazon MSK provisioned brokers")
+    brokers: int = Field(3, ge=1, le=90, description="MSK brokers (one per AZ in 3 AZs)")
+    broker_type: str = Field("kafka.m5.large", description="MSK broker instance type")
+    storage: float = Field(
+        1000.0, gt=0, le=16384, description="EBS storage per broker, GiB (MSK console default)"
+    )
+
+    @model_validator(mode="after")
+    def _broker_priced(self) -> KafkaSpec:
+        from sim.pricing.tables import tiers
+
+        try:
+            tiers(f"msk.broker.{self.broker_type}")
+        except KeyError:
+            raise ValueError(
+                f"no MSK price for broker_type {self.broker_type!r} (prices.yaml msk.broker.*)"
+            ) from None
+        return self
+
+
+def _queue_type(v: Any) -> str:
+    if isinstance(v, dict):
+        return str(v.get("type", "sqs"))
+    return str(getattr(v, "type", "sqs"))
+
+
+# A `queues:` entry: an SQS queue (the default `type`) or a Kafka topic.
+AnyQueue = Annotated[
+    Annotated[QueueSpec, Tag("sqs")] | Annotated[KafkaSpec, Tag("kafka")],
+    Discriminator(_queue_type),
+]
+
+
 class PlacementSpec(Strict):
     """One way to run the system: every service -> the name of a platform in `platforms`."""
 
@@ -179,7 +263,7 @@ class SystemProblem(Exception):
 
 def check_system(
     services: list[ServiceSpec],
-    queues: list[QueueSpec],
+    queues: list[QueueSpec | KafkaSpec],
     placements: list[PlacementSpec],
     platform_specs: dict[str, Any],
 ) -> None:
@@ -241,6 +325,9 @@ def check_system(
         if q.name not in fed:
             raise SystemProblem(("queues", k), f"nothing publishes to queue {q.name!r}")
     consumers = {q.consumer for q in queues}
+    kinds: dict[str, set[str]] = {}  # consumer -> the types of queue it reads
+    for q in queues:
+        kinds.setdefault(q.consumer, set()).add(q.type)
     called = {c for targets in graph.values() for c in targets} | (fed & known)
     called |= {s.name for s in services if s.entry > 0}
     for k, pl in enumerate(placements):
@@ -256,18 +343,28 @@ def check_system(
                     f"unknown platform {plat!r}{_hint(plat, list(platforms))}",
                 )
             if platforms[plat] == "wasm" and svc in consumers:
+                what = "a Kafka topic" if "kafka" in kinds[svc] else "an SQS queue"
                 raise SystemProblem(
                     ("placements", k, "services", svc),
-                    f"{svc!r} consumes an SQS queue; a Wasm platform cannot (no SQS trigger)",
+                    f"{svc!r} consumes {what}; a Wasm platform cannot (no such trigger)",
                 )
             spec = platform_specs[plat]
+            if spec.type == "kubernetes" and "kafka" in kinds.get(svc, set()) and svc in called:
+                raise SystemProblem(
+                    ("placements", k, "services", svc),
+                    f"{svc!r} consumes a Kafka topic on Kubernetes: its pods are the consumer "
+                    "group's members and take no calls (give the calls another service)",
+                )
             if spec.type == "kubernetes" and spec.scaler == "keda":
                 types = {t.type for t in spec.keda.triggers}
-                if types != {"aws-sqs-queue"} or svc not in consumers or svc in called:
+                read = kinds.get(svc, set())
+                want = {"sqs": "aws-sqs-queue", "kafka": "kafka"}.get(next(iter(read), ""), "")
+                if types != {want} or len(read) != 1 or svc in called:
                     raise SystemProblem(
                         ("placements", k, "services", svc),
                         f"platform {plat!r}: in a system, KEDA scales a deployment that only "
-                        "consumes an SQS queue, on aws-sqs-queue triggers (others: not yet)",
+                        "consumes one queue: an SQS queue on aws-sqs-queue triggers, a Kafka "
+                        "topic on kafka triggers (others: not yet)",
                     )
             elif spec.type == "kubernetes" and (
                 spec.scaler != "fixed" or spec.routing not in SYSTEM_ROUTINGS
