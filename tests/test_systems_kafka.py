@@ -283,8 +283,8 @@ def test_msk_bill_by_hand_to_the_cent() -> None:
         window_s=3600,
         month_s=month,
     )
-    assert b.monthly_breakdown["msk_brokers"] == pytest.approx(459.90, abs=0.005)
-    assert b.monthly_breakdown["msk_storage"] == pytest.approx(300.00, abs=0.005)
+    assert b.monthly_breakdown["instances"] == pytest.approx(459.90, abs=0.005)
+    assert b.monthly_breakdown["ebs"] == pytest.approx(300.00, abs=0.005)
     b = msk_bill(
         brokers=2, broker_type="kafka.m7g.large", storage_gib=500, window_s=600, month_s=month
     )
@@ -367,3 +367,15 @@ def test_bad_kafka_system_exits_2_naming_the_key(
     assert code == 2, out
     assert key in out and words in out, out
     assert "Traceback" not in out
+
+
+def test_summary_keeps_the_topic_figures() -> None:
+    """summary.json `system.<placement>.queues.<topic>`: the SQS keys plus Kafka's own."""
+    from sim.systems.summary import summarize_system
+
+    data = _system("fn", [_fn()], {"partitions": 2, "keys": 5}, duration="3m")
+    run, topic = _run(data)
+    q = summarize_system([run])["queues"]["t"]
+    assert q["type"] == "kafka" and q["partitions"] == 2
+    assert q["processed"] == q["deleted"] == sum(topic.committed)
+    assert q["rebalances"] == topic.rebalances and len(q["lag_max_by_partition"]) == 2

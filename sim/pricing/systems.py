@@ -49,15 +49,16 @@ def msk_bill(
     records: int = 0,
 ) -> Bill:
     """Amazon MSK provisioned (Standard brokers): broker-hours of `broker_type` x `brokers`, and
-    the EBS storage provisioned per broker in GB-months (prices.yaml `msk.*`). In-cluster
-    replication traffic is free; client data transfer is not billed here."""
+    the EBS storage provisioned per broker in GB-months (prices.yaml `msk.*`), as the bill lines
+    `instances` and `ebs` (the report's colours of those names). In-cluster replication traffic
+    is free; client data transfer is not billed here."""
     b = BillBuilder(window_s, month_s)
     rate = price(f"msk.broker.{broker_type}")
     hours = b.monthly(brokers * window_s / 3600.0)
-    b.line("msk_brokers", rate.cost(hours), [rate])
+    b.line("instances", rate.cost(hours), [rate])
     store = price("msk.storage")
     months = b.monthly(brokers * storage_gib * window_s / b.month_s)
-    b.line("msk_storage", store.cost(months), [store])
+    b.line("ebs", store.cost(months), [store])
     return b.build(records)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.platforms.base import every
 from sim.pricing.systems import msk_bill
 from sim.pricing.tables import Bill
 from sim.records import OK, REJECTED
@@ -237,12 +238,10 @@ class KafkaTopic:
         self.kick(now)
 
     def start(self) -> None:
+        # a control loop, like KEDA's polls: a SimPy process that sees the data plane up to now
         if self.lambda_esm:
-            self.sys.at(KAFKA_ESM_EVALUATION_S, self._tick, None)
-
-    def _tick(self, _: Any) -> None:
-        self.evaluate(self.sys.now)
-        self.sys.at(self.sys.now + KAFKA_ESM_EVALUATION_S, self._tick, None)
+            env = self.sys.env
+            env.process(every(env, KAFKA_ESM_EVALUATION_S, self.evaluate))
 
     def kick(self, now: float) -> None:
         """Hand waiting records to free members, partition by partition (oldest head first)."""

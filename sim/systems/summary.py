@@ -50,6 +50,18 @@ def summarize_system(runs: list[Any]) -> dict[str, Any]:
             "monthly_breakdown_usd": _mean_dict([p["monthly_breakdown_usd"] for p in per]),
             "timeline_replication_0": per[0]["timeline"],
         }
+        if per[0].get("type") == "kafka":  # a Kafka topic's own figures (sim.systems.kafka)
+            queues[name].update(
+                type="kafka",
+                partitions=per[0]["partitions"],
+                processed=int(sum(p["processed"] for p in per)),
+                lag_max=max(p["lag_max"] for p in per),
+                lag_max_by_partition=np.max(
+                    [p["lag_max_by_partition"] for p in per], axis=0
+                ).tolist(),
+                rebalances=int(sum(p["rebalances"] for p in per)),
+                consumers_peak=max(p["consumers_peak"] for p in per),
+            )
     return {
         "services": services,
         "queues": queues,

@@ -1018,8 +1018,8 @@ class _RefKafka:
 
     def _scaler(self) -> Generator[Any, Any, Any]:
         env = self.ref.env
-        while env.now + KAFKA_ESM_EVALUATION_S < self.ref.end:
-            yield _at_abs(env, env.now + KAFKA_ESM_EVALUATION_S, _ARRIVAL_PRIORITY)
+        while True:  # a control loop (NORMAL priority), as in the heap engine
+            yield env.timeout(KAFKA_ESM_EVALUATION_S)
             self.ref.now = env.now
             lag = sum(a - c for a, c in zip(self.latest, self.committed, strict=True))
             before = self.pollers
