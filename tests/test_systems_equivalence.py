@@ -85,6 +85,39 @@ PLATFORMS = [
         "pod": {"concurrency": 2, "cpu": 1, "memory": "1Gi"},
         "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
     },
+    {
+        "name": "kworkers",  # Kafka consumers: KEDA's kafka trigger on the simulated lag
+        "type": "kubernetes",
+        "keda": {
+            "minReplicaCount": 1,
+            "maxReplicaCount": 6,
+            "pollingInterval": "5s",
+            "triggers": [{"type": "kafka", "metadata": {"lagThreshold": "3"}}],
+        },
+        "pod": {"concurrency": 1, "cpu": 1, "memory": "1Gi"},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
+    {
+        "name": "kworkers-x",
+        "type": "kubernetes",
+        "keda": {
+            "minReplicaCount": 1,
+            "maxReplicaCount": 6,
+            "pollingInterval": "5s",
+            "triggers": [
+                {
+                    "type": "kafka",
+                    "metadata": {
+                        "lagThreshold": "2",
+                        "excludePersistentLag": "true",
+                        "limitToPartitionsWithLag": "true",
+                    },
+                }
+            ],
+        },
+        "pod": {"concurrency": 2, "cpu": 1, "memory": "1Gi"},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
 ]
 # Autoscaled synchronous services (HPA on cpu; KEDA on an ingress request rate and cpu) and a
 # Lambda in a VPC (behind NAT): sim.systems.hops and PodStation's autoscalers.
@@ -133,7 +166,7 @@ def _vias(caller: str, callee: str) -> list[str | None]:
 
 
 @st.composite
-def systems(draw: Any) -> dict:
+def systems(draw: Any, kafka_only: bool = False) -> dict:
     n = draw(st.integers(2, 4))
     services = []
     for i in range(n):
@@ -172,10 +205,23 @@ def systems(draw: Any) -> dict:
             }
         )
     queues = []
-    for k in range(draw(st.integers(0, 2))):
-        fifo = draw(st.booleans())
+    for k in range(draw(st.integers(1 if kafka_only else 0, 2))):
+        kafka = kafka_only or draw(st.booleans())
+        fifo = not kafka and draw(st.booleans())
         queues.append(
             {
+                "name": f"q{k}",
+                "type": "kafka",
+                "consumer": f"w{k}",
+                "partitions": draw(st.sampled_from([1, 2, 4])),
+                "keys": draw(st.sampled_from([None, 3, 50])),
+                "batch_size": draw(st.sampled_from([1, 3, 100])),
+                "batching_window": draw(st.sampled_from([0, "200ms", "500ms"])),
+                "maximum_retry_attempts": draw(st.sampled_from([None, 0, 2])),
+                "rebalance_pause": draw(st.sampled_from([0, "1s", "3s"])),
+            }
+            if kafka
+            else {
                 "name": f"q{k}",
                 "consumer": f"w{k}",
                 "batch_size": draw(st.sampled_from([1, 3, 10])),
@@ -221,8 +267,13 @@ def systems(draw: Any) -> dict:
         services[0]["steps"] = [*services[0]["steps"], {"publish": "b0"}]
     placement = {s["name"]: draw(st.sampled_from(CALLABLE)) for s in services[:n]}
     for q in queues:
-        if "consumer" in q:
-            placement[q["consumer"]] = draw(st.sampled_from(["eks-a", "fn", "fn-small", "workers"]))
+        if q.get("type") == "kafka":
+            on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x"]
+        elif "consumer" in q:
+            on = ["eks-a", "fn", "fn-small", "workers"]
+        else:
+            continue
+        placement[q["consumer"]] = draw(st.sampled_from(on))
     for s in services:  # each call crosses by its pair's default or by a `via` it may name
         for step in s["steps"]:
             for c in step.get("parallel", [step] if "call" in step else []):
@@ -289,6 +340,14 @@ def assert_same_system(fast: Any, ref: Any) -> None:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(systems())
 def test_heap_engine_equals_per_request_reference(data: dict) -> None:
+    _same(data)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(systems(kafka_only=True))
+def test_heap_engine_equals_reference_on_kafka_topics(data: dict) -> None:
+    """Kafka topics (sim.systems.kafka): partitions, keys, Lambda pollers with batches, windows
+    and retries, pod members fixed or KEDA-scaled on the lag, rebalance pauses."""
     _same(data)
 
 

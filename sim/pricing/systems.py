@@ -53,6 +53,29 @@ def eventbridge_bill(
     return b.build(events)
 
 
+def msk_bill(
+    *,
+    brokers: int,
+    broker_type: str,
+    storage_gib: float,
+    window_s: float,
+    month_s: float | None,
+    records: int = 0,
+) -> Bill:
+    """Amazon MSK provisioned (Standard brokers): broker-hours of `broker_type` x `brokers`, and
+    the EBS storage provisioned per broker in GB-months (prices.yaml `msk.*`), as the bill lines
+    `instances` and `ebs` (the report's colours of those names). In-cluster replication traffic
+    is free; client data transfer is not billed here."""
+    b = BillBuilder(window_s, month_s)
+    rate = price(f"msk.broker.{broker_type}")
+    hours = b.monthly(brokers * window_s / 3600.0)
+    b.line("instances", rate.cost(hours), [rate])
+    store = price("msk.storage")
+    months = b.monthly(brokers * storage_gib * window_s / b.month_s)
+    b.line("ebs", store.cost(months), [store])
+    return b.build(records)
+
+
 def scaled_bill(bill: Bill, share: float) -> Bill:
     """A share of a bill (a service's part of a cluster or an edge account it shares)."""
     b = BillBuilder(bill.window_s, bill.month_s)

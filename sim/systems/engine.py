@@ -65,6 +65,7 @@ from sim.systems.hops import (
     cross_az_share,
     endpoint_of,
 )
+from sim.systems.kafka import KafkaTopic
 from sim.systems.lambda_async import AsyncQueue
 from sim.systems.spec import (
     ESM_MAX_BATCHES,
@@ -358,7 +359,7 @@ class PodStation(Station):
         self.starting = 0  # pods scheduled, not ready yet
         self.cancel = 0  # starting pods removed before they were ready
         self.owed = 0  # slots of removed pods still busy: dropped as they free up
-        self.source: SqsQueue | None = None
+        self.source: Any = None  # the SqsQueue or KafkaTopic it consumes (KEDA reads it)
         self.ps_acc, self.ps_t = 0.0, 0.0  # pod-seconds so far, and when last counted
         if self.autoscaled:
             self.pods = (
@@ -494,12 +495,17 @@ class PodStation(Station):
         rate over its window; cpu the pods' CPU over metrics-server's resolution."""
         assert self.keda is not None
         out: list[float | None] = []
-        for info in self.keda.triggers:
+        for i, info in enumerate(self.keda.triggers):
             m = info.measure
             if m in ("backlog", "backlog_inflight"):
                 q = self.source
                 assert q is not None
-                out.append(float(len(q.visible) + (q.inflight if m == "backlog_inflight" else 0)))
+                if q.spec.type == "kafka":  # the topic's lag as kafka_scaler.go sums it
+                    out.append(float(q.keda_metric(self.spec.keda.triggers[i].metadata)))
+                else:
+                    out.append(
+                        float(len(q.visible) + (q.inflight if m == "backlog_inflight" else 0))
+                    )
             elif m in ("request_rate", "completion_rate"):
                 assert info.window is not None
                 span, arrivals, _, _, done = self._window(now, info.window)
@@ -748,6 +754,9 @@ class SqsQueue:
         else:
             self.put(m, self.sys.now)
 
+    def backlog(self) -> int:
+        return len(self.visible)
+
     def sample(self, now: float) -> None:
         r = self.rows
         r["time_s"].append(now)
@@ -825,7 +834,17 @@ class SystemModel(PlatformModel):
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
             self.stations.append(st)
-        self.queues = [SqsQueue(self, q, self.stations[self.index[q.consumer]]) for q in sqs_specs]
+        self.queues: list[Any] = [
+            KafkaTopic(
+                self,
+                q,
+                self.stations[self.index[q.consumer]],
+                _Uniforms(substream(common, 600 + name_key(q.name))),
+            )
+            if q.type == "kafka"
+            else SqsQueue(self, q, self.stations[self.index[q.consumer]])
+            for q in sqs_specs
+        ]
         self.qindex = {n: k for k, n in enumerate(qnames)}
         # EventBridge buses (sim.systems.eventbridge): rule matches from a common stream per bus,
         # latencies and backoff jitter from the placement's.
@@ -911,9 +930,15 @@ class SystemModel(PlatformModel):
             seg[-1] = (now, n)
         else:
             seg.append((now, n))
+        for q in self.queues:  # a Kafka consumer group follows its pods (a rebalance)
+            if q.spec.type == "kafka" and q.st.platform == platform and q.st.kind != "lambda":
+                q.kick(now)
 
     def start(self) -> None:
         env = self.env
+        for q in self.queues:
+            if q.spec.type == "kafka":
+                q.start()
         for st in self.stations:
             if isinstance(st, PodStation) and st.keda is not None:
                 k = st.keda
@@ -1375,7 +1400,7 @@ class SystemModel(PlatformModel):
             bus.sample(now)
         inst = sum(st.instances(now) for st in self.stations)
         busy = sum(st.busy for st in self.stations)
-        queued = sum(st.queued() for st in self.stations) + sum(len(q.visible) for q in self.queues)
+        queued = sum(st.queued() for st in self.stations) + sum(q.backlog() for q in self.queues)
         queued += sum(b.pending for b in self.buses)
         return {
             "instances": inst,
@@ -1443,6 +1468,9 @@ class SystemModel(PlatformModel):
             out.update(self._cluster_bill(group))
         self._hop_bills(out)
         for q in self.queues:
+            if q.spec.type == "kafka":
+                out[f"queue:{q.name}"] = q.bill(self.end, month)
+                continue
             out[f"queue:{q.name}"] = sqs_bill(
                 sent=q.sent,
                 receives=q.batches,
@@ -1567,8 +1595,11 @@ class SystemModel(PlatformModel):
             }
         queues = {}
         for q in self.queues:
-            w = np.asarray(q.waits) * 1e3
             b = bills[f"queue:{q.name}"]
+            w = np.asarray(q.waits) * 1e3
+            if q.spec.type == "kafka":
+                queues[q.name] = {**q.stats(b), "time_in_queue_ms": _pcts(w)}
+                continue
             queues[q.name] = {
                 "type": "sqs",
                 "fifo": q.fifo,

@@ -37,6 +37,21 @@ ESM_BATCH_SIZE = 10
 ESM_START_BATCHES = 5
 ESM_SCALE_UP_PER_MINUTE = 300
 ESM_MAX_BATCHES = 1000
+# Kafka topics (sim.systems.kafka; docs/model.md §18 "Kafka topics" has the sources):
+# - broker `num.partitions` default 1 (Kafka broker configs);
+# - Lambda's Kafka/MSK event source mapping (lambda/latest/dg/with-msk-configure.html,
+#   services-msk-parameters / with-kafka-parameters): BatchSize default 100,
+#   MaximumBatchingWindowInSeconds default 500 ms for Kafka sources; on-demand poller scaling
+#   (kafka-scaling-modes.html): one consumer at first, "in one-minute intervals, Lambda evaluates
+#   the offset lag of all the partitions", at most one consumer per partition;
+# - the rebalance pause: the broker's group.initial.rebalance.delay.ms default 3000 ms (Kafka
+#   broker configs), the time a (re)forming group waits for members before assigning partitions.
+KAFKA_PARTITIONS = 1
+KAFKA_ESM_BATCH_SIZE = 100
+KAFKA_ESM_BATCHING_WINDOW_S = 0.5
+KAFKA_ESM_START_POLLERS = 1
+KAFKA_ESM_EVALUATION_S = 60.0
+KAFKA_REBALANCE_PAUSE_S = 3.0
 
 
 class CallStep(Strict):
@@ -167,9 +182,65 @@ def _default_sqs(v: Any) -> Any:
     return {"type": "sqs", **v} if isinstance(v, dict) and "type" not in v else v
 
 
-# `queues:` entries by `type` (default sqs).
+class KafkaSpec(Strict):
+    """A Kafka topic and the one consumer group (the `consumer` service) that reads it."""
+
+    name: str = Field(min_length=1)
+    type: Literal["kafka"]
+    consumer: str = Field(min_length=1, description="the service of the consumer group")
+    partitions: int = Field(KAFKA_PARTITIONS, ge=1, le=10000)
+    keys: int | None = Field(
+        None,
+        ge=1,
+        le=10**9,
+        description="distinct record keys, hashed to partitions (murmur2, as the Java producer); "
+        "None: keyless records spread round robin",
+    )
+    batch_size: int = Field(
+        KAFKA_ESM_BATCH_SIZE, ge=1, le=10000, description="Lambda ESM BatchSize (pods: 1 record)"
+    )
+    batching_window: Duration = Field(
+        KAFKA_ESM_BATCHING_WINDOW_S,
+        ge=0,
+        le=300,
+        description="Lambda ESM MaximumBatchingWindowInSeconds",
+    )
+    maximum_retry_attempts: int | None = Field(
+        None,
+        ge=0,
+        le=10000,
+        description="retries of a failed batch before it is discarded (None: until it succeeds)",
+    )
+    rebalance_pause: Duration = Field(
+        KAFKA_REBALANCE_PAUSE_S,
+        ge=0,
+        le=300,
+        description="no member fetches for this long after the group's membership changes",
+    )
+    message_size: Bytes = Field(1024.0, gt=0, le=1048576, description="bytes per record")
+    hosting: Literal["msk"] = Field("msk", description="msk: Amazon MSK provisioned brokers")
+    brokers: int = Field(3, ge=1, le=90, description="MSK brokers (one per AZ in 3 AZs)")
+    broker_type: str = Field("kafka.m5.large", description="MSK broker instance type")
+    storage: float = Field(
+        1000.0, gt=0, le=16384, description="EBS storage per broker, GiB (MSK console default)"
+    )
+
+    @model_validator(mode="after")
+    def _broker_priced(self) -> KafkaSpec:
+        from sim.pricing.tables import tiers
+
+        try:
+            tiers(f"msk.broker.{self.broker_type}")
+        except KeyError:
+            raise ValueError(
+                f"no MSK price for broker_type {self.broker_type!r} (prices.yaml msk.broker.*)"
+            ) from None
+        return self
+
+
+# A `queues:` entry by `type`: an SQS queue (the default), an EventBridge bus or a Kafka topic.
 AnyQueue = Annotated[
-    QueueSpec | BusSpec,
+    QueueSpec | BusSpec | KafkaSpec,
     Field(discriminator="type"),
     BeforeValidator(_default_sqs),
 ]
@@ -274,7 +345,7 @@ def check_system(
             "synchronous calls form a cycle (each caller would wait for itself): "
             + " -> ".join(cycle),
         )
-    _check_buses(queues, known, names, fed)
+    bus_targets = _check_buses(queues, known, names, fed)
     for k, q in enumerate(queues):
         if isinstance(q, BusSpec):
             continue
@@ -287,6 +358,12 @@ def check_system(
         if q.name not in fed:
             raise SystemProblem(("queues", k), f"nothing publishes to queue {q.name!r}")
     consumers = {q.consumer for q in queues if not isinstance(q, BusSpec)}
+    kinds: dict[str, set[str]] = {}  # consumer -> the types of queue it reads
+    for q in queues:
+        if not isinstance(q, BusSpec):
+            kinds.setdefault(q.consumer, set()).add(q.type)
+    called = {c for targets in graph.values() for c in targets} | (fed & known) | bus_targets
+    called |= {s.name for s in services if s.entry > 0}
     for k, pl in enumerate(placements):
         for svc, plat in pl.services.items():
             if svc not in known:
@@ -300,11 +377,19 @@ def check_system(
                     f"unknown platform {plat!r}{_hint(plat, list(platforms))}",
                 )
             if platforms[plat] == "wasm" and svc in consumers:
+                what = "a Kafka topic" if "kafka" in kinds[svc] else "an SQS queue"
                 raise SystemProblem(
                     ("placements", k, "services", svc),
-                    f"{svc!r} consumes an SQS queue; a Wasm platform cannot (no SQS trigger)",
+                    f"{svc!r} consumes {what}; a Wasm platform cannot (no such trigger)",
                 )
-            why = _scaling_problem(platform_specs[plat], svc in consumers)
+            spec = platform_specs[plat]
+            if spec.type == "kubernetes" and "kafka" in kinds.get(svc, set()) and svc in called:
+                raise SystemProblem(
+                    ("placements", k, "services", svc),
+                    f"{svc!r} consumes a Kafka topic on Kubernetes: its pods are the consumer "
+                    "group's members and take no calls (give the calls another service)",
+                )
+            why = _scaling_problem(spec, kinds.get(svc, set()))
             if why:
                 raise SystemProblem(("placements", k, "services", svc), f"platform {plat!r}: {why}")
         missing = [n for n in names if n not in pl.services]
@@ -318,11 +403,13 @@ def check_system(
 
 # Autoscalers a system's Kubernetes station runs (sim.systems.engine.PodStation): KEDA triggers
 # and HPA metrics whose value the station measures.
-SYSTEM_KEDA_TRIGGERS = ("aws-sqs-queue", "prometheus", "cpu")
+SYSTEM_KEDA_TRIGGERS = ("aws-sqs-queue", "kafka", "prometheus", "cpu")
 SYSTEM_HPA_METRICS = ("cpu", "rps")
 
 
-def _scaling_problem(spec: Any, consumes: bool) -> str | None:
+def _scaling_problem(spec: Any, reads: set[str]) -> str | None:
+    """Why a Kubernetes platform cannot scale this service in a system (None: it can);
+    `reads`: the types of the queues the service consumes ("sqs", "kafka")."""
     if spec.type != "kubernetes":
         return None
     if spec.scaler == "keda":
@@ -333,8 +420,10 @@ def _scaling_problem(spec: Any, consumes: bool) -> str | None:
                 f"in a system KEDA scales on {', '.join(SYSTEM_KEDA_TRIGGERS)} triggers "
                 f"({bad[0]}: not yet)"
             )
-        if "aws-sqs-queue" in types and not consumes:
+        if "aws-sqs-queue" in types and "sqs" not in reads:
             return "an aws-sqs-queue trigger scales a service that consumes an SQS queue"
+        if "kafka" in types and "kafka" not in reads:
+            return "a kafka trigger scales a service that consumes a Kafka topic"
         return None
     if spec.scaler == "hpa":
         if spec.hpa.metric not in SYSTEM_HPA_METRICS:

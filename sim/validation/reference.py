@@ -29,7 +29,7 @@ import simpy
 
 from sim.engine import PlatformRun, run_one
 from sim.platforms.azure_flex import AzureFlexModel
-from sim.platforms.base import INF, RunContext
+from sim.platforms.base import INF, RunContext, substream
 from sim.platforms.cloud_run import CloudRunModel
 from sim.platforms.container_apps import ContainerAppsModel
 from sim.platforms.knative import KnativeModel
@@ -39,6 +39,7 @@ from sim.platforms.lambda_managed import LambdaManagedModel
 from sim.platforms.wasm import WasmModel
 from sim.records import COLUMNS, OK, REJECTED, TIMED_OUT, RequestLog
 from sim.scenario import Scenario
+from sim.systems import kafka
 from sim.systems.engine import (
     CALL,
     PAR,
@@ -51,8 +52,16 @@ from sim.systems.engine import (
     Root,
     Station,
     SystemModel,
+    _Uniforms,
+    name_key,
 )
-from sim.systems.spec import ESM_MAX_BATCHES, ESM_SCALE_UP_PER_MINUTE, ESM_START_BATCHES
+from sim.systems.spec import (
+    ESM_MAX_BATCHES,
+    ESM_SCALE_UP_PER_MINUTE,
+    ESM_START_BATCHES,
+    KAFKA_ESM_EVALUATION_S,
+    KAFKA_ESM_START_POLLERS,
+)
 
 _ARRIVAL_PRIORITY = 2  # after SimPy's URGENT (0) and NORMAL (1) events at the same time
 
@@ -1059,6 +1068,9 @@ class _RefSqs:
                 ref.env.process(self._hidden(m, back))
         self.deliver()
 
+    def backlog(self) -> int:
+        return len(self.visible)
+
     def _hidden(self, m: list[Any], until: float) -> Generator[Any, Any, Any]:
         yield self.ref.env.timeout(until - self.ref.env.now)
         self.ref.now = self.ref.env.now
@@ -1077,6 +1089,197 @@ class _RefSqs:
         r["depth"].append(float(len(vis)))
         r["in_flight"].append(float(self.inflight))
         r["oldest_s"].append(now - vis[0][2] if vis else 0.0)
+
+
+class _RefKafka:
+    """A Kafka topic and its consumer group the textbook way: a deque per partition (offset
+    order), committed and latest offsets, group members (the event source mapping's pollers, or
+    the consumer's ready pods) holding range-assigned partitions; a member fetches from a
+    partition only when nothing of it is in flight and no rebalance pause runs (a SimPy process
+    ends the pause); each fetched batch is a SimPy process that invokes the function (or takes a
+    pod slot), runs its records in turn, and is retried whole until it succeeds or its retries
+    are used up; Lambda's poller count is re-evaluated by a process every minute. Shared with the
+    heap engine: the partitioner, the range assignor, the poller rule and KEDA's lag arithmetic
+    (sim.systems.kafka), and the reporting."""
+
+    def __init__(self, ref: ReferenceSystem, spec: Any, consumer: Station, common: Any) -> None:
+        self.ref, self.spec, self.st, self.name = ref, spec, consumer, spec.name
+        n = spec.partitions
+        self.parts: list[deque[list[Any]]] = [deque() for _ in range(n)]
+        self.inflight_p = [0] * n
+        self.latest = [0] * n
+        self.committed = [0] * n
+        self.keda_prev: dict[int, int] = {}
+        self.next_rr = 0
+        self.key_draws = _Uniforms(substream(common, 600 + name_key(spec.name)))
+        self.esm = consumer.kind == "lambda"
+        self.pollers = KAFKA_ESM_START_POLLERS
+        self.group: list[list[Any]] = []  # member i: [its partitions, its batches in flight]
+        self.paused_until = 0.0
+        self.rebalances = self.members_peak = 0
+        self.lag_at_last_look = 0
+        self.windows: dict[int, simpy.Process] = {}  # a partition's short batch waiting
+        self.sent = self.received = self.deleted = self.dlq = self.batches = 0
+        self.waits: list[float] = []
+        self.trace: list[tuple[int, int, int, float, float]] = []
+        self.rows = kafka.new_rows()
+        self._regroup(initial=True)
+
+    @property
+    def members(self) -> list[list[Any]]:
+        return self.group
+
+    def _size(self) -> int:
+        return min(self.pollers, len(self.parts)) if self.esm else int(self.st.pods)
+
+    def _regroup(self, initial: bool = False) -> None:
+        n = self._size()
+        if n == len(self.group):
+            return
+        self.group = self.group[:n] + [[[], 0] for _ in range(n - len(self.group))]
+        assigned = kafka.range_assignment(len(self.parts), n)
+        for member, owned in zip(self.group, assigned, strict=True):
+            member[0] = owned
+        self.members_peak = max(self.members_peak, n)
+        if initial:
+            return
+        self.rebalances += 1
+        env = self.ref.env
+        self.paused_until = env.now + self.spec.rebalance_pause
+        if self.spec.rebalance_pause > 0:
+            env.process(self._pause(self.spec.rebalance_pause))
+
+    def _pause(self, pause: float) -> Generator[Any, Any, Any]:
+        # after the sampler and control loops at that time, as a heap event (their advance(t)
+        # stops before t)
+        env = self.ref.env
+        if env.now + pause >= self.ref.end:  # the heap engine stops before the end's events
+            return
+        yield _at_abs(env, env.now + pause, _ARRIVAL_PRIORITY)
+        self.ref.now = self.ref.env.now
+        self.deliver()
+
+    def start(self) -> None:
+        if self.esm:
+            self.ref.env.process(self._scaler())
+
+    def _scaler(self) -> Generator[Any, Any, Any]:
+        env = self.ref.env
+        while True:  # a control loop (NORMAL priority), as in the heap engine
+            yield env.timeout(KAFKA_ESM_EVALUATION_S)
+            self.ref.now = env.now
+            lag = sum(a - c for a, c in zip(self.latest, self.committed, strict=True))
+            before = self.pollers
+            self.pollers = kafka.esm_pollers(before, lag, self.lag_at_last_look, len(self.parts))
+            if self.pollers != before:
+                why = f"offset lag {self.lag_at_last_look} -> {lag}"
+                self.ref.ctx.decide(f"{self.name}:esm_pollers", before, self.pollers, why)
+            self.lag_at_last_look = lag
+            self._regroup()
+            self.deliver()
+
+    def send(self, msg: list[Any]) -> None:
+        n = len(self.parts)
+        if self.spec.keys is None:
+            p, self.next_rr = self.next_rr, (self.next_rr + 1) % n
+        else:
+            k = min(int(self.key_draws.next() * self.spec.keys), self.spec.keys - 1)
+            p = kafka.key_partition(k, n)
+        msg += [p, self.latest[p]]
+        self.latest[p] += 1
+        self.parts[p].append(msg)
+        self.deliver()
+
+    def kick(self, _now: float) -> None:  # the heap engine's name (SystemModel.pods_changed)
+        self.deliver()
+
+    def deliver(self) -> None:
+        ref = self.ref
+        now = ref.env.now
+        if not self.esm and self.st.pods != len(self.group):
+            self._regroup()
+        if now + 1e-9 < self.paused_until:
+            return
+        cap = 1 << 30 if self.esm else int(self.st.conc)
+        size, wait = self.spec.batch_size, self.spec.batching_window
+        for i, member in enumerate(self.group):
+            while member[1] < cap:
+                ready = [p for p in member[0] if self.parts[p] and not self.inflight_p[p]]
+                if not ready:
+                    break
+                p = min(ready, key=lambda j: (self.parts[j][0][2], j))
+                part = self.parts[p]
+                if self.esm:
+                    if wait > 0 and len(part) < size and now + 1e-9 < part[0][2] + wait:
+                        if p not in self.windows:
+                            self.windows[p] = ref.env.process(self._window(p, part[0][2] + wait))
+                        break
+                    batch = [part.popleft() for _ in range(min(size, len(part)))]
+                    slot = None
+                else:
+                    slot = ref.take_slot(self.st)
+                    if slot is None:
+                        return
+                    batch = [part.popleft()]
+                member[1] += 1
+                self.inflight_p[p] = len(batch)
+                for r in batch:
+                    self.received += 1
+                    if r[4] == 0 and r[2] >= ref.warmup:
+                        self.waits.append(now - r[2])
+                    r[4] += 1
+                self.batches += 1
+                ref.env.process(ref._kafka_ref(self, member, i, p, batch, slot))
+
+    def _window(self, p: int, due: float) -> Generator[Any, Any, Any]:
+        yield self.ref.env.timeout(due - self.ref.env.now)
+        self.ref.now = self.ref.env.now
+        del self.windows[p]
+        self.deliver()
+
+    def done(
+        self, member: list[Any], i: int, p: int, batch: list[list[Any]], ok: bool, fetched: float
+    ) -> bool:
+        """Commit the batch's offsets (processed, or discarded after its last retry): True; or
+        count another attempt: False."""
+        ref = self.ref
+        most = self.spec.maximum_retry_attempts
+        if not ok and (most is None or batch[0][4] - 1 < most):
+            for r in batch:
+                r[4] += 1
+            self.received += len(batch)
+            self.batches += 1
+            return False
+        now = ref.env.now
+        for r in batch:
+            if ok:
+                self.deleted += 1
+            else:
+                self.dlq += 1
+            ref.task_done(r[1], now)
+            if kafka.KafkaTopic.keep_trace:
+                self.trace.append((p, r[6], i, fetched, now))
+        self.committed[p] += len(batch)
+        self.inflight_p[p] = 0
+        member[1] -= 1
+        self.deliver()
+        return True
+
+    def backlog(self) -> int:
+        return sum(len(q) for q in self.parts)
+
+    def keda_metric(self, md: Any) -> float:
+        lags = [a - c for a, c in zip(self.latest, self.committed, strict=True)]
+        return kafka.keda_lag(lags, self.committed, self.keda_prev, md)
+
+    def sample(self, now: float) -> None:
+        kafka.sample_topic(self, now)
+
+    def bill(self, window_s: float, month_s: float | None) -> Any:
+        return kafka.topic_bill(self, window_s, month_s)
+
+    def stats(self, bill: Any) -> dict[str, Any]:
+        return kafka.topic_stats(self, bill)
 
 
 class ReferenceSystem(SystemModel):
@@ -1098,7 +1301,13 @@ class ReferenceSystem(SystemModel):
         super().__init__(*args)
         for st in self.stations:  # the heap engine's queues registered themselves: not here
             st.on_free.clear()
-        self.queues = [_RefSqs(self, q.spec, q.st) for q in self.queues]  # type: ignore[misc]
+        common = args[3]
+        self.queues = [
+            _RefKafka(self, q.spec, q.st, common)
+            if q.spec.type == "kafka"
+            else _RefSqs(self, q.spec, q.st)
+            for q in self.queues
+        ]
         self.consumers: dict[int, list[_RefSqs]] = {}
         for q in self.queues:
             self.consumers.setdefault(q.st.index, []).append(q)
@@ -1374,6 +1583,47 @@ class ReferenceSystem(SystemModel):
         inst = 0 if isinstance(slot, tuple) else slot
         self._row(st, received, ran_from, end, 0.0, startup, cold, OK if ok else REJECTED, inst)
         q.settle(batch, ok, received)
+
+    def _kafka_ref(
+        self, q: _RefKafka, member: list[Any], i: int, p: int, batch: list[list[Any]], slot: Any
+    ) -> Generator[Any, Any, Any]:
+        """One fetched Kafka batch: a Lambda invocation (throttled: invoked again after
+        KAFKA_THROTTLE_RETRY_S) or a pod slot runs its records in turn; retried whole on failure
+        until _RefKafka.done commits it."""
+        env, st = self.env, q.st
+        fetched = env.now
+        rate = st.svc.error_rate
+        while True:
+            self.now = env.now
+            startup, cold, env_id = 0.0, False, slot
+            if slot is None:
+                got = st.acquire(None, env.now)
+                if isinstance(got, int):
+                    yield env.timeout(kafka.KAFKA_THROTTLE_RETRY_S)
+                    continue
+                env_id, startup, cold = got
+                if startup > 0:
+                    yield env.timeout(startup)
+            ran_from = env.now
+            ok = True
+            for r in batch:
+                res = yield from self._steps_ref(r[0], st, r[1])
+                self.now = env.now
+                if res != OK or (rate > 0 and self.fail[st.index].next() < rate):
+                    ok = False
+            end = env.now
+            if isinstance(st, LambdaStation):
+                st.bill_invocation(end - ran_from)
+            st.calls_in += 1
+            if slot is None:
+                self._freed(st, env_id)
+            inst = 0 if isinstance(env_id, tuple) else env_id
+            self._row(st, fetched, ran_from, end, 0.0, startup, cold, OK if ok else REJECTED, inst)
+            if q.done(member, i, p, batch, ok, fetched):
+                if slot is not None:
+                    self._freed(st, slot)
+                return
+            fetched = env.now
 
     def _call_ref(self, cs: Any, plan: tuple, src: Any, root: Root) -> Generator[Any, Any, Any]:
         env = self.env

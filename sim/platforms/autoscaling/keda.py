@@ -168,13 +168,17 @@ class KafkaMetadata(Strict):
     partitions: int | None = Field(
         None, ge=1, description="sim: topic partitions; caps replicas unless allowIdleConsumers"
     )
-    limitToPartitionsWithLag: Ignored = _ignored()
+    limitToPartitionsWithLag: bool = Field(
+        False, description="sim: in a system's Kafka topic (kafka_scaler.go getTotalLag)"
+    )
     bootstrapServers: Ignored = _ignored()
     consumerGroup: Ignored = _ignored()
     topic: Ignored = _ignored()
     offsetResetPolicy: Ignored = _ignored()
     scaleToZeroOnInvalidOffset: Ignored = _ignored()
-    excludePersistentLag: Ignored = _ignored()
+    excludePersistentLag: bool = Field(
+        False, description="sim: in a system's Kafka topic (kafka_scaler.go getLagForPartition)"
+    )
     version: Ignored = _ignored()
     partitionLimitation: Ignored = _ignored()
     sasl: Ignored = _ignored()
