@@ -350,7 +350,7 @@ def test_keda_kafka_trigger_is_allowed_for_a_kafka_consumer(tmp_path: Path) -> N
                 d["placements"][0]["services"].update(worker="kw"),
             ),
             "placements[0].services.worker",
-            "a Kafka topic on kafka triggers",
+            "reads a Kafka topic: a kafka trigger",
         ),
         (lambda d: d["queues"][0].update(partitions=0), "queues[0]", "partitions"),
         (

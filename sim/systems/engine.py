@@ -860,7 +860,7 @@ class SystemModel(PlatformModel):
         self.bindex = {b.name: k for k, b in enumerate(self.buses)}
         self.group_pick = [
             _Uniforms(substream(common, 700 + name_key(q.name)))
-            if q.fifo and q.groups > 1
+            if q.type == "sqs" and q.fifo and q.groups > 1
             else None
             for q in sqs_specs
         ]

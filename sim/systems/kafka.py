@@ -231,8 +231,7 @@ class KafkaTopic:
 
     def put(self, msg: list[Any], now: float) -> None:
         p = self.partition_of_next()
-        msg.append(p)
-        msg.append(self.latest[p])  # its offset
+        msg[5:] = [p, self.latest[p]]  # its partition and offset (in place of SQS's FIFO fields)
         self.latest[p] += 1
         self.parts[p].append(msg)
         self.kick(now)

@@ -421,9 +421,11 @@ def _scaling_problem(spec: Any, reads: set[str]) -> str | None:
                 f"({bad[0]}: not yet)"
             )
         if "aws-sqs-queue" in types and "sqs" not in reads:
-            return "an aws-sqs-queue trigger scales a service that consumes an SQS queue"
+            also = " (this one reads a Kafka topic: a kafka trigger)" if "kafka" in reads else ""
+            return "an aws-sqs-queue trigger scales a service that consumes an SQS queue" + also
         if "kafka" in types and "kafka" not in reads:
-            return "a kafka trigger scales a service that consumes a Kafka topic"
+            also = " (this one reads an SQS queue: an aws-sqs-queue one)" if "sqs" in reads else ""
+            return "a kafka trigger scales a service that consumes a Kafka topic" + also
         return None
     if spec.scaler == "hpa":
         if spec.hpa.metric not in SYSTEM_HPA_METRICS:

@@ -165,7 +165,7 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
                 | {k: int(sum(p["rules"][r][k] for p in per)) for k in v if k != "target"}
                 for r, v in per[0]["rules"].items()
             }
-        if per[0].get("type") == "kafka":  # per partition: the largest lag of any replication
+        if all("lag_max_by_partition" in p for p in per):  # Kafka: per partition, the largest
             queues[name]["lag_max_by_partition"] = np.max(
                 [p["lag_max_by_partition"] for p in per], axis=0
             ).tolist()

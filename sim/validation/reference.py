@@ -1185,7 +1185,7 @@ class _RefKafka:
         else:
             k = min(int(self.key_draws.next() * self.spec.keys), self.spec.keys - 1)
             p = kafka.key_partition(k, n)
-        msg += [p, self.latest[p]]
+        msg[5:] = [p, self.latest[p]]  # partition and offset (in place of SQS's FIFO fields)
         self.latest[p] += 1
         self.parts[p].append(msg)
         self.deliver()
