@@ -397,6 +397,50 @@ def test_hybrid_month_bill_by_hand_with_eventbridge() -> None:
     assert total == pytest.approx(240.51, abs=0.005)
 
 
+def test_hybrid_month_bill_by_hand_with_a_nat_gateway() -> None:
+    """The acceptance month above with both functions in a VPC behind one NAT Gateway, each
+    invocation fetching 20,000 bytes from the internet through it (`cost.nat`). The gateway is
+    the VPC's: its hours and public IPv4 are billed once, not once per function. Added to the
+    $240.51: gateway 730 h x $0.045 = $32.85; its IPv4 730 h x $0.005 = $3.65; data (3,600
+    thumbs + 3,600 mailer invocations) x 20,000 B = 1.44e8 B a window x 730 / 2^30 B per GB =
+    97.90 GB x $0.045 = $4.41 (prices.yaml nat_gateway.hours/data, public_ipv4.hours,
+    aws.bytes_per_gb). Total $281.42."""
+    services = [
+        {"name": "thumbs", "handler": "200ms"},
+        {"name": "mailer", "handler": "50ms"},
+    ]
+    eks = {
+        **_k8s("eks", 2),
+        "load_balancer": {"type": "none"},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks", "min_nodes": 1},
+    }
+    fn = _lambda(cost={"nat": {"enabled": True, "bytes_per_request": 20000}})
+    data = _bus_system(
+        [{"name": "images", "target": "thumbs"}, {"name": "email", "target": "mail"}],
+        services,
+        {"thumbs": "fn", "mailer": "fn"},
+        platforms=[eks, fn],
+        queues=[{"name": "mail", "consumer": "mailer", "batch_size": 1, "message_size": "4KB"}],
+        rate="1/s",
+        duration="1h",
+    )
+    data["queues"][0]["event_size"] = "2KB"
+    run = _run(data)
+    s = run.extra["system"]["services"]
+    m = 730.0
+    hours, ipv4 = 0.045 * 730, 0.005 * 730  # $32.85, $3.65
+    data_thumbs = 3600 * 20000 * m / 2**30 * 0.045  # $2.2028
+    data_mailer = 3600 * 20000 * m / 2**30 * 0.045
+    thumbs, mailer = s["thumbs"]["monthly_breakdown_usd"], s["mailer"]["monthly_breakdown_usd"]
+    assert thumbs["nat"] == pytest.approx(hours + data_thumbs, abs=0.005)  # the first function
+    assert thumbs["public_ipv4"] == pytest.approx(ipv4, abs=0.005)
+    assert mailer["nat"] == pytest.approx(data_mailer, abs=0.005)  # data only
+    assert mailer.get("public_ipv4", 0.0) == 0.0
+    total = 240.51 + hours + ipv4 + data_thumbs + data_mailer
+    assert run.bill.monthly_usd == pytest.approx(total, abs=0.01)
+    assert round(hours + ipv4 + data_thumbs + data_mailer, 2) == 40.91
+
+
 # --- bad input ------------------------------------------------------------------------------------
 def _with_bus(d: dict) -> None:
     d["services"][0]["steps"].append({"publish": "bus"})

@@ -153,6 +153,8 @@ class LambdaUsage:
     gateway_requests: int | None = None
     log_bytes: float | None = None  # None: requests * settings.logs.bytes_per_request
     nat_bytes: float | None = None  # None: requests * settings.nat.bytes_per_request
+    # False: another function of the same VPC pays the NAT Gateway's hours (a system's services)
+    nat_gateway_hours: bool = True
     snapstart_restores: int = 0  # billed SnapStart restores (Python/.NET; 0 for Java)
     snapstart_cached_s: float = 0.0  # version-seconds cached in the window (sum over versions)
     snapstart_versions: int = 1  # published versions cached (one per function)
@@ -350,7 +352,8 @@ def lambda_bill(
     nat_bytes = usage.nat_bytes
     if nat_bytes is None:
         nat_bytes = usage.requests * settings.nat.bytes_per_request
-    nat_line(b, settings.nat, usage.window_s / SECONDS_PER_HOUR, nat_bytes, gbc)
+    gateway_h = usage.window_s / SECONDS_PER_HOUR if usage.nat_gateway_hours else 0.0
+    nat_line(b, settings.nat, gateway_h, nat_bytes, gbc)
 
     egress_line(b, usage.response_bytes, gbc)
     if settings.response_streaming and usage.streamed_excess_bytes > 0:

@@ -1431,6 +1431,7 @@ class SystemModel(PlatformModel):
         """The bill of each service, and of each queue, for the window."""
         month = self.ctx.month_s
         out: dict[str, Bill] = {}
+        gateway_paid: set[str] = set()  # Lambda platforms whose NAT Gateway hours are billed
         for st in self.stations:
             s = st.spec
             if isinstance(st, LambdaStation):
@@ -1440,7 +1441,11 @@ class SystemModel(PlatformModel):
                     window_s=self.end,
                     init_billed_ms=st.init_ms,
                     gateway_requests=st.gateway_requests,
+                    # the functions of one platform share its VPC's gateway: its hours (and
+                    # IPv4) once, on the platform's first function; data per function
+                    nat_gateway_hours=st.platform not in gateway_paid,
                 )
+                gateway_paid.add(st.platform)
                 out[st.name] = lambda_bill(
                     usage,
                     memory_mb=st.memory,
