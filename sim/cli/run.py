@@ -16,6 +16,7 @@ from sim.cli.common import (
     save_results,
     workers_option,
 )
+from sim.systems.summary import queue_route
 
 
 @click.command()
@@ -132,9 +133,7 @@ def print_system(summary: dict) -> None:
             w = v["time_in_queue_ms"]
             t.add_row(
                 f"queue {q}",
-                f"{v.get('type', 'sqs')} -> "
-                + (v.get("consumer") or ", ".join(r["target"] for r in v.get("rules", {}).values()))
-                + (f", DLQ {v['dlq']}" if v["dlq"] else ""),
+                queue_route(v) + (f", DLQ {v['dlq']}" if v["dlq"] else ""),
                 fmt.count(v["sent"]),
                 fmt.ms(w.get("p50")),
                 fmt.ms(w.get("p99")),

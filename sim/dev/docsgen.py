@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sim.scenario import load_scenario
 from sim.simulate import run_scenario
+from sim.systems.summary import queue_route
 
 STORIES = [
     "small-api",
@@ -96,7 +97,7 @@ def system_table(root: Path) -> str:
             w, ci = v.get("time_in_queue_ms") or {}, v.get("time_in_queue_ms_ci95") or {}
             dlq = f", DLQ {v['dlq']:,}" if v.get("dlq") else ""
             lines.append(
-                f"| | queue {q} | {v.get('type', 'sqs')} -> {v.get('consumer', '')}{dlq}"
+                f"| | queue {q} | {queue_route(v)}{dlq}"
                 f" | {rate.get(f'queue:{q}', 0.0):.1f}/s | {_ms(w.get('p50'))}"
                 f" | {_ms(w.get('p99'))}{_ci(ci.get('p99'))} | | ${v['monthly_cost_usd']:,.2f} |"
             )

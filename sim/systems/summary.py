@@ -182,3 +182,12 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
             **{f"queue:{n}": q.get("monthly_cost_usd") for n, q in queues.items()},
         },
     }
+
+
+def queue_route(q: dict[str, Any]) -> str:
+    """ "sqs -> emails", "eventbridge -> thumbnails, email-jobs": a queue's type and where its
+    messages go (a bus: its rules' targets), for the tables of `sim run` and the README."""
+    to = q.get("consumer") or ", ".join(
+        dict.fromkeys(r["target"] for r in (q.get("rules") or {}).values())
+    )
+    return f"{q.get('type', 'sqs')} -> {to}"
