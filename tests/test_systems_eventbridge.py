@@ -346,15 +346,9 @@ def test_fifo_requests_are_billed_at_the_fifo_rate() -> None:
 
 
 # --- the bill -------------------------------------------------------------------------------------
-def test_hybrid_month_bill_by_hand_with_eventbridge() -> None:
-    """The acceptance month (issue 17): 1 order/s for 1 h, evenly spaced = 3,600 orders on EKS
-    (2 pods of 1 vCPU on one m5.xlarge, no load balancer), each one 2 KB PutEvents entry (one
-    64 KB chunk) to a bus with two rules: every event -> the 200 ms `thumbs` Lambda (async
-    invocation) and -> the SQS queue `mail` (4 KB, one chunk), drained by the 50 ms `mailer`
-    Lambda with batch size 1. Lambdas: 1,769 MB x86_64, no Init. Month = 730 h = 730 x the window.
-    Rates (sim/pricing/prices.yaml): EventBridge custom events $1.00/M; SQS standard $0.40/M;
-    Lambda $0.0000166667 per GB-s and $0.20/M requests; m5.xlarge $0.192/h; EKS $0.10/h; gp3
-    $0.08 per GB-month (20 GiB root volume)."""
+def _acceptance_month(fn: dict) -> dict:
+    """The acceptance month's system (below): orders on EKS -> a bus -> thumbs (Lambda async)
+    and the SQS queue `mail` -> mailer, both functions on the Lambda platform `fn`."""
     services = [
         {"name": "thumbs", "handler": "200ms"},
         {"name": "mailer", "handler": "50ms"},
@@ -368,13 +362,25 @@ def test_hybrid_month_bill_by_hand_with_eventbridge() -> None:
         [{"name": "images", "target": "thumbs"}, {"name": "email", "target": "mail"}],
         services,
         {"thumbs": "fn", "mailer": "fn"},
-        platforms=[eks, _lambda()],
+        platforms=[eks, fn],
         queues=[{"name": "mail", "consumer": "mailer", "batch_size": 1, "message_size": "4KB"}],
         rate="1/s",
         duration="1h",
     )
     data["queues"][0]["event_size"] = "2KB"
-    run = _run(data)
+    return data
+
+
+def test_hybrid_month_bill_by_hand_with_eventbridge() -> None:
+    """The acceptance month (issue 17): 1 order/s for 1 h, evenly spaced = 3,600 orders on EKS
+    (2 pods of 1 vCPU on one m5.xlarge, no load balancer), each one 2 KB PutEvents entry (one
+    64 KB chunk) to a bus with two rules: every event -> the 200 ms `thumbs` Lambda (async
+    invocation) and -> the SQS queue `mail` (4 KB, one chunk), drained by the 50 ms `mailer`
+    Lambda with batch size 1. Lambdas: 1,769 MB x86_64, no Init. Month = 730 h = 730 x the window.
+    Rates (sim/pricing/prices.yaml): EventBridge custom events $1.00/M; SQS standard $0.40/M;
+    Lambda $0.0000166667 per GB-s and $0.20/M requests; m5.xlarge $0.192/h; EKS $0.10/h; gp3
+    $0.08 per GB-month (20 GiB root volume)."""
+    run = _run(_acceptance_month(_lambda()))
     s = run.extra["system"]
     assert s["queues"]["bus"]["sent"] == 3600 and s["queues"]["mail"]["deleted"] == 3600
     m = 730.0  # months per window: 730 h / 1 h
@@ -405,27 +411,9 @@ def test_hybrid_month_bill_by_hand_with_a_nat_gateway() -> None:
     thumbs + 3,600 mailer invocations) x 20,000 B = 1.44e8 B a window x 730 / 2^30 B per GB =
     97.90 GB x $0.045 = $4.41 (prices.yaml nat_gateway.hours/data, public_ipv4.hours,
     aws.bytes_per_gb). Total $281.42."""
-    services = [
-        {"name": "thumbs", "handler": "200ms"},
-        {"name": "mailer", "handler": "50ms"},
-    ]
-    eks = {
-        **_k8s("eks", 2),
-        "load_balancer": {"type": "none"},
-        "cluster": {"node": "m5.xlarge", "control_plane": "eks", "min_nodes": 1},
-    }
-    fn = _lambda(cost={"nat": {"enabled": True, "bytes_per_request": 20000}})
-    data = _bus_system(
-        [{"name": "images", "target": "thumbs"}, {"name": "email", "target": "mail"}],
-        services,
-        {"thumbs": "fn", "mailer": "fn"},
-        platforms=[eks, fn],
-        queues=[{"name": "mail", "consumer": "mailer", "batch_size": 1, "message_size": "4KB"}],
-        rate="1/s",
-        duration="1h",
+    run = _run(
+        _acceptance_month(_lambda(cost={"nat": {"enabled": True, "bytes_per_request": 20000}}))
     )
-    data["queues"][0]["event_size"] = "2KB"
-    run = _run(data)
     s = run.extra["system"]["services"]
     m = 730.0
     hours, ipv4 = 0.045 * 730, 0.005 * 730  # $32.85, $3.65
