@@ -16,7 +16,6 @@ from sim.cli.common import (
     save_results,
     workers_option,
 )
-from sim.systems.summary import queue_route
 
 
 @click.command()
@@ -107,6 +106,7 @@ def print_system(summary: dict) -> None:
 
     from sim import format as fmt
     from sim.cli.console import make_console
+    from sim.systems.summary import queue_route  # numpy: kept off `sim --help`'s path
 
     console = make_console()
     for name, p in summary["system"].items():
