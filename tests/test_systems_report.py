@@ -274,6 +274,38 @@ def test_generic_queue_dicts_never_crash() -> None:
     render_report([res])
 
 
+def test_queue_settings_and_peaks_are_not_summed_over_replications() -> None:
+    """Two replications of a 12-partition topic and a standard SQS queue: the partitions and
+    the `fifo` flag are the queue's own (12, false), a peak and a per-partition maximum are the
+    largest of the two (5; [4, 9]), only counts add up (300 + 310)."""
+
+    def system(rep: int) -> dict[str, Any]:
+        d = _fake_system(rep)
+        d["queues"] = {
+            "topic": {
+                "type": "kafka",
+                "partitions": 12,
+                "sent": 300 + 10 * rep,
+                "consumers_peak": 5 - rep,
+                "lag_max_by_partition": [4.0, 9.0] if rep else [3.0, 1.0],
+            },
+            "jobs": {"type": "sqs", "fifo": False, "sent": 7},
+        }
+        return d
+
+    class Run:
+        def __init__(self, rep: int) -> None:
+            self.replication = rep
+            self.extra = {"system": system(rep)}
+
+    q = summarize_system([Run(0), Run(1)], t_interval)["queues"]
+    assert q["topic"]["partitions"] == 12
+    assert q["topic"]["consumers_peak"] == 5
+    assert q["topic"]["lag_max_by_partition"] == [4.0, 9.0]
+    assert q["topic"]["sent"] == 610
+    assert q["jobs"]["fifo"] is False and q["jobs"]["sent"] == 14
+
+
 def _fake_system(rep: int) -> dict[str, Any]:
     return {
         "services": {

@@ -47,16 +47,29 @@ def _is_count(v: Any) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
 
+# Queue figures that describe the queue itself (the same in every replication): kept as given.
+_SETTINGS = ("partitions",)
+
+
 def _queue(per: list[dict[str, Any]], interval: Interval | None) -> dict[str, Any]:
+    """One queue's figures over replications, whatever its type reports: settings and flags as
+    given, maxima and peaks (numbers, or lists of numbers element by element) the largest,
+    counts summed, other numbers averaged (percentile dicts with their CI)."""
     out: dict[str, Any] = {}
     for key in dict.fromkeys(k for p in per for k in p):
         vals = [p[key] for p in per if key in p]
         if key == "timeline":
             out["timeline_replication_0"] = vals[0]
+        elif key in _SETTINGS or all(isinstance(v, bool) for v in vals):
+            out[key] = vals[0]
+        elif ("max" in key or "peak" in key) and all(isinstance(v, list) for v in vals):
+            out[key] = [max(col) for col in zip(*vals, strict=True)]
+        elif ("max" in key or "peak" in key) and all(isinstance(v, int | float) for v in vals):
+            out[key] = max(vals)
         elif all(_is_count(v) for v in vals):
             out[key] = int(sum(vals))
         elif all(isinstance(v, int | float) for v in vals):
-            out[key] = max(vals) if "max" in key else _mean(vals)
+            out[key] = _mean(vals)
         elif all(isinstance(v, dict) for v in vals) and all(
             isinstance(x, int | float) or x is None for v in vals for x in v.values()
         ):
@@ -165,10 +178,6 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
                 | {k: int(sum(p["rules"][r][k] for p in per)) for k in v if k != "target"}
                 for r, v in per[0]["rules"].items()
             }
-        if all("lag_max_by_partition" in p for p in per):  # Kafka: per partition, the largest
-            queues[name]["lag_max_by_partition"] = np.max(
-                [p["lag_max_by_partition"] for p in per], axis=0
-            ).tolist()
     comp = [s["async_completion_ms"] for s in stats]
     return {
         "services": services,
