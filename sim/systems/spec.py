@@ -357,7 +357,6 @@ def check_system(
             )
         if q.name not in fed:
             raise SystemProblem(("queues", k), f"nothing publishes to queue {q.name!r}")
-    consumers = {q.consumer for q in queues if not isinstance(q, BusSpec)}
     kinds: dict[str, set[str]] = {}  # consumer -> the types of queue it reads
     for q in queues:
         if not isinstance(q, BusSpec):
@@ -376,7 +375,7 @@ def check_system(
                     ("placements", k, "services", svc),
                     f"unknown platform {plat!r}{_hint(plat, list(platforms))}",
                 )
-            if platforms[plat] == "wasm" and svc in consumers:
+            if platforms[plat] == "wasm" and svc in kinds:
                 what = "a Kafka topic" if "kafka" in kinds[svc] else "an SQS queue"
                 raise SystemProblem(
                     ("placements", k, "services", svc),
