@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_systems import _lambda
 from test_systems_equivalence import assert_same_system
 
 from sim.cli import main
@@ -26,18 +27,6 @@ from conftest import make_scenario
 ROOT = Path(__file__).resolve().parent.parent
 GIB = 2.0**30  # AWS data lines in binary GB (cost.gb: binary, the default)
 MONTH_H = 730.0
-
-
-def _lambda(name: str, **kw: Any) -> dict:
-    return {
-        "name": name,
-        "type": "lambda",
-        "memory": 1769,  # exactly 1 vCPU: handler time unscaled
-        "init": 0,
-        "sandbox_overhead": 0,
-        "keep_alive": "1h",
-        **kw,
-    }
 
 
 def _k8s(name: str, **kw: Any) -> dict:
