@@ -369,10 +369,11 @@ GOOD = _system(
 )
 
 
-def _bad(tmp_path: Path, change: Any) -> tuple[int, str]:
+def _bad(tmp_path: Path, change: Any, good: dict | None = None) -> tuple[int, str]:
+    """`sim run` of `good` (default GOOD) after `change`: (exit code, output)."""
     import yaml
 
-    data = copy.deepcopy(GOOD)
+    data = copy.deepcopy(GOOD if good is None else good)
     change(data)
     f = tmp_path / "s.yaml"
     f.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -4,7 +4,6 @@ from queueing theory (Pollaczek-Khinchine), never from the simulator's own outpu
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 from pathlib import Path
@@ -12,9 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from test_systems import _bad
 
-from sim.cli import main
 from sim.engine import run_one
 from sim.platforms.autoscaling.keda import KafkaMetadata
 from sim.pricing.systems import msk_bill
@@ -301,14 +299,7 @@ GOOD = _system("fn", [_fn(), {"name": "edge", "type": "wasm"}], {"partitions": 2
 
 
 def _cli(tmp_path: Path, change: Any) -> tuple[int, str]:
-    import yaml
-
-    data = copy.deepcopy(GOOD)
-    change(data)
-    f = tmp_path / "s.yaml"
-    f.write_text(yaml.safe_dump(data, sort_keys=False))
-    res = CliRunner().invoke(main, ["run", str(f), "--out", str(tmp_path / "o"), "--no-html"])
-    return res.exit_code, res.output
+    return _bad(tmp_path, change, GOOD)
 
 
 def _keda(trigger: str) -> dict:
