@@ -420,6 +420,38 @@ def test_bad_system_exits_2_naming_the_key(
     assert "Traceback" not in out
 
 
+@pytest.mark.parametrize(
+    "step, line",
+    [
+        (
+            {"publsh": "q"},
+            "services[0].steps[2].publsh (line {}): unknown key `publsh`, did you mean `publish`?",
+        ),
+        (
+            {"zzz": 1},
+            "services[0].steps[2] (line {}): a step needs one of the keys "
+            "work, call, parallel, publish, one_of",
+        ),
+        (
+            {"one_of": [{"cal": "b"}]},
+            "services[0].steps[2].one_of[0].cal (line {}): unknown key `cal`, did you mean `call`?",
+        ),
+    ],
+)
+def test_a_bad_step_is_one_problem_not_one_per_step_kind(
+    tmp_path: Path, step: dict, line: str
+) -> None:
+    """A step's kind is the key that names it (or the closest key), so a typo reports that kind's
+    problem alone; it used to print `required key is missing` for each of the other four kinds."""
+    code, out = _bad(tmp_path, lambda d: d["services"][0]["steps"].append(step))
+    assert code == 2, out
+    key = next(iter(step)) if "one_of" not in step else "cal"
+    lines = (tmp_path / "s.yaml").read_text().splitlines()
+    at = next(i + 1 for i, x in enumerate(lines) if f"{key}:" in x)  # the file's line of the key
+    problems = [x for x in out.splitlines() if x.startswith("sim: error:")]
+    assert len(problems) == 1 and problems[0].endswith(line.format(at)), out
+
+
 # --- KEDA on the simulated queue ------------------------------------------------------------------
 def test_keda_sqs_scaler_reads_the_simulated_queue() -> None:
     """200 messages at t = 1 s, 60 s each, KEDA aws-sqs-queue (queueLength 5, 0..10 pods, polls

@@ -8,9 +8,10 @@ platforms. Light: no kernel, no scipy/pandas (the `schema` command imports it).
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from sim.config import Duration, Fraction, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
@@ -93,10 +94,38 @@ class WorkStep(Strict):
     work: Fraction = Field(gt=0, le=1)
 
 
+def _step_kind(kinds: dict[str, type]) -> Any:
+    """A discriminator for a step: the kind is the key that names it (`work`, `call`, ...). A
+    step with none of them takes the closest key's kind, so a typo (`publsh`) reports that one
+    kind's problems instead of every kind's missing key. Tags are the class names (a tag equal
+    to a key would read as that key in error paths, sim.config._locate)."""
+
+    def kind(v: Any) -> str | None:
+        if not isinstance(v, dict):
+            return type(v).__name__ if type(v) in kinds.values() else None
+        hit = next((k for k in kinds if k in v), None)
+        if hit is None:
+            close = (difflib.get_close_matches(str(key), list(kinds), n=1) for key in v)
+            hit = next((c[0] for c in close if c), None)
+        return kinds[hit].__name__ if hit else None
+
+    return Discriminator(
+        kind,
+        custom_error_type="step_kind",
+        custom_error_message="a step needs one of the keys " + ", ".join(kinds),
+    )
+
+
+Branch = Annotated[
+    Annotated[CallStep, Tag("CallStep")] | Annotated[PublishStep, Tag("PublishStep")],
+    _step_kind({"call": CallStep, "publish": PublishStep}),
+]
+
+
 class OneOfStep(Strict):
     """Exactly one of the branches (by its `probability`; none with the remainder)."""
 
-    one_of: list[CallStep | PublishStep] = Field(min_length=1)
+    one_of: list[Branch] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _sum(self) -> OneOfStep:
@@ -106,7 +135,22 @@ class OneOfStep(Strict):
         return self
 
 
-Step = WorkStep | CallStep | ParallelStep | PublishStep | OneOfStep
+Step = Annotated[
+    Annotated[WorkStep, Tag("WorkStep")]
+    | Annotated[CallStep, Tag("CallStep")]
+    | Annotated[ParallelStep, Tag("ParallelStep")]
+    | Annotated[PublishStep, Tag("PublishStep")]
+    | Annotated[OneOfStep, Tag("OneOfStep")],
+    _step_kind(
+        {
+            "work": WorkStep,
+            "call": CallStep,
+            "parallel": ParallelStep,
+            "publish": PublishStep,
+            "one_of": OneOfStep,
+        }
+    ),
+]
 
 
 class ServiceSpec(Strict):
