@@ -172,3 +172,56 @@ def test_ccdf_probabilities_are_numpy_unique_of_the_same_values() -> None:
     want = np.unique(np.concatenate([np.logspace(0, -6, 121), [0.5, 0.1, 0.01, 0.001]]))[::-1]
     assert CCDF_PROBS.dtype == want.dtype
     assert CCDF_PROBS.tobytes() == want.tobytes()
+
+
+def test_the_sim_process_exits_with_the_documented_codes(tmp_path: Path) -> None:
+    """`python -m sim` ends with os._exit after flushing (no interpreter tear-down): the exit
+    status and every byte of stdout and stderr are those of main()."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(SMALL), encoding="utf-8")
+    run = [sys.executable, "-m", "sim", "run", "s.yaml", "--json", "--out", "out"]
+    ok = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["scenario"] == "wholeproc"
+    assert {"summary.json", "requests.csv.gz", "report.html"} <= {
+        p.name for p in (tmp_path / "out").iterdir()
+    }
+    bad = subprocess.run(
+        [sys.executable, "-m", "sim", "run", "missing.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("sim: error: ")
+    version = subprocess.run(
+        [sys.executable, "-m", "sim", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert version.returncode == 0 and version.stdout.startswith("sim, version ")
+
+
+def test_entry_runs_atexit_handlers_and_skips_the_tear_down() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import atexit, sys\n"
+        "class Torn:\n"
+        "    def __del__(self):\n"
+        "        sys.stderr.write('torn down\\n')\n"
+        "kept = Torn()\n"
+        "atexit.register(lambda: sys.stderr.write('atexit ran\\n'))\n"
+        "sys.argv = ['sim', '--version']\n"
+        "from sim.cli import entry\n"
+        "entry()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert out.stdout.startswith("sim, version ")
+    assert "atexit ran" in out.stderr
+    assert "torn down" not in out.stderr  # module globals are not freed one by one
