@@ -465,14 +465,16 @@ def write_results(
                 umask = os.umask(0)
                 os.umask(umask)
                 tmp.chmod(0o777 & ~umask)
-            folder = tmp
-            if _sample_rows(runs) >= BACKGROUND_MIN_ROWS and can_fork():
+            folder, extra = tmp, dict(extra_files or {})
+            # a child only when this process has an extra file to make meanwhile (the report)
+            overlap = any(callable(v) for v in extra.values())
+            if overlap and _sample_rows(runs) >= BACKGROUND_MIN_ROWS and can_fork():
                 writer = _Forked(lambda: _write_tables(folder, runs, tables))
             else:
                 _write_tables(tmp, runs, tables)
             (tmp / "summary.json").write_text(summary_json(summary) + "\n", encoding="utf-8")
-            for name, extra in (extra_files or {}).items():
-                text = extra() if callable(extra) else extra
+            for name, item in extra.items():
+                text = item() if callable(item) else item
                 if text is not None:
                     (tmp / name).write_text(text, encoding="utf-8")
             if writer is not None:

@@ -97,6 +97,17 @@ def test_the_background_writer_writes_the_same_folder(
     assert gzip.decompress(forked["requests.csv.gz"]).startswith(b"replication,platform,")
 
 
+def test_no_child_without_work_to_overlap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Texts only (nothing to make meanwhile): the tables are written here, not forked."""
+    res = api.run(SMALL)
+    monkeypatch.setattr(R, "BACKGROUND_MIN_ROWS", 1)
+    forks: list[int] = []
+    monkeypatch.setattr(R, "_Forked", lambda fn: forks.append(1))
+    res.save(tmp_path / "out", report=False, extra_files={"note.txt": "x"})
+    assert forks == []
+    assert (tmp_path / "out" / "requests.csv.gz").is_file()
+
+
 def test_an_extra_file_function_returning_none_writes_no_file(tmp_path: Path) -> None:
     res = api.run(SMALL)
     res.save(tmp_path / "out", report=False, extra_files={"report.html": lambda: None})
@@ -119,7 +130,7 @@ def test_a_failure_in_the_background_writer_is_raised_and_cleaned_up(
     monkeypatch.setattr(R, "BACKGROUND_MIN_ROWS", 1)
     monkeypatch.setattr(R, "_write_tables", broken)  # the forked child inherits it
     with pytest.raises(OSError, match="No space left"):
-        res.save(tmp_path / "out", report=False)
+        res.save(tmp_path / "out", report=False, extra_files={"report.html": lambda: "x"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert _files(tmp_path / "out") == before
 
