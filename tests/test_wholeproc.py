@@ -44,7 +44,19 @@ def _files(folder: Path) -> dict[str, bytes]:
     return out
 
 
-def test_simulate_overlaps_prepare_with_a_forked_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def may_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fork even if an earlier test left a thread behind in this process (a Dask client's):
+    can_fork refuses then, and these tests would not see the overlapped path."""
+    from sim.studies import sweep
+
+    for module in (R, S, sweep):
+        monkeypatch.setattr(module, "can_fork", lambda: True)
+
+
+def test_simulate_overlaps_prepare_with_a_forked_worker(
+    monkeypatch: pytest.MonkeyPatch, may_fork: None
+) -> None:
     """With `prepare`, the jobs run in a forked worker while prepare runs here; the runs are
     those of the serial path, request for request."""
     monkeypatch.setattr(S, "OVERLAP_MIN_REQUESTS", 0)
@@ -76,7 +88,7 @@ def test_prepare_runs_once_when_the_run_is_small() -> None:
 
 
 def test_the_background_writer_writes_the_same_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, may_fork: None
 ) -> None:
     """The tables written by a forked child while the report renders here: the same bytes as
     written in this process; the report is rendered while the child is alive."""
@@ -116,7 +128,7 @@ def test_an_extra_file_function_returning_none_writes_no_file(tmp_path: Path) ->
 
 
 def test_a_failure_in_the_background_writer_is_raised_and_cleaned_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, may_fork: None
 ) -> None:
     """The child's exception comes back as itself; no temporary folder stays behind, and the
     previous results are left as they were."""
@@ -163,7 +175,7 @@ def test_a_command_that_fails_early_leaves_the_collector_on(tmp_path: Path) -> N
     assert gc.get_freeze_count() == 0
 
 
-def test_the_sweep_overlaps_prepare_with_a_forked_worker() -> None:
+def test_the_sweep_overlaps_prepare_with_a_forked_worker(may_fork: None) -> None:
     """One worker: the jobs run in a forked process while `prepare` runs here."""
     from sim.studies.sweep import _run_local, single_platform
 
