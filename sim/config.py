@@ -42,7 +42,11 @@ class Strict(BaseModel):
     """Base of every scenario section: unknown keys are rejected; values are validated."""
 
     model_config = ConfigDict(
-        extra="forbid", validate_default=True, populate_by_name=True, allow_inf_nan=False
+        extra="forbid",
+        validate_default=True,
+        populate_by_name=True,
+        allow_inf_nan=False,
+        defer_build=True,
     )
 
 

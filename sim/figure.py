@@ -168,6 +168,19 @@ def template() -> dict[str, Any]:
         return out
 
 
+def preload(array: Any = None) -> None:
+    """Import now what serialising a page's figures imports on first use (plotly.io, the
+    template, and what plotly imports to encode `array`-like values: numpy's by default, a
+    pandas Series for the report), e.g. while the jobs run in other processes: a one-point
+    figure through the same path."""
+    import numpy as np
+    import plotly.io as pio
+
+    x = np.zeros(1) if array is None else array
+    fig = {"data": [scatter(x=x, y=[0.0])], "layout": {"template": template()}}
+    pio.to_html(jsonable(fig), validate=False, full_html=False, include_plotlyjs=False, div_id="x")
+
+
 def jsonable(fig: dict[str, Any]) -> dict[str, Any]:
     """A copy of a figure dict with numpy arrays and pandas series as plotly.js typed arrays
     (base64), as plotly's Figure.to_dict writes them; the figure itself is left as it is."""

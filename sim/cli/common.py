@@ -9,6 +9,7 @@ what is missing (`--fresh` starts over).
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import os
@@ -24,6 +25,33 @@ from rich.console import Console
 from sim import format as fmt
 
 EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_FAIL = 0, 1, 2, 3
+
+
+_startup = {"gc_off": False}
+
+
+@contextlib.contextmanager
+def no_gc_during_startup() -> Iterator[None]:
+    """The cyclic garbage collector off until startup_done(), and as it was afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    _startup["gc_off"] = True
+    try:
+        yield
+    finally:
+        _startup["gc_off"] = False
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
+
+
+def startup_done() -> None:
+    """The work starts: what start-up made is kept out of every later collection (gc.freeze,
+    which also spares the pages of forked workers), and the collector runs again."""
+    if _startup["gc_off"]:
+        _startup["gc_off"] = False
+        gc.freeze()
+        gc.enable()
 
 
 def out_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
@@ -57,17 +85,21 @@ def overrides(
 
 def save_results(res: Any, out_dir: Path, *, report: bool = True) -> Path:
     """Write a run's results folder (sim.api.Results.save); a failure to render report.html is
-    a warning, so a plotting bug never costs the user the simulated results."""
-    extra: dict[str, str] = {}
-    if report:
+    a warning, so a plotting bug never costs the user the simulated results. The report is
+    rendered while the folder is written (a large run's tables by another process)."""
+
+    def render() -> str | None:
         from sim.report import render_report
 
         try:
-            extra["report.html"] = render_report([res])
+            return render_report([res])
         except Exception as exc:
             if os.environ.get("SIM_DEBUG"):
                 traceback.print_exc()
             click.echo(f"sim: warning: report.html skipped: {type(exc).__name__}: {exc}", err=True)
+            return None
+
+    extra = {"report.html": render} if report else {}
     return Path(res.save(out_dir, report=False, extra_files=extra))
 
 

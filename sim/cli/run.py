@@ -14,6 +14,7 @@ from sim.cli.common import (
     overrides,
     run_options,
     save_results,
+    startup_done,
     workers_option,
 )
 
@@ -77,6 +78,8 @@ def run(
         "duration",
     )
     show = not as_json and sys.stderr.isatty()
+    report = not (no_html or no_report)
+    startup_done()
     with progress_for(sc, enabled=show) as on_done:
         res = api.run(
             sc,
@@ -86,10 +89,11 @@ def run(
             force=force,
             on_job_done=on_done,
             size_key=size_key,
+            prepare=_preload_report if report else None,
         )
     # the suggested `sim tune` line repeats this run's overrides, so it tunes what was run
     res.summary["verdict"] = verdict(sc, res.summary["platforms"], str(scenario), changes)
-    save_results(res, out_dir, report=not (no_html or no_report))
+    save_results(res, out_dir, report=report)
     if as_json:
         click.echo(summary_json(res.summary))
     else:
@@ -98,6 +102,16 @@ def run(
             print_system(res.summary)
     if check and any(slo_met(p) is False for p in res.summary["platforms"].values()):
         sys.exit(EXIT_SLO)
+
+
+def _preload_report() -> None:
+    # A failure here shows again, as a warning, when the report is rendered (save_results).
+    try:
+        from sim.report import preload
+
+        preload()
+    except Exception:
+        pass
 
 
 def print_system(summary: dict) -> None:

@@ -18,6 +18,7 @@ from sim.cli.common import (
     progress,
     reuse_note,
     slo_cell,
+    startup_done,
     study_folder,
     study_options,
 )
@@ -63,6 +64,8 @@ def sweep(
     plist = [parse_param(p) for p in params]
     name = base.scenario().name
     out_dir = study_folder(out, name, "sweep", subfolder)
+    html = not (no_html or no_report)
+    startup_done()
     with progress(f"sweeping {name}") as on_done:
         res = run_sweep(
             base,
@@ -73,10 +76,11 @@ def sweep(
             force=force,
             fresh=fresh,
             on_done=on_done,
+            prepare=_preload_page if html else None,
         )
     write_csv(res.rows, out_dir / "sweep.csv")
     files = ["sweep.csv", "points.jsonl"]
-    if not (no_html or no_report):
+    if html:
         from sim.studies.plots import sweep_figure, write_html
 
         # a platform with one job key at every point was simulated once: drawn once
@@ -89,6 +93,16 @@ def sweep(
         con.print(t)
     con.print(reuse_note(res.computed, res.reused, out_dir), highlight=False)
     con.print(f"results: {out_dir}/ ({', '.join(files)})", highlight=False)
+
+
+def _preload_page() -> None:
+    # A failure here shows again when sweep.html is written.
+    try:
+        from sim.figure import preload
+
+        preload()
+    except Exception:
+        pass
 
 
 def _sweep_table(rows: list[dict[str, Any]], keys: list[str], name: str) -> Table:

@@ -16,6 +16,7 @@ sim.validation, and nothing below imports the report.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from sim.report.figures import (
     time_figure,
 )
 from sim.report.page import page
-from sim.report.plot import Figure, jsonable
+from sim.report.plot import Figure, jsonable, preload_figures
 from sim.report.system import SYSTEM_FIGURES, system_figures  # noqa: F401 (SYSTEM_FIGURES)
 from sim.results import Results, load_results, results_from_run  # noqa: F401 (re-exported)
 
@@ -90,7 +91,21 @@ def render_report(
         title = (
             f"sim report: {names[0]}" if len(names) == 1 else "sim compare: " + " vs ".join(names)
         )
-    return page(title, get_plotlyjs(), results, series, fragments, _notes(series))
+    return page(title, _plotlyjs(), results, series, fragments, _notes(series))
+
+
+# plotly.js (4.6 MB) read once per process.
+_plotlyjs = functools.cache(get_plotlyjs)
+
+
+def preload() -> None:
+    """Import and read now what render_report needs on its first call (pandas, the template,
+    plotly.js, what plotly.io imports as it serialises the report's figures: ~0.3 s): `sim run`
+    calls this while the simulation runs in another process."""
+    import pandas as pd
+
+    preload_figures(pd.Series([0.0]))
+    _plotlyjs()
 
 
 def write_images(

@@ -2,5 +2,16 @@
 report)."""
 
 from sim.figure import TEMPLATE, Figure, bar, jsonable, log_ticks, sankey, scatter, template
+from sim.figure import preload as preload_figures
 
-__all__ = ["TEMPLATE", "Figure", "bar", "jsonable", "log_ticks", "sankey", "scatter", "template"]
+__all__ = [
+    "TEMPLATE",
+    "Figure",
+    "bar",
+    "jsonable",
+    "log_ticks",
+    "preload_figures",
+    "sankey",
+    "scatter",
+    "template",
+]

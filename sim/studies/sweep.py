@@ -51,6 +51,7 @@ from sim import defaults as D
 from sim.engine import run_one
 from sim.errors import InputError
 from sim.records import OUTCOMES, binom_cdf
+from sim.results import can_fork
 from sim.scenario import (
     Override,
     Scenario,
@@ -444,10 +445,12 @@ def execute(
     workers: int | None = None,
     scheduler: str | None = None,
     on_done: Callable[[int, int], None] | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
     """Compute the jobs not yet in `store`, saving each as it finishes.
 
-    Returns (computed, reused). `on_done(done, total)` is called after every job.
+    Returns (computed, reused). `on_done(done, total)` is called after every job; `prepare`
+    (the caller's own start-up, e.g. the page's imports) once, while local workers compute.
     """
     todo: dict[str, Job] = {}
     for j in jobs:
@@ -463,7 +466,7 @@ def execute(
     if address:
         results = _run_dask(args, address)
     else:
-        results = _run_local(args, workers or default_workers())
+        results = _run_local(args, workers or default_workers(), prepare)
     for key, metrics, wall in results:
         store.add(
             {
@@ -502,18 +505,26 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 
 
 def _run_local(
-    args: dict[str, tuple[Scenario, str, str]], workers: int
+    args: dict[str, tuple[Scenario, str, str]],
+    workers: int,
+    prepare: Callable[[], None] | None = None,
 ) -> Iterator[tuple[str, dict[str, Any], float]]:
     if not args:
         return
-    if workers <= 1 or len(args) == 1:
+    serial = workers <= 1 or len(args) == 1
+    # One worker is forked (nothing re-imported) only to do `prepare` here meanwhile.
+    if serial and (prepare is None or not can_fork()):
         for key, a in args.items():
             metrics, wall = _timed(a)
             yield key, metrics, wall
+        if prepare is not None:
+            prepare()
         return
-    ctx = _mp_context()
-    with process_pool(min(workers, len(args)), mp_context=ctx) as pool:
+    ctx = multiprocessing.get_context("fork") if serial else _mp_context()
+    with process_pool(1 if serial else min(workers, len(args)), mp_context=ctx) as pool:
         pending: dict[Future, str] = {pool.submit(_timed, a): k for k, a in args.items()}
+        if prepare is not None:
+            prepare()
         try:
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -599,6 +610,7 @@ def run_points(
     workers: int | None,
     scheduler: str | None,
     on_done: Callable[[int, int], None] | None,
+    prepare: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
     """Size-check the points, then simulate every (point, platform) not yet in `store`:
     (computed, reused). Shared by sweep, tune and crossover."""
@@ -610,6 +622,7 @@ def run_points(
         workers=workers,
         scheduler=scheduler,
         on_done=on_done,
+        prepare=prepare,
     )
 
 
@@ -680,12 +693,21 @@ def run_sweep(
     force: bool = False,
     fresh: bool = False,
     on_done: Callable[[int, int], None] | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> SweepResult:
-    """Run the grid (reusing points.jsonl in `out_dir`) and return its rows."""
+    """Run the grid (reusing points.jsonl in `out_dir`) and return its rows; `prepare` is
+    called while the jobs run (run_points)."""
     points = build_points(base, params)
     store = open_store(out_dir, fresh)
     computed, reused = run_points(
-        points, base, store, force=force, workers=workers, scheduler=scheduler, on_done=on_done
+        points,
+        base,
+        store,
+        force=force,
+        workers=workers,
+        scheduler=scheduler,
+        on_done=on_done,
+        prepare=prepare,
     )
     rows = [
         row_for(p, name, store.records[key]["metrics"])

@@ -1,0 +1,250 @@
+"""Whole-process speed (issue 13) without changing a byte: the simulation runs in a forked worker
+while `sim run` imports the report, the tables are written by a forked child while the report is
+rendered, and start-up runs without the cyclic garbage collector. Each test compares the
+overlapped path with the plain serial one (the same files), or checks that the overlap happened
+(a worker process alive while the caller's own work runs); none measures time."""
+
+from __future__ import annotations
+
+import gc
+import gzip
+import json
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sim import api
+from sim import results as R
+from sim import simulate as S
+from sim.cli import common
+
+SMALL = {
+    "name": "wholeproc",
+    "duration": "10m",
+    "replications": 2,
+    "seed": 4,
+    "workload": {
+        "arrivals": [{"steady": {"rate": "40/s"}}],
+        "service": {"duration": {"dist": "exponential", "mean": "200ms"}},
+    },
+    "platforms": [{"name": "fn", "type": "lambda", "memory": 1024}],
+}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    out = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    summary = json.loads(out.pop("summary.json"))
+    summary.pop("wall_time_s")
+    for p in summary["platforms"].values():
+        p.pop("wall_s", None)
+    out["summary.json"] = json.dumps(summary, sort_keys=True).encode()
+    return out
+
+
+@pytest.fixture
+def may_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fork even if an earlier test left a thread behind in this process (a Dask client's):
+    can_fork refuses then, and these tests would not see the overlapped path."""
+    from sim.studies import sweep
+
+    for module in (R, S, sweep):
+        monkeypatch.setattr(module, "can_fork", lambda: True)
+
+
+def test_simulate_overlaps_prepare_with_a_forked_worker(
+    monkeypatch: pytest.MonkeyPatch, may_fork: None
+) -> None:
+    """With `prepare`, the jobs run in a forked worker while prepare runs here; the runs are
+    those of the serial path, request for request."""
+    monkeypatch.setattr(S, "OVERLAP_MIN_REQUESTS", 0)
+    sc = api.load_scenario(SMALL)
+    seen: list[int] = []
+
+    def prepare() -> None:
+        seen.append(len(multiprocessing.active_children()))
+
+    forked = S.simulate(sc, Path.cwd(), workers=1, expected=1.0, prepare=prepare)
+    serial = S.simulate(sc, Path.cwd(), workers=1, expected=1.0)
+    assert seen == [1]  # called once, with the worker alive
+    assert [(r.platform, r.replication) for r in forked] == [
+        (r.platform, r.replication) for r in serial
+    ]
+    for a, b in zip(forked, serial, strict=True):
+        assert a.stats.requests_all == b.stats.requests_all
+        for col, values in b.stats.sample.items():
+            np.testing.assert_array_equal(a.stats.sample[col], values)
+        assert a.bill.to_dict() == b.bill.to_dict()
+
+
+def test_prepare_runs_once_when_the_run_is_small() -> None:
+    """Below OVERLAP_MIN_REQUESTS nothing forks; prepare still runs, once."""
+    sc = api.load_scenario(SMALL)
+    seen: list[int] = []
+    S.simulate(sc, Path.cwd(), workers=1, expected=1.0, prepare=lambda: seen.append(1))
+    assert seen == [1]
+
+
+def test_the_background_writer_writes_the_same_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, may_fork: None
+) -> None:
+    """The tables written by a forked child while the report renders here: the same bytes as
+    written in this process; the report is rendered while the child is alive."""
+    res = api.run(SMALL)
+    alive: list[int] = []
+
+    def report() -> str:
+        alive.append(len(multiprocessing.active_children()))
+        return "<html></html>"
+
+    monkeypatch.setattr(R, "BACKGROUND_MIN_ROWS", 1)
+    res.save(tmp_path / "forked", report=False, extra_files={"report.html": report})
+    monkeypatch.setattr(R, "BACKGROUND_MIN_ROWS", 10**12)
+    res.save(tmp_path / "serial", report=False, extra_files={"report.html": report})
+    assert alive == [1, 0]
+    forked, serial = _files(tmp_path / "forked"), _files(tmp_path / "serial")
+    assert forked == serial
+    assert gzip.decompress(forked["requests.csv.gz"]).startswith(b"replication,platform,")
+
+
+def test_no_child_without_work_to_overlap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Texts only (nothing to make meanwhile): the tables are written here, not forked."""
+    res = api.run(SMALL)
+    monkeypatch.setattr(R, "BACKGROUND_MIN_ROWS", 1)
+    forks: list[int] = []
+    monkeypatch.setattr(R, "_Forked", lambda fn: forks.append(1))
+    res.save(tmp_path / "out", report=False, extra_files={"note.txt": "x"})
+    assert forks == []
+    assert (tmp_path / "out" / "requests.csv.gz").is_file()
+
+
+def test_an_extra_file_function_returning_none_writes_no_file(tmp_path: Path) -> None:
+    res = api.run(SMALL)
+    res.save(tmp_path / "out", report=False, extra_files={"report.html": lambda: None})
+    assert not (tmp_path / "out" / "report.html").exists()
+    assert (tmp_path / "out" / "requests.csv.gz").is_file()
+
+
+def test_a_failure_in_the_background_writer_is_raised_and_cleaned_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, may_fork: None
+) -> None:
+    """The child's exception comes back as itself; no temporary folder stays behind, and the
+    previous results are left as they were."""
+    res = api.run(SMALL)
+    res.save(tmp_path / "out", report=False)
+    before = _files(tmp_path / "out")
+
+    def broken(folder: Path, runs: Any, tables: Any = None) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(R, "BACKGROUND_MIN_ROWS", 1)
+    monkeypatch.setattr(R, "_write_tables", broken)  # the forked child inherits it
+    with pytest.raises(OSError, match="No space left"):
+        res.save(tmp_path / "out", report=False, extra_files={"report.html": lambda: "x"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert _files(tmp_path / "out") == before
+
+
+def test_start_up_runs_without_the_garbage_collector() -> None:
+    """Off during start-up, on (with start-up's objects frozen out of collections) from
+    startup_done(), and as it was once the command returns."""
+    assert gc.isenabled()
+    with common.no_gc_during_startup():
+        assert not gc.isenabled()
+        common.startup_done()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+        common.startup_done()  # a second call changes nothing
+        assert gc.isenabled()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    common.startup_done()  # outside the CLI: the caller's collector is left alone
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_command_that_fails_early_leaves_the_collector_on(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sim.cli import main
+
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_sweep_overlaps_prepare_with_a_forked_worker(may_fork: None) -> None:
+    """One worker: the jobs run in a forked process while `prepare` runs here."""
+    from sim.studies.sweep import _run_local, single_platform
+
+    sc = api.load_scenario(SMALL)
+    args = {"a": (single_platform(sc, "fn"), "fn", str(Path.cwd()))}
+    seen: list[int] = []
+    out = list(_run_local(args, 1, lambda: seen.append(len(multiprocessing.active_children()))))
+    assert seen == [1]
+    serial = list(_run_local(args, 1))
+    assert [k for k, _, _ in out] == ["a"]
+    assert out[0][1] == serial[0][1]  # the same metrics
+
+
+def test_ccdf_probabilities_are_numpy_unique_of_the_same_values() -> None:
+    from sim.records import CCDF_PROBS
+
+    want = np.unique(np.concatenate([np.logspace(0, -6, 121), [0.5, 0.1, 0.01, 0.001]]))[::-1]
+    assert CCDF_PROBS.dtype == want.dtype
+    assert CCDF_PROBS.tobytes() == want.tobytes()
+
+
+def test_the_sim_process_exits_with_the_documented_codes(tmp_path: Path) -> None:
+    """`python -m sim` ends with os._exit after flushing (no interpreter tear-down): the exit
+    status and every byte of stdout and stderr are those of main()."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(SMALL), encoding="utf-8")
+    run = [sys.executable, "-m", "sim", "run", "s.yaml", "--json", "--out", "out"]
+    ok = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["scenario"] == "wholeproc"
+    assert {"summary.json", "requests.csv.gz", "report.html"} <= {
+        p.name for p in (tmp_path / "out").iterdir()
+    }
+    bad = subprocess.run(
+        [sys.executable, "-m", "sim", "run", "missing.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("sim: error: ")
+    version = subprocess.run(
+        [sys.executable, "-m", "sim", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert version.returncode == 0 and version.stdout.startswith("sim, version ")
+
+
+def test_entry_runs_atexit_handlers_and_skips_the_tear_down() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import atexit, sys\n"
+        "class Torn:\n"
+        "    def __del__(self):\n"
+        "        sys.stderr.write('torn down\\n')\n"
+        "kept = Torn()\n"
+        "atexit.register(lambda: sys.stderr.write('atexit ran\\n'))\n"
+        "sys.argv = ['sim', '--version']\n"
+        "from sim.cli import entry\n"
+        "entry()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert out.stdout.startswith("sim, version ")
+    assert "atexit ran" in out.stderr
+    assert "torn down" not in out.stderr  # module globals are not freed one by one
