@@ -829,8 +829,14 @@ class SystemModel(PlatformModel):
         for i, svc in enumerate(services):
             spec = scenario.platform(placement.services[svc.name])
             srng = substream(rng, 100 + name_key(svc.name))
-            cls = {"lambda": LambdaStation, "wasm": WasmStation, "kubernetes": PodStation}
-            st = cls[spec.type](self, i, svc, spec, srng)
+            cls = {"lambda": LambdaStation, "wasm": WasmStation, "kubernetes": PodStation}.get(
+                spec.type
+            )
+            if cls is None:  # Cloud Run, Fargate (sim.systems.spec refuses the others)
+                from sim.systems.stations_containers import STATIONS
+
+                cls = STATIONS[spec.type]  # type: ignore[assignment]
+            st = cls(self, i, svc, spec, srng)
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
             self.stations.append(st)
@@ -949,6 +955,9 @@ class SystemModel(PlatformModel):
             if isinstance(st, PodStation) and st.reads_cpu:
                 r = st.resolution
                 env.process(every(env, r, st.scrape, first=r / 2.0))
+            control = getattr(st, "control", None)  # sim.systems.stations_containers
+            if control is not None:
+                control(env)
 
     # -- plans -----------------------------------------------------------------------------------
     def _compile(self, svc: Any) -> list[tuple[Any, ...]]:
@@ -1456,6 +1465,10 @@ class SystemModel(PlatformModel):
                     settings=s.cost,
                     month_s=month,
                 )
+        for st in self.stations:
+            own = getattr(st, "own_bill", None)  # sim.systems.stations_containers
+            if own is not None:
+                out[st.name] = own(self.end, month)
         for name in self.wasm_busy:  # one Workers/Fastly account per platform, shared pro rata
             group = [st for st in self.stations if st.platform == name]
             spec = group[0].spec
