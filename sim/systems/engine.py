@@ -835,7 +835,7 @@ class SystemModel(PlatformModel):
             if cls is None:  # Cloud Run, Fargate (sim.systems.spec refuses the others)
                 from sim.systems.stations_containers import STATIONS
 
-                cls = STATIONS[spec.type]  # type: ignore[assignment]
+                cls = STATIONS[spec.type]
             st = cls(self, i, svc, spec, srng)
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0

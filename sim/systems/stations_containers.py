@@ -220,8 +220,9 @@ class FargateStation(ContainerStation):
             tasks=self._lives(end),
             ephemeral_gb=t.ephemeral_storage,
             architecture=t.architecture,
-            response_bytes=self.calls_in * self.sys.ctx.response_bytes[0],
         )
+        # no egress line: a system's bytes between services are its hops' (sim.pricing.hops), as
+        # for a Kubernetes station
         return fargate_bill(
             usage,
             load_balancer=f.load_balancer,
