@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from test_systems import _bad, _k8s, _lambda, _runs, _system, erlang_c_sojourn, t_ci
 
 

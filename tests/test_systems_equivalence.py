@@ -597,7 +597,12 @@ def test_equivalence_covers_serverless_container_scaling() -> None:
             "entry": 1,
             "handler": work,
             "cpu_bound": 1.0,
-            "steps": [{"work": 0.5}, {"call": "s1", "timeout": "2s"}, {"publish": "q0"}, {"work": 0.5}],
+            "steps": [
+                {"work": 0.5},
+                {"call": "s1", "timeout": "2s"},
+                {"publish": "q0"},
+                {"work": 0.5},
+            ],
         },
         {"name": "s1", "handler": work, "cpu_bound": 1.0},
         {"name": "w0", "handler": {"dist": "exponential", "mean": "50ms"}},
