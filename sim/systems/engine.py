@@ -605,6 +605,11 @@ class PodStation(Station):
         return sum(len(q) for q in self.waiting)
 
 
+# The station of each platform type (sim.systems.spec refuses the others); Cloud Run and Fargate
+# register theirs from sim.systems.stations_containers (imported with this module by sim.engine).
+STATIONS: dict[str, Any] = {"lambda": LambdaStation, "wasm": WasmStation, "kubernetes": PodStation}
+
+
 # --- queues ---------------------------------------------------------------------------------------
 class SqsQueue:
     """An SQS standard queue (delivered oldest first) and its consumer."""
@@ -829,14 +834,7 @@ class SystemModel(PlatformModel):
         for i, svc in enumerate(services):
             spec = scenario.platform(placement.services[svc.name])
             srng = substream(rng, 100 + name_key(svc.name))
-            cls = {"lambda": LambdaStation, "wasm": WasmStation, "kubernetes": PodStation}.get(
-                spec.type
-            )
-            if cls is None:  # Cloud Run, Fargate (sim.systems.spec refuses the others)
-                from sim.systems.stations_containers import STATIONS
-
-                cls = STATIONS[spec.type]
-            st = cls(self, i, svc, spec, srng)
+            st = STATIONS[spec.type](self, i, svc, spec, srng)
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
             self.stations.append(st)

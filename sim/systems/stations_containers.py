@@ -39,7 +39,7 @@ from sim.pricing.cloud_run import CloudRunUsage, cloud_run_bill
 from sim.pricing.fargate import FargateUsage, TaskLife, fargate_bill
 from sim.pricing.tables import Bill
 from sim.records import REJECTED
-from sim.systems.engine import _LONG_AGO, PodStation, Proc
+from sim.systems.engine import _LONG_AGO, STATIONS, PodStation, Proc
 
 
 class ContainerStation(PodStation):
@@ -233,7 +233,4 @@ class FargateStation(ContainerStation):
         )
 
 
-STATIONS: dict[str, type[ContainerStation]] = {
-    "cloud_run": CloudRunStation,
-    "fargate": FargateStation,
-}
+STATIONS.update(cloud_run=CloudRunStation, fargate=FargateStation)
