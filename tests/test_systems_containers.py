@@ -10,23 +10,47 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_systems import _bad, _k8s, _lambda, _runs, _system, erlang_c_sojourn, t_ci
+from test_systems import _bad, _k8s, _runs, _system, erlang_c_sojourn, t_ci
+
+_SIZES: dict[str, dict] = {
+    "cloud_run": {"cpu": 1, "memory": "512Mi"},
+    "container_apps": {"cpu": 0.5, "memory": "1Gi", "concurrency": 10, "startup": "2s"},
+}
 
 
 def _cloud_run(name: str = "run", **kw: Any) -> dict:
-    return {
-        "name": name,
-        "type": "cloud_run",
-        "cpu": 1,
-        "memory": "512Mi",
-        "ingress_latency": 0,
-        **kw,
-    }
+    return {"name": name, "type": "cloud_run", **_SIZES["cloud_run"], "ingress_latency": 0, **kw}
+
+
+def _aca(name: str = "aca", **kw: Any) -> dict:
+    t = "container_apps"
+    return {"name": name, "type": t, **_SIZES[t], "ingress_latency": 0, **kw}
 
 
 def _fargate(name: str = "ecs", **kw: Any) -> dict:
     task = {"cpu": 1, "memory": 2048, "concurrency": 1, "startup": "30s", **kw.pop("task", {})}
     return {"name": name, "type": "fargate", "task": task, "ingress_latency": 0, **kw}
+
+
+def _even(
+    services: list[dict],
+    platforms: list[dict],
+    placement: dict,
+    duration: str,
+    rate: str,
+    **steady: Any,
+) -> Any:
+    """One replication of placement `p`, arrivals evenly spaced at `rate` (no warm-up)."""
+    data = _system(
+        services,
+        platforms,
+        {"p": placement},
+        replications=1,
+        duration=duration,
+        warmup=0,
+        workload={"arrivals": [{"steady": {"rate": rate, "spacing": "uniform", **steady}}]},
+    )
+    return _runs(data, "p")[0]
 
 
 @pytest.mark.parametrize(
@@ -77,16 +101,7 @@ def test_cloud_run_and_fargate_month_by_hand() -> None:
     ]
     run_p = _cloud_run(concurrency=10, min_instances=1, max_instances=1)
     ecs = _fargate(tasks=1, load_balancer={"type": "none"})
-    data = _system(
-        services,
-        [run_p, ecs],
-        {"p": {"api": "run", "worker": "ecs"}},
-        replications=1,
-        duration="1h",
-        warmup=0,
-        workload={"arrivals": [{"steady": {"rate": "1/s", "spacing": "uniform"}}]},
-    )
-    run = _runs(data, "p")[0]
+    run = _even(services, [run_p, ecs], {"api": "run", "worker": "ecs"}, "1h", "1/s")
     m = 730.0
     # cloud.google.com/run/pricing, Tier 1, request-based: $0.000024/vCPU-s, $0.0000025/GiB-s
     # active; $0.0000025/vCPU-s and /GiB-s idle minimum instances; $0.40 per million requests.
@@ -128,16 +143,7 @@ def test_fargate_target_tracking_sequence_by_hand() -> None:
             "max_tasks": 10,
         },
     )
-    data = _system(
-        services,
-        [ecs],
-        {"p": {"api": "ecs"}},
-        replications=1,
-        duration="30m",
-        warmup=0,
-        workload={"arrivals": [{"steady": {"rate": "25/s", "spacing": "uniform"}}]},
-    )
-    run = _runs(data, "p")[0]
+    run = _even(services, [ecs], {"api": "ecs"}, "30m", "25/s")
     steps = [(d.time_s, d.before, d.after) for d in run.decisions if d.kind.startswith("api:")]
     assert steps == [(180.0, 1, 3)], steps
     assert run.extra["system"]["services"]["api"]["instances_peak"] == 3.0
@@ -148,18 +154,15 @@ def test_cloud_run_scales_from_zero_on_demand() -> None:
     2 s tick asks for ceil(1 / concurrency) = 1 instance, then its 1 s start-up: it starts at
     2 + 1 = 3 s (a request at t = 0.5 s)."""
     services = [{"name": "api", "entry": 1, "handler": "10ms"}]
-    data = _system(
+    run = _even(
         services,
         [_cloud_run(concurrency=5, startup="1s")],
-        {"p": {"api": "run"}},
-        replications=1,
-        duration="10s",
-        warmup=0,
-        workload={
-            "arrivals": [{"steady": {"rate": "1/s", "spacing": "uniform", "start": 0.5, "end": 1}}]
-        },
+        {"api": "run"},
+        "10s",
+        "1/s",
+        start=0.5,
+        end=1,
     )
-    run = _runs(data, "p")[0]
     svc = run.extra["system"]["services"]["api"]
     assert svc["latency_ms"]["max"] == pytest.approx(2510.0, abs=1e-6)
     assert svc["instances_peak"] == 1.0
@@ -170,12 +173,19 @@ def test_cloud_run_scales_from_zero_on_demand() -> None:
     [
         (
             lambda d: (
+                d["platforms"].append({"name": "kn", "type": "knative"}),
+                d["placements"][0]["services"].update(b="kn"),
+            ),
+            "type knative cannot host a service of a system yet",
+        ),
+        (
+            lambda d: (
                 d["platforms"].append(
                     {"name": "aca", "type": "container_apps", "cpu": 0.5, "memory": "1Gi"}
                 ),
-                d["placements"][0]["services"].update(b="aca"),
+                d["placements"][0]["services"].update(c="aca"),
             ),
-            "type container_apps cannot host a service of a system yet",
+            "read Azure queues",
         ),
         (
             lambda d: (
@@ -192,14 +202,14 @@ def test_cloud_run_scales_from_zero_on_demand() -> None:
             "Fargate Spot in a system",
         ),
     ],
-    ids=["container_apps", "cloud_run_reads_sqs", "fargate_spot"],
+    ids=["knative", "container_apps_reads_sqs", "cloud_run_reads_sqs", "fargate_spot"],
 )
 def test_unsupported_placements_exit_2_naming_the_key(
     tmp_path: Path, change: Any, words: str
 ) -> None:
     code, out = _bad(tmp_path, change)
     assert code == 2, out
-    key = "placements[0].services." + ("c" if "SQS" in words else "b")
+    key = "placements[0].services." + ("c" if "SQS" in words or "queues" in words else "b")
     assert key in out and words in out, out
     assert "Traceback" not in out and "KeyError" not in out
 
@@ -215,4 +225,50 @@ def test_a_call_into_cloud_run_goes_through_its_front_end(tmp_path: Path) -> Non
     assert "is called via load_balancer" in out and "Traceback" not in out, out
 
 
-_ = _lambda  # the shared builders (tests/test_systems.py)
+def test_container_apps_scales_from_zero_on_its_http_rule() -> None:
+    """minReplicas 0, pollingInterval 30 s, the default http rule (concurrentRequests 10 = KEDA's
+    HTTP trigger on the requests of the last 15 s / 15, activation > 0). 1 request/s from 0.5 s:
+    the poll at 0 s reads 0; the poll at 30 s reads the 15 requests of [15, 30) / 15 = 1 > 0 and
+    activates 0 -> 1; the replica is ready at 32 s, so the first request (0.5 s) waited 31.5 s and
+    ran 20 ms (10 ms of CPU-bound work on 0.5 vCPU). The HPA then asks for ceil(1 x 1 / 10) = 1:
+    one replica to the end."""
+    services = [{"name": "api", "entry": 1, "handler": "10ms"}]
+    run = _even(
+        services,
+        [_aca(scale={"minReplicas": 0, "maxReplicas": 5, "pollingInterval": 30})],
+        {"api": "aca"},
+        "5m",
+        "1/s",
+        start=0.5,
+    )
+    svc = run.extra["system"]["services"]["api"]
+    assert svc["latency_ms"]["max"] == pytest.approx(31_520.0, abs=1e-6)
+    assert svc["instances_peak"] == 1.0
+    steps = [(d.time_s, d.before, d.after) for d in run.decisions if d.kind.startswith("api:")]
+    assert steps == [(30.0, 0, 1)], steps
+
+
+def test_container_apps_month_by_hand() -> None:
+    """One replica always (minReplicas = maxReplicas = 1, 0.5 vCPU, 1 GiB, Consumption), 1
+    request/s evenly spaced for 1 h, 100 ms each (I/O-bound: cpu_bound 0): at its minimum the
+    replica is idle-priced while it serves nothing (3,240 s), active-priced the 360 s it works.
+    azure.microsoft.com/pricing/details/container-apps: $0.000024/vCPU-s and $0.000003/GiB-s
+    active, $0.000003 idle, $0.40 per million requests."""
+    services = [{"name": "api", "entry": 1, "handler": "100ms", "cpu_bound": 0}]
+    run = _even(
+        services, [_aca(scale={"minReplicas": 1, "maxReplicas": 1})], {"api": "aca"}, "1h", "1/s"
+    )
+    got = run.extra["system"]["services"]["api"]["monthly_breakdown_usd"]
+    m = 730.0
+    want = {
+        "cpu": 360 * 0.5 * m * 0.000024,  # $3.1536
+        "idle_cpu": 3240 * 0.5 * m * 0.000003,  # $3.5478
+        "memory": 360 * 1 * m * 0.000003,  # $0.7884
+        "idle_memory": 3240 * 1 * m * 0.000003,  # $7.0956
+        "requests": 3600 * m * 0.40 / 1e6,  # $1.0512
+    }
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, abs=0.005), (k, got)
+    assert run.extra["system"]["services"]["api"]["monthly_cost_usd"] == pytest.approx(
+        15.6366, abs=0.005
+    )

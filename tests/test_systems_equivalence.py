@@ -165,6 +165,13 @@ PLATFORMS += [
     },
     {"name": "ecs", "type": "fargate", "tasks": 2, "task": {"concurrency": 2, "startup": "2s"}},
     {
+        "name": "aca",
+        "type": "container_apps",
+        "concurrency": 2,
+        "scale": {"minReplicas": 0, "maxReplicas": 4, "pollingInterval": 5, "cooldownPeriod": 20},
+        "startup": {"dist": "exponential", "mean": "1s"},
+    },
+    {
         "name": "ecs-tt",
         "type": "fargate",
         "target_tracking": {"metric": "cpu", "target": 30, "min_tasks": 1, "max_tasks": 4},
@@ -173,7 +180,7 @@ PLATFORMS += [
 ]
 CALLABLE = [
     "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc",
-    "run", "ecs", "ecs-tt",
+    "run", "ecs", "ecs-tt", "aca",
 ]  # fmt: skip
 KINDS = {p["name"]: p["type"] for p in PLATFORMS}
 
@@ -183,7 +190,7 @@ def _vias(caller: str, callee: str) -> list[str | None]:
     if KINDS[callee] == "lambda":
         gw = any(p["name"] == callee and p.get("api_gateway") for p in PLATFORMS)
         return [None, "invoke", *(["api_gateway"] if gw else [])]
-    if KINDS[callee] in ("cloud_run", "fargate"):
+    if KINDS[callee] in ("cloud_run", "fargate", "container_apps"):
         return [None, "load_balancer"]
     return [None, "load_balancer", *(["direct"] if KINDS[caller] == "kubernetes" else [])]
 
@@ -589,7 +596,8 @@ def test_equivalence_covers_buses_async_retries_and_fifo() -> None:
 
 def test_equivalence_covers_serverless_container_scaling() -> None:
     """Cloud Run scaling out from zero and back in, Fargate target tracking on CPU scaling out
-    (3 datapoints > 30%) and a Fargate task pool draining an SQS queue: both engines alike."""
+    (3 datapoints > 30%), a Fargate task pool draining an SQS queue, and (placement p2) Container
+    Apps' http rule scaling from zero: both engines alike."""
     work = {"dist": "exponential", "mean": "40ms"}
     services = [
         {
@@ -622,9 +630,17 @@ def test_equivalence_covers_serverless_container_scaling() -> None:
         "platforms": PLATFORMS,
         "services": services,
         "queues": [{"name": "q0", "consumer": "w0"}],
-        "placements": [{"name": "p", "services": {"s0": "ecs-tt", "s1": "run", "w0": "ecs"}}],
+        "placements": [
+            {"name": "p", "services": {"s0": "ecs-tt", "s1": "run", "w0": "ecs"}},
+            {"name": "p2", "services": {"s0": "ecs", "s1": "aca", "w0": "ecs-tt"}},
+        ],
     }
     _same(data)
+    sc = make_scenario(data)
+    fast = run_one(sc, "p2", 0, ROOT, keep_all_rows=True)
+    ref = run_one(sc, "p2", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+    assert_same_system(fast, ref)
+    assert any(d.kind == "s1:keda_hpa" and d.after > d.before for d in fast.decisions)
     run = run_one(make_scenario(data), "p", 0, ROOT)
     kinds = {d.kind for d in run.decisions}
     assert "s0:target_tracking_scale_out" in kinds, kinds

@@ -81,8 +81,8 @@ class NetworkSpec(Strict):
 
 
 # Services reached over HTTPS at their platform's front end (Cloud Run's Google Front End, an
-# ECS service's ALB): `via: load_balancer`, the platform's ingress_latency.
-FRONT_END_TYPES = ("cloud_run", "fargate")
+# ECS service's ALB, Container Apps' Envoy ingress): `via: load_balancer`, its ingress_latency.
+FRONT_END_TYPES = ("cloud_run", "fargate", "container_apps")
 
 
 def default_via(caller: Any, callee: Any) -> str:

@@ -403,7 +403,7 @@ def check_system(
 
 
 # Platform types with a system station (sim.systems.engine; sim.systems.stations_containers).
-SYSTEM_STATION_TYPES = ("lambda", "wasm", "kubernetes", "cloud_run", "fargate")
+SYSTEM_STATION_TYPES = ("lambda", "wasm", "kubernetes", "cloud_run", "fargate", "container_apps")
 
 
 def _station_problem(spec: Any, reads: set[str]) -> str | None:
@@ -418,6 +418,18 @@ def _station_problem(spec: Any, reads: set[str]) -> str | None:
             "Cloud Run has no SQS or Kafka trigger (Google's push sources are Pub/Sub and "
             "Eventarc); consume the queue on Lambda, Kubernetes or Fargate"
         )
+    if spec.type == "container_apps":
+        if reads:
+            return (
+                "Container Apps' queue scale rules read Azure queues (azure-queue, Service Bus) "
+                "through KEDA, not an SQS queue; Kafka consumers on Container Apps: not yet"
+            )
+        rules = [r.custom.type for r in spec.scale.rules if r.custom is not None]
+        bad = [t for t in rules if t != "prometheus"]
+        if bad:
+            return (
+                f"in a system a Container Apps scale rule is http or prometheus ({bad[0]}: not yet)"
+            )
     if spec.type == "fargate":
         if "kafka" in reads:
             return "a Kafka consumer group on Fargate: not yet (consume it on Lambda or Kubernetes)"

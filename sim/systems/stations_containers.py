@@ -24,6 +24,7 @@ Deviations from the single-service kernels, all documented in docs/model.md §18
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -36,6 +37,7 @@ from sim.platforms.cloud_run_spec import PERIOD_S, WINDOW_S
 from sim.platforms.fargate import _as_kubernetes, datapoint, scaling_policies
 from sim.platforms.slots import WindowMax
 from sim.pricing.cloud_run import CloudRunUsage, cloud_run_bill
+from sim.pricing.container_apps import ContainerAppsUsage, container_apps_bill
 from sim.pricing.fargate import FargateUsage, TaskLife, fargate_bill
 from sim.pricing.tables import Bill
 from sim.records import REJECTED
@@ -44,6 +46,10 @@ from sim.systems.engine import _LONG_AGO, STATIONS, PodStation, Proc
 
 class ContainerStation(PodStation):
     """An autoscaled pod station on a platform's own spec, with the meters its bill reads."""
+
+    hold_at_zero = False  # no ready instance: queue the request (else refuse it: ALB 503)
+    min_ready = 0  # Container Apps: replicas at or below this many are idle-priced
+    per_profile = 0.0  # Container Apps Dedicated: workload-profile instances per replica
 
     def __init__(self, sys: Any, index: int, svc: Any, spec: Any, rng: Any, kview: Any) -> None:
         super().__init__(sys, index, svc, kview, rng)
@@ -59,6 +65,8 @@ class ContainerStation(PodStation):
         self.held_acc = 0.0  # request-seconds in service or queued
         self.active_acc = 0.0  # instance-seconds with >= 1 request in service, or starting
         self.idle_min_acc = 0.0  # idle seconds of the minimum instances
+        self.idle_at_min_acc = 0.0  # idle replica-seconds while at the minimum (Container Apps)
+        self.profile_acc = 0.0  # workload-profile instance-seconds (Container Apps Dedicated)
         self.min_instances = 0
         self.readings: deque[tuple[float, float, float, float, float]] = deque()
         self.lives: list[TaskLife] = []  # instances stopped (start, stop)
@@ -72,10 +80,22 @@ class ContainerStation(PodStation):
             self.active_acc += (act + self.starting) * dt
             if self.min_instances > act:
                 self.idle_min_acc += (self.min_instances - act) * dt
+            if 0 < self.pods <= self.min_ready:
+                self.idle_at_min_acc += (self.pods - act) * dt
+            if self.per_profile:
+                self.profile_acc += math.ceil(self.pods * self.per_profile - 1e-9) * dt
             self.m_t = now
 
     def acquire(self, proc: Proc, now: float) -> Any:
         self._m(now)
+        if self.pods == 0 and self.hold_at_zero:  # held at the front end until one is ready
+            self.arrived += 1
+            q = self.waiting[0]
+            if len(q) >= self.limit:
+                self.rejected += 1
+                return REJECTED
+            q.append(proc)
+            return None
         return PodStation.acquire(self, proc, now)
 
     def release(self, slot: int, now: float) -> None:
@@ -127,6 +147,7 @@ class CloudRunStation(ContainerStation):
     metrics-based + on-demand autoscaler every 2 s (sim.platforms.cloud_run)."""
 
     kind = "cloud_run"
+    hold_at_zero = True  # a request waits in the front end for on-demand scaling
 
     def __init__(self, sys: Any, index: int, svc: Any, spec: Any, rng: Any) -> None:
         super().__init__(sys, index, svc, spec, rng, spec.kubernetes_view())
@@ -134,19 +155,6 @@ class CloudRunStation(ContainerStation):
         if spec.startup_cpu_boost:
             self.startup = _Scaled(self.startup, spec.boost_factor)  # type: ignore[assignment]
         self.hold = WindowMax(spec.scale_in_delay)
-
-    def acquire(self, proc: Proc, now: float) -> Any:
-        if self.pods or self.starting:
-            return super().acquire(proc, now)
-        # no instance: the request waits in Cloud Run's front end for on-demand scaling
-        self._m(now)
-        self.arrived += 1
-        q = self.waiting[0]
-        if len(q) >= self.limit:
-            self.rejected += 1
-            return REJECTED
-        q.append(proc)
-        return None
 
     def control(self, env: simpy.Environment) -> None:
         env.process(every(env, PERIOD_S, self.tick))
@@ -233,4 +241,43 @@ class FargateStation(ContainerStation):
         )
 
 
-STATIONS.update(cloud_run=CloudRunStation, fargate=FargateStation)
+class ContainerAppsStation(ContainerStation):
+    """An Azure Container Apps app: `concurrency` slots per replica; its `scale:` rules as the
+    KEDA ScaledObject ACA runs (ContainerAppsSpec.kubernetes_view: the http rule = KEDA's HTTP
+    trigger on the request rate over 15 s, target concurrentRequests per replica), polled and
+    synced by PodStation's KedaAutoscaler loops (sim.systems.engine.SystemModel.start); at zero
+    replicas a request is held at the ingress until a replica is ready."""
+
+    kind = "container_apps"
+    hold_at_zero = True
+
+    def __init__(self, sys: Any, index: int, svc: Any, spec: Any, rng: Any) -> None:
+        super().__init__(sys, index, svc, spec, rng, spec.kubernetes_view())
+        self.min_ready = spec.scale.minReplicas  # idle pricing applies at the minimum (>= 1)
+        wp = spec.workload_profile
+        self.per_profile = max(spec.cpu / wp.vcpu, spec.memory / 1024.0 / wp.memory_gib)
+
+    def own_bill(self, end: float, month_s: float | None) -> Bill:
+        s = self.spec
+        self._m(end)
+        idle = self.idle_at_min_acc
+        usage = ContainerAppsUsage(
+            window_s=end,
+            requests=self.calls_in,
+            vcpu=s.cpu,
+            memory_gib=s.memory / 1024.0,
+            active_replica_s=max(0.0, self.pod_seconds(end) - idle),
+            idle_replica_s=idle,
+            profile_instance_s=self.profile_acc if s.plan == "dedicated" else 0.0,
+            profile_vcpu=s.workload_profile.vcpu,
+            profile_memory_gib=s.workload_profile.memory_gib,
+        )
+        return container_apps_bill(
+            usage, s.plan, free_tier=s.free_tier, month_s=month_s, ops=s.ops,
+            ops_profile=s.ops_profile,
+        )  # fmt: skip
+
+
+STATIONS.update(
+    cloud_run=CloudRunStation, fargate=FargateStation, container_apps=ContainerAppsStation
+)
