@@ -151,8 +151,36 @@ PLATFORMS += [
     },
     {"name": "fn-vpc", "type": "lambda", "memory": 512, "cost": {"nat": {"enabled": True}}},
 ]
+# Serverless containers (sim.systems.stations_containers): Cloud Run from zero (on-demand
+# scaling, a short scale-in delay), Fargate with fixed tasks and with target tracking on CPU.
+PLATFORMS += [
+    {
+        "name": "run",
+        "type": "cloud_run",
+        "concurrency": 3,
+        "max_instances": 4,
+        "scale_in_delay": "10s",
+        "startup": {"dist": "exponential", "mean": "500ms"},
+        "ingress_latency": {"dist": "exponential", "mean": "2ms"},
+    },
+    {"name": "ecs", "type": "fargate", "tasks": 2, "task": {"concurrency": 2, "startup": "2s"}},
+    {
+        "name": "aca",
+        "type": "container_apps",
+        "concurrency": 2,
+        "scale": {"minReplicas": 0, "maxReplicas": 4, "pollingInterval": 5, "cooldownPeriod": 20},
+        "startup": {"dist": "exponential", "mean": "1s"},
+    },
+    {
+        "name": "ecs-tt",
+        "type": "fargate",
+        "target_tracking": {"metric": "cpu", "target": 30, "min_tasks": 1, "max_tasks": 4},
+        "task": {"concurrency": 2, "startup": {"dist": "exponential", "mean": "5s"}},
+    },
+]
 CALLABLE = [
-    "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc"
+    "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc",
+    "run", "ecs", "ecs-tt", "aca",
 ]  # fmt: skip
 KINDS = {p["name"]: p["type"] for p in PLATFORMS}
 
@@ -162,6 +190,8 @@ def _vias(caller: str, callee: str) -> list[str | None]:
     if KINDS[callee] == "lambda":
         gw = any(p["name"] == callee and p.get("api_gateway") for p in PLATFORMS)
         return [None, "invoke", *(["api_gateway"] if gw else [])]
+    if KINDS[callee] in ("cloud_run", "fargate", "container_apps"):
+        return [None, "load_balancer"]
     return [None, "load_balancer", *(["direct"] if KINDS[caller] == "kubernetes" else [])]
 
 
@@ -270,7 +300,7 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
         if q.get("type") == "kafka":
             on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x"]
         elif "consumer" in q:
-            on = ["eks-a", "fn", "fn-small", "workers"]
+            on = ["eks-a", "fn", "fn-small", "workers", "ecs", "ecs-tt"]
         else:
             continue
         placement[q["consumer"]] = draw(st.sampled_from(on))
@@ -562,3 +592,57 @@ def test_equivalence_covers_buses_async_retries_and_fifo() -> None:
     assert q["fifo"] and q["dlq"] > 0 and q["received"] > q["deleted"], q
     # one batch in flight per group: the FIFO consumer never ran more than 3 at once
     assert s["services"]["w0"]["instances_peak"] <= 3
+
+
+def test_equivalence_covers_serverless_container_scaling() -> None:
+    """Cloud Run scaling out from zero and back in, Fargate target tracking on CPU scaling out
+    (3 datapoints > 30%), a Fargate task pool draining an SQS queue, and (placement p2) Container
+    Apps' http rule scaling from zero: both engines alike."""
+    work = {"dist": "exponential", "mean": "40ms"}
+    services = [
+        {
+            "name": "s0",
+            "entry": 1,
+            "handler": work,
+            "cpu_bound": 1.0,
+            "steps": [
+                {"work": 0.5},
+                {"call": "s1", "timeout": "2s"},
+                {"publish": "q0"},
+                {"work": 0.5},
+            ],
+        },
+        {"name": "s1", "handler": work, "cpu_bound": 1.0},
+        {"name": "w0", "handler": {"dist": "exponential", "mean": "50ms"}},
+    ]
+    data = {
+        "name": "eq",
+        "duration": "6m",
+        "warmup": "0s",
+        "replications": 1,
+        "seed": 3,
+        "workload": {
+            "arrivals": [
+                {"steady": {"rate": "30/s", "end": "4m"}},
+                {"steady": {"rate": "2/s", "start": "4m"}},
+            ]
+        },
+        "platforms": PLATFORMS,
+        "services": services,
+        "queues": [{"name": "q0", "consumer": "w0"}],
+        "placements": [
+            {"name": "p", "services": {"s0": "ecs-tt", "s1": "run", "w0": "ecs"}},
+            {"name": "p2", "services": {"s0": "ecs", "s1": "aca", "w0": "ecs-tt"}},
+        ],
+    }
+    _same(data)
+    sc = make_scenario(data)
+    fast = run_one(sc, "p2", 0, ROOT, keep_all_rows=True)
+    ref = run_one(sc, "p2", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+    assert_same_system(fast, ref)
+    assert any(d.kind == "s1:keda_hpa" and d.after > d.before for d in fast.decisions)
+    run = run_one(make_scenario(data), "p", 0, ROOT)
+    kinds = {d.kind for d in run.decisions}
+    assert "s0:target_tracking_scale_out" in kinds, kinds
+    ups = [d for d in run.decisions if d.kind == "s1:cloud_run"]
+    assert any(d.after > d.before for d in ups) and any(d.after < d.before for d in ups), ups

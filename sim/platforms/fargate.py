@@ -67,49 +67,74 @@ def _as_kubernetes(spec: FargateSpec, initial: int) -> KubernetesSpec:
     )
 
 
+def scaling_policies(spec: FargateSpec) -> tuple[str | None, list[Any]]:
+    """(metric, Application Auto Scaling policies) of the service (also a system's Fargate
+    station, sim.systems.stations_containers)."""
+    lo, hi = spec.bounds
+    policies: list[Any] = []
+    metric = None
+    if spec.target_tracking is not None:
+        tt = spec.target_tracking
+        metric = tt.metric
+        policies.append(
+            T.TargetTracking(
+                tt.target,
+                lo,
+                hi,
+                scale_out_cooldown=tt.scale_out_cooldown,
+                scale_in_cooldown=tt.scale_in_cooldown,
+                disable_scale_in=tt.disable_scale_in,
+            )
+        )
+    elif spec.step_scaling is not None:
+        ss = spec.step_scaling
+        metric = ss.metric
+        for name, p in (("scale_out", ss.scale_out), ("scale_in", ss.scale_in)):
+            if p is None:
+                continue
+            steps = [T.Step(s.lower, s.upper, s.adjustment) for s in p.steps]
+            policies.append(
+                T.StepScaling(
+                    p.threshold,
+                    p.comparison,
+                    steps,
+                    lo,
+                    hi,
+                    adjustment_type=p.adjustment_type,
+                    evaluation_periods=p.evaluation_periods,
+                    datapoints=p.datapoints,
+                    cooldown=p.cooldown,
+                    name=name,
+                )
+            )
+    return metric, policies
+
+
+def datapoint(
+    spec: FargateSpec, arrivals: float, core_s: float, held_s: float, ready_s: float
+) -> float | None:
+    """One minute's CloudWatch datapoint of the policy metric from the minute's arrivals, CPU
+    core-seconds used, request-seconds held (in service or queued) and ready task-seconds
+    (None: no task was ready in it)."""
+    if ready_s <= _EPS:
+        return None
+    metric = (spec.target_tracking or spec.step_scaling).metric  # type: ignore[union-attr]
+    if metric == "alb_request_count_per_target":
+        return arrivals / ready_s * T.METRIC_PERIOD_S  # requests per average ready task
+    if metric == "cpu":
+        return 100.0 * core_s / (ready_s * spec.task.cpu)
+    t = spec.task  # memory: at rest + per request held (in service or queued)
+    assert t.memory_base is not None
+    return 100.0 * (t.memory_base + t.memory_per_request * held_s / ready_s) / t.memory
+
+
 class FargateModel(KubernetesModel):
     def __init__(self, spec: FargateSpec, ctx: RunContext) -> None:
         lo, hi = spec.bounds
         super().__init__(_as_kubernetes(spec, lo), ctx)
         self.fargate = spec
         self.min_tasks, self.max_tasks = lo, hi
-        self.policies: list[Any] = []
-        metric = None
-        if spec.target_tracking is not None:
-            tt = spec.target_tracking
-            metric = tt.metric
-            self.policies.append(
-                T.TargetTracking(
-                    tt.target,
-                    lo,
-                    hi,
-                    scale_out_cooldown=tt.scale_out_cooldown,
-                    scale_in_cooldown=tt.scale_in_cooldown,
-                    disable_scale_in=tt.disable_scale_in,
-                )
-            )
-        elif spec.step_scaling is not None:
-            ss = spec.step_scaling
-            metric = ss.metric
-            for name, p in (("scale_out", ss.scale_out), ("scale_in", ss.scale_in)):
-                if p is None:
-                    continue
-                steps = [T.Step(s.lower, s.upper, s.adjustment) for s in p.steps]
-                self.policies.append(
-                    T.StepScaling(
-                        p.threshold,
-                        p.comparison,
-                        steps,
-                        lo,
-                        hi,
-                        adjustment_type=p.adjustment_type,
-                        evaluation_periods=p.evaluation_periods,
-                        datapoints=p.datapoints,
-                        cooldown=p.cooldown,
-                        name=name,
-                    )
-                )
-        self.metric = metric
+        self.metric, self.policies = scaling_policies(spec)
         self.datapoints: list[tuple[float, float | None]] = []  # (minute end, value)
         # Billing: every task's life (start of image pull -> stop).
         self.lives: list[TaskLife] = []
@@ -131,16 +156,7 @@ class FargateModel(KubernetesModel):
     def _datapoint(self, now: float) -> float | None:
         """The policy metric of the minute ending now (None: no task was ready in it)."""
         _, arrivals, busy, waiting, ready, _ = self._window(now, T.METRIC_PERIOD_S)
-        if ready <= _EPS:
-            return None
-        if self.metric == "alb_request_count_per_target":
-            return arrivals / ready * T.METRIC_PERIOD_S  # requests per average ready task
-        if self.metric == "cpu":
-            return 100.0 * busy * self.cpu_per_request / (ready * self.spec.pod.cpu)
-        t = self.fargate.task  # memory: at rest + per request held (in service or queued)
-        assert t.memory_base is not None
-        used = t.memory_base + t.memory_per_request * (busy + waiting) / ready
-        return 100.0 * used / t.memory
+        return datapoint(self.fargate, arrivals, busy * self.cpu_per_request, busy + waiting, ready)
 
     def _minute(self, now: float) -> None:
         self._catch_up(now)
@@ -264,4 +280,4 @@ class FargateModel(KubernetesModel):
         )
 
 
-__all__ = ["FargateModel", "FargateSpec"]
+__all__ = ["FargateModel", "FargateSpec", "datapoint", "scaling_policies"]

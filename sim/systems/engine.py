@@ -605,6 +605,11 @@ class PodStation(Station):
         return sum(len(q) for q in self.waiting)
 
 
+# The station of each platform type (sim.systems.spec refuses the others); Cloud Run and Fargate
+# register theirs from sim.systems.stations_containers (imported with this module by sim.engine).
+STATIONS: dict[str, Any] = {"lambda": LambdaStation, "wasm": WasmStation, "kubernetes": PodStation}
+
+
 # --- queues ---------------------------------------------------------------------------------------
 class SqsQueue:
     """An SQS standard queue (delivered oldest first) and its consumer."""
@@ -829,8 +834,7 @@ class SystemModel(PlatformModel):
         for i, svc in enumerate(services):
             spec = scenario.platform(placement.services[svc.name])
             srng = substream(rng, 100 + name_key(svc.name))
-            cls = {"lambda": LambdaStation, "wasm": WasmStation, "kubernetes": PodStation}
-            st = cls[spec.type](self, i, svc, spec, srng)
+            st = STATIONS[spec.type](self, i, svc, spec, srng)
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
             self.stations.append(st)
@@ -949,6 +953,9 @@ class SystemModel(PlatformModel):
             if isinstance(st, PodStation) and st.reads_cpu:
                 r = st.resolution
                 env.process(every(env, r, st.scrape, first=r / 2.0))
+            control = getattr(st, "control", None)  # sim.systems.stations_containers
+            if control is not None:
+                control(env)
 
     # -- plans -----------------------------------------------------------------------------------
     def _compile(self, svc: Any) -> list[tuple[Any, ...]]:
@@ -1456,6 +1463,10 @@ class SystemModel(PlatformModel):
                     settings=s.cost,
                     month_s=month,
                 )
+        for st in self.stations:
+            own = getattr(st, "own_bill", None)  # sim.systems.stations_containers
+            if own is not None:
+                out[st.name] = own(self.end, month)
         for name in self.wasm_busy:  # one Workers/Fastly account per platform, shared pro rata
             group = [st for st in self.stations if st.platform == name]
             spec = group[0].spec

@@ -80,10 +80,17 @@ class NetworkSpec(Strict):
     endpoint_azs: int = Field(2, ge=1, le=6, description="AZs each endpoint is provisioned in")
 
 
+# Services reached over HTTPS at their platform's front end (Cloud Run's Google Front End, an
+# ECS service's ALB, Container Apps' Envoy ingress): `via: load_balancer`, its ingress_latency.
+FRONT_END_TYPES = ("cloud_run", "fargate", "container_apps")
+
+
 def default_via(caller: Any, callee: Any) -> str:
     """The `via` of a call from a service on platform spec `caller` to one on `callee`."""
     if callee.type == "wasm":
         return EDGE
+    if callee.type in FRONT_END_TYPES:
+        return "load_balancer"
     if callee.type == "kubernetes":
         if caller.type == "kubernetes" and (
             caller.name == callee.name or callee.load_balancer.type == "none"
@@ -115,6 +122,10 @@ def check_via(via: str, caller: Any, callee: Any) -> str | None:
                 f"direct is pod to pod; a {caller.type} caller reaches {callee.name!r} "
                 "via load_balancer"
             )
+        return None
+    if callee.type in FRONT_END_TYPES:
+        if via != "load_balancer":
+            return f"a {callee.type} service ({callee.name!r}) is called via load_balancer"
         return None
     return f"platform type {callee.type!r} cannot be called in a system"
 

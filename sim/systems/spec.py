@@ -432,7 +432,9 @@ def check_system(
                     f"{svc!r} consumes a Kafka topic on Kubernetes: its pods are the consumer "
                     "group's members and take no calls (give the calls another service)",
                 )
-            why = _scaling_problem(spec, kinds.get(svc, set()))
+            why = _station_problem(spec, kinds.get(svc, set())) or _scaling_problem(
+                spec, kinds.get(svc, set())
+            )
             if why:
                 raise SystemProblem(("placements", k, "services", svc), f"platform {plat!r}: {why}")
         missing = [n for n in names if n not in pl.services]
@@ -442,6 +444,42 @@ def check_system(
                 f"placement {pl.name!r} leaves {missing[0]!r} unplaced",
             )
     _check_hops(services, placements, platform_specs, network)
+
+
+# Platform types with a system station (sim.systems.engine; sim.systems.stations_containers).
+SYSTEM_STATION_TYPES = ("lambda", "wasm", "kubernetes", "cloud_run", "fargate", "container_apps")
+
+
+def _station_problem(spec: Any, reads: set[str]) -> str | None:
+    """Why a platform cannot host this service in a system (None: it can); `reads` as below."""
+    if spec.type not in SYSTEM_STATION_TYPES:
+        return (
+            f"type {spec.type} cannot host a service of a system yet (the types that can: "
+            f"{', '.join(SYSTEM_STATION_TYPES)})"
+        )
+    if spec.type == "cloud_run" and reads:
+        return (
+            "Cloud Run has no SQS or Kafka trigger (Google's push sources are Pub/Sub and "
+            "Eventarc); consume the queue on Lambda, Kubernetes or Fargate"
+        )
+    if spec.type == "container_apps":
+        if reads:
+            return (
+                "Container Apps' queue scale rules read Azure queues (azure-queue, Service Bus) "
+                "through KEDA, not an SQS queue; Kafka consumers on Container Apps: not yet"
+            )
+        rules = [r.custom.type for r in spec.scale.rules if r.custom is not None]
+        bad = [t for t in rules if t != "prometheus"]
+        if bad:
+            return (
+                f"in a system a Container Apps scale rule is http or prometheus ({bad[0]}: not yet)"
+            )
+    if spec.type == "fargate":
+        if "kafka" in reads:
+            return "a Kafka consumer group on Fargate: not yet (consume it on Lambda or Kubernetes)"
+        if spec.spot is not None:
+            return "Fargate Spot in a system: not yet (drop `spot:`)"
+    return None
 
 
 # Autoscalers a system's Kubernetes station runs (sim.systems.engine.PodStation): KEDA triggers
