@@ -202,7 +202,9 @@ class ClusterSpec(Strict):
         ge=D.METRIC_FRESH_CONTAINER_MIN_S,
         description="metrics-server --metric-resolution (scrape period and CPU window)",
     )
-    spot: SpotSpec | None = Field(None, description="mixed on-demand + spot nodes (mode nodes)")
+    spot: SpotSpec | None = Field(
+        None, description="mixed on-demand + spot nodes; mode autopilot: Autopilot Spot Pods"
+    )
     autopilot_rounding: bool = Field(
         True,
         description="mode autopilot: bill requests as Autopilot adjusts them (minimums, "
@@ -238,8 +240,11 @@ class ClusterSpec(Strict):
             raise ValueError(
                 f"mode autopilot is GKE: control_plane must be gke, got {self.control_plane!r}"
             )
-        if self.spot is not None and self.mode == "autopilot":
-            raise ValueError("cluster.spot is for node pools (mode nodes); Autopilot has no nodes")
+        if self.spot is not None and self.mode == "autopilot" and self.spot.short_capacity():
+            raise ValueError(
+                "cluster.spot.unavailable / unavailable_during model Karpenter's fallback; "
+                "Autopilot Spot Pods wait for capacity (not modelled)"
+            )
         if (
             self.spot is not None
             and self.spot.short_capacity()
