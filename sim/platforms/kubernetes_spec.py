@@ -97,7 +97,9 @@ class SpotSpec(Strict):
     on-demand).
     `share: 1` is an all-spot pool (a Karpenter NodePool with capacity-type spot). Interruptions:
     a Poisson process per spot node (`interruptions_per_node_hour`) or a trace of notice times
-    (`interruptions`, each hits the spot node launched first among those running then)."""
+    (`interruptions`, each hits the spot node launched first among those running then).
+    In `mode: autopilot` these are GKE Autopilot Spot Pods: every pod has a Spot VM of its own,
+    so `share`, the rate and the trace count pods (docs/model.md section 5)."""
 
     share: Fraction = Field(
         1.0, ge=0, le=1, description="share of the nodes above the base that are spot"
