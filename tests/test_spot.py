@@ -410,3 +410,21 @@ def test_autopilot_spot_pod_interruptions_are_rate_times_pod_hours():
         total += notices
         expected += 1.0 * hours
     assert abs(total - expected) < 4 * math.sqrt(expected)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "mem_gib", "google"),
+    [
+        # Google's own estimator (GoogleCloudPlatform/autopilot-cost-calculator @df3a5b7,
+        # calculator.go ValidateAndRoundResources): CPU at least 250m, rounded up to 250m steps,
+        # then memory raised to the CPU (1 GiB per vCPU). Worked by hand from those rules:
+        (0.1, 1.0, (0.25, 1.0)),  # 100m -> the 250m minimum
+        (1.1, 0.5, (1.25, 1.25)),  # 1100m -> 1250m; memory 0.5 -> 1.25 (1 per vCPU)
+        (2.0, 4.0, (2.0, 4.0)),  # on the grid and inside the ratio: unchanged
+        (0.26, 3.0, (0.5, 3.0)),  # 260m -> 500m; 3 GiB is within 6.5 per vCPU of 0.5
+    ],
+)
+def test_autopilot_rounding_agrees_with_googles_calculator(cpu, mem_gib, google):
+    from sim.pricing.kubernetes import autopilot_requests
+
+    assert autopilot_requests(cpu, mem_gib) == pytest.approx(google)
