@@ -262,13 +262,14 @@ def sweep(
             set_path(data, str(key), copy.deepcopy(value), file)
     elif overrides:
         data = apply_overrides(data, list(overrides), file)
+    base = Base(data, file, folder)
     specs = []
     for key, spec in params.items():
         if not isinstance(spec, str):
             spec = ",".join(v if isinstance(v, str) else json.dumps(v) for v in spec)
-        specs.append(parse_param(f"{key}={spec}", option="params"))
+        specs.append(parse_param(f"{key}={spec}", option="params", month_s=base.month_s))
     res = run_sweep(
-        Base(data, file, folder),
+        base,
         specs,
         out_dir=Path(out_dir) if out_dir is not None else None,
         workers=workers,

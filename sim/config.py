@@ -64,11 +64,15 @@ Duration = Annotated[
 ]
 
 
-def _rate(value: object, info: ValidationInfo) -> float:
-    """A rate; `/month` is the scenario's billing month when validation carries it (`month_s` in
-    the context, sim.scenario.validate_scenario), else 30 days."""
+def context_month_s(info: ValidationInfo | None) -> float:
+    """The month a `/month` rate means: the scenario's billing month when validation carries it
+    (`month_s` in the context, sim.scenario.validate_scenario), else 730 h."""
     month = (info.context or {}).get("month_s") if info is not None else None
-    return units.parse_rate(value, month or units.SECONDS_PER_MONTH)
+    return float(month or units.BILLING_MONTH_S)
+
+
+def _rate(value: object, info: ValidationInfo) -> float:
+    return units.parse_rate(value, context_month_s(info))
 
 
 Rate = Annotated[

@@ -377,6 +377,12 @@ def _month_s(data: Any) -> float | None:
     return month if month > 0 else None
 
 
+def scenario_month_s(data: Any) -> float:
+    """The billing month of raw scenario data (`month:`, else 730 h; a bad one is reported when
+    the scenario is validated)."""
+    return _month_s(data) or billing_month_s()
+
+
 def validate_scenario(
     data: Any,
     *,

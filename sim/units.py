@@ -1,9 +1,9 @@
 """Human quantities -> SI floats.
 
 Durations -> seconds, rates -> events per second, memory -> MB (MiB-based for Ki/Mi/Gi, decimal
-for k/M/G), CPU -> cores, percentages -> fractions. A month is 30 days (design.md section 2)
-unless the caller passes the scenario's billing month (`/month` rates in a scenario: its `month:`,
-730 h by default, docs/model.md section 6).
+for k/M/G), CPU -> cores, percentages -> fractions. A `/month` rate means the billing month: the
+scenario's `month:` where the caller passes it, else 730 h, as the bills count (docs/model.md
+section 6).
 Every parser raises ValueError with a message that says what was expected; pydantic turns it into
 an error naming the key.
 """
@@ -14,7 +14,10 @@ import math
 import re
 
 SECONDS_PER_DAY = 86_400.0
-SECONDS_PER_MONTH = 30 * SECONDS_PER_DAY
+SECONDS_PER_MONTH = 30 * SECONDS_PER_DAY  # a 30-day month (`month: 720h`), not the default
+# The month of a `/month` rate when no scenario says otherwise: the 730-h billing month of the
+# providers' calculators (prices.yaml `billing.month_hours`; tests/test_bill.py: the same).
+BILLING_MONTH_S = 730 * 3600.0
 
 _DURATION_UNITS = {
     "ns": 1e-9,
@@ -42,8 +45,8 @@ _PER_UNITS = {
     "day": SECONDS_PER_DAY,
     "w": 7 * SECONDS_PER_DAY,
     "week": 7 * SECONDS_PER_DAY,
-    "month": SECONDS_PER_MONTH,
-    "mo": SECONDS_PER_MONTH,
+    "month": BILLING_MONTH_S,
+    "mo": BILLING_MONTH_S,
 }
 _COUNT_SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9}
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -90,7 +93,7 @@ def parse_count(value: object) -> float:
     raise ValueError(f"expected a number such as 100k or 50M, got {value!r}")
 
 
-def parse_rate(value: object, month_s: float = SECONDS_PER_MONTH) -> float:
+def parse_rate(value: object, month_s: float = BILLING_MONTH_S) -> float:
     """'20/s', '1200/min', '3M/day', '50M/month' or a bare number per second -> events/second;
     a month is `month_s` seconds."""
     if isinstance(value, bool):

@@ -449,3 +449,52 @@ def test_a_per_month_rate_means_the_billing_month():
         assert abs(bill.monthly_breakdown["requests"] - 10.00) < 2 * hours * 0.2e-6
     per_day = {**workload, "arrivals": [{"steady": {"rate": "3M/day"}}]}
     assert close(scen(fn, workload=per_day).workload.arrivals[0].steady.rate, 3e6 / 86400)
+
+
+def test_a_month_outside_a_scenario_is_the_730_h_billing_month():
+    """A rate parsed without a scenario (the sweep's numbers, an HPA spec validated alone, a
+    crossover volume) means the same 730-h month the bills use (prices.yaml billing.month_hours),
+    not 30 days: `730/month` is one per hour, 1/3600 = 0.000277778/s (30 days gave 0.000281636)."""
+    from sim import units
+    from sim.platforms.autoscaling.hpa import HPASpec
+    from sim.pricing import price
+    from sim.studies.crossover import parse_volume_range
+    from sim.studies.sweep import parse_param
+
+    assert price("billing.month_hours").rate * H == units.BILLING_MONTH_S
+    assert close(units.parse_rate("730/month"), 1 / H)
+    assert close(units.parse_rate("730/mo"), 1 / H)
+    assert close(units.parse_rate("720/month", month_s=720 * H), 1 / H)
+    spec = HPASpec.model_validate({"max_replicas": 5, "metric": "rps", "target": "7.3M/month"})
+    assert close(spec.target, 7.3e6 / MONTH)  # 2.7778/s
+    assert parse_param("k=730/month,1460/month").numeric == pytest.approx((1 / H, 2 / H))
+    assert parse_param("k=730/month", month_s=720 * H).numeric == pytest.approx((730 / (720 * H),))
+    lo, hi = parse_volume_range("100k/month..500M/month")
+    assert close(lo, 1e5) and close(hi, 5e8)
+
+
+def test_a_scenarios_month_sets_its_hpa_rps_target_and_its_sweep_numbers(tmp_path):
+    """In a scenario, an HPA rps target per month follows the scenario's `month:`: 7.2M/month is
+    7.2e6 / (720 x 3600) = 2.7778/s with `month: 720h`, 7.2e6 / (730 x 3600) = 2.7397/s without;
+    a sweep over `/month` values reads them on the same month."""
+    import yaml
+
+    from sim.studies.sweep import Base, parse_param
+
+    kube = {
+        "name": "k",
+        "type": "kubernetes",
+        "load_balancer": "none",
+        "hpa": {"min_replicas": 1, "max_replicas": 4, "metric": "rps", "target": "7.2M/month"},
+    }
+    for month, hours in ((None, 730), ("720h", 720)):
+        top = {"month": month} if month else {}
+        sc = scen(kube, **top)
+        assert close(sc.platforms[0].hpa.target, 7.2e6 / (hours * H))
+        data = {"name": "t", **top, "workload": {"arrivals": [{"steady": {"rate": "1/s"}}]}}
+        path = tmp_path / f"s{hours}.yaml"
+        path.write_text(yaml.safe_dump({**data, "platforms": [kube]}))
+        base = Base.load(path)
+        assert base.month_s == hours * H
+        p = parse_param("workload.arrivals.0.steady.rate=7.2M/month", month_s=base.month_s)
+        assert p.numeric == pytest.approx((7.2e6 / (hours * H),))

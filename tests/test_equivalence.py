@@ -669,15 +669,67 @@ def test_random_spot_scenarios_kernel_equals_per_request_path(
     _check(platform, seed, _workload(rate, median_ms, 3.0, cpu_bound=0.0))
 
 
+def _autopilot_spot_platform(spot: dict, routing: str, concurrency: int, scaler: str) -> dict:
+    """GKE Autopilot Spot Pods: each pod on a Spot VM of its own (30 s notice, 25 s grace)."""
+    return {
+        "name": "k8s",
+        "type": "kubernetes",
+        **_scaler(scaler, 3),
+        "pod": {"concurrency": concurrency, "cpu": "500m", "memory": "2Gi", "startup": "4s"},
+        "routing": routing,
+        "ingress_latency": {"dist": "exponential", "mean": "2ms"},
+        "load_balancer": "none",
+        "cluster": {"mode": "autopilot", "spot": spot},
+    }
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    spot=st.fixed_dictionaries(
+        {
+            "share": st.sampled_from([1.0, 0.5]),
+            "on_demand_base": st.integers(0, 1),
+            "drain_on_notice": st.booleans(),
+            "in_flight": st.sampled_from(["fail", "retry"]),
+            "grace": st.sampled_from(["5s", "25s", "200s"]),
+        }
+    ),
+    notices=st.one_of(
+        st.floats(2.0, 30.0).map(lambda r: {"interruptions_per_node_hour": r}),
+        st.lists(st.floats(60.0, 840.0), min_size=1, max_size=4).map(
+            lambda ts: {"interruptions": [f"{t}s" for t in ts]}
+        ),
+    ),
+    routing=_ROUTINGS,
+    concurrency=st.integers(1, 4),
+    scaler=st.sampled_from(["fixed", "hpa-concurrency", "keda-rate"]),
+    rate=st.floats(0.5, 12.0),
+    median_ms=st.floats(50.0, 8000.0),
+    seed=st.integers(0, 2**31),
+)
+def test_random_autopilot_spot_pods_kernel_equals_per_request_path(
+    spot, notices, routing, concurrency, scaler, rate, median_ms, seed
+):
+    """Autopilot Spot Pods (a pod per Spot VM: the node mechanics of spot per pod) in both
+    engines, request by request, bill included."""
+    platform = _autopilot_spot_platform({**spot, **notices}, routing, concurrency, scaler)
+    _check(platform, seed, _workload(rate, median_ms, 3.0, cpu_bound=0.0))
+
+
 @pytest.mark.parametrize("in_flight", ["fail", "retry"])
 @pytest.mark.parametrize("routing", ["ideal_fifo", "round_robin"])
 @pytest.mark.parametrize("drain", [True, False])
-def test_spot_kills_in_flight_requests_in_both_engines(in_flight, routing, drain):
-    """Long requests (median 20 s) on an all-spot pool with 3 notices: requests are cut short
-    (so the comparison covers kills) and both engines agree request by request."""
+@pytest.mark.parametrize("mode", ["nodes", "autopilot"])
+def test_spot_kills_in_flight_requests_in_both_engines(in_flight, routing, drain, mode):
+    """Long requests (median 20 s) on an all-spot pool (or Autopilot Spot Pods) with 3 notices:
+    requests are cut short (so the comparison covers kills) and both engines agree request by
+    request."""
     spot = {"interruptions": ["200s", "400s", "600s"], "grace": "5s"}
     spot |= {"in_flight": in_flight, "drain_on_notice": drain}
-    platform = _spot_platform(spot, routing, 2, "fixed", None)
+    if mode == "nodes":
+        platform = _spot_platform(spot, routing, 2, "fixed", None)
+    else:
+        platform = _autopilot_spot_platform(spot, routing, 2, "fixed")
     sc = make_scenario(
         {
             "name": "eq",

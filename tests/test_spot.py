@@ -181,8 +181,9 @@ def test_mixed_pool_bill_to_the_cent():
 
 def test_spot_settings_are_checked():
     steady, svc = [{"steady": {"rate": "1/s"}}], {"duration": "10ms"}
-    with pytest.raises(InputError, match="spot"):
-        scen(steady, svc, k8s(replicas=1, cluster={"mode": "autopilot", "spot": {"share": 1}}))
+    with pytest.raises(InputError, match="Autopilot Spot Pods wait"):
+        spot = {"unavailable": 0.5}
+        scen(steady, svc, k8s(replicas=1, cluster={"mode": "autopilot", "spot": spot}))
     with pytest.raises(InputError, match="share"):
         scen(steady, svc, k8s(replicas=1, cluster={"spot": {"share": 1.5}}))
 
@@ -337,3 +338,93 @@ def test_spot_shortage_needs_karpenter():
                 cluster={"node_provisioning": "cluster-autoscaler", "spot": {"unavailable": 0.2}},
             ),
         )
+
+
+# --- GKE Autopilot Spot Pods (issue 16 item 2) ---------------------------------------------------
+
+
+def autopilot_spot_run(spot: dict, duration: str = "1h", replicas: int = 2, seed: int = 3):
+    platform = k8s(
+        replicas=replicas,
+        pod={"cpu": "500m", "memory": "2Gi", "startup": "10s"},
+        load_balancer="none",
+        cluster={"mode": "autopilot", "spot": spot},
+    )
+    sc = scen([{"steady": {"rate": "1/min", "spacing": "uniform"}}], {"duration": "50ms"}, platform,
+              duration, seed=seed)  # fmt: skip
+    return run_platform(sc)
+
+
+def test_autopilot_spot_pods_bill_to_the_cent():
+    """2 Spot Pods of 0.5 vCPU / 2 GiB for an hour, one notice at 1200 s: the noticed pod (idle)
+    leaves at once and its replacement is billed from 1200 s (Autopilot bills from scheduling):
+    1200 + 3600 + 2400 s = 2 pod-hours. Spot Pods: 2 x (0.5 x $0.0445 + 2 x $0.0049225) x 0.30 =
+    $0.019257 an hour of window, x 730 = $14.05761 a month (the regular price: $46.8587); the
+    cluster fee 730 x $0.10 = $73.00; total $87.06."""
+    run = autopilot_spot_run({"interruptions": ["1200s"]})
+    m = run.bill.monthly_breakdown
+    assert close(m["spot_pods"], 730 * 2 * (0.5 * 0.0445 + 2 * 0.0049225) * 0.30)
+    assert round(m["spot_pods"], 2) == 14.06
+    assert m["autopilot_cpu"] == 0.0 and m["autopilot_memory"] == 0.0
+    assert round(run.bill.monthly_usd, 2) == 87.06
+    assert "bendory/tekton-gke" in run.bill.sources["spot_pods"]
+    note = run.bill.notes[-1]
+    assert note.startswith("spot: 1 interruptions in 2.0 spot pod-hours, 1 pods rescheduled")
+    # half the pods Spot (share 0.5): the first is regular, the second Spot; the notice hits the
+    # Spot one (the only one), its replacement is Spot again (1 regular, 1 Spot running)
+    half = autopilot_spot_run({"interruptions": ["1200s"], "share": 0.5}).bill.monthly_breakdown
+    assert close(half["autopilot_cpu"], 730 * 0.5 * 0.0445)
+    assert close(half["spot_pods"], 730 * (0.5 * 0.0445 + 2 * 0.0049225) * 0.30)
+    # your own Spot price (cluster.spot.price)
+    own = autopilot_spot_run({"interruptions": ["1200s"], "price": 0.2}).bill.monthly_breakdown
+    assert close(own["spot_pods"], 730 * 2 * (0.5 * 0.0445 + 2 * 0.0049225) * 0.20)
+
+
+def test_autopilot_spot_pods_notice_is_30_s_and_grace_25_s():
+    """A pod holding a 100 s request at the notice (t = 600 s) is killed after the Spot Pods'
+    25 s grace; its request fails at 625 s; the replacement pod starts at the notice."""
+    platform = k8s(
+        replicas=1,
+        pod={"cpu": "500m", "memory": "2Gi", "startup": "10s"},
+        load_balancer="none",
+        cluster={"mode": "autopilot", "spot": {"interruptions": ["600s"]}},
+    )
+    model, ctx, _, _ = drive(platform, [550.0], [100.0], duration=1200.0, cpu_bound=0.0)
+    assert model.spot_notice == 30.0 and model.spot_grace == 25.0
+    assert outcome(ctx, 550.0) == (REJECTED, 625.0)
+    assert model.spot_reschedules == 1 and model.spot_killed == 1
+
+
+def test_autopilot_spot_pod_interruptions_are_rate_times_pod_hours():
+    """4 Spot Pods for 10 h at 1 notice per pod-hour (replacements start at once, 10 s to
+    ready): about 4 x 10 = 40 pod-hours exposed; the notices over 3 seeds are within 4 sd of
+    rate x exposed pod-hours (a Poisson count), and every notice reschedules one pod."""
+    total, expected = 0, 0.0
+    for seed in (1, 2, 3):
+        run = autopilot_spot_run({"interruptions_per_node_hour": 1.0}, "10h", 4, seed)
+        note = run.bill.notes[-1]
+        notices = int(note.split("spot: ")[1].split(" interruptions")[0])
+        hours = float(note.split(" interruptions in ")[1].split(" spot pod-hours")[0])
+        assert 39.0 < hours <= 40.0
+        assert f"{notices} pods rescheduled" in note
+        total += notices
+        expected += 1.0 * hours
+    assert abs(total - expected) < 4 * math.sqrt(expected)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "mem_gib", "google"),
+    [
+        # Google's own estimator (GoogleCloudPlatform/autopilot-cost-calculator @df3a5b7,
+        # calculator.go ValidateAndRoundResources): CPU at least 250m, rounded up to 250m steps,
+        # then memory raised to the CPU (1 GiB per vCPU). Worked by hand from those rules:
+        (0.1, 1.0, (0.25, 1.0)),  # 100m -> the 250m minimum
+        (1.1, 0.5, (1.25, 1.25)),  # 1100m -> 1250m; memory 0.5 -> 1.25 (1 per vCPU)
+        (2.0, 4.0, (2.0, 4.0)),  # on the grid and inside the ratio: unchanged
+        (0.26, 3.0, (0.5, 3.0)),  # 260m -> 500m; 3 GiB is within 6.5 per vCPU of 0.5
+    ],
+)
+def test_autopilot_rounding_agrees_with_googles_calculator(cpu, mem_gib, google):
+    from sim.pricing.kubernetes import autopilot_requests
+
+    assert autopilot_requests(cpu, mem_gib) == pytest.approx(google)

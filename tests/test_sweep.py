@@ -35,9 +35,8 @@ from sim.studies.sweep import Base, PointStore, parse_param, run_sweep
 from sim.studies.tune import check, parse_slo, tune
 from tests.conftest import ROOT, make_scenario
 
-MONTH_S = 30 * 86400.0  # "/month" in a value parsed outside a scenario (--set, plots): 30 days
-# Bills count a 730-h month (the providers' calculators; sim's default `month`), and so do a
-# scenario's "/month" rates and crossover volumes: "V/month" is billed as V requests.
+# Bills count a 730-h month (the providers' calculators; sim's default `month`), and so do
+# "/month" rates, in a scenario or outside one, and crossover volumes: "V/month" is billed as V.
 BILL_MONTH_S = 730 * 3600.0
 # Published rates (facts.md section 1), us-east-1 x86_64.
 REQ = 0.20 / 1e6  # Lambda, per request
@@ -115,7 +114,7 @@ def test_param_specs(spec: str, values: list[Any]) -> None:
 def test_param_quantities_for_plots() -> None:
     assert parse_param("k=100ms,1s").numeric == (0.1, 1.0)
     assert parse_param("k=1M/month,10M/month").numeric == pytest.approx(
-        (1e6 / MONTH_S, 1e7 / MONTH_S)
+        (1e6 / BILL_MONTH_S, 1e7 / BILL_MONTH_S)
     )
 
 

@@ -61,7 +61,7 @@ def sweep(
     from sim.studies.sweep import parse_param, run_sweep, write_csv
 
     base = load_base(scenario, sets, seed, replications, duration)
-    plist = [parse_param(p) for p in params]
+    plist = [parse_param(p, month_s=base.month_s) for p in params]
     name = base.scenario().name
     out_dir = study_folder(out, name, "sweep", subfolder)
     html = not (no_html or no_report)

@@ -104,7 +104,7 @@ def tune(
         targets = slos_from_scenario(sc.slo)
     plist = []
     for text in params:
-        p = parse_param(text)
+        p = parse_param(text, month_s=base.month_s)
         plist.append(type(p)(qualify(p.key, platform), p.values, p.labels, p.numeric, p.ordered))
     out_dir = study_folder(out, sc.name, "tune", subfolder)
     with progress(f"tuning {platform}") as on_done:

@@ -74,7 +74,9 @@ Control plane (SimPy processes; each handler first catches the data plane up to 
   it goes at the end of the notice. Spot node-seconds are billed at the spot price.
 - `mode: autopilot`: no nodes; a pod starts at once (ASSUMPTION: GKE Autopilot's own node
   provisioning is not modelled) and is billed on its CPU and memory requests from scheduling to
-  deletion.
+  deletion. With `cluster.spot` its pods are Autopilot Spot Pods (`_pod_node`): each gets a spot
+  "node" of its own, the Spot VM under it (ASSUMPTION: one pod per VM, so pods are interrupted
+  independently), and goes through the same notice, drain and kill as a spot node.
 
 Exactness: the engine advances the data plane to the next control event, and every control
 handler here calls `advance(now)` first. A data-plane event that needs the control plane (a
@@ -379,18 +381,20 @@ class KubernetesModel(PlatformModel):
         self.failures = spec.metric_failures
         self.fail_rng = substream(rng, _FAILURE_STREAM) if self.failures.probability > 0 else None
         # Spot nodes (`cluster.spot`): capacity type per launch, interruptions, killed requests.
-        self.spot = cluster.spot if not self.autopilot else None
+        self.spot = cluster.spot
         self.kill_at: list[float] = []  # per pod: when it was killed with work in hand (or INF)
         self._carry: list[dict[str, np.ndarray]] = []  # rows a later kill could still cut short
         self._retry: list[tuple[float, float, float, bool]] = []  # killed rows to send again
         self.spot_notices = 0
         self.spot_reschedules = 0  # pods replaced because their spot node was interrupted
         self.spot_killed = 0  # requests cut short on a killed pod (failed or retried)
+        self.spot_pod_seconds = 0.0  # Autopilot Spot Pods' share of pod_seconds
         if self.spot is not None:
             provider = self.spot.provider(cluster.control_plane)
             sp = self.spot
             self.spot_notice = sp.notice if sp.notice is not None else D.SPOT_NOTICE_S[provider]
-            grace = sp.grace if sp.grace is not None else D.SPOT_GRACE_S[provider]
+            grace = D.AUTOPILOT_SPOT_GRACE_S if self.autopilot else D.SPOT_GRACE_S[provider]
+            grace = sp.grace if sp.grace is not None else grace
             self.spot_grace = min(grace, self.spot_notice)
             self.spot_rng = substream(rng, D.SPOT_STREAM)
             self.spot_cap_rng = substream(rng, D.SPOT_CAPACITY_STREAM)
@@ -458,7 +462,7 @@ class KubernetesModel(PlatformModel):
                 self._launch(0.0, ready=True)
         for _ in range(n):
             pid = self._new_pod()
-            node = None if self.autopilot else self._fit()
+            node = self._pod_node(0.0) if self.autopilot else self._fit()
             if node is None and not self.autopilot:
                 self.state[pid] = PENDING
                 self.pending.append(pid)
@@ -623,16 +627,15 @@ class KubernetesModel(PlatformModel):
             return INF
         self.draining.discard(pid)
         self.state[pid] = GONE
-        lo, hi = self.scheduled_at[pid], min(t, self.horizon)
-        if hi > lo:
-            self.pod_seconds += hi - lo
         node = self.node_of[pid]
+        self._bill_pod(pid, min(t, self.horizon))
         if node is None:
             return INF
         node.pods -= 1
         node.last_event = t
         wake = self._arm_nodes(t)
-        if node.pods == 0 and node.cordoned and not self._closing:
+        # an Autopilot Spot Pod's own VM goes with it
+        if node.pods == 0 and (node.cordoned or self.autopilot) and not self._closing:
             self._at(t, lambda: self._remove_node(node, "drained"))
             wake = t
         if self.pending and not self._closing and not node.cordoned:  # (no room on a cordoned one)
@@ -857,6 +860,27 @@ class KubernetesModel(PlatformModel):
         else:
             self._serve_queue(now)
 
+    def _bill_pod(self, pid: int, t: float) -> None:
+        """Pod-seconds (the Autopilot bill) from its scheduling to t; Spot Pods apart."""
+        lo = self.scheduled_at[pid]
+        if t > lo:
+            self.pod_seconds += t - lo
+            node = self.node_of[pid]
+            if node is not None and node.spot and self.autopilot:
+                self.spot_pod_seconds += t - lo
+        self.scheduled_at[pid] = max(lo, t)
+
+    def _bill_pods_to_end(self) -> None:
+        """Pods still scheduled at the end are billed (autopilot) to the end of the window."""
+        for pid, st in enumerate(self.state):
+            if st in (STARTING, READY, DRAINING):
+                self._bill_pod(pid, self.horizon)
+
+    def _pod_node(self, now: float) -> _Node | None:
+        """Autopilot: no node, or with `cluster.spot` the pod's own VM, spot or on-demand as the
+        capacity rule counts the pods (`_spot_capacity`), with its interruption draw."""
+        return self._launch(now, ready=True) if self.spot is not None else None
+
     def _fit(self) -> _Node | None:
         cap = self.pods_per_node
         for node in self.alive:
@@ -874,8 +898,9 @@ class KubernetesModel(PlatformModel):
     def _schedule(self, now: float) -> None:
         """Place pending pods (first-fit), start them; launch nodes for the ones left over."""
         while self.pending:
-            node = None
-            if not self.autopilot:
+            if self.autopilot:
+                node = self._pod_node(now)
+            else:
                 node = self._fit()
                 if node is None:
                     break
@@ -1915,13 +1940,7 @@ class KubernetesModel(PlatformModel):
         self._catch_up(end)
         self._ready_change(end, 0)
         self._closing = True
-        # Pods still scheduled at the end are billed (autopilot) to the end of the window.
-        for pid, st in enumerate(self.state):
-            if st in (STARTING, READY, DRAINING):
-                lo = self.scheduled_at[pid]
-                if end > lo:
-                    self.pod_seconds += end - lo
-                self.scheduled_at[pid] = end  # nothing more is billed for it
+        self._bill_pods_to_end()
         # Work already accepted finishes after the window with the pods that are ready (no more
         # control actions); requests no pod will take time out at their deadline (or, with no
         # timeout, are counted timed out at the end of the run).
@@ -1966,15 +1985,19 @@ class KubernetesModel(PlatformModel):
     def usage(self) -> KubernetesUsage:
         end = self.horizon
         cpu, mem_gib = self.billed_requests()
+        on_demand_s = self.pod_seconds - self.spot_pod_seconds
         return KubernetesUsage(
             window_s=end,
             requests=self.n_arrivals,
             nodes=[
                 NodeUsage(self.node_type, n.launched, n.end if n.end is not None else end, n.spot)
                 for n in self.nodes
+                if not self.autopilot  # Autopilot Spot Pods' VMs are not billed
             ],
-            pod_cpu_seconds=self.pod_seconds * cpu,
-            pod_memory_gib_seconds=self.pod_seconds * mem_gib,
+            pod_cpu_seconds=on_demand_s * cpu,
+            pod_memory_gib_seconds=on_demand_s * mem_gib,
+            spot_pod_cpu_seconds=self.spot_pod_seconds * cpu,
+            spot_pod_memory_gib_seconds=self.spot_pod_seconds * mem_gib,
             autopilot_adjusted=self.autopilot and self.spec.cluster.autopilot_rounding,
             # every arrival is answered (a failed one at full size: slightly high on errors)
             response_bytes=self.n_arrivals * self.ctx.response_bytes[0],
@@ -2012,7 +2035,8 @@ class KubernetesModel(PlatformModel):
                 notes=(
                     *bill.notes,
                     f"spot: {self.spot_notices} interruptions in "
-                    f"{self.spot_exposure_hours():.1f} spot node-hours, "
+                    f"{self.spot_exposure_hours():.1f} spot {'pod' if self.autopilot else 'node'}"
+                    "-hours, "
                     f"{self.spot_reschedules} pods rescheduled, {self.spot_killed} "
                     f"requests cut short ({self.spot.in_flight})"
                     + (

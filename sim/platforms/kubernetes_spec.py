@@ -97,7 +97,9 @@ class SpotSpec(Strict):
     on-demand).
     `share: 1` is an all-spot pool (a Karpenter NodePool with capacity-type spot). Interruptions:
     a Poisson process per spot node (`interruptions_per_node_hour`) or a trace of notice times
-    (`interruptions`, each hits the spot node launched first among those running then)."""
+    (`interruptions`, each hits the spot node launched first among those running then).
+    In `mode: autopilot` these are GKE Autopilot Spot Pods: every pod has a Spot VM of its own,
+    so `share`, the rate and the trace count pods (docs/model.md section 5)."""
 
     share: Fraction = Field(
         1.0, ge=0, le=1, description="share of the nodes above the base that are spot"
@@ -202,7 +204,9 @@ class ClusterSpec(Strict):
         ge=D.METRIC_FRESH_CONTAINER_MIN_S,
         description="metrics-server --metric-resolution (scrape period and CPU window)",
     )
-    spot: SpotSpec | None = Field(None, description="mixed on-demand + spot nodes (mode nodes)")
+    spot: SpotSpec | None = Field(
+        None, description="mixed on-demand + spot nodes; mode autopilot: Autopilot Spot Pods"
+    )
     autopilot_rounding: bool = Field(
         True,
         description="mode autopilot: bill requests as Autopilot adjusts them (minimums, "
@@ -238,8 +242,11 @@ class ClusterSpec(Strict):
             raise ValueError(
                 f"mode autopilot is GKE: control_plane must be gke, got {self.control_plane!r}"
             )
-        if self.spot is not None and self.mode == "autopilot":
-            raise ValueError("cluster.spot is for node pools (mode nodes); Autopilot has no nodes")
+        if self.spot is not None and self.mode == "autopilot" and self.spot.short_capacity():
+            raise ValueError(
+                "cluster.spot.unavailable / unavailable_during model Karpenter's fallback; "
+                "Autopilot Spot Pods wait for capacity (not modelled)"
+            )
         if (
             self.spot is not None
             and self.spot.short_capacity()

@@ -22,7 +22,9 @@
   rates per instance type), a GKE flexible CUD on nodes or Autopilot requests.
 - Spot nodes (`cluster.spot`): their node-seconds (same per-second rule) at the spot price, a ratio
   to on-demand (`spot.aws.price_ratio` / `spot.gcp.price_ratio`, or `cluster.spot.price`), line
-  `spot_nodes`; no commitment applies to them.
+  `spot_nodes`; no commitment applies to them. Autopilot Spot Pods (`cluster.spot` in mode
+  autopilot): their requests x time at the Autopilot rates x `gke.autopilot.spot.price_ratio`
+  (or `cluster.spot.price`), line `spot_pods`, no CUD.
 - `ops` / `ops_profile`: monthly amounts (engineer time, monitoring, ...) reported as operating
   cost, never added to the cloud bill.
 - Not billed: EBS IOPS/throughput above the gp3 baseline, snapshots, persistent volumes, GCP disks
@@ -146,6 +148,8 @@ class KubernetesUsage:
     nodes: Sequence[NodeUsage] = field(default_factory=tuple)
     pod_cpu_seconds: float = 0.0  # Autopilot: sum over pods of CPU request (vCPU) x seconds
     pod_memory_gib_seconds: float = 0.0  # Autopilot: sum of memory request (GiB) x seconds
+    spot_pod_cpu_seconds: float = 0.0  # Autopilot Spot Pods: the same, billed at the spot price
+    spot_pod_memory_gib_seconds: float = 0.0
     autopilot_adjusted: bool = False  # the requests are Autopilot's adjusted ones (sources)
     new_connections: float | None = None  # None: requests / requests_per_connection
     bytes: float | None = None  # through the load balancer; None: requests x bytes_per_request
@@ -314,6 +318,20 @@ def kubernetes_bill(
         if commitment is not None:
             share, rates = discount_rate(commitment, "gke")
             eligible.append((cpu.cost(cpu_h) + mem.cost(mem_h), share, rates))
+        spot_cpu_h = b.monthly(usage.spot_pod_cpu_seconds / SECONDS_PER_HOUR)
+        spot_mem_h = b.monthly(usage.spot_pod_memory_gib_seconds / SECONDS_PER_HOUR)
+        if spot_cpu_h > 0 or spot_mem_h > 0:
+            # Spot Pods: the on-demand requests rates x the dated Spot ratio (or yours); "CUDs do
+            # not apply to Spot Pods" (Google's announcement), so never `eligible`.
+            ratio = price("gke.autopilot.spot.price_ratio")
+            share = ratio.rate if spot_price is None else spot_price
+            b.line(
+                "spot_pods",
+                (cpu.cost(spot_cpu_h) + mem.cost(spot_mem_h)) * share,
+                [cpu, mem, ratio, *rules],
+            )
+            if spot_price is not None:
+                b.note(f"Spot Pods at {spot_price:g} x the Autopilot price (cluster.spot.price)")
 
     if control_plane != "none":
         cp = price(_CONTROL_PLANE_KEY[control_plane])

@@ -46,6 +46,8 @@ BILL_PALETTE = (
     # issue 17 (EventBridge, API destinations and the hops' lines): the same greedy pick, ΔE ≥ 22
     "#ddbbdd", "#aabb88", "#bb9966",
     "#99dddd", "#334466",
+    # issue 16 (Autopilot Spot Pods): the same greedy pick, ΔE ≥ 25 from all above
+    "#087058",
 )  # fmt: skip
 # Each bill line name (sim/pricing/*.py, ops_profiles.yaml) keeps its own colour across platforms
 # and reports; lines that share a bill get far-apart colours. Other names hash to a colour.
@@ -76,6 +78,8 @@ BILL_COLOR = {
             "sqs_requests", "eventbridge_events", "api_destinations",
             # hops between a system's services (issue 17, sim.pricing.hops)
             "nat_data", "vpc_endpoint_data", "vpc_endpoint_hours",
+            # GKE Autopilot Spot Pods (issue 16)
+            "spot_pods",
             # operating lines (hatched, so sharing a colour with a cloud line still reads)
             "platform_engineer", "networking_tools", "monitoring", "security_scanning", "ci_cd",
             "incident_time", "training",

@@ -54,7 +54,7 @@ def parse_volume_range(text: str) -> tuple[float, float]:
             f"expected LOW..HIGH such as 100k/month..500M/month, got {text!r}", key="--volume"
         )
     try:
-        lo, hi = (units.parse_rate(p.strip()) * units.SECONDS_PER_MONTH for p in parts)
+        lo, hi = (units.parse_rate(p.strip()) * units.BILLING_MONTH_S for p in parts)
     except (ValueError, TypeError, InputError) as exc:
         detail = exc.detail if isinstance(exc, InputError) else str(exc)
         raise InputError(

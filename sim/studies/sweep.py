@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import hashlib
 import itertools
 import json
@@ -58,6 +59,7 @@ from sim.scenario import (
     parse_yaml,
     read_scenario_data,
     resolved_dict,
+    scenario_month_s,
     set_path,
     validate_scenario,
 )
@@ -107,24 +109,30 @@ class Param:
 
 
 _NUM_RE = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zµ%/ ]*?)\s*$")
-# Unit families tried in order when a range mixes suffixes; value -> (SI number, label suffix).
-_FAMILIES: tuple[tuple[Callable[[object], float], str], ...] = (
-    (units.parse_duration, "s"),
-    (units.parse_rate, "/s"),
-    (units.parse_count, ""),
-    (units.parse_memory_mb, ""),
-)
 
 
-def quantity(value: Any) -> float | None:
-    """A value's SI number if it is a number or a duration/rate/count/fraction; else None."""
+def _families(month_s: float) -> tuple[tuple[Callable[[object], float], str], ...]:
+    """Unit families tried in order when a range mixes suffixes; value -> (SI number, label
+    suffix). A `/month` rate means the scenario's billing month (`month_s`)."""
+    return (
+        (units.parse_duration, "s"),
+        (functools.partial(units.parse_rate, month_s=month_s), "/s"),
+        (units.parse_count, ""),
+        (units.parse_memory_mb, ""),
+    )
+
+
+def quantity(value: Any, month_s: float = units.BILLING_MONTH_S) -> float | None:
+    """A value's SI number if it is a number or a duration/rate/count/fraction; else None.
+    `/month` is `month_s` seconds (the scenario's billing month; 730 h by default)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return float(value)
     if not isinstance(value, str):
         return None
-    for parse in (units.parse_duration, units.parse_rate, units.parse_count, units.parse_fraction):
+    rate = functools.partial(units.parse_rate, month_s=month_s)
+    for parse in (units.parse_duration, rate, units.parse_count, units.parse_fraction):
         try:
             return float(parse(value))
         except (ValueError, TypeError, InputError):
@@ -145,7 +153,7 @@ def _parses(parse: Callable[[object], float], parts: list[str]) -> bool:
     return True
 
 
-def _range(spec: str, key: str) -> Param | None:
+def _range(spec: str, key: str, month_s: float) -> Param | None:
     parts = spec.split(":")
     if len(parts) != 3 or len(_split_top(spec)) > 1:
         return None
@@ -157,7 +165,7 @@ def _range(spec: str, key: str) -> Param | None:
     if len(suffixes) == 1:
         suffix = suffixes.pop()
     else:
-        family = next((f for f in _FAMILIES if _parses(f[0], parts)), None)
+        family = next((f for f in _families(month_s) if _parses(f[0], parts)), None)
         if family is None:
             raise InputError(
                 f"range {spec!r}: start, stop and step need units of one kind", key=f"--param {key}"
@@ -183,7 +191,8 @@ def _range(spec: str, key: str) -> Param | None:
         labels: list[Any] = [f"{_fmt(x)}{suffix}" for x in xs]
     else:
         labels = list(xs)
-    return Param(key, tuple(labels), tuple(labels), tuple(quantity(v) for v in labels), True)
+    numeric = tuple(quantity(v, month_s) for v in labels)
+    return Param(key, tuple(labels), tuple(labels), numeric, True)
 
 
 def _split_top(spec: str) -> list[str]:
@@ -203,8 +212,11 @@ def _split_top(spec: str) -> list[str]:
     return out
 
 
-def parse_param(text: str, option: str = "--param") -> Param:
-    """`KEY=SPEC` -> Param (see the module docstring for SPEC)."""
+def parse_param(
+    text: str, option: str = "--param", month_s: float = units.BILLING_MONTH_S
+) -> Param:
+    """`KEY=SPEC` -> Param (see the module docstring for SPEC); a `/month` rate is `month_s`
+    seconds (pass the scenario's billing month, `Base.month_s`)."""
     if "=" not in text:
         raise InputError(
             f"expected KEY=VALUES (e.g. platforms.lambda.memory=512,1024), got {text!r}", key=option
@@ -216,7 +228,7 @@ def parse_param(text: str, option: str = "--param") -> Param:
         )
     if not spec:
         raise InputError("no values given", key=f"{option} {key}")
-    rng = _range(spec, key)
+    rng = _range(spec, key, month_s)
     if rng is not None:
         return rng
     where = f"{option} {key}"
@@ -238,7 +250,7 @@ def parse_param(text: str, option: str = "--param") -> Param:
         raise InputError("no values given", key=where)
     if len({json.dumps(v, sort_keys=True, default=str) for v in values}) != len(values):
         raise InputError(f"repeated value in {spec!r}", key=where)
-    numeric = tuple(quantity(v) for v in values)
+    numeric = tuple(quantity(v, month_s) for v in values)
     return Param(key, tuple(values), tuple(labels), numeric, all(x is not None for x in numeric))
 
 
@@ -277,6 +289,11 @@ class Base:
         if overrides:
             data = apply_overrides(data, list(overrides), file)
         return cls(data, file, Path(path).resolve().parent)
+
+    @property
+    def month_s(self) -> float:
+        """The billing month the scenario's `/month` rates mean (its `month:`, else 730 h)."""
+        return scenario_month_s(self.data)
 
     def scenario(self, setting: dict[str, Any] | None = None) -> Scenario:
         data = copy.deepcopy(self.data)

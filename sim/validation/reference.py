@@ -33,7 +33,7 @@ from sim.platforms.base import INF, RunContext, substream
 from sim.platforms.cloud_run import CloudRunModel
 from sim.platforms.container_apps import ContainerAppsModel
 from sim.platforms.knative import KnativeModel
-from sim.platforms.kubernetes import DRAINING, READY, STARTING, KubernetesModel
+from sim.platforms.kubernetes import DRAINING, READY, KubernetesModel
 from sim.platforms.lambda_ import LambdaModel
 from sim.platforms.lambda_managed import LambdaManagedModel
 from sim.platforms.wasm import WasmModel
@@ -742,12 +742,7 @@ class ReferenceKubernetes(KubernetesModel):
         end = self.horizon
         self._ready_change(end, 0)
         self._closing = True
-        for pid, st in enumerate(self.state):  # as the kernel: pods billed to the end
-            if st in (STARTING, READY, DRAINING):
-                lo = self.scheduled_at[pid]
-                if end > lo:
-                    self.pod_seconds += end - lo
-                self.scheduled_at[pid] = end
+        self._bill_pods_to_end()  # as the kernel: pods billed to the end
         _drain(self.env)  # accepted work ends with the pods ready now; deadlines still fire
         leftovers = [*self.queue, *(r for q in self.pod_queue for r in q)]
         for req in leftovers:  # no deadline and no pod: unanswered at the end

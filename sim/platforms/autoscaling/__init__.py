@@ -193,6 +193,11 @@ SPOT_NOTICE_S = {"aws": 120.0, "gcp": 30.0}
 # DefaultTerminationGracePeriodSeconds). GKE (kubelet graceful node shutdown): 15 s for non-system
 # Pods, then 15 s for system Pods (preemptible-vms page above, GKE > 1.22.8-gke.200).
 SPOT_GRACE_S = {"aws": 30.0, "gcp": 15.0}
+# GKE Autopilot Spot Pods (`mode: autopilot` with `cluster.spot`): at preemption a Spot Pod gets
+# at most 25 s of grace; a terminationGracePeriodSeconds above 25 does not extend it (its default
+# is 30, so 25): cloud.google.com/kubernetes-engine/docs/how-to/autopilot-spot-pods (zh-CN copy,
+# "Spot Pod 在抢占期间提供的最长宽限期为 25 秒"), read 2026-12-01.
+AUTOPILOT_SPOT_GRACE_S = 25.0
 # ASSUMPTION: the lowest band of the AWS Spot Instance Advisor's "frequency of interruption"
 # (aws.amazon.com/ec2/spot/instance-advisor/: "<5%" of instances interrupted per month), taken at
 # its upper bound on a 730-h month: 0.05 / 730 per node-hour. Set your own rate or a trace.

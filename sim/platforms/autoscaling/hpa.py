@@ -50,11 +50,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 import sim.platforms.autoscaling as D
 from sim import units
-from sim.config import Duration, Fraction, Strict
+from sim.config import Duration, Fraction, Strict, context_month_s
 
 EPS_S = 1e-6
 
@@ -268,7 +268,7 @@ class HPASpec(Strict):
     )
 
     @model_validator(mode="after")
-    def _resolve(self) -> HPASpec:
+    def _resolve(self, info: ValidationInfo) -> HPASpec:
         if self.min_replicas > self.max_replicas:
             raise ValueError(
                 f"min_replicas ({self.min_replicas}) must not exceed max_replicas "
@@ -285,7 +285,7 @@ class HPASpec(Strict):
         elif raw is None:
             raise ValueError(f"`target` is required for metric {self.metric!r} (per pod)")
         elif self.metric == "rps":
-            value = units.parse_rate(raw)
+            value = units.parse_rate(raw, context_month_s(info))  # `/month`: the billing month
         else:
             value = units.parse_count(raw)
         if not value > 0:
