@@ -1407,8 +1407,10 @@ class KubernetesModel(PlatformModel):
         data plane schedules none while no pod drains (`_gone`) and reads no clock without spot
         kills, so each tick catches the data plane up to its time and reads the state its own
         wake would, and a quiet tick leaves nothing the next one would see otherwise (the driver's
-        wake, then behind the data plane, advances nothing). Replicas running, these ticks are
-        the ~5M events of a month behind the add-on."""
+        wake, then behind the data plane, advances nothing). With nothing waiting and no arrival
+        or completion before a tick, the data plane has nothing to do there: the tick reads the
+        requests in service. Replicas running, these ticks are the ~5M events of a month behind
+        the add-on."""
         if self.draining or self.spot is not None:
             return k
         scaler = self.keda.scaler  # type: ignore[union-attr]
@@ -1419,6 +1421,13 @@ class KubernetesModel(PlatformModel):
             t = k * period
             if t >= nxt or t > fed or self.draining:
                 return k
+            if not self.waiting():
+                a = self._next_arrival()
+                if (a is None or a >= t) and (not heap or heap[0][0] >= t):
+                    if not scaler.quiet_poll(t, bool(heap), self.replicas):
+                        return k
+                    k += 1
+                    continue
             self.advance(t)
             self._purge(t)
             if not scaler.quiet_poll(t, len(heap) + self.waiting() > 0, self.replicas):
