@@ -23,7 +23,7 @@ import simpy
 
 from sim import defaults as D
 from sim.platforms import model_class
-from sim.platforms.base import Decision, PlatformModel, RunContext
+from sim.platforms.base import INF, Decision, PlatformModel, RunContext
 from sim.pricing.network import response_stats
 from sim.records import Recorder, RepStats
 from sim.scenario import Scenario
@@ -96,7 +96,9 @@ def _driver(
             return
         # A data-plane event may have scheduled a control event before `horizon` (and stopped the
         # data plane there): wake right after it, so what follows it is not handled late.
-        yield env.timeout(min(horizon, env.peek()) - env.now)
+        wake = env.timeout(min(horizon, env.peek()) - env.now)
+        model.driver_wake, model.fed_until = wake, INF if exhausted else fed_until
+        yield wake
 
 
 def _sampler(

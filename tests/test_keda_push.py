@@ -127,3 +127,25 @@ def test_quiet_poll_is_the_poll_when_replicas_stay():
                             assert b.last_active == a.last_active
                         elif not spec.minReplicaCount and spec.idleReplicaCount is None:
                             assert d.changed, (spec_data, last, now, current, active, d)
+
+
+@pytest.mark.parametrize("routing", [None, "ideal_fifo"])
+def test_quiet_ticks_run_in_place_while_replicas_run(tmp_path, monkeypatch, routing):
+    """Steady traffic keeps a replica up all along: the ticks that keep the replicas run in place
+    (KubernetesModel._quiet_ticks), not as one wake each, with every decision, request and
+    timeline row as a poll at every tick gives; before, all 21,600 ticks of 3 h were polls."""
+    data = _scenario(tmp_path, 300, "2s", routing)
+    data["workload"]["arrivals"][0] = {"steady": {"rate": "1/s"}}
+    ref = _run(tmp_path, data, False, monkeypatch)
+    got = _run(tmp_path, data, True, monkeypatch)
+    assert ref.extra["polls"] == 3 * 3600 * 2
+    assert got.extra["polls"] < ref.extra["polls"] / 10
+    assert got.decisions == ref.decisions
+    assert [d for d in ref.decisions if d.kind == "keda_hpa"]  # the HPA scales 1 <-> N too
+    fields = [f.name for f in dataclasses.fields(ref.stats) if f.name != "sample"]
+    assert [getattr(got.stats, f) for f in fields] == [getattr(ref.stats, f) for f in fields]
+    assert got.instances == ref.instances
+    for k, v in ref.timeline.items():
+        assert np.array_equal(got.timeline[k], v, equal_nan=True), k
+    for k, v in ref.stats.sample.items():
+        assert np.array_equal(got.stats.sample[k], v, equal_nan=True), k

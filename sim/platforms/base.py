@@ -108,6 +108,10 @@ class PlatformModel:
     # `chunks` (set by the engine) instead of being fed and advanced by the driver.
     drives_itself = False
     chunks: list[RequestChunk]
+    # Set by the engine's driver before it sleeps: its pending wake and how far arrivals are
+    # offered (-INF: not driven). A control loop may run quiet steps in place up to there.
+    driver_wake: Any = None
+    fed_until = -INF
 
     def __init__(self, spec: Any, ctx: RunContext) -> None:
         self.spec = spec
