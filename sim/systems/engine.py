@@ -52,8 +52,9 @@ from sim.platforms.kubernetes import metrics_server_view, pods_metric, scrape_ti
 from sim.pricing.hops import add_lines, endpoint_hours_bill, hop_bill
 from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
 from sim.pricing.lambda_ import LambdaUsage, lambda_bill
-from sim.pricing.systems import eventbridge_bill, merge_bills, sqs_bill
-from sim.pricing.tables import Bill, instance_type
+from sim.pricing.ops import add_operating
+from sim.pricing.systems import eventbridge_bill, merge_bills, sqs_bill, with_operating
+from sim.pricing.tables import Bill, BillBuilder
 from sim.pricing.wasm import WasmUsage, wasm_bill
 from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder, RequestLog
 from sim.systems.eventbridge import Bus
@@ -67,6 +68,7 @@ from sim.systems.hops import (
 )
 from sim.systems.kafka import KafkaTopic
 from sim.systems.lambda_async import AsyncQueue
+from sim.systems.nodes import NodePool
 from sim.systems.spec import (
     ESM_MAX_BATCHES,
     ESM_SCALE_UP_PER_MINUTE,
@@ -1468,13 +1470,21 @@ class SystemModel(PlatformModel):
             total = max(wasm_usage.requests, 1)
             for st in group:
                 out[st.name] = _share(bill, st.ran / total)  # type: ignore[attr-defined]
-        for name in {st.platform for st in self.stations if st.kind == "kubernetes"}:
-            group = [st for st in self.stations if st.platform == name]
-            out.update(self._cluster_bill(group))
+        clusters = {st.platform for st in self.stations if st.kind == "kubernetes"}
+        hosted = {
+            q.spec.platform for q in self.queues if q.spec.type == "kafka" and q.spec.platform
+        }
+        shares: dict[str, Bill] = {}
+        for name in sorted(clusters | hosted):
+            shares.update(self._cluster_bill(name))
+        out.update({k: b for k, b in shares.items() if not k.startswith("queue:")})
+        cloud = {k: b.monthly_usd for k, b in {**out, **shares}.items()}  # before the hops
         self._hop_bills(out)
         for q in self.queues:
             if q.spec.type == "kafka":
-                out[f"queue:{q.name}"] = q.bill(self.end, month)
+                own = q.bill(self.end, month)  # MSK brokers, or the hosted brokers' volumes
+                share = shares.get(f"queue:{q.name}")
+                out[f"queue:{q.name}"] = own if share is None else add_lines(own, share)
                 continue
             out[f"queue:{q.name}"] = sqs_bill(
                 sent=q.sent,
@@ -1493,7 +1503,30 @@ class SystemModel(PlatformModel):
                 window_s=self.end,
                 month_s=month,
             )
+        self._operating(out, cloud, hosted)
         return out
+
+    def _operating(self, out: dict[str, Bill], cloud: dict[str, float], hosted: set[str]) -> None:
+        """Each platform's `ops` / `ops_profile` once per placement that uses it (its services,
+        or the brokers of a topic it hosts), apart from the cloud bill, split over its services
+        (and hosted topics) by their share of its cloud bill (equal shares when that is 0)."""
+        for name in dict.fromkeys([st.platform for st in self.stations] + sorted(hosted)):
+            spec = self.scenario.platform(name)
+            if not (getattr(spec, "ops", None) or getattr(spec, "ops_profile", None)):
+                continue
+            b = BillBuilder(self.end, self.ctx.month_s)
+            add_operating(b, spec.ops, spec.ops_profile)
+            ops = b.build(0)
+            users = [st.name for st in self.stations if st.platform == name]
+            users += [
+                f"queue:{q.name}"
+                for q in self.queues
+                if q.spec.type == "kafka" and q.spec.platform == name
+            ]
+            weights = [cloud.get(u, 0.0) for u in users]
+            total = sum(weights)
+            for u, w in zip(users, weights, strict=True):
+                out[u] = with_operating(out[u], ops, w / total if total > 0 else 1 / len(users))
 
     def _hop_bills(self, out: dict[str, Bill]) -> None:
         """Each caller's hop lines (NAT data, VPC endpoint data, cross-AZ) on its own bill, and
@@ -1529,20 +1562,29 @@ class SystemModel(PlatformModel):
             azs = net.endpoint_azs
             out["network"] = endpoint_hours_bill(len(endpoints), azs, self.end, self.ctx.month_s)
 
-    def _cluster_bill(self, group: list[Station]) -> dict[str, Bill]:
-        spec = group[0].spec
+    def _cluster_bill(self, name: str) -> dict[str, Bill]:
+        """The platform's cluster bill (sim.systems.nodes: its services' pods and the brokers of
+        the Kafka topics it hosts share the nodes), split by requested vCPU-seconds: a service's
+        pods (pod-seconds x pod.cpu), a topic's broker pods (brokers x broker_cpu x the run)."""
+        spec = self.scenario.platform(name)
         c = spec.cluster
-        node = instance_type(c.node)
-        alloc_cpu = node.vcpu - c.system_reserved.cpu
-        alloc_mem = node.memory_gib * 1024.0 - c.system_reserved.memory
-        per_node = int(min(alloc_cpu / spec.pod.cpu + _EPS, alloc_mem / spec.pod.memory + _EPS))
-        # Nodes: enough for the platform's pods at every moment (pods scheduled at once: node
-        # provisioning is not simulated inside a system), each node billed while it is needed.
+        group = [st for st in self.stations if st.platform == name]
+        topics = [q for q in self.queues if q.spec.type == "kafka" and q.spec.platform == name]
+        brokers = [(q.spec.broker_cpu, q.spec.broker_memory) for q in topics]
+        pool = NodePool(
+            spec,
+            [
+                broker
+                for q, broker in zip(topics, brokers, strict=True)
+                for _ in range(q.spec.brokers)
+            ],
+        )
+        # Nodes: enough for the pods at every moment, each node billed while it is needed.
         nodes: list[NodeUsage] = []
         opened: list[float] = []  # start of node k's current life
-        seg = [*self.pod_seg[spec.name], (self.end, -1)]
+        seg = [*self.pod_seg.get(name, [(0.0, 0)]), (self.end, -1)]
         for (t, pods), (t_next, _) in itertools.pairwise(seg):
-            want = max(c.min_nodes, math.ceil(pods / max(per_node, 1)))
+            want = pool.nodes_for(pods)
             while len(opened) > want:
                 nodes.append(NodeUsage(c.node, opened.pop(), t))
             while len(opened) < want:
@@ -1565,11 +1607,14 @@ class SystemModel(PlatformModel):
             settings=spec.cost,
             month_s=self.ctx.month_s,
         )
-        pod_s = [st.pod_seconds(self.end) for st in group]  # type: ignore[attr-defined]
-        total = sum(pod_s)
+        cpu = float(spec.pod.cpu)
+        names = [st.name for st in group] + [f"queue:{q.name}" for q in topics]
+        used = [st.pod_seconds(self.end) * cpu for st in group]  # type: ignore[attr-defined]
+        used += [q.spec.brokers * q.spec.broker_cpu * self.end for q in topics]
+        total = sum(used)
         return {
-            st.name: _share(bill, ps / total if total else 1 / len(group))
-            for st, ps in zip(group, pod_s, strict=True)
+            n: _share(bill, u / total if total else 1 / len(names))
+            for n, u in zip(names, used, strict=True)
         }
 
     def bill(self) -> Bill:
@@ -1597,6 +1642,7 @@ class SystemModel(PlatformModel):
                 **({"async": st.async_q.stats()} if isinstance(st, LambdaStation) else {}),
                 "monthly_cost_usd": bills[st.name].monthly_usd,
                 "monthly_breakdown_usd": dict(bills[st.name].monthly_breakdown),
+                "operating_monthly_usd": bills[st.name].operating_monthly_usd,
             }
         queues = {}
         for q in self.queues:

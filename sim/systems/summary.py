@@ -160,6 +160,7 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
             "instances_peak": max(p["instances_peak"] for p in per),
             "monthly_cost_usd": _mean([p["monthly_cost_usd"] for p in per]),
             "monthly_breakdown_usd": _mean_dict([p["monthly_breakdown_usd"] for p in per]),
+            "operating_monthly_usd": _mean([p.get("operating_monthly_usd", 0.0) for p in per]),
         }
         if "async" in per[0]:  # a Lambda function's asynchronous queue: counts summed, peak max
             services[name]["async"] = {
