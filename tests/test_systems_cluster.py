@@ -196,3 +196,99 @@ def test_ops_once_per_platform_per_placement_by_hand() -> None:
     assert k8s.extra["system"]["services"]["mailer"]["operating_monthly_usd"] == pytest.approx(
         18500.0 / 3, abs=1e-6
     )
+
+
+# --- node provisioning ----------------------------------------------------------------------------
+def _keda_workers(nodes: str = "simulated", **cluster: Any) -> dict:
+    """test_systems' KEDA aws-sqs-queue story (200 one-minute jobs at 1 s; KEDA + its HPA scale
+    the workers 0 -> 1 -> 4 at 30 s, 8 at 45 s, 10 at 60 s) on m5.xlarge nodes that hold 3 pods of
+    1 vCPU / 1 GiB (3.93 vCPU allocatable), min_nodes 1, nodes ready 60 s after launch."""
+    keda = {
+        "minReplicaCount": 0,
+        "maxReplicaCount": 10,
+        "triggers": [{"type": "aws-sqs-queue", "metadata": {"queueLength": "5"}}],
+    }
+    workers = {**_k8s("workers", 0), "keda": keda}
+    workers.pop("replicas")
+    workers["pod"] = {**workers["pod"], "startup": "5s"}
+    workers["cluster"] = {**workers["cluster"], "node_provisioning": "60s", **cluster}
+    workers["load_balancer"] = {"type": "none"}
+    workers["cost"] = {"root_volume": 0, "public_ipv4": {"load_balancer": 0}}
+    services = [
+        {"name": "front", "entry": 1, "handler": "1ms", "steps": [{"publish": "jobs"}]},
+        {"name": "worker", "handler": "60s"},
+    ]
+    return _system(
+        services,
+        [_k8s("eks", 10, 10), workers],
+        {"p": {"front": "eks", "worker": "workers"}},
+        replications=1,
+        duration="5m",
+        warmup=0,
+        month=f"{MONTH_H}h",
+        workload={"arrivals": [{"batch": {"at": ["1s"], "size": 200}}]},
+        queues=[{"name": "jobs", "consumer": "worker", "batch_size": 1}],
+    ) | {
+        "placements": [
+            {"name": "p", "services": {"front": "eks", "worker": "workers"}, "nodes": nodes}
+        ]
+    }
+
+
+def test_pending_pods_wait_the_provisioning_time_by_hand() -> None:
+    """Node 1 (up at 0) holds 3 pods. 30 s: 0 -> 1 -> 4 pods: 3 on node 1, 1 Pending -> launch 1
+    node (ready at 90 s). 45 s: 4 more Pending (5): 3 places launching -> launch 1 (ready 105 s).
+    60 s: 2 more (7 Pending, 6 places launching) -> launch 1 (ready 120 s). Pending pods take the
+    first node ready, first come first served: at 90 s the 30 s pod (waited 60 s) and two of 45 s
+    (45 s); at 105 s the other two of 45 s (60 s) and one of 60 s (45 s); at 120 s the last (60 s).
+    Node lives: 0-300, 30-300, 45-300, 60-300 s = 1,065 node-seconds, all kept to the end (the
+    queue is not drained): the bill's nodes line is 1,065 / 3,600 x $0.192 x 8,760 windows."""
+    run = _run(_keda_workers())
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert sorted(nodes["pending_s"]) == sorted([60.0, 45.0, 45.0, 60.0, 60.0, 45.0, 60.0])
+    assert nodes["pending_max_s"] == pytest.approx(60.0)  # = the provisioning time
+    assert (nodes["launched"], nodes["nodes_peak"]) == (4, 4)
+    assert nodes["node_hours"] == pytest.approx(1065 / 3600)
+    worker = run.extra["system"]["services"]["worker"]["monthly_breakdown_usd"]
+    windows = MONTH_H * 3600 / 300
+    assert worker["nodes"] == pytest.approx(1065 / 3600 * M5_XLARGE * windows, abs=0.005)
+
+
+def test_at_once_is_the_idealised_cluster() -> None:
+    """`nodes: at_once`: every pod has a node at once. Pods start 5 s after they get a node and
+    then finish a 60 s job a minute until 300 s: floor((300 - ready) / 60) each.
+    at_once: 4 pods ready at 35 s (4 jobs each), 4 at 50 s (4), 2 at 65 s (3) -> 38 jobs.
+    simulated: 3 at 35 s (4 each), then the Pending ones: 3 at 95 s (3), 3 at 110 s (3), 1 at
+    125 s (2) -> 32 jobs; and no node stats with at_once."""
+    fast = _run(_keda_workers("at_once")).extra["system"]
+    slow = _run(_keda_workers()).extra["system"]
+    assert not fast.get("nodes")
+    assert fast["queues"]["jobs"]["deleted"] == 38
+    assert slow["queues"]["jobs"]["deleted"] == 32
+
+
+def test_pending_pods_are_the_same_in_the_reference() -> None:
+    """The per-request reference (its PodStations share the node pool) gives the same requests,
+    queue counts and decisions with 7 Pending pods and brokers hosted on the workers' nodes."""
+    from test_systems_equivalence import assert_same_system
+
+    from sim.validation.reference import ReferenceSystem
+
+    data = _keda_workers()
+    # off the 5 s sampling grid: a pod ready exactly at a timeline sample is ordered differently
+    # by the two engines' samplers (with or without simulated nodes)
+    data["platforms"][1]["pod"]["startup"] = "5.3s"
+    data["queues"].append(
+        {"name": "t", "type": "kafka", "consumer": "sink", "hosting": "cluster"}
+        | {"platform": "workers", "brokers": 2, "broker_cpu": 2}
+    )
+    data["services"][0]["steps"].append({"publish": "t"})
+    data["services"].append({"name": "sink", "handler": "1ms"})
+    data["platforms"].append(_lambda())
+    data["placements"][0]["services"]["sink"] = "fn"
+    sc = make_scenario(data)
+    fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
+    ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+    assert fast.extra["system"]["nodes"]["workers"]["pods_pending"] > 0
+    assert_same_system(fast, ref)
+    assert fast.extra["system"]["nodes"] == ref.extra["system"]["nodes"]

@@ -68,7 +68,8 @@ from sim.systems.hops import (
 )
 from sim.systems.kafka import KafkaTopic
 from sim.systems.lambda_async import AsyncQueue
-from sim.systems.nodes import NodePool
+from sim.systems.nodes import LOOK_S as NODE_LOOK_S
+from sim.systems.nodes import NodePool, Nodes
 from sim.systems.spec import (
     ESM_MAX_BATCHES,
     ESM_SCALE_UP_PER_MINUTE,
@@ -362,6 +363,8 @@ class PodStation(Station):
         self.cancel = 0  # starting pods removed before they were ready
         self.owed = 0  # slots of removed pods still busy: dropped as they free up
         self.source: Any = None  # the SqsQueue or KafkaTopic it consumes (KEDA reads it)
+        self.nodes: Any = None  # the platform's simulated node pool (sim.systems.nodes.Nodes)
+        self.unplaced = 0  # new pods Pending: no node has room for them yet
         self.ps_acc, self.ps_t = 0.0, 0.0  # pod-seconds so far, and when last counted
         if self.autoscaled:
             self.pods = (
@@ -432,7 +435,7 @@ class PodStation(Station):
     # -- KEDA ----------------------------------------------------------------------------------
     @property
     def replicas(self) -> int:
-        return self.pods + self.starting - self.cancel
+        return self.pods + self.starting - self.cancel + self.unplaced
 
     def work(self, now: float, dt: float) -> None:
         """A work step of dt seconds starts now (CPU for the autoscalers' meters)."""
@@ -556,20 +559,40 @@ class PodStation(Station):
         self._count(now)
         before = self.replicas
         self.sys.ctx.decide(f"{self.name}:{kind}", before, n, reason)
-        for _ in range(n - before):  # new pods: ready after the pod's start-up time
-            self.starting += 1
-            self.starting_at.append(now)
-            self.sys.at(now + self.startup.next(), self._ready, now)
-        for _ in range(before - n):  # fewer: starting pods first, then ready ones
+        for _ in range(n - before):  # new pods: on a node (or Pending), then start-up
+            if self.nodes is not None:
+                self.unplaced += 1
+                self.nodes.request(self, now)  # calls placed() now or when a node has room
+            else:
+                self._start_pod(now)
+        for _ in range(before - n):  # fewer: pending pods first, then starting, then ready
+            if self.unplaced and self.nodes.withdraw(self):
+                self.unplaced -= 1
+                continue
             if self.starting - self.cancel > 0:
                 self.cancel += 1
                 continue
             self.pods -= 1
+            if self.nodes is not None:
+                self.nodes.release(now)
             if self.ready_pods:
                 self.ready_pods.pop()  # the newest ready pod first (ActivePodsWithRanks)
             take = min(self.free[0], self.conc)
             self.free[0] -= take
             self.owed += self.conc - take
+        self.sys.pods_changed(self.platform, now)
+
+    def _start_pod(self, now: float) -> None:
+        """A pod on its node: ready after the pod's start-up time."""
+        self.starting += 1
+        self.starting_at.append(now)
+        self.sys.at(now + self.startup.next(), self._ready, now)
+
+    def placed(self, now: float) -> None:
+        """The node pool found room for a Pending pod of this service."""
+        self._count(now)
+        self.unplaced -= 1
+        self._start_pod(now)
         self.sys.pods_changed(self.platform, now)
 
     def _ready(self, scheduled: Any) -> None:
@@ -578,6 +601,8 @@ class PodStation(Station):
         self.starting_at.remove(scheduled)
         if self.cancel:
             self.cancel -= 1
+            if self.nodes is not None:
+                self.nodes.release(self.sys.now)
             self.sys.pods_changed(self.platform, self.sys.now)
             return
         self.pods += 1
@@ -879,6 +904,7 @@ class SystemModel(PlatformModel):
         for q in self.queues:
             if isinstance(q.st, PodStation):
                 q.st.source = q
+        self.node_pools = self._node_pools(scenario, placement, rng)
         # Pods per Kubernetes platform over time [(t, pods)]: the nodes they need, for the bill.
         self.pod_seg: dict[str, list[tuple[float, int]]] = {}
         for st in self.stations:
@@ -921,6 +947,33 @@ class SystemModel(PlatformModel):
         self.routes: dict[tuple[int, int, int], Route] = {}
         self.entered = [0] * len(services)  # arrivals at each entry service (whole window)
 
+    def _node_pools(self, scenario: Any, placement: Any, rng: Any) -> dict[str, Nodes]:
+        """A simulated node pool per Kubernetes platform (mode nodes) that runs pods or hosts a
+        Kafka topic's brokers; none with the placement's `nodes: at_once`."""
+        if getattr(placement, "nodes", "simulated") != "simulated":
+            return {}
+        pods = [st for st in self.stations if isinstance(st, PodStation)]
+        topics = [q for q in self.queues if q.spec.type == "kafka" and q.spec.platform]
+        names = dict.fromkeys([st.platform for st in pods] + [q.spec.platform for q in topics])
+        pools: dict[str, Nodes] = {}
+        for name in names:
+            spec = scenario.platform(name)
+            if spec.cluster.mode != "nodes":
+                continue
+            mine = [st for st in pods if st.platform == name]
+            fixed = [
+                (q.spec.broker_cpu, q.spec.broker_memory)
+                for q in topics
+                if q.spec.platform == name
+                for _ in range(q.spec.brokers)
+            ]
+            draws = DrawBuffer(spec.cluster.node_provisioning, substream(rng, 800 + name_key(name)))
+            pool = Nodes(self, spec, fixed, sum(st.node_pods() for st in mine), draws)
+            for st in mine:
+                st.nodes = pool
+            pools[name] = pool
+        return pools
+
     def pods_changed(self, platform: str, now: float) -> None:
         n = sum(
             st.node_pods()
@@ -938,6 +991,8 @@ class SystemModel(PlatformModel):
 
     def start(self) -> None:
         env = self.env
+        for pool in self.node_pools.values():  # the node autoscaler's looks
+            env.process(every(env, NODE_LOOK_S, pool.look))
         for q in self.queues:
             if q.spec.type == "kafka":
                 q.start()
@@ -1583,6 +1638,9 @@ class SystemModel(PlatformModel):
         nodes: list[NodeUsage] = []
         opened: list[float] = []  # start of node k's current life
         seg = [*self.pod_seg.get(name, [(0.0, 0)]), (self.end, -1)]
+        if name in self.node_pools:  # the simulated nodes' lives
+            nodes = [NodeUsage(c.node, a, b) for a, b in self.node_pools[name].usage(self.end)]
+            seg = seg[-1:]
         for (t, pods), (t_next, _) in itertools.pairwise(seg):
             want = pool.nodes_for(pods)
             while len(opened) > want:
@@ -1676,6 +1734,7 @@ class SystemModel(PlatformModel):
             "async_completed": int(comp.size),
             "window_s": self.end,
             "flows": self.flows(),
+            "nodes": {name: pool.stats(self.end) for name, pool in self.node_pools.items()},
             # the request sample at each service (service_requests.csv.gz; not in summary.json)
             "requests_sample": samples,
         }

@@ -290,6 +290,12 @@ class PlacementSpec(Strict):
 
     name: str = Field(min_length=1)
     services: dict[str, str] = Field(min_length=1)
+    nodes: Literal["simulated", "at_once"] = Field(
+        "simulated",
+        description="simulated: pods wait Pending for room, nodes launched and removed by the "
+        "node autoscaler (sim.systems.nodes); at_once: every pod has a node at once and the bill "
+        "counts just enough nodes at every moment (the idealised cluster)",
+    )
 
     @property
     def type(self) -> str:  # a placement stands where a platform stands in the summary

@@ -180,9 +180,20 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
                 for r, v in per[0]["rules"].items()
             }
     comp = [s["async_completion_ms"] for s in stats]
+    nodes = {  # a simulated node pool per Kubernetes platform (sim.systems.nodes)
+        name: {
+            "launched": _mean([s["nodes"][name]["launched"] for s in stats]),
+            "nodes_peak": max(s["nodes"][name]["nodes_peak"] for s in stats),
+            "node_hours": _mean([s["nodes"][name]["node_hours"] for s in stats]),
+            "pods_pending": int(sum(s["nodes"][name]["pods_pending"] for s in stats)),
+            "pending_max_s": max(s["nodes"][name]["pending_max_s"] for s in stats),
+        }
+        for name in stats[0].get("nodes") or {}
+    }
     return {
         "services": services,
         "queues": queues,
+        **({"nodes": nodes} if nodes else {}),
         "flows": _flows(stats, interval),
         "async_completion_ms": _mean_dict(comp),
         "async_completion_ms_ci95": _ci_dict(comp, interval),
