@@ -292,3 +292,29 @@ def test_pending_pods_are_the_same_in_the_reference() -> None:
     assert fast.extra["system"]["nodes"]["workers"]["pods_pending"] > 0
     assert_same_system(fast, ref)
     assert fast.extra["system"]["nodes"] == ref.extra["system"]["nodes"]
+
+
+def test_empty_node_goes_after_consolidate_after_and_validation_by_hand() -> None:
+    """min_nodes 0, no pod at 0: no node. 6 one-minute jobs at 1 s; KEDA (0..3 pods) activates at
+    30 s and its HPA asks for ceil(6 / 5) = 2: both Pending, one node launched at 30 s (3 places),
+    ready at 90 s (both waited 60 s).
+    When KEDA / the HPA bring the pods to 0 at t0 (their own arithmetic, tested elsewhere) the
+    node is empty from t0; Karpenter (consolidate_after 25 s) sees it due at the first 10 s look
+    at or after t0 + 25 and removes it 15 s later (its validation): node-seconds = that - 30."""
+    data = _keda_workers(min_nodes=0, consolidate_after="25s", node_autoscaler="karpenter")
+    data["platforms"][1]["keda"]["maxReplicaCount"] = 3
+    data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 6}}]}
+    data["duration"] = "30m"
+    run = _run(data)
+    scale = [(d.time_s, d.after) for d in run.decisions if d.kind.startswith("worker:")]
+    assert scale[:2] == [(30.0, 1), (30.0, 2)], scale
+    t0 = next(t for t, n in scale if n == 0)
+    gone = 10 * math.ceil((t0 + 25) / 10 - 1e-9) + 15
+    assert (t0, gone) == (600.0, 645.0)  # this run: 0 pods at 600 s, look at 630 s, gone at 645 s
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert nodes["launched"] == 1
+    assert sorted(nodes["pending_s"]) == [60.0, 60.0]
+    assert nodes["node_hours"] == pytest.approx((gone - 30) / 3600)
+    worker = run.extra["system"]["services"]["worker"]["monthly_breakdown_usd"]
+    windows = MONTH_H * 3600 / 1800
+    assert worker["nodes"] == pytest.approx((gone - 30) / 3600 * M5_XLARGE * windows, abs=0.005)

@@ -569,12 +569,12 @@ class PodStation(Station):
             if self.unplaced and self.nodes.withdraw(self):
                 self.unplaced -= 1
                 continue
+            if self.nodes is not None:  # the deleted pod leaves its node now
+                self.nodes.release(now)
             if self.starting - self.cancel > 0:
                 self.cancel += 1
                 continue
             self.pods -= 1
-            if self.nodes is not None:
-                self.nodes.release(now)
             if self.ready_pods:
                 self.ready_pods.pop()  # the newest ready pod first (ActivePodsWithRanks)
             take = min(self.free[0], self.conc)
@@ -601,8 +601,6 @@ class PodStation(Station):
         self.starting_at.remove(scheduled)
         if self.cancel:
             self.cancel -= 1
-            if self.nodes is not None:
-                self.nodes.release(self.sys.now)
             self.sys.pods_changed(self.platform, self.sys.now)
             return
         self.pods += 1
@@ -961,18 +959,25 @@ class SystemModel(PlatformModel):
             if spec.cluster.mode != "nodes":
                 continue
             mine = [st for st in pods if st.platform == name]
-            fixed = [
-                (q.spec.broker_cpu, q.spec.broker_memory)
-                for q in topics
-                if q.spec.platform == name
-                for _ in range(q.spec.brokers)
-            ]
+            fixed = self._broker_pods(name)
             draws = DrawBuffer(spec.cluster.node_provisioning, substream(rng, 800 + name_key(name)))
             pool = Nodes(self, spec, fixed, sum(st.node_pods() for st in mine), draws)
             for st in mine:
                 st.nodes = pool
             pools[name] = pool
         return pools
+
+    def _hosted(self, platform: str) -> list[Any]:
+        """The Kafka topics whose brokers run on `platform` (`hosting: cluster`)."""
+        return [q for q in self.queues if q.spec.type == "kafka" and q.spec.platform == platform]
+
+    def _broker_pods(self, platform: str) -> list[tuple[float, float]]:
+        """(vCPU, memory MB) requested by each broker pod on `platform`, topic by topic."""
+        return [
+            (q.spec.broker_cpu, q.spec.broker_memory)
+            for q in self._hosted(platform)
+            for _ in range(q.spec.brokers)
+        ]
 
     def pods_changed(self, platform: str, now: float) -> None:
         n = sum(
@@ -1573,11 +1578,7 @@ class SystemModel(PlatformModel):
             add_operating(b, spec.ops, spec.ops_profile)
             ops = b.build(0)
             users = [st.name for st in self.stations if st.platform == name]
-            users += [
-                f"queue:{q.name}"
-                for q in self.queues
-                if q.spec.type == "kafka" and q.spec.platform == name
-            ]
+            users += [f"queue:{q.name}" for q in self._hosted(name)]
             weights = [cloud.get(u, 0.0) for u in users]
             total = sum(weights)
             for u, w in zip(users, weights, strict=True):
@@ -1624,16 +1625,8 @@ class SystemModel(PlatformModel):
         spec = self.scenario.platform(name)
         c = spec.cluster
         group = [st for st in self.stations if st.platform == name]
-        topics = [q for q in self.queues if q.spec.type == "kafka" and q.spec.platform == name]
-        brokers = [(q.spec.broker_cpu, q.spec.broker_memory) for q in topics]
-        pool = NodePool(
-            spec,
-            [
-                broker
-                for q, broker in zip(topics, brokers, strict=True)
-                for _ in range(q.spec.brokers)
-            ],
-        )
+        topics = self._hosted(name)
+        pool = NodePool(spec, self._broker_pods(name))
         # Nodes: enough for the pods at every moment, each node billed while it is needed.
         nodes: list[NodeUsage] = []
         opened: list[float] = []  # start of node k's current life

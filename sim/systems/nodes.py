@@ -1,20 +1,21 @@
 """The nodes of a system's Kubernetes platform (issue 17): who takes a node's room, and how many.
 
-Light (the `schema` command reaches it through sim.systems.spec): the price table only.
-
 All the pod services a placement puts on one Kubernetes platform share its node pool, and so do
-the brokers of a Kafka topic hosted there (`hosting: cluster`, Strimzi broker pods: a fixed
-StatefulSet-like pool, up for the whole run). A node's allocatable room is its vCPU and memory
-minus `system_reserved`, as in the Kubernetes kernel (sim.platforms.kubernetes). The nodes a
-moment needs: the brokers first-fit in launch order (the kernel's placement rule), then the
-service pods (all of one platform's `pod` size) in the room the brokers leave on their nodes,
-then on further nodes of `pods_per_node` each; at least `min_nodes`. Each node is billed while it
-is needed (pods scheduled at once: the pod's own start-up is simulated, node provisioning is not).
+the brokers of a Kafka topic hosted there (`hosting: cluster`, Strimzi broker pods: fixed pods, up
+for the whole run). A node's allocatable room is its vCPU and memory minus `system_reserved`, as
+in the Kubernetes kernel (sim.platforms.kubernetes); the brokers go first-fit in launch order (the
+kernel's placement rule), the service pods (all of the platform's `pod` size) in the room left.
+- `Nodes`: the simulated pool (placement `nodes: simulated`, the default): Pending pods, node
+  provisioning, scale-down of empty nodes (docs/model.md 18.4).
+- `NodePool`: the idealised count (placement `nodes: at_once`): the nodes a moment needs for the
+  pods running then, at least `min_nodes`, each billed while it is needed.
+Light (sim.systems.spec reaches it to check a broker fits): the price table only.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from typing import Any
 
 import sim.platforms.autoscaling as K
@@ -59,8 +60,9 @@ class NodePool:
                     break
             else:
                 free.append([cpu - f_cpu, mem - f_mem])
+        self.rooms = [pods_fitting(r[0], r[1], pod_cpu, pod_mem) for r in free]  # per fixed node
         self.fixed_nodes = len(free)
-        self.room = sum(pods_fitting(r[0], r[1], pod_cpu, pod_mem) for r in free)
+        self.room = sum(self.rooms)
 
     def nodes_for(self, pods: int) -> int:
         """Nodes needed while `pods` service pods run (scheduled at once)."""
@@ -98,8 +100,10 @@ class Nodes:
     nodes, no spot). At time 0 the initial pods are ready on enough ready nodes (a running
     system), at least `min_nodes`.
 
-    Shared by the heap engine and the reference (their PodStations call it; its events go
-    through the engine's `at`), so both see the same Pending delays."""
+    Shared by the heap engine and the reference: their PodStations call it from their scaling
+    decisions only (the control plane, on the SimPy clock) and its own events (a node ready,
+    Karpenter's validated command) are SimPy events too, so both engines see the same Pending
+    delays and decision times to the last bit."""
 
     def __init__(
         self, sys: Any, spec: Any, fixed: list[tuple[float, float]], initial: int, draws: Any
@@ -120,7 +124,7 @@ class Nodes:
         self.waits: list[float] = []  # Pending time of each pod that waited for room
         self._since: list[float] = []  # when each pending pod asked
         # Time 0: the fixed pods' nodes (less room), then enough for the initial pods.
-        rooms = self._fixed_rooms(spec, fixed, pool)
+        rooms = pool.rooms
         want = max(self.min_nodes, pool.nodes_for(initial), len(rooms))
         for k in range(want):
             node = self._launch(0.0, ready=True, cap=rooms[k] if k < len(rooms) else None)
@@ -130,22 +134,6 @@ class Nodes:
             take = min(left, node.cap)
             node.pods += take
             left -= take
-
-    @staticmethod
-    def _fixed_rooms(spec: Any, fixed: list[tuple[float, float]], pool: NodePool) -> list[int]:
-        """Service-pod room left on each node the fixed pods (first fit) take."""
-        cpu, mem = allocatable(spec.cluster)
-        free: list[list[float]] = []
-        for f_cpu, f_mem in fixed:
-            for room in free:
-                if room[0] + _EPS >= f_cpu and room[1] + _EPS >= f_mem:
-                    room[0] -= f_cpu
-                    room[1] -= f_mem
-                    break
-            else:
-                free.append([cpu - f_cpu, mem - f_mem])
-        pod_cpu, pod_mem = float(spec.pod.cpu), float(spec.pod.memory)
-        return [pods_fitting(r[0], r[1], pod_cpu, pod_mem) for r in free]
 
     def _launch(self, now: float, ready: bool, cap: int | None = None) -> _Node:
         node = _Node(len(self.nodes), now, self.per_node if cap is None else cap, ready)
@@ -211,7 +199,7 @@ class Nodes:
         self.last_scale_up = now
         for _ in range(k):
             node = self._launch(now, ready=False)
-            self.sys.at(now + max(0.0, self.provisioning.next()), self._ready, node)
+            self._after(max(0.0, self.provisioning.next()), self._ready, node)
         self.sys.ctx.decide(
             f"nodes:{self.spec.name}",
             before,
@@ -220,8 +208,19 @@ class Nodes:
             f"{self.per_node} pods per {self.cluster.node}: launch {k}",
         )
 
+    def _after(self, delay: float, action: Any, arg: Any) -> None:
+        """A node autoscaler event `delay` from now, on the control plane's SimPy clock (as the
+        HPA's and KEDA's loops): the same times in both engines, to the last bit."""
+        env = self.sys.env
+
+        def wait() -> Generator[Any, Any, Any]:
+            yield env.timeout(delay)
+            action(arg)
+
+        env.process(wait())
+
     def _ready(self, node: _Node) -> None:
-        now = self.sys.now
+        now = self.sys.env.now
         node.ready = True
         node.last_event = now
         self._schedule(now)
@@ -246,7 +245,7 @@ class Nodes:
             cmd = due[: min(budget, room)]
             if cmd:
                 self.command_at = now
-                self.sys.at(now + K.KARPENTER_VALIDATION_DELAY_S, self._execute, (cmd, now))
+                self._after(K.KARPENTER_VALIDATION_DELAY_S, self._execute, (cmd, now))
             return
         for n in nodes:
             if n.pods == 0 and not n.fixed:
@@ -267,7 +266,7 @@ class Nodes:
     def _execute(self, arg: tuple[list[_Node], float]) -> None:
         """Karpenter's command after validation: the nodes still empty and untouched since."""
         cmd, since = arg
-        now = self.sys.now
+        now = self.sys.env.now
         self.command_at = None
         if self.pending:
             return

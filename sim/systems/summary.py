@@ -202,6 +202,10 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
             **{n: s["monthly_cost_usd"] for n, s in services.items()},
             **{f"queue:{n}": q.get("monthly_cost_usd") for n, q in queues.items()},
         },
+        # each platform's ops once per placement, shared by its services (apart from the bill)
+        "operating_cost_by_service_usd": {
+            n: s.get("operating_monthly_usd", 0.0) for n, s in services.items()
+        },
     }
 
 
