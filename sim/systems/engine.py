@@ -1626,23 +1626,11 @@ class SystemModel(PlatformModel):
         c = spec.cluster
         group = [st for st in self.stations if st.platform == name]
         topics = self._hosted(name)
-        pool = NodePool(spec, self._broker_pods(name))
-        # Nodes: enough for the pods at every moment, each node billed while it is needed.
-        nodes: list[NodeUsage] = []
-        opened: list[float] = []  # start of node k's current life
-        seg = [*self.pod_seg.get(name, [(0.0, 0)]), (self.end, -1)]
         if name in self.node_pools:  # the simulated nodes' lives
-            nodes = [NodeUsage(c.node, a, b) for a, b in self.node_pools[name].usage(self.end)]
-            seg = seg[-1:]
-        for (t, pods), (t_next, _) in itertools.pairwise(seg):
-            want = pool.nodes_for(pods)
-            while len(opened) > want:
-                nodes.append(NodeUsage(c.node, opened.pop(), t))
-            while len(opened) < want:
-                opened.append(t)
-            if t_next >= self.end:
-                break
-        nodes += [NodeUsage(c.node, t0, self.end) for t0 in opened]
+            lives = self.node_pools[name].usage(self.end)
+        else:
+            lives = self._ideal_nodes(name, NodePool(spec, self._broker_pods(name)))
+        nodes = [NodeUsage(c.node, a, b) for a, b in lives]
         usage = KubernetesUsage(
             window_s=self.end,
             requests=sum(st.lb_requests for st in group),  # type: ignore[attr-defined]
@@ -1667,6 +1655,22 @@ class SystemModel(PlatformModel):
             n: _share(bill, u / total if total else 1 / len(names))
             for n, u in zip(names, used, strict=True)
         }
+
+    def _ideal_nodes(self, name: str, pool: NodePool) -> list[tuple[float, float]]:
+        """`nodes: at_once`: enough nodes for the platform's pods at every moment, each billed
+        while it is needed: (start, end) of each node's life."""
+        lives: list[tuple[float, float]] = []
+        opened: list[float] = []  # start of node k's current life
+        seg = [*self.pod_seg.get(name, [(0.0, 0)]), (self.end, -1)]
+        for (t, pods), (t_next, _) in itertools.pairwise(seg):
+            want = pool.nodes_for(pods)
+            while len(opened) > want:
+                lives.append((opened.pop(), t))
+            while len(opened) < want:
+                opened.append(t)
+            if t_next >= self.end:
+                break
+        return lives + [(t0, self.end) for t0 in opened]
 
     def bill(self) -> Bill:
         return merge_bills(self.bills(), self.end, self.ctx.month_s)
