@@ -65,7 +65,7 @@ def test_kafka_on_the_cluster_bill_by_hand_to_the_cent() -> None:
     topic, front = s["queues"]["t"], s["services"]["front"]
     cluster = 3 * MONTH_H * M5_XLARGE + MONTH_H * EKS
     assert cluster == pytest.approx(493.48, abs=1e-9)
-    assert topic["monthly_breakdown_usd"]["broker_volumes"] == pytest.approx(24.00, abs=0.005)
+    assert topic["monthly_breakdown_usd"]["ebs"] == pytest.approx(24.00, abs=0.005)  # volumes
     assert "instances" not in topic["monthly_breakdown_usd"]  # no MSK broker-hours
     assert topic["monthly_breakdown_usd"]["nodes"] == pytest.approx(
         6 / 7 * 3 * MONTH_H * M5_XLARGE, abs=0.005

@@ -82,11 +82,12 @@ def broker_volumes_bill(
     """Kafka on the cluster (`hosting: cluster`): one EBS gp3 persistent volume of `storage_gib`
     per broker pod (Strimzi's persistent-claim), GB-months prorated over the window as the
     nodes' root volumes (prices.yaml `ebs.gp3`, GB = GiB provisioned), as the line
-    `broker_volumes`. The brokers' node share is the cluster's (sim.systems.engine)."""
+    `ebs` (MSK's storage line name; the topic's share of the nodes' root volumes adds to it). The
+    brokers' node share is the cluster's (sim.systems.engine)."""
     b = BillBuilder(window_s, month_s)
     gp3 = price("ebs.gp3")
     months = b.monthly(brokers * storage_gib * window_s / b.month_s)
-    b.line("broker_volumes", gp3.cost(months), [gp3])
+    b.line("ebs", gp3.cost(months), [gp3])
     return b.build(records)
 
 
