@@ -178,6 +178,31 @@ PLATFORMS += [
         "task": {"concurrency": 2, "startup": {"dist": "exponential", "mean": "5s"}},
     },
 ]
+# Node provisioning (sim.systems.nodes): one pod per m5.large node, nodes ready after a random
+# provisioning time, the Cluster Autoscaler removing empty nodes after 10 s: KEDA's new pods wait
+# Pending, and Kafka brokers hosted on `kworkers` take its nodes' room.
+PLATFORMS += [
+    {
+        "name": "workers-tight",
+        "type": "kubernetes",
+        "keda": {
+            "minReplicaCount": 1,
+            "maxReplicaCount": 5,
+            "pollingInterval": "5s",
+            "cooldownPeriod": "10s",
+            "triggers": [{"type": "aws-sqs-queue", "metadata": {"queueLength": "2"}}],
+        },
+        "pod": {"concurrency": 2, "cpu": 1, "memory": "1Gi", "startup": "1s"},
+        "cluster": {
+            "node": "m5.large",
+            "control_plane": "eks",
+            "node_provisioning": {"dist": "exponential", "mean": "5s"},
+            "node_autoscaler": "cluster-autoscaler",
+            "scale_down_after": "10s",
+            "scale_down_delay_after_add": "0s",
+        },
+    },
+]
 CALLABLE = [
     "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc",
     "run", "ecs", "ecs-tt", "aca",
@@ -249,6 +274,15 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
                 "batching_window": draw(st.sampled_from([0, "200ms", "500ms"])),
                 "maximum_retry_attempts": draw(st.sampled_from([None, 0, 2])),
                 "rebalance_pause": draw(st.sampled_from([0, "1s", "3s"])),
+                **draw(
+                    st.sampled_from(
+                        [
+                            {},
+                            {"hosting": "cluster", "platform": "kworkers", "broker_cpu": 2},
+                            {"hosting": "cluster", "platform": "kworkers", "brokers": 1},
+                        ]
+                    )
+                ),
             }
             if kafka
             else {
@@ -300,7 +334,7 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
         if q.get("type") == "kafka":
             on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x"]
         elif "consumer" in q:
-            on = ["eks-a", "fn", "fn-small", "workers", "ecs", "ecs-tt"]
+            on = ["eks-a", "fn", "fn-small", "workers", "workers-tight", "ecs", "ecs-tt"]
         else:
             continue
         placement[q["consumer"]] = draw(st.sampled_from(on))

@@ -255,6 +255,8 @@ def _hpa_system(platform: dict, duration: str = "120s") -> dict:
         duration=duration,
     )
     data["workload"]["arrivals"] = copy.deepcopy(STEP_LOAD)
+    for p in data["placements"]:  # the autoscalers' arithmetic: no Pending pods (nodes at once)
+        p["nodes"] = "at_once"
     return data
 
 

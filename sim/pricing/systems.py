@@ -76,6 +76,21 @@ def msk_bill(
     return b.build(records)
 
 
+def broker_volumes_bill(
+    *, brokers: int, storage_gib: float, window_s: float, month_s: float | None, records: int = 0
+) -> Bill:
+    """Kafka on the cluster (`hosting: cluster`): one EBS gp3 persistent volume of `storage_gib`
+    per broker pod (Strimzi's persistent-claim), GB-months prorated over the window as the
+    nodes' root volumes (prices.yaml `ebs.gp3`, GB = GiB provisioned), as the line
+    `ebs` (MSK's storage line name; the topic's share of the nodes' root volumes adds to it). The
+    brokers' node share is the cluster's (sim.systems.engine)."""
+    b = BillBuilder(window_s, month_s)
+    gp3 = price("ebs.gp3")
+    months = b.monthly(brokers * storage_gib * window_s / b.month_s)
+    b.line("ebs", gp3.cost(months), [gp3])
+    return b.build(records)
+
+
 def scaled_bill(bill: Bill, share: float) -> Bill:
     """A share of a bill (a service's part of a cluster or an edge account it shares)."""
     b = BillBuilder(bill.window_s, bill.month_s)
@@ -84,14 +99,33 @@ def scaled_bill(bill: Bill, share: float) -> Bill:
     return _dated(b.build(bill.requests * share), bill.price_date)
 
 
+def with_operating(bill: Bill, ops: Bill, share: float) -> Bill:
+    """`bill` with `share` of the operating lines of `ops` (a platform's `ops` / `ops_profile`,
+    once per placement, split over the services that use it); the cloud lines as they were."""
+    lines = dict(bill.operating_breakdown)
+    for name, usd in ops.operating_breakdown.items():
+        lines[name] = lines.get(name, 0.0) + usd * share
+    cites = {k: v for k, v in ops.sources.items() if k in ("operating", "operating_profile")}
+    return dataclasses.replace(
+        bill,
+        operating_usd=bill.operating_usd + ops.operating_usd * share,
+        operating_monthly_usd=bill.operating_monthly_usd + ops.operating_monthly_usd * share,
+        operating_breakdown=lines,
+        operating_sources={**bill.operating_sources, **ops.operating_sources},
+        sources={**bill.sources, **cites},
+    )
+
+
 def merge_bills(parts: dict[str, Bill], window_s: float, month_s: float | None) -> Bill:
-    """One bill of named parts; each line is named `part.line`."""
+    """One bill of named parts; each line (and operating line) is named `part.line`."""
     b = BillBuilder(window_s, month_s)
     dates = []
     for name, bill in parts.items():
         for line, usd in bill.monthly_breakdown.items():
             src = bill.sources.get(line)
             b.line(f"{name}.{line}", usd, [src] if src else [])
+        for line, usd in bill.operating_breakdown.items():
+            b.operating(f"{name}.{line}", usd, bill.operating_sources.get(line))
         if bill.price_date:
             dates.append(bill.price_date)
     return _dated(b.build(0), min(dates) if dates else None)

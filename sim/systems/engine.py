@@ -52,8 +52,9 @@ from sim.platforms.kubernetes import metrics_server_view, pods_metric, scrape_ti
 from sim.pricing.hops import add_lines, endpoint_hours_bill, hop_bill
 from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
 from sim.pricing.lambda_ import LambdaUsage, lambda_bill
-from sim.pricing.systems import eventbridge_bill, merge_bills, sqs_bill
-from sim.pricing.tables import Bill, instance_type
+from sim.pricing.ops import add_operating
+from sim.pricing.systems import eventbridge_bill, merge_bills, sqs_bill, with_operating
+from sim.pricing.tables import Bill, BillBuilder
 from sim.pricing.wasm import WasmUsage, wasm_bill
 from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder, RequestLog
 from sim.systems.eventbridge import Bus
@@ -67,6 +68,8 @@ from sim.systems.hops import (
 )
 from sim.systems.kafka import KafkaTopic
 from sim.systems.lambda_async import AsyncQueue
+from sim.systems.nodes import LOOK_S as NODE_LOOK_S
+from sim.systems.nodes import NodePool, Nodes
 from sim.systems.spec import (
     ESM_MAX_BATCHES,
     ESM_SCALE_UP_PER_MINUTE,
@@ -360,6 +363,8 @@ class PodStation(Station):
         self.cancel = 0  # starting pods removed before they were ready
         self.owed = 0  # slots of removed pods still busy: dropped as they free up
         self.source: Any = None  # the SqsQueue or KafkaTopic it consumes (KEDA reads it)
+        self.nodes: Any = None  # the platform's simulated node pool (sim.systems.nodes.Nodes)
+        self.unplaced = 0  # new pods Pending: no node has room for them yet
         self.ps_acc, self.ps_t = 0.0, 0.0  # pod-seconds so far, and when last counted
         if self.autoscaled:
             self.pods = (
@@ -430,7 +435,7 @@ class PodStation(Station):
     # -- KEDA ----------------------------------------------------------------------------------
     @property
     def replicas(self) -> int:
-        return self.pods + self.starting - self.cancel
+        return self.pods + self.starting - self.cancel + self.unplaced
 
     def work(self, now: float, dt: float) -> None:
         """A work step of dt seconds starts now (CPU for the autoscalers' meters)."""
@@ -554,11 +559,18 @@ class PodStation(Station):
         self._count(now)
         before = self.replicas
         self.sys.ctx.decide(f"{self.name}:{kind}", before, n, reason)
-        for _ in range(n - before):  # new pods: ready after the pod's start-up time
-            self.starting += 1
-            self.starting_at.append(now)
-            self.sys.at(now + self.startup.next(), self._ready, now)
-        for _ in range(before - n):  # fewer: starting pods first, then ready ones
+        for _ in range(n - before):  # new pods: on a node (or Pending), then start-up
+            if self.nodes is not None:
+                self.unplaced += 1
+                self.nodes.request(self, now)  # calls placed() now or when a node has room
+            else:
+                self._start_pod(now)
+        for _ in range(before - n):  # fewer: pending pods first, then starting, then ready
+            if self.unplaced and self.nodes.withdraw(self):
+                self.unplaced -= 1
+                continue
+            if self.nodes is not None:  # the deleted pod leaves its node now
+                self.nodes.release(now)
             if self.starting - self.cancel > 0:
                 self.cancel += 1
                 continue
@@ -568,6 +580,19 @@ class PodStation(Station):
             take = min(self.free[0], self.conc)
             self.free[0] -= take
             self.owed += self.conc - take
+        self.sys.pods_changed(self.platform, now)
+
+    def _start_pod(self, now: float) -> None:
+        """A pod on its node: ready after the pod's start-up time."""
+        self.starting += 1
+        self.starting_at.append(now)
+        self.sys.at(now + self.startup.next(), self._ready, now)
+
+    def placed(self, now: float) -> None:
+        """The node pool found room for a Pending pod of this service."""
+        self._count(now)
+        self.unplaced -= 1
+        self._start_pod(now)
         self.sys.pods_changed(self.platform, now)
 
     def _ready(self, scheduled: Any) -> None:
@@ -881,6 +906,7 @@ class SystemModel(PlatformModel):
         for q in self.queues:
             if isinstance(q.st, PodStation):
                 q.st.source = q
+        self.node_pools = self._node_pools(scenario, placement, rng)
         # Pods per Kubernetes platform over time [(t, pods)]: the nodes they need, for the bill.
         self.pod_seg: dict[str, list[tuple[float, int]]] = {}
         for st in self.stations:
@@ -923,6 +949,40 @@ class SystemModel(PlatformModel):
         self.routes: dict[tuple[int, int, int], Route] = {}
         self.entered = [0] * len(services)  # arrivals at each entry service (whole window)
 
+    def _node_pools(self, scenario: Any, placement: Any, rng: Any) -> dict[str, Nodes]:
+        """A simulated node pool per Kubernetes platform (mode nodes) that runs pods or hosts a
+        Kafka topic's brokers; none with the placement's `nodes: at_once`."""
+        if getattr(placement, "nodes", "simulated") != "simulated":
+            return {}
+        pods = [st for st in self.stations if isinstance(st, PodStation)]
+        topics = [q for q in self.queues if q.spec.type == "kafka" and q.spec.platform]
+        names = dict.fromkeys([st.platform for st in pods] + [q.spec.platform for q in topics])
+        pools: dict[str, Nodes] = {}
+        for name in names:
+            spec = scenario.platform(name)
+            if spec.cluster.mode != "nodes":
+                continue
+            mine = [st for st in pods if st.platform == name]
+            fixed = self._broker_pods(name)
+            draws = DrawBuffer(spec.cluster.node_provisioning, substream(rng, 800 + name_key(name)))
+            pool = Nodes(self, spec, fixed, sum(st.node_pods() for st in mine), draws)
+            for st in mine:
+                st.nodes = pool
+            pools[name] = pool
+        return pools
+
+    def _hosted(self, platform: str) -> list[Any]:
+        """The Kafka topics whose brokers run on `platform` (`hosting: cluster`)."""
+        return [q for q in self.queues if q.spec.type == "kafka" and q.spec.platform == platform]
+
+    def _broker_pods(self, platform: str) -> list[tuple[float, float]]:
+        """(vCPU, memory MB) requested by each broker pod on `platform`, topic by topic."""
+        return [
+            (q.spec.broker_cpu, q.spec.broker_memory)
+            for q in self._hosted(platform)
+            for _ in range(q.spec.brokers)
+        ]
+
     def pods_changed(self, platform: str, now: float) -> None:
         n = sum(
             st.node_pods()
@@ -940,6 +1000,8 @@ class SystemModel(PlatformModel):
 
     def start(self) -> None:
         env = self.env
+        for pool in self.node_pools.values():  # the node autoscaler's looks
+            env.process(every(env, NODE_LOOK_S, pool.look))
         for q in self.queues:
             if q.spec.type == "kafka":
                 q.start()
@@ -1479,13 +1541,21 @@ class SystemModel(PlatformModel):
             total = max(wasm_usage.requests, 1)
             for st in group:
                 out[st.name] = _share(bill, st.ran / total)  # type: ignore[attr-defined]
-        for name in {st.platform for st in self.stations if st.kind == "kubernetes"}:
-            group = [st for st in self.stations if st.platform == name]
-            out.update(self._cluster_bill(group))
+        clusters = {st.platform for st in self.stations if st.kind == "kubernetes"}
+        hosted = {
+            q.spec.platform for q in self.queues if q.spec.type == "kafka" and q.spec.platform
+        }
+        shares: dict[str, Bill] = {}
+        for name in sorted(clusters | hosted):
+            shares.update(self._cluster_bill(name))
+        out.update({k: b for k, b in shares.items() if not k.startswith("queue:")})
+        cloud = {k: b.monthly_usd for k, b in {**out, **shares}.items()}  # before the hops
         self._hop_bills(out)
         for q in self.queues:
             if q.spec.type == "kafka":
-                out[f"queue:{q.name}"] = q.bill(self.end, month)
+                own = q.bill(self.end, month)  # MSK brokers, or the hosted brokers' volumes
+                share = shares.get(f"queue:{q.name}")
+                out[f"queue:{q.name}"] = own if share is None else add_lines(own, share)
                 continue
             out[f"queue:{q.name}"] = sqs_bill(
                 sent=q.sent,
@@ -1504,7 +1574,26 @@ class SystemModel(PlatformModel):
                 window_s=self.end,
                 month_s=month,
             )
+        self._operating(out, cloud, hosted)
         return out
+
+    def _operating(self, out: dict[str, Bill], cloud: dict[str, float], hosted: set[str]) -> None:
+        """Each platform's `ops` / `ops_profile` once per placement that uses it (its services,
+        or the brokers of a topic it hosts), apart from the cloud bill, split over its services
+        (and hosted topics) by their share of its cloud bill (equal shares when that is 0)."""
+        for name in dict.fromkeys([st.platform for st in self.stations] + sorted(hosted)):
+            spec = self.scenario.platform(name)
+            if not (getattr(spec, "ops", None) or getattr(spec, "ops_profile", None)):
+                continue
+            b = BillBuilder(self.end, self.ctx.month_s)
+            add_operating(b, spec.ops, spec.ops_profile)
+            ops = b.build(0)
+            users = [st.name for st in self.stations if st.platform == name]
+            users += [f"queue:{q.name}" for q in self._hosted(name)]
+            weights = [cloud.get(u, 0.0) for u in users]
+            total = sum(weights)
+            for u, w in zip(users, weights, strict=True):
+                out[u] = with_operating(out[u], ops, w / total if total > 0 else 1 / len(users))
 
     def _hop_bills(self, out: dict[str, Bill]) -> None:
         """Each caller's hop lines (NAT data, VPC endpoint data, cross-AZ) on its own bill, and
@@ -1540,27 +1629,19 @@ class SystemModel(PlatformModel):
             azs = net.endpoint_azs
             out["network"] = endpoint_hours_bill(len(endpoints), azs, self.end, self.ctx.month_s)
 
-    def _cluster_bill(self, group: list[Station]) -> dict[str, Bill]:
-        spec = group[0].spec
+    def _cluster_bill(self, name: str) -> dict[str, Bill]:
+        """The platform's cluster bill (sim.systems.nodes: its services' pods and the brokers of
+        the Kafka topics it hosts share the nodes), split by requested vCPU-seconds: a service's
+        pods (pod-seconds x pod.cpu), a topic's broker pods (brokers x broker_cpu x the run)."""
+        spec = self.scenario.platform(name)
         c = spec.cluster
-        node = instance_type(c.node)
-        alloc_cpu = node.vcpu - c.system_reserved.cpu
-        alloc_mem = node.memory_gib * 1024.0 - c.system_reserved.memory
-        per_node = int(min(alloc_cpu / spec.pod.cpu + _EPS, alloc_mem / spec.pod.memory + _EPS))
-        # Nodes: enough for the platform's pods at every moment (pods scheduled at once: node
-        # provisioning is not simulated inside a system), each node billed while it is needed.
-        nodes: list[NodeUsage] = []
-        opened: list[float] = []  # start of node k's current life
-        seg = [*self.pod_seg[spec.name], (self.end, -1)]
-        for (t, pods), (t_next, _) in itertools.pairwise(seg):
-            want = max(c.min_nodes, math.ceil(pods / max(per_node, 1)))
-            while len(opened) > want:
-                nodes.append(NodeUsage(c.node, opened.pop(), t))
-            while len(opened) < want:
-                opened.append(t)
-            if t_next >= self.end:
-                break
-        nodes += [NodeUsage(c.node, t0, self.end) for t0 in opened]
+        group = [st for st in self.stations if st.platform == name]
+        topics = self._hosted(name)
+        if name in self.node_pools:  # the simulated nodes' lives
+            lives = self.node_pools[name].usage(self.end)
+        else:
+            lives = self._ideal_nodes(name, NodePool(spec, self._broker_pods(name)))
+        nodes = [NodeUsage(c.node, a, b) for a, b in lives]
         usage = KubernetesUsage(
             window_s=self.end,
             requests=sum(st.lb_requests for st in group),  # type: ignore[attr-defined]
@@ -1576,12 +1657,31 @@ class SystemModel(PlatformModel):
             settings=spec.cost,
             month_s=self.ctx.month_s,
         )
-        pod_s = [st.pod_seconds(self.end) for st in group]  # type: ignore[attr-defined]
-        total = sum(pod_s)
+        cpu = float(spec.pod.cpu)
+        names = [st.name for st in group] + [f"queue:{q.name}" for q in topics]
+        used = [st.pod_seconds(self.end) * cpu for st in group]  # type: ignore[attr-defined]
+        used += [q.spec.brokers * q.spec.broker_cpu * self.end for q in topics]
+        total = sum(used)
         return {
-            st.name: _share(bill, ps / total if total else 1 / len(group))
-            for st, ps in zip(group, pod_s, strict=True)
+            n: _share(bill, u / total if total else 1 / len(names))
+            for n, u in zip(names, used, strict=True)
         }
+
+    def _ideal_nodes(self, name: str, pool: NodePool) -> list[tuple[float, float]]:
+        """`nodes: at_once`: enough nodes for the platform's pods at every moment, each billed
+        while it is needed: (start, end) of each node's life."""
+        lives: list[tuple[float, float]] = []
+        opened: list[float] = []  # start of node k's current life
+        seg = [*self.pod_seg.get(name, [(0.0, 0)]), (self.end, -1)]
+        for (t, pods), (t_next, _) in itertools.pairwise(seg):
+            want = pool.nodes_for(pods)
+            while len(opened) > want:
+                lives.append((opened.pop(), t))
+            while len(opened) < want:
+                opened.append(t)
+            if t_next >= self.end:
+                break
+        return lives + [(t0, self.end) for t0 in opened]
 
     def bill(self) -> Bill:
         return merge_bills(self.bills(), self.end, self.ctx.month_s)
@@ -1608,6 +1708,7 @@ class SystemModel(PlatformModel):
                 **({"async": st.async_q.stats()} if isinstance(st, LambdaStation) else {}),
                 "monthly_cost_usd": bills[st.name].monthly_usd,
                 "monthly_breakdown_usd": dict(bills[st.name].monthly_breakdown),
+                "operating_monthly_usd": bills[st.name].operating_monthly_usd,
             }
         queues = {}
         for q in self.queues:
@@ -1641,6 +1742,7 @@ class SystemModel(PlatformModel):
             "async_completed": int(comp.size),
             "window_s": self.end,
             "flows": self.flows(),
+            "nodes": {name: pool.stats(self.end) for name, pool in self.node_pools.items()},
             # the request sample at each service (service_requests.csv.gz; not in summary.json)
             "requests_sample": samples,
         }

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import AliasChoices, BeforeValidator, Field
 
 from sim.config import Duration, Fraction, Strict
 from sim.distributions import Distribution, coerce_distribution
@@ -78,12 +78,19 @@ class RetryPolicySpec(Strict):
 
 
 class RuleSpec(Strict):
-    """A rule and its one target. `probability`: the share of the bus's events the rule's pattern
-    matches (drawn per event, common to every placement) - a stand-in for an event pattern."""
+    """A rule and its one target. `probability` (or its other name `match`): the share of the
+    bus's events the rule's event pattern matches, drawn per event from a stream common to every
+    placement (each placement sees the same events match) - a stand-in for the pattern itself."""
 
     name: str = Field(min_length=1)
     target: str = Field(min_length=1, description="a service or an SQS queue")
-    probability: Fraction = Field(1.0, ge=0, le=1)
+    probability: Fraction = Field(
+        1.0,
+        ge=0,
+        le=1,
+        validation_alias=AliasChoices("probability", "match"),
+        description="share of the events the rule's pattern matches (`match` is the same key)",
+    )
     rate_limit: float = Field(
         EB_RATE_LIMIT,
         gt=0,

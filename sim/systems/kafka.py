@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from sim.platforms.base import every
-from sim.pricing.systems import msk_bill
+from sim.pricing.systems import broker_volumes_bill, msk_bill
 from sim.pricing.tables import Bill
 from sim.records import OK, REJECTED
 from sim.systems.spec import KAFKA_ESM_EVALUATION_S, KAFKA_ESM_START_POLLERS
@@ -352,11 +352,21 @@ def sample_topic(q: Any, now: float) -> None:
 
 
 def topic_bill(q: Any, window_s: float, month_s: float | None) -> Bill:
+    """MSK: its broker-hours and storage; on the cluster: the brokers' volumes (their share of
+    the nodes is added by the system's cluster bill)."""
     s = q.spec
+    if s.hosting == "cluster":
+        return broker_volumes_bill(
+            brokers=s.brokers,
+            storage_gib=s.storage_gib,
+            window_s=window_s,
+            month_s=month_s,
+            records=q.sent,
+        )
     return msk_bill(
         brokers=s.brokers,
         broker_type=s.broker_type,
-        storage_gib=s.storage,
+        storage_gib=s.storage_gib,
         window_s=window_s,
         month_s=month_s,
         records=q.sent,

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
-from sim.config import Duration, Fraction, MemoryMB, Strict
+from sim.config import Cpu, Duration, Fraction, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
 from sim.platforms.lambda_spec import Backoff
 from sim.pricing.tables import Bytes
@@ -53,6 +53,16 @@ KAFKA_ESM_BATCHING_WINDOW_S = 0.5
 KAFKA_ESM_START_POLLERS = 1
 KAFKA_ESM_EVALUATION_S = 60.0
 KAFKA_REBALANCE_PAUSE_S = 3.0
+# Kafka on the cluster (`hosting: cluster`, sim.systems.nodes): the brokers as the pods of a Strimzi
+# KafkaNodePool on a Kubernetes platform's nodes. Strimzi's example (strimzi-kafka-operator
+# packaging/examples/kafka/kafka-with-dual-role-nodes.yaml, main, Kafka 4.4.0): 3 replicas with
+# the controller and broker roles, each a jbod persistent-claim volume of 100Gi (EBS gp3 on EKS).
+# ASSUMPTION: Strimzi sets no resource requests (its examples leave `resources` out); 1 vCPU and
+# 4 GiB per broker pod, so the default m5.large node holds one broker.
+STRIMZI_STORAGE_GIB = 100.0
+BROKER_CPU = 1.0
+BROKER_MEMORY_MB = 4096.0
+MSK_STORAGE_GIB = 1000.0  # the MSK console's default EBS storage per broker
 
 
 class CallStep(Strict):
@@ -262,15 +272,44 @@ class KafkaSpec(Strict):
         description="no member fetches for this long after the group's membership changes",
     )
     message_size: Bytes = Field(1024.0, gt=0, le=1048576, description="bytes per record")
-    hosting: Literal["msk"] = Field("msk", description="msk: Amazon MSK provisioned brokers")
-    brokers: int = Field(3, ge=1, le=90, description="MSK brokers (one per AZ in 3 AZs)")
+    hosting: Literal["msk", "cluster"] = Field(
+        "msk",
+        description="msk: Amazon MSK provisioned brokers; cluster: broker pods (Strimzi) on the "
+        "nodes of the Kubernetes platform `platform`",
+    )
+    platform: str | None = Field(
+        None, description="hosting cluster: the Kubernetes platform whose nodes run the brokers"
+    )
+    brokers: int = Field(
+        3, ge=1, le=90, description="brokers (MSK: one per AZ in 3 AZs; cluster: Strimzi's 3)"
+    )
     broker_type: str = Field("kafka.m5.large", description="MSK broker instance type")
-    storage: float = Field(
-        1000.0, gt=0, le=16384, description="EBS storage per broker, GiB (MSK console default)"
+    storage: float | None = Field(
+        None,
+        gt=0,
+        le=16384,
+        description="EBS storage per broker, GiB (default: MSK 1000, the console's; cluster 100, "
+        "Strimzi's example gp3 volume)",
+    )
+    broker_cpu: Cpu = Field(BROKER_CPU, gt=0, description="hosting cluster: CPU request per broker")
+    broker_memory: MemoryMB = Field(
+        BROKER_MEMORY_MB, gt=0, description="hosting cluster: memory request per broker (MB)"
     )
 
+    @property
+    def storage_gib(self) -> float:
+        if self.storage is not None:
+            return self.storage
+        return STRIMZI_STORAGE_GIB if self.hosting == "cluster" else MSK_STORAGE_GIB
+
     @model_validator(mode="after")
-    def _broker_priced(self) -> KafkaSpec:
+    def _hosted(self) -> KafkaSpec:
+        if self.hosting == "cluster":
+            if self.platform is None:
+                raise ValueError("hosting cluster: name the Kubernetes platform in `platform`")
+            return self
+        if self.platform is not None:
+            raise ValueError("`platform` is for hosting cluster (MSK runs its own brokers)")
         from sim.pricing.tables import tiers
 
         try:
@@ -295,6 +334,12 @@ class PlacementSpec(Strict):
 
     name: str = Field(min_length=1)
     services: dict[str, str] = Field(min_length=1)
+    nodes: Literal["simulated", "at_once"] = Field(
+        "simulated",
+        description="simulated: pods wait Pending for room, nodes launched and removed by the "
+        "node autoscaler (sim.systems.nodes); at_once: every pod has a node at once and the bill "
+        "counts just enough nodes at every moment (the idealised cluster)",
+    )
 
     @property
     def type(self) -> str:  # a placement stands where a platform stands in the summary
@@ -401,6 +446,10 @@ def check_system(
             )
         if q.name not in fed:
             raise SystemProblem(("queues", k), f"nothing publishes to queue {q.name!r}")
+        if q.type == "kafka" and q.hosting == "cluster":
+            why = _hosting_problem(q, platform_specs)
+            if why:
+                raise SystemProblem(("queues", k, "platform"), why)
     kinds: dict[str, set[str]] = {}  # consumer -> the types of queue it reads
     for q in queues:
         if not isinstance(q, BusSpec):
@@ -479,6 +528,24 @@ def _station_problem(spec: Any, reads: set[str]) -> str | None:
             return "a Kafka consumer group on Fargate: not yet (consume it on Lambda or Kubernetes)"
         if spec.spot is not None:
             return "Fargate Spot in a system: not yet (drop `spot:`)"
+    return None
+
+
+def _hosting_problem(q: Any, platform_specs: dict[str, Any]) -> str | None:
+    """Why a Kafka topic's brokers cannot run on its `platform` (None: they can)."""
+    from sim.systems.nodes import allocatable
+
+    spec = platform_specs.get(q.platform)
+    if spec is None:
+        return f"unknown platform {q.platform!r}{_hint(q.platform, list(platform_specs))}"
+    if spec.type != "kubernetes" or spec.cluster.mode != "nodes":
+        return f"platform {q.platform!r}: Kafka brokers run on a Kubernetes node pool (mode nodes)"
+    cpu, mem = allocatable(spec.cluster)
+    if q.broker_cpu > cpu + 1e-9 or q.broker_memory > mem + 1e-9:
+        return (
+            f"a broker pod ({q.broker_cpu:g} vCPU, {q.broker_memory:g}MB) does not fit a "
+            f"{spec.cluster.node} node ({cpu:g} vCPU, {mem:g}MB allocatable)"
+        )
     return None
 
 

@@ -160,6 +160,7 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
             "instances_peak": max(p["instances_peak"] for p in per),
             "monthly_cost_usd": _mean([p["monthly_cost_usd"] for p in per]),
             "monthly_breakdown_usd": _mean_dict([p["monthly_breakdown_usd"] for p in per]),
+            "operating_monthly_usd": _mean([p.get("operating_monthly_usd", 0.0) for p in per]),
         }
         if "async" in per[0]:  # a Lambda function's asynchronous queue: counts summed, peak max
             services[name]["async"] = {
@@ -179,9 +180,20 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
                 for r, v in per[0]["rules"].items()
             }
     comp = [s["async_completion_ms"] for s in stats]
+    nodes = {  # a simulated node pool per Kubernetes platform (sim.systems.nodes)
+        name: {
+            "launched": _mean([s["nodes"][name]["launched"] for s in stats]),
+            "nodes_peak": max(s["nodes"][name]["nodes_peak"] for s in stats),
+            "node_hours": _mean([s["nodes"][name]["node_hours"] for s in stats]),
+            "pods_pending": int(sum(s["nodes"][name]["pods_pending"] for s in stats)),
+            "pending_max_s": max(s["nodes"][name]["pending_max_s"] for s in stats),
+        }
+        for name in stats[0].get("nodes") or {}
+    }
     return {
         "services": services,
         "queues": queues,
+        **({"nodes": nodes} if nodes else {}),
         "flows": _flows(stats, interval),
         "async_completion_ms": _mean_dict(comp),
         "async_completion_ms_ci95": _ci_dict(comp, interval),
@@ -189,6 +201,10 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
         "monthly_cost_by_service_usd": {
             **{n: s["monthly_cost_usd"] for n, s in services.items()},
             **{f"queue:{n}": q.get("monthly_cost_usd") for n, q in queues.items()},
+        },
+        # each platform's ops once per placement, shared by its services (apart from the bill)
+        "operating_cost_by_service_usd": {
+            n: s.get("operating_monthly_usd", 0.0) for n, s in services.items()
         },
     }
 

@@ -1,0 +1,305 @@
+"""The nodes of a system's Kubernetes platform (issue 17): who takes a node's room, and how many.
+
+All the pod services a placement puts on one Kubernetes platform share its node pool, and so do
+the brokers of a Kafka topic hosted there (`hosting: cluster`, Strimzi broker pods: fixed pods, up
+for the whole run). A node's allocatable room is its vCPU and memory minus `system_reserved`, as
+in the Kubernetes kernel (sim.platforms.kubernetes); the brokers go first-fit in launch order (the
+kernel's placement rule), the service pods (all of the platform's `pod` size) in the room left.
+- `Nodes`: the simulated pool (placement `nodes: simulated`, the default): Pending pods, node
+  provisioning, scale-down of empty nodes (docs/model.md 18.5).
+- `NodePool`: the idealised count (placement `nodes: at_once`): the nodes a moment needs for the
+  pods running then, at least `min_nodes`, each billed while it is needed.
+Light (sim.systems.spec reaches it to check a broker fits): the price table only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import Any
+
+import sim.platforms.autoscaling as K
+from sim.pricing.tables import instance_type
+
+_EPS = 1e-9
+LOOK_S = K.NODE_AUTOSCALER_PERIOD_S  # the node autoscaler looks every 10 s
+
+
+def allocatable(cluster: Any) -> tuple[float, float]:
+    """(vCPU, memory MB) a pod may request on one of the cluster's nodes."""
+    node = instance_type(cluster.node)
+    return (
+        node.vcpu - cluster.system_reserved.cpu,
+        node.memory_gib * 1024.0 - cluster.system_reserved.memory,
+    )
+
+
+def pods_fitting(cpu: float, mem: float, pod_cpu: float, pod_mem: float) -> int:
+    """Pods of (pod_cpu, pod_mem) that fit in (cpu, mem) of free room."""
+    if cpu <= 0 or mem <= 0:
+        return 0
+    return int(min(cpu / pod_cpu + _EPS, mem / pod_mem + _EPS))
+
+
+class NodePool:
+    """One platform's nodes: the fixed pods' packing, and the nodes n service pods need."""
+
+    def __init__(self, spec: Any, fixed: list[tuple[float, float]]) -> None:
+        c = spec.cluster
+        self.min_nodes = int(c.min_nodes)
+        cpu, mem = allocatable(c)
+        pod_cpu, pod_mem = float(spec.pod.cpu), float(spec.pod.memory)
+        self.per_node = max(pods_fitting(cpu, mem, pod_cpu, pod_mem), 1)
+        # First fit of the fixed pods (brokers), in order, over nodes in launch order.
+        free: list[list[float]] = []
+        for f_cpu, f_mem in fixed:
+            for room in free:
+                if room[0] + _EPS >= f_cpu and room[1] + _EPS >= f_mem:
+                    room[0] -= f_cpu
+                    room[1] -= f_mem
+                    break
+            else:
+                free.append([cpu - f_cpu, mem - f_mem])
+        self.rooms = [pods_fitting(r[0], r[1], pod_cpu, pod_mem) for r in free]  # per fixed node
+        self.fixed_nodes = len(free)
+        self.room = sum(self.rooms)
+
+    def nodes_for(self, pods: int) -> int:
+        """Nodes needed while `pods` service pods run (scheduled at once)."""
+        extra = max(0, pods - self.room)
+        return max(self.min_nodes, self.fixed_nodes + math.ceil(extra / self.per_node))
+
+
+class _Node:
+    __slots__ = ("cap", "end", "fixed", "id", "last_event", "launched", "pods", "ready", "unneeded")
+
+    def __init__(self, node_id: int, launched: float, cap: int, ready: bool) -> None:
+        self.id, self.launched, self.cap, self.ready = node_id, launched, cap, ready
+        self.pods = 0  # service pods placed here (the fixed brokers are in `cap` already)
+        self.fixed = False  # holds fixed pods (brokers): never empty
+        self.end: float | None = None
+        self.last_event = launched  # Karpenter's consolidateAfter counts from the last change
+        self.unneeded: float | None = None  # the Cluster Autoscaler's mark
+
+
+class Nodes:
+    """A platform's simulated node pool in a system (placement `nodes: simulated`, the default).
+
+    The Kubernetes kernel's rules (sim.platforms.kubernetes, `_schedule` / `_provision` /
+    `_scale_down_nodes`) on a platform whose pods all have one size: a new pod goes first-fit on a
+    ready node in launch order, or waits Pending; pending pods that the room on nodes already
+    launching cannot take make the node autoscaler launch enough nodes at once (`max_nodes` at
+    most), each ready after a `node_provisioning` draw; a node becoming ready or a pod leaving
+    places pending pods first-come first-served. Every 10 s the node autoscaler looks at the empty
+    nodes (never while pods are pending, never below `min_nodes`): Karpenter removes those empty
+    for `consolidate_after` (10% of the nodes at a time, after its 15 s validation), the Cluster
+    Autoscaler those marked unneeded for `scale_down_after` (not within
+    `scale_down_delay_after_add` of a launch; 10 at a time). ASSUMPTION (not the kernel's): a pod
+    that goes frees its place on the last-launched node holding service pods (the kernel tracks
+    each pod's node), and non-empty nodes are not drained (no consolidation of underutilised
+    nodes, no spot). At time 0 the initial pods are ready on enough ready nodes (a running
+    system), at least `min_nodes`.
+
+    Shared by the heap engine and the reference: their PodStations call it from their scaling
+    decisions only (the control plane, on the SimPy clock) and its own events (a node ready,
+    Karpenter's validated command) are SimPy events too, so both engines see the same Pending
+    delays and decision times to the last bit."""
+
+    def __init__(
+        self, sys: Any, spec: Any, fixed: list[tuple[float, float]], initial: int, draws: Any
+    ) -> None:
+        c = spec.cluster
+        self.sys, self.spec, self.cluster = sys, spec, c
+        pool = NodePool(spec, fixed)
+        self.per_node = pool.per_node
+        self.min_nodes = int(c.min_nodes)
+        self.max_nodes = int(c.max_nodes) if c.max_nodes is not None else 1 << 30
+        self.provisioning = draws
+        self.karpenter = c.node_autoscaler == "karpenter"
+        self.nodes: list[_Node] = []  # every node launched, in launch order (the bill)
+        self.alive: list[_Node] = []
+        self.pending: list[Any] = []  # stations waiting for room, one entry per pod, FIFO
+        self.last_scale_up = -1e18
+        self.command_at: float | None = None  # Karpenter: a command being validated
+        self.waits: list[float] = []  # Pending time of each pod that waited for room
+        self._since: list[float] = []  # when each pending pod asked
+        # Time 0: the fixed pods' nodes (less room), then enough for the initial pods.
+        rooms = pool.rooms
+        want = max(self.min_nodes, pool.nodes_for(initial), len(rooms))
+        for k in range(want):
+            node = self._launch(0.0, ready=True, cap=rooms[k] if k < len(rooms) else None)
+            node.fixed = k < len(rooms)
+        left = initial
+        for node in self.alive:
+            take = min(left, node.cap)
+            node.pods += take
+            left -= take
+
+    def _launch(self, now: float, ready: bool, cap: int | None = None) -> _Node:
+        node = _Node(len(self.nodes), now, self.per_node if cap is None else cap, ready)
+        self.nodes.append(node)
+        self.alive.append(node)
+        return node
+
+    # -- pods ------------------------------------------------------------------------------------
+    def request(self, st: Any, now: float) -> None:
+        """A new pod of station `st`: placed now (st.placed(now)) or Pending until room."""
+        self.pending.append(st)
+        self._since.append(now)
+        self._schedule(now)
+
+    def withdraw(self, st: Any) -> bool:
+        """A pending pod of `st` deleted (a scale down): the newest one. False if none."""
+        for k in range(len(self.pending) - 1, -1, -1):
+            if self.pending[k] is st:
+                del self.pending[k], self._since[k]
+                return True
+        return False
+
+    def release(self, now: float) -> None:
+        """A service pod leaves its node."""
+        for node in reversed(self.alive):
+            if node.pods > 0:
+                node.pods -= 1
+                node.last_event = now
+                break
+        self._schedule(now)
+
+    def _fit(self) -> _Node | None:
+        for node in self.alive:
+            if node.ready and node.pods < node.cap:
+                return node
+        return None
+
+    def _schedule(self, now: float) -> None:
+        while self.pending:
+            node = self._fit()
+            if node is None:
+                break
+            node.pods += 1
+            node.last_event = now
+            node.unneeded = None
+            st = self.pending.pop(0)
+            asked = self._since.pop(0)
+            if now > asked:  # it waited Pending
+                self.waits.append(now - asked)
+            st.placed(now)
+        if self.pending:
+            self._provision(now)
+
+    def _provision(self, now: float) -> None:
+        launching = sum(n.cap - n.pods for n in self.alive if not n.ready)
+        need = len(self.pending) - launching
+        if need <= 0:
+            return
+        k = min(math.ceil(need / self.per_node), self.max_nodes - len(self.alive))
+        if k <= 0:
+            return
+        before = len(self.alive)
+        self.last_scale_up = now
+        for _ in range(k):
+            node = self._launch(now, ready=False)
+            self._after(max(0.0, self.provisioning.next()), self._ready, node)
+        self.sys.ctx.decide(
+            f"nodes:{self.spec.name}",
+            before,
+            before + k,
+            f"{len(self.pending)} pending pods, {launching} places on launching nodes, "
+            f"{self.per_node} pods per {self.cluster.node}: launch {k}",
+        )
+
+    def _after(self, delay: float, action: Any, arg: Any) -> None:
+        """A node autoscaler event `delay` from now, on the control plane's SimPy clock (as the
+        HPA's and KEDA's loops): the same times in both engines, to the last bit."""
+        env = self.sys.env
+
+        def wait() -> Generator[Any, Any, Any]:
+            yield env.timeout(delay)
+            action(arg)
+
+        env.process(wait())
+
+    def _ready(self, node: _Node) -> None:
+        now = self.sys.env.now
+        node.ready = True
+        node.last_event = now
+        self._schedule(now)
+
+    # -- scale-down ------------------------------------------------------------------------------
+    def look(self, now: float) -> None:
+        """The node autoscaler's look (every 10 s): empty nodes go by its rules."""
+        c = self.cluster
+        room = len(self.alive) - self.min_nodes
+        if room <= 0 or self.pending:
+            return
+        nodes = [n for n in self.alive if n.ready]
+        if self.karpenter:
+            budget = math.ceil(K.KARPENTER_BUDGET_NODES * len(self.alive) - 1e-9)
+            if self.command_at is not None:
+                return
+            due = [
+                n
+                for n in nodes
+                if n.pods == 0 and not n.fixed and now >= n.last_event + c.consolidate_after - _EPS
+            ]
+            cmd = due[: min(budget, room)]
+            if cmd:
+                self.command_at = now
+                self._after(K.KARPENTER_VALIDATION_DELAY_S, self._execute, (cmd, now))
+            return
+        for n in nodes:
+            if n.pods == 0 and not n.fixed:
+                if n.unneeded is None:
+                    n.unneeded = now
+            else:
+                n.unneeded = None
+        if now < self.last_scale_up + c.scale_down_delay_after_add - _EPS:
+            return
+        ripe = [
+            n
+            for n in nodes
+            if n.unneeded is not None and now - n.unneeded >= c.scale_down_after - _EPS
+        ]
+        for n in ripe[: min(K.CA_MAX_EMPTY_BULK_DELETE, room)]:
+            self._remove(n, now, f"empty, unneeded for {c.scale_down_after:g}s")
+
+    def _execute(self, arg: tuple[list[_Node], float]) -> None:
+        """Karpenter's command after validation: the nodes still empty and untouched since."""
+        cmd, since = arg
+        now = self.sys.env.now
+        self.command_at = None
+        if self.pending:
+            return
+        for n in cmd:
+            if n.end is None and n.pods == 0 and n.last_event <= since + _EPS:
+                if len(self.alive) <= self.min_nodes:
+                    break
+                self._remove(n, now, "Karpenter consolidation: empty")
+
+    def _remove(self, node: _Node, now: float, why: str) -> None:
+        alive = len(self.alive)
+        node.end = now
+        self.alive.remove(node)
+        self.sys.ctx.decide(
+            f"nodes:{self.spec.name}", alive, alive - 1, f"node {node.id} removed: {why}"
+        )
+
+    def usage(self, end: float) -> list[tuple[float, float]]:
+        """(launched, end) of every node, for the bill."""
+        return [(n.launched, n.end if n.end is not None else end) for n in self.nodes]
+
+    def stats(self, end: float) -> dict[str, Any]:
+        """`system.nodes.<platform>` of one replication."""
+        lives = self.usage(end)
+        peak, alive = 0, 0
+        for _, d in sorted([(a, 1) for a, _ in lives] + [(b, -1) for _, b in lives if b < end]):
+            alive += d
+            peak = max(peak, alive)
+        return {
+            "launched": len(self.nodes),
+            "nodes_peak": peak,
+            "node_hours": sum(b - a for a, b in lives) / 3600.0,
+            "pods_pending": len(self.waits),
+            "pending_s": list(self.waits),  # each Pending pod's wait for a node
+            "pending_max_s": max(self.waits, default=0.0),
+        }

@@ -1,0 +1,320 @@
+"""The cluster inside a system (issue 17): Kafka brokers as pods on a Kubernetes platform's nodes,
+EventBridge pattern matching (`match`), and the platforms' ops lines once per placement. Every
+expected value is computed by hand from the price table and the scenario, never from the
+simulator's own output."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_systems import _bad, _k8s, _lambda, _system
+from test_systems_eventbridge import _bus_system
+from test_systems_kafka import GOOD as KAFKA_GOOD
+from test_systems_kafka import _fn
+from test_systems_kafka import _system as _kafka_system
+
+from sim.engine import run_one
+from sim.systems.nodes import NodePool
+
+from conftest import make_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+MONTH_H = 730
+M5_XLARGE = 0.192  # USD per hour (instances.yaml)
+EKS = 0.10  # control plane, USD per hour (prices.yaml)
+GP3 = 0.08  # USD per GB-month (prices.yaml ebs.gp3)
+
+
+def _run(data: dict, placement: str = "p") -> Any:
+    return run_one(make_scenario(data), placement, 0, ROOT)
+
+
+# --- Kafka on the cluster -------------------------------------------------------------------------
+def _hosted(**topic: Any) -> dict:
+    """front (1 pod of 1 vCPU / 1 GiB on m5.xlarge nodes) -> topic t -> Lambda worker; the topic's
+    brokers on the same cluster. No load balancer line, no root volumes: nodes and control plane."""
+    t = {"partitions": 2, "hosting": "cluster", "platform": "eks", **topic}
+    data = _kafka_system("fn", [_fn()], t, duration="10m", month=f"{MONTH_H}h")
+    data["platforms"][0].update(load_balancer={"type": "none"}, cost={"root_volume": 0})
+    return data
+
+
+def test_node_pool_packs_brokers_first_then_pods_by_hand() -> None:
+    """m5.xlarge: 4 - 0.07 = 3.93 vCPU and 16,384 - 574 = 15,810 MB allocatable. Brokers of 2 vCPU
+    / 8,192 MB: one per node (a second needs 2 > 1.93 vCPU); each broker node keeps room for
+    floor(min(1.93 / 1, 7,618 / 1,024)) = 1 pod of 1 vCPU / 1 GiB; a fresh node holds 3."""
+    spec = make_scenario(_hosted()).platform("eks")
+    pool = NodePool(spec, [(2.0, 8192.0)] * 3)
+    assert (pool.fixed_nodes, pool.room, pool.per_node) == (3, 3, 3)
+    assert [pool.nodes_for(n) for n in (0, 1, 3, 4, 6, 7)] == [3, 3, 3, 4, 4, 5]
+    small = NodePool(spec, [(1.0, 4096.0)] * 3)  # 3 fit one node: 0.93 vCPU left, no pod
+    assert (small.fixed_nodes, small.room) == (1, 0)
+    assert NodePool(spec, []).nodes_for(0) == 1  # min_nodes 1
+
+
+def test_kafka_on_the_cluster_bill_by_hand_to_the_cent() -> None:
+    """3 brokers of 2 vCPU / 8 GiB + front's 1 pod: 3 m5.xlarge nodes for the whole window
+    (3 x 730 h x $0.192 = $420.48) + the EKS control plane ($73.00) = $493.48, split by requested
+    vCPU-seconds: brokers 3 x 2 = 6 of 7. Topic: 6/7 x 493.48 = $422.98 + its volumes 3 x 100 GiB
+    (Strimzi's example) x $0.08 = $24.00 -> $446.98; front: 1/7 x 493.48 = $70.50. No MSK line."""
+    run = _run(_hosted(brokers=3, broker_cpu=2, broker_memory="8Gi"))
+    s = run.extra["system"]
+    topic, front = s["queues"]["t"], s["services"]["front"]
+    cluster = 3 * MONTH_H * M5_XLARGE + MONTH_H * EKS
+    assert cluster == pytest.approx(493.48, abs=1e-9)
+    assert topic["monthly_breakdown_usd"]["ebs"] == pytest.approx(24.00, abs=0.005)  # volumes
+    assert "instances" not in topic["monthly_breakdown_usd"]  # no MSK broker-hours
+    assert topic["monthly_breakdown_usd"]["nodes"] == pytest.approx(
+        6 / 7 * 3 * MONTH_H * M5_XLARGE, abs=0.005
+    )
+    assert topic["monthly_cost_usd"] == pytest.approx(446.98, abs=0.005)
+    assert front["monthly_cost_usd"] == pytest.approx(70.50, abs=0.005)
+    lines = run.bill.monthly_breakdown
+    nodes = sum(v for k, v in lines.items() if k.endswith(".nodes"))
+    assert nodes == pytest.approx(420.48, abs=0.005)  # 3 nodes, not 1 + MSK
+
+
+def test_brokers_take_node_room_and_change_the_node_count() -> None:
+    """Without brokers front's pod needs 1 node ($140.16 of m5.xlarge a month); 3 brokers of
+    1 vCPU / 4 GiB fit one node with front's pod beside them? No: 3.93 - 3 = 0.93 < 1 vCPU, so
+    front's pod takes a second node: 2 x 730 x $0.192 = $280.32."""
+    lean = _kafka_system("fn", [_fn()], {"partitions": 2}, duration="10m", month=f"{MONTH_H}h")
+    lean_nodes = _run(lean).extra["system"]["services"]["front"]["monthly_breakdown_usd"]["nodes"]
+    assert lean_nodes == pytest.approx(MONTH_H * M5_XLARGE, abs=0.005)
+    run = _run(_hosted(brokers=3, broker_cpu=1, broker_memory="4Gi"))
+    nodes = sum(v for k, v in run.bill.monthly_breakdown.items() if k.endswith(".nodes"))
+    assert nodes == pytest.approx(2 * MONTH_H * M5_XLARGE, abs=0.005)
+
+
+def test_kafka_on_a_cluster_no_service_uses_is_billed_to_the_topic() -> None:
+    """All services on Lambda/Wasm; the brokers still need eks: its whole cluster bill (3 broker
+    nodes of m5.xlarge + control plane, $493.48) and the volumes ($24.00) are the topic's."""
+    data = _hosted(brokers=3, broker_cpu=2, broker_memory="8Gi")
+    data["platforms"].append({"name": "edge", "type": "wasm"})
+    data["placements"][0]["services"]["front"] = "edge"
+    topic = _run(data).extra["system"]["queues"]["t"]
+    assert topic["monthly_cost_usd"] == pytest.approx(493.48 + 24.00, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    "change, key, words",
+    [
+        (lambda d: d["queues"][0].update(hosting="cluster"), "queues[0]", "platform"),
+        (
+            lambda d: d["queues"][0].update(hosting="cluster", platform="nope"),
+            "queues[0].platform",
+            "unknown platform 'nope'",
+        ),
+        (
+            lambda d: d["queues"][0].update(hosting="cluster", platform="fn"),
+            "queues[0].platform",
+            "node pool",
+        ),
+        (
+            lambda d: d["queues"][0].update(hosting="cluster", platform="eks", broker_cpu=8),
+            "queues[0].platform",
+            "does not fit",
+        ),
+        (lambda d: d["queues"][0].update(platform="eks"), "queues[0]", "hosting cluster"),
+    ],
+)
+def test_bad_hosting_exits_2_naming_the_key(
+    tmp_path: Path, change: Any, key: str, words: str
+) -> None:
+    code, out = _bad(tmp_path, change, KAFKA_GOOD)
+    assert code == 2, out
+    assert key in out and words in out, out
+
+
+# --- EventBridge pattern matching -----------------------------------------------------------------
+def test_match_half_within_a_binomial_ci_and_identical_across_placements() -> None:
+    """Rule `half` (match: 0.5) -> Lambda `audit`, rule `all` -> Lambda `thumbs`. N = 6,000
+    PutEvents: `half` matches within 4 binomial standard deviations of N/2, `all` every one; the
+    same events match whether `audit` runs on Lambda or on the cluster (common random numbers)."""
+    rules = [{"name": "all", "target": "thumbs"}, {"name": "half", "target": "audit", "match": 0.5}]
+    services = [{"name": "thumbs", "handler": "5ms"}, {"name": "audit", "handler": "5ms"}]
+    data = _bus_system(rules, services, {"thumbs": "fn", "audit": "fn"})
+    data["placements"].append(
+        {"name": "q", "services": {"orders": "eks", "thumbs": "fn", "audit": "eks"}}
+    )
+    a, b = (_run(data, p).extra["system"]["queues"]["bus"] for p in ("p", "q"))
+    n = a["sent"]
+    assert n == b["sent"] == 6000
+    assert a["rules"]["all"]["matched"] == n
+    half = a["rules"]["half"]["matched"]
+    assert abs(half - n / 2) <= 4 * math.sqrt(n * 0.25)
+    assert b["rules"]["half"]["matched"] == half
+
+
+# --- ops lines ------------------------------------------------------------------------------------
+def _ops_system() -> dict:
+    """Two pod services and one Lambda function; eks with the kubernetes-team profile and its
+    platform_engineer line overridden to $12,000 (18,500 a month in all), fn with the
+    serverless-team profile ($5,000)."""
+    eks = {**_k8s("eks", 1), "ops_profile": "kubernetes-team", "ops": {"platform_engineer": 12000}}
+    fn = {**_lambda(), "ops_profile": "serverless-team"}
+    services = [
+        {"name": "api", "entry": 1, "handler": "5ms", "steps": [{"call": "users"}]},
+        {"name": "users", "handler": "5ms", "steps": [{"publish": "mail"}]},
+        {"name": "mailer", "handler": "5ms"},
+    ]
+    return _system(
+        services,
+        [eks, fn],
+        {
+            "hybrid": {"api": "eks", "users": "eks", "mailer": "fn"},
+            "k8s": {"api": "eks", "users": "eks", "mailer": "eks"},
+        },
+        replications=1,
+        duration="5m",
+        warmup=0,
+        rate="5/s",
+        queues=[{"name": "mail", "consumer": "mailer"}],
+    )
+
+
+def test_ops_once_per_platform_per_placement_by_hand() -> None:
+    """hybrid: eks's $18,500 once (not once per pod service) + fn's $5,000 = $23,500; api and
+    users have one pod each for the whole run (the same share of eks's cloud bill): $9,250 each;
+    mailer $5,000. k8s: $18,500 over three equal pods. Never in the cloud bill."""
+    sc = make_scenario(_ops_system())
+    hybrid = run_one(sc, "hybrid", 0, ROOT)
+    assert hybrid.bill.operating_monthly_usd == pytest.approx(23500.0, abs=1e-6)
+    svc = hybrid.extra["system"]["services"]
+    assert svc["api"]["operating_monthly_usd"] == pytest.approx(9250.0, abs=1e-6)
+    assert svc["users"]["operating_monthly_usd"] == pytest.approx(9250.0, abs=1e-6)
+    assert svc["mailer"]["operating_monthly_usd"] == pytest.approx(5000.0, abs=1e-6)
+    cloud = sum(s["monthly_cost_usd"] for s in svc.values())
+    queues = sum(q["monthly_cost_usd"] for q in hybrid.extra["system"]["queues"].values())
+    assert hybrid.bill.monthly_usd == pytest.approx(cloud + queues, rel=1e-9)  # ops apart
+    assert hybrid.bill.operating_breakdown["api.platform_engineer"] == pytest.approx(6000.0)
+    k8s = run_one(sc, "k8s", 0, ROOT)
+    assert k8s.bill.operating_monthly_usd == pytest.approx(18500.0, abs=1e-6)
+    assert k8s.extra["system"]["services"]["mailer"]["operating_monthly_usd"] == pytest.approx(
+        18500.0 / 3, abs=1e-6
+    )
+
+
+# --- node provisioning ----------------------------------------------------------------------------
+def _keda_workers(nodes: str = "simulated", **cluster: Any) -> dict:
+    """test_systems' KEDA aws-sqs-queue story (200 one-minute jobs at 1 s; KEDA + its HPA scale
+    the workers 0 -> 1 -> 4 at 30 s, 8 at 45 s, 10 at 60 s) on m5.xlarge nodes that hold 3 pods of
+    1 vCPU / 1 GiB (3.93 vCPU allocatable), min_nodes 1, nodes ready 60 s after launch."""
+    keda = {
+        "minReplicaCount": 0,
+        "maxReplicaCount": 10,
+        "triggers": [{"type": "aws-sqs-queue", "metadata": {"queueLength": "5"}}],
+    }
+    workers = {**_k8s("workers", 0), "keda": keda}
+    workers.pop("replicas")
+    workers["pod"] = {**workers["pod"], "startup": "5s"}
+    workers["cluster"] = {**workers["cluster"], "node_provisioning": "60s", **cluster}
+    workers["load_balancer"] = {"type": "none"}
+    workers["cost"] = {"root_volume": 0, "public_ipv4": {"load_balancer": 0}}
+    services = [
+        {"name": "front", "entry": 1, "handler": "1ms", "steps": [{"publish": "jobs"}]},
+        {"name": "worker", "handler": "60s"},
+    ]
+    return _system(
+        services,
+        [_k8s("eks", 10, 10), workers],
+        {"p": {"front": "eks", "worker": "workers"}},
+        replications=1,
+        duration="5m",
+        warmup=0,
+        month=f"{MONTH_H}h",
+        workload={"arrivals": [{"batch": {"at": ["1s"], "size": 200}}]},
+        queues=[{"name": "jobs", "consumer": "worker", "batch_size": 1}],
+    ) | {
+        "placements": [
+            {"name": "p", "services": {"front": "eks", "worker": "workers"}, "nodes": nodes}
+        ]
+    }
+
+
+def test_pending_pods_wait_the_provisioning_time_by_hand() -> None:
+    """Node 1 (up at 0) holds 3 pods. 30 s: 0 -> 1 -> 4 pods: 3 on node 1, 1 Pending -> launch 1
+    node (ready at 90 s). 45 s: 4 more Pending (5): 3 places launching -> launch 1 (ready 105 s).
+    60 s: 2 more (7 Pending, 6 places launching) -> launch 1 (ready 120 s). Pending pods take the
+    first node ready, first come first served: at 90 s the 30 s pod (waited 60 s) and two of 45 s
+    (45 s); at 105 s the other two of 45 s (60 s) and one of 60 s (45 s); at 120 s the last (60 s).
+    Node lives: 0-300, 30-300, 45-300, 60-300 s = 1,065 node-seconds, all kept to the end (the
+    queue is not drained): the bill's nodes line is 1,065 / 3,600 x $0.192 x 8,760 windows."""
+    run = _run(_keda_workers())
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert sorted(nodes["pending_s"]) == sorted([60.0, 45.0, 45.0, 60.0, 60.0, 45.0, 60.0])
+    assert nodes["pending_max_s"] == pytest.approx(60.0)  # = the provisioning time
+    assert (nodes["launched"], nodes["nodes_peak"]) == (4, 4)
+    assert nodes["node_hours"] == pytest.approx(1065 / 3600)
+    worker = run.extra["system"]["services"]["worker"]["monthly_breakdown_usd"]
+    windows = MONTH_H * 3600 / 300
+    assert worker["nodes"] == pytest.approx(1065 / 3600 * M5_XLARGE * windows, abs=0.005)
+
+
+def test_at_once_is_the_idealised_cluster() -> None:
+    """`nodes: at_once`: every pod has a node at once. Pods start 5 s after they get a node and
+    then finish a 60 s job a minute until 300 s: floor((300 - ready) / 60) each.
+    at_once: 4 pods ready at 35 s (4 jobs each), 4 at 50 s (4), 2 at 65 s (3) -> 38 jobs.
+    simulated: 3 at 35 s (4 each), then the Pending ones: 3 at 95 s (3), 3 at 110 s (3), 1 at
+    125 s (2) -> 32 jobs; and no node stats with at_once."""
+    fast = _run(_keda_workers("at_once")).extra["system"]
+    slow = _run(_keda_workers()).extra["system"]
+    assert not fast.get("nodes")
+    assert fast["queues"]["jobs"]["deleted"] == 38
+    assert slow["queues"]["jobs"]["deleted"] == 32
+
+
+def test_pending_pods_are_the_same_in_the_reference() -> None:
+    """The per-request reference (its PodStations share the node pool) gives the same requests,
+    queue counts and decisions with 7 Pending pods and brokers hosted on the workers' nodes."""
+    from test_systems_equivalence import assert_same_system
+
+    from sim.validation.reference import ReferenceSystem
+
+    data = _keda_workers()
+    # off the 5 s sampling grid: a pod ready exactly at a timeline sample is ordered differently
+    # by the two engines' samplers (with or without simulated nodes)
+    data["platforms"][1]["pod"]["startup"] = "5.3s"
+    data["queues"].append(
+        {"name": "t", "type": "kafka", "consumer": "sink", "hosting": "cluster"}
+        | {"platform": "workers", "brokers": 2, "broker_cpu": 2}
+    )
+    data["services"][0]["steps"].append({"publish": "t"})
+    data["services"].append({"name": "sink", "handler": "1ms"})
+    data["platforms"].append(_lambda())
+    data["placements"][0]["services"]["sink"] = "fn"
+    sc = make_scenario(data)
+    fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
+    ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+    assert fast.extra["system"]["nodes"]["workers"]["pods_pending"] > 0
+    assert_same_system(fast, ref)
+    assert fast.extra["system"]["nodes"] == ref.extra["system"]["nodes"]
+
+
+def test_empty_node_goes_after_consolidate_after_and_validation_by_hand() -> None:
+    """min_nodes 0, no pod at 0: no node. 6 one-minute jobs at 1 s; KEDA (0..3 pods) activates at
+    30 s and its HPA asks for ceil(6 / 5) = 2: both Pending, one node launched at 30 s (3 places),
+    ready at 90 s (both waited 60 s).
+    When KEDA / the HPA bring the pods to 0 at t0 (their own arithmetic, tested elsewhere) the
+    node is empty from t0; Karpenter (consolidate_after 25 s) sees it due at the first 10 s look
+    at or after t0 + 25 and removes it 15 s later (its validation): node-seconds = that - 30."""
+    data = _keda_workers(min_nodes=0, consolidate_after="25s", node_autoscaler="karpenter")
+    data["platforms"][1]["keda"]["maxReplicaCount"] = 3
+    data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 6}}]}
+    data["duration"] = "30m"
+    run = _run(data)
+    scale = [(d.time_s, d.after) for d in run.decisions if d.kind.startswith("worker:")]
+    assert scale[:2] == [(30.0, 1), (30.0, 2)], scale
+    t0 = next(t for t, n in scale if n == 0)
+    gone = 10 * math.ceil((t0 + 25) / 10 - 1e-9) + 15
+    assert (t0, gone) == (600.0, 645.0)  # this run: 0 pods at 600 s, look at 630 s, gone at 645 s
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert nodes["launched"] == 1
+    assert sorted(nodes["pending_s"]) == [60.0, 60.0]
+    assert nodes["node_hours"] == pytest.approx((gone - 30) / 3600)
+    worker = run.extra["system"]["services"]["worker"]["monthly_breakdown_usd"]
+    windows = MONTH_H * 3600 / 1800
+    assert worker["nodes"] == pytest.approx((gone - 30) / 3600 * M5_XLARGE * windows, abs=0.005)
