@@ -954,7 +954,12 @@ class SystemModel(PlatformModel):
         Kafka topic's brokers; none with the placement's `nodes: at_once`."""
         if getattr(placement, "nodes", "simulated") != "simulated":
             return {}
-        pods = [st for st in self.stations if isinstance(st, PodStation)]
+        # Cloud Run / Fargate / Container Apps stations are PodStations without nodes.
+        pods = [
+            st
+            for st in self.stations
+            if isinstance(st, PodStation) and st.spec.type == "kubernetes"
+        ]
         topics = [q for q in self.queues if q.spec.type == "kafka" and q.spec.platform]
         names = dict.fromkeys([st.platform for st in pods] + [q.spec.platform for q in topics])
         pools: dict[str, Nodes] = {}
