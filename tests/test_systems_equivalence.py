@@ -151,8 +151,17 @@ PLATFORMS += [
     },
     {"name": "fn-vpc", "type": "lambda", "memory": 512, "cost": {"nat": {"enabled": True}}},
 ]
+# Lambda's function timeout and an account's shared concurrency (sim.systems.sqs tests): a short
+# timeout, and two platforms of one small account.
+PLATFORMS += [
+    {"name": "fn-short", "type": "lambda", "memory": 256, "timeout": "150ms",
+     "account": "small", "account_concurrency": 6},
+    {"name": "fn-small-acct", "type": "lambda", "memory": 512, "account": "small",
+     "account_concurrency": 6},
+]  # fmt: skip
 CALLABLE = [
-    "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc"
+    "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc",
+    "fn-short", "fn-small-acct",
 ]  # fmt: skip
 KINDS = {p["name"]: p["type"] for p in PLATFORMS}
 
@@ -229,6 +238,7 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
                 "maximum_concurrency": draw(st.sampled_from([None, 2, 5])),
                 "visibility_timeout": draw(st.sampled_from(["500ms", "2s", "30s"])),
                 "max_receive_count": draw(st.sampled_from([None, 1, 2])),
+                "function_response_types": draw(st.sampled_from([[], ["ReportBatchItemFailures"]])),
                 **({"fifo": True, "groups": draw(st.sampled_from([1, 3]))} if fifo else {}),
             }
         )
@@ -270,7 +280,7 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
         if q.get("type") == "kafka":
             on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x"]
         elif "consumer" in q:
-            on = ["eks-a", "fn", "fn-small", "workers"]
+            on = ["eks-a", "fn", "fn-small", "workers", "fn-short", "fn-small-acct"]
         else:
             continue
         placement[q["consumer"]] = draw(st.sampled_from(on))

@@ -164,6 +164,11 @@ class QueueSpec(Strict):
     groups: int = Field(
         1, ge=1, le=100_000, description="FIFO: MessageGroupIds, each message's drawn uniformly"
     )
+    function_response_types: list[Literal["ReportBatchItemFailures"]] = Field(
+        default_factory=list,
+        description="Lambda ESM FunctionResponseTypes: [ReportBatchItemFailures] returns only "
+        "a batch's failed messages to the queue (default: the whole batch)",
+    )
 
     @model_validator(mode="after")
     def _fifo(self) -> QueueSpec:
