@@ -239,7 +239,16 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
                 "visibility_timeout": draw(st.sampled_from(["500ms", "2s", "30s"])),
                 "max_receive_count": draw(st.sampled_from([None, 1, 2])),
                 "function_response_types": draw(st.sampled_from([[], ["ReportBatchItemFailures"]])),
-                **({"fifo": True, "groups": draw(st.sampled_from([1, 3]))} if fifo else {}),
+                **(
+                    {
+                        "fifo": True,
+                        "groups": draw(st.sampled_from([1, 3])),
+                        "send_quota": draw(st.sampled_from([None, 5])),
+                        "deduplication": draw(st.booleans()),
+                    }
+                    if fifo
+                    else {}
+                ),
             }
         )
         publisher = services[draw(st.integers(0, n - 2))]  # w{k} may call s{n-1}: no loop
@@ -278,7 +287,7 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
     placement = {s["name"]: draw(st.sampled_from(CALLABLE)) for s in services[:n]}
     for q in queues:
         if q.get("type") == "kafka":
-            on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x"]
+            on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x", "fn-short"]
         elif "consumer" in q:
             on = ["eks-a", "fn", "fn-small", "workers", "fn-short", "fn-small-acct"]
         else:

@@ -328,3 +328,54 @@ def test_equivalence_covers_duplicates_timeouts_partial_batches_and_the_account(
     assert q["dlq"] > 0 and q["received"] > q["sent"], q
     assert svc["a"]["outcomes"].get("timed_out", 0) > 0, svc["a"]
     assert svc["a"]["throttles"] + svc["worker"]["throttles"] > 0
+
+
+# --- FIFO: the send quota and deduplication -------------------------------------------------------
+def test_fifo_sends_past_300_a_second_are_throttled() -> None:
+    """400 requests at 1 s each send one message to a FIFO queue (4 pod slots, 1 ms each: all
+    within [1 s, 2 s)), then 10 more at 2.5 s: 300 accepted in the first second, 100 throttled
+    (ThrottlingException: those requests fail, throttled), the 10 later ones accepted."""
+    data = _one_message({"handler": FAST}, {"fifo": True, "groups": 4}, _fn("fn"), "60s")
+    data["workload"] = {
+        "arrivals": [
+            {"batch": {"at": ["1s"], "size": 400}},
+            {"batch": {"at": ["2500ms"], "size": 10}},
+        ]
+    }
+    run = run_one(make_scenario(data), "p", 0, ROOT)
+    s = run.extra["system"]
+    q = s["queues"]["q"]
+    assert (q["sent"], q["send_throttled"], q["deleted"]) == (310, 100, 310)
+    assert _nonzero(run.stats.outcomes) == {"ok": 310, "throttled": 100}
+    _same(data)
+    data["queues"][0]["high_throughput"] = True
+    q = _queue(data)
+    assert (q["sent"], q["send_throttled"]) == (410, 0)
+
+
+@pytest.mark.parametrize("dedup,delivered", [(True, 1), (False, 3)])
+def test_fifo_deduplicates_a_retried_publish(dedup: bool, delivered: int) -> None:
+    """api calls `pub` with a 50 ms client timeout and 2 retries; pub works 100 ms then sends to
+    the FIFO queue, so all 3 attempts run to the send (the callee does not know its caller gave
+    up): the same message 3 times within 5 minutes, 2 of them deduplicated (accepted, billed, not
+    delivered) - or 3 deliveries without deduplication."""
+    data = _one_message({"handler": FAST}, {"fifo": True, "deduplication": dedup}, _fn("fn"))
+    data["platforms"].append(_pods("mid"))
+    data["services"] = [
+        {
+            "name": "api",
+            "entry": 1,
+            "handler": FAST,
+            "steps": [{"call": "pub", "timeout": "50ms", "retries": 2}],
+        },
+        {
+            "name": "pub",
+            "handler": {"dist": "constant", "value": "100ms"},
+            "steps": [{"work": 1.0}, {"publish": "q"}],
+        },
+        {"name": "worker", "handler": FAST},
+    ]
+    data["placements"][0]["services"] = {"api": "front", "pub": "mid", "worker": "fn"}
+    q = _queue(data)
+    assert (q["sent"], q["deduplicated"], q["received"]) == (3, 3 - delivered, delivered)
+    _same(data)

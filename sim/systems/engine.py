@@ -757,6 +757,7 @@ class SystemModel(PlatformModel):
             for q in sqs_specs
         ]
         self.qindex = {n: k for k, n in enumerate(qnames)}
+        self.gates = [getattr(q, "gate", None) for q in self.queues]  # FIFO sends (sqs.SendGate)
         # EventBridge buses (sim.systems.eventbridge): rule matches from a common stream per bus,
         # latencies and backoff jitter from the placement's.
         self.buses = [
@@ -1128,8 +1129,17 @@ class SystemModel(PlatformModel):
                 if r != OK:
                     return r
             elif kind == PUB_Q:
-                root.pending += 1
                 q = self.queues[step[1]]
+                gate = self.gates[step[1]]
+                if gate is not None:  # a FIFO queue's send quota and deduplication
+                    g = gate.check(step, self.now)
+                    if g == 2:
+                        return THROTTLED  # ThrottlingException: the request fails here
+                    if g == 1:  # accepted, not delivered
+                        q.sent += 1
+                        st.pub_out[step[1]] += 1
+                        continue
+                root.pending += 1
                 q.sent += 1
                 st.pub_out[step[1]] += 1
                 q.put([step[2], root, self.now, self.now, 0, step[3], q.sent], self.now)

@@ -32,7 +32,12 @@ from typing import Any
 from sim.pricing.systems import sqs_bill
 from sim.pricing.tables import Bill
 from sim.records import OK, REJECTED, TIMED_OUT
-from sim.systems.spec import ESM_MAX_BATCHES, ESM_SCALE_UP_PER_MINUTE, ESM_START_BATCHES
+from sim.systems.spec import (
+    ESM_MAX_BATCHES,
+    ESM_SCALE_UP_PER_MINUTE,
+    ESM_START_BATCHES,
+    FIFO_DEDUP_INTERVAL_S,
+)
 from sim.systems.sqs_fifo import hold, put_back, release, take
 
 VISIBLE, INFLIGHT, GONE = 0, 1, 2
@@ -160,6 +165,7 @@ def queue_stats(q: Any, bill: Bill) -> dict[str, Any]:
         "dlq": q.dlq,
         "duplicates": q.duplicates,
         "stale_deletes": q.stale_deletes,
+        **({"deduplicated": q.deduplicated, "send_throttled": q.send_throttled} if q.fifo else {}),
         "depth_max": max(q.rows["depth"], default=0.0),
         "oldest_age_max_s": max(q.rows["oldest_s"], default=0.0),
         "timeline": {k: list(v) for k, v in q.rows.items()},
@@ -178,6 +184,56 @@ def sample_queue(q: Any, now: float) -> None:
     r["depth"].append(float(len(vis)))
     r["in_flight"].append(float(q.inflight))
     r["oldest_s"].append(now - vis[0][2] if vis else 0.0)
+
+
+class SendGate:
+    """A FIFO queue's SendMessage checks, before a message enters the queue: the send quota
+    (calls per second; ASSUMPTION: counted in whole one-second windows [k, k+1), AWS does not
+    document its algorithm; over it: ThrottlingException, an error to the publisher, counted in
+    `send_throttled`; the SDK's own retries of it are not modelled) and deduplication (a publish
+    of one plan step already accepted less than 5 minutes ago - the same request retried, a
+    message processed again - is accepted and not delivered: `deduplicated`)."""
+
+    __slots__ = ("dedup", "limit", "n", "q", "seen", "window")
+
+    def __init__(self, q: Any) -> None:
+        self.q = q
+        self.limit = q.spec.sends_per_second
+        self.dedup = q.spec.deduplication
+        self.window, self.n = -1, 0
+        self.seen: dict[int, tuple[float, Any]] = {}  # id(step) -> (accepted at, step)
+        q.send_throttled = q.deduplicated = 0
+
+    def check(self, step: Any, now: float) -> int:
+        """0: enqueue; 1: accepted, not delivered (a duplicate); 2: throttled."""
+        if self.limit is not None:
+            w = int(now)
+            if w != self.window:
+                self.window, self.n = w, 0
+            if self.n >= self.limit:
+                self.q.send_throttled += 1
+                return 2
+            self.n += 1
+        if self.dedup:
+            seen = self.seen
+            got = seen.get(id(step))
+            if got is not None and now - got[0] < FIFO_DEDUP_INTERVAL_S:
+                self.q.deduplicated += 1
+                return 1
+            seen[id(step)] = (now, step)  # the step kept: its id stays its own
+            if len(seen) > 4096:  # forget what left the 5-minute interval
+                for k in [k for k, v in seen.items() if now - v[0] >= FIFO_DEDUP_INTERVAL_S]:
+                    del seen[k]
+        return 0
+
+
+def send_gate(q: Any) -> SendGate | None:
+    spec = q.spec
+    if spec.type != "sqs" or not spec.fifo:
+        return None
+    if spec.sends_per_second is None and not spec.deduplication:
+        return None
+    return SendGate(q)
 
 
 class SqsQueue:
@@ -199,6 +255,8 @@ class SqsQueue:
         self.duplicates = 0
         self.stale_deletes = 0
         self.batches = 0  # ReceiveMessage/DeleteMessageBatch pairs
+        self.send_throttled = self.deduplicated = 0
+        self.gate = send_gate(self)  # FIFO: quota and deduplication of sends
         self.waits: list[float] = []  # time in queue of each received message (post warm-up)
         self.lambda_esm = consumer.kind == "lambda"
         self.active = 0  # batches being processed (Lambda ESM)

@@ -37,7 +37,7 @@ from sim.platforms.kubernetes import DRAINING, READY, STARTING, KubernetesModel
 from sim.platforms.lambda_ import LambdaModel
 from sim.platforms.lambda_managed import LambdaManagedModel
 from sim.platforms.wasm import WasmModel
-from sim.records import COLUMNS, OK, REJECTED, TIMED_OUT, RequestLog
+from sim.records import COLUMNS, OK, REJECTED, THROTTLED, TIMED_OUT, RequestLog
 from sim.scenario import Scenario
 from sim.systems import kafka, sqs
 from sim.systems.engine import (
@@ -59,6 +59,7 @@ from sim.systems.spec import (
     ESM_MAX_BATCHES,
     ESM_SCALE_UP_PER_MINUTE,
     ESM_START_BATCHES,
+    FIFO_DEDUP_INTERVAL_S,
     KAFKA_ESM_EVALUATION_S,
     KAFKA_ESM_START_POLLERS,
 )
@@ -948,6 +949,9 @@ class _RefSqs:
         self.inflight = 0  # received and not deleted, or waiting out the visibility timeout
         self.sent = self.received = self.deleted = self.dlq = self.batches = 0
         self.duplicates = self.stale_deletes = 0
+        self.send_throttled = self.deduplicated = 0
+        self.per_second: dict[int, int] = {}  # FIFO: SendMessage calls per one-second window
+        self.accepted: dict[int, tuple[float, Any]] = {}  # FIFO: id(plan step) -> accepted at
         self.waits: list[float] = []
         self.rows: dict[str, list[float]] = {"time_s": [], "depth": [], "in_flight": []}
         self.rows["oldest_s"] = []
@@ -965,6 +969,27 @@ class _RefSqs:
 
     def kick(self, _now: float) -> None:  # the heap engine's name (SystemModel.pods_changed)
         self.deliver()
+
+    def admit(self, step: Any) -> str:
+        """A FIFO SendMessage: "throttled" past the quota of its one-second window, "duplicate"
+        when this publish (the same plan step) was accepted within the 5-minute interval."""
+        if not self.fifo:
+            return "send"
+        now = self.ref.env.now
+        quota = self.spec.sends_per_second
+        if quota is not None:
+            second = math.floor(now)
+            if self.per_second.get(second, 0) >= quota:
+                self.send_throttled += 1
+                return "throttled"
+            self.per_second[second] = self.per_second.get(second, 0) + 1
+        if self.spec.deduplication:
+            first = self.accepted.get(id(step))
+            if first is not None and now - first[0] < FIFO_DEDUP_INTERVAL_S:
+                self.deduplicated += 1
+                return "duplicate"
+            self.accepted[id(step)] = (now, step)
+        return "send"
 
     def send(self, msg: list[Any]) -> None:
         self.visible.append(msg)
@@ -1520,10 +1545,15 @@ class ReferenceSystem(SystemModel):
                 if outcome != OK:
                     return outcome
             elif kind == PUB_Q:  # SendMessage: the request goes on at once
-                root.pending += 1
                 q = self.queues[step[1]]
+                admit = q.admit(step) if isinstance(q, _RefSqs) else "send"
+                if admit == "throttled":
+                    return THROTTLED
                 q.sent += 1
                 st.pub_out[step[1]] += 1
+                if admit == "duplicate":
+                    continue
+                root.pending += 1
                 q.send([step[2], root, env.now, env.now, 0, step[3], q.sent])
             elif kind == PUB_S:
                 root.pending += 1
@@ -1708,20 +1738,26 @@ class ReferenceSystem(SystemModel):
                 if startup > 0:
                     yield env.timeout(startup)
             ran_from = env.now
-            ok = True
-            for r in batch:
-                res = yield from self._steps_ref(r[0], st, r[1])
-                self.now = env.now
-                if res != OK or (rate > 0 and self.fail[st.index].next() < rate):
-                    ok = False
+            oks: list[bool] = []
+            body = self._records_ref(st, batch, oks, rate)
+            if slot is None:  # a Lambda invocation: under the function timeout
+                done = yield from self._timed_ref(st, body)
+            else:
+                done = yield from body
+            ok = done is not None and all(oks)
             end = env.now
+            self.now = end
             if isinstance(st, LambdaStation):
                 st.bill_invocation(end - ran_from)
             st.calls_in += 1
             if slot is None:
-                self._freed(st, env_id)
+                if done is None:
+                    st.discard(env_id, end)
+                else:
+                    self._freed(st, env_id)
             inst = 0 if isinstance(env_id, tuple) else env_id
-            self._row(st, fetched, ran_from, end, 0.0, startup, cold, OK if ok else REJECTED, inst)
+            code = OK if ok else (REJECTED if done is not None else TIMED_OUT)
+            self._row(st, fetched, ran_from, end, 0.0, startup, cold, code, inst)
             if q.done(member, i, p, batch, ok, fetched):
                 if slot is not None:
                     self._freed(st, slot)
@@ -1738,6 +1774,15 @@ class ReferenceSystem(SystemModel):
                 if c.is_alive:
                     c.interrupt()
             raise
+
+    def _records_ref(
+        self, st: Any, batch: list[list[Any]], oks: list[bool], rate: float
+    ) -> Generator[Any, Any, Any]:
+        for r in batch:
+            res = yield from self._steps_ref(r[0], st, r[1])
+            self.now = self.env.now
+            oks.append(not (res != OK or (rate > 0 and self.fail[st.index].next() < rate)))
+        return OK
 
     def _call_ref(self, cs: Any, plan: tuple, src: Any, root: Root) -> Generator[Any, Any, Any]:
         try:
