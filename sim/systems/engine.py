@@ -75,7 +75,7 @@ from sim.systems.spec import (
     WorkStep,
     resolve_via,
 )
-from sim.systems.sqs import SqsQueue, work_bound
+from sim.systems.sqs import SqsQueue, fits
 
 # Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
 WORK, CALL, PAR, PUB_Q, PUB_S, PUB_B = 0, 1, 2, 3, 4, 5
@@ -1066,10 +1066,8 @@ class SystemModel(PlatformModel):
         if startup > 0:
             yield startup
         ran_from = self.now
-        if st.kind == "lambda":  # under the function timeout; None: it ended the invocation
-            outcome = yield from self.timed(
-                st, self._steps(plan, st, root), work_bound([plan], st.scale)
-            )
+        if st.kind == "lambda" and not fits(st, [plan]):  # None: the function timeout ended it
+            outcome = yield from self.timed(st, self._steps(plan, st, root))
         else:
             outcome = yield from self._steps(plan, st, root)
         rate = st.svc.error_rate
@@ -1086,13 +1084,11 @@ class SystemModel(PlatformModel):
         self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, slot)
         return outcome
 
-    def timed(self, st: Any, body: Generator, bound: float | None) -> Generator[Any, Any, Any]:
+    def timed(self, st: Any, body: Generator) -> Generator[Any, Any, Any]:
         """Run a Lambda handler `body` under the function timeout (lambda/latest/dg/
         configuration-timeout.html: "Lambda stops the function at the timeout"); its outcome, or
-        None when the timeout ended it (then now = start + timeout). `bound`: the body's known
-        run time (work only), which lets an invocation that cannot time out skip the timer."""
-        if bound is not None and bound < st.timeout - _EPS:
-            return (yield from body)
+        None when the timeout ended it (then now = start + timeout). Callers skip it for a body
+        that cannot reach the timeout (sim.systems.sqs.fits)."""
         proc = self.cur
         token = _Deadline(self, proc)
         child = token.child = _Child(body, token.answer)

@@ -35,7 +35,7 @@ from sim.pricing.systems import msk_bill
 from sim.pricing.tables import Bill
 from sim.records import OK, REJECTED, TIMED_OUT
 from sim.systems.spec import KAFKA_ESM_EVALUATION_S, KAFKA_ESM_START_POLLERS
-from sim.systems.sqs import work_bound
+from sim.systems.sqs import fits
 
 # A throttled Lambda invocation of a batch is retried after this long (the batch stays in flight
 # and is not counted as a failed attempt). ASSUMPTION: AWS documents retries, not their delay.
@@ -420,8 +420,8 @@ def run_batch(
         ran_from = sys.now
         oks: list[bool] = []
         body = _records(sys, st, batch, oks)
-        if slot is None:  # under the function timeout (None: it ended the invocation)
-            done = yield from sys.timed(st, body, work_bound([r[0] for r in batch], st.scale))
+        if slot is None and not fits(st, [r[0] for r in batch]):  # None: the timeout ended it
+            done = yield from sys.timed(st, body)
         else:
             done = yield from body
         ok = done is not None and all(oks)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Generator
+from heapq import heappush
 from typing import Any
 
 from sim.pricing.systems import sqs_bill
@@ -43,30 +44,27 @@ from sim.systems.sqs_fifo import hold, put_back, release, take
 VISIBLE, INFLIGHT, GONE = 0, 1, 2
 RECEIVES, STATE, RUNNING = 4, 7, 8
 RBIF = "ReportBatchItemFailures"
+_FRESH = (VISIBLE, 0)
 _EPS = 1e-9
-
-
-def new_message(msg: list[Any]) -> list[Any]:
-    """A message the publishers built ([plan, root, sent, visible since, 0, group, send n])."""
-    msg.append(VISIBLE)
-    msg.append(0)
-    return msg
 
 
 def on_receive(q: Any, batch: list[list[Any]], now: float, warmup: float) -> list[int]:
     """Count a receive of `batch` (one ReceiveMessage) and return its receipts."""
+    receipts = []
     for m in batch:
-        m[RECEIVES] += 1
-        m[STATE] = INFLIGHT
-        if m[RUNNING]:
-            q.duplicates += 1  # received again while a consumer still processes it
-        m[RUNNING] += 1
-        q.received += 1
+        r = m[4] + 1  # RECEIVES
+        m[4] = r
+        receipts.append(r)
+        m[7] = INFLIGHT  # STATE
+        if m[8]:  # RUNNING: received again while a consumer still processes it
+            q.duplicates += 1
+        m[8] += 1
         if m[2] >= warmup:
             q.waits.append(now - m[2])
+    q.received += len(batch)
     q.inflight += len(batch)
     q.batches += 1
-    return [m[RECEIVES] for m in batch]
+    return receipts
 
 
 def on_expire(q: Any, batch: list[list[Any]], receipts: list[int], now: float) -> bool:
@@ -97,26 +95,33 @@ def on_expire(q: Any, batch: list[list[Any]], receipts: list[int], now: float) -
 
 def on_settle(
     q: Any, batch: list[list[Any]], ok: bool | list[bool], receipts: list[int], now: float
-) -> None:
+) -> int:
     """A consumer finished a receive: delete its successful messages (when its receipt is the
-    latest); a failed message waits out its visibility timeout."""
-    oks = ok if isinstance(ok, list) else None
+    latest); a failed message waits out its visibility timeout. Returns how many of the batch
+    were deleted while hidden (the receive's visibility timeout has that many fewer to bring
+    back)."""
+    oks = ok if ok.__class__ is list else None
+    hidden = 0
+    fifo = q.fifo
     for i, m in enumerate(batch):
-        m[RUNNING] -= 1
+        m[8] -= 1  # RUNNING
         if not (ok if oks is None else oks[i]):
             continue
-        if m[STATE] == GONE or m[RECEIVES] != receipts[i]:
+        state = m[7]
+        if state == GONE or m[4] != receipts[i]:
             q.stale_deletes += 1  # DeleteMessage with an old receipt handle: not deleted
             continue
-        if m[STATE] == INFLIGHT:
+        if state == INFLIGHT:
             q.inflight -= 1
-            if q.fifo:
+            hidden += 1
+            if fifo:
                 release(q.busy_groups, m)
         else:  # visible again, nobody received it since: the handle is still the latest
             q.visible.remove(m)
-        m[STATE] = GONE
+        m[7] = GONE
         q.deleted += 1
         q.task_done(m[1], now)
+    return hidden
 
 
 def batch_outcome(q: Any, results: list[bool]) -> bool | list[bool]:
@@ -126,17 +131,19 @@ def batch_outcome(q: Any, results: list[bool]) -> bool | list[bool]:
     return all(results)
 
 
-def work_bound(plans: list[tuple], scale: float) -> float | None:
-    """The run time of plans with only work and publishes (known before they run); None when a
-    call makes it unknown. Lets a Lambda invocation skip its timeout timer when it cannot fire."""
+def fits(st: Any, plans: list[tuple]) -> bool:
+    """True when a Lambda invocation running `plans` cannot reach the function timeout: only
+    work and publishes (its run time known before it runs), less than the timeout. Such an
+    invocation needs no timeout timer (most do)."""
     total = 0.0
     for plan in plans:
         for step in plan[2]:
-            if step[0] == 0:  # WORK (sim.systems.engine)
-                total += step[1] * scale
-            elif step[0] in (1, 2):  # CALL, PAR
-                return None
-    return total
+            k = step[0]
+            if k == 0:  # WORK (sim.systems.engine)
+                total += step[1]
+            elif k == 1 or k == 2:  # CALL, PAR: the run time is not known
+                return False
+    return total * st.scale < st.timeout - _EPS
 
 
 def queue_bill(q: Any, window_s: float, month_s: float | None) -> Bill:
@@ -266,6 +273,8 @@ class SqsQueue:
         self.level = self.cap if self.fifo else min(ESM_START_BATCHES, self.cap)
         self.ticking = False
         self.window_armed = False
+        self.expiries: deque[tuple[float, int, list[Any]]] = deque()  # see _arm
+        self.expiry_armed = False
         self.task_done = sys.task_done
         if not self.lambda_esm:
             consumer.on_free.append(self.kick)
@@ -275,7 +284,8 @@ class SqsQueue:
         pass  # no process of its own: receives follow sends and free consumers
 
     def put(self, msg: list[Any], now: float) -> None:
-        self.visible.append(new_message(msg))
+        msg += _FRESH  # [..., state, consumers running it]
+        self.visible.append(msg)
         self.kick(now)
 
     def kick(self, now: float) -> None:
@@ -347,19 +357,43 @@ class SqsQueue:
 
     def _start(self, now: float, batch: list[list[Any]], slot: Any) -> None:
         receipts = on_receive(self, batch, now, self.sys.warmup)
-        self.sys.at(now + self.spec.visibility_timeout, self._expire, (batch, receipts))
-        self.sys.spawn(run_batch(self.sys, self, batch, receipts, slot), None)
+        # its visibility timeout: [batch, receipts, messages still hidden under this receive]
+        rx = [batch, receipts, len(batch)]
+        self._arm(now + self.spec.visibility_timeout, rx)
+        self.sys.spawn(run_batch(self.sys, self, batch, rx, slot), None)
 
-    def _expire(self, arg: tuple[list[list[Any]], list[int]]) -> None:
-        if on_expire(self, arg[0], arg[1], self.sys.now):
+    def _arm(self, t: float, rx: list[Any]) -> None:
+        """Receives' visibility timeouts end in receive order (one timeout per queue), so only
+        the oldest pending one sits in the heap, with the (time, seq) it got at its receive (as
+        sim.systems.engine._Timeouts); one whose messages were all deleted is dropped unseen."""
+        sys = self.sys
+        sys.seq += 1
+        self.expiries.append((t, sys.seq, rx))
+        if not self.expiry_armed:
+            self.expiry_armed = True
+            heappush(sys.heap, (t, sys.seq, self._expire, None))
+
+    def _expire(self, _: Any) -> None:
+        pending = self.expiries
+        rx = pending.popleft()[2]
+        if rx[2] and on_expire(self, rx[0], rx[1], self.sys.now):
             self.kick(self.sys.now)
+        while pending and not pending[0][2][2]:
+            pending.popleft()
+        if pending:
+            t, seq, _rx = pending[0]
+            heappush(self.sys.heap, (t, seq, self._expire, None))
+        else:
+            self.expiry_armed = False
 
     def settle(
-        self, batch: list[list[Any]], ok: bool | list[bool], now: float, receipts: list[int]
+        self, batch: list[list[Any]], ok: bool | list[bool], now: float, rx: list[Any]
     ) -> None:
         if self.lambda_esm:
             self.active -= 1
-        on_settle(self, batch, ok, receipts, now)
+        rx[2] -= on_settle(self, batch, ok, rx[1], now)
+        if not rx[2]:  # nothing left for its visibility timeout: let the messages go now
+            rx[0] = rx[1] = None
         self.kick(now)
 
     def backlog(self) -> int:
@@ -376,7 +410,7 @@ class SqsQueue:
 
 
 def run_batch(
-    sys: Any, q: SqsQueue, batch: list[list[Any]], receipts: list[int], slot: Any
+    sys: Any, q: SqsQueue, batch: list[list[Any]], rx: list[Any], slot: Any
 ) -> Generator[Any, Any, Any]:
     """One receive of `batch` (a generator of engine commands): one Lambda invocation (or one pod
     worker) runs the messages in turn, under the function's timeout on Lambda."""
@@ -384,7 +418,7 @@ def run_batch(
     received = sys.now
     got = slot if slot is not None else st.acquire(None, received)
     if got.__class__ is int:  # throttled: the messages return after the visibility timeout
-        q.settle(batch, False, sys.now, receipts)
+        q.settle(batch, False, sys.now, rx)
         return
     env, startup, cold = got
     if startup > 0:
@@ -392,9 +426,8 @@ def run_batch(
     ran_from = sys.now
     results: list[bool] = []
     body = _messages(sys, q, batch, results)
-    if st.kind == "lambda":  # None: the function timeout ended it
-        plans = [m[0] for m in batch]
-        outcome = yield from sys.timed(st, body, work_bound(plans, st.scale))
+    if st.kind == "lambda" and not fits(st, [m[0] for m in batch]):
+        outcome = yield from sys.timed(st, body)  # None: the function timeout ended it
     else:
         outcome = yield from body
     end = sys.now
@@ -411,7 +444,7 @@ def run_batch(
         if slot is None:  # the function returned: its environment is free for the next batch
             st.release(env, end)
     sys._row(st, received, ran_from, end, 0.0, startup, cold, code, env)
-    q.settle(batch, ok, end, receipts)
+    q.settle(batch, ok, end, rx)
     if slot is not None:  # a worker deletes its message before it receives the next one
         st.release(env, end)
 
