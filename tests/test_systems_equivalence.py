@@ -203,9 +203,17 @@ PLATFORMS += [
         },
     },
 ]
+# Lambda's function timeout and an account's shared concurrency (sim.systems.sqs tests): a short
+# timeout, and two platforms of one small account.
+PLATFORMS += [
+    {"name": "fn-short", "type": "lambda", "memory": 256, "timeout": "150ms",
+     "account": "small", "account_concurrency": 6},
+    {"name": "fn-small-acct", "type": "lambda", "memory": 512, "account": "small",
+     "account_concurrency": 6},
+]  # fmt: skip
 CALLABLE = [
     "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc",
-    "run", "ecs", "ecs-tt", "aca",
+    "run", "ecs", "ecs-tt", "aca", "fn-short", "fn-small-acct",
 ]  # fmt: skip
 KINDS = {p["name"]: p["type"] for p in PLATFORMS}
 
@@ -293,7 +301,17 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
                 "maximum_concurrency": draw(st.sampled_from([None, 2, 5])),
                 "visibility_timeout": draw(st.sampled_from(["500ms", "2s", "30s"])),
                 "max_receive_count": draw(st.sampled_from([None, 1, 2])),
-                **({"fifo": True, "groups": draw(st.sampled_from([1, 3]))} if fifo else {}),
+                "function_response_types": draw(st.sampled_from([[], ["ReportBatchItemFailures"]])),
+                **(
+                    {
+                        "fifo": True,
+                        "groups": draw(st.sampled_from([1, 3])),
+                        "send_quota": draw(st.sampled_from([None, 5])),
+                        "deduplication": draw(st.booleans()),
+                    }
+                    if fifo
+                    else {}
+                ),
             }
         )
         publisher = services[draw(st.integers(0, n - 2))]  # w{k} may call s{n-1}: no loop
@@ -332,9 +350,10 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
     placement = {s["name"]: draw(st.sampled_from(CALLABLE)) for s in services[:n]}
     for q in queues:
         if q.get("type") == "kafka":
-            on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x"]
+            on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x", "fn-short"]
         elif "consumer" in q:
-            on = ["eks-a", "fn", "fn-small", "workers", "workers-tight", "ecs", "ecs-tt"]
+            on = ["eks-a", "fn", "fn-small", "workers", "workers-tight", "ecs", "ecs-tt",
+                  "fn-short", "fn-small-acct"]  # fmt: skip
         else:
             continue
         placement[q["consumer"]] = draw(st.sampled_from(on))

@@ -227,7 +227,7 @@ def test_rebalance_pause_by_hand() -> None:
     def fetches(pause: str) -> tuple[list[float], dict]:
         data = _system(
             "fn",
-            [_fn()],
+            [_fn(timeout="900s")],  # 6 s handlers: past Lambda's default 3 s timeout
             {"partitions": 2, "batch_size": 1, "batching_window": 0, "rebalance_pause": pause},
             handler="6s",
             workload={"arrivals": [{"batch": {"at": ["0.5s"], "size": 40}}]},
@@ -253,7 +253,7 @@ def test_one_partition_lambda_batch_one_is_mg1(handler: str, second_moment: floa
     h: Any = handler if handler != "exp" else {"dist": "exponential", "mean": "500ms"}
     data = _system(
         "fn",
-        [_fn()],
+        [_fn(timeout="900s")],  # no exponential draw reaches it (3 s, the default, would)
         {"partitions": 1, "batch_size": 1, "batching_window": 0},
         handler=h,
         workload={"arrivals": [{"steady": {"rate": "1/s", "spacing": "poisson"}}]},

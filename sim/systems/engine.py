@@ -53,7 +53,7 @@ from sim.pricing.hops import add_lines, endpoint_hours_bill, hop_bill
 from sim.pricing.kubernetes import KubernetesUsage, NodeUsage, kubernetes_bill
 from sim.pricing.lambda_ import LambdaUsage, lambda_bill
 from sim.pricing.ops import add_operating
-from sim.pricing.systems import eventbridge_bill, merge_bills, sqs_bill, with_operating
+from sim.pricing.systems import eventbridge_bill, merge_bills, with_operating
 from sim.pricing.tables import Bill, BillBuilder
 from sim.pricing.wasm import WasmUsage, wasm_bill
 from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder, RequestLog
@@ -71,9 +71,6 @@ from sim.systems.lambda_async import AsyncQueue
 from sim.systems.nodes import LOOK_S as NODE_LOOK_S
 from sim.systems.nodes import NodePool, Nodes
 from sim.systems.spec import (
-    ESM_MAX_BATCHES,
-    ESM_SCALE_UP_PER_MINUTE,
-    ESM_START_BATCHES,
     CallStep,
     OneOfStep,
     ParallelStep,
@@ -81,7 +78,7 @@ from sim.systems.spec import (
     WorkStep,
     resolve_via,
 )
-from sim.systems.sqs_fifo import hold, put_back, release, take
+from sim.systems.sqs import SqsQueue, fits
 
 # Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
 WORK, CALL, PAR, PUB_Q, PUB_S, PUB_B = 0, 1, 2, 3, 4, 5
@@ -136,6 +133,57 @@ class Proc:
 
     def __init__(self, gen: Generator, done: Callable[[Any], None] | None) -> None:
         self.gen, self.done = gen, done
+
+
+class _Child(Proc):
+    """A Lambda invocation's handler run under the function timeout (SystemModel.timed): the
+    parallel calls it started, so that a timeout ends them too."""
+
+    __slots__ = ("kids",)
+
+    def __init__(self, gen: Generator, done: Callable[[Any], None] | None) -> None:
+        super().__init__(gen, done)
+        self.kids: list[Proc] = []
+
+    def kill(self) -> None:
+        """The function timed out: the handler stops where it is (no more work, calls, retries
+        or publishes); calls already at a callee run on there, their answers dropped."""
+        for p in (self, *self.kids):
+            p.done = None
+            p.gen.close()
+
+
+class _Deadline:
+    """The handler's end or the function timeout, whichever first, resumes the invocation."""
+
+    __slots__ = ("child", "parked", "proc", "settled", "sys", "value")
+
+    def __init__(self, sys: SystemModel, proc: Proc) -> None:
+        self.sys, self.proc, self.settled, self.parked, self.value = sys, proc, False, False, None
+        self.child: _Child | None = None
+
+    def answer(self, outcome: Any) -> None:
+        if self.settled:
+            return
+        self.settled = True
+        if self.parked:
+            self.sys._run(self.proc, outcome)
+        else:  # the handler ended before the invocation parked (no yield at all)
+            self.value = outcome
+
+    def expire(self, _: Any) -> None:
+        """The timeout: stopped after the events already due now (as SimPy resumes a process
+        waiting on `handler | timeout`: one event later), so a tie with another event at this
+        instant (a poller tick on the same 1 s grid) resolves the same way in the reference."""
+        if self.settled:
+            return
+        self.settled = True
+        self.sys.at(self.sys.now, self._stop, None)
+
+    def _stop(self, _: Any) -> None:
+        assert self.child is not None
+        self.child.kill()
+        self.sys._run(self.proc, None)
 
 
 class Root:
@@ -203,6 +251,11 @@ class LambdaStation(Station):
         vcpu = min(self.memory / D.LAMBDA_MB_PER_VCPU, D.LAMBDA_MAX_VCPU)
         self.scale = (1 - svc.cpu_bound) + svc.cpu_bound / min(vcpu, spec.threads)
         self.limit = spec.concurrency_limit
+        # the account's unreserved concurrency, shared by its functions without reserved
+        # concurrency ([busy, cap]: SystemModel.account_pools); None: reserved (its own limit)
+        self.pool: list[int] | None = None
+        self.timeout = float(spec.timeout)
+        self.timeouts = 0  # invocations the function timeout ended
         self.init = DrawBuffer(spec.restore if spec.snapstart else spec.init, substream(rng, 1))
         self.keep = DrawBuffer(spec.keep_alive, substream(rng, 2))
         self.gw = (
@@ -225,7 +278,8 @@ class LambdaStation(Station):
         self.async_q = AsyncQueue(svc.async_invoke)  # events (sim.systems.lambda_async)
 
     def acquire(self, proc: Proc, now: float) -> Any:
-        if self.busy >= self.limit:
+        pool = self.pool
+        if self.busy >= self.limit or (pool is not None and pool[0] >= pool[1]):
             self.throttles += 1
             return THROTTLED
         idle = self.idle
@@ -233,6 +287,8 @@ class LambdaStation(Station):
             exp, env = idle.pop()
             if exp > now:
                 self.busy += 1
+                if pool is not None:
+                    pool[0] += 1
                 self.peak = max(self.peak, self.busy)
                 return env, 0.0, False
             self.live -= 1
@@ -251,12 +307,26 @@ class LambdaStation(Station):
         self.live += 1
         self.env_s -= now
         self.busy += 1
+        if pool is not None:
+            pool[0] += 1
         self.peak = max(self.peak, self.busy)
         return self.next_env, self.spec.sandbox_overhead + init, True
 
     def release(self, slot: int, now: float) -> None:
         self.busy -= 1
+        if self.pool is not None:
+            self.pool[0] -= 1
         self.idle.append((now + self.keep.next(), slot))
+
+    def discard(self, slot: int, now: float) -> None:
+        """An invocation the function timeout ended: Lambda resets the environment, so it is
+        gone (the next request there starts cold, as the single-service kernel)."""
+        self.busy -= 1
+        if self.pool is not None:
+            self.pool[0] -= 1
+        self.timeouts += 1
+        self.live -= 1
+        self.env_s += now
 
     def bill_invocation(self, ran_s: float) -> None:
         self.invocations += 1
@@ -635,166 +705,6 @@ class PodStation(Station):
 STATIONS: dict[str, Any] = {"lambda": LambdaStation, "wasm": WasmStation, "kubernetes": PodStation}
 
 
-# --- queues ---------------------------------------------------------------------------------------
-class SqsQueue:
-    """An SQS standard queue (delivered oldest first) and its consumer."""
-
-    def __init__(self, sys: SystemModel, spec: Any, consumer: Station) -> None:
-        self.sys, self.spec, self.st = sys, spec, consumer
-        self.name = spec.name
-        # [plan, root, sent_t, visible_t, receives, group, send number]
-        self.visible: deque[list[Any]] = deque()
-        self.fifo = spec.fifo  # (sim.systems.sqs_fifo)
-        self.busy_groups: dict[int, int] = {}  # FIFO: group -> its messages in flight
-        self.inflight = 0
-        self.sent = 0
-        self.received = 0  # receives (a message received twice counts twice)
-        self.deleted = 0
-        self.dlq = 0
-        self.batches = 0  # ReceiveMessage/DeleteMessageBatch pairs
-        self.waits: list[float] = []  # time in queue of each received message (post warm-up)
-        self.lambda_esm = consumer.kind == "lambda"
-        self.active = 0  # batches being processed (Lambda ESM)
-        cap = spec.maximum_concurrency if spec.maximum_concurrency is not None else 1 << 30
-        self.cap = min(cap, ESM_MAX_BATCHES, getattr(consumer, "limit", 1 << 30))
-        # FIFO: no ramp - concurrency follows the groups with messages, up to the cap
-        self.level = self.cap if self.fifo else min(ESM_START_BATCHES, self.cap)
-        self.ticking = False
-        self.window_armed = False
-        if not self.lambda_esm:
-            consumer.on_free.append(self.kick)
-        self.rows: dict[str, list[float]] = {
-            "time_s": [],
-            "depth": [],
-            "in_flight": [],
-            "oldest_s": [],
-        }
-
-    def put(self, msg: list[Any], now: float) -> None:
-        self.visible.append(msg)
-        self.kick(now)
-
-    def kick(self, now: float) -> None:
-        vis = self.visible
-        if not vis:
-            return
-        if self.fifo:
-            self._kick_fifo(now)
-            return
-        if not self.lambda_esm:
-            st = self.st
-            while vis and st.free_slot():
-                slot = st.take_free()  # type: ignore[attr-defined]
-                self._start(now, [vis.popleft()], (slot, 0.0, False))
-            return
-        spec = self.spec
-        while vis and self.active < self.level:
-            if spec.batching_window > 0 and len(vis) < spec.batch_size:
-                due = vis[0][3] + spec.batching_window
-                if now + _EPS < due:
-                    if not self.window_armed:
-                        self.window_armed = True
-                        self.sys.at(due, self._window, None)
-                    break
-            batch = [vis.popleft() for _ in range(min(spec.batch_size, len(vis)))]
-            self.active += 1
-            self._start(now, batch, None)
-        # The scaler ticks while messages wait: to scale up below the cap, and at the cap too, so
-        # that the tick that finds the queue empty scales back to 5 (services-sqs-scaling.html:
-        # "When traffic is low, Lambda scales back the processing to five concurrent batches").
-        if vis and (self.level < self.cap or self.level > ESM_START_BATCHES) and not self.ticking:
-            self.ticking = True
-            self.sys.at(now + 1.0, self._scale, None)
-
-    def _kick_fifo(self, now: float) -> None:
-        """FIFO: receives take free groups only; a pod slot takes one message."""
-        vis, busy = self.visible, self.busy_groups
-        if not self.lambda_esm:
-            st = self.st
-            while vis and st.free_slot():
-                batch = take(vis, busy, 1)
-                if not batch:
-                    return
-                hold(busy, batch)
-                self._start(now, batch, (st.take_free(), 0.0, False))  # type: ignore[attr-defined]
-            return
-        while vis and self.active < self.level:
-            batch = take(vis, busy, self.spec.batch_size)
-            if not batch:
-                return
-            hold(busy, batch)
-            self.active += 1
-            self._start(now, batch, None)
-
-    def _window(self, _: Any) -> None:
-        self.window_armed = False
-        self.kick(self.sys.now)
-
-    def _scale(self, _: Any) -> None:
-        """Poller scale-up: +300 concurrent batches a minute (5 a second) while messages wait;
-        back to the starting 5 when the queue is empty (AWS services-sqs-scaling.html)."""
-        self.ticking = False
-        now = self.sys.now
-        if self.visible:
-            self.level = min(self.cap, self.level + ESM_SCALE_UP_PER_MINUTE // 60)
-            self.kick(now)
-        else:
-            self.level = min(self.cap, max(ESM_START_BATCHES, self.active))
-
-    def _start(self, now: float, batch: list[list[Any]], slot: Any) -> None:
-        warm = self.sys.warmup
-        for m in batch:
-            m[4] += 1
-            self.received += 1
-            if m[2] >= warm:
-                self.waits.append(now - m[2])
-        self.inflight += len(batch)
-        self.batches += 1
-        self.sys.spawn(self.sys._batch(self, batch, slot), None)
-
-    def settle(self, batch: list[list[Any]], ok: bool, now: float, received_at: float) -> None:
-        """Delete the batch, or (a failed batch: without ReportBatchItemFailures every message
-        of it) let it reappear when its visibility timeout ends, or move it to the DLQ."""
-        self.inflight -= len(batch)
-        if self.lambda_esm:
-            self.active -= 1
-        spec = self.spec
-        for m in batch:
-            if ok:
-                self.deleted += 1
-                self.sys.task_done(m[1], now)
-            elif spec.max_receive_count is not None and m[4] >= spec.max_receive_count:
-                self.dlq += 1
-                self.sys.task_done(m[1], now)
-            else:  # a FIFO group stays held until its message is visible again
-                self.inflight += 1
-                self.sys.at(max(now, received_at + spec.visibility_timeout), self._reappear, m)
-                continue
-            if self.fifo:
-                release(self.busy_groups, m)
-        self.kick(now)
-
-    def _reappear(self, m: list[Any]) -> None:
-        self.inflight -= 1
-        m[3] = self.sys.now
-        if self.fifo:  # back at its place in its group, the group free again
-            put_back(self.visible, m)
-            release(self.busy_groups, m)
-            self.kick(self.sys.now)
-        else:
-            self.put(m, self.sys.now)
-
-    def backlog(self) -> int:
-        return len(self.visible)
-
-    def sample(self, now: float) -> None:
-        r = self.rows
-        r["time_s"].append(now)
-        r["depth"].append(float(len(self.visible)))
-        r["in_flight"].append(float(self.inflight))
-        r["oldest_s"].append(now - self.visible[0][2] if self.visible else 0.0)
-
-
 # --- hops ---------------------------------------------------------------------------------------
 
 
@@ -863,6 +773,7 @@ class SystemModel(PlatformModel):
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
             self.stations.append(st)
+        self.account_pools()
         self.queues: list[Any] = [
             KafkaTopic(
                 self,
@@ -875,6 +786,7 @@ class SystemModel(PlatformModel):
             for q in sqs_specs
         ]
         self.qindex = {n: k for k, n in enumerate(qnames)}
+        self.gates = [getattr(q, "gate", None) for q in self.queues]  # FIFO sends (sqs.SendGate)
         # EventBridge buses (sim.systems.eventbridge): rule matches from a common stream per bus,
         # latencies and backoff jitter from the placement's.
         self.buses = [
@@ -988,6 +900,28 @@ class SystemModel(PlatformModel):
             for _ in range(q.spec.brokers)
         ]
 
+    def account_pools(self) -> None:
+        """Lambda's concurrency is per account and Region (lambda/latest/dg/lambda-concurrency
+        .html: "all functions in your account in this Region share this pool"): the functions of
+        one `account` (unset: the placement's one default account) without reserved concurrency
+        share account_concurrency minus what the others reserve; a reserved function has its
+        own reserved concurrency (its `limit`). So one function's burst throttles another."""
+        accounts: dict[str, list[LambdaStation]] = {}
+        for st in self.stations:
+            if isinstance(st, LambdaStation):
+                accounts.setdefault(st.spec.account or "", []).append(st)
+        for group in accounts.values():
+            size = min(st.spec.account_concurrency for st in group)
+            reserved = sum(
+                st.spec.reserved_concurrency
+                for st in group
+                if st.spec.reserved_concurrency is not None
+            )
+            pool = [0, max(0, size - reserved)]
+            for st in group:
+                if st.spec.reserved_concurrency is None:
+                    st.pool = pool
+
     def pods_changed(self, platform: str, now: float) -> None:
         n = sum(
             st.node_pods()
@@ -1000,7 +934,7 @@ class SystemModel(PlatformModel):
         else:
             seg.append((now, n))
         for q in self.queues:  # a Kafka consumer group follows its pods (a rebalance)
-            if q.spec.type == "kafka" and q.st.platform == platform and q.st.kind != "lambda":
+            if q.st.platform == platform and q.st.kind != "lambda":
                 q.kick(now)
 
     def start(self) -> None:
@@ -1008,8 +942,7 @@ class SystemModel(PlatformModel):
         for pool in self.node_pools.values():  # the node autoscaler's looks
             env.process(every(env, NODE_LOOK_S, pool.look))
         for q in self.queues:
-            if q.spec.type == "kafka":
-                q.start()
+            q.start()
         for st in self.stations:
             if isinstance(st, PodStation) and st.keda is not None:
                 k = st.keda
@@ -1182,8 +1115,12 @@ class SystemModel(PlatformModel):
                 return
             else:  # DO_PAR
                 join = _Join(self, proc, len(cmd[1]))
+                kids = proc.kids if proc.__class__ is _Child else None
                 for cs, plan in cmd[1]:
-                    self.spawn(self._call(cs, plan, cmd[2], cmd[3]), join.one)
+                    kid = Proc(self._call(cs, plan, cmd[2], cmd[3]), join.one)
+                    if kids is not None:
+                        kids.append(kid)
+                    self._run(kid, None)
                 return
 
     # -- processes -------------------------------------------------------------------------------
@@ -1203,16 +1140,39 @@ class SystemModel(PlatformModel):
         if startup > 0:
             yield startup
         ran_from = self.now
-        outcome = yield from self._steps(plan, st, root)
+        if st.kind == "lambda" and not fits(st, [plan]):  # None: the function timeout ended it
+            outcome = yield from self.timed(st, self._steps(plan, st, root))
+        else:
+            outcome = yield from self._steps(plan, st, root)
         rate = st.svc.error_rate
         if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
             outcome = REJECTED  # the handler answered an error
         end = self.now
         if st.kind == "lambda":
             st.bill_invocation(end - ran_from)  # type: ignore[attr-defined]
-        st.release(slot, end)
+        if outcome is None:
+            outcome = TIMED_OUT
+            st.discard(slot, end)  # type: ignore[attr-defined]
+        else:
+            st.release(slot, end)
         self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, slot)
         return outcome
+
+    def timed(self, st: Any, body: Generator) -> Generator[Any, Any, Any]:
+        """Run a Lambda handler `body` under the function timeout (lambda/latest/dg/
+        configuration-timeout.html: "Lambda stops the function at the timeout"); its outcome, or
+        None when the timeout ended it (then now = start + timeout). Callers skip it for a body
+        that cannot reach the timeout (sim.systems.sqs.fits)."""
+        proc = self.cur
+        token = _Deadline(self, proc)
+        child = token.child = _Child(body, token.answer)
+        self.at(self.now + st.timeout, token.expire, None)
+        self._run(child, None)
+        self.cur = proc
+        if token.settled:
+            return token.value
+        token.parked = True
+        return (yield PARKED)
 
     def _steps(
         self, plan: tuple[int, float, list], st: Station, root: Root
@@ -1239,8 +1199,17 @@ class SystemModel(PlatformModel):
                 if r != OK:
                     return r
             elif kind == PUB_Q:
-                root.pending += 1
                 q = self.queues[step[1]]
+                gate = self.gates[step[1]]
+                if gate is not None:  # a FIFO queue's send quota and deduplication
+                    g = gate.check(step, self.now)
+                    if g == 2:
+                        return THROTTLED  # ThrottlingException: the request fails here
+                    if g == 1:  # accepted, not delivered
+                        q.sent += 1
+                        st.pub_out[step[1]] += 1
+                        continue
+                root.pending += 1
                 q.sent += 1
                 st.pub_out[step[1]] += 1
                 q.put([step[2], root, self.now, self.now, 0, step[3], q.sent], self.now)
@@ -1354,35 +1323,6 @@ class SystemModel(PlatformModel):
         if dst.kind == "lambda":
             return (yield from self._lambda_event(plan, root))
         return (yield from self._visit(plan, root))
-
-    def _batch(self, q: SqsQueue, batch: list[list[Any]], slot: Any) -> Generator[Any, Any, Any]:
-        """One receive of `batch`: one Lambda invocation (or one pod worker) runs the messages
-        in turn; the batch succeeds or fails as a whole."""
-        st = q.st
-        received = self.now
-        got = slot if slot is not None else st.acquire(self.cur, received)
-        if got is None:  # queued at the station: its release resumes this process
-            got = yield PARKED
-        if got.__class__ is int:  # throttled: the messages return after the visibility timeout
-            q.settle(batch, False, self.now, received)
-            return
-        env, startup, cold = got
-        if startup > 0:
-            yield startup
-        ran_from = self.now
-        ok = True
-        for m in batch:
-            r = yield from self._steps(m[0], st, m[1])
-            svc = st.svc
-            if r != OK or (svc.error_rate > 0 and self.fail[st.index].next() < svc.error_rate):
-                ok = False
-        end = self.now
-        if st.kind == "lambda":
-            st.bill_invocation(end - ran_from)  # type: ignore[attr-defined]
-        st.calls_in += 1
-        st.release(env, end)
-        self._row(st, received, ran_from, end, 0.0, startup, cold, OK if ok else REJECTED, env)
-        q.settle(batch, ok, end, received)
 
     def _row(
         self,
@@ -1557,20 +1497,9 @@ class SystemModel(PlatformModel):
         cloud = {k: b.monthly_usd for k, b in {**out, **shares}.items()}  # before the hops
         self._hop_bills(out)
         for q in self.queues:
-            if q.spec.type == "kafka":
-                own = q.bill(self.end, month)  # MSK brokers, or the hosted brokers' volumes
-                share = shares.get(f"queue:{q.name}")
-                out[f"queue:{q.name}"] = own if share is None else add_lines(own, share)
-                continue
-            out[f"queue:{q.name}"] = sqs_bill(
-                sent=q.sent,
-                receives=q.batches,
-                message_size=q.spec.message_size,
-                batch_messages=q.received / q.batches if q.batches else 1.0,
-                window_s=self.end,
-                month_s=month,
-                fifo=q.spec.fifo,
-            )
+            own = q.bill(self.end, month)  # SQS requests, MSK brokers, or hosted brokers' volumes
+            share = shares.get(f"queue:{q.name}")
+            out[f"queue:{q.name}"] = own if share is None else add_lines(own, share)
         for bus in self.buses:
             out[f"queue:{bus.name}"] = eventbridge_bill(
                 events=bus.sent,
@@ -1719,24 +1648,7 @@ class SystemModel(PlatformModel):
         for q in self.queues:
             b = bills[f"queue:{q.name}"]
             w = np.asarray(q.waits) * 1e3
-            if q.spec.type == "kafka":
-                queues[q.name] = {**q.stats(b), "time_in_queue_ms": _pcts(w)}
-                continue
-            queues[q.name] = {
-                "type": "sqs",
-                "fifo": q.fifo,
-                "consumer": q.st.name,
-                "sent": q.sent,
-                "received": q.received,
-                "deleted": q.deleted,
-                "dlq": q.dlq,
-                "time_in_queue_ms": _pcts(w),
-                "depth_max": max(q.rows["depth"], default=0.0),
-                "oldest_age_max_s": max(q.rows["oldest_s"], default=0.0),
-                "timeline": {k: list(v) for k, v in q.rows.items()},
-                "monthly_cost_usd": b.monthly_usd,
-                "monthly_breakdown_usd": dict(b.monthly_breakdown),
-            }
+            queues[q.name] = {**q.stats(b), "time_in_queue_ms": _pcts(w)}
         for bus in self.buses:
             queues[bus.name] = self._bus_stats(bus, bills[f"queue:{bus.name}"])
         comp = np.asarray(self.completions) * 1e3

@@ -33,8 +33,9 @@ import numpy as np
 from sim.platforms.base import every
 from sim.pricing.systems import broker_volumes_bill, msk_bill
 from sim.pricing.tables import Bill
-from sim.records import OK, REJECTED
+from sim.records import OK, REJECTED, TIMED_OUT
 from sim.systems.spec import KAFKA_ESM_EVALUATION_S, KAFKA_ESM_START_POLLERS
+from sim.systems.sqs import fits
 
 # A throttled Lambda invocation of a batch is retried after this long (the batch stays in flight
 # and is not counted as a failed attempt). ASSUMPTION: AWS documents retries, not their delay.
@@ -427,22 +428,36 @@ def run_batch(
         else:
             env = slot
         ran_from = sys.now
-        ok = True
-        fail = sys.fail[st.index]
-        rate = st.svc.error_rate
-        for r in batch:
-            res = yield from sys._steps(r[0], st, r[1])
-            if res != OK or (rate > 0 and fail.next() < rate):
-                ok = False
+        oks: list[bool] = []
+        body = _records(sys, st, batch, oks)
+        if slot is None and not fits(st, [r[0] for r in batch]):  # None: the timeout ended it
+            done = yield from sys.timed(st, body)
+        else:
+            done = yield from body
+        ok = done is not None and all(oks)
         end = sys.now
         if st.kind == "lambda":
             st.bill_invocation(end - ran_from)
         st.calls_in += 1
         if slot is None:
-            st.release(env, end)
-        sys._row(st, fetched, ran_from, end, 0.0, startup, cold, OK if ok else REJECTED, env)
+            if done is None:
+                st.discard(env, end)
+            else:
+                st.release(env, end)
+        code = OK if ok else (REJECTED if done is not None else TIMED_OUT)
+        sys._row(st, fetched, ran_from, end, 0.0, startup, cold, code, env)
         if topic.settle(m, mi, p, batch, ok, fetched):
             if slot is not None:
                 st.release(slot, end)
             return
         fetched = sys.now
+
+
+def _records(sys: Any, st: Any, batch: list, oks: list[bool]) -> Generator[Any, Any, Any]:
+    """The handler over a fetched batch: each record's work in turn, its success in `oks`."""
+    fail = sys.fail[st.index]
+    rate = st.svc.error_rate
+    for r in batch:
+        res = yield from sys._steps(r[0], st, r[1])
+        oks.append(not (res != OK or (rate > 0 and fail.next() < rate)))
+    return OK

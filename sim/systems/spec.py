@@ -34,6 +34,11 @@ CALL_RETRIES = 2
 # batches at a time ... increases ... by up to 300 more instances per minute. The maximum number of
 # batches that an event source mapping can process simultaneously is 1,000").
 SQS_VISIBILITY_TIMEOUT_S = 30.0
+# SQS FIFO (SQS Developer Guide): "300 transactions per second, per API action" without high
+# throughput mode (quotas-messages.html, troubleshooting-fifo-throttling-issues.html), and the
+# 5-minute deduplication interval (FIFO-queues-exactly-once-processing.html).
+FIFO_SENDS_PER_S = 300.0
+FIFO_DEDUP_INTERVAL_S = 300.0
 ESM_BATCH_SIZE = 10
 ESM_START_BATCHES = 5
 ESM_SCALE_UP_PER_MINUTE = 300
@@ -218,6 +223,26 @@ class QueueSpec(Strict):
     groups: int = Field(
         1, ge=1, le=100_000, description="FIFO: MessageGroupIds, each message's drawn uniformly"
     )
+    deduplication: bool = Field(
+        True,
+        description="FIFO: a send repeating one already accepted in the last 5 minutes (a retried "
+        "or re-run publish: content-based deduplication, or the publisher's deduplication id) is "
+        "accepted and not delivered",
+    )
+    high_throughput: bool = Field(
+        False, description="FIFO high throughput mode (no 300 SendMessage/s quota by default)"
+    )
+    send_quota: float | None = Field(
+        None,
+        gt=0,
+        description="FIFO: SendMessage calls per second before ThrottlingException (default 300; "
+        "none with high_throughput)",
+    )
+    function_response_types: list[Literal["ReportBatchItemFailures"]] = Field(
+        default_factory=list,
+        description="Lambda ESM FunctionResponseTypes: [ReportBatchItemFailures] returns only "
+        "a batch's failed messages to the queue (default: the whole batch)",
+    )
 
     @model_validator(mode="after")
     def _fifo(self) -> QueueSpec:
@@ -229,7 +254,19 @@ class QueueSpec(Strict):
             raise ValueError("a FIFO queue's batch_size is at most 10 (Lambda's limit)")
         if self.fifo and self.batching_window > 0:
             raise ValueError("Lambda supports no batching_window on a FIFO queue")
+        if not self.fifo and (self.high_throughput or self.send_quota is not None):
+            raise ValueError("`high_throughput` and `send_quota` are FIFO settings: add fifo: true")
         return self
+
+    @property
+    def sends_per_second(self) -> float | None:
+        """The FIFO SendMessage quota (SQS Developer Guide, quotas-messages.html: "300
+        transactions per second, per API method" without high throughput), None: unlimited."""
+        if not self.fifo:
+            return None
+        if self.send_quota is not None:
+            return self.send_quota
+        return None if self.high_throughput else FIFO_SENDS_PER_S
 
 
 def _default_sqs(v: Any) -> Any:

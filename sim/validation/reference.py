@@ -37,9 +37,9 @@ from sim.platforms.kubernetes import DRAINING, READY, KubernetesModel
 from sim.platforms.lambda_ import LambdaModel
 from sim.platforms.lambda_managed import LambdaManagedModel
 from sim.platforms.wasm import WasmModel
-from sim.records import COLUMNS, OK, REJECTED, TIMED_OUT, RequestLog
+from sim.records import COLUMNS, OK, REJECTED, THROTTLED, TIMED_OUT, RequestLog
 from sim.scenario import Scenario
-from sim.systems import kafka
+from sim.systems import kafka, sqs
 from sim.systems.engine import (
     CALL,
     PAR,
@@ -59,6 +59,7 @@ from sim.systems.spec import (
     ESM_MAX_BATCHES,
     ESM_SCALE_UP_PER_MINUTE,
     ESM_START_BATCHES,
+    FIFO_DEDUP_INTERVAL_S,
     KAFKA_ESM_EVALUATION_S,
     KAFKA_ESM_START_POLLERS,
 )
@@ -919,23 +920,33 @@ REFERENCE_MODELS["fargate"] = ReferenceFargate
 
 # --- systems (issue 17) ---------------------------------------------------------------------------
 class _RefSqs:
-    """An SQS standard queue the textbook way (AWS SQS Developer Guide): visible messages oldest
-    first; a receive counts and hides a message, and a SimPy process brings it back when its
-    visibility timeout ends unless it was deleted; a failed message received maxReceiveCount times
-    goes to the DLQ. Consumed by a Lambda event source mapping (batches of up to BatchSize, the
-    batching window from the oldest visible message, a scaler process: 5 concurrent batches, +5 a
-    second while messages wait, at most min(MaximumConcurrency, 1,000, the function's limit): AWS
-    services-sqs-scaling.html, services-sqs-parameters.html) or by pod workers (one message per
-    free pod slot at once: long polling)."""
+    """An SQS queue the textbook way (AWS SQS Developer Guide): visible messages oldest first; a
+    receive counts, hides a message and gives it a new receipt; a SimPy process per receive ends
+    its visibility timeout: each message of it not deleted meanwhile is visible again (even while
+    its consumer still runs it: a duplicate when received again) or, received maxReceiveCount
+    times, in the DLQ; a delete with an old receipt deletes nothing. Consumed by a Lambda event
+    source mapping (batches of up to BatchSize, the batching window from the oldest visible
+    message, a scaler process: 5 concurrent batches, +5 a second while messages wait, at most
+    min(MaximumConcurrency, 1,000, the function's limit): AWS services-sqs-scaling.html,
+    services-sqs-parameters.html; ReportBatchItemFailures: only the failed messages stay) or by
+    pod workers (one message per free pod slot at once: long polling)."""
 
     def __init__(self, ref: ReferenceSystem, spec: Any, consumer: Station) -> None:
         self.ref, self.spec, self.st, self.name = ref, spec, consumer, spec.name
-        # [plan, root, sent, visible since, receives, group, send number]
+        # [plan, root, sent, visible since, receives, group, send number]; its state apart
         self.visible: deque[list[Any]] = deque()
         self.fifo = spec.fifo
+        self.rbif = "ReportBatchItemFailures" in spec.function_response_types
         self.out: dict[int, int] = {}  # FIFO: messages in flight per group
+        self.hidden: set[int] = set()  # send numbers of messages received and not visible again
+        self.gone: set[int] = set()  # send numbers of messages deleted or moved to the DLQ
+        self.running: dict[int, int] = {}  # send number -> consumers processing it now
         self.inflight = 0  # received and not deleted, or waiting out the visibility timeout
         self.sent = self.received = self.deleted = self.dlq = self.batches = 0
+        self.duplicates = self.stale_deletes = 0
+        self.send_throttled = self.deduplicated = 0
+        self.per_second: dict[int, int] = {}  # FIFO: SendMessage calls per one-second window
+        self.accepted: dict[int, tuple[float, Any]] = {}  # FIFO: id(plan step) -> accepted at
         self.waits: list[float] = []
         self.rows: dict[str, list[float]] = {"time_s": [], "depth": [], "in_flight": []}
         self.rows["oldest_s"] = []
@@ -944,9 +955,36 @@ class _RefSqs:
         self.ceiling = min(most, ESM_MAX_BATCHES, getattr(consumer, "limit", ESM_MAX_BATCHES))
         # concurrent batches allowed now (FIFO: the ceiling; the free groups limit it)
         self.pollers = self.ceiling if self.fifo else min(ESM_START_BATCHES, self.ceiling)
-        self.running = 0  # batches being processed
+        self.batches_running = 0  # batches being processed
         self.scaler: simpy.Process | None = None
         self.window: simpy.Process | None = None
+
+    def start(self) -> None:
+        pass
+
+    def kick(self, _now: float) -> None:  # the heap engine's name (SystemModel.pods_changed)
+        self.deliver()
+
+    def admit(self, step: Any) -> str:
+        """A FIFO SendMessage: "throttled" past the quota of its one-second window, "duplicate"
+        when this publish (the same plan step) was accepted within the 5-minute interval."""
+        if not self.fifo:
+            return "send"
+        now = self.ref.env.now
+        quota = self.spec.sends_per_second
+        if quota is not None:
+            second = math.floor(now)
+            if self.per_second.get(second, 0) >= quota:
+                self.send_throttled += 1
+                return "throttled"
+            self.per_second[second] = self.per_second.get(second, 0) + 1
+        if self.spec.deduplication:
+            first = self.accepted.get(id(step))
+            if first is not None and now - first[0] < FIFO_DEDUP_INTERVAL_S:
+                self.deduplicated += 1
+                return "duplicate"
+            self.accepted[id(step)] = (now, step)
+        return "send"
 
     def send(self, msg: list[Any]) -> None:
         self.visible.append(msg)
@@ -967,12 +1005,12 @@ class _RefSqs:
                 self._receive([vis.popleft()], slot)
             return
         size, wait = self.spec.batch_size, self.spec.batching_window
-        while vis and self.running < self.pollers:
+        while vis and self.batches_running < self.pollers:
             if wait > 0 and len(vis) < size and now + 1e-9 < vis[0][3] + wait:
                 if self.window is None:  # a short batch waits out the window
                     self.window = ref.env.process(self._window(vis[0][3] + wait))
                 break
-            self.running += 1
+            self.batches_running += 1
             self._receive([vis.popleft() for _ in range(min(size, len(vis)))], None)
         # ticking at the ceiling too: the tick that finds the queue empty scales back to 5
         if (
@@ -991,11 +1029,11 @@ class _RefSqs:
             chosen += [m for m in free if m[5] == g][: size - len(chosen)]
             if len(chosen) == size:
                 break
-        ids = {id(m) for m in chosen}
-        self.visible = deque(m for m in self.visible if id(m) not in ids)
+        ids = {m[6] for m in chosen}
+        self.visible = deque(m for m in self.visible if m[6] not in ids)
         for m in chosen:
             self.out[m[5]] = self.out.get(m[5], 0) + 1
-        return [m for m in free if id(m) in ids]
+        return [m for m in free if m[6] in ids]
 
     def _deliver_fifo(self) -> None:
         ref = self.ref
@@ -1006,11 +1044,11 @@ class _RefSqs:
                     return
                 self._receive(batch, ref.take_slot(self.st))
             return
-        while self.visible and self.running < self.pollers:
+        while self.visible and self.batches_running < self.pollers:
             batch = self._fifo_batch(self.spec.batch_size)
             if not batch:
                 return
-            self.running += 1
+            self.batches_running += 1
             self._receive(batch, None)
 
     def _window(self, due: float) -> Generator[Any, Any, Any]:
@@ -1025,58 +1063,89 @@ class _RefSqs:
             self.pollers = min(self.ceiling, self.pollers + ESM_SCALE_UP_PER_MINUTE // 60)
             self.deliver()
         else:
-            self.pollers = min(self.ceiling, max(ESM_START_BATCHES, self.running))
+            self.pollers = min(self.ceiling, max(ESM_START_BATCHES, self.batches_running))
 
     def _receive(self, batch: list[list[Any]], slot: Any) -> None:
         ref = self.ref
         now = ref.env.now
+        receipts = []
         for m in batch:
             m[4] += 1
+            receipts.append(m[4])
+            self.hidden.add(m[6])
+            if self.running.get(m[6], 0) > 0:
+                self.duplicates += 1
+            self.running[m[6]] = self.running.get(m[6], 0) + 1
             self.received += 1
             if m[2] >= ref.warmup:
                 self.waits.append(now - m[2])
         self.inflight += len(batch)
         self.batches += 1
-        ref.env.process(ref._batch_ref(self, batch, slot))
+        ref.env.process(self._visibility(batch, receipts))
+        if slot is None:  # the event source mapping invokes the function now
+            got = self.st.acquire(None, now)
+            if isinstance(got, int):  # throttled: back after the visibility timeout
+                self.settle(batch, [False] * len(batch), receipts)
+                return
+            slot = ("esm", got)
+        ref.env.process(ref._batch_ref(self, batch, receipts, slot))
 
-    def settle(self, batch: list[list[Any]], ok: bool, received: float) -> None:
-        """Delete the whole batch, or let every message of it reappear (no
-        ReportBatchItemFailures), or move a message received maxReceiveCount times to the DLQ."""
+    def _visibility(self, batch: list[list[Any]], receipts: list[int]) -> Generator[Any, Any, Any]:
+        """The receive's visibility timeout: what it hid and nobody deleted comes back."""
+        env = self.ref.env
+        yield env.timeout(self.spec.visibility_timeout)
+        self.ref.now = env.now
+        most = self.spec.max_receive_count
+        back = False
+        for m, r in zip(batch, receipts, strict=True):
+            if m[6] in self.gone or m[6] not in self.hidden or m[4] != r:
+                continue
+            self.hidden.discard(m[6])
+            self.inflight -= 1
+            if self.fifo:
+                self.out[m[5]] -= 1
+            if most is not None and m[4] >= most:
+                self.gone.add(m[6])
+                self.dlq += 1
+                self.ref.task_done(m[1], env.now)
+                continue
+            m[3] = env.now
+            back = True
+            if self.fifo:  # back in send order
+                self.visible = deque(sorted([*self.visible, m], key=lambda x: x[6]))
+            else:
+                self.visible.append(m)
+        if back:
+            self.deliver()
+
+    def settle(self, batch: list[list[Any]], oks: list[bool], receipts: list[int]) -> None:
+        """Delete each message that succeeded if this receive's receipt is its latest; the
+        others wait for their visibility timeout."""
         ref = self.ref
         now = ref.env.now
-        self.inflight -= len(batch)
         if self.esm:
-            self.running -= 1
-        most = self.spec.max_receive_count
-        for m in batch:
-            if ok or (most is not None and m[4] >= most):
-                if ok:
-                    self.deleted += 1
-                else:
-                    self.dlq += 1
+            self.batches_running -= 1
+        for m, ok, r in zip(batch, oks, receipts, strict=True):
+            self.running[m[6]] -= 1
+            if not ok:
+                continue
+            if m[6] in self.gone or m[4] != r:
+                self.stale_deletes += 1
+                continue
+            if m[6] in self.hidden:
+                self.hidden.discard(m[6])
+                self.inflight -= 1
                 if self.fifo:
                     self.out[m[5]] -= 1
-                ref.task_done(m[1], now)
-            else:
-                self.inflight += 1
-                back = max(now, received + self.spec.visibility_timeout)
-                ref.env.process(self._hidden(m, back))
+            else:  # visible again and not received since: this receipt is still the latest
+                self.visible = deque(x for x in self.visible if x is not m)
+            self.gone.add(m[6])
+            self.deleted += 1
+            ref.task_done(m[1], now)
         self.deliver()
 
     def backlog(self) -> int:
         return len(self.visible)
-
-    def _hidden(self, m: list[Any], until: float) -> Generator[Any, Any, Any]:
-        yield self.ref.env.timeout(until - self.ref.env.now)
-        self.ref.now = self.ref.env.now
-        self.inflight -= 1
-        m[3] = self.ref.env.now
-        if self.fifo:  # back in send order; its group free again when all its messages are
-            self.out[m[5]] -= 1
-            self.visible = deque(sorted([*self.visible, m], key=lambda x: x[6]))
-            self.deliver()
-            return
-        self.send(m)
 
     def sample(self, now: float) -> None:
         r, vis = self.rows, self.visible
@@ -1084,6 +1153,12 @@ class _RefSqs:
         r["depth"].append(float(len(vis)))
         r["in_flight"].append(float(self.inflight))
         r["oldest_s"].append(now - vis[0][2] if vis else 0.0)
+
+    def bill(self, window_s: float, month_s: float | None) -> Any:
+        return sqs.queue_bill(self, window_s, month_s)
+
+    def stats(self, bill: Any) -> dict[str, Any]:
+        return sqs.queue_stats(self, bill)
 
 
 class _RefKafka:
@@ -1421,7 +1496,10 @@ class ReferenceSystem(SystemModel):
         if startup > 0:
             yield env.timeout(startup)
         ran_from = env.now
-        outcome = yield from self._steps_ref(plan, st, root)
+        if isinstance(st, LambdaStation):  # the function timeout (None: it ended the run)
+            outcome = yield from self._timed_ref(st, self._steps_ref(plan, st, root))
+        else:
+            outcome = yield from self._steps_ref(plan, st, root)
         self.now = env.now
         # a handler that got its answers may still fail (one draw per such run)
         rate = st.svc.error_rate
@@ -1430,7 +1508,11 @@ class ReferenceSystem(SystemModel):
         end = env.now
         if isinstance(st, LambdaStation):
             st.bill_invocation(end - ran_from)
-        self._freed(st, slot)
+        if outcome is None:
+            outcome = TIMED_OUT
+            st.discard(slot, end)
+        else:
+            self._freed(st, slot)
         inst = 0 if isinstance(slot, tuple) else slot
         self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, inst)
         return outcome, ran_from, start - arrival, startup, cold
@@ -1447,20 +1529,26 @@ class ReferenceSystem(SystemModel):
                 if dt > 0:
                     yield env.timeout(dt)
             elif kind == CALL:
-                outcome = yield env.process(self._call_ref(step[1], step[2], st, root))
+                call = env.process(self._call_ref(step[1], step[2], st, root))
+                outcome = yield from self._wait_calls([call], call)
                 if outcome != OK:
                     return outcome
             elif kind == PAR:
                 calls = [env.process(self._call_ref(c, p, st, root)) for c, p in step[1]]
-                done = yield env.all_of(calls)
+                done = yield from self._wait_calls(calls, env.all_of(calls))
                 outcome = max(done[c] for c in calls)
                 if outcome != OK:
                     return outcome
             elif kind == PUB_Q:  # SendMessage: the request goes on at once
-                root.pending += 1
                 q = self.queues[step[1]]
+                admit = q.admit(step) if isinstance(q, _RefSqs) else "send"
+                if admit == "throttled":
+                    return THROTTLED
                 q.sent += 1
                 st.pub_out[step[1]] += 1
+                if admit == "duplicate":
+                    continue
+                root.pending += 1
                 q.send([step[2], root, env.now, env.now, 0, step[3], q.sent])
             elif kind == PUB_S:
                 root.pending += 1
@@ -1547,37 +1635,82 @@ class ReferenceSystem(SystemModel):
             if delay > 0:
                 yield env.timeout(delay)
 
-    def _batch_ref(self, q: _RefSqs, batch: list[list[Any]], slot: Any) -> Generator[Any, Any, Any]:
-        """One batch: one Lambda invocation (or one pod worker) runs its messages in turn and
-        succeeds or fails as a whole."""
+    def _batch_ref(
+        self, q: _RefSqs, batch: list[list[Any]], receipts: list[int], slot: Any
+    ) -> Generator[Any, Any, Any]:
+        """One receive: one Lambda invocation (or one pod worker) runs its messages in turn; the
+        batch succeeds or fails as a whole, or per message with ReportBatchItemFailures (a FIFO
+        handler stops at its first failure); a function timeout fails it whole."""
         env, st = self.env, q.st
         received = env.now
         self.now = env.now
         startup, cold = 0.0, False
-        if slot is None:  # the event source mapping invokes the function
-            got = st.acquire(None, env.now)
-            if isinstance(got, int):  # throttled: back after the visibility timeout
-                q.settle(batch, False, received)
-                return
-            slot, startup, cold = got
+        if isinstance(slot, tuple) and slot[0] == "esm":  # its environment (_RefSqs._receive)
+            slot, startup, cold = slot[1]
             if startup > 0:
                 yield env.timeout(startup)
         ran_from = env.now
-        ok = True
-        rate = st.svc.error_rate
-        for m in batch:
-            r = yield from self._steps_ref(m[0], st, m[1])
-            self.now = env.now
-            if r != OK or (rate > 0 and self.fail[st.index].next() < rate):
-                ok = False
+        oks: list[bool] = []
+        body = self._messages_ref(q, batch, oks)
+        if isinstance(st, LambdaStation):
+            outcome = yield from self._timed_ref(st, body)
+        else:
+            outcome = yield from body
         end = env.now
+        self.now = end
         if isinstance(st, LambdaStation):
             st.bill_invocation(end - ran_from)
         st.calls_in += 1
-        self._freed(st, slot)
         inst = 0 if isinstance(slot, tuple) else slot
-        self._row(st, received, ran_from, end, 0.0, startup, cold, OK if ok else REJECTED, inst)
-        q.settle(batch, ok, received)
+        if outcome is None:  # timed out: no response, every message stays
+            st.discard(slot, end)
+            self._row(st, received, ran_from, end, 0.0, startup, cold, TIMED_OUT, inst)
+            q.settle(batch, [False] * len(batch), receipts)
+            return
+        if not q.rbif:
+            oks = [all(oks)] * len(oks)
+        code = OK if all(oks) else REJECTED
+        self._row(st, received, ran_from, end, 0.0, startup, cold, code, inst)
+        if q.esm:  # the function returned; the ESM deletes what succeeded
+            self._freed(st, slot)
+            q.settle(batch, oks, receipts)
+        else:  # a worker deletes its message, then takes the next
+            q.settle(batch, oks, receipts)
+            self._freed(st, slot)
+
+    def _messages_ref(
+        self, q: _RefSqs, batch: list[list[Any]], oks: list[bool]
+    ) -> Generator[Any, Any, Any]:
+        st = q.st
+        rate = st.svc.error_rate
+        for m in batch:
+            if q.fifo and q.rbif and False in oks:  # FIFO: the rest after a failure unprocessed
+                oks.append(False)
+                continue
+            r = yield from self._steps_ref(m[0], st, m[1])
+            self.now = self.env.now
+            oks.append(r == OK and not (rate > 0 and self.fail[st.index].next() < rate))
+        return OK
+
+    def _timed_ref(self, st: LambdaStation, body: Generator) -> Generator[Any, Any, Any]:
+        """A Lambda handler under the function timeout: `handler | timeout`; at the timeout the
+        handler's process is interrupted (it stops its calls' retries); None: timed out."""
+        env = self.env
+        run = env.process(self._guarded(body))
+        timer = env.timeout(st.timeout)
+        fired = yield run | timer
+        self.now = env.now
+        if run in fired:
+            return fired[run]
+        if run.is_alive:  # (a handler ending at the very instant of the timeout has timed out)
+            run.interrupt()
+        return None
+
+    def _guarded(self, body: Generator) -> Generator[Any, Any, Any]:
+        try:
+            return (yield from body)
+        except simpy.Interrupt:
+            return None
 
     def _kafka_ref(
         self, q: _RefKafka, member: list[Any], i: int, p: int, batch: list[list[Any]], slot: Any
@@ -1600,27 +1733,61 @@ class ReferenceSystem(SystemModel):
                 if startup > 0:
                     yield env.timeout(startup)
             ran_from = env.now
-            ok = True
-            for r in batch:
-                res = yield from self._steps_ref(r[0], st, r[1])
-                self.now = env.now
-                if res != OK or (rate > 0 and self.fail[st.index].next() < rate):
-                    ok = False
+            oks: list[bool] = []
+            body = self._records_ref(st, batch, oks, rate)
+            if slot is None:  # a Lambda invocation: under the function timeout
+                done = yield from self._timed_ref(st, body)
+            else:
+                done = yield from body
+            ok = done is not None and all(oks)
             end = env.now
+            self.now = end
             if isinstance(st, LambdaStation):
                 st.bill_invocation(end - ran_from)
             st.calls_in += 1
             if slot is None:
-                self._freed(st, env_id)
+                if done is None:
+                    st.discard(env_id, end)
+                else:
+                    self._freed(st, env_id)
             inst = 0 if isinstance(env_id, tuple) else env_id
-            self._row(st, fetched, ran_from, end, 0.0, startup, cold, OK if ok else REJECTED, inst)
+            code = OK if ok else (REJECTED if done is not None else TIMED_OUT)
+            self._row(st, fetched, ran_from, end, 0.0, startup, cold, code, inst)
             if q.done(member, i, p, batch, ok, fetched):
                 if slot is not None:
                     self._freed(st, slot)
                 return
             fetched = env.now
 
+    def _wait_calls(self, calls: list[Any], ev: Any) -> Generator[Any, Any, Any]:
+        """Wait for a call (or fan-out); a function timeout interrupting the caller interrupts
+        them too (no more retries; attempts already at a callee run on there)."""
+        try:
+            return (yield ev)
+        except simpy.Interrupt:
+            for c in calls:
+                if c.is_alive:
+                    c.interrupt()
+            raise
+
+    def _records_ref(
+        self, st: Any, batch: list[list[Any]], oks: list[bool], rate: float
+    ) -> Generator[Any, Any, Any]:
+        for r in batch:
+            res = yield from self._steps_ref(r[0], st, r[1])
+            self.now = self.env.now
+            oks.append(not (res != OK or (rate > 0 and self.fail[st.index].next() < rate)))
+        return OK
+
     def _call_ref(self, cs: Any, plan: tuple, src: Any, root: Root) -> Generator[Any, Any, Any]:
+        try:
+            return (yield from self._call_attempts(cs, plan, src, root))
+        except simpy.Interrupt:
+            return TIMED_OUT  # its caller timed out: nobody waits for this answer
+
+    def _call_attempts(
+        self, cs: Any, plan: tuple, src: Any, root: Root
+    ) -> Generator[Any, Any, Any]:
         env = self.env
         dst = self.stations[plan[0]]
         outcome = OK
