@@ -1005,8 +1005,16 @@ class SystemModel(PlatformModel):
         u = self.decide[i]
         steps: list[tuple[Any, ...]] = []
         for op in self.compiled[i]:
-            if op[0] == WORK:  # the commonest op, without a call to _resolve
+            # The commonest ops inline, without a call to _resolve: work, and a call or a queue
+            # publish that always happens once (no decision drawn; the same draws, in order).
+            kind = op[0]
+            if kind == WORK:
                 steps.append((WORK, op[1] * h))
+            elif kind == CALL and op[2] == 1 and op[1] >= 1.0:
+                steps.append((CALL, op[3], self.plan(op[4])))
+            elif kind == PUB_Q and op[2] == 1 and op[1] >= 1.0:
+                k = op[3]
+                steps.append((PUB_Q, k, self.plan(self.queues[k].st.index), self.group(k)))
             else:
                 self._resolve(op, h, u, steps)
         self.depth -= 1
