@@ -227,7 +227,10 @@ def _keda_workers(nodes: str = "simulated", **cluster: Any) -> dict:
         warmup=0,
         month=f"{MONTH_H}h",
         workload={"arrivals": [{"batch": {"at": ["1s"], "size": 200}}]},
-        queues=[{"name": "jobs", "consumer": "worker", "batch_size": 1}],
+        # visibility 6 min >= the one-minute job (AWS's guidance): no duplicate receives here
+        queues=[
+            {"name": "jobs", "consumer": "worker", "batch_size": 1, "visibility_timeout": "6m"}
+        ],
     ) | {
         "placements": [
             {"name": "p", "services": {"front": "eks", "worker": "workers"}, "nodes": nodes}
