@@ -211,9 +211,51 @@ PLATFORMS += [
     {"name": "fn-small-acct", "type": "lambda", "memory": 512, "account": "small",
      "account_concurrency": 6},
 ]  # fmt: skip
+# Knative (the KPA poked from zero, a short stable window, the activator in the path; pods on
+# a simulated node pool) and Flex Consumption (from zero, an always-ready instance, a short idle
+# timeout): sim.systems.stations_knact.
+PLATFORMS += [
+    {
+        "name": "kn",
+        "type": "knative",
+        "container_concurrency": 2,
+        "initial_scale": 0,
+        "allow_zero_initial_scale": True,
+        "window": "6s",
+        "scale_to_zero_grace_period": "4s",
+        "activator_latency": "1ms",
+        "pod": {"cpu": 0.5, "memory": "512Mi", "startup": {"dist": "exponential", "mean": "1s"}},
+        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
+    },
+    {
+        "name": "kn-nodes",
+        "type": "knative",
+        "container_concurrency": 1,
+        "min_scale": 1,
+        "max_scale": 3,
+        "target": 1,
+        "pod": {"cpu": 1, "memory": "1Gi", "startup": "500ms"},
+        "cluster": {
+            "node": "m5.large",
+            "control_plane": "eks",
+            "mode": "nodes",
+            "node_provisioning": {"dist": "exponential", "mean": "3s"},
+        },
+    },
+    {
+        "name": "flex",
+        "type": "azure_flex",
+        "instance_memory": 512,
+        "max_instances": 3,
+        "idle_timeout": "5s",
+        "cold_start": {"dist": "exponential", "mean": "700ms"},
+    },
+    {"name": "flex-ar", "type": "azure_flex", "always_ready": 1, "max_instances": 2},
+]
 CALLABLE = [
     "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc",
-    "run", "ecs", "ecs-tt", "aca", "fn-short", "fn-small-acct",
+    "run", "ecs", "ecs-tt", "aca", "fn-short", "fn-small-acct", "kn", "kn-nodes", "flex",
+    "flex-ar",
 ]  # fmt: skip
 KINDS = {p["name"]: p["type"] for p in PLATFORMS}
 
@@ -223,7 +265,7 @@ def _vias(caller: str, callee: str) -> list[str | None]:
     if KINDS[callee] == "lambda":
         gw = any(p["name"] == callee and p.get("api_gateway") for p in PLATFORMS)
         return [None, "invoke", *(["api_gateway"] if gw else [])]
-    if KINDS[callee] in ("cloud_run", "fargate", "container_apps"):
+    if KINDS[callee] in ("cloud_run", "fargate", "container_apps", "knative", "azure_flex"):
         return [None, "load_balancer"]
     return [None, "load_balancer", *(["direct"] if KINDS[caller] == "kubernetes" else [])]
 
@@ -649,8 +691,10 @@ def test_equivalence_covers_buses_async_retries_and_fifo() -> None:
 
 def test_equivalence_covers_serverless_container_scaling() -> None:
     """Cloud Run scaling out from zero and back in, Fargate target tracking on CPU scaling out
-    (3 datapoints > 30%), a Fargate task pool draining an SQS queue, and (placement p2) Container
-    Apps' http rule scaling from zero: both engines alike."""
+    (3 datapoints > 30%), a Fargate task pool draining an SQS queue, (placement p2) Container
+    Apps' http rule scaling from zero, (p3) Knative's KPA from zero and back and Flex scaling out
+    and in, (p4) Knative pods on a node pool and an always-ready Flex instance: both engines
+    alike."""
     work = {"dist": "exponential", "mean": "40ms"}
     services = [
         {
@@ -686,14 +730,27 @@ def test_equivalence_covers_serverless_container_scaling() -> None:
         "placements": [
             {"name": "p", "services": {"s0": "ecs-tt", "s1": "run", "w0": "ecs"}},
             {"name": "p2", "services": {"s0": "ecs", "s1": "aca", "w0": "ecs-tt"}},
+            {"name": "p3", "services": {"s0": "flex", "s1": "kn", "w0": "ecs"}},
+            {"name": "p4", "services": {"s0": "kn-nodes", "s1": "flex-ar", "w0": "ecs"}},
         ],
     }
     _same(data)
     sc = make_scenario(data)
-    fast = run_one(sc, "p2", 0, ROOT, keep_all_rows=True)
-    ref = run_one(sc, "p2", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
-    assert_same_system(fast, ref)
-    assert any(d.kind == "s1:keda_hpa" and d.after > d.before for d in fast.decisions)
+    for p in ("p2", "p3", "p4"):
+        fast = run_one(sc, p, 0, ROOT, keep_all_rows=True)
+        ref = run_one(sc, p, 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+        assert_same_system(fast, ref)
+        if p == "p3":  # the KPA up (panic) and back down; Flex out and in
+            kpa = [d for d in fast.decisions if d.kind == "s1:kpa"]
+            assert any(d.after > d.before for d in kpa) and any(d.after < d.before for d in kpa)
+            assert kpa[0].before == 0 and kpa[0].time_s % 2 > 0, kpa  # poked: not at a tick
+            flex = [d for d in fast.decisions if d.kind == "s0:azure_flex"]
+            assert any(d.after < d.before for d in flex), flex
+        if p == "p4":  # Knative pods Pending on the node pool (one pod per m5.large)
+            assert any(d.kind == "s0:kpa" and d.after > d.before for d in fast.decisions)
+            assert any(d.kind == "nodes:kn-nodes" for d in fast.decisions)
+        if p == "p2":
+            assert any(d.kind == "s1:keda_hpa" and d.after > d.before for d in fast.decisions)
     run = run_one(make_scenario(data), "p", 0, ROOT)
     kinds = {d.kind for d in run.decisions}
     assert "s0:target_tracking_scale_out" in kinds, kinds

@@ -27,6 +27,7 @@ untouched. The always-ready instances are the initial pods (ids < always_ready).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,48 @@ from sim.platforms.kubernetes_spec import KubernetesSpec
 from sim.platforms.slots import SlotsModel, WindowMax, merge_periods
 from sim.pricing.azure_flex import AzureFlexUsage, azure_flex_bill
 from sim.pricing.tables import price
+
+
+def kubernetes_view(spec: AzureFlexSpec) -> KubernetesSpec:
+    """The app as the Kubernetes kernel runs it: an instance is a pod with
+    perInstanceConcurrency slots, one FIFO in front (also a system's Flex station's)."""
+    return KubernetesSpec.model_validate(
+        {
+            "name": spec.name,
+            "type": "kubernetes",
+            "replicas": spec.always_ready,
+            "pod": {
+                "concurrency": spec.http_concurrency,
+                "cpu": min(spec.instance_memory / 2048.0, 1.0),
+                "memory": float(spec.instance_memory),
+                "startup": spec.cold_start,
+            },
+            "routing": "ideal_fifo",
+            "request_timeout": spec.request_timeout,
+            "queue_limit": spec.queue_limit,
+            "ingress_latency": spec.ingress_latency,
+            "cluster": {"mode": "autopilot"},
+            "load_balancer": "none",
+        }
+    )
+
+
+def scale_rule(
+    own: AzureFlexSpec, d: int, conc: int, push: Callable[[float, int], int], now: float
+) -> tuple[int, str]:
+    """The scale controller's instance count for `d` executions in flight or waiting (`push`:
+    the idle_timeout hold, WindowMax.push) and why."""
+    want = -(-d // conc)
+    keep = push(now, want)
+    n = min(max(keep, own.always_ready), own.max_instances)
+    why = f"{d} executions in flight or waiting / concurrency {conc} -> {want} instances"
+    if keep > want:
+        why += f"; {keep} needed within idle_timeout {own.idle_timeout:g}s"
+    if n != max(keep, own.always_ready):
+        why += f"; max_instances {own.max_instances}"
+    elif n > keep:
+        why += f"; always_ready {own.always_ready}"
+    return n, why
 
 
 class ActivityMeter:
@@ -113,25 +156,7 @@ class AzureFlexModel(SlotsModel):
     own: AzureFlexSpec
 
     def __init__(self, spec: AzureFlexSpec, ctx: RunContext) -> None:
-        kspec = KubernetesSpec.model_validate(
-            {
-                "name": spec.name,
-                "type": "kubernetes",
-                "replicas": spec.always_ready,
-                "pod": {
-                    "concurrency": spec.http_concurrency,
-                    "cpu": min(spec.instance_memory / 2048.0, 1.0),
-                    "memory": float(spec.instance_memory),
-                    "startup": spec.cold_start,
-                },
-                "routing": "ideal_fifo",
-                "request_timeout": spec.request_timeout,
-                "queue_limit": spec.queue_limit,
-                "ingress_latency": spec.ingress_latency,
-                "cluster": {"mode": "autopilot"},
-                "load_balancer": "none",
-            }
-        )
+        kspec = kubernetes_view(spec)
         super().__init__(spec, kspec, ctx)
         self.meter = ActivityMeter(spec.always_ready, ctx.duration)
 
@@ -142,21 +167,9 @@ class AzureFlexModel(SlotsModel):
 
     def _scale_controller(self, now: float) -> None:
         self._catch_up(now)
-        own = self.own
-        d = self.demand()
-        want = -(-d // self.conc)
-        keep = self.need.push(now, want)
-        n = min(max(keep, own.always_ready), own.max_instances)
-        if n == self.replicas:
-            return
-        why = f"{d} executions in flight or waiting / concurrency {self.conc} -> {want} instances"
-        if keep > want:
-            why += f"; {keep} needed within idle_timeout {own.idle_timeout:g}s"
-        if n != max(keep, own.always_ready):
-            why += f"; max_instances {own.max_instances}"
-        elif n > keep:
-            why += f"; always_ready {own.always_ready}"
-        self._scale_to(n, "azure_flex", f"scale controller: {why}")
+        n, why = scale_rule(self.own, self.demand(), self.conc, self.need.push, now)
+        if n != self.replicas:
+            self._scale_to(n, "azure_flex", f"scale controller: {why}")
 
     # -- billing meter: the rows of started executions -------------------------------------------
     def _rows(

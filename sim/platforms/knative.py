@@ -50,32 +50,38 @@ class _Shifted:
         return self.base.next() + self.shift
 
 
+def kpa_of(spec: KnativeSpec) -> KnativePodAutoscaler:
+    """The revision's KPA from its spec (also a system's Knative station's, sim.systems
+    .stations_knact)."""
+    target, total = spec.kpa_target()
+    return KnativePodAutoscaler(
+        KPASettings(
+            target=target,
+            total=total,
+            stable_window=spec.window,
+            panic_window_percentage=spec.panic_window_percentage,
+            panic_threshold_percentage=spec.panic_threshold_percentage,
+            max_scale_up_rate=spec.max_scale_up_rate,
+            max_scale_down_rate=spec.max_scale_down_rate,
+            target_burst_capacity=spec.target_burst_capacity,
+            scale_down_delay=spec.scale_down_delay,
+            activation_scale=spec.activation_scale,
+            min_scale=spec.min_scale,
+            max_scale=spec.max_scale,
+            grace_period=spec.scale_to_zero_grace_period,
+            pod_retention=spec.scale_to_zero_pod_retention_period,
+            enable_scale_to_zero=spec.enable_scale_to_zero,
+        ),
+        spec.initial_pods(),
+    )
+
+
 class KnativeModel(KubernetesModel):
     spec: KnativeSpec  # type: ignore[assignment]
 
     def __init__(self, spec: KnativeSpec, ctx: RunContext) -> None:
         super().__init__(spec, ctx)  # type: ignore[arg-type]
-        target, total = spec.kpa_target()
-        self.kpa = KnativePodAutoscaler(
-            KPASettings(
-                target=target,
-                total=total,
-                stable_window=spec.window,
-                panic_window_percentage=spec.panic_window_percentage,
-                panic_threshold_percentage=spec.panic_threshold_percentage,
-                max_scale_up_rate=spec.max_scale_up_rate,
-                max_scale_down_rate=spec.max_scale_down_rate,
-                target_burst_capacity=spec.target_burst_capacity,
-                scale_down_delay=spec.scale_down_delay,
-                activation_scale=spec.activation_scale,
-                min_scale=spec.min_scale,
-                max_scale=spec.max_scale,
-                grace_period=spec.scale_to_zero_grace_period,
-                pod_retention=spec.scale_to_zero_pod_retention_period,
-                enable_scale_to_zero=spec.enable_scale_to_zero,
-            ),
-            spec.initial_pods(),
-        )
+        self.kpa = kpa_of(spec)
         lat = spec.activator_latency
         self._serve_ov = (self.ov_const, self.ov_draw)
         self._proxy_ov = (
@@ -222,4 +228,4 @@ class KnativeModel(KubernetesModel):
         return row
 
 
-__all__ = ["KnativeModel", "KnativeSpec"]
+__all__ = ["KnativeModel", "KnativeSpec", "kpa_of"]

@@ -703,6 +703,9 @@ class PodStation(Station):
 # The station of each platform type (sim.systems.spec refuses the others); Cloud Run and Fargate
 # register theirs from sim.systems.stations_containers (imported with this module by sim.engine).
 STATIONS: dict[str, Any] = {"lambda": LambdaStation, "wasm": WasmStation, "kubernetes": PodStation}
+# Platform types whose pods run on a cluster (its node pool and bill): Knative's are Kubernetes
+# pods (sim.systems.stations_knact).
+CLUSTER_TYPES = ("kubernetes", "knative")
 
 
 # --- hops ---------------------------------------------------------------------------------------
@@ -866,11 +869,11 @@ class SystemModel(PlatformModel):
         Kafka topic's brokers; none with the placement's `nodes: at_once`."""
         if getattr(placement, "nodes", "simulated") != "simulated":
             return {}
-        # Cloud Run / Fargate / Container Apps stations are PodStations without nodes.
+        # Cloud Run / Fargate / Container Apps / Flex stations are PodStations without nodes.
         pods = [
             st
             for st in self.stations
-            if isinstance(st, PodStation) and st.spec.type == "kubernetes"
+            if isinstance(st, PodStation) and st.spec.type in CLUSTER_TYPES
         ]
         topics = [q for q in self.queues if q.spec.type == "kafka" and q.spec.platform]
         names = dict.fromkeys([st.platform for st in pods] + [q.spec.platform for q in topics])
@@ -1494,7 +1497,7 @@ class SystemModel(PlatformModel):
             total = max(wasm_usage.requests, 1)
             for st in group:
                 out[st.name] = _share(bill, st.ran / total)  # type: ignore[attr-defined]
-        clusters = {st.platform for st in self.stations if st.kind == "kubernetes"}
+        clusters = {st.platform for st in self.stations if st.spec.type in CLUSTER_TYPES}
         hosted = {
             q.spec.platform for q in self.queues if q.spec.type == "kafka" and q.spec.platform
         }

@@ -532,12 +532,34 @@ def check_system(
     _check_hops(services, placements, platform_specs, network)
 
 
-# Platform types with a system station (sim.systems.engine; sim.systems.stations_containers).
-SYSTEM_STATION_TYPES = ("lambda", "wasm", "kubernetes", "cloud_run", "fargate", "container_apps")
+# Platform types with a system station (sim.systems.engine; sim.systems.stations_containers,
+# sim.systems.stations_knact).
+SYSTEM_STATION_TYPES = (
+    "lambda", "wasm", "kubernetes", "cloud_run", "fargate", "container_apps", "knative",
+    "azure_flex",
+)  # fmt: skip
 
 
 def _station_problem(spec: Any, reads: set[str]) -> str | None:
     """Why a platform cannot host this service in a system (None: it can); `reads` as below."""
+    if spec.type == "lambda_managed":
+        return (
+            "Lambda Managed Instances in a system: not yet (the capacity provider's EC2 "
+            "launches, its scaling on CPU and consolidation are not carried into the system "
+            "engine); place the service on lambda, fargate or kubernetes"
+        )
+    if spec.type == "knative" and reads:
+        return (
+            "Knative Serving does not consume an SQS queue or a Kafka topic: Knative Eventing's "
+            "sources (KafkaSource, the AWS SQS IntegrationSource) push each message to the "
+            "service as an event (publish to the service instead), or consume the queue on "
+            "Kubernetes with KEDA"
+        )
+    if spec.type == "azure_flex" and reads:
+        return (
+            "Flex Consumption's queue triggers read Azure queues (Queue Storage, Service Bus, "
+            "Event Hubs), not an SQS queue; its Kafka trigger in a system: not yet"
+        )
     if spec.type not in SYSTEM_STATION_TYPES:
         return (
             f"type {spec.type} cannot host a service of a system yet (the types that can: "

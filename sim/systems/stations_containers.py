@@ -51,8 +51,13 @@ class ContainerStation(PodStation):
     min_ready = 0  # Container Apps: replicas at or below this many are idle-priced
     per_profile = 0.0  # Container Apps Dedicated: workload-profile instances per replica
 
-    def __init__(self, sys: Any, index: int, svc: Any, spec: Any, rng: Any, kview: Any) -> None:
+    def __init__(
+        self, sys: Any, index: int, svc: Any, spec: Any, rng: Any, kview: Any,
+        initial: int | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(sys, index, svc, kview, rng)
+        if initial is not None:  # pods at time 0 (Knative's initial scale; else kview.replicas)
+            self.pods = initial
         self.spec = spec  # the platform's own spec (hops, bills); the pod settings from kview
         self.pod = kview.pod
         self.autoscaled = self.metered = True
