@@ -242,20 +242,10 @@ PLATFORMS += [
             "node_provisioning": {"dist": "exponential", "mean": "3s"},
         },
     },
-    {
-        "name": "flex",
-        "type": "azure_flex",
-        "instance_memory": 512,
-        "max_instances": 3,
-        "idle_timeout": "5s",
-        "cold_start": {"dist": "exponential", "mean": "700ms"},
-    },
-    {"name": "flex-ar", "type": "azure_flex", "always_ready": 1, "max_instances": 2},
 ]
 CALLABLE = [
     "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc",
-    "run", "ecs", "ecs-tt", "aca", "fn-short", "fn-small-acct", "kn", "kn-nodes", "flex",
-    "flex-ar",
+    "run", "ecs", "ecs-tt", "aca", "fn-short", "fn-small-acct", "kn", "kn-nodes",
 ]  # fmt: skip
 KINDS = {p["name"]: p["type"] for p in PLATFORMS}
 
@@ -265,7 +255,7 @@ def _vias(caller: str, callee: str) -> list[str | None]:
     if KINDS[callee] == "lambda":
         gw = any(p["name"] == callee and p.get("api_gateway") for p in PLATFORMS)
         return [None, "invoke", *(["api_gateway"] if gw else [])]
-    if KINDS[callee] in ("cloud_run", "fargate", "container_apps", "knative", "azure_flex"):
+    if KINDS[callee] in ("cloud_run", "fargate", "container_apps", "knative"):
         return [None, "load_balancer"]
     return [None, "load_balancer", *(["direct"] if KINDS[caller] == "kubernetes" else [])]
 
@@ -730,8 +720,8 @@ def test_equivalence_covers_serverless_container_scaling() -> None:
         "placements": [
             {"name": "p", "services": {"s0": "ecs-tt", "s1": "run", "w0": "ecs"}},
             {"name": "p2", "services": {"s0": "ecs", "s1": "aca", "w0": "ecs-tt"}},
-            {"name": "p3", "services": {"s0": "flex", "s1": "kn", "w0": "ecs"}},
-            {"name": "p4", "services": {"s0": "kn-nodes", "s1": "flex-ar", "w0": "ecs"}},
+            {"name": "p3", "services": {"s0": "ecs", "s1": "kn", "w0": "ecs"}},
+            {"name": "p4", "services": {"s0": "kn-nodes", "s1": "run", "w0": "ecs"}},
         ],
     }
     _same(data)
@@ -740,12 +730,10 @@ def test_equivalence_covers_serverless_container_scaling() -> None:
         fast = run_one(sc, p, 0, ROOT, keep_all_rows=True)
         ref = run_one(sc, p, 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
         assert_same_system(fast, ref)
-        if p == "p3":  # the KPA up (panic) and back down; Flex out and in
+        if p == "p3":  # the KPA up (panic) and back down
             kpa = [d for d in fast.decisions if d.kind == "s1:kpa"]
             assert any(d.after > d.before for d in kpa) and any(d.after < d.before for d in kpa)
             assert kpa[0].before == 0 and kpa[0].time_s % 2 > 0, kpa  # poked: not at a tick
-            flex = [d for d in fast.decisions if d.kind == "s0:azure_flex"]
-            assert any(d.after < d.before for d in flex), flex
         if p == "p4":  # Knative pods Pending on the node pool (one pod per m5.large)
             assert any(d.kind == "s0:kpa" and d.after > d.before for d in fast.decisions)
             assert any(d.kind == "nodes:kn-nodes" for d in fast.decisions)

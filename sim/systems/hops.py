@@ -82,9 +82,8 @@ class NetworkSpec(Strict):
 
 # Services reached over HTTPS at their platform's front end (Cloud Run's Google Front End, an
 # ECS service's ALB, Container Apps' Envoy ingress, Knative's ingress gateway (Kourier / Istio:
-# cluster-local calls go through it too), the Flex front end): `via: load_balancer`, its
-# ingress_latency.
-FRONT_END_TYPES = ("cloud_run", "fargate", "container_apps", "knative", "azure_flex")
+# cluster-local calls go through it too)): `via: load_balancer`, its ingress_latency.
+FRONT_END_TYPES = ("cloud_run", "fargate", "container_apps", "knative")
 
 
 def default_via(caller: Any, callee: Any) -> str:

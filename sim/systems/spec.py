@@ -536,7 +536,6 @@ def check_system(
 # sim.systems.stations_knact).
 SYSTEM_STATION_TYPES = (
     "lambda", "wasm", "kubernetes", "cloud_run", "fargate", "container_apps", "knative",
-    "azure_flex",
 )  # fmt: skip
 
 
@@ -555,10 +554,12 @@ def _station_problem(spec: Any, reads: set[str]) -> str | None:
             "service as an event (publish to the service instead), or consume the queue on "
             "Kubernetes with KEDA"
         )
-    if spec.type == "azure_flex" and reads:
+    if spec.type == "azure_flex":
         return (
-            "Flex Consumption's queue triggers read Azure queues (Queue Storage, Service Bus, "
-            "Event Hubs), not an SQS queue; its Kafka trigger in a system: not yet"
+            "Flex Consumption in a system: not yet (it bills each instance's activity periods, "
+            "at least 1 s and rounded up to 100 ms, and a system's stations do not track which "
+            "instance runs an execution, so its bill would be wrong); its queue triggers read "
+            "Azure queues, not SQS"
         )
     if spec.type not in SYSTEM_STATION_TYPES:
         return (

@@ -1,6 +1,6 @@
-"""System stations for Knative Serving and Azure Functions Flex Consumption (issue 17).
+"""The system station for Knative Serving (issue 17).
 
-Both are ContainerStations (sim.systems.stations_containers: one FIFO in front of every pod's or
+It is a ContainerStation (sim.systems.stations_containers: one FIFO in front of every pod's or
 instance's slots, a new one ready after its start-up, the newest removed first) with the single-
 service kernels' controllers, not copies of them:
 
@@ -15,17 +15,11 @@ service kernels' controllers, not copies of them:
   `queue_limit`) until a pod is ready. The pods are Kubernetes pods: on a `cluster.mode: nodes`
   platform they go through the system's node pool (sim.systems.nodes) and the platform's cluster
   bill is split over its services like a Kubernetes platform's.
-- Flex (`type: azure_flex`): instances with perInstanceConcurrency slots, the kernel's
-  `scale_rule` every `scale_period` (ceil(executions in flight or waiting / concurrency), held
-  for `idle_timeout`, between always_ready and max_instances), held at the front end at zero.
-
 Deviations from the single-service kernels (docs/model.md §18.4): Knative's per-pod queue-proxy
 queues in serve mode and the throttler's pod pick are one FIFO (least outstanding, idealised);
-timeoutSeconds is not enforced (the caller's client timeout bounds the wait). Flex's activity
-meter reads instances with >= 1 execution as min(in service, ready), the always-ready ones
-first; the 1 s minimum and 100 ms rounding per activity period are not applied (no per-instance
-ids in the shared FIFO), and executions split between always-ready and on-demand in proportion
-to their active seconds (ASSUMPTION; exact with always_ready 0, the default).
+timeoutSeconds is not enforced (the caller's client timeout bounds the wait). Azure Flex
+Consumption is refused in a system (sim.systems.spec): its bill needs each instance's activity
+periods, which the shared FIFO does not track.
 """
 
 from __future__ import annotations
@@ -36,12 +30,8 @@ from typing import Any
 import simpy
 
 import sim.platforms.autoscaling.kpa as K
-from sim.platforms.azure_flex import kubernetes_view, scale_rule
 from sim.platforms.base import every
 from sim.platforms.knative import kpa_of
-from sim.platforms.slots import WindowMax
-from sim.pricing.azure_flex import AzureFlexUsage, azure_flex_bill
-from sim.pricing.tables import Bill
 from sim.systems.engine import STATIONS, Proc
 from sim.systems.stations_containers import ContainerStation
 
@@ -103,52 +93,4 @@ class KnativeStation(ContainerStation):
             self.scale_to(d.scale, now, "kpa", f"{mode}: {d.reason} [ebc {d.ebc:g}]")
 
 
-class AzureFlexStation(ContainerStation):
-    """A Flex Consumption app's HTTP scale group: perInstanceConcurrency slots per instance."""
-
-    kind = "azure_flex"
-    hold_at_zero = True  # the front end holds a request for a cold start
-
-    def __init__(self, sys: Any, index: int, svc: Any, spec: Any, rng: Any) -> None:
-        super().__init__(sys, index, svc, spec, rng, kubernetes_view(spec))
-        self.always_ready = spec.always_ready
-        self.need = WindowMax(spec.idle_timeout)
-        self.act_acc = 0.0  # instance-seconds with >= 1 execution in flight
-        self.ar_act_acc = 0.0  # ... of the always-ready instances
-
-    def _m(self, now: float) -> None:
-        dt = now - self.m_t
-        if dt > 0:
-            act = min(self.busy, self.pods)
-            self.act_acc += act * dt
-            self.ar_act_acc += min(act, self.always_ready) * dt
-        ContainerStation._m(self, now)
-
-    def control(self, env: simpy.Environment) -> None:
-        env.process(every(env, self.spec.scale_period, self._scale))
-
-    def _scale(self, now: float) -> None:
-        d = self.busy + len(self.waiting[0])
-        n, why = scale_rule(self.spec, d, self.conc, self.need.push, now)
-        if n != self.replicas:
-            self.scale_to(n, now, "azure_flex", f"scale controller: {why}")
-
-    def own_bill(self, end: float, month_s: float | None) -> Bill:
-        s = self.spec
-        self._m(end)
-        ar = self.ar_act_acc
-        od = self.act_acc - ar
-        n_ar = round(self.calls_in * ar / self.act_acc) if self.act_acc > 0 else 0
-        usage = AzureFlexUsage(
-            window_s=end,
-            memory_mb=float(s.instance_memory),
-            always_ready=s.always_ready,
-            on_demand_active_s=od,
-            always_ready_active_s=ar,
-            on_demand_executions=self.calls_in - n_ar,
-            always_ready_executions=n_ar,
-        )
-        return azure_flex_bill(usage, month_s=month_s, ops=s.ops, ops_profile=s.ops_profile)
-
-
-STATIONS.update(knative=KnativeStation, azure_flex=AzureFlexStation)
+STATIONS.update(knative=KnativeStation)
