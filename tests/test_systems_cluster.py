@@ -321,7 +321,7 @@ def test_empty_node_goes_after_consolidate_after_and_validation_by_hand() -> Non
     assert worker["nodes"] == pytest.approx((gone - 30) / 3600 * M5_XLARGE * windows, abs=0.005)
 
 
-# --- per-pod placement and consolidation of underutilised nodes ------------------------------------
+# --- per-pod placement and consolidation of underutilised nodes ---------------------------------
 def _consolidation(second: list[str] | None = None, **cluster: Any) -> dict:
     """_keda_workers with KEDA 2..6 pods (queueLength 2), 12 one-minute jobs at 1 s (published at
     1.001 s), a 10-minute visibility timeout (no redelivery) and 30 minutes. Pods A, B start on node
