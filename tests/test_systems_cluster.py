@@ -415,3 +415,117 @@ def test_consolidation_is_the_same_in_the_reference() -> None:
         assert fast.extra["system"]["nodes"]["workers"]["nodes_drained"] == 1
         assert_same_system(fast, ref)
         assert fast.extra["system"]["nodes"] == ref.extra["system"]["nodes"]
+
+
+# --- spot capacity inside a system -------------------------------------------------------------
+SPOT_AWS = 0.50  # spot / on-demand (prices.yaml spot.aws.price_ratio)
+
+
+def test_spot_notice_drains_the_node_and_bills_spot_to_the_cent() -> None:
+    """The same pods on an all-spot pool (share 1) with one notice at 100 s (a trace: it hits
+    the oldest spot node, node 0). AWS: 120 s notice, 30 s grace. At 100 s node 0 is cordoned,
+    A, B, C are deleted and replaced (3 reschedules); the replacements find no room (node 1 is
+    full) -> node 2 launched at 100 s (ready 160 s). A and B finish their jobs at 121.001 s, C
+    at 140 s: still busy at the grace's end (130 s), so one slot is cut and node 0 goes at 130 s.
+    Jobs (published 1.001 s): 0, 0, 18.999, 60 x 2, 78.999 x 4; the 3 left wait for D, E, F until
+    140 s (138.999 each). Nodes: 0-130, 15-465 (consolidated as before), 100-1800 s = 2,280
+    spot node-seconds; exposed to notices 100 + 450 + 1,700 = 2,250 s.
+    Bill (the worker is the only pod service on `workers`): 2,280 / 3,600 h x $0.192 x 0.50 x
+    (730 h / 30 min = 1,460 windows) = $88.77 on `spot_nodes`, no on-demand `nodes`."""
+    run = _run(_consolidation(spot={"interruptions": ["100s"]}))
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert (nodes["spot_notices"], nodes["spot_reschedules"], nodes["spot_slots_cut"]) == (1, 3, 1)
+    assert [d.time_s for d in run.decisions if "spot interruption notice" in d.reason] == [100.0]
+    assert [d.time_s for d in run.decisions if "grace period over" in d.reason] == [130.0]
+    assert nodes["spot_node_hours"] == pytest.approx(2280 / 3600)
+    assert nodes["spot_exposure_hours"] == pytest.approx(2250 / 3600)
+    q = run.extra["system"]["queues"]["jobs"]
+    waits = 18.999 + 2 * 60 + 4 * 78.999 + 3 * 138.999
+    assert q["time_in_queue_ms"]["mean"] * 12 / 1000 == pytest.approx(waits, abs=1e-6)
+    bill = run.extra["system"]["services"]["worker"]["monthly_breakdown_usd"]
+    spot = 2280 / 3600 * M5_XLARGE * SPOT_AWS * (MONTH_H * 3600 / 1800)
+    assert spot == pytest.approx(88.768, abs=1e-9)
+    assert bill["spot_nodes"] == pytest.approx(88.77, abs=0.005)
+    assert bill.get("nodes", 0.0) == 0.0
+
+
+def _spot_pool(rate: float, hours: int, **spot: Any) -> dict:
+    """KEDA workers held at 3 pods (min = max = 3) filling one m5.xlarge spot node; nodes ready at
+    once (provisioning 0 s), so every notice finds a ready node: it is drained, its 3 idle pods
+    replaced on a new node at once, and the old node goes at once (empty). One node is alive at
+    every moment: spot node-hours = exposure = the run's hours."""
+    data = _keda_workers(node_provisioning="0s", spot={"interruptions_per_node_hour": rate, **spot})
+    k = data["platforms"][1]["keda"]
+    k["minReplicaCount"] = k["maxReplicaCount"] = 3
+    data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 3}}]}
+    data["duration"] = f"{hours}h"
+    data["services"][1]["handler"] = "1s"
+    return data
+
+
+def test_spot_interruptions_follow_the_rate_within_the_ci() -> None:
+    """rate 2 per node-hour over 50 node-hours: notices ~ Poisson(100), within 4 sd (40); each
+    reschedules the node's 3 pods; node-hours exactly 50 (one node at every moment)."""
+    run = _run(_spot_pool(2.0, 50))
+    nodes = run.extra["system"]["nodes"]["workers"]
+    n = nodes["spot_notices"]
+    assert abs(n - 100) <= 4 * math.sqrt(100), n
+    assert nodes["spot_reschedules"] == 3 * n
+    assert nodes["launched"] == n + 1
+    assert nodes["spot_node_hours"] == pytest.approx(50.0)
+    assert nodes["spot_exposure_hours"] == pytest.approx(50.0)
+    assert nodes["node_hours"] == pytest.approx(50.0)
+
+
+def test_mixed_pool_on_demand_base_is_never_interrupted() -> None:
+    """on_demand_base 1, share 1: the first node is on-demand: no notice, no spot node-hours, the
+    whole bill on `nodes` (MixedInstancesPolicy's OnDemandBaseCapacity)."""
+    run = _run(_spot_pool(2.0, 5, on_demand_base=1))
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert (nodes["spot_notices"], nodes["spot_node_hours"]) == (0, 0.0)
+    bill = run.extra["system"]["services"]["worker"]["monthly_breakdown_usd"]
+    assert bill.get("spot_nodes", 0.0) == 0.0 and bill["nodes"] > 0
+
+
+def test_spot_shortage_falls_back_to_on_demand() -> None:
+    """unavailable 1: every spot launch finds no capacity and Karpenter launches on-demand: the
+    initial node included, so nothing is ever interrupted."""
+    run = _run(_spot_pool(2.0, 5, unavailable=1.0))
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert (nodes["spot_notices"], nodes["spot_fallbacks"], nodes["launched"]) == (0, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda d: d["platforms"][0]["cluster"].update(spot={}), "fixed Deployment on spot"),
+        (lambda d: d["placements"][0].update(nodes="at_once"), "spot nodes are simulated"),
+    ],
+    ids=["fixed_deployment", "at_once"],
+)
+def test_spot_in_a_system_refuses_what_it_cannot_simulate(change: Any, key: str) -> None:
+    from sim.errors import InputError
+
+    data = _spot_pool(2.0, 1)
+    change(data)
+    with pytest.raises(InputError, match=key):
+        make_scenario(data)
+
+
+def test_spot_is_the_same_in_the_reference() -> None:
+    from test_systems_equivalence import assert_same_system
+
+    from sim.validation.reference import ReferenceSystem
+
+    for spot in (
+        {"interruptions": ["100s"]},
+        {"interruptions_per_node_hour": 3, "drain_on_notice": False},
+        {"interruptions_per_node_hour": 2, "share": 0.5, "unavailable": 0.5},
+    ):
+        data = _consolidation(["466s"], spot=spot)
+        data["platforms"][1]["pod"]["startup"] = "5.3s"  # off the 5 s sampling grid
+        sc = make_scenario(data)
+        fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
+        ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+        assert_same_system(fast, ref)
+        assert fast.extra["system"]["nodes"] == ref.extra["system"]["nodes"]

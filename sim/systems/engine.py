@@ -442,6 +442,7 @@ class PodStation(Station):
         self.start_nodes: list[Any] = []
         self.drain_q: deque[list[Any]] = deque()
         self.void: dict[float, int] = {}
+        self.orphan = 0  # busy slots of pods killed with their spot node (no node to free)
         self.ps_acc, self.ps_t = 0.0, 0.0  # pod-seconds so far, and when last counted
         if self.autoscaled:
             self.pods = (
@@ -483,7 +484,7 @@ class PodStation(Station):
         if self.owed:  # the slot of a removed pod: gone
             self.owed -= 1
             self.busy -= 1
-            if self.drain_q:
+            if self.drain_q or self.orphan:
                 self._repay(now)
             return
         q = self.waiting[slot]
@@ -738,6 +739,9 @@ class PodStation(Station):
         """A busy slot of a deleted pod is done (or taken over by a new pod): the oldest
         deleted pod's; it leaves its node with its last. ASSUMPTION: the shared FIFO of slots
         does not say which pod a request is on, so deleted pods finish in deletion order."""
+        if self.orphan:
+            self.orphan -= 1
+            return
         head = self.drain_q[0]
         head[1] -= 1
         if head[1] == 0:
@@ -765,6 +769,15 @@ class PodStation(Station):
         if k:
             self.sys.pods_changed(self.platform, now)
 
+    def abandon(self, node: Any) -> int:
+        """`node` is gone (spot) with deleted pods still busy on it: their slots stay busy until
+        their requests end (ASSUMPTION: not cut short), with no node to free. Returns them."""
+        cut = sum(b for n, b in self.drain_q if n is node)
+        if cut:
+            self.drain_q = deque(e for e in self.drain_q if e[0] is not node)
+            self.orphan += cut
+        return cut
+
     def _ready(self, scheduled: Any) -> None:
         self._count(self.sys.now)
         if self.void.get(scheduled):  # a starting pod deleted before it was ready
@@ -787,7 +800,7 @@ class PodStation(Station):
         for _ in range(self.conc):
             if self.owed:  # a busy slot of a removed pod carries on as this pod's
                 self.owed -= 1
-                if self.drain_q:
+                if self.drain_q or self.orphan:
                     self._repay(now)
                 continue
             q = self.waiting[0]
@@ -991,8 +1004,9 @@ class SystemModel(PlatformModel):
                 continue
             mine = [st for st in pods if st.platform == name]
             fixed = self._broker_pods(name)
-            draws = DrawBuffer(spec.cluster.node_provisioning, substream(rng, 800 + name_key(name)))
-            pool = Nodes(self, spec, fixed, mine, draws)
+            prng = substream(rng, 800 + name_key(name))
+            draws = DrawBuffer(spec.cluster.node_provisioning, prng)
+            pool = Nodes(self, spec, fixed, mine, draws, prng)  # (spot: substreams of prng)
             for st in mine:
                 st.nodes = pool
             pools[name] = pool
@@ -1689,11 +1703,12 @@ class SystemModel(PlatformModel):
         c = spec.cluster
         group = [st for st in self.stations if st.platform == name]
         topics = self._hosted(name)
+        lives: list[Any]
         if name in self.node_pools:  # the simulated nodes' lives
             lives = self.node_pools[name].usage(self.end)
         else:
             lives = self._ideal_nodes(name, NodePool(spec, self._broker_pods(name)))
-        nodes = [NodeUsage(c.node, a, b) for a, b in lives]
+        nodes = [NodeUsage(c.node, *life) for life in lives]  # (start, end[, spot])
         usage = KubernetesUsage(
             window_s=self.end,
             requests=sum(st.lb_requests for st in group),  # type: ignore[attr-defined]
@@ -1708,6 +1723,7 @@ class SystemModel(PlatformModel):
             free_tier=spec.free_tier,
             settings=spec.cost,
             month_s=self.ctx.month_s,
+            spot_price=c.spot.price if c.spot is not None else None,
         )
         cpu = float(spec.pod.cpu)
         names = [st.name for st in group] + [f"queue:{q.name}" for q in topics]

@@ -80,8 +80,10 @@ class _Node:
         "id",
         "last_event",
         "launched",
+        "noticed",
         "pods",
         "ready",
+        "spot",
         "unneeded",
     )
 
@@ -94,6 +96,8 @@ class _Node:
         self.end: float | None = None
         self.last_event = launched  # Karpenter's consolidateAfter counts from the last change
         self.unneeded: float | None = None  # the Cluster Autoscaler's mark
+        self.spot = False  # spot capacity (the spot price; can be interrupted)
+        self.noticed: float | None = None  # its spot interruption notice
 
 
 def log_rank(now: float, t: float) -> int:
@@ -131,10 +135,35 @@ class Nodes:
     are SimPy events too, so both engines see the same Pending delays and decision times."""
 
     def __init__(
-        self, sys: Any, spec: Any, fixed: list[tuple[float, float]], stations: list[Any], draws: Any
+        self,
+        sys: Any,
+        spec: Any,
+        fixed: list[tuple[float, float]],
+        stations: list[Any],
+        draws: Any,
+        rng: Any = None,
     ) -> None:
         c = spec.cluster
         self.sys, self.spec, self.cluster = sys, spec, c
+        self.spot = c.spot  # `cluster.spot`: a mixed on-demand + spot pool (rng: its streams)
+        self.spot_notices = 0
+        self.spot_reschedules = 0  # pods replaced because their spot node was interrupted
+        self.spot_cut = 0  # busy slots on a reclaimed / killed pod (requests NOT cut: they end)
+        self.spot_fallbacks = 0  # spot launches that went on-demand (no spot capacity)
+        self.short_until = -1e18  # Karpenter's unavailable-offerings cache
+        if self.spot is not None:
+            from sim.platforms.base import substream  # (numpy / simpy: not at import)
+
+            sp = self.spot
+            provider = sp.provider(c.control_plane)
+            self.notice = sp.notice if sp.notice is not None else K.SPOT_NOTICE_S[provider]
+            grace = sp.grace if sp.grace is not None else K.SPOT_GRACE_S[provider]
+            self.grace = min(grace, self.notice)
+            self.spot_rng = substream(rng, K.SPOT_STREAM)
+            self.cap_rng = substream(rng, K.SPOT_CAPACITY_STREAM)
+            for t in sorted(sp.interruptions or ()):  # a trace: the oldest spot node running
+                if t < sys.end:
+                    self._after(t, self._trace_hit, None)
         pool = NodePool(spec, fixed)
         self.per_node = pool.per_node
         self.min_nodes = int(c.min_nodes)
@@ -169,9 +198,95 @@ class Nodes:
 
     def _launch(self, now: float, ready: bool, cap: int | None = None) -> _Node:
         node = _Node(len(self.nodes), now, self.per_node if cap is None else cap, ready)
+        sp = self.spot
+        if sp is not None:  # capacity type as the kernel's `_launch` / `_spot_capacity`
+            running = [n for n in self.alive if not n.cordoned]
+            node.spot = sum(1 for x in running if not x.spot) >= sp.on_demand_for(len(running) + 1)
+            if node.spot and self._short(now):
+                node.spot = False
+                self.spot_fallbacks += 1
+            if node.spot and sp.interruptions is None and sp.interruptions_per_node_hour > 0:
+                # a Poisson process per node: the first notice after an exponential
+                t = now + self.spot_rng.exponential(3600.0 / sp.interruptions_per_node_hour)
+                if t < self.sys.end:
+                    self._after(t - now, self._notice, node)
         self.nodes.append(node)
         self.alive.append(node)
         return node
+
+    # -- spot ------------------------------------------------------------------------------------
+    def _short(self, now: float) -> bool:
+        """No spot capacity for this launch (Karpenter falls back to on-demand at once), as the
+        kernel's `_spot_short`: the unavailable-offerings cache, a window, or a draw."""
+        sp = self.spot
+        if not sp.short_capacity():
+            return False
+        if now < self.short_until:
+            return True
+        short = any(lo <= now < hi for lo, hi in sp.unavailable_during or ())
+        if not short and sp.unavailable > 0:
+            short = self.cap_rng.random() < sp.unavailable
+        if short:
+            self.short_until = now + sp.unavailable_ttl
+        return short
+
+    def _trace_hit(self, _: Any) -> None:
+        node = next((n for n in self.alive if n.spot and n.noticed is None), None)
+        if node is not None:
+            self._notice(node)
+
+    def _notice(self, node: _Node) -> None:
+        """The interruption notice (AWS 2 min, GCP 30 s), as the kernel's `_spot_notice`: with
+        `drain_on_notice` the node is drained at once (its pods replaced elsewhere), pods still
+        busy after the grace are killed; the node goes at the end of the notice (or when empty).
+        A node still launching goes at once and its room is launched again."""
+        now = self.sys.env.now
+        if node.end is not None or node.noticed is not None:
+            return
+        node.noticed = now
+        self.spot_notices += 1
+        if not node.ready:
+            self._remove(node, now, "spot interruption before it was ready")
+            self._schedule(now)
+            return
+        if self.spot.drain_on_notice:
+            self.spot_reschedules += node.pods - node.draining
+            self._drain(node, now, f"spot interruption notice, {self.notice:g}s")
+            if node.end is None and self.grace < self.notice:
+                self._after(self.grace, self._kill, (node, "grace period over"))
+        self._after(self.notice, self._kill, (node, "spot instance reclaimed"))
+
+    def _kill(self, arg: tuple[_Node, str]) -> None:
+        """The pods still on the node are killed: active ones (no handler) are replaced; the
+        busy slots of deleted pods are counted (ASSUMPTION, not the kernel's: their requests are
+        not cut short, they end as if the pod had finished them). The node goes."""
+        node, why = arg
+        now = self.sys.env.now
+        if node.end is not None:
+            return
+        node.cordoned = True
+        self.spot_reschedules += node.pods - node.draining
+        for st in self.stations:
+            st.evict(node, now)
+            self.spot_cut += st.abandon(node)
+        node.pods = node.draining = 0
+        self._remove(node, now, why)
+        self._schedule(now)
+
+    def spot_exposure_hours(self, end: float) -> float:
+        """Spot node-hours exposed to interruption: launch to notice, removal or the end."""
+        return (
+            sum(
+                min(
+                    n.noticed if n.noticed is not None else (n.end if n.end is not None else end),
+                    end,
+                )
+                - n.launched
+                for n in self.nodes
+                if n.spot
+            )
+            / 3600.0
+        )
 
     # -- pods ------------------------------------------------------------------------------------
     def request(self, st: Any, now: float) -> None:
@@ -374,24 +489,36 @@ class Nodes:
             )
         )
 
-    def usage(self, end: float) -> list[tuple[float, float]]:
-        """(launched, end) of every node, for the bill."""
-        return [(n.launched, n.end if n.end is not None else end) for n in self.nodes]
+    def usage(self, end: float) -> list[tuple[float, float, bool]]:
+        """(launched, end, spot) of every node, for the bill."""
+        return [(n.launched, n.end if n.end is not None else end, n.spot) for n in self.nodes]
 
     def stats(self, end: float) -> dict[str, Any]:
         """`system.nodes.<platform>` of one replication."""
         lives = self.usage(end)
         peak, alive = 0, 0
-        for _, d in sorted([(a, 1) for a, _ in lives] + [(b, -1) for _, b in lives if b < end]):
+        for _, d in sorted(
+            [(a, 1) for a, _, _ in lives] + [(b, -1) for _, b, _ in lives if b < end]
+        ):
             alive += d
             peak = max(peak, alive)
-        return {
+        out = {
             "launched": len(self.nodes),
             "nodes_peak": peak,
-            "node_hours": sum(b - a for a, b in lives) / 3600.0,
+            "node_hours": sum(b - a for a, b, _ in lives) / 3600.0,
             "pods_pending": len(self.waits),
             "pending_s": list(self.waits),  # each Pending pod's wait for a node
             "pending_max_s": max(self.waits, default=0.0),
             "nodes_drained": self.drained,  # consolidation of underutilised nodes
             "pods_evicted": self.evicted,  # pods moved off drained nodes (each replaced)
         }
+        if self.spot is not None:
+            out |= {
+                "spot_node_hours": sum(b - a for a, b, s in lives if s) / 3600.0,
+                "spot_exposure_hours": self.spot_exposure_hours(end),
+                "spot_notices": self.spot_notices,
+                "spot_reschedules": self.spot_reschedules,
+                "spot_slots_cut": self.spot_cut,
+                "spot_fallbacks": self.spot_fallbacks,
+            }
+        return out
