@@ -6,7 +6,8 @@ for the whole run). A node's allocatable room is its vCPU and memory minus `syst
 in the Kubernetes kernel (sim.platforms.kubernetes); the brokers go first-fit in launch order (the
 kernel's placement rule), the service pods (all of the platform's `pod` size) in the room left.
 - `Nodes`: the simulated pool (placement `nodes: simulated`, the default): Pending pods, node
-  provisioning, scale-down of empty nodes (docs/model.md 18.5).
+  provisioning, each pod on its node, scale-down of empty nodes, consolidation of underutilised
+  ones, spot capacity and its interruptions (docs/model.md 18.5).
 - `NodePool`: the idealised count (placement `nodes: at_once`): the nodes a moment needs for the
   pods running then, at least `min_nodes`, each billed while it is needed.
 Light (sim.systems.spec reaches it to check a broker fits): the price table only.
@@ -509,7 +510,7 @@ class Nodes:
             "pods_pending": len(self.waits),
             "pending_s": list(self.waits),  # each Pending pod's wait for a node
             "pending_max_s": max(self.waits, default=0.0),
-            "nodes_drained": self.drained,  # consolidation of underutilised nodes
+            "nodes_drained": self.drained,  # by consolidation or a spot notice
             "pods_evicted": self.evicted,  # pods moved off drained nodes (each replaced)
         }
         if self.spot is not None:
