@@ -307,6 +307,7 @@ def test_empty_node_goes_after_consolidate_after_and_validation_by_hand() -> Non
     data = _keda_workers(min_nodes=0, consolidate_after="25s", node_autoscaler="karpenter")
     data["platforms"][1]["keda"]["maxReplicaCount"] = 3
     data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 6}}]}
+    data["queues"][0]["visibility_timeout"] = "10m"  # no redelivery of the one-minute jobs
     data["duration"] = "30m"
     run = _run(data)
     scale = [(d.time_s, d.after) for d in run.decisions if d.kind.startswith("worker:")]
@@ -321,3 +322,213 @@ def test_empty_node_goes_after_consolidate_after_and_validation_by_hand() -> Non
     worker = run.extra["system"]["services"]["worker"]["monthly_breakdown_usd"]
     windows = MONTH_H * 3600 / 1800
     assert worker["nodes"] == pytest.approx((gone - 30) / 3600 * M5_XLARGE * windows, abs=0.005)
+
+
+# --- per-pod placement and consolidation of underutilised nodes ---------------------------------
+def _consolidation(second: list[str] | None = None, **cluster: Any) -> dict:
+    """_keda_workers with KEDA 2..6 pods (queueLength 2), 12 one-minute jobs at 1 s (published at
+    1.001 s), a 10-minute visibility timeout (no redelivery) and 30 minutes. Pods A, B start on node
+    0 (ready at 0); at 15 s the HPA asks 4: C goes on node 0 (ready 20 s), D Pending -> node 1
+    launched at 15 s (ready 75 s); at 30 s 6: E, F Pending; D, E, F placed at 75 s, ready at 80 s.
+    All jobs end by 200 s; the HPA's scale-down stabilisation (300 s) then takes 6 -> 5 at 375 s,
+    -> 4 at 435 s, -> 2 at 450 s (its own arithmetic, tested elsewhere; read from the decisions)."""
+    data = _keda_workers(**cluster)
+    k = data["platforms"][1]["keda"]
+    k["minReplicaCount"], k["maxReplicaCount"] = 2, 6
+    k["triggers"][0]["metadata"]["queueLength"] = "2"
+    data["queues"][0]["visibility_timeout"] = "10m"
+    arrivals = [{"batch": {"at": ["1s"], "size": 12}}]
+    if second:
+        arrivals.append({"batch": {"at": second, "size": 2}})
+    data["workload"] = {"arrivals": arrivals}
+    data["duration"] = "30m"
+    return data
+
+
+def _scale_downs(run: Any) -> list[tuple[float, int]]:
+    return [(d.time_s, d.after) for d in run.decisions if d.kind == "worker:keda_hpa"][2:]
+
+
+def test_underutilised_node_is_consolidated_and_its_pod_restarts_by_hand() -> None:
+    """Which pod each scale-down deletes is the ReplicaSet's rank (ActivePodsWithRanks, as the
+    kernel): more pods of the set on the same node first, then the more recently ready in log2(ns)
+    buckets, then the pod id. 375 s: 3 + 3 pods, C (ready 20 s, age 2^38.4 ns) and D, E, F (80 s,
+    2^38.1) share bucket 38 ahead of A, B (ready long ago); id order: C goes (node 0: 2). 435 s:
+    node 1 has more: D. 450 s: 2 + 2, E (bucket 38) before A, B: E; then node 0 has more: A.
+    Left: B on node 0, F on node 1, one pod each, idle.
+    Karpenter (consolidate_after 0, WhenEmptyOrUnderutilized): its look at 450 s (after the HPA's
+    sync of that instant, scheduled earlier) finds both nodes movable (1 pod, 2 free places on the
+    other); the fewest pods, then launch order: node 0. Validated 15 s later: at 465 s node 0 is
+    cordoned, B evicted, its replacement B' placed on node 1 at once and ready at 470 s (5 s
+    start-up); B is idle, so node 0 goes at 465 s. Node-seconds 465 + (1800 - 15) = 2,250.
+    Two more jobs at 466 s (published 466.001 s): F takes one at once, the other waits for B' until
+    470 s: 3.999 s. With the old pool (no consolidation) B would take it at once."""
+    run = _run(_consolidation(["466s"]))
+    assert _scale_downs(run) == [(375.0, 5), (435.0, 4), (450.0, 2)]
+    drains = [(d.time_s, d.reason) for d in run.decisions if "drained (" in d.reason]
+    assert [t for t, _ in drains] == [465.0] and drains[0][1].startswith("node 0 cordoned")
+    removed = [d.time_s for d in run.decisions if d.reason.startswith("node 0 removed: drained")]
+    assert removed == [465.0]
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert (nodes["nodes_drained"], nodes["pods_evicted"]) == (1, 1)
+    assert nodes["node_hours"] == pytest.approx(2250 / 3600)
+    # time in queue: 0, 0, 18.999, 60 x 2, 78.999 x 4, 120 x 2, 138.999; then 0 and 3.999
+    first = 18.999 + 2 * 60 + 4 * 78.999 + 2 * 120 + 138.999
+    q = run.extra["system"]["queues"]["jobs"]
+    assert q["deleted"] == 14
+    assert q["time_in_queue_ms"]["mean"] * 14 / 1000 == pytest.approx(first + 3.999, abs=1e-6)
+
+
+def test_cluster_autoscaler_drains_a_node_under_the_utilisation_threshold_by_hand() -> None:
+    """The same pods under the Cluster Autoscaler (scale_down_after 60 s, delay after add 60 s):
+    2 pods of 1 vCPU on 3.93 allocatable is 0.509, not below 0.5; one pod (0.254) is. From the
+    450 s look both nodes are unneeded (their pod fits on the other); at 510 s (60 s later, long
+    after the 15 s scale-up) the first in launch order, node 0, is drained, one at a time; its
+    idle pod leaves at once. Node-seconds 510 + 1,785 = 2,295."""
+    run = _run(_consolidation(node_autoscaler="cluster-autoscaler", **_CA_FAST))
+    assert _scale_downs(run) == [(375.0, 5), (435.0, 4), (450.0, 2)]
+    drains = [d.time_s for d in run.decisions if "drained (requests below 0.5" in d.reason]
+    assert drains == [510.0]
+    assert run.extra["system"]["nodes"]["workers"]["node_hours"] == pytest.approx(2295 / 3600)
+
+
+_CA_FAST = {"scale_down_after": "60s", "scale_down_delay_after_add": "60s"}
+
+
+def test_when_empty_policy_keeps_underutilised_nodes() -> None:
+    """consolidation_policy WhenEmpty: no node is empty (B and F stay), so both live to the end:
+    1,800 + 1,785 node-seconds, no drain."""
+    run = _run(_consolidation(consolidation_policy="WhenEmpty"))
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert nodes["nodes_drained"] == 0
+    assert nodes["node_hours"] == pytest.approx(3585 / 3600)
+
+
+def test_consolidation_is_the_same_in_the_reference() -> None:
+    from test_systems_equivalence import assert_same_system
+
+    from sim.validation.reference import ReferenceSystem
+
+    for cluster in ({}, {"node_autoscaler": "cluster-autoscaler", **_CA_FAST}):
+        data = _consolidation(["466s"], **cluster)
+        data["platforms"][1]["pod"]["startup"] = "5.3s"  # off the 5 s sampling grid
+        sc = make_scenario(data)
+        fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
+        ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+        assert fast.extra["system"]["nodes"]["workers"]["nodes_drained"] == 1
+        assert_same_system(fast, ref)
+        assert fast.extra["system"]["nodes"] == ref.extra["system"]["nodes"]
+
+
+# --- spot capacity inside a system -------------------------------------------------------------
+SPOT_AWS = 0.50  # spot / on-demand (prices.yaml spot.aws.price_ratio)
+
+
+def test_spot_notice_drains_the_node_and_bills_spot_to_the_cent() -> None:
+    """The same pods on an all-spot pool (share 1) with one notice at 100 s (a trace: it hits
+    the oldest spot node, node 0). AWS: 120 s notice, 30 s grace. At 100 s node 0 is cordoned,
+    A, B, C are deleted and replaced (3 reschedules); the replacements find no room (node 1 is
+    full) -> node 2 launched at 100 s (ready 160 s). A and B finish their jobs at 121.001 s, C
+    at 140 s: still busy at the grace's end (130 s), so one slot is cut and node 0 goes at 130 s.
+    Jobs (published 1.001 s): 0, 0, 18.999, 60 x 2, 78.999 x 4; the 3 left wait for D, E, F until
+    140 s (138.999 each). Nodes: 0-130, 15-465 (consolidated as before), 100-1800 s = 2,280
+    spot node-seconds; exposed to notices 100 + 450 + 1,700 = 2,250 s.
+    Bill (the worker is the only pod service on `workers`): 2,280 / 3,600 h x $0.192 x 0.50 x
+    (730 h / 30 min = 1,460 windows) = $88.77 on `spot_nodes`, no on-demand `nodes`."""
+    run = _run(_consolidation(spot={"interruptions": ["100s"]}))
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert (nodes["spot_notices"], nodes["spot_reschedules"], nodes["spot_slots_cut"]) == (1, 3, 1)
+    assert [d.time_s for d in run.decisions if "spot interruption notice" in d.reason] == [100.0]
+    assert [d.time_s for d in run.decisions if "grace period over" in d.reason] == [130.0]
+    assert nodes["spot_node_hours"] == pytest.approx(2280 / 3600)
+    assert nodes["spot_exposure_hours"] == pytest.approx(2250 / 3600)
+    q = run.extra["system"]["queues"]["jobs"]
+    waits = 18.999 + 2 * 60 + 4 * 78.999 + 3 * 138.999
+    assert q["time_in_queue_ms"]["mean"] * 12 / 1000 == pytest.approx(waits, abs=1e-6)
+    bill = run.extra["system"]["services"]["worker"]["monthly_breakdown_usd"]
+    spot = 2280 / 3600 * M5_XLARGE * SPOT_AWS * (MONTH_H * 3600 / 1800)
+    assert spot == pytest.approx(88.768, abs=1e-9)
+    assert bill["spot_nodes"] == pytest.approx(88.77, abs=0.005)
+    assert bill.get("nodes", 0.0) == 0.0
+
+
+def _spot_pool(rate: float, hours: int, **spot: Any) -> dict:
+    """KEDA workers held at 3 pods (min = max = 3) filling one m5.xlarge spot node; nodes ready at
+    once (provisioning 0 s), so every notice finds a ready node: it is drained, its 3 idle pods
+    replaced on a new node at once, and the old node goes at once (empty). One node is alive at
+    every moment: spot node-hours = exposure = the run's hours."""
+    data = _keda_workers(node_provisioning="0s", spot={"interruptions_per_node_hour": rate, **spot})
+    k = data["platforms"][1]["keda"]
+    k["minReplicaCount"] = k["maxReplicaCount"] = 3
+    data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 3}}]}
+    data["duration"] = f"{hours}h"
+    data["services"][1]["handler"] = "1s"
+    return data
+
+
+def test_spot_interruptions_follow_the_rate_within_the_ci() -> None:
+    """rate 2 per node-hour over 50 node-hours: notices ~ Poisson(100), within 4 sd (40); each
+    reschedules the node's 3 pods; node-hours exactly 50 (one node at every moment)."""
+    run = _run(_spot_pool(2.0, 50))
+    nodes = run.extra["system"]["nodes"]["workers"]
+    n = nodes["spot_notices"]
+    assert abs(n - 100) <= 4 * math.sqrt(100), n
+    assert nodes["spot_reschedules"] == 3 * n
+    assert nodes["launched"] == n + 1
+    assert nodes["spot_node_hours"] == pytest.approx(50.0)
+    assert nodes["spot_exposure_hours"] == pytest.approx(50.0)
+    assert nodes["node_hours"] == pytest.approx(50.0)
+
+
+def test_mixed_pool_on_demand_base_is_never_interrupted() -> None:
+    """on_demand_base 1, share 1: the first node is on-demand: no notice, no spot node-hours, the
+    whole bill on `nodes` (MixedInstancesPolicy's OnDemandBaseCapacity)."""
+    run = _run(_spot_pool(2.0, 5, on_demand_base=1))
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert (nodes["spot_notices"], nodes["spot_node_hours"]) == (0, 0.0)
+    bill = run.extra["system"]["services"]["worker"]["monthly_breakdown_usd"]
+    assert bill.get("spot_nodes", 0.0) == 0.0 and bill["nodes"] > 0
+
+
+def test_spot_shortage_falls_back_to_on_demand() -> None:
+    """unavailable 1: every spot launch finds no capacity and Karpenter launches on-demand: the
+    initial node included, so nothing is ever interrupted."""
+    run = _run(_spot_pool(2.0, 5, unavailable=1.0))
+    nodes = run.extra["system"]["nodes"]["workers"]
+    assert (nodes["spot_notices"], nodes["spot_fallbacks"], nodes["launched"]) == (0, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda d: d["platforms"][0]["cluster"].update(spot={}), "fixed Deployment on spot"),
+        (lambda d: d["placements"][0].update(nodes="at_once"), "spot nodes are simulated"),
+    ],
+    ids=["fixed_deployment", "at_once"],
+)
+def test_spot_in_a_system_refuses_what_it_cannot_simulate(change: Any, key: str) -> None:
+    from sim.errors import InputError
+
+    data = _spot_pool(2.0, 1)
+    change(data)
+    with pytest.raises(InputError, match=key):
+        make_scenario(data)
+
+
+def test_spot_is_the_same_in_the_reference() -> None:
+    from test_systems_equivalence import assert_same_system
+
+    from sim.validation.reference import ReferenceSystem
+
+    for spot in (
+        {"interruptions": ["100s"]},
+        {"interruptions_per_node_hour": 3, "drain_on_notice": False},
+        {"interruptions_per_node_hour": 2, "share": 0.5, "unavailable": 0.5},
+    ):
+        data = _consolidation(["466s"], spot=spot)
+        data["platforms"][1]["pod"]["startup"] = "5.3s"  # off the 5 s sampling grid
+        sc = make_scenario(data)
+        fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
+        ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+        assert_same_system(fast, ref)
+        assert fast.extra["system"]["nodes"] == ref.extra["system"]["nodes"]

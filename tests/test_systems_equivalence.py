@@ -203,6 +203,51 @@ PLATFORMS += [
         },
     },
 ]
+# Consolidation and spot (sim.systems.nodes): KEDA workers on 3-pod m5.xlarge nodes, Karpenter
+# draining underutilised nodes after 5 s (a short HPA scale-down window, one-slot pods: they scale
+# up and down within the run); and an all-spot pool with frequent notices (300 per node-hour, a
+# 10 s notice, 2 s grace) and spot shortages (30%, cached 5 s).
+_KEDA_FAST = {
+    "minReplicaCount": 1,
+    "maxReplicaCount": 6,
+    "pollingInterval": "5s",
+    "cooldownPeriod": "10s",
+    "triggers": [{"type": "aws-sqs-queue", "metadata": {"queueLength": "1"}}],
+    "advanced": {
+        "horizontalPodAutoscalerConfig": {
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 5}}
+        }
+    },
+}
+_NODES = {"node": "m5.xlarge", "control_plane": "eks", "min_nodes": 1}
+_PODS = {
+    "concurrency": 1,
+    "cpu": 1,
+    "memory": "1Gi",
+    "startup": {"dist": "exponential", "mean": "1s"},
+}
+PLATFORMS += [
+    {
+        "name": "workers-pack",
+        "type": "kubernetes",
+        "keda": _KEDA_FAST,
+        "pod": _PODS,
+        "cluster": {**_NODES, "node_provisioning": {"dist": "exponential", "mean": "2s"},
+                    "consolidate_after": "2s", "controller": {"sync_period": "3s"}},
+    },
+    {
+        "name": "workers-spot",
+        "type": "kubernetes",
+        "keda": _KEDA_FAST,
+        "pod": _PODS,
+        "cluster": {
+            **_NODES,
+            "node_provisioning": {"dist": "exponential", "mean": "3s"},
+            "spot": {"interruptions_per_node_hour": 300, "notice": "10s", "grace": "2s",
+                     "unavailable": 0.3, "unavailable_ttl": "5s"},
+        },
+    },
+]  # fmt: skip
 # Lambda's function timeout and an account's shared concurrency (sim.systems.sqs tests): a short
 # timeout, and two platforms of one small account.
 PLATFORMS += [
@@ -261,7 +306,9 @@ def _vias(caller: str, callee: str) -> list[str | None]:
 
 
 @st.composite
-def systems(draw: Any, kafka_only: bool = False) -> dict:
+def systems(draw: Any, kafka_only: bool = False, nodes_only: bool = False) -> dict:
+    """A random small system; `nodes_only`: its first queue is SQS, consumed by KEDA workers on
+    a node pool that consolidates or runs on spot (sim.systems.nodes)."""
     n = draw(st.integers(2, 4))
     services = []
     for i in range(n):
@@ -300,8 +347,8 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
             }
         )
     queues = []
-    for k in range(draw(st.integers(1 if kafka_only else 0, 2))):
-        kafka = kafka_only or draw(st.booleans())
+    for k in range(draw(st.integers(1 if kafka_only or nodes_only else 0, 2))):
+        kafka = kafka_only or (not (nodes_only and k == 0) and draw(st.booleans()))
         fifo = not kafka and draw(st.booleans())
         queues.append(
             {
@@ -385,9 +432,11 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
             on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x", "fn-short"]
         elif "consumer" in q:
             on = ["eks-a", "fn", "fn-small", "workers", "workers-tight", "ecs", "ecs-tt",
-                  "fn-short", "fn-small-acct"]  # fmt: skip
+                  "fn-short", "fn-small-acct", "workers-pack", "workers-spot"]  # fmt: skip
         else:
             continue
+        if nodes_only and q["name"] == "q0":
+            on = ["workers-pack", "workers-spot"]
         placement[q["consumer"]] = draw(st.sampled_from(on))
     for s in services:  # each call crosses by its pair's default or by a `via` it may name
         for step in s["steps"]:
@@ -395,13 +444,16 @@ def systems(draw: Any, kafka_only: bool = False) -> dict:
                 via = draw(st.sampled_from(_vias(placement[s["name"]], placement[c["call"]])))
                 if via is not None:
                     c["via"] = via
+    arrivals: list[dict] = [{"steady": {"rate": draw(st.sampled_from(["20/s", "60/s"]))}}]
+    if nodes_only:  # a burst: the workers scale up onto new nodes, then down and consolidate
+        arrivals.append({"batch": {"at": ["5s"], "size": draw(st.sampled_from([100, 300]))}})
     return {
         "name": "eq",
         "duration": "60s",
         "warmup": "0s",
         "replications": 1,
         "seed": draw(st.integers(0, 10_000)),
-        "workload": {"arrivals": [{"steady": {"rate": draw(st.sampled_from(["20/s", "60/s"]))}}]},
+        "workload": {"arrivals": arrivals},
         "platforms": PLATFORMS,
         "services": services,
         "queues": queues,
@@ -450,11 +502,22 @@ def assert_same_system(fast: Any, ref: Any) -> None:
     assert [(d.time_s, d.after) for d in fast.decisions] == [
         (d.time_s, d.after) for d in ref.decisions
     ]
+    # node lives, drains and spot notices (sim.systems.nodes)
+    assert fs.get("nodes") == rs.get("nodes")
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(systems())
 def test_heap_engine_equals_per_request_reference(data: dict) -> None:
+    _same(data)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(systems(nodes_only=True))
+def test_heap_engine_equals_reference_on_node_pools(data: dict) -> None:
+    """Per-pod placement, consolidation of underutilised nodes and spot notices, drains and
+    shortages (sim.systems.nodes) under random systems whose first queue feeds KEDA workers on
+    `workers-pack` or `workers-spot`."""
     _same(data)
 
 

@@ -691,10 +691,7 @@ class KubernetesModel(PlatformModel):
         if sp is None:
             return False
         running = [n for n in self.alive if not n.cordoned]
-        n = len(running) + 1
-        above = max(n - sp.on_demand_base, 0)
-        on_demand = n - above + math.ceil((1.0 - sp.share) * above - 1e-9)
-        return sum(1 for x in running if not x.spot) >= on_demand
+        return sum(1 for x in running if not x.spot) >= sp.on_demand_for(len(running) + 1)
 
     def _spot_short(self, now: float) -> bool:
         """No spot capacity for this launch? Inside Karpenter's unavailable-offerings cache (a

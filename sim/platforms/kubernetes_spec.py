@@ -8,6 +8,7 @@ passed as pydantic validation context `{"base_dir": ...}`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -152,6 +153,12 @@ class SpotSpec(Strict):
 
     def short_capacity(self) -> bool:
         return self.unavailable > 0 or bool(self.unavailable_during)
+
+    def on_demand_for(self, n: int) -> int:
+        """On-demand nodes among n running, as MixedInstancesPolicy counts them: the base, then
+        ceil((1 - share) x the nodes above it) (shared by the kernel and sim.systems.nodes)."""
+        above = max(n - self.on_demand_base, 0)
+        return n - above + math.ceil((1.0 - self.share) * above - 1e-9)
 
     def provider(self, control_plane: str | None) -> Literal["aws", "gcp"]:
         return "gcp" if control_plane == "gke" else "aws"

@@ -69,7 +69,7 @@ from sim.systems.hops import (
 from sim.systems.kafka import KafkaTopic
 from sim.systems.lambda_async import AsyncQueue
 from sim.systems.nodes import LOOK_S as NODE_LOOK_S
-from sim.systems.nodes import NodePool, Nodes
+from sim.systems.nodes import NodePool, Nodes, log_rank
 from sim.systems.spec import (
     CallStep,
     OneOfStep,
@@ -435,6 +435,14 @@ class PodStation(Station):
         self.source: Any = None  # the SqsQueue or KafkaTopic it consumes (KEDA reads it)
         self.nodes: Any = None  # the platform's simulated node pool (sim.systems.nodes.Nodes)
         self.unplaced = 0  # new pods Pending: no node has room for them yet
+        # With simulated nodes, each pod's node (sim.systems.nodes): the ready pods' (parallel to
+        # ready_pods), the starting pods' (parallel to starting_at), deleted pods still finishing
+        # requests [node, busy slots], and the start-up ends of deleted starting pods (void).
+        self.ready_nodes: list[Any] = []
+        self.start_nodes: list[Any] = []
+        self.drain_q: deque[list[Any]] = deque()
+        self.void: dict[float, int] = {}
+        self.orphan = 0  # busy slots of pods killed with their spot node (no node to free)
         self.ps_acc, self.ps_t = 0.0, 0.0  # pod-seconds so far, and when last counted
         if self.autoscaled:
             self.pods = (
@@ -476,6 +484,8 @@ class PodStation(Station):
         if self.owed:  # the slot of a removed pod: gone
             self.owed -= 1
             self.busy -= 1
+            if self.drain_q or self.orphan:
+                self._repay(now)
             return
         q = self.waiting[slot]
         if q:  # the slot passes straight to the next in line
@@ -639,8 +649,9 @@ class PodStation(Station):
             if self.unplaced and self.nodes.withdraw(self):
                 self.unplaced -= 1
                 continue
-            if self.nodes is not None:  # the deleted pod leaves its node now
-                self.nodes.release(now)
+            if self.nodes is not None:  # a pod on a node: the ReplicaSet's victim
+                self._delete(self._victim(now), now)
+                continue
             if self.starting - self.cancel > 0:
                 self.cancel += 1
                 continue
@@ -658,17 +669,127 @@ class PodStation(Station):
         self.starting_at.append(now)
         self.sys.at(now + self.startup.next(), self._ready, now)
 
-    def placed(self, now: float) -> None:
-        """The node pool found room for a Pending pod of this service."""
+    # -- the pods' nodes (sim.systems.nodes.Nodes) ---------------------------------------------
+    def initial_node(self, node: Any) -> None:
+        """Time 0: one of the initial (ready) pods is on `node`."""
+        self.ready_nodes.append(node)
+
+    def placed(self, now: float, node: Any) -> None:
+        """The node pool found room on `node` for a Pending pod of this service."""
         self._count(now)
         self.unplaced -= 1
         self._start_pod(now)
+        self.start_nodes.append(node)
         self.sys.pods_changed(self.platform, now)
+
+    def _victim(self, now: float) -> tuple[bool, int]:
+        """The pod a ReplicaSet deletes first (after Pending ones), as the Kubernetes kernel's
+        `_victims` (controller.ActivePodsWithRanks, kubernetes pkg/controller/controller_utils.go,
+        LogarithmicScaleDown): not ready before ready; more active pods of the set on the same
+        node first; the more recently ready, then the newer, in int(log2(age ns)) buckets; then
+        the older in list order (the pod id). (starting?, index)."""
+        on: dict[Any, int] = {}
+        for node in (*self.ready_nodes, *self.start_nodes):
+            on[node] = on.get(node, 0) + 1
+        if self.start_nodes:  # ASSUMPTION: created when scheduled (log-ranked by that time)
+            j = min(
+                range(len(self.start_nodes)),
+                key=lambda j: (-on[self.start_nodes[j]], log_rank(now, self.starting_at[j]), j),
+            )
+            return True, j
+        rp = self.ready_pods
+        j = min(
+            range(len(self.ready_nodes)),
+            key=lambda j: (
+                -on[self.ready_nodes[j]],
+                log_rank(now, rp[j][0]),
+                log_rank(now, rp[j][1]),
+                j,
+            ),
+        )
+        return False, j
+
+    def _delete(self, victim: tuple[bool, int], now: float) -> None:
+        """Delete one pod with a node: a starting one leaves its node at once (its readiness
+        event is void); a ready one stops taking work, finishes the requests it holds (graceful
+        termination: its busy slots, as `owed`) and leaves its node when they end."""
+        starting, j = victim
+        nodes = self.nodes
+        if starting:
+            at = self.starting_at.pop(j)
+            node = self.start_nodes.pop(j)
+            self.starting -= 1
+            self.void[at] = self.void.get(at, 0) + 1
+            nodes.release(node, now)
+            return
+        node = self.ready_nodes.pop(j)
+        del self.ready_pods[j]
+        self.pods -= 1
+        take = min(self.free[0], self.conc)
+        self.free[0] -= take
+        busy = self.conc - take
+        if busy:
+            self.owed += busy
+            self.drain_q.append([node, busy])
+            nodes.draining(node)
+        else:
+            nodes.release(node, now)
+
+    def _repay(self, now: float) -> None:
+        """A busy slot of a deleted pod is done (or taken over by a new pod): the oldest
+        deleted pod's; it leaves its node with its last. ASSUMPTION: the shared FIFO of slots
+        does not say which pod a request is on, so deleted pods finish in deletion order."""
+        if self.orphan:
+            self.orphan -= 1
+            return
+        head = self.drain_q[0]
+        head[1] -= 1
+        if head[1] == 0:
+            self.drain_q.popleft()
+            self.nodes.release(head[0], now, drained=True)
+
+    def evict(self, node: Any, now: float) -> None:
+        """`node` is drained: this service's pods there are deleted (as `_delete`) and each is
+        replaced at once by a new pod the node pool schedules elsewhere (the ReplicaSet)."""
+        if not self.autoscaled:
+            return
+        self._count(now)
+        k = 0
+        for j in range(len(self.start_nodes) - 1, -1, -1):
+            if self.start_nodes[j] is node:
+                self._delete((True, j), now)
+                k += 1
+        for j in range(len(self.ready_nodes) - 1, -1, -1):
+            if self.ready_nodes[j] is node:
+                self._delete((False, j), now)
+                k += 1
+        for _ in range(k):
+            self.unplaced += 1
+            self.nodes.request(self, now)
+        if k:
+            self.sys.pods_changed(self.platform, now)
+
+    def abandon(self, node: Any) -> int:
+        """`node` is gone (spot) with deleted pods still busy on it: their slots stay busy until
+        their requests end (ASSUMPTION: not cut short), with no node to free. Returns them."""
+        cut = sum(b for n, b in self.drain_q if n is node)
+        if cut:
+            self.drain_q = deque(e for e in self.drain_q if e[0] is not node)
+            self.orphan += cut
+        return cut
 
     def _ready(self, scheduled: Any) -> None:
         self._count(self.sys.now)
+        if self.void.get(scheduled):  # a starting pod deleted before it was ready
+            self.void[scheduled] -= 1
+            return
         self.starting -= 1
-        self.starting_at.remove(scheduled)
+        if self.start_nodes:
+            i = self.starting_at.index(scheduled)
+            del self.starting_at[i]
+            self.ready_nodes.append(self.start_nodes.pop(i))
+        else:
+            self.starting_at.remove(scheduled)
         if self.cancel:
             self.cancel -= 1
             self.sys.pods_changed(self.platform, self.sys.now)
@@ -679,6 +800,8 @@ class PodStation(Station):
         for _ in range(self.conc):
             if self.owed:  # a busy slot of a removed pod carries on as this pod's
                 self.owed -= 1
+                if self.drain_q or self.orphan:
+                    self._repay(now)
                 continue
             q = self.waiting[0]
             if q:
@@ -884,8 +1007,9 @@ class SystemModel(PlatformModel):
                 continue
             mine = [st for st in pods if st.platform == name]
             fixed = self._broker_pods(name)
-            draws = DrawBuffer(spec.cluster.node_provisioning, substream(rng, 800 + name_key(name)))
-            pool = Nodes(self, spec, fixed, sum(st.node_pods() for st in mine), draws)
+            prng = substream(rng, 800 + name_key(name))
+            draws = DrawBuffer(spec.cluster.node_provisioning, prng)
+            pool = Nodes(self, spec, fixed, mine, draws, prng)  # (spot: substreams of prng)
             for st in mine:
                 st.nodes = pool
             pools[name] = pool
@@ -1582,11 +1706,12 @@ class SystemModel(PlatformModel):
         c = spec.cluster
         group = [st for st in self.stations if st.platform == name]
         topics = self._hosted(name)
+        lives: list[Any]
         if name in self.node_pools:  # the simulated nodes' lives
             lives = self.node_pools[name].usage(self.end)
         else:
             lives = self._ideal_nodes(name, NodePool(spec, self._broker_pods(name)))
-        nodes = [NodeUsage(c.node, a, b) for a, b in lives]
+        nodes = [NodeUsage(c.node, *life) for life in lives]  # (start, end[, spot])
         usage = KubernetesUsage(
             window_s=self.end,
             requests=sum(st.lb_requests for st in group),  # type: ignore[attr-defined]
@@ -1601,6 +1726,7 @@ class SystemModel(PlatformModel):
             free_tier=spec.free_tier,
             settings=spec.cost,
             month_s=self.ctx.month_s,
+            spot_price=c.spot.price if c.spot is not None else None,
         )
         cpu = float(spec.pod.cpu)
         names = [st.name for st in group] + [f"queue:{q.name}" for q in topics]

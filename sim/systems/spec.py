@@ -523,6 +523,13 @@ def check_system(
             )
             if why:
                 raise SystemProblem(("placements", k, "services", svc), f"platform {plat!r}: {why}")
+            spot = spec.type == "kubernetes" and spec.cluster.spot is not None
+            if spot and getattr(pl, "nodes", "simulated") != "simulated":
+                raise SystemProblem(
+                    ("placements", k, "nodes"),
+                    f"platform {plat!r} has `cluster.spot`: spot nodes are simulated "
+                    "(`nodes: simulated`), not with the idealised `at_once` count",
+                )
         missing = [n for n in names if n not in pl.services]
         if missing:
             raise SystemProblem(
@@ -588,6 +595,14 @@ def _station_problem(spec: Any, reads: set[str]) -> str | None:
             return "a Kafka consumer group on Fargate: not yet (consume it on Lambda or Kubernetes)"
         if spec.spot is not None:
             return "Fargate Spot in a system: not yet (drop `spot:`)"
+    if spec.type == "kubernetes" and spec.cluster.spot is not None:  # sim.systems.nodes
+        if spec.cluster.mode != "nodes":
+            return "Autopilot Spot Pods in a system: not yet (drop `cluster.spot`)"
+        if spec.keda is None and spec.hpa is None:
+            return (
+                "a fixed Deployment on spot nodes in a system: not yet (only KEDA- or HPA-scaled "
+                "pods are rescheduled off an interrupted node; drop `cluster.spot` or autoscale)"
+            )
     return None
 
 
@@ -600,6 +615,8 @@ def _hosting_problem(q: Any, platform_specs: dict[str, Any]) -> str | None:
         return f"unknown platform {q.platform!r}{_hint(q.platform, list(platform_specs))}"
     if spec.type != "kubernetes" or spec.cluster.mode != "nodes":
         return f"platform {q.platform!r}: Kafka brokers run on a Kubernetes node pool (mode nodes)"
+    if spec.cluster.spot is not None:
+        return f"platform {q.platform!r}: Kafka brokers on spot nodes: not yet (no `cluster.spot`)"
     cpu, mem = allocatable(spec.cluster)
     if q.broker_cpu > cpu + 1e-9 or q.broker_memory > mem + 1e-9:
         return (
