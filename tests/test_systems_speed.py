@@ -4,6 +4,8 @@ its caller's process. Hand-computed times, in the heap engine and the per-reques
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from test_systems import ROOT, _k8s, _system
 
@@ -60,3 +62,99 @@ def test_interleaved_timeouts_expire_at_their_own_deadline() -> None:
         np.testing.assert_allclose(took[timed], 0.065, rtol=0, atol=1e-9)
         np.testing.assert_allclose(took[(out == OK) & ~late], 1.015, rtol=0, atol=1e-9)
         assert set(np.unique(out)) == {OK, TIMED_OUT}
+
+
+def _fanout(probability: float) -> dict:
+    """orders: work, a call, a parallel fan-out, an SQS publish, an event, work; `probability`
+    on the event (1: a tree that draws handler times only)."""
+    services = [
+        {
+            "name": "orders",
+            "entry": 1,
+            "handler": {"dist": "lognormal", "median": "15ms", "p99": "80ms"},
+            "steps": [
+                {"work": 0.25},
+                {"call": "payments", "timeout": "3s"},
+                {"parallel": [{"call": "stock"}, {"call": "fraud"}]},
+                {"publish": "email-jobs"},
+                {"publish": "audit", "probability": probability},
+                {"work": 0.75},
+            ],
+        },
+        {"name": "payments", "handler": {"dist": "lognormal", "median": "25ms", "p99": "150ms"}},
+        {"name": "stock", "handler": {"dist": "exponential", "mean": "5ms"}},
+        {"name": "fraud", "handler": {"dist": "lognormal", "median": "8ms", "p99": "40ms"}},
+        {"name": "emails", "handler": {"dist": "lognormal", "median": "40ms", "p99": "200ms"}},
+        {"name": "audit", "handler": "2ms"},
+    ]
+    names = [s["name"] for s in services]
+    data = _system(
+        services,
+        [_k8s("eks", 4, concurrency=8, routing="round_robin")],
+        {"p": dict.fromkeys(names, "eks")},
+        rate="40/s",
+        duration="300s",
+        replications=1,
+        warmup=0,
+    )
+    data["queues"] = [{"name": "email-jobs", "consumer": "emails"}]
+    return data
+
+
+def test_batched_entry_plans_are_the_per_request_draws(monkeypatch: Any) -> None:
+    """Entry plans drawn 32 at a time (SystemModel._plans) hold the very draws of plan() one
+    request at a time: every row of every service identical, bit for bit; a tree with a
+    probability is not batched."""
+    import sim.systems.engine as E
+
+    for probability, batched in ((1.0, True), (0.5, False)):
+        sc = make_scenario(_fanout(probability))
+        drawn: list[int] = []
+
+        def spy(self: Any, i: int, n: int, real: Any = E.SystemModel._plans, drawn: Any = drawn):
+            drawn.append(n)
+            return real(self, i, n)
+
+        monkeypatch.setattr(E.SystemModel, "_plans", spy)
+        fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
+        assert bool(drawn) is batched
+        monkeypatch.setattr(E.SystemModel, "_static", lambda self, i, seen: False)
+        slow = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
+        monkeypatch.undo()
+        assert fast.stats.requests_all > 10_000
+        for k, col in slow.stats.sample.items():
+            np.testing.assert_array_equal(fast.stats.sample[k], col, err_msg=k)
+        for name, svc in slow.extra["system"]["services"].items():
+            assert fast.extra["system"]["services"][name] == svc, name
+
+
+def test_draw_buffer_take_is_next_n_times() -> None:
+    """DrawBuffer.take(n) across refills: the values n calls of next() return, then next()
+    goes on where they would."""
+    from sim.distributions import Exponential
+    from sim.platforms.base import DrawBuffer
+
+    dist = Exponential(dist="exponential", mean=1.0)
+    one, many = (DrawBuffer(dist, np.random.default_rng(5), n=7) for _ in range(2))
+    want = [one.next() for _ in range(40)]
+    got = many.take(3) + many.take(0) + many.take(15) + [many.next()] + many.take(21)
+    assert got == want
+    assert many.next() == one.next()
+
+
+def test_station_log_columns() -> None:
+    """A station's flat rows become the RequestLog columns: service = end - start, no
+    overhead, cold / outcome / instance in their dtypes (hand-written rows)."""
+    from sim.systems.engine import StationLog
+
+    log = StationLog()
+    log.rows.extend((1.0, 1.5, 2.25, 0.5, 0.125, True, 3, 7))
+    log.rows.extend((2.0, 2.0, 2.0, 0.0, 0.0, False, 0, 0))
+    assert len(log) == 2
+    out = log.take()
+    assert len(log) == 0
+    assert out["service"].tolist() == [0.75, 0.0] and out["overhead"].tolist() == [0.0, 0.0]
+    assert out["wait"].tolist() == [0.5, 0.0] and out["startup"].tolist() == [0.125, 0.0]
+    assert out["cold"].dtype == np.bool_ and out["cold"].tolist() == [True, False]
+    assert out["outcome"].dtype == np.uint8 and out["outcome"].tolist() == [3, 0]
+    assert out["instance"].dtype == np.int64 and out["instance"].tolist() == [7, 0]

@@ -71,6 +71,16 @@ class DrawBuffer:
         self._i += 1
         return x
 
+    def take(self, n: int) -> list[float]:
+        """The next n samples, the very values n calls of next() would return."""
+        out = self._buf[self._i : self._i + n]
+        self._i += len(out)
+        while len(out) < n:
+            self._buf = self._dist.sample(self._n, self._rng).tolist()
+            self._i = min(self._n, n - len(out))
+            out += self._buf[: self._i]
+        return out
+
 
 def substream(rng: np.random.Generator, purpose: int) -> np.random.Generator:
     """An independent child stream of a platform's stream, one per purpose (init, keep-alive,

@@ -56,7 +56,7 @@ from sim.pricing.ops import add_operating
 from sim.pricing.systems import eventbridge_bill, merge_bills, with_operating
 from sim.pricing.tables import Bill, BillBuilder
 from sim.pricing.wasm import WasmUsage, wasm_bill
-from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder, RequestLog
+from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder
 from sim.systems.eventbridge import Bus
 from sim.systems.eventbridge_spec import BusSpec
 from sim.systems.hops import (
@@ -86,6 +86,7 @@ WORK, CALL, PAR, PUB_Q, PUB_S, PUB_B = 0, 1, 2, 3, 4, 5
 ACQ, DO_CALL, DO_PAR, ATTEMPT, PARK = 10, 11, 12, 13, 14
 PARKED = (PARK,)  # "resume me when a station hands me a slot" (the station holds the Proc)
 MAX_TASKS_PER_REQUEST = 100_000
+PLAN_BATCH = 32  # entry plans drawn together (SystemModel._plans)
 MAX_PLAN_DEPTH = 200  # calls/publishes nested in one plan (a deeper draw would hit Python's stack)
 _EPS = 1e-9
 _LONG_AGO = -1e9  # the initial pods of a running service: ready long before the run
@@ -110,20 +111,38 @@ class _Uniforms:
         return x
 
 
-class StationLog(RequestLog):
-    """A station's rows. Its visits add no overhead (a hop's latency is the caller's) and
-    service = end - start, so _row appends neither: take() fills them in, vectorised (the same
-    float64 subtraction), two of ten appends and list conversions less per visit."""
+class StationLog:
+    """A station's rows, flat: eight values a visit, (arrival, start, end, wait, startup, cold,
+    outcome, instance), added by one list.extend in the hot path instead of eight appends (and
+    no tuple kept per row: kept tuples would be the collector's to traverse). take() reshapes
+    them into the ten columns of a RequestLog; a visit adds no overhead (a hop's latency is the
+    caller's) and service = end - start (the same float64 subtraction, vectorised)."""
 
-    __slots__ = ()
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []  # floats, but cold a bool and outcome, instance ints
+
+    def __len__(self) -> int:
+        return len(self.rows) // 8
 
     def take(self) -> dict[str, np.ndarray]:
-        derived = not self.service  # rows from _row; a caller appending all ten keeps its own
-        out = super().take()
-        if derived:
-            out["service"] = out["end"] - out["start"]
-            out["overhead"] = np.zeros(out["end"].size)
-        return out
+        rows, self.rows = self.rows, []
+        n = len(rows) // 8
+        # float64 holds every field exactly (bools, outcome codes, slot numbers < 2**53)
+        a = np.fromiter(rows, np.float64, 8 * n).reshape(n, 8).T.copy()
+        return {
+            "arrival": a[0],
+            "start": a[1],
+            "end": a[2],
+            "wait": a[3],
+            "startup": a[4],
+            "service": a[2] - a[1],
+            "overhead": np.zeros(n),
+            "cold": a[5] != 0.0,
+            "outcome": a[6].astype(np.uint8),
+            "instance": a[7].astype(np.int64),
+        }
 
 
 class Proc:
@@ -964,6 +983,9 @@ class SystemModel(PlatformModel):
         self.entries = [i for i, s in enumerate(services) if s.entry > 0]
         self.one_entry = self.entries[0] if len(self.entries) == 1 else None
         self.compiled = [self._compile(s) for s in services]
+        # Entry plans drawn PLAN_BATCH at a time (_plans) when they draw handler times only
+        self.batch = self.one_entry is not None and self._static(self.one_entry, set())
+        self._ready: list[tuple[int, float, list]] = []  # drawn plans, the next one last
         self.recorders = [
             Recorder(
                 ctx.warmup,
@@ -1185,6 +1207,56 @@ class SystemModel(PlatformModel):
                 if x < acc:
                     self._resolve(branch, h, u, steps)
                     break
+
+    def _static(self, i: int, seen: set[int]) -> bool:
+        """Whether a plan at service i draws nothing but one handler time per service (every
+        op happens exactly once, no FIFO group, no bus, no service twice in the tree): then n
+        plans can be drawn together, service by service, in the order n plan(i) would."""
+        if i in seen:
+            return False
+        seen.add(i)
+        for op in self.compiled[i]:
+            kind = op[0]
+            if kind == WORK:
+                continue
+            if kind == PAR:
+                if not all(self._static(j, seen) for _, j in op[1]):
+                    return False
+            elif kind in (CALL, PUB_S) and op[1] >= 1.0 and op[2] == 1:
+                if not self._static(op[4] if kind == CALL else op[3], seen):
+                    return False
+            elif kind == PUB_Q and op[1] >= 1.0 and op[2] == 1 and self.group_pick[op[3]] is None:
+                if not self._static(self.queues[op[3]].st.index, seen):
+                    return False
+            else:
+                return False
+        return len(seen) <= MAX_PLAN_DEPTH
+
+    def _plans(self, i: int, n: int) -> list[tuple[int, float, list[tuple[Any, ...]]]]:
+        """n plans at service i for a _static tree: each service's n handler times in one take
+        (each service occurs once in the tree, so its k-th draw is the k-th plan's, as with
+        plan()), one column of steps per op (w * h: the same float product)."""
+        h = self.handler[i].take(n)
+        cols: list[list[tuple[Any, ...]]] = []
+        for op in self.compiled[i]:
+            kind = op[0]
+            if kind == WORK:
+                w = op[1]
+                cols.append([(WORK, w * x) for x in h])
+            elif kind == CALL:
+                cs = op[3]
+                cols.append([(CALL, cs, p) for p in self._plans(op[4], n)])
+            elif kind == PAR:
+                branches = [[(c, p) for p in self._plans(j, n)] for c, j in op[1]]
+                cols.append([(PAR, list(b)) for b in zip(*branches, strict=True)])
+            elif kind == PUB_Q:
+                k = op[3]
+                cols.append([(PUB_Q, k, p, 0) for p in self._plans(self.queues[k].st.index, n)])
+            else:  # PUB_S
+                j = op[3]
+                cols.append([(PUB_S, j, p) for p in self._plans(j, n)])
+        steps = [list(s) for s in zip(*cols, strict=True)] if cols else [[] for _ in h]
+        return list(zip([i] * n, h, steps, strict=True))
 
     def group(self, q: int) -> int:
         """A message's MessageGroupId (FIFO; drawn uniformly from a common stream), else 0."""
@@ -1471,15 +1543,7 @@ class SystemModel(PlatformModel):
         outcome: int,
         inst: int,
     ) -> None:
-        log = st.log  # a StationLog: service and overhead are filled in by take()
-        log.arrival.append(arrival)
-        log.start.append(start)
-        log.end.append(end)
-        log.wait.append(wait)
-        log.startup.append(startup)
-        log.cold.append(cold)
-        log.outcome.append(outcome)
-        log.instance.append(inst)
+        st.log.rows.extend((arrival, start, end, wait, startup, cold, outcome, inst))
 
     def task_done(self, root: Root, now: float) -> None:
         root.pending -= 1
@@ -1501,8 +1565,13 @@ class SystemModel(PlatformModel):
 
     def _arrive(self, t: float) -> None:
         i = self.entry_service()
-        self.task_count = 0
-        plan = self.plan(i)
+        if self.batch:
+            if not self._ready:
+                self._ready = self._plans(i, PLAN_BATCH)[::-1]
+            plan = self._ready.pop()
+        else:
+            self.task_count = 0
+            plan = self.plan(i)
         root = Root(t)
         st = self.stations[i]
         over = st.overhead()
@@ -1993,15 +2062,16 @@ class _EntryDone:
         sys, root = self.sys, self.root
         log = sys.log
         now = sys.now
-        stlog = self.st.log  # the entry visit's own row was just written
+        # the entry visit's own row, the last eight values
+        _, start, _, wait, startup, cold, _, _ = self.st.log.rows[-8:]
         log.arrival.append(root.arrival)
-        log.start.append(stlog.start[-1])
+        log.start.append(start)
         log.end.append(now)
-        log.wait.append(stlog.wait[-1])
-        log.startup.append(stlog.startup[-1])
-        log.service.append(now - stlog.start[-1])
+        log.wait.append(wait)
+        log.startup.append(startup)
+        log.service.append(now - start)
         log.overhead.append(self.over)
-        log.cold.append(stlog.cold[-1])
+        log.cold.append(cold)
         log.outcome.append(outcome)
         log.instance.append(0)
         root.sync_done = True
