@@ -90,11 +90,12 @@ class LambdaModel(PlatformModel):
         self.rate_check = self.rate_on
         self.thr_end = [0.0] * nfn  # skip mode: throttles (concurrency, tokens) per second
         self.thr_n = [0] * nfn
-        # Rows of first-attempt requests, in arrival order (the rest is computed per chunk):
-        # startup (-1 marks a request that went the slow way: throttled/retried) and environment
-        # (negated for a provisioned one).
-        self.n_startup: list[float] = []
+        # Rows of first-attempt requests, in arrival order (the rest is computed per chunk): the
+        # environment (negated for a provisioned one; 0 marks a request that went the slow way:
+        # throttled/retried) and, sparse, the start-up of the cold ones (row in n_env, seconds):
+        # one append per warm request in the hot loop instead of two.
         self.n_env: list[int] = []
+        self.n_cold: list[tuple[int, float]] = []
         self.n_from = 0  # chunk index of the first row in the lists above
         self.over: list[float] | None = None  # gateway overhead per arrival of the chunk
         self.mru = spec.reuse == "mru"
@@ -286,7 +287,7 @@ class LambdaModel(PlatformModel):
         i, n = self._i, len(arr)
         busy, retry = self.busy, self.retry
         idle_pools, pc_pools = self.idle, self.pc_idle
-        n_startup, n_env = self.n_startup.append, self.n_env.append
+        n_env = self.n_env.append
         scale, limit, timeout = self.scale, self.limit, self.timeout
         ka_const = self.ka_const
         mru, track_pc = self.mru, self.track_pc
@@ -340,14 +341,12 @@ class LambdaModel(PlatformModel):
                     self._i = i
                     self._throttle(t, t, s, f, 0, self._overhead(i))
                     i += 1
-                    n_startup(-1.0)
                     n_env(0)
                     continue
             if len(busy) >= limit:
                 self._i = i
                 self._throttle(t, t, s, f, 0, self._overhead(i))
                 i += 1
-                n_startup(-1.0)
                 n_env(0)
                 continue
             if pc_idle:
@@ -376,10 +375,10 @@ class LambdaModel(PlatformModel):
                         self._i = i
                         self._throttle(t, t, s, f, 0, self._overhead(i))
                         i += 1
-                        n_startup(-1.0)
                         n_env(0)
                         continue
                     env_id, startup = cold
+                    self.n_cold.append((len(self.n_env), startup))
             if rate_on:
                 rate_n[f] += 1
             start = t + startup
@@ -388,7 +387,6 @@ class LambdaModel(PlatformModel):
             heappush(busy, (end, env_id, kind if dur <= timeout else _DISCARD, f))
             if track_pc and kind == _PROVISIONED:
                 self._pc_busy(start, end)
-            n_startup(startup)
             n_env(env_id if kind == _ON_DEMAND else -env_id)  # negative: provisioned
             i += 1
         self.arrivals_in_step += i - i0
@@ -567,15 +565,18 @@ class LambdaModel(PlatformModel):
             return
         lo = self.n_from
         hi = lo + k
-        st = np.asarray(self.n_startup)
-        env = np.asarray(self.n_env, dtype=np.int64)
+        env = np.fromiter(self.n_env, np.int64, k)  # fromiter: ~15% faster than asarray
+        st = np.zeros(k)
+        if self.n_cold:
+            rows, cold = zip(*self.n_cold, strict=True)
+            st[list(rows)] = cold
+            self.n_cold.clear()
         pc = env < 0
+        ok = env != 0
         env = np.abs(env)
-        # Clear in place: the hot loop holds these lists' bound `append`s across chunk switches.
-        self.n_startup.clear()
+        # Clear in place: the hot loop holds this list's bound `append` across chunk switches.
         self.n_env.clear()
         self.n_from = hi
-        ok = st >= 0.0
         a = self._chunk.arrival[lo:hi][ok]
         want = self._chunk.service[lo:hi][ok] * self.scale
         st, env, pc = st[ok], env[ok], pc[ok]

@@ -632,12 +632,14 @@ class HorizontalPodAutoscaler:
 
     def _normalize_legacy(self, now: float, current: int, raw: int) -> tuple[int, str, str]:
         cutoff = now - self.downscale_stabilization
+        lo = cutoff - EPS_S
+        kept = [rec for rec in self._recommendations if rec[0] >= lo]
         stab = raw
-        for t, r in self._recommendations:
-            if t >= cutoff - EPS_S:
-                stab = max(stab, r)
-        self._recommendations = [(t, r) for t, r in self._recommendations if t >= cutoff - EPS_S]
-        self._recommendations.append((now, raw))
+        for _, r in kept:  # the max recommendation in the window (integers: order-free)
+            if r > stab:
+                stab = r
+        kept.append((now, raw))
+        self._recommendations = kept
         rule, step = "scale", ""
         if stab != raw:
             rule = "stabilised-down"
@@ -646,20 +648,22 @@ class HorizontalPodAutoscaler:
                 f"{_fmt(self.downscale_stabilization)}s"
             )
         limit = int(max(D.HPA_LEGACY_SCALE_UP_FACTOR * current, D.HPA_LEGACY_SCALE_UP_MINIMUM))
-        if self.max_replicas > limit:
-            max_allowed, max_rule = limit, "rate-limit-up"
-            max_text = f"scale-up limited to max(2 x {current}, 4) = {limit}"
-        else:
-            max_allowed, max_rule = self.max_replicas, "max"
-            max_text = f"capped at maxReplicas {self.max_replicas}"
+        up_limited = self.max_replicas > limit
+        max_allowed = limit if up_limited else self.max_replicas
         if stab < self.min_replicas:
             return (
                 self.min_replicas,
                 "min",
                 _join(step, f"raised to minReplicas {self.min_replicas}"),
             )
-        if stab > max_allowed:
-            return max_allowed, max_rule, _join(step, max_text)
+        if stab > max_allowed:  # the limit's text only when it binds (this runs at every sync)
+            if up_limited:
+                return (
+                    max_allowed,
+                    "rate-limit-up",
+                    _join(step, f"scale-up limited to max(2 x {current}, 4) = {limit}"),
+                )
+            return max_allowed, "max", _join(step, f"capped at maxReplicas {self.max_replicas}")
         return stab, rule, step
 
     def _normalize_behaviors(self, now: float, current: int, raw: int) -> tuple[int, str, str]:
