@@ -243,6 +243,21 @@ class _Node:
         self.noticed: float | None = None  # when its spot interruption notice came
 
 
+def spot_short(sp: Any, now: float, until: float, rng: Any) -> tuple[bool, float]:
+    """No spot capacity for this launch? (short, the cache's new end): inside Karpenter's
+    unavailable-offerings cache (a shortage seen less than `unavailable_ttl` ago, ending at
+    `until`), inside an `unavailable_during` window, or a draw under `unavailable`; a shortage
+    found now is cached. The kernel's and a system's node pool (sim.systems.nodes) share it."""
+    if not sp.short_capacity():
+        return False, until
+    if now < until:
+        return True, until
+    short = any(lo <= now < hi for lo, hi in sp.unavailable_during or ())
+    if not short and sp.unavailable > 0:
+        short = rng.random() < sp.unavailable
+    return short, (now + sp.unavailable_ttl if short else until)
+
+
 class KubernetesModel(PlatformModel):
     spec: KubernetesSpec
     uses_function = False  # one Deployment serves every function of a trace
@@ -694,19 +709,11 @@ class KubernetesModel(PlatformModel):
         return sum(1 for x in running if not x.spot) >= sp.on_demand_for(len(running) + 1)
 
     def _spot_short(self, now: float) -> bool:
-        """No spot capacity for this launch? Inside Karpenter's unavailable-offerings cache (a
-        shortage seen less than `unavailable_ttl` ago), inside an `unavailable_during` window, or
-        a draw under `unavailable`; a shortage found now is cached."""
-        sp = self.spot
-        if sp is None or not sp.short_capacity():
+        if self.spot is None:
             return False
-        if now < self.spot_short_until:
-            return True
-        short = any(lo <= now < hi for lo, hi in sp.unavailable_during or ())
-        if not short and sp.unavailable > 0:
-            short = self.spot_cap_rng.random() < sp.unavailable
-        if short:
-            self.spot_short_until = now + sp.unavailable_ttl
+        short, self.spot_short_until = spot_short(
+            self.spot, now, self.spot_short_until, self.spot_cap_rng
+        )
         return short
 
     def spot_exposure_hours(self) -> float:

@@ -20,6 +20,7 @@ from collections.abc import Generator
 from typing import Any
 
 import sim.platforms.autoscaling as K
+from sim.platforms.kubernetes import spot_short
 from sim.pricing.tables import instance_type
 
 _EPS = 1e-9
@@ -217,18 +218,8 @@ class Nodes:
 
     # -- spot ------------------------------------------------------------------------------------
     def _short(self, now: float) -> bool:
-        """No spot capacity for this launch (Karpenter falls back to on-demand at once), as the
-        kernel's `_spot_short`: the unavailable-offerings cache, a window, or a draw."""
-        sp = self.spot
-        if not sp.short_capacity():
-            return False
-        if now < self.short_until:
-            return True
-        short = any(lo <= now < hi for lo, hi in sp.unavailable_during or ())
-        if not short and sp.unavailable > 0:
-            short = self.cap_rng.random() < sp.unavailable
-        if short:
-            self.short_until = now + sp.unavailable_ttl
+        """No spot capacity for this launch (Karpenter falls back to on-demand at once)."""
+        short, self.short_until = spot_short(self.spot, now, self.short_until, self.cap_rng)
         return short
 
     def _trace_hit(self, _: Any) -> None:
