@@ -272,3 +272,19 @@ def test_container_apps_month_by_hand() -> None:
     assert run.extra["system"]["services"]["api"]["monthly_cost_usd"] == pytest.approx(
         15.6366, abs=0.005
     )
+
+
+@pytest.mark.parametrize(
+    "platform",
+    [_cloud_run(), _fargate(tasks=1), _aca()],
+    ids=["cloud_run", "fargate", "container_apps"],
+)
+def test_a_container_platforms_ops_are_billed_once(platform: dict) -> None:
+    """`ops: {engineer: 1000}` on the platform of the only service: $1,000 a month of operating
+    cost, once (the station's own bill used to carry it too: $2,000)."""
+    platform = {**platform, "ops": {"engineer": 1000.0}}
+    services = [{"name": "api", "entry": 1, "handler": "10ms"}]
+    run = _even(services, [platform], {"api": platform["name"]}, "10m", "1/s")
+    assert run.bill.operating_monthly_usd == pytest.approx(1000.0)
+    svc = run.extra["system"]["services"]["api"]
+    assert svc["operating_monthly_usd"] == pytest.approx(1000.0)

@@ -191,10 +191,8 @@ class CloudRunStation(ContainerStation):
             idle_min_instance_s=self.idle_min_acc,
             instance_s=self.pod_seconds(end),
         )
-        return cloud_run_bill(
-            usage, s.billing, free_tier=s.free_tier, month_s=month_s, ops=s.ops,
-            ops_profile=s.ops_profile,
-        )  # fmt: skip
+        # ops lines: once per placement and platform, by SystemModel._operating
+        return cloud_run_bill(usage, s.billing, free_tier=s.free_tier, month_s=month_s)
 
 
 class FargateStation(ContainerStation):
@@ -240,9 +238,7 @@ class FargateStation(ContainerStation):
             usage,
             load_balancer=f.load_balancer,
             settings=f.cost,
-            ops=f.ops,
-            ops_profile=f.ops_profile,
-            month_s=month_s,
+            month_s=month_s,  # ops lines: once per placement, by SystemModel._operating
         )
 
 
@@ -277,10 +273,8 @@ class ContainerAppsStation(ContainerStation):
             profile_vcpu=s.workload_profile.vcpu,
             profile_memory_gib=s.workload_profile.memory_gib,
         )
-        return container_apps_bill(
-            usage, s.plan, free_tier=s.free_tier, month_s=month_s, ops=s.ops,
-            ops_profile=s.ops_profile,
-        )  # fmt: skip
+        # ops lines: once per placement and platform, by SystemModel._operating
+        return container_apps_bill(usage, s.plan, free_tier=s.free_tier, month_s=month_s)
 
 
 STATIONS.update(
