@@ -642,15 +642,19 @@ def _spot_platform(spot: dict, routing: str, concurrency: int, scaler: str, time
     }
 
 
+# Spot notices: a rate per node-hour, or a trace of 1-4 notice times.
+_NOTICES = st.one_of(
+    st.floats(2.0, 30.0).map(lambda r: {"interruptions_per_node_hour": r}),
+    st.lists(st.floats(60.0, 840.0), min_size=1, max_size=4).map(
+        lambda ts: {"interruptions": [f"{t}s" for t in ts]}
+    ),
+)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     spot=_SPOT,
-    notices=st.one_of(
-        st.floats(2.0, 30.0).map(lambda r: {"interruptions_per_node_hour": r}),
-        st.lists(st.floats(60.0, 840.0), min_size=1, max_size=4).map(
-            lambda ts: {"interruptions": [f"{t}s" for t in ts]}
-        ),
-    ),
+    notices=_NOTICES,
     routing=_ROUTINGS,
     concurrency=st.integers(1, 4),
     scaler=st.sampled_from(["fixed", "hpa-concurrency", "keda-rate"]),
@@ -694,12 +698,7 @@ def _autopilot_spot_platform(spot: dict, routing: str, concurrency: int, scaler:
             "grace": st.sampled_from(["5s", "25s", "200s"]),
         }
     ),
-    notices=st.one_of(
-        st.floats(2.0, 30.0).map(lambda r: {"interruptions_per_node_hour": r}),
-        st.lists(st.floats(60.0, 840.0), min_size=1, max_size=4).map(
-            lambda ts: {"interruptions": [f"{t}s" for t in ts]}
-        ),
-    ),
+    notices=_NOTICES,
     routing=_ROUTINGS,
     concurrency=st.integers(1, 4),
     scaler=st.sampled_from(["fixed", "hpa-concurrency", "keda-rate"]),
