@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,6 +27,17 @@ spec:
   scaledownPeriod: %s
   scalingMetric: {concurrency: {targetValue: 3}}
 """
+
+
+def _assert_same_outputs(got: Any, ref: Any) -> None:
+    """Stats, instances, timeline and requests sample equal (decisions are checked apart)."""
+    fields = [f.name for f in dataclasses.fields(ref.stats) if f.name != "sample"]
+    assert [getattr(got.stats, f) for f in fields] == [getattr(ref.stats, f) for f in fields]
+    assert got.instances == ref.instances
+    for k, v in ref.timeline.items():
+        assert np.array_equal(got.timeline[k], v, equal_nan=True), k
+    for k, v in ref.stats.sample.items():
+        assert np.array_equal(got.stats.sample[k], v, equal_nan=True), k
 
 
 def _scenario(tmp: Path, cooldown: int, timeout: str | None, routing: str | None = None) -> dict:
@@ -93,13 +105,7 @@ def test_push_activation_decides_as_a_poll_at_every_tick(
     assert got.decisions == ref.decisions
     assert ref.extra["polls"] == 3 * 3600 * 2  # every 0.5 s tick
     assert got.extra["polls"] < ref.extra["polls"]  # no tick at zero replicas until a request
-    fields = [f.name for f in dataclasses.fields(ref.stats) if f.name != "sample"]
-    assert [getattr(got.stats, f) for f in fields] == [getattr(ref.stats, f) for f in fields]
-    assert got.instances == ref.instances
-    for k, v in ref.timeline.items():
-        assert np.array_equal(got.timeline[k], v, equal_nan=True), k
-    for k, v in ref.stats.sample.items():
-        assert np.array_equal(got.stats.sample[k], v, equal_nan=True), k
+    _assert_same_outputs(got, ref)
 
 
 def test_quiet_poll_is_the_poll_when_replicas_stay():
@@ -142,10 +148,4 @@ def test_quiet_ticks_run_in_place_while_replicas_run(tmp_path, monkeypatch, rout
     assert got.extra["polls"] < ref.extra["polls"] / 10
     assert got.decisions == ref.decisions
     assert [d for d in ref.decisions if d.kind == "keda_hpa"]  # the HPA scales 1 <-> N too
-    fields = [f.name for f in dataclasses.fields(ref.stats) if f.name != "sample"]
-    assert [getattr(got.stats, f) for f in fields] == [getattr(ref.stats, f) for f in fields]
-    assert got.instances == ref.instances
-    for k, v in ref.timeline.items():
-        assert np.array_equal(got.timeline[k], v, equal_nan=True), k
-    for k, v in ref.stats.sample.items():
-        assert np.array_equal(got.stats.sample[k], v, equal_nan=True), k
+    _assert_same_outputs(got, ref)

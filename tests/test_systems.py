@@ -453,13 +453,8 @@ def test_a_bad_step_is_one_problem_not_one_per_step_kind(
 
 
 # --- KEDA on the simulated queue ------------------------------------------------------------------
-def test_keda_sqs_scaler_reads_the_simulated_queue() -> None:
-    """200 messages at t = 1 s, 60 s each, KEDA aws-sqs-queue (queueLength 5, 0..10 pods, polls
-    every 30 s; the HPA it creates syncs every 15 s and, without `behavior`, limits a scale-up to
-    max(2 x current, 4) (kubernetes pkg/controller/podautoscaler/horizontal.go, scaleUpLimit*).
-    By hand: the poll at 0 s sees nothing; at 30 s it sees 200 messages (ApproximateNumberOfMessages
-    + NotVisible) and activates 0 -> 1; the HPA's sync at 30 s wants ceil(200 / 5) = 40, limited to
-    max(2, 4) = 4; at 45 s to max(8, 4) = 8; at 60 s to 16, capped at maxReplicaCount 10."""
+def _keda_sqs_workers() -> dict:
+    """Pods `workers` scaled by KEDA's aws-sqs-queue trigger: queueLength 5, 0..10 pods."""
     keda = {
         "minReplicaCount": 0,
         "maxReplicaCount": 10,
@@ -467,6 +462,17 @@ def test_keda_sqs_scaler_reads_the_simulated_queue() -> None:
     }
     workers = {**_k8s("workers", 0), "keda": keda}
     workers.pop("replicas")
+    return workers
+
+
+def test_keda_sqs_scaler_reads_the_simulated_queue() -> None:
+    """200 messages at t = 1 s, 60 s each, KEDA aws-sqs-queue (queueLength 5, 0..10 pods, polls
+    every 30 s; the HPA it creates syncs every 15 s and, without `behavior`, limits a scale-up to
+    max(2 x current, 4) (kubernetes pkg/controller/podautoscaler/horizontal.go, scaleUpLimit*).
+    By hand: the poll at 0 s sees nothing; at 30 s it sees 200 messages (ApproximateNumberOfMessages
+    + NotVisible) and activates 0 -> 1; the HPA's sync at 30 s wants ceil(200 / 5) = 40, limited to
+    max(2, 4) = 4; at 45 s to max(8, 4) = 8; at 60 s to 16, capped at maxReplicaCount 10."""
+    workers = _keda_sqs_workers()
     services = [
         {"name": "front", "entry": 1, "handler": "1ms", "steps": [{"publish": "jobs"}]},
         {"name": "worker", "handler": "60s"},

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_systems import _bad, _k8s, _lambda, _system
+from test_systems import _bad, _k8s, _keda_sqs_workers, _lambda, _system
 from test_systems_eventbridge import _bus_system
 from test_systems_kafka import GOOD as KAFKA_GOOD
 from test_systems_kafka import _fn
@@ -203,13 +203,7 @@ def _keda_workers(nodes: str = "simulated", **cluster: Any) -> dict:
     """test_systems' KEDA aws-sqs-queue story (200 one-minute jobs at 1 s; KEDA + its HPA scale
     the workers 0 -> 1 -> 4 at 30 s, 8 at 45 s, 10 at 60 s) on m5.xlarge nodes that hold 3 pods of
     1 vCPU / 1 GiB (3.93 vCPU allocatable), min_nodes 1, nodes ready 60 s after launch."""
-    keda = {
-        "minReplicaCount": 0,
-        "maxReplicaCount": 10,
-        "triggers": [{"type": "aws-sqs-queue", "metadata": {"queueLength": "5"}}],
-    }
-    workers = {**_k8s("workers", 0), "keda": keda}
-    workers.pop("replicas")
+    workers = _keda_sqs_workers()
     workers["pod"] = {**workers["pod"], "startup": "5s"}
     workers["cluster"] = {**workers["cluster"], "node_provisioning": "60s", **cluster}
     workers["load_balancer"] = {"type": "none"}
