@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_systems import _bad
+from test_systems import _bad, _k8s
 
 from sim.engine import run_one
 from sim.platforms.autoscaling.keda import KafkaMetadata
@@ -22,18 +22,6 @@ from sim.systems.engine import SystemModel
 from conftest import make_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _k8s(name: str, replicas: int, concurrency: int = 1) -> dict:
-    return {
-        "name": name,
-        "type": "kubernetes",
-        "replicas": replicas,
-        "routing": "ideal_fifo",
-        "pod": {"concurrency": concurrency, "cpu": 1, "memory": "1Gi"},
-        "ingress_latency": 0,
-        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
-    }
 
 
 def _fn(**kw: Any) -> dict:

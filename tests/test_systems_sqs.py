@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from test_systems import _k8s
 from test_systems_equivalence import _same
 
 from sim.engine import run_one
@@ -22,15 +23,7 @@ FAST = {"dist": "constant", "value": "1ms"}
 
 
 def _pods(name: str, slots: int = 4, replicas: int = 1) -> dict:
-    return {
-        "name": name,
-        "type": "kubernetes",
-        "replicas": replicas,
-        "routing": "ideal_fifo",
-        "pod": {"concurrency": slots, "cpu": 1, "memory": "1Gi"},
-        "ingress_latency": 0,
-        "cluster": {"node": "m5.xlarge", "control_plane": "eks"},
-    }
+    return _k8s(name, replicas, slots)
 
 
 def _fn(name: str, **kw: Any) -> dict:
