@@ -400,7 +400,9 @@ def validate_scenario(
     except SystemProblem as exc:
         line = line_of(node, exc.path)
         key = format_path(exc.path) + (f" (line {line})" if line else "")
-        raise InputError(str(exc), file=file, key=key) from None
+        lines = [(format_path(p), line_of(node, p)) for p in exc.see]
+        see = "".join(f"; {p} is at line {n}" for p, n in lines if n)
+        raise InputError(str(exc) + see, file=file, key=key) from None
     except InputError as exc:
         if exc.file is None:
             raise InputError(exc.detail, file=file, key=exc.key) from None

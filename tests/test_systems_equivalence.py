@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from sim.engine import run_one
 from sim.errors import InputError
+from sim.units import parse_duration
 from sim.validation.reference import ReferenceSystem
 
 from conftest import make_scenario
@@ -438,6 +439,7 @@ def systems(draw: Any, kafka_only: bool = False, nodes_only: bool = False) -> di
         if nodes_only and q["name"] == "q0":
             on = ["workers-pack", "workers-spot"]
         placement[q["consumer"]] = draw(st.sampled_from(on))
+    _visible_for_the_function(queues, placement)
     for s in services:  # each call crosses by its pair's default or by a `via` it may name
         for step in s["steps"]:
             for c in step.get("parallel", [step] if "call" in step else []):
@@ -460,6 +462,19 @@ def systems(draw: Any, kafka_only: bool = False, nodes_only: bool = False) -> di
         "placements": [{"name": "p", "services": placement}],
         "network": {"invoke_latency": {"dist": "exponential", "mean": "3ms"}},
     }
+
+
+def _visible_for_the_function(queues: list[dict], placement: dict[str, str]) -> None:
+    """AWS refuses an event source mapping whose queue's visibility timeout is below the
+    function's timeout (sim.systems.spec): raise a drawn one to the Lambda consumer's timeout."""
+    by_name = {p["name"]: p for p in PLATFORMS}
+    for q in queues:
+        plat = by_name.get(placement.get(q.get("consumer", ""), ""), {})
+        if q.get("type", "sqs") != "sqs" or plat.get("type") != "lambda":
+            continue
+        timeout = plat.get("timeout", "3s")
+        if parse_duration(q.get("visibility_timeout", "30s")) < parse_duration(timeout):
+            q["visibility_timeout"] = timeout
 
 
 def _same(data: dict) -> None:
@@ -488,6 +503,7 @@ def assert_same_system(fast: Any, ref: Any) -> None:
         ), name
         assert x["latency_ms"] == pytest.approx(y["latency_ms"], rel=1e-9, abs=1e-9), name
         assert x.get("async") == y.get("async"), name  # Lambda's asynchronous queue
+        assert (x["timeouts"], x["cold_starts"]) == (y["timeouts"], y["cold_starts"]), name
     assert fs["async_completion_ms"] == pytest.approx(rs["async_completion_ms"], rel=1e-9, abs=1e-9)
     assert fs["async_completed"] == rs["async_completed"]
     assert fs["flows"] == rs["flows"]  # every edge's count (entry, calls and their ok, publishes)
@@ -618,7 +634,7 @@ def test_equivalence_covers_queue_mechanisms() -> None:
             "consumer": "w1",
             "batch_size": 10,
             "batching_window": "1s",
-            "visibility_timeout": "2s",
+            "visibility_timeout": "3s",  # the Lambda consumer's timeout: AWS's least
             "max_receive_count": 2,
         },
         {"name": "q2", "consumer": "w2", "batch_size": 1},
@@ -713,7 +729,7 @@ def test_equivalence_covers_buses_async_retries_and_fifo() -> None:
         "fifo": True,
         "groups": 3,
         "batch_size": 3,
-        "visibility_timeout": "2s",
+        "visibility_timeout": "3s",  # the Lambda consumer's timeout: AWS's least
         "max_receive_count": 2,
     }
     data = {

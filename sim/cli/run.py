@@ -114,6 +114,13 @@ def _preload_report() -> None:
         pass
 
 
+def _timeouts(t: dict | None) -> str:
+    """A service's timeouts: function (Lambda's own) + client (its callers'), "0" without any."""
+    t = t or {}
+    parts = [f"{t[k]:,} {n}" for k, n in (("function", "fn"), ("client", "client")) if t.get(k)]
+    return " + ".join(parts) or "0"
+
+
 def print_system(summary: dict) -> None:
     """A system (issue 17): per placement, a row per service and per queue."""
     from rich.table import Table
@@ -130,7 +137,8 @@ def print_system(summary: dict) -> None:
             f"p99 {fmt.ms(a.get('p99'))})"
         )
         t = Table(title=title)
-        for col in ("service / queue", "platform", "requests", "p50", "p99", "cold", "$/month"):
+        cols = ("service / queue", "platform", "requests", "p50", "p99", "cold", "timeouts")
+        for col in (*cols, "$/month"):
             t.add_column(col, justify="left" if col in ("service / queue", "platform") else "right")
         for svc, s in p["services"].items():
             lat = s["latency_ms"]
@@ -141,6 +149,7 @@ def print_system(summary: dict) -> None:
                 fmt.ms(lat.get("p50")),
                 fmt.ms(lat.get("p99")),
                 fmt.count(s["cold_starts"]),
+                _timeouts(s.get("timeouts")),
                 fmt.usd(s["monthly_cost_usd"]),
             )
         for q, v in p["queues"].items():
@@ -151,6 +160,7 @@ def print_system(summary: dict) -> None:
                 fmt.count(v["sent"]),
                 fmt.ms(w.get("p50")),
                 fmt.ms(w.get("p99")),
+                "",
                 "",
                 fmt.usd(v["monthly_cost_usd"]),
             )

@@ -42,6 +42,14 @@ from sim.pricing.tables import price
 from sim.records import REJECTED
 
 
+def billable_active_s(periods_s: np.ndarray) -> float:
+    """Active instance time billed: each active period rounded up to the billing granularity
+    (cloud.google.com/run/pricing: "rounded up to the nearest 100 millisecond"), summed. The
+    kernel's and the system station's (sim.systems.stations_containers) bill."""
+    g = price("cloud_run.billing_granularity_s").rate
+    return float(np.sum(np.ceil(np.asarray(periods_s, dtype=float) / g - 1e-9) * g))
+
+
 def recommendation(
     spec: CloudRunSpec, cpu_cores: float, concurrent: float, demand: int
 ) -> tuple[int, int, int, int]:
@@ -117,8 +125,7 @@ class CloudRunModel(ServerlessContainerModel):
     def usage(self) -> CloudRunUsage:  # type: ignore[override]
         s, end = self.service, self.horizon
         start, stop, _ = self.busy_periods(startup=True)
-        g = price("cloud_run.billing_granularity_s").rate
-        active = float(np.sum(np.ceil((stop - start) / g - 1e-9) * g))
+        active = billable_active_s(stop - start)
         idle = 0.0
         m = s.min_instances
         if m:  # idle minimum instances: m - min(active instances, m), integrated over the window

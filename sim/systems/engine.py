@@ -39,6 +39,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Generator
 from heapq import heappop, heappush
+from inspect import GEN_CLOSED, getgeneratorstate
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,7 @@ from sim.pricing.systems import eventbridge_bill, merge_bills, with_operating
 from sim.pricing.tables import Bill, BillBuilder
 from sim.pricing.wasm import WasmUsage, wasm_bill
 from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT, Recorder
-from sim.systems.eventbridge import Bus
+from sim.systems.eventbridge import SEND, Bus, fifo_send, rule_group
 from sim.systems.eventbridge_spec import BusSpec
 from sim.systems.hops import (
     DEFAULT_CALL_BYTES,
@@ -228,6 +229,7 @@ class Station:
         self.platform = spec.name
         self.log = StationLog()
         self.calls_in = 0  # attempts that reached this station
+        self.client_timeouts = 0  # attempts to it that the caller's client timeout ended
         self.busy = 0
         self.peak = 0
         self.work_s = 0.0  # handler seconds run (after scaling)
@@ -414,6 +416,7 @@ class PodStation(Station):
         self.pick = _Uniforms(substream(rng, 4))
         self.ingress = DrawBuffer(spec.ingress_latency, substream(rng, 3))
         self.rejected = 0
+        self.cold_wait: dict[Any, bool] = {}  # requests queued while no pod was ready (cold)
         self.lb_requests = 0  # requests from outside the cluster (through the load balancer)
         # KEDA (aws-sqs-queue triggers on the queue this service consumes; sim.systems.spec
         # refuses others): the same KedaAutoscaler as the Kubernetes kernel (KEDA's poll and the
@@ -507,8 +510,9 @@ class PodStation(Station):
                 self._repay(now)
             return
         q = self.waiting[slot]
-        if q:  # the slot passes straight to the next in line
-            self.sys.resume_at(now, q.popleft(), (slot, 0.0, False))
+        if q:  # the slot passes straight to the next in line (cold: it queued at zero pods)
+            p = q.popleft()
+            self.sys.resume_at(now, p, (slot, 0.0, self.cold_wait.pop(p, False)))
             return
         self.free[slot] += 1
         self.busy -= 1
@@ -825,7 +829,8 @@ class PodStation(Station):
             q = self.waiting[0]
             if q:
                 self.busy += 1
-                self.sys.resume_at(now, q.popleft(), (0, 0.0, False))
+                p = q.popleft()
+                self.sys.resume_at(now, p, (0, 0.0, self.cold_wait.pop(p, False)))
             else:
                 self.free[0] += 1
         self.pods_peak = max(self.pods_peak, self.pods)
@@ -1196,7 +1201,9 @@ class SystemModel(PlatformModel):
                     for k in bus.match():
                         is_q, j = targets[k]
                         if is_q:
-                            hits.append((k, self.plan(self.queues[j].st.index), self.group(j)))
+                            fifo = getattr(self.queues[j], "fifo", False)  # Kafka: none
+                            g = rule_group(op[3], k) if fifo else 0
+                            hits.append((k, self.plan(self.queues[j].st.index), g))
                         else:
                             hits.append((k, self.plan(j), 0))
                     steps.append((PUB_B, op[3], hits))
@@ -1304,7 +1311,7 @@ class SystemModel(PlatformModel):
                     return
             elif kind == ATTEMPT:  # start the callee after the hop; the answer or timeout resumes
                 _, plan, root, hop, timeout = cmd
-                token = _Attempt(self, proc)
+                token = _Attempt(self, proc, self.stations[plan[0]])
                 now = self.now
                 if hop > 0:
                     self.at(now + hop, token.start, (plan, root))
@@ -1339,8 +1346,9 @@ class SystemModel(PlatformModel):
         got = st.acquire(self.cur, arrival)  # self.cur: the process running this generator
         if got is None:  # queued: the station's release resumes this process with the slot
             got = yield PARKED
-        if got.__class__ is int:
-            self._row(st, arrival, arrival, arrival, 0.0, 0.0, False, got, 0)
+        if got.__class__ is int:  # refused on arrival, or after waiting (Cloud Run's 429)
+            now = self.now
+            self._row(st, arrival, now, now, now - arrival, 0.0, False, got, 0)
             return got
         slot, startup, cold = got
         start = self.now
@@ -1429,22 +1437,29 @@ class SystemModel(PlatformModel):
                 st.bus_out[step[1]] += 1
                 root.pending += len(step[2])
                 now = self.now
+                ev = [now]  # this PutEvents entry: its event id (a FIFO target's deduplication)
                 for (k, plan, g), lat in zip(
                     step[2], bus.put([h[0] for h in step[2]]), strict=True
                 ):
-                    self.at(now + lat, self._bus_deliver, (step[1], k, plan, root, now, g))
+                    self.at(now + lat, self._bus_deliver, (step[1], k, plan, root, now, g, ev, 0))
         return OK
 
     def _bus_deliver(self, arg: tuple) -> None:
-        b, k, plan, root, put_t, group = arg
+        b, k, plan, root, put_t, group, ev, failures = arg
         bus = self.buses[b]
         is_q, j = self.bus_targets[b][k]
         now = self.now
         if is_q:  # SendMessage: the queue has it (and settles the task)
-            bus.done(k, put_t, now, self.warmup)
-            q = self.queues[j]
-            q.sent += 1
-            q.put([plan, root, now, now, 0, group, q.sent], now)
+            q, gate = self.queues[j], self.gates[j]  # a FIFO queue's quota and deduplication
+            check = 0 if gate is None else gate.check(ev, now)
+            sent = fifo_send(bus, q, check, k, failures, put_t, now, self.warmup)
+            if sent.__class__ is float:  # throttled: EventBridge retries the delivery
+                arg = (b, k, plan, root, put_t, group, ev, failures + 1)
+                self.at(now + sent, self._bus_deliver, arg)
+            elif sent != SEND:  # a duplicate (accepted, not delivered) or retries out: the DLQ
+                self.task_done(root, now)
+            else:
+                q.put([plan, root, now, now, 0, group, q.sent], now)
         elif self.stations[j].kind == "lambda":  # accepted into Lambda's async queue
             bus.done(k, put_t, now, self.warmup)
             self.spawn(self._lambda_event(plan, root), _TaskDone(self, root))
@@ -1845,6 +1860,12 @@ class SystemModel(PlatformModel):
                 "cold_starts": stats.cold_starts,
                 "instances_peak": float(st.pods_peak if isinstance(st, PodStation) else st.peak),
                 "throttles": getattr(st, "throttles", 0),
+                # whole window, as `attempts`: invocations the Lambda function timeout ended, and
+                # attempts to this service a caller's client timeout (or EventBridge's) ended
+                "timeouts": {
+                    "function": getattr(st, "timeouts", 0),
+                    "client": st.client_timeouts,
+                },
                 **({"async": st.async_q.stats()} if isinstance(st, LambdaStation) else {}),
                 "monthly_cost_usd": bills[st.name].monthly_usd,
                 "monthly_breakdown_usd": dict(bills[st.name].monthly_breakdown),
@@ -1989,10 +2010,10 @@ class _Join:
 class _Attempt:
     """One attempt of a call: the callee's answer or the client timeout, whichever first."""
 
-    __slots__ = ("proc", "settled", "sys")
+    __slots__ = ("dst", "proc", "settled", "sys")
 
-    def __init__(self, sys: SystemModel, proc: Proc) -> None:
-        self.sys, self.proc, self.settled = sys, proc, False
+    def __init__(self, sys: SystemModel, proc: Proc, dst: Station) -> None:
+        self.sys, self.proc, self.settled, self.dst = sys, proc, False, dst
 
     def start(self, arg: tuple) -> None:
         plan, root = arg
@@ -2006,6 +2027,8 @@ class _Attempt:
     def expire(self, _: Any) -> None:
         if not self.settled:
             self.settled = True
+            if getgeneratorstate(self.proc.gen) != GEN_CLOSED:  # else its caller was stopped
+                self.dst.client_timeouts += 1  # (Lambda's timeout ended it: no client is left)
             self.sys._run(self.proc, TIMED_OUT)
 
 

@@ -8,7 +8,15 @@ A `publish` to a bus is one PutEvents entry. Each rule matches the event with it
 its target after the delivery latency (drawn at the publish):
 - a Lambda service: an asynchronous invocation (Lambda's internal queue accepts it: delivered;
   sim.systems.lambda_async takes over - throttles and errors are Lambda's to retry);
-- an SQS queue: SendMessage (accepted: delivered);
+- an SQS queue: SendMessage (accepted: delivered). A FIFO queue's SendMessage goes through the
+  same quota and deduplication as a direct publish (sim.systems.sqs.SendGate; `fifo_send`): a
+  throttled send (ThrottlingException, a retriable error: eb-rule-retry-policy.html) is retried
+  with the rule's retry policy, then the DLQ; the deduplication id is the event's (EventBridge
+  API_SqsParameters / eb-targets: a FIFO target needs content-based deduplication, and the body
+  EventBridge sends is the event with its unique `id`), so a re-run publish is a new event and
+  only the same event reaching the queue twice (two rules, one queue) is a duplicate. The message
+  group is the target's one SqsParameters.MessageGroupId (a string per target): one group per
+  rule (`rule_group`);
 - any other service: an API destination - an HTTP request through that platform's entry (the
   cluster's load balancer / ingress, the edge), paced to the rule's `rate_limit` per second (later
   invocations are delayed, not dropped), answered within `http_timeout` (5 s) or failed. A failed
@@ -19,6 +27,30 @@ its target after the delivery latency (drawn at the publish):
 from __future__ import annotations
 
 from typing import Any
+
+# What a rule's SendMessage did (fifo_send); a float instead: throttled, retry after so long.
+SEND, DUPLICATE, DROPPED = 0, 1, 2
+
+
+def rule_group(bus: int, rule: int) -> int:
+    """The message group of a rule's events on a FIFO queue (SqsParameters.MessageGroupId: one per
+    target), apart from the groups publishers draw (0 ... groups - 1)."""
+    return -1 - (bus << 16) - rule
+
+
+def fifo_send(
+    bus: Bus, q: Any, check: int, k: int, failures: int, put_t: float, now: float, warmup: float
+) -> int | float:
+    """Rule k's SendMessage to queue q, which its gate answered `check` (sim.systems.sqs.SendGate:
+    0 enqueue, 1 accepted duplicate, 2 throttled) after `failures` throttled tries: SEND,
+    DUPLICATE (delivered, nothing enqueued), DROPPED (retries out: the rule's DLQ), or the seconds
+    to the retry."""
+    if check == 2:
+        delay = bus.retry(k, failures + 1, put_t, now)
+        return DROPPED if delay is None else float(delay)
+    bus.done(k, put_t, now, warmup)
+    q.sent += 1
+    return SEND if check == 0 else DUPLICATE
 
 
 class Bus:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
-from sim.config import Cpu, Duration, Fraction, MemoryMB, Strict
+from sim.config import Cpu, Duration, Fraction, MemoryMB, Strict, format_path
 from sim.distributions import Distribution, coerce_distribution
 from sim.platforms.lambda_spec import Backoff
 from sim.pricing.tables import Bytes
@@ -34,6 +34,13 @@ CALL_RETRIES = 2
 # batches at a time ... increases ... by up to 300 more instances per minute. The maximum number of
 # batches that an event source mapping can process simultaneously is 1,000").
 SQS_VISIBILITY_TIMEOUT_S = 30.0
+# Lambda refuses an SQS event source mapping whose queue hides a message for less than the
+# function's timeout (lambda/latest/dg/services-sqs-configure.html: "Your function's timeout must be
+# less than or equal to the queue's visibility timeout. Lambda validates this requirement when you
+# create or update an event source mapping"; CreateEventSourceMapping answers
+# InvalidParameterValueException "Queue visibility timeout: 30 seconds is less than Function
+# timeout: 60 seconds") and recommends "at least six times the configuration timeout".
+ESM_VISIBILITY_FACTOR = 6
 # SQS FIFO (SQS Developer Guide): "300 transactions per second, per API action" without high
 # throughput mode (quotas-messages.html, troubleshooting-fifo-throttling-issues.html), and the
 # 5-minute deduplication interval (FIFO-queues-exactly-once-processing.html).
@@ -407,12 +414,15 @@ def publishes_of(step: Any) -> list[PublishStep]:
 
 class SystemProblem(Exception):
     """A system-level problem and the key path it belongs to (sim.scenario turns it into an
-    InputError naming the file, the key and its YAML line). Not a ValueError, so that pydantic
-    passes it through instead of losing the path."""
+    InputError naming the file, the key and its YAML line; `see`: other keys the message names,
+    whose lines it adds). Not a ValueError, so that pydantic passes it through instead of losing
+    the path."""
 
-    def __init__(self, path: tuple[Any, ...], message: str) -> None:
+    def __init__(
+        self, path: tuple[Any, ...], message: str, see: tuple[tuple[Any, ...], ...] = ()
+    ) -> None:
         super().__init__(message)
-        self.path = path
+        self.path, self.see = path, see
 
 
 def check_system(
@@ -530,6 +540,7 @@ def check_system(
                     f"platform {plat!r} has `cluster.spot`: spot nodes are simulated "
                     "(`nodes: simulated`), not with the idealised `at_once` count",
                 )
+        _check_visibility(queues, pl, k, platform_specs)
         missing = [n for n in names if n not in pl.services]
         if missing:
             raise SystemProblem(
@@ -537,6 +548,32 @@ def check_system(
                 f"placement {pl.name!r} leaves {missing[0]!r} unplaced",
             )
     _check_hops(services, placements, platform_specs, network)
+
+
+def _check_visibility(
+    queues: list[Any], pl: PlacementSpec, k: int, platform_specs: dict[str, Any]
+) -> None:
+    """An SQS queue consumed by a Lambda function (an event source mapping) hides a message for
+    at least the function's timeout, or AWS refuses the mapping (ESM_VISIBILITY_FACTOR)."""
+    order = list(platform_specs)
+    for j, q in enumerate(queues):
+        if getattr(q, "type", None) != "sqs" or q.consumer not in pl.services:
+            continue
+        plat = platform_specs.get(pl.services[q.consumer])
+        if plat is None or plat.type != "lambda" or q.visibility_timeout >= plat.timeout:
+            continue
+        where = ("platforms", order.index(plat.name), "timeout")
+        raise SystemProblem(
+            ("queues", j, "visibility_timeout"),
+            f"queue {q.name!r}: visibility_timeout {q.visibility_timeout:g}s is less than the "
+            f"timeout {plat.timeout:g}s of its consumer {q.consumer!r} on Lambda platform "
+            f"{plat.name!r} ({format_path(where)}, placement {pl.name!r}); AWS refuses such an "
+            "event source mapping (InvalidParameterValueException). Set visibility_timeout to at "
+            f"least {ESM_VISIBILITY_FACTOR} x the function timeout "
+            f"({ESM_VISIBILITY_FACTOR * plat.timeout:g}s, AWS's recommendation) or lower the "
+            "timeout",
+            see=(where,),
+        )
 
 
 # Platform types with a system station (sim.systems.engine; sim.systems.stations_containers,

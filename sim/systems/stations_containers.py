@@ -15,9 +15,19 @@ idle instance first; plus starting instances: Cloud Run bills the start-up), idl
 instances. The CPU meter is PodStation's (work steps only: a request waiting for its callee uses
 no CPU).
 
+A request is cold when it arrived while no instance was ready and waited for one (held at the
+front end / ingress / activator at zero), as the single-service kernels count it
+(sim.platforms.kubernetes: "arrived while no pod was ready"); a request queued behind busy ready
+instances is not.
+
+Cloud Run as its kernel (sim.platforms.cloud_run): a request pending longer than the pending limit
+(spec.pending_limit: max(3.5 x mean startup, 10 s)) fails with 429 (`rejected`); active instance
+time is billed per active period rounded up to 100 ms (`billable_active_s`). The station's one
+FIFO does not say which instance goes idle, so its active periods are the changes of the active
+count paired last-in first-out (ASSUMPTION: the instance that became active last goes idle first).
+
 Deviations from the single-service kernels, all documented in docs/model.md §18:
-- Cloud Run's pending limit (429 after max(3.5 x startup, 10 s)) is not simulated: the caller's
-  client timeout bounds the wait. Active periods are not rounded up to 100 ms each.
+- a request rejected at Cloud Run's pending limit is not marked cold (the kernel marks it);
 - Fargate's ALB round robin over per-task queues is one FIFO (least outstanding, idealised);
   Spot is refused; a task removed by scale-in is billed to its removal.
 """
@@ -28,11 +38,12 @@ import math
 from collections import deque
 from typing import Any
 
+import numpy as np
 import simpy
 
 import sim.platforms.autoscaling.target_tracking as T
 from sim.platforms.base import every
-from sim.platforms.cloud_run import _Scaled, recommendation
+from sim.platforms.cloud_run import _Scaled, billable_active_s, recommendation
 from sim.platforms.cloud_run_spec import PERIOD_S, WINDOW_S
 from sim.platforms.fargate import _as_kubernetes, datapoint, scaling_policies
 from sim.platforms.slots import WindowMax
@@ -75,12 +86,17 @@ class ContainerStation(PodStation):
         self.min_instances = 0
         self.readings: deque[tuple[float, float, float, float, float]] = deque()
         self.lives: list[TaskLife] = []  # instances stopped (start, stop)
+        self.periods: list[float] | None = None  # Cloud Run: ended active periods (seconds)
+        self.active_since: list[float] = []  # ... the starts of the open ones
+        self.n_active = 0  # instances active (serving or starting) over the last interval
 
     def _m(self, now: float) -> None:
         dt = now - self.m_t
         if dt > 0:
             q = len(self.waiting[0])
             act = min(self.busy, self.pods)
+            if self.periods is not None and act + self.starting != self.n_active:
+                self._periods(act + self.starting)
             self.held_acc += (self.busy + q) * dt
             self.active_acc += (act + self.starting) * dt
             if self.min_instances > act:
@@ -91,6 +107,22 @@ class ContainerStation(PodStation):
                 self.profile_acc += math.ceil(self.pods * self.per_profile - 1e-9) * dt
             self.m_t = now
 
+    def _periods(self, n: int) -> None:
+        """The active count changed to n at self.m_t: open or close periods (last in, first
+        out)."""
+        t, since = self.m_t, self.active_since
+        while self.n_active < n:
+            since.append(t)
+            self.n_active += 1
+        while self.n_active > n:
+            self.periods.append(t - since.pop())  # type: ignore[union-attr]
+            self.n_active -= 1
+
+    def active_periods(self, end: float) -> list[float]:
+        """Every active period's length, the open ones to `end`."""
+        self._m(end)
+        return [*(self.periods or ()), *(end - s for s in self.active_since)]
+
     def acquire(self, proc: Proc, now: float) -> Any:
         self._m(now)
         if self.pods == 0 and self.hold_at_zero:  # held at the front end until one is ready
@@ -100,6 +132,7 @@ class ContainerStation(PodStation):
                 self.rejected += 1
                 return REJECTED
             q.append(proc)
+            self.cold_wait[proc] = True  # it waits for an instance to start: cold
             return None
         return PodStation.acquire(self, proc, now)
 
@@ -160,6 +193,37 @@ class CloudRunStation(ContainerStation):
         if spec.startup_cpu_boost:
             self.startup = _Scaled(self.startup, spec.boost_factor)  # type: ignore[assignment]
         self.hold = WindowMax(spec.scale_in_delay)
+        self.periods = []
+        self.pending_limit = spec.pending_limit  # the kernel's (cloud_run_spec)
+        self.pending: deque[tuple[float, Any]] = deque()  # (429 deadline, request), FIFO order
+        self.pending_armed = False
+
+    def acquire(self, proc: Proc, now: float) -> Any:
+        got = ContainerStation.acquire(self, proc, now)
+        if got is None:  # pending in the front end: a 429 at the limit unless served by then
+            self.pending.append((now + self.pending_limit, proc))
+            if not self.pending_armed:
+                self.pending_armed = True
+                self.sys.at(now + self.pending_limit, self._expire, None)
+        return got
+
+    def _expire(self, _: Any) -> None:
+        """about-instance-autoscaling, "Exceeding maximum instances": a request pending past the
+        limit fails with 429. The one FIFO serves and expires from its head, so a deadline whose
+        request is no longer at the head was served."""
+        now, q, pending = self.sys.now, self.waiting[0], self.pending
+        while pending and pending[0][0] <= now + 1e-12:
+            _, proc = pending.popleft()
+            if q and q[0] is proc:
+                self._m(now)
+                q.popleft()
+                self.cold_wait.pop(proc, None)
+                self.rejected += 1
+                self.sys.resume_at(now, proc, REJECTED)
+        if pending:
+            self.sys.at(pending[0][0], self._expire, None)
+        else:
+            self.pending_armed = False
 
     def control(self, env: simpy.Environment) -> None:
         env.process(every(env, PERIOD_S, self.tick))
@@ -187,7 +251,7 @@ class CloudRunStation(ContainerStation):
             requests=self.calls_in,
             vcpu=s.cpu,
             memory_gib=s.memory / 1024.0,
-            active_instance_s=self.active_acc,
+            active_instance_s=billable_active_s(np.asarray(self.active_periods(end))),
             idle_min_instance_s=self.idle_min_acc,
             instance_s=self.pod_seconds(end),
         )

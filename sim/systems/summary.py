@@ -139,6 +139,13 @@ def _flows(stats: list[dict[str, Any]], interval: Interval | None) -> list[dict[
     return out
 
 
+def _timeouts(per: list[dict[str, Any]]) -> dict[str, int]:
+    """Function and client timeouts summed (a figure without them counts none)."""
+    return {
+        k: int(sum(p.get("timeouts", {}).get(k, 0) for p in per)) for k in ("function", "client")
+    }
+
+
 def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[str, Any]:
     stats = [r.extra["system"] for r in sorted(runs, key=lambda r: r.replication)]
     services: dict[str, Any] = {}
@@ -157,6 +164,7 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
             ),
             "cold_starts": int(sum(p["cold_starts"] for p in per)),
             "throttles": int(sum(p["throttles"] for p in per)),
+            "timeouts": _timeouts(per),
             "instances_peak": max(p["instances_peak"] for p in per),
             "monthly_cost_usd": _mean([p["monthly_cost_usd"] for p in per]),
             "monthly_breakdown_usd": _mean_dict([p["monthly_breakdown_usd"] for p in per]),
@@ -192,6 +200,8 @@ def summarize_system(runs: list[Any], interval: Interval | None = None) -> dict[
     }
     return {
         "services": services,
+        # per placement: every service's function and client timeouts (sim.systems.engine)
+        "timeouts": _timeouts(list(services.values())),
         "queues": queues,
         **({"nodes": nodes} if nodes else {}),
         "flows": _flows(stats, interval),

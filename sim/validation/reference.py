@@ -17,6 +17,7 @@ pod id first), arrivals.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Generator, Iterator
@@ -55,6 +56,7 @@ from sim.systems.engine import (
     _Uniforms,
     name_key,
 )
+from sim.systems.eventbridge import SEND, fifo_send
 from sim.systems.spec import (
     ESM_MAX_BATCHES,
     ESM_SCALE_UP_PER_MINUTE,
@@ -1488,9 +1490,10 @@ class ReferenceSystem(SystemModel):
             if got is None:
                 got = yield handed
         self.now = env.now
-        if isinstance(got, int):
-            self._row(st, arrival, arrival, arrival, 0.0, 0.0, False, got, 0)
-            return got, arrival, 0.0, 0.0, False
+        if isinstance(got, int):  # refused on arrival, or after waiting (Cloud Run's 429)
+            now = env.now
+            self._row(st, arrival, now, now, now - arrival, 0.0, False, got, 0)
+            return got, now, now - arrival, 0.0, False
         slot, startup, cold = got
         start = env.now
         if startup > 0:
@@ -1560,13 +1563,15 @@ class ReferenceSystem(SystemModel):
                 st.bus_out[step[1]] += 1
                 root.pending += len(step[2])
                 lats = bus.put([h[0] for h in step[2]])
+                ev = [env.now]  # this PutEvents entry: its event id
                 for (k, plan, g), lat in zip(step[2], lats, strict=True):
-                    env.process(self._bus_ref(step[1], k, plan, root, env.now, lat, g))
+                    env.process(self._bus_ref(step[1], k, plan, root, env.now, lat, g, ev))
         return OK
 
     def _bus_ref(
-        self, b: int, k: int, plan: tuple, root: Root, put_t: float, lat: float, group: int
-    ) -> Generator[Any, Any, Any]:
+        self, b: int, k: int, plan: tuple, root: Root, put_t: float, lat: float, group: int,
+        ev: list[float],
+    ) -> Generator[Any, Any, Any]:  # fmt: skip
         """One rule's delivery of one event (sim.systems.eventbridge): after the latency, into
         the SQS queue, into Lambda's asynchronous queue, or to an API destination."""
         env = self.env
@@ -1574,11 +1579,20 @@ class ReferenceSystem(SystemModel):
         self.now = env.now
         bus = self.buses[b]
         is_q, j = self.bus_targets[b][k]
-        if is_q:
-            bus.done(k, put_t, env.now, self.warmup)
+        if is_q:  # SendMessage; a FIFO queue's quota and deduplication, retried when throttled
             q = self.queues[j]
-            q.sent += 1
-            q.send([plan, root, env.now, env.now, 0, group, q.sent])
+            for failures in itertools.count():
+                admit = q.admit(ev) if isinstance(q, _RefSqs) else "send"
+                check = {"send": 0, "duplicate": 1, "throttled": 2}[admit]
+                sent = fifo_send(bus, q, check, k, failures, put_t, env.now, self.warmup)
+                if not isinstance(sent, float):
+                    break
+                yield env.timeout(sent)
+                self.now = env.now
+            if sent == SEND:
+                q.send([plan, root, env.now, env.now, 0, group, q.sent])
+            else:
+                self.task_done(root, env.now)
             return
         if self.stations[j].kind == "lambda":
             bus.done(k, put_t, env.now, self.warmup)
@@ -1623,6 +1637,8 @@ class ReferenceSystem(SystemModel):
             timer = env.timeout(bus.spec.http_timeout)
             fired = yield visit | timer
             self.now = env.now
+            if visit not in fired:
+                dst.client_timeouts += 1
             outcome = fired[visit][0] if visit in fired else TIMED_OUT
             bus.inflight -= 1
             if outcome == OK:
@@ -1802,6 +1818,8 @@ class ReferenceSystem(SystemModel):
             visit = env.process(self._after(hop, plan, root))
             timer = env.timeout(cs.timeout)
             fired = yield visit | timer
+            if visit not in fired:
+                dst.client_timeouts += 1
             outcome = fired[visit][0] if visit in fired else TIMED_OUT
             if outcome == OK:
                 src.calls_ok[dst.index] += 1
