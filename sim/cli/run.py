@@ -97,6 +97,7 @@ def run(
             on_job_done=on_done,
             size_key=size_key,
             prepare=lambda: _prepare(report),
+            will_save=True,
         )
     # the suggested `sim tune` line repeats this run's overrides, so it tunes what was run
     res.summary["verdict"] = verdict(sc, res.summary["platforms"], str(scenario), changes)
