@@ -461,7 +461,7 @@ class Forked:
             try:
                 item, value = self._recv.recv()
             except EOFError:
-                item, value = False, RuntimeError("the process writing the results folder died")
+                item, value = False, RuntimeError("a forked sim process died")
             if item:
                 return value
             self._done = True
