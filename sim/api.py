@@ -59,6 +59,8 @@ class Results(_results.Results):
     runs: list[Any] = field(default_factory=list, repr=False)
     # the frames as built (before the categorical copies above), written by save() unrebuilt
     tables: _results.Tables | None = field(default=None, repr=False)
+    # requests.csv.gz's bytes from the simulation worker (run(..., will_save=True)), or None
+    requests_gz: Callable[[], bytes | None] | None = field(default=None, repr=False)
 
     @property
     def platforms(self) -> dict[str, dict[str, Any]]:
@@ -113,7 +115,12 @@ class Results(_results.Results):
 
             extra["report.html"] = lambda: render_report([self])
         return _results.write_results(
-            Path(folder), self.summary, self.runs, extra_files=extra, tables=self.tables
+            Path(folder),
+            self.summary,
+            self.runs,
+            extra_files=extra,
+            tables=self.tables,
+            requests_gz=self.requests_gz,
         )
 
 
@@ -165,6 +172,7 @@ def run(
     on_job_done: Callable[[Any], None] | None = None,
     size_key: str = "duration",
     prepare: Callable[[], None] | None = None,
+    will_save: bool = False,
 ) -> Results:
     """Simulate every platform of `scenario` (every replication); nothing is written.
 
@@ -173,7 +181,9 @@ def run(
     summary.json (default: the path, when one is given). `force` runs past the size check;
     `workers` sets the process count (default: one per core when the run is large enough);
     `size_key` is the key a too-large run is blamed on (the CLI names its option); `prepare`
-    is the caller's own start-up (e.g. importing the report), done while the jobs run."""
+    is the caller's own start-up (e.g. importing the report), done while the jobs run;
+    `will_save` says the caller saves the results next (`sim run`): a run simulated in one
+    forked worker then formats requests.csv.gz there meanwhile, waited for by save()."""
     from sim.simulate import run_scenario
 
     def start_up() -> None:
@@ -183,6 +193,7 @@ def run(
             prepare()
 
     sc = load_scenario(scenario, overrides, base_dir=base_dir)
+    files: dict[str, Callable[[], bytes | None]] | None = {} if will_save else None
     is_path = isinstance(scenario, str | Path)
     if base_dir is not None:
         folder = Path(base_dir)
@@ -199,9 +210,17 @@ def run(
         on_job_done=on_job_done,
         size_key=size_key,
         prepare=start_up,
+        files=files,
     )
     tables = _results.tables_of(runs)
-    return Results.from_run(summary, runs, tables, runs=runs, tables=tables)
+    return Results.from_run(
+        summary,
+        runs,
+        tables,
+        runs=runs,
+        tables=tables,
+        requests_gz=(files or {}).get("requests.csv.gz"),
+    )
 
 
 def load_results(folder: str | Path) -> Results:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import multiprocessing
 import os
@@ -157,19 +158,26 @@ def _rows_frame(
             "replication": np.full(n, replication, dtype=np.int32),
             "platform": platform,
             **({"service": service} if service is not None else {}),
-            "arrival_s": s["arrival"],
-            "start_s": s["start"],
-            "end_s": s["end"],
-            "latency_ms": (s["end"] - s["arrival"] + s["overhead"]) * 1e3,
-            "cold": s["cold"],
-            "outcome": np.asarray(OUTCOMES, dtype=object)[s["outcome"]],
-            "instance": s["instance"],
-            "wait_ms": s["wait"] * 1e3,
-            "startup_ms": s["startup"] * 1e3,
-            "service_ms": s["service"] * 1e3,
-            "overhead_ms": s["overhead"] * 1e3,
+            **dict(_row_columns(s, np.asarray(OUTCOMES, dtype=object))),
         }
     )
+
+
+def _row_columns(s: dict[str, np.ndarray], outcomes: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """requests.csv.gz's columns after replication and platform, from a run's sample."""
+    return [
+        ("arrival_s", s["arrival"]),
+        ("start_s", s["start"]),
+        ("end_s", s["end"]),
+        ("latency_ms", (s["end"] - s["arrival"] + s["overhead"]) * 1e3),
+        ("cold", s["cold"]),
+        ("outcome", outcomes[s["outcome"]]),
+        ("instance", s["instance"]),
+        ("wait_ms", s["wait"] * 1e3),
+        ("startup_ms", s["startup"] * 1e3),
+        ("service_ms", s["service"] * 1e3),
+        ("overhead_ms", s["overhead"] * 1e3),
+    ]
 
 
 def timeline_frame(runs: list[PlatformRun]) -> pd.DataFrame:
@@ -251,10 +259,19 @@ def tables_of(runs: list[PlatformRun]) -> Tables:
     return requests_frame(runs), timeline_frame(runs), decisions_frame(runs)
 
 
-def _write_tables(folder: Path, runs: list[PlatformRun], tables: Tables | None = None) -> None:
-    """requests.csv.gz, timeline.csv and decisions.csv of `runs` into `folder`."""
+def _write_tables(
+    folder: Path,
+    runs: list[PlatformRun],
+    tables: Tables | None = None,
+    requests_gz: bytes | None = None,
+) -> None:
+    """requests.csv.gz (`requests_gz` when made already), timeline.csv and decisions.csv of
+    `runs` into `folder`."""
     requests, timeline, decisions = tables if tables is not None else tables_of(runs)
-    _write_gz(folder / "requests.csv.gz", requests)
+    if requests_gz is not None:
+        (folder / "requests.csv.gz").write_bytes(requests_gz)
+    else:
+        _write_gz(folder / "requests.csv.gz", requests)
     services = service_requests_frame(runs)
     if services is not None:  # a system: the rows at every service too
         _write_gz(folder / SERVICE_REQUESTS, services)
@@ -264,12 +281,58 @@ def _write_tables(folder: Path, runs: list[PlatformRun], tables: Tables | None =
 
 
 def _write_gz(path: Path, frame: pd.DataFrame) -> None:
+    with open(path, "wb") as raw:
+        _gzip(raw, path.name, csv_chunks(frame))
+
+
+def _gzip(raw: Any, name: str, chunks: Iterable[str]) -> None:
     # mtime=0 (and a fixed name in the header) keeps the gzip bytes identical for the same seed.
-    with (
-        open(path, "wb") as raw,
-        gzip.GzipFile(path.name.removesuffix(".gz"), "wb", GZIP_LEVEL, raw, mtime=0) as gz,
-    ):
-        write_behind(gz.write, (text.encode("utf-8") for text in csv_chunks(frame)))
+    with gzip.GzipFile(name.removesuffix(".gz"), "wb", GZIP_LEVEL, raw, mtime=0) as gz:
+        write_behind(gz.write, (text.encode("utf-8") for text in chunks))
+
+
+def requests_csv_gz(runs: list[PlatformRun]) -> bytes | None:
+    """The bytes _write_gz writes for requests_frame(runs), made from the runs' sample arrays
+    without pandas (a forked simulation worker makes them while its parent summarises and
+    renders the report; it has not imported pandas). None when pandas' own writer is needed
+    (see csv_chunks: a NaN cell, a text cell that needs quoting) or there is no row or the run
+    is a system's: the caller then writes the frame."""
+    parts = [
+        (r.replication, r.platform, r.stats.sample)
+        for r in sorted(runs, key=lambda r: (r.replication, r.platform))
+        if r.stats.sample
+    ]
+    if not parts or any("system" in r.extra for r in runs):
+        return None
+    outcome = np.asarray(OUTCOMES, dtype=object)
+    cols: dict[str, list[np.ndarray]] = {}
+    for rep, platform, s in parts:
+        n = s["arrival"].size
+        for name, values in (
+            ("replication", np.full(n, rep, dtype=np.int32)),
+            ("platform", np.full(n, platform, dtype=object)),
+            *_row_columns(s, outcome),
+        ):
+            cols.setdefault(name, []).append(values)
+    fmts: list[str] = []
+    columns: list[np.ndarray] = []
+    for pieces in cols.values():
+        values = np.concatenate(pieces)
+        if values.dtype.kind == "f":
+            if np.isnan(values).any():
+                return None
+            fmts.append(FLOAT_FORMAT)
+        else:
+            if values.dtype.kind == "O":
+                values = values.astype(str)
+                if any(_NEEDS_QUOTES.search(v) for v in set(values.tolist())):
+                    return None
+            fmts.append("%s")
+        columns.append(values)
+    raw = io.BytesIO()
+    text = _csv_text(list(cols), fmts, columns)
+    _gzip(raw, "requests.csv.gz", text)
+    return raw.getvalue()
 
 
 def write_behind(write: Callable[[bytes], Any], chunks: Iterable[bytes]) -> None:
@@ -349,9 +412,14 @@ def csv_chunks(df: pd.DataFrame) -> Iterator[str]:
             fmts.append("%s")
             values = text
         columns.append(values)
+    yield from _csv_text(names, fmts, columns)
+
+
+def _csv_text(names: list[str], fmts: list[str], columns: list[np.ndarray]) -> Iterator[str]:
+    """The header, then the rows in chunks of _CSV_CHUNK_ROWS: each row `fmts` of its cells."""
     row = ",".join(fmts) + "\n"
     yield ",".join(names) + "\n"
-    for i in range(0, len(df), _CSV_CHUNK_ROWS):
+    for i in range(0, len(columns[0]), _CSV_CHUNK_ROWS):
         part = [c[i : i + _CSV_CHUNK_ROWS].tolist() for c in columns]
         yield "".join([row % r for r in zip(*part, strict=True)])
 
@@ -361,11 +429,12 @@ def csv_chunks(df: pd.DataFrame) -> Iterator[str]:
 BACKGROUND_MIN_ROWS = 20_000
 
 
-class _Forked:
-    """fn() in a forked child (the same code and data: the same bytes), waited for by wait(),
-    which raises what fn raised. SIGINT is the parent's to handle (it stops the child)."""
+class Forked:
+    """fn(send) in a forked child (the same code and data: the same bytes). Each send(x) there
+    is one recv() here, in order; wait() waits for the end. Both raise what fn raised. SIGINT is
+    the parent's to handle (it stops the child)."""
 
-    def __init__(self, fn: Callable[[], None]) -> None:
+    def __init__(self, fn: Callable[[Callable[[Any], None]], None]) -> None:
         ctx = multiprocessing.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
 
@@ -373,28 +442,40 @@ class _Forked:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             die_with_parent()
             try:
-                fn()
-                send.send(None)
+                fn(lambda item: send.send((True, item)))
+                send.send((False, None))
             except BaseException as exc:
                 try:
-                    send.send(exc)
+                    send.send((False, exc))
                 except Exception:  # an exception that does not pickle
-                    send.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+                    send.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
 
         self._proc = ctx.Process(target=child, name="sim-write", daemon=True)
         self._proc.start()
         send.close()  # the child's end: EOF here when the child dies without a word
+        self._done = False
 
-    def wait(self) -> None:
-        try:
-            err = self._recv.recv()
-        except EOFError:
-            err = RuntimeError("the process writing the results folder died")
-        finally:
+    def recv(self) -> Any:
+        """The child's next send(x)."""
+        if not self._done:
+            try:
+                item, value = self._recv.recv()
+            except EOFError:
+                item, value = False, RuntimeError("a forked sim process died")
+            if item:
+                return value
+            self._done = True
             self._recv.close()
             self._proc.join()
-        if err is not None:
-            raise err
+            if value is not None:
+                raise value
+        raise EOFError("the child has ended")
+
+    def wait(self) -> None:
+        """Until the child ends (its remaining sends are dropped)."""
+        with contextlib.suppress(EOFError):
+            while True:
+                self.recv()
 
     def stop(self) -> None:
         """Kill the child if it still runs (a joined child is not signalled again)."""
@@ -436,9 +517,12 @@ def write_results(
     runs: list[PlatformRun],
     extra_files: Mapping[str, ExtraFile] | None = None,
     tables: Tables | None = None,
+    requests_gz: Callable[[], bytes | None] | None = None,
 ) -> Path:
     """Write everything into a temporary sibling folder, then swap it into place. `tables` are
-    the run's (requests, timeline, decisions) frames when the caller has built them already.
+    the run's (requests, timeline, decisions) frames when the caller has built them already;
+    `requests_gz` gives requests.csv.gz's bytes (made by the simulation worker meanwhile: see
+    sim.simulate) or None (then they are made here), called after the extra files.
     An extra file is its text, or a function that makes it (None: no such file), called while
     a large run's tables are written by a forked child (the report beside requests.csv.gz).
 
@@ -453,7 +537,7 @@ def write_results(
     _remove_stale_temporaries(out_dir)
     with _signals_raise():
         tmp: Path | None = None
-        writer: _Forked | None = None
+        writer: Forked | None = None
         try:
             with _signals_held():
                 tmp = Path(
@@ -468,8 +552,10 @@ def write_results(
             folder, extra = tmp, dict(extra_files or {})
             # a child only when this process has an extra file to make meanwhile (the report)
             overlap = any(callable(v) for v in extra.values())
-            if overlap and _sample_rows(runs) >= BACKGROUND_MIN_ROWS and can_fork():
-                writer = _Forked(lambda: _write_tables(folder, runs, tables))
+            if requests_gz is not None:
+                pass  # the tables after the extra files, with the worker's requests.csv.gz
+            elif overlap and _sample_rows(runs) >= BACKGROUND_MIN_ROWS and can_fork():
+                writer = Forked(lambda send: _write_tables(folder, runs, tables))
             else:
                 _write_tables(tmp, runs, tables)
             (tmp / "summary.json").write_text(summary_json(summary) + "\n", encoding="utf-8")
@@ -477,6 +563,8 @@ def write_results(
                 text = item() if callable(item) else item
                 if text is not None:
                     (tmp / name).write_text(text, encoding="utf-8")
+            if requests_gz is not None:
+                _write_tables(tmp, runs, tables, requests_gz())
             if writer is not None:
                 writer.wait()
             write_marker(tmp, "results")

@@ -16,7 +16,7 @@ from typing import Any
 from sim import defaults as D
 from sim.engine import CHUNK_SECONDS, PlatformRun, jobs, run_one
 from sim.errors import InputError
-from sim.results import build_summary, can_fork, die_with_parent
+from sim.results import Forked, build_summary, can_fork, die_with_parent, requests_csv_gz
 from sim.scenario import Scenario
 from sim.workload import Workload
 from sim.workload.sources import Batch, Diurnal, Mmpp
@@ -169,9 +169,13 @@ def simulate(
     expected: float | None = None,
     on_job_done: Callable[[PlatformRun], None] | None = None,
     prepare: Callable[[], None] | None = None,
+    files: dict[str, Callable[[], bytes | None]] | None = None,
 ) -> list[PlatformRun]:
     """Every job's run, in jobs() order. `prepare` (the caller's work that does not need the
-    runs) is called once, while the jobs run in other processes when they do."""
+    runs) is called once, while the jobs run in other processes when they do. `files` (given
+    when the caller writes the results folder next) receives "requests.csv.gz": a function
+    returning the file's bytes (None: the caller makes them), made by a one-worker overlapped
+    run's worker after the jobs, while the caller summarises them and renders the report."""
     todo = jobs(scenario)
     if workers is None:
         workers = default_workers(len(todo), expected if expected is not None else 0.0)
@@ -184,6 +188,23 @@ def simulate(
             runs.append(run)
             if on_job_done:
                 on_job_done(run)
+    elif workers <= 1 and files is not None:
+        # One child forked from this process (the same modules and data: the same bytes as
+        # simulated here) runs the jobs, sends each run, then formats requests.csv.gz.
+        child = Forked(lambda send: _jobs_then_requests(args, send))
+        try:
+            if prepare is not None:
+                prepare()
+                prepare = None
+            for _ in args:
+                run = child.recv()
+                runs.append(run)
+                if on_job_done:
+                    on_job_done(run)
+        except BaseException:
+            child.stop()
+            raise
+        files["requests.csv.gz"] = _received(child)
     else:
         # One worker forked from this process (the same modules, nothing to re-import) when
         # overlapping: the runs are the same bytes as simulated here (same code, same seeds).
@@ -201,6 +222,31 @@ def simulate(
         prepare()
     share_lambda_accounts(scenario, runs)
     return runs
+
+
+def _jobs_then_requests(args: list[tuple[Scenario, str, int, Path]], send: Callable) -> None:
+    runs = []
+    for a in args:
+        runs.append(_job(a))
+        send(runs[-1])
+    send(requests_csv_gz(runs))
+
+
+def _received(child: Forked) -> Callable[[], bytes | None]:
+    """A function returning the child's last item (once received, again and again)."""
+    got: list[bytes | None] = []
+
+    def get() -> bytes | None:
+        if not got:
+            try:
+                got.append(child.recv())
+                child.wait()
+            except BaseException:
+                child.stop()
+                raise
+        return got[0]
+
+    return get
 
 
 def share_lambda_accounts(scenario: Scenario, runs: list[PlatformRun]) -> None:
@@ -240,6 +286,7 @@ def run_scenario(
     on_job_done: Callable[[PlatformRun], None] | None = None,
     size_key: str = "duration",
     prepare: Callable[[], None] | None = None,
+    files: dict[str, Callable[[], bytes | None]] | None = None,
 ) -> tuple[dict[str, Any], list[PlatformRun]]:
     t0 = time.perf_counter()
     expected = check_size(scenario, base_dir, force, source or scenario.name, size_key)
@@ -250,5 +297,6 @@ def run_scenario(
         expected=expected,
         on_job_done=on_job_done,
         prepare=prepare,
+        files=files,
     )
     return build_summary(scenario, runs, time.perf_counter() - t0, source), runs

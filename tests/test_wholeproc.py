@@ -114,7 +114,7 @@ def test_no_child_without_work_to_overlap(tmp_path: Path, monkeypatch: pytest.Mo
     res = api.run(SMALL)
     monkeypatch.setattr(R, "BACKGROUND_MIN_ROWS", 1)
     forks: list[int] = []
-    monkeypatch.setattr(R, "_Forked", lambda fn: forks.append(1))
+    monkeypatch.setattr(R, "Forked", lambda fn: forks.append(1))
     res.save(tmp_path / "out", report=False, extra_files={"note.txt": "x"})
     assert forks == []
     assert (tmp_path / "out" / "requests.csv.gz").is_file()
@@ -248,3 +248,56 @@ def test_entry_runs_atexit_handlers_and_skips_the_tear_down() -> None:
     assert out.stdout.startswith("sim, version ")
     assert "atexit ran" in out.stderr
     assert "torn down" not in out.stderr  # module globals are not freed one by one
+
+
+TWO = {
+    **SMALL,
+    "platforms": [
+        {"name": "fn", "type": "lambda", "memory": 1024, "reserved_concurrency": 3},
+        {"name": "wasm", "type": "wasm"},
+    ],
+}
+
+
+def test_requests_gz_without_pandas_is_the_frames_file_byte_for_byte(tmp_path: Path) -> None:
+    """Two replications x two platforms (throttles: outcome text, instance -1, cold flags):
+    the bytes the worker makes from the sample arrays are those of the frame written through
+    csv_chunks (itself checked against pandas' to_csv in test_results_files)."""
+    runs = api.run(TWO).runs
+    assert any((r.stats.sample["outcome"] != 0).any() for r in runs)
+    R._write_gz(tmp_path / "requests.csv.gz", R.requests_frame(runs))
+    made = R.requests_csv_gz(runs)
+    assert made is not None and made == (tmp_path / "requests.csv.gz").read_bytes()
+    rows = sum(len(r.stats.sample["arrival"]) for r in runs)
+    assert gzip.decompress(made).count(b"\n") == 1 + rows
+
+
+def test_requests_gz_leaves_to_pandas_what_needs_it() -> None:
+    """A NaN cell or a platform name that needs CSV quoting: None (the frame is written)."""
+    runs = api.run(SMALL).runs
+    start = runs[0].stats.sample["start"].copy()
+    start[0] = np.nan
+    runs[0].stats.sample = {**runs[0].stats.sample, "start": start}
+    assert R.requests_csv_gz(runs) is None
+    runs = api.run(SMALL).runs
+    for r in runs:
+        r.platform = 'f,"n"'
+    assert R.requests_csv_gz(runs) is None
+    assert R.requests_csv_gz([]) is None
+
+
+def test_the_worker_formats_requests_gz_and_the_folder_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, may_fork: None
+) -> None:
+    """will_save (sim run): the one-worker overlapped run formats requests.csv.gz in its worker
+    after the jobs; the folder is the one the serial path writes, byte for byte."""
+    monkeypatch.setattr(S, "OVERLAP_MIN_REQUESTS", 0)
+    made: list[bool] = []
+    forked = api.run(TWO, workers=1, will_save=True, prepare=lambda: made.append(True))
+    assert made == [True] and forked.requests_gz is not None  # the worker's bytes
+    assert forked.requests_gz() == forked.requests_gz()  # received once, kept
+    forked.save(tmp_path / "forked", report=False)
+    serial = api.run(TWO, workers=1)
+    assert serial.requests_gz is None
+    serial.save(tmp_path / "serial", report=False)
+    assert _files(tmp_path / "forked") == _files(tmp_path / "serial")

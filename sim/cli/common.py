@@ -17,15 +17,18 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from sim import format as fmt
 
-EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_FAIL = 0, 1, 2, 3
+# rich (~25 ms of start-up) is imported where a table or a bar is drawn: `sim run` draws its
+# summary after the simulation, and imports rich meanwhile (sim.cli.run's prepare).
+if TYPE_CHECKING:
+    from rich.console import Console
 
+EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_FAIL = 0, 1, 2, 3
 
 _startup = {"gc_off": False}
 
@@ -222,6 +225,7 @@ def progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
     if not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -249,6 +253,8 @@ def progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def console() -> Console:
+    from rich.console import Console
+
     # Piped output is read by people and scripts alike: do not wrap the tables at 80 columns.
     return Console() if sys.stdout.isatty() else Console(width=200)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -61,8 +62,9 @@ def run(
       sim run scenarios/latency-sensitive.yaml
       sim run my.yaml --duration 1h --set 'platforms.lambda.memory=1024' --check
     """
+    import contextlib
+
     from sim import api
-    from sim.cli.console import print_summary, progress_for
     from sim.results import output_folder, summary_json
     from sim.statistics import slo_met
     from sim.verdict import verdict
@@ -80,7 +82,12 @@ def run(
     show = not as_json and sys.stderr.isatty()
     report = not (no_html or no_report)
     startup_done()
-    with progress_for(sc, enabled=show) as on_done:
+    bar: Any = contextlib.nullcontext()
+    if show:  # rich (sim.cli.console) is imported meanwhile otherwise: see _prepare
+        from sim.cli.console import progress_for
+
+        bar = progress_for(sc, enabled=True)
+    with bar as on_done:
         res = api.run(
             sc,
             base_dir=scenario.resolve().parent,
@@ -89,7 +96,8 @@ def run(
             force=force,
             on_job_done=on_done,
             size_key=size_key,
-            prepare=_preload_report if report else None,
+            prepare=lambda: _prepare(report),
+            will_save=True,
         )
     # the suggested `sim tune` line repeats this run's overrides, so it tunes what was run
     res.summary["verdict"] = verdict(sc, res.summary["platforms"], str(scenario), changes)
@@ -97,6 +105,8 @@ def run(
     if as_json:
         click.echo(summary_json(res.summary))
     else:
+        from sim.cli.console import print_summary
+
         print_summary(res.summary, out_dir)
         if "system" in res.summary:
             print_system(res.summary)
@@ -104,7 +114,12 @@ def run(
         sys.exit(EXIT_SLO)
 
 
-def _preload_report() -> None:
+def _prepare(report: bool) -> None:
+    """What `sim run` imports while the simulation runs: the console (rich) and the report."""
+    import sim.cli.console  # noqa: F401
+
+    if not report:
+        return
     # A failure here shows again, as a warning, when the report is rendered (save_results).
     try:
         from sim.report import preload

@@ -99,6 +99,16 @@ class LambdaModel(PlatformModel):
         self.n_from = 0  # chunk index of the first row in the lists above
         self.over: list[float] | None = None  # gateway overhead per arrival of the chunk
         self.mru = spec.reuse == "mru"
+        # The common case takes a loop without the branches for what it cannot meet (one
+        # function, no provisioned concurrency, no client retries, a constant keep-alive, MRU
+        # reuse): _advance_plain, the same steps in the same order.
+        self.plain = (
+            nfn == 1
+            and spec.provisioned_concurrency == 0
+            and spec.client.retries == 0
+            and self.ka_const is not None
+            and self.mru
+        )
         # Per function: idle on-demand pool [(expiry, env)], idle PC stack, tokens, in-flight.
         self.idle: list[deque[tuple[float, int]]] = [deque() for _ in range(nfn)]
         self.pc_idle: list[list[int]] = [[] for _ in range(nfn)]
@@ -283,6 +293,8 @@ class LambdaModel(PlatformModel):
         return True
 
     def advance(self, until: float) -> None:
+        if self.plain and not self.rate_check and self._advance_plain(until):
+            return
         arr, svc, fns = self._arr, self._svc, self._fn
         i, n = self._i, len(arr)
         busy, retry = self.busy, self.retry
@@ -389,6 +401,11 @@ class LambdaModel(PlatformModel):
                 self._pc_busy(start, end)
             n_env(env_id if kind == _ON_DEMAND else -env_id)  # negative: provisioned
             i += 1
+        self._advanced(i, i0, until)
+
+    def _advanced(self, i: int, i0: int, until: float) -> None:
+        """The end of an advance to `until` at arrival `i` (from `i0` in this chunk)."""
+        busy = self.busy
         self.arrivals_in_step += i - i0
         # Completions at or before the control event about to run are visible to it.
         while busy and busy[0][0] <= until:
@@ -397,6 +414,79 @@ class LambdaModel(PlatformModel):
         if len(self.n_env) >= 65536 or len(self.log) >= 65536 or until >= self.ctx.duration:
             self._rows_from_chunk()
             self.flush()
+
+    def _advance_plain(self, until: float) -> bool:
+        """advance() when self.plain and this chunk needs no invocation-rate check: the general
+        loop's steps for function 0 without its branches for provisioned concurrency, retries,
+        drawn keep-alives and LRU reuse. False when a
+        later chunk needs the rate check: the general loop goes on from self._i."""
+        arr, svc = self._arr, self._svc
+        i, n = self._i, len(arr)
+        busy, pool = self.busy, self.idle[0]
+        n_env, pop, push = self.n_env.append, heappop, heappush
+        scale, limit, timeout, ka = self.scale, self.limit, self.timeout, self.ka_const
+        life_on, death = self.life_on, self.death
+        assert ka is not None
+        i0 = i
+        while True:
+            if i >= n:
+                self._i = i
+                self.arrivals_in_step += i - i0
+                i0 = i
+                if self._next_chunk():
+                    if self.rate_check:
+                        return False
+                    arr, svc, i, n, i0 = self._arr, self._svc, 0, len(self._arr), 0
+                    continue
+                break
+            t = arr[i]
+            if t >= until:
+                break
+            while busy and busy[0][0] <= t:
+                end, env_id, kind, _ = pop(busy)
+                if kind == _ON_DEMAND:
+                    exp = end + ka
+                    if life_on:
+                        d = death[env_id]
+                        if exp > d:
+                            if end >= d:  # recycled: its last request has ended
+                                self._gone(env_id, end)
+                                continue
+                            exp = d
+                    pool.append((exp, env_id))
+                else:
+                    self._release((end, env_id, kind, 0))
+            if len(busy) >= limit:
+                self._i = i
+                self._throttle(t, t, svc[i], 0, 0, self._overhead(i))
+                i += 1
+                n_env(0)
+                continue
+            while pool and pool[-1][0] <= t:
+                self._reclaim(pool.pop())
+            if pool:
+                env_id = pool.pop()[1]
+                start = t
+            else:
+                cold = self._cold_start(t, 0)
+                if cold is None:  # no scaling token: throttled
+                    self._i = i
+                    self._throttle(t, t, svc[i], 0, 0, self._overhead(i))
+                    i += 1
+                    n_env(0)
+                    continue
+                env_id, startup = cold
+                self.n_cold.append((len(self.n_env), startup))
+                start = t + startup
+            dur = svc[i] * scale
+            if dur <= timeout:
+                push(busy, (start + dur, env_id, _ON_DEMAND, 0))
+            else:
+                push(busy, (start + timeout, env_id, _DISCARD, 0))
+            n_env(env_id)
+            i += 1
+        self._advanced(i, i0, until)
+        return True
 
     def _rate_mode(self, c: Any) -> None:
         """Check the quota per request in this chunk only where it can bind: with client retries,
