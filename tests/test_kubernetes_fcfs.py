@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from sim.dev import bench
 from sim.engine import run_one
 from sim.platforms.kubernetes import KubernetesModel
 
@@ -50,25 +51,24 @@ def _scenario(platform: dict, duration: str = "2h", rate: str = "8/s") -> dict:
     }
 
 
-KEDA_RATE = {
-    "name": "k8s",
-    "type": "kubernetes",
-    "pod": {"concurrency": 4},
-    "keda": {
-        "minReplicaCount": 0,
-        "maxReplicaCount": 30,
-        "triggers": [{"type": "prometheus", "metadata": {"threshold": "1.5"}}],
-    },
-}
-CASES = {
-    "keda-prometheus-from-zero": KEDA_RATE,
-    "fixed-overloaded-timeouts": {
+KEDA_RATE = bench.CASES["kubernetes-keda-50M"]["platform"]  # the month case's KEDA, Prometheus
+
+
+def _fixed(replicas: int, timeout: str, routing: str) -> dict:
+    """A fixed deployment near saturation (8/s x 1.5 s on 2-slot pods): queues and timeouts."""
+    return {
         "name": "k8s",
         "type": "kubernetes",
-        "replicas": 7,
-        "request_timeout": "20s",
+        "replicas": replicas,
+        "routing": routing,
+        "request_timeout": timeout,
         "pod": {"concurrency": 2},
-    },
+    }
+
+
+CASES = {
+    "keda-prometheus-from-zero": KEDA_RATE,
+    "fixed-overloaded-timeouts": _fixed(7, "20s", "round_robin"),
     "hpa-rps-scale-down": {
         "name": "k8s",
         "type": "kubernetes",
@@ -85,6 +85,20 @@ CASES = {
             "triggers": [{"type": "http", "metadata": {"targetValue": 2}}],
         },
         "routing": "round_robin",
+    },
+    # random (kube-proxy): the draws are taken in the event loop's order, and given back when an
+    # interval goes to the event loop; behind the HTTP add-on, held requests while at zero
+    "random-fixed-timeouts": _fixed(6, "15s", "random"),
+    "http-add-on-from-zero": {
+        "name": "k8s",
+        "type": "kubernetes",
+        "pod": {"concurrency": 4},
+        "keda": {
+            "minReplicaCount": 0,
+            "maxReplicaCount": 30,
+            "cooldownPeriod": 120,
+            "triggers": [{"type": "http", "metadata": {"targetValue": 4}}],
+        },
     },
 }
 
@@ -131,7 +145,8 @@ def test_fcfs_only_where_nothing_reads_the_request_seconds(monkeypatch):
     for metric, target, on in (("cpu", 0.7, False), ("concurrency", 2, False), ("rps", 2, True)):
         hpa = {"metric": metric, "min_replicas": 1, "max_replicas": 5, "target": target}
         assert uses_fcfs({"name": "k8s", "type": "kubernetes", "hpa": hpa}) is on, metric
-    for routing in ("random", "least_request", "least_outstanding", "ideal_fifo"):
+    for routing in ("least_request", "least_outstanding", "ideal_fifo"):
         assert uses_fcfs({**KEDA_RATE, "routing": routing}) is False, routing
     assert uses_fcfs(KEDA_RATE) is True
+    assert uses_fcfs({**KEDA_RATE, "routing": "random"}) is True
     assert uses_fcfs({**KEDA_RATE, "queue_limit": 5}) is False

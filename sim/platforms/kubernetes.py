@@ -427,16 +427,16 @@ class KubernetesModel(PlatformModel):
         # takes its head (`_take_held`). Never set for Kubernetes: its held queue is non-empty
         # only while no pod is ready.
         self.activator = False
-        # Per-pod FCFS (`_advance_fcfs`): round robin (a pick that reads no state), no queue limit,
-        # no spot kill, a constant ingress latency, this class only (subclasses hook the data
-        # plane), and no autoscaler input that reads the busy / waiting request-seconds (that path
-        # sums them in assignment order, not in event order: equal up to rounding).
+        # Per-pod FCFS (`_advance_fcfs`): round robin or random (picks that read no state), no
+        # queue limit, no spot kill, a constant ingress latency, this class only (subclasses hook
+        # the data plane), and no autoscaler input that reads the busy / waiting request-seconds
+        # (that path sums them in assignment order, not in event order: equal up to rounding).
         exact = spec.hpa is not None and spec.hpa.metric != "rps"
         if self.keda is not None:
             exact = any(t.measure in ("cpu_utilization", "cpu_cores") for t in self.keda.triggers)
         self.fcfs = (
             type(self) is KubernetesModel
-            and self.mode == ROUND_ROBIN
+            and self.mode in (ROUND_ROBIN, RANDOM)
             and self.qlimit is None
             and self.spot is None
             and self.ov_const is not None
@@ -1864,9 +1864,10 @@ class KubernetesModel(PlatformModel):
             self.flush()
 
     def _advance_fcfs(self, until: float) -> bool:
-        """`_advance_pp` for round robin, computed per pod first-come first-served: a pod's
-        requests start in arrival order, so a request's start is known when it is assigned (its
-        pod's earliest free slot, or its arrival) and no completion is an event. The event loop's
+        """`_advance_pp` for round robin and random (picks that read no state), computed per pod
+        first-come first-served (docs/model.md 19.2): a pod's requests start in arrival order, so
+        a request's start is known when it is assigned (its pod's earliest free slot, or its
+        arrival) and no completion is an event. The event loop's
         state (heap, pod queues, inflight) is rebuilt at `until`: in service = ends >= until, the
         requests whose start would be >= until wait in their pod's queue. The same rows and
         decisions as `_advance_pp` (tests/test_kubernetes_fcfs.py); the queued rows are put in
@@ -1936,9 +1937,19 @@ class KubernetesModel(PlatformModel):
         k = bisect.bisect_left(arr, until, i)  # arrivals in [now, until): arr[i:k]
         rr = self.rr_next
         pods = [(slots[j], ep[j], new[j]) for j in range(nep)]
-        nxt = cycle(pods[rr:] + pods[:rr]).__next__  # round robin from the next pick
-        for ta, s in zip(arr[i:k], self._svc[i:k], strict=True):  # (islice would walk from 0)
-            sl, p, w = nxt()
+        picks: Any
+        draws: list[float] = []
+        if self.mode == ROUND_ROBIN:
+            picks = cycle(pods[rr:] + pods[:rr])  # from the next pick
+        else:  # random: the draws the event loop would pop, one per arrival, in its order
+            ubuf = self.route_u.buf
+            while len(ubuf) < k - i:
+                self.route_u.refill()  # (under what is left: the same sequence)
+            if k > i:
+                draws = ubuf[i - k :][::-1]
+                del ubuf[i - k :]
+            picks = [pods[int(u * nep)] for u in draws]
+        for ta, s, (sl, p, w) in zip(arr[i:k], self._svc[i:k], picks, strict=False):
             f = sl[0]
             if f <= ta:  # a slot is free: starts on arrival
                 d = s * scale
@@ -1947,6 +1958,7 @@ class KubernetesModel(PlatformModel):
                 f_p(p)
             elif f < until:  # starts when the pod's earliest slot frees, before until
                 if ta + timeout <= f:
+                    self.route_u.buf.extend(draws[::-1])  # (the event loop draws them again)
                     return False
                 d = s * scale
                 heapreplace(sl, f + d)
@@ -2001,7 +2013,8 @@ class KubernetesModel(PlatformModel):
         self.q_arr_sum = qsum if nwait else 0.0
         self.dequeued_wait += dwait
         self.started_d += started_d
-        self.rr_next = (rr + k - i) % nep
+        if self.mode == ROUND_ROBIN:
+            self.rr_next = (rr + k - i) % nep
         self._i = k
         narr = k - i
         self.n_arrivals += narr
