@@ -92,7 +92,8 @@ import math
 from collections import deque
 from collections.abc import Callable
 from functools import cmp_to_key
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, heapreplace
+from itertools import cycle
 from typing import Any
 
 import numpy as np
@@ -378,6 +379,9 @@ class KubernetesModel(PlatformModel):
         self._fp_from = 0  # chunk index of self._fp[0]
         self._direct: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._direct_n = 0
+        # Per-pod FCFS (`_advance_fcfs`): rows of `_ra`.. [lo, hi) it appended in assignment
+        # order, put in the event loop's start order ((start, pod), FIFO on ties) at flush.
+        self._sort_segs: list[list[int]] = []
         # Accounting.
         self.pod_seconds = 0.0  # scheduled pod-seconds in the window (autopilot bill)
         self.arrivals_in_step = 0
@@ -423,6 +427,21 @@ class KubernetesModel(PlatformModel):
         # takes its head (`_take_held`). Never set for Kubernetes: its held queue is non-empty
         # only while no pod is ready.
         self.activator = False
+        # Per-pod FCFS (`_advance_fcfs`): round robin or random (picks that read no state), no
+        # queue limit, no spot kill, a constant ingress latency, this class only (subclasses hook
+        # the data plane), and no autoscaler input that reads the busy / waiting request-seconds
+        # (that path sums them in assignment order, not in event order: equal up to rounding).
+        exact = spec.hpa is not None and spec.hpa.metric != "rps"
+        if self.keda is not None:
+            exact = any(t.measure in ("cpu_utilization", "cpu_cores") for t in self.keda.triggers)
+        self.fcfs = (
+            type(self) is KubernetesModel
+            and self.mode in (ROUND_ROBIN, RANDOM)
+            and self.qlimit is None
+            and self.spot is None
+            and self.ov_const is not None
+            and not exact
+        )
 
     # =============================================================================================
     # control plane
@@ -1546,7 +1565,8 @@ class KubernetesModel(PlatformModel):
         ):
             return  # nothing happens before `until` (frequent with short control periods)
         if self.pp:
-            self._advance_pp(until)
+            if not (self.fcfs and self._advance_fcfs(until)):
+                self._advance_pp(until)
             return
         arr, svc = self._arr, self._svc
         i, n = self._i, len(arr)
@@ -1665,7 +1685,9 @@ class KubernetesModel(PlatformModel):
 
     def _advance_pp(self, until: float) -> None:
         """Per-pod queues: each arrival is assigned to a pod on arrival by the balancer's rule
-        (inlined `_pick`) and waits in that pod's FIFO; a freed slot takes its own pod's head."""
+        (inlined `_pick`) and waits in that pod's FIFO; a freed slot takes its own pod's head.
+        The queue meters (q_arr_sum, dequeued_wait, nwait) are locals here, written back around
+        every method that reads or changes them (same operations in the same order)."""
         arr, svc = self._arr, self._svc
         i, n = self._i, len(arr)
         heap, hold, pqs = self.heap, self.queue, self.pod_queue
@@ -1673,16 +1695,21 @@ class KubernetesModel(PlatformModel):
         ep, nep, mode, track = self.ep, len(self.ep), self.mode, self.track
         rr_next = self.rr_next
         conc, scale, timeout, qlimit = self.conc, self.scale, self.timeout, self.qlimit
+        timed = timeout != INF
         ov_const, ov_draw = self.ov_const, self.ov_draw
+        drawn = ov_const is None
         ubuf, urefill = self.route_u.buf, self.route_u.refill
         upop = ubuf.pop
         r_a, r_s, r_d = self._ra.append, self._rs.append, self._rd.append
         r_p, r_c, r_o = self._rp.append, self._rc.append, self._ro.append
         f_p, f_o = self._fp.append, self._fo.append
+        qsum, dwait, nwait = self.q_arr_sum, self.dequeued_wait, self.nwait
         started_d = 0.0
         cold_now = nep == 0  # the ready set changes only at control events
         tell = self.wake_on_arrival  # set only by control events
         proxy = self.activator  # set only by control events
+        rr = mode == ROUND_ROBIN and not proxy
+        below = math.nextafter(until, -INF)  # te >= until <=> te > below
         narr = 0
         i0 = i
         while True:
@@ -1696,22 +1723,23 @@ class KubernetesModel(PlatformModel):
                 ta = INF
             else:
                 ta = arr[i]
-            while heap:  # completions up to the next arrival (first on a tie) and before `until`
-                te = heap[0][0]
-                if te > ta or te >= until:
-                    break
-                pid = heappop(heap)[1]
+            # Completions up to the next arrival (first on a tie) and before `until`.
+            lim = ta if ta < until else below
+            while heap and heap[0][0] <= lim:
+                te, pid = heappop(heap)
                 if track:
                     out[pid] -= 1
                 pq = pqs[pid]
                 if pq:
-                    if pq[0][0] + timeout <= te:
+                    if timed and pq[0][0] + timeout <= te:
+                        self.q_arr_sum, self.dequeued_wait, self.nwait = qsum, dwait, nwait
                         self._purge_queue(pq, te, pid)
+                        qsum, dwait, nwait = self.q_arr_sum, self.dequeued_wait, self.nwait
                     if pq:  # the freed slot takes the head of the pod's own queue
                         a, s, over, cold = pq.popleft()
-                        self.q_arr_sum -= a
-                        self.dequeued_wait += te - a
-                        self.nwait -= 1
+                        qsum -= a
+                        dwait += te - a
+                        nwait -= 1
                         d = s * scale
                         heappush(heap, (te + d, pid))
                         started_d += d
@@ -1720,35 +1748,41 @@ class KubernetesModel(PlatformModel):
                         r_d(d)
                         r_p(pid)
                         r_c(cold)
-                        if ov_const is None:
+                        if drawn:
                             r_o(over)
                         continue
-                if hold and state[pid] == READY and self._take_held(pid, te):
-                    continue  # the activator's head took the freed slot (Knative)
+                if hold and state[pid] == READY:
+                    self.q_arr_sum, self.dequeued_wait, self.nwait = qsum, dwait, nwait
+                    took = self._take_held(pid, te)
+                    qsum, dwait, nwait = self.q_arr_sum, self.dequeued_wait, self.nwait
+                    if took:
+                        continue  # the activator's head took the freed slot (Knative)
                 k = inflight[pid] - 1
                 inflight[pid] = k
                 if not k and state[pid] == DRAINING:
                     wake = self._gone(pid, te)
                     if wake < until:
                         until = wake
+                        below = math.nextafter(until, -INF)
+                        lim = ta if ta < until else below
             if ta >= until:
                 break
             s = svc[i]
             i += 1
-            over = ov_const if ov_const is not None else ov_draw.next()
+            over = ov_draw.next() if ov_const is None else ov_const
             if tell:  # the control plane asked to hear of the next arrival (Knative)
                 tell = self.wake_on_arrival = False
                 self._at(ta, self._on_arrival)
                 until = ta
-            # The activator (proxy) holds a request unless it is empty and a pod has a free slot.
-            if nep and (not proxy or (not hold and (pid := self._act_pick()) >= 0)):
+                below = math.nextafter(until, -INF)
+            if rr and nep:  # round robin, the default behind an ALB: its own short path
+                pid = ep[rr_next]
+                rr_next += 1
+                if rr_next == nep:
+                    rr_next = 0
+            elif nep and (not proxy or (not hold and (pid := self._act_pick()) >= 0)):
                 if proxy:
                     pass  # the activator's pick: a pod with a free slot
-                elif mode == ROUND_ROBIN:
-                    pid = ep[rr_next]
-                    rr_next += 1
-                    if rr_next == nep:
-                        rr_next = 0
                 elif mode == RANDOM:
                     if not ubuf:
                         urefill()
@@ -1758,35 +1792,45 @@ class KubernetesModel(PlatformModel):
                         urefill()
                     pid = ep[int(upop() * nep)]
                     p2 = ep[int(upop() * nep)]
-                    if timeout != INF and self.nwait:  # past their deadline: not counted
+                    if timed and nwait:  # past their deadline: not counted
                         for p in (pid, p2):
                             q = pqs[p]
                             if q and q[0][0] + timeout <= ta:
+                                self.q_arr_sum, self.dequeued_wait, self.nwait = qsum, dwait, nwait
                                 self._purge_queue(q, ta, p)
+                                qsum, dwait, nwait = self.q_arr_sum, self.dequeued_wait, self.nwait
                     if out[p2] < out[pid]:
                         pid = p2
                 else:
-                    if timeout != INF and self.nwait:
+                    if timed and nwait:
                         for p in ep:
                             q = pqs[p]
                             if q and q[0][0] + timeout <= ta:
+                                self.q_arr_sum, self.dequeued_wait, self.nwait = qsum, dwait, nwait
                                 self._purge_queue(q, ta, p)
+                                qsum, dwait, nwait = self.q_arr_sum, self.dequeued_wait, self.nwait
                     pid = min(ep, key=out.__getitem__)
+            else:
+                pid = -1
+            if pid >= 0:
                 if track:
                     out[pid] += 1
-                if inflight[pid] < conc:
-                    inflight[pid] += 1
+                k = inflight[pid]
+                if k < conc:
+                    inflight[pid] = k + 1
                     d = s * scale
                     heappush(heap, (ta + d, pid))
                     started_d += d
                     f_p(pid)  # started on arrival: columns filled at flush
-                    if ov_const is None:
+                    if drawn:
                         f_o(over)
                     continue
                 q = pqs[pid]
                 if qlimit is not None and len(q) >= qlimit:
                     if q and q[0][0] + timeout <= ta:
+                        self.q_arr_sum, self.dequeued_wait, self.nwait = qsum, dwait, nwait
                         self._purge_queue(q, ta, pid)
+                        qsum, dwait, nwait = self.q_arr_sum, self.dequeued_wait, self.nwait
                     if len(q) >= qlimit:  # the pod's backlog is full: 503
                         if track:
                             out[pid] -= 1
@@ -1796,7 +1840,9 @@ class KubernetesModel(PlatformModel):
             else:
                 q = hold
                 if qlimit is not None and len(q) >= qlimit:
+                    self.q_arr_sum, self.dequeued_wait, self.nwait = qsum, dwait, nwait
                     self._purge_queue(q, ta, -1, self.hold_timeout)
+                    qsum, dwait, nwait = self.q_arr_sum, self.dequeued_wait, self.nwait
                     if len(q) >= qlimit:
                         f_p(-1)
                         self._reject(ta, over)
@@ -1805,9 +1851,10 @@ class KubernetesModel(PlatformModel):
                     self.cold_in_step += 1
             f_p(-1)
             q.append((ta, s, over, cold_now))
-            self.q_arr_sum += ta
-            self.nwait += 1
+            qsum += ta
+            nwait += 1
         narr += i - i0
+        self.q_arr_sum, self.dequeued_wait, self.nwait = qsum, dwait, nwait
         self.rr_next = rr_next
         self._i = i
         self.started_d += started_d
@@ -1815,6 +1862,166 @@ class KubernetesModel(PlatformModel):
         self.arrivals_in_step += narr
         if len(self._ra) + len(self._fp) + self._direct_n >= 65536 or until >= self.horizon:
             self.flush()
+
+    def _advance_fcfs(self, until: float) -> bool:
+        """`_advance_pp` for round robin and random (picks that read no state), computed per pod
+        first-come first-served (docs/model.md 19.2): a pod's requests start in arrival order, so
+        a request's start is known when it is assigned (its pod's earliest free slot, or its
+        arrival) and no completion is an event. The event loop's
+        state (heap, pod queues, inflight) is rebuilt at `until`: in service = ends >= until, the
+        requests whose start would be >= until wait in their pod's queue. The same rows and
+        decisions as `_advance_pp` (tests/test_kubernetes_fcfs.py); the queued rows are put in
+        its start order at flush (`_sort_segs`). False (nothing changed): this call needs the
+        event loop (a queued request would time out, a draining pod, held requests, the chunk
+        ends before `until`, the last call)."""
+        arr, i, ep = self._arr, self._i, self.ep
+        nep = len(ep)
+        if (
+            not nep
+            or self.queue
+            or self.draining
+            or self.wake_on_arrival
+            or until >= self.horizon
+            or i >= len(arr)
+            or arr[-1] < until
+        ):
+            return False
+        conc, scale, timeout = self.conc, self.scale, self.timeout
+        inflight, pqs = self.inflight, self.pod_queue
+        pos = {p: j for j, p in enumerate(ep)}
+        slots: list[list[float]] = [[] for _ in range(nep)]
+        for e, p in self.heap:
+            j = pos.get(p, -1)
+            if j < 0:
+                return False  # work on a pod that is not an endpoint
+            slots[j].append(e)
+        free = -INF
+        # Rows of the requests that start from a queue in [now, until): arrival, start, d, pod,
+        # cold (assignment order); each pod's queue after `until` (k0: how many of its current
+        # queue started, new: arrivals that wait past until).
+        qa: list[float] = []
+        qs: list[float] = []
+        qd: list[float] = []
+        qp: list[int] = []
+        qc: list[bool] = []
+        took = [0] * nep
+        new: list[list[tuple[float, float, float, bool]]] = [[] for _ in range(nep)]
+        started_d = dwait = 0.0
+        for j, p in enumerate(ep):
+            sl = slots[j]
+            if len(sl) < conc:
+                if pqs[p]:
+                    return False  # a queue at a pod with a free slot: not the event loop's state
+                sl.extend([free] * (conc - len(sl)))
+            heapify(sl)
+            for a, s, _over, cold in pqs[p]:  # those waiting now, in order
+                f = sl[0]
+                if f >= until:
+                    break
+                if a + timeout <= f:
+                    return False  # it times out in the queue: the event loop logs it
+                d = s * scale
+                heapreplace(sl, f + d)
+                took[j] += 1
+                qa.append(a)
+                qs.append(f)
+                qd.append(d)
+                qp.append(p)
+                qc.append(cold)
+                started_d += d
+                dwait += f - a
+        fp: list[int] = []
+        f_p, q_a, q_s, q_d, q_p = fp.append, qa.append, qs.append, qd.append, qp.append
+        over = self.ov_const
+        assert over is not None  # (self.fcfs)
+        k = bisect.bisect_left(arr, until, i)  # arrivals in [now, until): arr[i:k]
+        rr = self.rr_next
+        pods = [(slots[j], ep[j], new[j]) for j in range(nep)]
+        picks: Any
+        draws: list[float] = []
+        if self.mode == ROUND_ROBIN:
+            picks = cycle(pods[rr:] + pods[:rr])  # from the next pick
+        else:  # random: the draws the event loop would pop, one per arrival, in its order
+            ubuf = self.route_u.buf
+            while len(ubuf) < k - i:
+                self.route_u.refill()  # (under what is left: the same sequence)
+            if k > i:
+                draws = ubuf[i - k :][::-1]
+                del ubuf[i - k :]
+            picks = [pods[int(u * nep)] for u in draws]
+        for ta, s, (sl, p, w) in zip(arr[i:k], self._svc[i:k], picks, strict=False):
+            f = sl[0]
+            if f <= ta:  # a slot is free: starts on arrival
+                d = s * scale
+                heapreplace(sl, ta + d)
+                started_d += d
+                f_p(p)
+            elif f < until:  # starts when the pod's earliest slot frees, before until
+                if ta + timeout <= f:
+                    self.route_u.buf.extend(draws[::-1])  # (the event loop draws them again)
+                    return False
+                d = s * scale
+                heapreplace(sl, f + d)
+                started_d += d
+                dwait += f - ta
+                f_p(-1)
+                q_a(ta)
+                q_s(f)
+                q_d(d)
+                q_p(p)
+            else:  # still waiting at until (all its pod's slots busy past it)
+                f_p(-1)
+                w.append((ta, s, over, False))
+        # Commit: rows, then the event loop's state at until.
+        self._fp.extend(fp)
+        k0 = len(self._ra)
+        if qa:
+            qc.extend([False] * (len(qa) - len(qc)))  # arrivals with a ready pod: not cold
+            self._ra.extend(qa)
+            self._rs.extend(qs)
+            self._rd.extend(qd)
+            self._rp.extend(qp)
+            self._rc.extend(qc)
+            segs = self._sort_segs
+            if segs and segs[-1][1] == k0:
+                segs[-1][1] = len(self._ra)
+            else:
+                segs.append([k0, len(self._ra)])
+        heap = self.heap
+        heap.clear()
+        add = heap.append
+        nwait, qsum = self.nwait, self.q_arr_sum
+        for sl, p, w in pods:
+            n = 0
+            for e in sl:
+                if e >= until:  # in service at until
+                    add((e, p))
+                    n += 1
+            inflight[p] = n
+            t = took[pos[p]]
+            if t or w:
+                pq = pqs[p]
+                for _ in range(t):
+                    qsum -= pq.popleft()[0]
+                nwait -= t
+                for r in w:
+                    pq.append(r)
+                    qsum += r[0]
+                nwait += len(w)
+        heapify(heap)
+        self.nwait = nwait
+        self.q_arr_sum = qsum if nwait else 0.0
+        self.dequeued_wait += dwait
+        self.started_d += started_d
+        if self.mode == ROUND_ROBIN:
+            self.rr_next = (rr + k - i) % nep
+        self._i = k
+        narr = k - i
+        self.n_arrivals += narr
+        self.arrivals_in_step += narr
+        if len(self._ra) + len(self._fp) + self._direct_n >= 65536:
+            self.flush()
+        return True
 
     def _reject(self, t: float, over: float, now: float = -1.0, cold: bool = False) -> None:
         """A 503 at `now` (default: on arrival) for a request that arrived at t."""
@@ -1948,16 +2155,19 @@ class KubernetesModel(PlatformModel):
                 if self.ov_const is not None
                 else np.fromiter(self._ro, np.float64, n)
             )
-            self._add(
-                self._rows(
-                    np.fromiter(self._ra, np.float64, n),
-                    np.fromiter(self._rs, np.float64, n),
-                    np.fromiter(self._rd, np.float64, n),
-                    np.fromiter(self._rp, np.int64, n),
-                    np.fromiter(self._rc, np.bool_, n),
-                    over,
-                )
+            cols = (
+                np.fromiter(self._ra, np.float64, n),
+                np.fromiter(self._rs, np.float64, n),
+                np.fromiter(self._rd, np.float64, n),
+                np.fromiter(self._rp, np.int64, n),
+                np.fromiter(self._rc, np.bool_, n),
             )
+            for lo, hi in self._sort_segs:  # per-pod FCFS rows: the event loop's start order
+                order = np.lexsort((cols[3][lo:hi], cols[1][lo:hi])) + lo  # stable: FIFO ties
+                for c in cols:
+                    c[lo:hi] = c[order]
+            self._sort_segs.clear()
+            self._add(self._rows(*cols, over))
             # Clear in place: the hot loop holds these lists' bound `append`s.
             for lst in (self._ra, self._rs, self._rd, self._rp, self._rc, self._ro):
                 lst.clear()
