@@ -300,32 +300,41 @@ class Recorder:
         self.chunks = []
         self.kept = 0
         n = kept["arrival"].size if kept else 0
-        self._res_keys = self.rng.random(n) if n else np.zeros(0)
-        self._res = kept
+        # The sample's rows and keys as pieces, joined only at a trim: joining at every flush
+        # copied the whole reservoir (~2 x sample_rows rows) once per 65,536 simulated rows.
+        self._res_parts = [kept] if kept else []
+        self._key_parts = [self.rng.random(n) if n else np.zeros(0)]
+        self._res_n = n
         self._reservoir_trim()
 
     def _reservoir_add(self, rows: dict[str, np.ndarray]) -> None:
         """Bottom-k sampling on uniform keys: a row whose key is above the k-th smallest key seen
         so far can never be in the sample, so most rows are dropped before any copy."""
         keys = self.rng.random(rows["arrival"].size)
-        if self._res_keys.size >= self.sample_rows:
+        if self._res_n >= self.sample_rows:
             m = keys < self._tau
             if not m.any():
                 return
             rows = {k: v[m] for k, v in rows.items()}
             keys = keys[m]
-        self._res = _concat([self._res, rows]) if self._res else rows
-        self._res_keys = np.concatenate([self._res_keys, keys])
-        if self._res_keys.size > 2 * self.sample_rows:
+        self._res_parts.append(rows)
+        self._key_parts.append(keys)
+        self._res_n += keys.size
+        if self._res_n > 2 * self.sample_rows:
             self._reservoir_trim()
 
     def _reservoir_trim(self) -> None:
-        if self._res_keys.size > self.sample_rows:
-            keep = np.argpartition(self._res_keys, self.sample_rows)[: self.sample_rows]
+        res = _concat(self._res_parts)
+        keys = np.concatenate(self._key_parts) if len(self._key_parts) > 1 else self._key_parts[0]
+        if keys.size > self.sample_rows:
+            keep = np.argpartition(keys, self.sample_rows)[: self.sample_rows]
             keep.sort()
-            self._res = {k: v[keep] for k, v in self._res.items()}
-            self._res_keys = self._res_keys[keep]
-        self._tau = float(self._res_keys.max()) if self._res_keys.size >= self.sample_rows else 1.0
+            res = {k: v[keep] for k, v in res.items()}
+            keys = keys[keep]
+        self._res_parts = [res] if res else []
+        self._key_parts = [keys]
+        self._res_n = keys.size
+        self._tau = float(keys.max()) if keys.size >= self.sample_rows else 1.0
 
     def stats(self) -> RepStats:
         s = RepStats(
@@ -344,7 +353,7 @@ class Recorder:
         n = self.lat_n
         if self.streaming:
             self._reservoir_trim()
-            rows = _sort_by_arrival(self._res)
+            rows = _sort_by_arrival(_concat(self._res_parts))
             s.latency, s.latency_ci, s.ccdf_ms = self._hist_quantiles(self.hist, n)
             s.cold_latency = self._hist_quantiles(self.hist_cold, int(self.hist_cold.counts.sum()))[
                 0

@@ -73,3 +73,21 @@ def test_order_statistic_ci_brackets_the_percentile():
     for name in PERCENTILES:
         lo, hi = s.latency_ci[name]
         assert lo <= s.latency[name] <= hi
+
+
+def test_the_streamed_sample_is_the_bottom_k_of_one_key_per_row():
+    """Past max_rows the sample is bottom-k on uniform keys: one key per row, drawn in row order
+    from the recorder's stream, so it is the k rows with the smallest of those keys, whatever
+    the chunking and however often the reservoir is joined and trimmed (computed here by hand)."""
+    rng = np.random.default_rng(11)
+    chunks = [_rows(rng, n, 1000 * k) for k, n in enumerate([3000, 500, 7000, 1, 2500, 4000])]
+    k = 1200
+    rec = Recorder(0.0, max_rows=3200, rel_error=1e-3, sample_rows=k, rng=np.random.default_rng(4))
+    for c in chunks:
+        rec.add(c)
+    s = rec.stats()
+    keys = np.random.default_rng(4).random(sum(c["arrival"].size for c in chunks))
+    arrival = np.concatenate([c["arrival"] for c in chunks])
+    expected = np.sort(arrival[np.argsort(keys)[:k]])
+    assert not s.exact
+    np.testing.assert_array_equal(s.sample["arrival"], expected)
