@@ -1275,7 +1275,7 @@ class SystemModel(PlatformModel):
             else:  # PUB_S
                 j = op[3]
                 cols.append([(PUB_S, j, p) for p in self._plans(j, n)])
-        steps = [list(s) for s in zip(*cols, strict=True)] if cols else [[] for _ in h]
+        steps: list[Any] = list(zip(*cols, strict=True)) if cols else [() for _ in h]  # read only
         return list(zip([i] * n, h, steps, strict=True))
 
     def group(self, q: int) -> int:
@@ -1492,10 +1492,7 @@ class SystemModel(PlatformModel):
                                         yield c_startup
                                     c_from = self.now
                                     for w in cplan[2]:
-                                        dt = w[1] * dst.scale
-                                        dst.work_s += dt
-                                        if meter[j]:
-                                            self._meter(dst, dt)
+                                        dt = self._work(dst, j, w[1])
                                         if dt > 0:
                                             yield dt
                                     outcome = self._close(
@@ -1534,6 +1531,14 @@ class SystemModel(PlatformModel):
         if not (end < deadline or deadline >= self.end):
             return False
         return dst.kind != "lambda" or fits(dst, [plan])
+
+    def _work(self, st: Station, i: int, w: float) -> float:
+        """A work step of w handler seconds starts now at station i: its seconds, counted."""
+        dt = w * st.scale
+        st.work_s += dt
+        if self.meter[i]:
+            self._meter(st, dt)
+        return dt
 
     def _meter(self, st: Station, dt: float) -> None:
         """A work step of dt seconds starts now: Wasm's CPU time, an autoscaler's meters."""
