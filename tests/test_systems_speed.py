@@ -7,7 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
 from test_systems import ROOT, _k8s, _system
+from test_systems_equivalence import systems
 
 from sim.engine import run_one
 from sim.records import OK, TIMED_OUT
@@ -158,3 +161,87 @@ def test_station_log_columns() -> None:
     assert out["cold"].dtype == np.bool_ and out["cold"].tolist() == [True, False]
     assert out["outcome"].dtype == np.uint8 and out["outcome"].tolist() == [3, 0]
     assert out["instance"].dtype == np.int64 and out["instance"].tolist() == [7, 0]
+
+
+def _outputs(sc: Any, base: Any, fast: bool, monkeypatch: Any) -> list[bytes]:
+    """Every output of every placement (rows kept whole, summary figures, timelines, decisions,
+    bills), pickled: the fused visit (SystemModel.fast) or the general path only."""
+    import pickle
+
+    import sim.systems.engine as E
+
+    monkeypatch.setattr(E.SystemModel, "fast", fast)
+    out = []
+    for pl in sc.placements:
+        run = run_one(sc, pl.name, 0, base, keep_all_rows=True)
+        what = (run.stats, run.extra, run.timeline, run.decisions, run.bill, run.instances)
+        out.append(pickle.dumps((what, run.busy_mean)))
+    monkeypatch.undo()
+    return out
+
+
+def _spy_inline(monkeypatch: Any) -> list[bool]:
+    """Record each _quick verdict (a callee run in its caller's process, or not)."""
+    import sim.systems.engine as E
+
+    seen: list[bool] = []
+
+    def spy(self: Any, *args: Any, real: Any = E.SystemModel._quick) -> bool:
+        seen.append(real(self, *args))
+        return seen[-1]
+
+    monkeypatch.setattr(E.SystemModel, "_quick", spy)
+    return seen
+
+
+def test_fused_visit_is_the_general_path_byte_for_byte(monkeypatch: Any) -> None:
+    """The fused visit (callees in their caller's process, steps inline, the entry row written
+    by the visit) against the general path (a process, an _Attempt and a timer per call): every
+    output identical, bit for bit, on the fan-out system and on a chain whose callee is slow
+    enough for some calls to time out (so both the inline and the detached callee occur)."""
+    for data in (_fanout(1.0), _fanout(0.5)):
+        sc = make_scenario(data)
+        assert _outputs(sc, ROOT, True, monkeypatch) == _outputs(sc, ROOT, False, monkeypatch)
+    services = [
+        {"name": "orders", "entry": 1, "handler": "5ms", "steps": [{"call": "slow"}]},
+        {
+            "name": "slow",
+            "handler": {"dist": "exponential", "mean": "40ms"},
+            "steps": [{"work": 0.5}, {"work": 0.5}],
+        },
+    ]
+    for call in ({"timeout": "60ms", "retries": 2}, {"timeout": "10s"}):
+        services[0]["steps"] = [{"call": "slow", **call}]
+        data = _system(
+            services,
+            [_k8s("eks", 1, concurrency=2)],  # two slots: callees queue too
+            {"p": {"orders": "eks", "slow": "eks"}},
+            rate="30/s",
+            duration="120s",
+            replications=1,
+            warmup=0,
+        )
+        sc = make_scenario(data)
+        seen = _spy_inline(monkeypatch)
+        fast = _outputs(sc, ROOT, True, monkeypatch)
+        assert True in seen and (False in seen or call["timeout"] == "10s")
+        assert fast == _outputs(sc, ROOT, False, monkeypatch)
+
+
+@pytest.mark.parametrize("name", [p.stem for p in sorted((ROOT / "scenarios").glob("system-*"))])
+def test_fused_visit_on_bundled_systems(name: str, monkeypatch: Any) -> None:
+    from sim.scenario import load_scenario
+
+    path = ROOT / "scenarios" / f"{name}.yaml"
+    sc = load_scenario(path, ["duration=10m", "warmup=1m", "replications=1"])
+    assert _outputs(sc, path.parent, True, monkeypatch) == _outputs(
+        sc, path.parent, False, monkeypatch
+    )
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(systems())
+def test_fused_visit_on_random_systems(data: dict) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        sc = make_scenario(data)
+        assert _outputs(sc, ROOT, True, mp) == _outputs(sc, ROOT, False, mp)

@@ -84,8 +84,10 @@ from sim.systems.sqs import SqsQueue, fits
 # Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
 WORK, CALL, PAR, PUB_Q, PUB_S, PUB_B = 0, 1, 2, 3, 4, 5
 # Generator commands besides a float (sleep).
-ACQ, DO_CALL, DO_PAR, ATTEMPT, PARK = 10, 11, 12, 13, 14
+ACQ, DO_CALL, DO_PAR, ATTEMPT, PARK, DETACH = 10, 11, 12, 13, 14, 15
 PARKED = (PARK,)  # "resume me when a station hands me a slot" (the station holds the Proc)
+_ACQUIRE: Any = object()  # _visit's `got` when it asks the station for its slot itself
+_WAIT: Any = object()  # SystemModel._command: the process waits (nothing to resume it with)
 MAX_TASKS_PER_REQUEST = 100_000
 PLAN_BATCH = 32  # entry plans drawn together (SystemModel._plans)
 MAX_PLAN_DEPTH = 200  # calls/publishes nested in one plan (a deeper draw would hit Python's stack)
@@ -120,6 +122,7 @@ class StationLog:
     caller's) and service = end - start (the same float64 subtraction, vectorised)."""
 
     __slots__ = ("rows",)
+    last = "instance"  # what the eighth value is (EntryLog: the overhead)
 
     def __init__(self) -> None:
         self.rows: list[Any] = []  # floats, but cold a bool and outcome, instance ints
@@ -132,6 +135,7 @@ class StationLog:
         n = len(rows) // 8
         # float64 holds every field exactly (bools, outcome codes, slot numbers < 2**53)
         a = np.fromiter(rows, np.float64, 8 * n).reshape(n, 8).T.copy()
+        entry = self.last == "overhead"
         return {
             "arrival": a[0],
             "start": a[1],
@@ -139,11 +143,19 @@ class StationLog:
             "wait": a[3],
             "startup": a[4],
             "service": a[2] - a[1],
-            "overhead": np.zeros(n),
+            "overhead": a[7] if entry else np.zeros(n),
             "cold": a[5] != 0.0,
             "outcome": a[6].astype(np.uint8),
-            "instance": a[7].astype(np.int64),
+            "instance": np.zeros(n, np.int64) if entry else a[7].astype(np.int64),
         }
+
+
+class EntryLog(StationLog):
+    """The end-to-end rows of entry requests, flat as a station's: (arrival, start, end, wait,
+    startup, cold, outcome, overhead); instance 0."""
+
+    __slots__ = ()
+    last = "overhead"
 
 
 class Proc:
@@ -893,6 +905,7 @@ class SystemModel(PlatformModel):
     """One placement of a system for one replication."""
 
     uses_function = False
+    fast = True  # the fused visit (_fused); False: the general path only (tests compare them)
 
     def __init__(self, scenario: Any, placement: Any, ctx: RunContext, common: Any) -> None:
         super().__init__(placement, ctx)
@@ -988,6 +1001,12 @@ class SystemModel(PlatformModel):
         self.entries = [i for i, s in enumerate(services) if s.entry > 0]
         self.one_entry = self.entries[0] if len(self.entries) == 1 else None
         self.compiled = [self._compile(s) for s in services]
+        # The fused visit (_fused) unless switched off (the general path, for the tests)
+        self.visit: Callable[..., Generator[Any, Any, Any]] = (
+            self._fused if self.fast else self._visit
+        )
+        self.leaf = [all(op[0] == WORK for op in ops) for ops in self.compiled]  # work only
+        self.meter = [st.kind == "wasm" or st.metered for st in self.stations]  # see _meter
         # Entry plans drawn PLAN_BATCH at a time (_plans) when they draw handler times only
         self.batch = self.one_entry is not None and self._static(self.one_entry, set())
         self._ready: list[tuple[int, float, list]] = []  # drawn plans, the next one last
@@ -1006,6 +1025,7 @@ class SystemModel(PlatformModel):
             for i in range(len(services))
         ]
         self.completions: list[float] = []
+        self.entry_log = EntryLog()  # the entry requests' rows (the run's RequestLog)
         self.task_count = 0
         self.depth = 0  # plans being drawn, one inside the other
         # Hops (sim.systems.hops): one Route per (caller, callee, call step), made on first use.
@@ -1262,7 +1282,7 @@ class SystemModel(PlatformModel):
             else:  # PUB_S
                 j = op[3]
                 cols.append([(PUB_S, j, p) for p in self._plans(j, n)])
-        steps = [list(s) for s in zip(*cols, strict=True)] if cols else [[] for _ in h]
+        steps: list[Any] = list(zip(*cols, strict=True)) if cols else [() for _ in h]  # read only
         return list(zip([i] * n, h, steps, strict=True))
 
     def group(self, q: int) -> int:
@@ -1302,48 +1322,70 @@ class SystemModel(PlatformModel):
                 self.seq += 1
                 heappush(self.heap, (self.now + cmd, self.seq, self.wake, proc))
                 return
-            kind = cmd[0]
-            if kind == PARK:
-                return
-            if kind == ACQ:
-                value = cmd[1].acquire(proc, self.now)
-                if value is None:
-                    return
-            elif kind == ATTEMPT:  # start the callee after the hop; the answer or timeout resumes
-                _, plan, root, hop, timeout = cmd
-                token = _Attempt(self, proc, self.stations[plan[0]])
-                now = self.now
-                if hop > 0:
-                    self.at(now + hop, token.start, (plan, root))
-                else:
-                    self._run(Proc(self._visit(plan, root), token.answer), None)
-                if now + timeout < self.end and not token.settled:
-                    timers = self.timeouts.get(timeout)
-                    if timers is None:
-                        timers = self.timeouts[timeout] = _Timeouts(self)
-                    self.seq += 1
-                    timers.add(now + timeout, self.seq, token)
-                return
-            elif kind == DO_CALL:  # a call as a process of its own (_steps uses yield from)
-                self.spawn(self._call(cmd[1], cmd[2], cmd[3], cmd[4]), _Resumer(self, proc))
-                return
-            else:  # DO_PAR
-                join = _Join(self, proc, len(cmd[1]))
-                kids = proc.kids if proc.__class__ is _Child else None
-                for cs, plan in cmd[1]:
-                    kid = Proc(self._call(cs, plan, cmd[2], cmd[3]), join.one)
-                    if kids is not None:
-                        kids.append(kid)
-                    self._run(kid, None)
+            value = self._command(proc, cmd)
+            if value is _WAIT:
                 return
 
+    def _command(self, proc: Proc, cmd: tuple) -> Any:
+        """Carry out a command `proc` yielded: the value to resume it with now, or _WAIT (a
+        station, an answer or a timer resumes it later)."""
+        kind = cmd[0]
+        if kind == PARK:
+            return _WAIT
+        if kind == ACQ:
+            value = cmd[1].acquire(proc, self.now)
+            return _WAIT if value is None else value
+        if kind == ATTEMPT:  # start the callee after the hop; the answer or timeout resumes
+            _, plan, root, hop, timeout = cmd
+            token = _Attempt(self, proc, self.stations[plan[0]])
+            now = self.now
+            if hop > 0:
+                self.at(now + hop, token.start, (plan, root))
+            else:
+                self._run(Proc(self.visit(plan, root), token.answer), None)
+            self._client_timeout(token, now, timeout)
+        elif kind == DETACH:  # _fused's callee, slot asked for: a process of its own now
+            _, kid, plan, root, got, timeout = cmd
+            token = _Attempt(self, proc, self.stations[plan[0]])
+            now = self.now
+            kid.gen, kid.done = self._visit(plan, root, got), token.answer
+            if got is None:  # queued at the station (which holds `kid`): wait there
+                kid.gen.send(None)
+            else:
+                self._run(kid, None)
+            self._client_timeout(token, now, timeout)
+        elif kind == DO_CALL:  # a call as a process of its own (_steps uses yield from)
+            self.spawn(self._call(cmd[1], cmd[2], cmd[3], cmd[4]), _Resumer(self, proc))
+        else:  # DO_PAR
+            join = _Join(self, proc, len(cmd[1]))
+            kids = proc.kids if proc.__class__ is _Child else None
+            for cs, plan in cmd[1]:
+                kid = Proc(self._call(cs, plan, cmd[2], cmd[3]), join.one)
+                if kids is not None:
+                    kids.append(kid)
+                self._run(kid, None)
+        return _WAIT
+
+    def _client_timeout(self, token: _Attempt, now: float, timeout: float) -> None:
+        """An attempt's client timeout, unless it answered already or the run ends first."""
+        if now + timeout < self.end and not token.settled:
+            timers = self.timeouts.get(timeout)
+            if timers is None:
+                timers = self.timeouts[timeout] = _Timeouts(self)
+            self.seq += 1
+            timers.add(now + timeout, self.seq, token)
+
     # -- processes -------------------------------------------------------------------------------
-    def _visit(self, plan: tuple[int, float, list], root: Root) -> Generator[Any, Any, Any]:
-        """A request at one station: wait for a slot, run the steps, answer. Returns an outcome."""
+    def _visit(
+        self, plan: tuple[int, float, list], root: Root, got: Any = _ACQUIRE
+    ) -> Generator[Any, Any, Any]:
+        """A request at one station: wait for a slot, run the steps, answer. Returns an outcome.
+        `got`: what the station's acquire answered already (_fused's callees), else it asks."""
         st = self.stations[plan[0]]
-        st.calls_in += 1
         arrival = self.now
-        got = st.acquire(self.cur, arrival)  # self.cur: the process running this generator
+        if got is _ACQUIRE:
+            st.calls_in += 1
+            got = st.acquire(self.cur, arrival)  # self.cur: the process running this generator
         if got is None:  # queued: the station's release resumes this process with the slot
             got = yield PARKED
         if got.__class__ is int:  # refused on arrival, or after waiting (Cloud Run's 429)
@@ -1359,8 +1401,24 @@ class SystemModel(PlatformModel):
             outcome = yield from self.timed(st, self._steps(plan, st, root))
         else:
             outcome = yield from self._steps(plan, st, root)
+        return self._close(st, plan[0], outcome, slot, arrival, start, ran_from, startup, cold)
+
+    def _close(
+        self,
+        st: Station,
+        i: int,
+        outcome: Any,
+        slot: int,
+        arrival: float,
+        start: float,
+        ran_from: float,
+        startup: float,
+        cold: bool,
+    ) -> int:
+        """A visit's handler ended now with `outcome` (None: the function timeout ended it):
+        the handler's error draw, the bill, the slot back, its row. Returns the outcome."""
         rate = st.svc.error_rate
-        if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
+        if outcome == OK and rate > 0 and self.fail[i].next() < rate:
             outcome = REJECTED  # the handler answered an error
         end = self.now
         if st.kind == "lambda":
@@ -1370,8 +1428,132 @@ class SystemModel(PlatformModel):
             st.discard(slot, end)  # type: ignore[attr-defined]
         else:
             st.release(slot, end)
-        self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, slot)
+        st.log.rows.extend((arrival, ran_from, end, start - arrival, startup, cold, outcome, slot))
         return outcome
+
+    def _fused(
+        self, plan: tuple[int, float, list], root: Root, over: float | None = None
+    ) -> Generator[Any, Any, Any]:
+        """_visit with its steps in this generator (no _steps / _call / _Attempt per visit), and
+        a synchronous call without hop latency to a work-only callee (SystemModel.leaf) that
+        gets its slot at once and whose known run ends before the client timeout run here too:
+        its slot, work and row, no process of its own and no timer (the timer would never
+        fire); else the callee becomes a process of its own with its timer (DETACH), as the
+        general path's ATTEMPT from there on. `over` (an entry visit: its gateway / ingress
+        latency): the entry row written here (as _EntryDone). The same events at the same times
+        in the same order, the same draws, as the general path (SystemModel.fast = False)."""
+        i = plan[0]
+        st = self.stations[i]
+        st.calls_in += 1
+        arrival = self.now
+        got = st.acquire(self.cur, arrival)
+        if got is None:
+            got = yield PARKED
+        if got.__class__ is int:
+            self._row(st, arrival, arrival, arrival, 0.0, 0.0, False, got, 0)
+            outcome = got
+            ran_from = start = arrival
+            startup, cold = 0.0, False
+        else:
+            slot, startup, cold = got
+            start = self.now
+            if startup > 0:
+                yield startup
+            ran_from = self.now
+            if st.kind == "lambda" and not fits(st, [plan]):
+                outcome = yield from self.timed(st, self._steps(plan, st, root))
+            else:
+                outcome = OK
+                meter = self.meter
+                for step in plan[2]:
+                    kind = step[0]
+                    if kind == WORK:
+                        dt = step[1] * st.scale
+                        st.work_s += dt
+                        if meter[i]:
+                            self._meter(st, dt)
+                        if dt > 0:
+                            yield dt
+                    elif kind == CALL:  # _call's attempts, each in this process when it can be
+                        cs, cplan = step[1], step[2]
+                        j = cplan[0]
+                        dst = self.stations[j]
+                        for attempt in range(cs.retries + 1):
+                            if attempt:
+                                cap = min(cs.backoff.cap, cs.backoff.base * 2 ** (attempt - 1))
+                                yield self.jitter.next() * cap
+                            st.calls_out[j] += 1
+                            hop = self._hop(st, dst, cs)
+                            if hop > 0 or not self.leaf[j]:
+                                outcome = yield (ATTEMPT, cplan, root, hop, cs.timeout)
+                            else:
+                                now = self.now
+                                dst.calls_in += 1
+                                kid = Proc(None, None)  # type: ignore[arg-type]  # if queued
+                                got = dst.acquire(kid, now)
+                                if got.__class__ is int:  # refused: the callee's row, its answer
+                                    self._row(dst, now, now, now, 0.0, 0.0, False, got, 0)
+                                    outcome = got
+                                elif got is not None and self._quick(dst, cplan, got[1], cs):
+                                    c_slot, c_startup, c_cold = got
+                                    if c_startup > 0:
+                                        yield c_startup
+                                    c_from = self.now
+                                    for w in cplan[2]:
+                                        dt = self._work(dst, j, w[1])
+                                        if dt > 0:
+                                            yield dt
+                                    outcome = self._close(
+                                        dst, j, OK, c_slot, now, now, c_from, c_startup, c_cold
+                                    )
+                                else:
+                                    outcome = yield (DETACH, kid, cplan, root, got, cs.timeout)
+                            if outcome == OK:
+                                st.calls_ok[j] += 1
+                                break
+                        if outcome != OK:
+                            break
+                    elif kind == PAR:
+                        outcome = yield (DO_PAR, step[1], st, root)
+                        if outcome != OK:
+                            break
+                    else:
+                        outcome = self._publish(step, st, root)
+                        if outcome != OK:
+                            break
+            outcome = self._close(st, i, outcome, slot, arrival, start, ran_from, startup, cold)
+        if over is not None:
+            self._entry_done(root, over, outcome, ran_from, start - arrival, startup, cold)
+        return outcome
+
+    def _quick(self, dst: Station, plan: tuple, startup: float, cs: CallStep) -> bool:
+        """Whether a work-only callee starting now (after `startup`) answers before the client
+        timeout fires (or the run ends first: no timer), and a Lambda's within its timeout."""
+        now = self.now
+        end = now + startup if startup > 0 else now  # the float its sleeps will reach
+        for step in plan[2]:
+            dt = step[1] * dst.scale
+            if dt > 0:
+                end += dt
+        deadline = now + cs.timeout
+        if not (end < deadline or deadline >= self.end):
+            return False
+        return dst.kind != "lambda" or fits(dst, [plan])
+
+    def _work(self, st: Station, i: int, w: float) -> float:
+        """A work step of w handler seconds starts now at station i: its seconds, counted."""
+        dt = w * st.scale
+        st.work_s += dt
+        if self.meter[i]:
+            self._meter(st, dt)
+        return dt
+
+    def _meter(self, st: Station, dt: float) -> None:
+        """A work step of dt seconds starts now: Wasm's CPU time, an autoscaler's meters."""
+        if st.kind == "wasm":
+            st.cpu_s += dt * st.svc.cpu_bound  # type: ignore[attr-defined]
+        elif st.metered:
+            st.work(self.now, dt)  # type: ignore[attr-defined]
 
     def timed(self, st: Any, body: Generator) -> Generator[Any, Any, Any]:
         """Run a Lambda handler `body` under the function timeout (lambda/latest/dg/
@@ -1393,16 +1575,14 @@ class SystemModel(PlatformModel):
         self, plan: tuple[int, float, list], st: Station, root: Root
     ) -> Generator[Any, Any, Any]:
         scale = st.scale
-        wasm = st.kind == "wasm"
+        metered = self.meter[st.index]
         for step in plan[2]:
             kind = step[0]
             if kind == WORK:
                 dt = step[1] * scale
                 st.work_s += dt
-                if wasm:
-                    st.cpu_s += dt * st.svc.cpu_bound  # type: ignore[attr-defined]
-                elif st.metered:
-                    st.work(self.now, dt)  # type: ignore[attr-defined]
+                if metered:
+                    self._meter(st, dt)
                 if dt > 0:
                     yield dt
             elif kind == CALL:  # in this process: its attempts resume this generator
@@ -1413,35 +1593,42 @@ class SystemModel(PlatformModel):
                 r = yield (DO_PAR, step[1], st, root)
                 if r != OK:
                     return r
-            elif kind == PUB_Q:
-                q = self.queues[step[1]]
-                gate = self.gates[step[1]]
-                if gate is not None:  # a FIFO queue's send quota and deduplication
-                    g = gate.check(step, self.now)
-                    if g == 2:
-                        return THROTTLED  # ThrottlingException: the request fails here
-                    if g == 1:  # accepted, not delivered
-                        q.sent += 1
-                        st.pub_out[step[1]] += 1
-                        continue
-                root.pending += 1
-                q.sent += 1
-                st.pub_out[step[1]] += 1
-                q.put([step[2], root, self.now, self.now, 0, step[3], q.sent], self.now)
-            elif kind == PUB_S:  # an event straight to a service, fire and forget
-                root.pending += 1
-                st.events_out[step[2][0]] += 1
-                self.spawn(self._async(step[2], root, st), _TaskDone(self, root))
-            else:  # PUB_B: PutEvents; each matched rule's delivery after its latency
-                bus = self.buses[step[1]]
-                st.bus_out[step[1]] += 1
-                root.pending += len(step[2])
-                now = self.now
-                ev = [now]  # this PutEvents entry: its event id (a FIFO target's deduplication)
-                for (k, plan, g), lat in zip(
-                    step[2], bus.put([h[0] for h in step[2]]), strict=True
-                ):
-                    self.at(now + lat, self._bus_deliver, (step[1], k, plan, root, now, g, ev, 0))
+            else:
+                r = self._publish(step, st, root)
+                if r != OK:
+                    return r
+        return OK
+
+    def _publish(self, step: tuple[Any, ...], st: Station, root: Root) -> int:
+        """A publish step (the caller goes on): OK, or THROTTLED (a FIFO queue's send quota)."""
+        kind = step[0]
+        if kind == PUB_Q:
+            q = self.queues[step[1]]
+            gate = self.gates[step[1]]
+            if gate is not None:  # a FIFO queue's send quota and deduplication
+                g = gate.check(step, self.now)
+                if g == 2:
+                    return THROTTLED  # ThrottlingException: the request fails here
+                if g == 1:  # accepted, not delivered
+                    q.sent += 1
+                    st.pub_out[step[1]] += 1
+                    return OK
+            root.pending += 1
+            q.sent += 1
+            st.pub_out[step[1]] += 1
+            q.put([step[2], root, self.now, self.now, 0, step[3], q.sent], self.now)
+        elif kind == PUB_S:  # an event straight to a service, fire and forget
+            root.pending += 1
+            st.events_out[step[2][0]] += 1
+            self.spawn(self._async(step[2], root, st), _TaskDone(self, root))
+        else:  # PUB_B: PutEvents; each matched rule's delivery after its latency
+            bus = self.buses[step[1]]
+            st.bus_out[step[1]] += 1
+            root.pending += len(step[2])
+            now = self.now
+            ev = [now]  # this PutEvents entry: its event id (a FIFO target's deduplication)
+            for (k, plan, g), lat in zip(step[2], bus.put([h[0] for h in step[2]]), strict=True):
+                self.at(now + lat, self._bus_deliver, (step[1], k, plan, root, now, g, ev, 0))
         return OK
 
     def _bus_deliver(self, arg: tuple) -> None:
@@ -1473,7 +1660,7 @@ class SystemModel(PlatformModel):
         aq.events += 1
         t0, tries = self.now, [0, 0]
         while True:
-            outcome = yield from self._visit(plan, root)
+            outcome = yield from self.visit(plan, root)
             delay = aq.after(outcome, t0, self.now, tries)
             if delay is None:
                 return outcome
@@ -1544,7 +1731,7 @@ class SystemModel(PlatformModel):
             yield hop
         if dst.kind == "lambda":
             return (yield from self._lambda_event(plan, root))
-        return (yield from self._visit(plan, root))
+        return (yield from self.visit(plan, root))
 
     def _row(
         self,
@@ -1559,6 +1746,24 @@ class SystemModel(PlatformModel):
         inst: int,
     ) -> None:
         st.log.rows.extend((arrival, start, end, wait, startup, cold, outcome, inst))
+
+    def _entry_done(
+        self,
+        root: Root,
+        over: float,
+        outcome: int,
+        start: float,
+        wait: float,
+        startup: float,
+        cold: bool,
+    ) -> None:
+        """The entry request answered now: its row in the end-to-end log (start, wait, startup,
+        cold: the entry visit's)."""
+        now = self.now
+        self.entry_log.rows.extend((root.arrival, start, now, wait, startup, cold, outcome, over))
+        root.sync_done = True
+        if root.pending == 0 and root.arrival >= self.warmup:
+            self.completions.append(now - root.arrival)
 
     def task_done(self, root: Root, now: float) -> None:
         root.pending -= 1
@@ -1590,10 +1795,13 @@ class SystemModel(PlatformModel):
         root = Root(t)
         st = self.stations[i]
         over = st.overhead()
-        self._run(Proc(self._visit(plan, root), _EntryDone(self, root, st, over)), None)
+        if self.fast:
+            self._run(Proc(self._fused(plan, root, over), None), None)
+        else:
+            self._run(Proc(self._visit(plan, root), _EntryDone(self, root, st, over)), None)
 
     def advance(self, until: float) -> None:
-        heap = self.heap
+        heap, wake = self.heap, self.wake
         arr, i = self._arr, self._i
         while True:
             if i < len(arr):
@@ -1608,7 +1816,24 @@ class SystemModel(PlatformModel):
             while heap and heap[0][0] < lim:
                 t, _, fn, arg = heappop(heap)
                 self.now = t
-                fn(arg)
+                if fn is not wake:
+                    fn(arg)
+                    continue
+                # a sleep ended (the commonest event): _run's first turn here, without a call
+                self.cur = arg
+                try:
+                    cmd = arg.gen.send(None)
+                except StopIteration as stop:
+                    if arg.done is not None:
+                        arg.done(stop.value)
+                    continue
+                if cmd.__class__ is float:
+                    self.seq += 1
+                    heappush(heap, (t + cmd, self.seq, wake, arg))
+                    continue
+                value = self._command(arg, cmd)
+                if value is not _WAIT:
+                    self._run(arg, value)
             if ta >= until:
                 break
             self.now = ta
@@ -1616,8 +1841,13 @@ class SystemModel(PlatformModel):
             self._arrive(ta)
         self._i = i
         self.now = max(self.now, min(until, self.end))
-        if len(self.log) > 50_000:
+        if len(self.entry_log) > 50_000:
             self.flush_all()
+
+    def flush(self) -> None:
+        super().flush()  # the reference's rows (it logs as the kernels do)
+        if len(self.entry_log):
+            self.ctx.recorder.add(self.entry_log.take())
 
     def flush_all(self) -> None:
         self.flush()
@@ -2017,7 +2247,7 @@ class _Attempt:
 
     def start(self, arg: tuple) -> None:
         plan, root = arg
-        self.sys.spawn(self.sys._visit(plan, root), self.answer)
+        self.sys.spawn(self.sys.visit(plan, root), self.answer)
 
     def answer(self, outcome: Any) -> None:
         if not self.settled:
@@ -2082,21 +2312,6 @@ class _EntryDone:
         self.sys, self.root, self.st, self.over = sys, root, st, over
 
     def __call__(self, outcome: Any) -> None:
-        sys, root = self.sys, self.root
-        log = sys.log
-        now = sys.now
         # the entry visit's own row, the last eight values
         _, start, _, wait, startup, cold, _, _ = self.st.log.rows[-8:]
-        log.arrival.append(root.arrival)
-        log.start.append(start)
-        log.end.append(now)
-        log.wait.append(wait)
-        log.startup.append(startup)
-        log.service.append(now - start)
-        log.overhead.append(self.over)
-        log.cold.append(cold)
-        log.outcome.append(outcome)
-        log.instance.append(0)
-        root.sync_done = True
-        if root.pending == 0 and root.arrival >= sys.warmup:
-            sys.completions.append(now - root.arrival)
+        self.sys._entry_done(self.root, self.over, outcome, start, wait, startup, cold)
