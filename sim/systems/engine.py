@@ -1449,10 +1449,10 @@ class SystemModel(PlatformModel):
         got = st.acquire(self.cur, arrival)
         if got is None:
             got = yield PARKED
-        if got.__class__ is int:
-            self._row(st, arrival, arrival, arrival, 0.0, 0.0, False, got, 0)
+        if got.__class__ is int:  # refused on arrival, or after waiting (Cloud Run's 429)
+            ran_from = start = self.now
+            self._row(st, arrival, start, start, start - arrival, 0.0, False, got, 0)
             outcome = got
-            ran_from = start = arrival
             startup, cold = 0.0, False
         else:
             slot, startup, cold = got
