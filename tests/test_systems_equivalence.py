@@ -248,6 +248,28 @@ PLATFORMS += [
         },
     },
 ]  # fmt: skip
+# Spot pods that synchronous calls reach (sim.systems.engine.SpotPodStation): HPA-scaled pods on
+# an all-spot m5.large pool with frequent notices; a kill cuts the requests in service on its
+# pods: they fail, or are sent again (`in_flight`); drained at the notice (0.5 s grace) or not
+# (killed with the node at the end of a 10 s notice).
+_SPOT_PODS = {
+    "type": "kubernetes",
+    "hpa": {"min_replicas": 1, "max_replicas": 4, "metric": "cpu", "target": "40%"},
+    "pod": {"concurrency": 2, "cpu": 0.5, "memory": "512Mi", "startup": "1s"},
+}
+_SPOT_NODES = {"node": "m5.large", "control_plane": "eks", "min_nodes": 1,
+               "node_provisioning": {"dist": "exponential", "mean": "2s"}}  # fmt: skip
+PLATFORMS += [
+    {**_SPOT_PODS, "name": "spot-fail", "cluster": {**_SPOT_NODES, "spot": {
+        "interruptions_per_node_hour": 300, "notice": "10s", "grace": "500ms"}}},
+    {**_SPOT_PODS, "name": "spot-retry", "cluster": {**_SPOT_NODES, "spot": {
+        "interruptions_per_node_hour": 300, "notice": "10s", "grace": "500ms",
+        "in_flight": "retry"}}},
+    {**_SPOT_PODS, "name": "spot-nodrain", "cluster": {**_SPOT_NODES, "spot": {
+        "interruptions_per_node_hour": 300, "notice": "10s", "drain_on_notice": False,
+        "in_flight": "retry", "unavailable": 0.3, "unavailable_ttl": "5s"}}},
+]  # fmt: skip
+SPOT = ["spot-fail", "spot-retry", "spot-nodrain"]
 # Lambda's function timeout and an account's shared concurrency (sim.systems.sqs tests): a short
 # timeout, and two platforms of one small account.
 PLATFORMS += [
@@ -306,9 +328,12 @@ def _vias(caller: str, callee: str) -> list[str | None]:
 
 
 @st.composite
-def systems(draw: Any, kafka_only: bool = False, nodes_only: bool = False) -> dict:
+def systems(
+    draw: Any, kafka_only: bool = False, nodes_only: bool = False, spot: bool = False
+) -> dict:
     """A random small system; `nodes_only`: its first queue is SQS, consumed by KEDA workers on
-    a node pool that consolidates or runs on spot (sim.systems.nodes)."""
+    a node pool that consolidates or runs on spot (sim.systems.nodes); `spot`: the entry service
+    (and maybe others) on spot pods, handlers long enough to be in service at a kill."""
     n = draw(st.integers(2, 4))
     services = []
     for i in range(n):
@@ -427,6 +452,12 @@ def systems(draw: Any, kafka_only: bool = False, nodes_only: bool = False) -> di
         queues.append(bus)
         services[0]["steps"] = [*services[0]["steps"], {"publish": "b0"}]
     placement = {s["name"]: draw(st.sampled_from(CALLABLE)) for s in services[:n]}
+    if spot:
+        for i, s in enumerate(services[:n]):
+            if i == 0 or draw(st.booleans()):
+                placement[s["name"]] = draw(st.sampled_from(SPOT))
+                mean = draw(st.sampled_from(["20ms", "1s"]))
+                s["handler"] = {"dist": "exponential", "mean": mean}
     for q in queues:
         if q.get("type") == "kafka":
             on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x", "fn-short"]
@@ -518,6 +549,14 @@ def test_heap_engine_equals_reference_on_node_pools(data: dict) -> None:
     """Per-pod placement, consolidation of underutilised nodes and spot notices, drains and
     shortages (sim.systems.nodes) under random systems whose first queue feeds KEDA workers on
     `workers-pack` or `workers-spot`."""
+    _same(data)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(systems(spot=True))
+def test_heap_engine_equals_reference_on_spot_pods(data: dict) -> None:
+    """Spot kills cutting requests in service (failed or sent again, drained or not, calls and
+    fan-outs under way) under random systems with services on spot pods (SpotPodStation)."""
     _same(data)
 
 

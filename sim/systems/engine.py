@@ -85,6 +85,7 @@ WORK, CALL, PAR, PUB_Q, PUB_S, PUB_B = 0, 1, 2, 3, 4, 5
 # Generator commands besides a float (sleep).
 ACQ, DO_CALL, DO_PAR, ATTEMPT, PARK = 10, 11, 12, 13, 14
 PARKED = (PARK,)  # "resume me when a station hands me a slot" (the station holds the Proc)
+KILLED = -1  # a handler cut by a spot kill (SpotPodStation): not an outcome code
 MAX_TASKS_PER_REQUEST = 100_000
 PLAN_BATCH = 32  # entry plans drawn together (SystemModel._plans)
 MAX_PLAN_DEPTH = 200  # calls/publishes nested in one plan (a deeper draw would hit Python's stack)
@@ -172,6 +173,34 @@ class _Child(Proc):
             p.gen.close()
 
 
+class _PodRun(_Child):
+    """A request's handler on a spot pod (SpotPodStation), run as a child of its visit so that
+    a kill can stop it where it is (as _Child.kill: calls already at a callee run on there)."""
+
+    __slots__ = ("parked", "proc", "settled", "sys", "value", "work_end")
+
+    def __init__(self, sys: SystemModel, proc: Proc, body: Generator) -> None:
+        super().__init__(body, self.answer)
+        self.sys, self.proc, self.settled, self.parked, self.value = sys, proc, False, False, None
+        self.work_end = 0.0  # the end of its current work step (the CPU meter's share)
+
+    def answer(self, outcome: Any) -> None:
+        self.settled = True
+        if self.parked:
+            self.sys._run(self.proc, outcome)
+        else:
+            self.value = outcome
+
+    def cut(self, now: float) -> None:
+        """The pod is killed: the handler stops; the visit goes on once the kill is done."""
+        self.settled = True
+        self.kill()
+        self.sys.at(now, self._resume, None)
+
+    def _resume(self, _: Any) -> None:
+        self.sys._run(self.proc, KILLED)
+
+
 class _Deadline:
     """The handler's end or the function timeout, whichever first, resumes the invocation."""
 
@@ -221,6 +250,7 @@ class Station:
     kind = ""
     scale = 1.0
     metered = False  # an autoscaled pod station measures its work (PodStation.work)
+    guarded = False  # a spot kill can cut its requests (SpotPodStation)
 
     def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any) -> None:
         self.sys, self.index, self.svc, self.spec = sys, index, svc, spec
@@ -744,6 +774,12 @@ class PodStation(Station):
         node = self.ready_nodes.pop(j)
         del self.ready_pods[j]
         self.pods -= 1
+        self._leave(j, node, now)
+
+    def _leave(self, j: int, node: Any, now: float) -> None:
+        """Ready pod j (just taken off the ready lists) deleted: it takes free slots of the
+        shared FIFO, the rest are its busy ones (SpotPodStation: its own)."""
+        nodes = self.nodes
         take = min(self.free[0], self.conc)
         self.free[0] -= take
         busy = self.conc - take
@@ -816,6 +852,13 @@ class PodStation(Station):
         self.pods += 1
         now = self.sys.now
         self.ready_pods.append((now, scheduled))
+        self._open(now)
+        self.pods_peak = max(self.pods_peak, self.pods)
+        for kick in self.on_free:
+            kick(now)
+
+    def _open(self, now: float) -> None:
+        """A new ready pod's slots: to removed pods' busy slots, the queue, or free."""
         for _ in range(self.conc):
             if self.owed:  # a busy slot of a removed pod carries on as this pod's
                 self.owed -= 1
@@ -828,9 +871,6 @@ class PodStation(Station):
                 self.sys.resume_at(now, q.popleft(), (0, 0.0, False))
             else:
                 self.free[0] += 1
-        self.pods_peak = max(self.pods_peak, self.pods)
-        for kick in self.on_free:
-            kick(now)
 
     def instances(self, now: float) -> float:
         return float(self.pods)
@@ -840,6 +880,167 @@ class PodStation(Station):
 
     def queued(self) -> int:
         return sum(len(q) for q in self.waiting)
+
+
+class SpotPodStation(PodStation):
+    """A KEDA- or HPA-scaled service on a node pool with spot capacity (`cluster.spot`): which
+    pod holds each busy slot, so that a spot kill cuts the requests in service on its pods, as
+    the Kubernetes kernel's `_spot_kill` / `_cut`: they fail at the kill (a 502) or, with
+    `in_flight: retry`, are sent again at once keeping their arrival time (their handler runs
+    again from its first step, on a pod with a free slot or the next to get ready). The shared
+    FIFO of slots stays: a request takes a free slot of the oldest ready pod (ASSUMPTION: the
+    Service's endpoint pick is not modelled; the oldest first packs the newest pods emptiest,
+    which scale-down takes first). A deleted pod finishes its own requests and leaves its node
+    with its last one. Queue consumers' batches (SQS, Kafka) on a killed pod are not cut short
+    (counted in `spot_slots_cut`). Both engines run the visits through SystemModel._spot_visit /
+    ReferenceSystem._spot_visit_ref."""
+
+    guarded = True
+
+    def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any, rng: Any) -> None:
+        super().__init__(sys, index, svc, spec, rng)
+        self.retry = spec.cluster.spot.in_flight == "retry"
+        self.ids: list[int] = []  # the ready pods' ids, parallel to ready_pods / ready_nodes
+        self.pod_free: dict[int, int] = {}  # free slots of each ready pod, oldest first
+        self.held: dict[int, int] = {}  # busy slots of each pod, ready or deleted
+        self.going: dict[int, Any] = {}  # deleted pods still finishing requests: their node
+        self.dead: set[int] = set()  # pods killed with their node
+        self.runs: dict[int, list[Any]] = {}  # requests in service on each pod (_PodRun)
+        self.next_id = 0
+        self.killed = 0  # requests in service cut by a kill (failed or sent again)
+
+    def _new_pod(self) -> int:
+        pid = self.next_id
+        self.next_id += 1
+        self.ids.append(pid)
+        self.held[pid] = 0
+        self.runs[pid] = []
+        return pid
+
+    def initial_node(self, node: Any) -> None:
+        super().initial_node(node)
+        self.pod_free[self._new_pod()] = self.conc
+
+    def _take(self) -> int:
+        for pid, f in self.pod_free.items():
+            if f:
+                self.pod_free[pid] = f - 1
+                self.free[0] -= 1
+                self.held[pid] += 1
+                self.busy += 1
+                self.peak = max(self.peak, self.busy)
+                return pid
+        return -1
+
+    def acquire(self, proc: Proc, now: float) -> Any:
+        self.arrived += 1
+        if self.pods == 0:
+            self.rejected += 1
+            return REJECTED
+        pid = self._take()
+        if pid >= 0:
+            return pid, 0.0, False
+        q = self.waiting[0]
+        if len(q) >= self.limit:
+            self.rejected += 1
+            return REJECTED
+        q.append(proc)
+        return None
+
+    def take_free(self) -> int:
+        pid = self._take()
+        if pid < 0:
+            raise RuntimeError("no free slot")
+        return pid
+
+    def release(self, slot: int, now: float) -> None:
+        self.done += 1
+        if slot in self.pod_free:  # a ready pod: the next in line, or free
+            q = self.waiting[0]
+            if q:
+                self.sys.resume_at(now, q.popleft(), (slot, 0.0, False))
+                return
+            self.pod_free[slot] += 1
+            self.free[0] += 1
+            self.held[slot] -= 1
+            self.busy -= 1
+            for kick in self.on_free:
+                kick(now)
+            return
+        self.busy -= 1
+        if slot in self.going:  # a deleted pod: it leaves its node with its last request
+            self.held[slot] -= 1
+            if self.held[slot] == 0:
+                del self.held[slot], self.runs[slot]
+                self.nodes.release(self.going.pop(slot), now, drained=True)
+
+    def _leave(self, j: int, node: Any, now: float) -> None:
+        pid = self.ids.pop(j)
+        self.free[0] -= self.pod_free.pop(pid)
+        if self.held[pid]:
+            self.going[pid] = node
+            self.nodes.draining(node)
+        else:
+            del self.held[pid], self.runs[pid]
+            self.nodes.release(node, now)
+
+    def _open(self, now: float) -> None:
+        pid = self._new_pod()
+        q = self.waiting[0]
+        free = 0
+        for _ in range(self.conc):
+            if q:
+                self.busy += 1
+                self.held[pid] += 1
+                self.sys.resume_at(now, q.popleft(), (pid, 0.0, False))
+            else:
+                free += 1
+        self.pod_free[pid] = free
+        self.free[0] += free
+
+    def enter(self, pid: int, run: Any) -> bool:
+        """A request starts its handler on pod `pid`; False: the pod was killed meanwhile (a
+        slot handed on at the instant of the kill), its slot gone."""
+        runs = self.runs.get(pid)
+        if runs is None or pid in self.dead:
+            self.busy -= 1
+            return False
+        runs.append(run)
+        return True
+
+    def leave(self, pid: int, run: Any) -> None:
+        runs = self.runs.get(pid)
+        if runs is not None:
+            runs.remove(run)
+
+    def work(self, now: float, dt: float) -> None:
+        super().work(now, dt)
+        run = self.sys.running()
+        if run is not None:
+            run.work_end = now + dt
+
+    def abandon(self, node: Any) -> int:
+        """`node` is killed (spot): the requests in service on this service's pods there stop
+        now (their unrun work leaves the CPU meter) and fail or are sent again; their slots go.
+        Returns the busy slots the kill found (requests and queue batches)."""
+        now = self.sys.env.now
+        cut = 0
+        for pid, at in list(self.going.items()):
+            if at is not node:
+                continue
+            del self.going[pid]
+            held, runs = self.held.pop(pid), self.runs.pop(pid)
+            cut += held
+            if held > len(runs):  # a queue batch (or a slot handed on now): ends on its own
+                self.dead.add(pid)
+            for run in runs:
+                self.busy -= 1
+                self.killed += 1
+                if run.work_end > now:
+                    self.work_started -= run.work_end - now
+                    self.work_ends.remove(run.work_end)
+                run.cut(now)
+        return cut
 
 
 # The station of each platform type (sim.systems.spec refuses the others); Cloud Run and Fargate
@@ -914,7 +1115,10 @@ class SystemModel(PlatformModel):
         for i, svc in enumerate(services):
             spec = scenario.platform(placement.services[svc.name])
             srng = substream(rng, 100 + name_key(svc.name))
-            st = STATIONS[spec.type](self, i, svc, spec, srng)
+            kind = STATIONS[spec.type]
+            if spec.type == "kubernetes" and spec.cluster.spot is not None:
+                kind = SpotPodStation  # (sim.systems.spec: autoscaled, on simulated nodes)
+            st = kind(self, i, svc, spec, srng)
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
             self.stations.append(st)
@@ -1322,7 +1526,7 @@ class SystemModel(PlatformModel):
                 return
             else:  # DO_PAR
                 join = _Join(self, proc, len(cmd[1]))
-                kids = proc.kids if proc.__class__ is _Child else None
+                kids = proc.kids if proc.__class__ is _Child or proc.__class__ is _PodRun else None
                 for cs, plan in cmd[1]:
                     kid = Proc(self._call(cs, plan, cmd[2], cmd[3]), join.one)
                     if kids is not None:
@@ -1334,6 +1538,8 @@ class SystemModel(PlatformModel):
     def _visit(self, plan: tuple[int, float, list], root: Root) -> Generator[Any, Any, Any]:
         """A request at one station: wait for a slot, run the steps, answer. Returns an outcome."""
         st = self.stations[plan[0]]
+        if st.guarded:  # pods a spot kill can cut
+            return (yield from self._spot_visit(st, plan, root))  # type: ignore[arg-type]
         st.calls_in += 1
         arrival = self.now
         got = st.acquire(self.cur, arrival)  # self.cur: the process running this generator
@@ -1364,6 +1570,53 @@ class SystemModel(PlatformModel):
             st.release(slot, end)
         self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, slot)
         return outcome
+
+    def _spot_visit(
+        self, st: SpotPodStation, plan: tuple[int, float, list], root: Root
+    ) -> Generator[Any, Any, Any]:
+        """_visit on a SpotPodStation: the handler runs as a _PodRun on its pod; a kill of the
+        pod ends the visit with REJECTED at the kill (`in_flight: fail`) or sends the request
+        again at once (`retry`: a new slot, the same plan, the arrival kept)."""
+        st.calls_in += 1
+        arrival = self.now
+        while True:
+            proc = self.cur
+            got = st.acquire(proc, self.now)
+            if got is None:
+                got = yield PARKED
+            if got.__class__ is int:
+                self._row(st, arrival, self.now, self.now, self.now - arrival, 0.0, False, got, 0)
+                return got
+            slot = got[0]
+            start = self.now
+            run = _PodRun(self, proc, self._steps(plan, st, root))
+            outcome: Any = KILLED
+            if st.enter(slot, run):
+                self._run(run, None)
+                self.cur = proc
+                if run.settled:
+                    outcome = run.value
+                else:
+                    run.parked = True
+                    outcome = yield PARKED
+                st.leave(slot, run)
+            if outcome != KILLED:
+                break
+            if not st.retry:
+                self._row(st, arrival, start, self.now, start - arrival, 0.0, False, REJECTED, slot)
+                return REJECTED
+        rate = st.svc.error_rate
+        if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
+            outcome = REJECTED  # the handler answered an error
+        end = self.now
+        st.release(slot, end)
+        self._row(st, arrival, start, end, start - arrival, 0.0, False, outcome, slot)
+        return outcome
+
+    def running(self) -> Any:
+        """The _PodRun whose handler is running now (None: another process)."""
+        cur = self.cur
+        return cur if cur.__class__ is _PodRun else None
 
     def timed(self, st: Any, body: Generator) -> Generator[Any, Any, Any]:
         """Run a Lambda handler `body` under the function timeout (lambda/latest/dg/
