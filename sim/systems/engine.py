@@ -707,9 +707,7 @@ class PodStation(Station):
             self.pods -= 1
             if self.ready_pods:
                 self.ready_pods.pop()  # the newest ready pod first (ActivePodsWithRanks)
-            take = min(self.free[0], self.conc)
-            self.free[0] -= take
-            self.owed += self.conc - take
+            self._leave(len(self.ready_pods), None, now)
         self.sys.pods_changed(self.platform, now)
 
     def _start_pod(self, now: float) -> None:
@@ -777,18 +775,20 @@ class PodStation(Station):
         self._leave(j, node, now)
 
     def _leave(self, j: int, node: Any, now: float) -> None:
-        """Ready pod j (just taken off the ready lists) deleted: it takes free slots of the
-        shared FIFO, the rest are its busy ones (SpotPodStation: its own)."""
-        nodes = self.nodes
+        """Ready pod j (just taken off the ready lists; on `node`, None without simulated
+        nodes) deleted: it takes free slots of the shared FIFO, the rest are its busy ones
+        (PodIdentity: its own)."""
         take = min(self.free[0], self.conc)
         self.free[0] -= take
         busy = self.conc - take
+        self.owed += busy
+        if node is None:
+            return
         if busy:
-            self.owed += busy
             self.drain_q.append([node, busy])
-            nodes.draining(node)
+            self.nodes.draining(node)
         else:
-            nodes.release(node, now)
+            self.nodes.release(node, now)
 
     def _repay(self, now: float) -> None:
         """A busy slot of a deleted pod is done (or taken over by a new pod): the oldest
@@ -882,62 +882,56 @@ class PodStation(Station):
         return sum(len(q) for q in self.waiting)
 
 
-class SpotPodStation(PodStation):
-    """A KEDA- or HPA-scaled service on a node pool with spot capacity (`cluster.spot`): which
-    pod holds each busy slot, so that a spot kill cuts the requests in service on its pods, as
-    the Kubernetes kernel's `_spot_kill` / `_cut`: they fail at the kill (a 502) or, with
-    `in_flight: retry`, are sent again at once keeping their arrival time (their handler runs
-    again from its first step, on a pod with a free slot or the next to get ready). The shared
-    FIFO of slots stays: a request takes a free slot of the oldest ready pod (ASSUMPTION: the
-    Service's endpoint pick is not modelled; the oldest first packs the newest pods emptiest,
-    which scale-down takes first). A deleted pod finishes its own requests and leaves its node
-    with its last one. Queue consumers' batches (SQS, Kafka) on a killed pod are not cut short
-    (counted in `spot_slots_cut`). Both engines run the visits through SystemModel._spot_visit /
-    ReferenceSystem._spot_visit_ref."""
+class PodIdentity:
+    """Which pod (instance) holds each busy slot of an autoscaled pod station's shared FIFO (a
+    mixin before PodStation or one of its subclasses). A request takes a free slot of the ready
+    pod with the fewest in flight, the lowest id on a tie (the Kubernetes kernel's `ideal_fifo`
+    pick); a freed slot takes the queue's head on its own pod; a deleted pod finishes its own
+    requests, then leaves (its node, if any). `_begin` / `_end`: an execution starts / ends on a
+    pod (Flex's activity meter)."""
 
-    guarded = True
+    hold_at_zero = False  # no ready pod: queue (Flex's front end) or refuse (no endpoints)
 
-    def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any, rng: Any) -> None:
-        super().__init__(sys, index, svc, spec, rng)
-        self.retry = spec.cluster.spot.in_flight == "retry"
-        self.ids: list[int] = []  # the ready pods' ids, parallel to ready_pods / ready_nodes
-        self.pod_free: dict[int, int] = {}  # free slots of each ready pod, oldest first
+    def _init_identity(self: Any) -> None:
+        self.ids: list[int] = []  # the ready pods' ids, parallel to ready_pods (ready_nodes)
+        self.pod_free: dict[int, int] = {}  # free slots of each ready pod, in id order
         self.held: dict[int, int] = {}  # busy slots of each pod, ready or deleted
         self.going: dict[int, Any] = {}  # deleted pods still finishing requests: their node
-        self.dead: set[int] = set()  # pods killed with their node
-        self.runs: dict[int, list[Any]] = {}  # requests in service on each pod (_PodRun)
         self.next_id = 0
-        self.killed = 0  # requests in service cut by a kill (failed or sent again)
 
-    def _new_pod(self) -> int:
+    def _new_pod(self: Any, free: int) -> int:
         pid = self.next_id
         self.next_id += 1
         self.ids.append(pid)
         self.held[pid] = 0
-        self.runs[pid] = []
+        self.pod_free[pid] = free
+        self.free[0] += free
         return pid
 
-    def initial_node(self, node: Any) -> None:
-        super().initial_node(node)
-        self.pod_free[self._new_pod()] = self.conc
+    def _begin(self, pid: int, now: float) -> None:
+        pass
 
-    def _take(self) -> int:
+    def _take(self: Any, now: float) -> int:
+        best, low = -1, 1 << 60
+        held = self.held
         for pid, f in self.pod_free.items():
-            if f:
-                self.pod_free[pid] = f - 1
-                self.free[0] -= 1
-                self.held[pid] += 1
-                self.busy += 1
-                self.peak = max(self.peak, self.busy)
-                return pid
-        return -1
+            if f and held[pid] < low:
+                best, low = pid, held[pid]
+        if best >= 0:
+            self.pod_free[best] -= 1
+            self.free[0] -= 1
+            held[best] += 1
+            self.busy += 1
+            self.peak = max(self.peak, self.busy)
+            self._begin(best, now)
+        return best
 
-    def acquire(self, proc: Proc, now: float) -> Any:
+    def acquire(self: Any, proc: Proc, now: float) -> Any:
         self.arrived += 1
-        if self.pods == 0:
+        if self.pods == 0 and not self.hold_at_zero:
             self.rejected += 1
             return REJECTED
-        pid = self._take()
+        pid = self._take(now)
         if pid >= 0:
             return pid, 0.0, False
         q = self.waiting[0]
@@ -947,17 +941,18 @@ class SpotPodStation(PodStation):
         q.append(proc)
         return None
 
-    def take_free(self) -> int:
-        pid = self._take()
+    def take_free(self: Any) -> int:
+        pid = self._take(self.sys.now)
         if pid < 0:
             raise RuntimeError("no free slot")
         return pid
 
-    def release(self, slot: int, now: float) -> None:
+    def release(self: Any, slot: int, now: float) -> None:
         self.done += 1
         if slot in self.pod_free:  # a ready pod: the next in line, or free
             q = self.waiting[0]
             if q:
+                self._begin(slot, now)
                 self.sys.resume_at(now, q.popleft(), (slot, 0.0, False))
                 return
             self.pod_free[slot] += 1
@@ -968,50 +963,79 @@ class SpotPodStation(PodStation):
                 kick(now)
             return
         self.busy -= 1
-        if slot in self.going:  # a deleted pod: it leaves its node with its last request
+        if slot in self.going:  # a deleted pod: it leaves with its last request
             self.held[slot] -= 1
             if self.held[slot] == 0:
-                del self.held[slot], self.runs[slot]
-                self.nodes.release(self.going.pop(slot), now, drained=True)
+                del self.held[slot]
+                node = self.going.pop(slot)
+                if node is not None:
+                    self.nodes.release(node, now, drained=True)
 
-    def _leave(self, j: int, node: Any, now: float) -> None:
+    def _leave(self: Any, j: int, node: Any, now: float) -> None:
         pid = self.ids.pop(j)
         self.free[0] -= self.pod_free.pop(pid)
         if self.held[pid]:
             self.going[pid] = node
-            self.nodes.draining(node)
+            if node is not None:
+                self.nodes.draining(node)
         else:
-            del self.held[pid], self.runs[pid]
-            self.nodes.release(node, now)
+            del self.held[pid]
+            if node is not None:
+                self.nodes.release(node, now)
 
-    def _open(self, now: float) -> None:
-        pid = self._new_pod()
+    def _open(self: Any, now: float) -> None:
+        pid = self._new_pod(0)
         q = self.waiting[0]
-        free = 0
         for _ in range(self.conc):
             if q:
                 self.busy += 1
                 self.held[pid] += 1
+                self._begin(pid, now)
                 self.sys.resume_at(now, q.popleft(), (pid, 0.0, False))
             else:
-                free += 1
-        self.pod_free[pid] = free
-        self.free[0] += free
+                self.pod_free[pid] += 1
+                self.free[0] += 1
+
+
+class SpotPodStation(PodIdentity, PodStation):
+    """A KEDA- or HPA-scaled service on a node pool with spot capacity (`cluster.spot`): with
+    PodIdentity, a spot kill cuts the requests in service on its pods, as the Kubernetes
+    kernel's `_spot_kill` / `_cut`: they fail at the kill (a 502) or, with `in_flight: retry`,
+    are sent again at once keeping their arrival time (their handler runs again from its first
+    step, on a pod with a free slot or the next to get ready; no ready pod: refused, as any
+    request then). Queue consumers' batches (SQS, Kafka) on a killed pod are not cut short
+    (counted in `spot_slots_cut`). Both engines run the visits through SystemModel._spot_visit /
+    ReferenceSystem._spot_visit_ref."""
+
+    guarded = True
+
+    def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any, rng: Any) -> None:
+        super().__init__(sys, index, svc, spec, rng)
+        self._init_identity()
+        self.free = [0]  # the initial pods' slots come with their ids (initial_node)
+        self.retry = spec.cluster.spot.in_flight == "retry"
+        self.runs: dict[int, list[Any]] = {}  # requests in service on each pod (_PodRun)
+        self.killed = 0  # requests in service cut by a kill (failed or sent again)
+
+    def initial_node(self, node: Any) -> None:
+        super().initial_node(node)
+        self._new_pod(self.conc)
 
     def enter(self, pid: int, run: Any) -> bool:
         """A request starts its handler on pod `pid`; False: the pod was killed meanwhile (a
         slot handed on at the instant of the kill), its slot gone."""
-        runs = self.runs.get(pid)
-        if runs is None or pid in self.dead:
+        if pid not in self.held:
             self.busy -= 1
             return False
-        runs.append(run)
+        self.runs.setdefault(pid, []).append(run)
         return True
 
     def leave(self, pid: int, run: Any) -> None:
         runs = self.runs.get(pid)
-        if runs is not None:
+        if runs:
             runs.remove(run)
+            if not runs:
+                del self.runs[pid]
 
     def work(self, now: float, dt: float) -> None:
         super().work(now, dt)
@@ -1029,11 +1053,8 @@ class SpotPodStation(PodStation):
             if at is not node:
                 continue
             del self.going[pid]
-            held, runs = self.held.pop(pid), self.runs.pop(pid)
-            cut += held
-            if held > len(runs):  # a queue batch (or a slot handed on now): ends on its own
-                self.dead.add(pid)
-            for run in runs:
+            cut += self.held.pop(pid)
+            for run in self.runs.pop(pid, ()):
                 self.busy -= 1
                 self.killed += 1
                 if run.work_end > now:
