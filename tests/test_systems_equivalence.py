@@ -310,9 +310,18 @@ PLATFORMS += [
         },
     },
 ]
+# Flex Consumption (sim.systems.stations_flex): from zero with a short idle timeout, and one
+# always-ready instance of concurrency 1 (its per-instance activity-period bill compared too).
+PLATFORMS += [
+    {"name": "flex", "type": "azure_flex", "concurrency": 2, "max_instances": 4,
+     "idle_timeout": "5s", "cold_start": {"dist": "exponential", "mean": "1s"}},
+    {"name": "flex-ar", "type": "azure_flex", "concurrency": 1, "always_ready": 1,
+     "max_instances": 3, "idle_timeout": "3s", "cold_start": "700ms", "instance_memory": 512},
+]  # fmt: skip
 CALLABLE = [
     "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc",
-    "run", "ecs", "ecs-tt", "aca", "fn-short", "fn-small-acct", "kn", "kn-nodes",
+    "run", "ecs", "ecs-tt", "aca", "fn-short", "fn-small-acct", "kn", "kn-nodes", "flex",
+    "flex-ar",
 ]  # fmt: skip
 KINDS = {p["name"]: p["type"] for p in PLATFORMS}
 
@@ -322,7 +331,7 @@ def _vias(caller: str, callee: str) -> list[str | None]:
     if KINDS[callee] == "lambda":
         gw = any(p["name"] == callee and p.get("api_gateway") for p in PLATFORMS)
         return [None, "invoke", *(["api_gateway"] if gw else [])]
-    if KINDS[callee] in ("cloud_run", "fargate", "container_apps", "knative"):
+    if KINDS[callee] in ("cloud_run", "fargate", "container_apps", "knative", "azure_flex"):
         return [None, "load_balancer"]
     return [None, "load_balancer", *(["direct"] if KINDS[caller] == "kubernetes" else [])]
 
@@ -519,6 +528,8 @@ def assert_same_system(fast: Any, ref: Any) -> None:
         ), name
         assert x["latency_ms"] == pytest.approx(y["latency_ms"], rel=1e-9, abs=1e-9), name
         assert x.get("async") == y.get("async"), name  # Lambda's asynchronous queue
+        # the bill (Flex: per-instance activity periods, which instance ran what)
+        assert x["monthly_cost_usd"] == pytest.approx(y["monthly_cost_usd"], rel=1e-9), name
     assert fs["async_completion_ms"] == pytest.approx(rs["async_completion_ms"], rel=1e-9, abs=1e-9)
     assert fs["async_completed"] == rs["async_completed"]
     assert fs["flows"] == rs["flows"]  # every edge's count (entry, calls and their ok, publishes)

@@ -123,3 +123,95 @@ def test_spot_kill_failure_goes_to_the_callers_retry_policy() -> None:
         assert api["outcomes"] == {"ok": 2, "rejected": 2} | {
             k: 0 for k in api["outcomes"] if k not in ("ok", "rejected")
         }
+
+
+# --- Azure Functions Flex Consumption as a station (sim.systems.stations_flex) -----------------
+MONTH_H = 730
+SCALE = MONTH_H * 3600 / 60  # a 60 s window billed as a 730 h month: x 43,800
+BASELINE, AR_TIME, AR_EXEC = 0.000004, 0.000016, 0.40 / 1e6  # prices.yaml azure_flex.always_ready
+
+
+def _flex(at: list[str], handler: str = "300ms", **flex: Any) -> dict:
+    """One HTTP function on Flex (2,048 MB = 2 GB, one always-ready instance, at most 1), one
+    execution per time in `at`; a 60 s window billed as a 730 h month."""
+    app = {
+        "name": "flex",
+        "type": "azure_flex",
+        "always_ready": 1,
+        "max_instances": 1,
+        "cold_start": "2s",
+        **flex,
+    }
+    services = [{"name": "fn", "entry": 1, "handler": handler}]
+    data = _system(services, [app], {"p": {"fn": "flex"}}, replications=1, duration="60s", warmup=0)
+    data["workload"] = {"arrivals": [{"batch": {"at": at, "size": 1}}]}
+    data["month"] = f"{MONTH_H}h"
+    return data
+
+
+def _flex_bill(data: dict, ref: bool = False) -> dict:
+    return _run(data, ref).extra["system"]["services"]["fn"]
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_flex_spaced_executions_are_each_billed_the_one_second_minimum(ref: bool) -> None:
+    """Six executions of 0.3 s, 10 s apart, on the always-ready instance: six activity periods
+    of 1 s each (the minimum), 6 s, not 1.8 s. Month (x 43,800): baseline 1 x 2 GB x 60 s x
+    $0.000004 = $21.024; execution time 6 s x 2 GB x $0.000016 = $8.4096; executions 262,800 x
+    $0.40/M = $0.10512; total $29.53872."""
+    svc = _flex_bill(_flex([f"{t}s" for t in (1, 11, 21, 31, 41, 51)]), ref)
+    lines = svc["monthly_breakdown_usd"]
+    assert lines["always_ready_baseline"] == pytest.approx(2 * 60 * SCALE * BASELINE, abs=1e-9)
+    assert pytest.approx(21.024) == 2 * 60 * SCALE * BASELINE
+    assert lines["always_ready_execution_time"] == pytest.approx(8.4096, abs=0.005)
+    assert pytest.approx(8.4096) == 6 * 2 * SCALE * AR_TIME
+    assert lines["always_ready_executions"] == pytest.approx(6 * SCALE * AR_EXEC, abs=1e-9)
+    assert svc["monthly_cost_usd"] == pytest.approx(29.54, abs=0.005)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_flex_overlapping_executions_on_one_instance_are_one_period(ref: bool) -> None:
+    """Executions of 0.3 s at 1 s and 1.25 s on one instance (concurrency 16): spans
+    [1, 2) and [1.25, 2.25) (1 s minimum each) merge into one period of 1.25 s, rounded up to
+    1.3 s (100 ms steps). Execution time 1.3 x 2 GB x 43,800 x $0.000016 = $1.82208 (two
+    separate periods would be 2 s: $2.8032); executions 87,600 x $0.40/M = $0.03504; + the
+    baseline $21.024 = $22.88112."""
+    svc = _flex_bill(_flex(["1s", "1.25s"]), ref)
+    lines = svc["monthly_breakdown_usd"]
+    assert lines["always_ready_execution_time"] == pytest.approx(1.82208, abs=0.005)
+    assert pytest.approx(1.82208) == 1.3 * 2 * SCALE * AR_TIME
+    assert svc["monthly_cost_usd"] == pytest.approx(22.88, abs=0.005)
+
+
+def test_flex_scales_out_from_zero_on_demand() -> None:
+    """No always-ready instance: a request at 0.5 s waits at the front end; the scale controller
+    (every 1 s) sees 1 execution waiting at 1 s, adds one instance (cold start 2 s): ready at
+    3 s, the execution runs 3-3.3 s (waited 2.5 s). Billed on demand: 1 s x 2 GB = 2 GB-s a
+    window, 87,600 GB-s a month, inside the 100,000 GB-s free grant: $0."""
+    data = _flex(["0.5s"], always_ready=0)
+    for ref in (False, True):
+        run = _run(data, ref)
+        s = run.stats.sample
+        np.testing.assert_allclose(s["end"], [3.3], atol=1e-9)
+        np.testing.assert_allclose(s["wait"], [2.5], atol=1e-9)
+        lines = run.extra["system"]["services"]["fn"]["monthly_breakdown_usd"]
+        assert lines["on_demand_execution_time"] == 0.0
+        assert [d.time_s for d in run.decisions if d.kind == "fn:azure_flex"] == [1.0]
+
+
+def test_flex_pinned_at_c_instances_is_erlang_c() -> None:
+    """always_ready = max_instances = 3, concurrency 1: an M/M/3 queue behind the front end's
+    one FIFO (lambda 2.4/s, mean 1 s: rho 0.8); the mean time at the service within the
+    replications' 95% t interval of Erlang C's W = C(3, 2.4) / (3 - 2.4) + 1 = 2.079 s."""
+    from test_systems import erlang_c_sojourn, t_ci
+
+    data = _flex([], handler={"dist": "exponential", "mean": "1s"}, always_ready=3,
+                 max_instances=3, concurrency=1)  # fmt: skip
+    data |= {"duration": "2h", "warmup": "5m", "replications": 5}
+    data["workload"] = {"arrivals": [{"steady": {"rate": "2.4/s"}}]}
+    sc = make_scenario(data)
+    runs = [run_one(sc, "p", r, ROOT) for r in range(sc.replications)]
+    per_rep = [r.extra["system"]["services"]["fn"]["latency_ms"]["mean"] / 1e3 for r in runs]
+    w = erlang_c_sojourn(2.4, 1.0, 3)
+    lo, hi = t_ci(per_rep)
+    assert lo <= w <= hi, (w, lo, hi)

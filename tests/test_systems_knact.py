@@ -123,10 +123,10 @@ def test_knative_pods_take_the_system_node_pool() -> None:
         (
             lambda d: (
                 d["platforms"].append(_flex()),
-                d["placements"][0]["services"].update(b="flex"),
+                d["placements"][0]["services"].update(c="flex"),
             ),
-            "b",
-            "Flex Consumption in a system: not yet",
+            "c",
+            "Flex Consumption does not consume an SQS queue",
         ),
         (
             lambda d: (
@@ -137,7 +137,7 @@ def test_knative_pods_take_the_system_node_pool() -> None:
             "Lambda Managed Instances in a system: not yet",
         ),
     ],
-    ids=["knative_reads_sqs", "azure_flex", "lambda_managed"],
+    ids=["knative_reads_sqs", "azure_flex_reads_sqs", "lambda_managed"],
 )
 def test_unsupported_placements_exit_2_naming_the_key(
     tmp_path: Path, change: Any, key: str, words: str

@@ -82,8 +82,9 @@ class NetworkSpec(Strict):
 
 # Services reached over HTTPS at their platform's front end (Cloud Run's Google Front End, an
 # ECS service's ALB, Container Apps' Envoy ingress, Knative's ingress gateway (Kourier / Istio:
-# cluster-local calls go through it too)): `via: load_balancer`, its ingress_latency.
-FRONT_END_TYPES = ("cloud_run", "fargate", "container_apps", "knative")
+# cluster-local calls go through it too), a Flex Consumption app's front end): `via:
+# load_balancer`, its ingress_latency.
+FRONT_END_TYPES = ("cloud_run", "fargate", "container_apps", "knative", "azure_flex")
 
 
 def default_via(caller: Any, callee: Any) -> str:
