@@ -215,3 +215,69 @@ def test_flex_pinned_at_c_instances_is_erlang_c() -> None:
     w = erlang_c_sojourn(2.4, 1.0, 3)
     lo, hi = t_ci(per_rep)
     assert lo <= w <= hi, (w, lo, hi)
+
+
+@pytest.mark.parametrize(
+    "at, flex",
+    [
+        ([f"{t}s" for t in (1, 11, 21, 31, 41, 51)], {}),
+        (["1s", "1.25s", "1.4s", "30s"], {}),
+        (["0.5s", "0.7s", "20s"], {"always_ready": 0, "max_instances": 3, "concurrency": 1}),
+    ],
+    ids=["spaced", "overlapping", "from_zero"],
+)
+def test_flex_station_bills_as_the_single_service_kernel(at: list[str], flex: dict) -> None:
+    """The same app and executions (0.3 s each) as a one-service system and as a single-service
+    scenario (sim.platforms.azure_flex): the same bill, line by line, and the same latencies."""
+    data = _flex(at, **flex)
+    system = _run(data)
+    single = make_scenario(
+        {
+            "name": "flex",
+            "duration": "60s",
+            "warmup": 0,
+            "replications": 1,
+            "seed": 11,
+            "month": f"{MONTH_H}h",
+            "workload": {
+                "arrivals": data["workload"]["arrivals"],
+                "service": {"duration": "300ms", "cpu_bound": 0},
+            },
+            "platforms": data["platforms"],
+        }
+    )
+    kernel = run_one(single, "flex", 0, ROOT, keep_all_rows=True)
+    svc = system.extra["system"]["services"]["fn"]
+    for line, usd in kernel.bill.monthly_breakdown.items():
+        assert svc["monthly_breakdown_usd"].get(line, 0.0) == pytest.approx(usd, abs=1e-9), line
+    np.testing.assert_allclose(
+        np.sort(system.stats.sample["end"] - system.stats.sample["arrival"]),
+        np.sort(kernel.stats.sample["end"] - kernel.stats.sample["arrival"]),
+        atol=1e-9,
+    )
+
+
+@pytest.mark.parametrize("in_flight", ["fail", "retry"])
+def test_spot_station_cuts_as_the_single_service_kernel(in_flight: str) -> None:
+    """The spot timeline above as a single-service scenario (sim.platforms.kubernetes
+    `_spot_kill` / `_cut`): the same outcomes, starts and ends request by request."""
+    data = _spot_api(in_flight)
+    single = make_scenario(
+        {
+            "name": "k",
+            "duration": "10m",
+            "warmup": 0,
+            "replications": 1,
+            "seed": 11,
+            "workload": {
+                "arrivals": data["workload"]["arrivals"],
+                "service": {"duration": "60s", "cpu_bound": 0},
+            },
+            "platforms": data["platforms"],
+        }
+    )
+    kernel = run_one(single, "spot", 0, ROOT, keep_all_rows=True).stats.sample
+    system = _run(data).stats.sample
+    np.testing.assert_array_equal(system["outcome"], kernel["outcome"])
+    for col in ("start", "end"):
+        np.testing.assert_allclose(system[col], kernel[col], atol=1e-9, err_msg=col)
