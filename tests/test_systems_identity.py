@@ -12,7 +12,7 @@ import pytest
 from test_systems import _k8s, _system
 
 from sim.engine import run_one
-from sim.records import OK, REJECTED
+from sim.records import OK, REJECTED, THROTTLED
 from sim.validation.reference import ReferenceSystem
 
 from conftest import make_scenario
@@ -281,3 +281,98 @@ def test_spot_station_cuts_as_the_single_service_kernel(in_flight: str) -> None:
     np.testing.assert_array_equal(system["outcome"], kernel["outcome"])
     for col in ("start", "end"):
         np.testing.assert_allclose(system[col], kernel[col], atol=1e-9, err_msg=col)
+
+
+# --- Lambda Managed Instances as a station (sim.systems.stations_lmi) -----------------------------
+M7G_LARGE = 0.0816  # USD per hour (instances.yaml); fee 15% of it; requests $0.20 per million
+
+
+def _lmi(arrivals: list[dict], handler: str = "1s", cpu_bound: float = 0.0, **lmi: Any) -> dict:
+    """One function on Managed Instances: 2 GB environments (1 vCPU at 2 GB per vCPU) of
+    concurrency 1 on one m7g.large instance (2 vCPU, 8 GiB: 2 environments), 1 environment
+    kept; a 60 s window billed as a 730 h month."""
+    plat = {
+        "name": "lmi",
+        "type": "lambda_managed",
+        "memory": 2048,
+        "concurrency": 1,
+        "min_instances": 1,
+        "min_environments": 1,
+        **lmi,
+    }
+    services = [{"name": "fn", "entry": 1, "handler": handler, "cpu_bound": cpu_bound}]
+    data = _system(services, [plat], {"p": {"fn": "lmi"}}, replications=1, duration="60s", warmup=0)
+    data["workload"] = {"arrivals": arrivals}
+    data["month"] = f"{MONTH_H}h"
+    return data
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_lmi_throttles_at_once_when_every_slot_is_busy_and_bills_the_instance(ref: bool) -> None:
+    """3 invocations of 1 s at 1 s on 1 environment of concurrency 1: one runs (1-2 s), two are
+    throttled at once (no queue, no cold start). Bill: the instance all month, 730 h x $0.0816 =
+    $59.568, management fee 15% = $8.9352, 3 requests x 43,800 = 131,400 x $0.20/M = $0.02628."""
+    run = _run(_lmi([{"batch": {"at": ["1s"], "size": 3}}]), ref)
+    s = run.stats.sample
+    np.testing.assert_array_equal(np.sort(s["outcome"]), [OK, THROTTLED, THROTTLED])
+    np.testing.assert_allclose(np.sort(s["end"]), [1.0, 1.0, 2.0], atol=1e-9)
+    lines = run.extra["system"]["services"]["fn"]["monthly_breakdown_usd"]
+    assert lines["instances"] == pytest.approx(MONTH_H * M7G_LARGE, abs=0.005)
+    assert lines["management_fee"] == pytest.approx(0.15 * MONTH_H * M7G_LARGE, abs=0.005)
+    assert lines["requests"] == pytest.approx(3 * SCALE * 0.20 / 1e6, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "arrivals, lmi",
+    [
+        ([{"steady": {"rate": "1.5/s", "spacing": "uniform"}}], {}),
+        (
+            [
+                {"steady": {"rate": "3/s", "spacing": "uniform"}},
+                {"batch": {"at": ["20s"], "size": 8}},
+            ],
+            {
+                "scale_period": "5s",
+                "scale_up_window": "5s",
+                "target_utilization": 0.4,
+                "instance_launch": "3s",
+                "environment_init": "1s",
+            },
+        ),
+    ],
+    ids=["steady", "burst_scales_out"],
+)
+def test_lmi_station_runs_as_the_single_service_kernel(arrivals: list, lmi: dict) -> None:
+    """The same function and invocations (0.95 s, cpu-bound) as a one-service system and as a
+    single-service scenario (sim.platforms.lambda_managed): the same scaler decisions (the burst:
+    2, 4, 5, 8, 9 environments at 5-25 s, instances launched 2, 3, 4, 5), outcomes and bill,
+    line by line."""
+    data = _lmi(arrivals, handler="950ms", cpu_bound=1.0, **lmi)  # (no tie with an arrival)
+    system = _run(data)
+    single = make_scenario(
+        {
+            "name": "lmi",
+            "duration": "60s",
+            "warmup": 0,
+            "replications": 1,
+            "seed": 11,
+            "month": f"{MONTH_H}h",
+            "workload": {"arrivals": arrivals, "service": {"duration": "950ms", "cpu_bound": 1}},
+            "platforms": data["platforms"],
+        }
+    )
+    kernel = run_one(single, "lmi", 0, ROOT, keep_all_rows=True)
+
+    def scaled(run: Any) -> list[tuple[float, float]]:
+        return [(d.time_s, d.after) for d in run.decisions if d.kind.endswith("lambda_managed")]
+
+    assert scaled(system) == scaled(kernel)
+    launched = [d.after for d in system.decisions if d.kind == "nodes:lmi"]
+    assert launched == [d.after for d in kernel.decisions if d.kind == "nodes"]
+    got = system.stats.sample
+    want = kernel.stats.sample
+    done = want["end"] <= 60.0  # (a system's rows are the requests answered in the window)
+    np.testing.assert_array_equal(np.sort(got["outcome"]), np.sort(want["outcome"][done]))
+    svc = system.extra["system"]["services"]["fn"]
+    for line, usd in kernel.bill.monthly_breakdown.items():
+        assert svc["monthly_breakdown_usd"].get(line, 0.0) == pytest.approx(usd, abs=1e-9), line

@@ -1189,6 +1189,14 @@ class SystemModel(PlatformModel):
             if isinstance(q.st, PodStation):
                 q.st.source = q
         self.node_pools = self._node_pools(scenario, placement, rng)
+        for st in self.stations:  # Lambda Managed Instances: its capacity provider's instances
+            view = getattr(st, "instances_view", None)  # (sim.systems.stations_lmi)
+            if view is not None:
+                prng = substream(rng, 800 + name_key(st.platform) + name_key(st.name))
+                draws = DrawBuffer(view.cluster.node_provisioning, prng)
+                pool = Nodes(self, view, [], [st], draws, prng)
+                st.nodes = pool  # type: ignore[attr-defined]
+                self.node_pools[f"{st.platform}:{st.name}"] = pool
         # Pods per Kubernetes platform over time [(t, pods)]: the nodes they need, for the bill.
         self.pod_seg: dict[str, list[tuple[float, int]]] = {}
         for st in self.stations:

@@ -543,17 +543,17 @@ def check_system(
 # sim.systems.stations_knact, sim.systems.stations_flex).
 SYSTEM_STATION_TYPES = (
     "lambda", "wasm", "kubernetes", "cloud_run", "fargate", "container_apps", "knative",
-    "azure_flex",
+    "azure_flex", "lambda_managed",
 )  # fmt: skip
 
 
 def _station_problem(spec: Any, reads: set[str]) -> str | None:
     """Why a platform cannot host this service in a system (None: it can); `reads` as below."""
-    if spec.type == "lambda_managed":
+    if spec.type == "lambda_managed" and reads:  # sim.systems.stations_lmi
         return (
-            "Lambda Managed Instances in a system: not yet (the capacity provider's EC2 "
-            "launches, its scaling on CPU and consolidation are not carried into the system "
-            "engine); place the service on lambda, fargate or kubernetes"
+            "Lambda Managed Instances consuming an SQS queue or a Kafka topic in a system: not "
+            "yet (its event source mappings are not modelled); consume the queue on lambda, "
+            "fargate or kubernetes"
         )
     if spec.type == "knative" and reads:
         return (
