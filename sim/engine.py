@@ -168,7 +168,9 @@ def run_one(
     )
     model: PlatformModel
     if scenario.is_system:  # a placement of a system (sim.systems): one heap for all services
-        import sim.systems.stations_knact  # noqa: F401  (registers Cloud Run ... Knative, Flex)
+        import sim.systems.stations_flex  # (registers Flex Consumption)
+        import sim.systems.stations_knact  # (registers Cloud Run ... Knative)
+        import sim.systems.stations_lmi  # noqa: F401  (registers Lambda Managed Instances)
         from sim.systems.engine import SystemModel
 
         system_cls = models["system"] if models else SystemModel

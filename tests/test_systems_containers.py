@@ -174,9 +174,9 @@ def test_cloud_run_scales_from_zero_on_demand() -> None:
         (
             lambda d: (
                 d["platforms"].append({"name": "lmi", "type": "lambda_managed"}),
-                d["placements"][0]["services"].update(b="lmi"),
+                d["placements"][0]["services"].update(c="lmi"),
             ),
-            "Lambda Managed Instances in a system: not yet",
+            "Lambda Managed Instances consuming an SQS queue",
         ),
         (
             lambda d: (
@@ -202,7 +202,12 @@ def test_cloud_run_scales_from_zero_on_demand() -> None:
             "Fargate Spot in a system",
         ),
     ],
-    ids=["lambda_managed", "container_apps_reads_sqs", "cloud_run_reads_sqs", "fargate_spot"],
+    ids=[
+        "lambda_managed_reads_sqs",
+        "container_apps_reads_sqs",
+        "cloud_run_reads_sqs",
+        "fargate_spot",
+    ],
 )
 def test_unsupported_placements_exit_2_naming_the_key(
     tmp_path: Path, change: Any, words: str

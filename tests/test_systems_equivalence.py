@@ -249,6 +249,28 @@ PLATFORMS += [
         },
     },
 ]  # fmt: skip
+# Spot pods that synchronous calls reach (sim.systems.engine.SpotPodStation): HPA-scaled pods on
+# an all-spot m5.large pool with frequent notices; a kill cuts the requests in service on its
+# pods: they fail, or are sent again (`in_flight`); drained at the notice (0.5 s grace) or not
+# (killed with the node at the end of a 10 s notice).
+_SPOT_PODS = {
+    "type": "kubernetes",
+    "hpa": {"min_replicas": 1, "max_replicas": 4, "metric": "cpu", "target": "40%"},
+    "pod": {"concurrency": 2, "cpu": 0.5, "memory": "512Mi", "startup": "1s"},
+}
+_SPOT_NODES = {"node": "m5.large", "control_plane": "eks", "min_nodes": 1,
+               "node_provisioning": {"dist": "exponential", "mean": "2s"}}  # fmt: skip
+PLATFORMS += [
+    {**_SPOT_PODS, "name": "spot-fail", "cluster": {**_SPOT_NODES, "spot": {
+        "interruptions_per_node_hour": 300, "notice": "10s", "grace": "500ms"}}},
+    {**_SPOT_PODS, "name": "spot-retry", "cluster": {**_SPOT_NODES, "spot": {
+        "interruptions_per_node_hour": 300, "notice": "10s", "grace": "500ms",
+        "in_flight": "retry"}}},
+    {**_SPOT_PODS, "name": "spot-nodrain", "cluster": {**_SPOT_NODES, "spot": {
+        "interruptions_per_node_hour": 300, "notice": "10s", "drain_on_notice": False,
+        "in_flight": "retry", "unavailable": 0.3, "unavailable_ttl": "5s"}}},
+]  # fmt: skip
+SPOT = ["spot-fail", "spot-retry", "spot-nodrain"]
 # Lambda's function timeout and an account's shared concurrency (sim.systems.sqs tests): a short
 # timeout, and two platforms of one small account.
 PLATFORMS += [
@@ -289,27 +311,50 @@ PLATFORMS += [
         },
     },
 ]
+# Flex Consumption (sim.systems.stations_flex): from zero with a short idle timeout, and one
+# always-ready instance of concurrency 1 (its per-instance activity-period bill compared too).
+PLATFORMS += [
+    {"name": "flex", "type": "azure_flex", "concurrency": 2, "max_instances": 4,
+     "idle_timeout": "5s", "cold_start": {"dist": "exponential", "mean": "1s"}},
+    {"name": "flex-ar", "type": "azure_flex", "concurrency": 1, "always_ready": 1,
+     "max_instances": 3, "idle_timeout": "3s", "cold_start": "700ms", "instance_memory": 512},
+]  # fmt: skip
+# Lambda Managed Instances (sim.systems.stations_lmi): 2 GB environments of concurrency 2 on
+# m7g.large instances (2 environments each) launched in ~3 s, a 5 s scaler, a short idle.
+PLATFORMS += [
+    {"name": "lmi", "type": "lambda_managed", "memory": 2048, "concurrency": 2,
+     "instance_type": "m7g.large", "min_instances": 1, "min_environments": 1,
+     "scale_period": "5s", "scale_up_window": "10s", "scale_down_window": "10s",
+     "environment_init": {"dist": "exponential", "mean": "1s"},
+     "instance_launch": {"dist": "exponential", "mean": "3s"}, "instance_idle": "5s"},
+]  # fmt: skip
 CALLABLE = [
     "eks-a", "eks-b", "fn", "eks-rr", "eks-random", "fn-small", "eks-hpa", "eks-keda", "fn-vpc",
-    "run", "ecs", "ecs-tt", "aca", "fn-short", "fn-small-acct", "kn", "kn-nodes",
+    "run", "ecs", "ecs-tt", "aca", "fn-short", "fn-small-acct", "kn", "kn-nodes", "flex",
+    "flex-ar", "lmi",
 ]  # fmt: skip
 KINDS = {p["name"]: p["type"] for p in PLATFORMS}
 
 
 def _vias(caller: str, callee: str) -> list[str | None]:
     """The `via`s a call from a service on `caller` to one on `callee` may name (None: default)."""
+    if KINDS[callee] == "lambda_managed":
+        return [None, "invoke"]
     if KINDS[callee] == "lambda":
         gw = any(p["name"] == callee and p.get("api_gateway") for p in PLATFORMS)
         return [None, "invoke", *(["api_gateway"] if gw else [])]
-    if KINDS[callee] in ("cloud_run", "fargate", "container_apps", "knative"):
+    if KINDS[callee] in ("cloud_run", "fargate", "container_apps", "knative", "azure_flex"):
         return [None, "load_balancer"]
     return [None, "load_balancer", *(["direct"] if KINDS[caller] == "kubernetes" else [])]
 
 
 @st.composite
-def systems(draw: Any, kafka_only: bool = False, nodes_only: bool = False) -> dict:
+def systems(
+    draw: Any, kafka_only: bool = False, nodes_only: bool = False, spot: bool = False
+) -> dict:
     """A random small system; `nodes_only`: its first queue is SQS, consumed by KEDA workers on
-    a node pool that consolidates or runs on spot (sim.systems.nodes)."""
+    a node pool that consolidates or runs on spot (sim.systems.nodes); `spot`: the entry service
+    (and maybe others) on spot pods, handlers long enough to be in service at a kill."""
     n = draw(st.integers(2, 4))
     services = []
     for i in range(n):
@@ -428,6 +473,12 @@ def systems(draw: Any, kafka_only: bool = False, nodes_only: bool = False) -> di
         queues.append(bus)
         services[0]["steps"] = [*services[0]["steps"], {"publish": "b0"}]
     placement = {s["name"]: draw(st.sampled_from(CALLABLE)) for s in services[:n]}
+    if spot:
+        for i, s in enumerate(services[:n]):
+            if i == 0 or draw(st.booleans()):
+                placement[s["name"]] = draw(st.sampled_from(SPOT))
+                mean = draw(st.sampled_from(["20ms", "1s"]))
+                s["handler"] = {"dist": "exponential", "mean": mean}
     for q in queues:
         if q.get("type") == "kafka":
             on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x", "fn-short"]
@@ -504,6 +555,8 @@ def assert_same_system(fast: Any, ref: Any) -> None:
         assert x["latency_ms"] == pytest.approx(y["latency_ms"], rel=1e-9, abs=1e-9), name
         assert x.get("async") == y.get("async"), name  # Lambda's asynchronous queue
         assert (x["timeouts"], x["cold_starts"]) == (y["timeouts"], y["cold_starts"]), name
+        if x.get("type") in ("azure_flex", "lambda_managed"):  # bills of their own instances
+            assert x["monthly_cost_usd"] == pytest.approx(y["monthly_cost_usd"], rel=1e-9), name
     assert fs["async_completion_ms"] == pytest.approx(rs["async_completion_ms"], rel=1e-9, abs=1e-9)
     assert fs["async_completed"] == rs["async_completed"]
     assert fs["flows"] == rs["flows"]  # every edge's count (entry, calls and their ok, publishes)
@@ -534,6 +587,14 @@ def test_heap_engine_equals_reference_on_node_pools(data: dict) -> None:
     """Per-pod placement, consolidation of underutilised nodes and spot notices, drains and
     shortages (sim.systems.nodes) under random systems whose first queue feeds KEDA workers on
     `workers-pack` or `workers-spot`."""
+    _same(data)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(systems(spot=True))
+def test_heap_engine_equals_reference_on_spot_pods(data: dict) -> None:
+    """Spot kills cutting requests in service (failed or sent again, drained or not, calls and
+    fan-outs under way) under random systems with services on spot pods (SpotPodStation)."""
     _same(data)
 
 

@@ -123,21 +123,21 @@ def test_knative_pods_take_the_system_node_pool() -> None:
         (
             lambda d: (
                 d["platforms"].append(_flex()),
-                d["placements"][0]["services"].update(b="flex"),
+                d["placements"][0]["services"].update(c="flex"),
             ),
-            "b",
-            "Flex Consumption in a system: not yet",
+            "c",
+            "Flex Consumption does not consume an SQS queue",
         ),
         (
             lambda d: (
                 d["platforms"].append({"name": "lmi", "type": "lambda_managed"}),
-                d["placements"][0]["services"].update(b="lmi"),
+                d["placements"][0]["services"].update(c="lmi"),
             ),
-            "b",
-            "Lambda Managed Instances in a system: not yet",
+            "c",
+            "Lambda Managed Instances consuming an SQS queue",
         ),
     ],
-    ids=["knative_reads_sqs", "azure_flex", "lambda_managed"],
+    ids=["knative_reads_sqs", "azure_flex_reads_sqs", "lambda_managed_reads_sqs"],
 )
 def test_unsupported_placements_exit_2_naming_the_key(
     tmp_path: Path, change: Any, key: str, words: str

@@ -37,44 +37,83 @@ from sim.pricing.tables import instance_type
 from sim.records import THROTTLED
 
 
+def kubernetes_view(spec: LambdaManagedSpec) -> tuple[KubernetesSpec, int | None]:
+    """The capacity provider as the Kubernetes kernel runs it (also a system's station): an
+    environment is a pod, an EC2 instance a node (Karpenter, WhenEmpty after instance_idle, at
+    least min_instances), no queue; and the instance cap max_vcpu sets (None: none)."""
+    it = instance_type(spec.instance_type)
+    max_nodes = None
+    if spec.max_vcpu is not None:
+        max_nodes = max(spec.min_instances, int(spec.max_vcpu // it.vcpu))
+    kspec = KubernetesSpec.model_validate(
+        {
+            "name": spec.name,
+            "type": "kubernetes",
+            "replicas": spec.min_environments,
+            "pod": {
+                "concurrency": spec.env_concurrency,
+                "cpu": spec.vcpu,
+                "memory": spec.memory,
+                "startup": spec.environment_init,
+            },
+            "routing": "ideal_fifo",
+            "request_timeout": spec.timeout,
+            "queue_limit": 0,
+            "ingress_latency": 0.0,
+            "cluster": {
+                "node": spec.instance_type,
+                "min_nodes": spec.min_instances,
+                "max_nodes": max_nodes,
+                "node_provisioning": spec.instance_launch,
+                "system_reserved": {"cpu": 0, "memory": 0},
+                "control_plane": "none",
+                "node_autoscaler": "karpenter",
+                "consolidation_policy": "WhenEmpty",
+                "consolidate_after": spec.instance_idle,
+            },
+            "load_balancer": "none",
+        }
+    )
+    return kspec, max_nodes
+
+
+def scaler_rule(
+    own: LambdaManagedSpec,
+    cpu: float,
+    sat: float,
+    before: int,
+    replicas: int,
+    push: Any,
+    now: float,
+    max_envs: int | None,
+) -> tuple[int, str]:
+    """The scaler's environment count from the last period's work in environments' worth (CPU
+    and slots in use), the count `scale_up_window` ago and the scale-down hold (`push`:
+    WindowMax.push), and why."""
+    work = max(cpu, sat)
+    want = math.ceil(work / own.target_utilization - 1e-9)
+    cap = max(replicas, int(before * own.scale_up_factor))
+    up = min(want, cap)
+    n = max(push(now, up), own.min_environments)
+    if max_envs is not None:
+        n = min(n, max_envs)
+    why = (
+        f"work {work:.3g} environments (CPU {cpu:.3g}, slots {sat:.3g}) / target "
+        f"{own.target_utilization:g} -> {want}"
+    )
+    if up < want:
+        why += f"; growth limit {own.scale_up_factor:g}x per {own.scale_up_window:g}s: {up}"
+    if n > max(up, own.min_environments):
+        why += f"; kept for scale_down_window {own.scale_down_window:g}s"
+    return n, why
+
+
 class LambdaManagedModel(SlotsModel):
     own: LambdaManagedSpec
     reject_outcome = THROTTLED
 
     def __init__(self, spec: LambdaManagedSpec, ctx: RunContext) -> None:
-        it = instance_type(spec.instance_type)
-        max_nodes = None
-        if spec.max_vcpu is not None:
-            max_nodes = max(spec.min_instances, int(spec.max_vcpu // it.vcpu))
-        kspec = KubernetesSpec.model_validate(
-            {
-                "name": spec.name,
-                "type": "kubernetes",
-                "replicas": spec.min_environments,
-                "pod": {
-                    "concurrency": spec.env_concurrency,
-                    "cpu": spec.vcpu,
-                    "memory": spec.memory,
-                    "startup": spec.environment_init,
-                },
-                "routing": "ideal_fifo",
-                "request_timeout": spec.timeout,
-                "queue_limit": 0,
-                "ingress_latency": 0.0,
-                "cluster": {
-                    "node": spec.instance_type,
-                    "min_nodes": spec.min_instances,
-                    "max_nodes": max_nodes,
-                    "node_provisioning": spec.instance_launch,
-                    "system_reserved": {"cpu": 0, "memory": 0},
-                    "control_plane": "none",
-                    "node_autoscaler": "karpenter",
-                    "consolidation_policy": "WhenEmpty",
-                    "consolidate_after": spec.instance_idle,
-                },
-                "load_balancer": "none",
-            }
-        )
+        kspec, max_nodes = kubernetes_view(spec)
         super().__init__(spec, kspec, ctx)
         self.max_envs = None if max_nodes is None else max_nodes * self.pods_per_node
 
@@ -101,24 +140,11 @@ class LambdaManagedModel(SlotsModel):
             return
         cpu = busy * self.cpu_per_request / own.vcpu / span  # environments' worth of CPU
         sat = busy / self.conc / span  # environments' worth of slots in use
-        work = max(cpu, sat)
-        want = math.ceil(work / own.target_utilization - 1e-9)
         before = self._count_at(now - own.scale_up_window)
-        cap = max(self.replicas, int(before * own.scale_up_factor))
-        up = min(want, cap)
-        n = max(self.keep.push(now, up), own.min_environments)
-        if self.max_envs is not None:
-            n = min(n, self.max_envs)
+        push = self.keep.push
+        n, why = scaler_rule(own, cpu, sat, before, self.replicas, push, now, self.max_envs)
         if n == self.replicas:
             return
-        why = (
-            f"work {work:.3g} environments (CPU {cpu:.3g}, slots {sat:.3g}) / target "
-            f"{own.target_utilization:g} -> {want}"
-        )
-        if up < want:
-            why += f"; growth limit {own.scale_up_factor:g}x per {own.scale_up_window:g}s: {up}"
-        if n > max(up, own.min_environments):
-            why += f"; kept for scale_down_window {own.scale_down_window:g}s"
         self._scale_to(n, "lambda_managed", f"scaler: {why}")
         self.sizes.append((now, n))
 

@@ -88,6 +88,7 @@ ACQ, DO_CALL, DO_PAR, ATTEMPT, PARK, DETACH = 10, 11, 12, 13, 14, 15
 PARKED = (PARK,)  # "resume me when a station hands me a slot" (the station holds the Proc)
 _ACQUIRE: Any = object()  # _visit's `got` when it asks the station for its slot itself
 _WAIT: Any = object()  # SystemModel._command: the process waits (nothing to resume it with)
+KILLED = -1  # a handler cut by a spot kill (SpotPodStation): not an outcome code
 MAX_TASKS_PER_REQUEST = 100_000
 PLAN_BATCH = 32  # entry plans drawn together (SystemModel._plans)
 MAX_PLAN_DEPTH = 200  # calls/publishes nested in one plan (a deeper draw would hit Python's stack)
@@ -185,6 +186,34 @@ class _Child(Proc):
             p.gen.close()
 
 
+class _PodRun(_Child):
+    """A request's handler on a spot pod (SpotPodStation), run as a child of its visit so that
+    a kill can stop it where it is (as _Child.kill: calls already at a callee run on there)."""
+
+    __slots__ = ("parked", "proc", "settled", "sys", "value", "work_end")
+
+    def __init__(self, sys: SystemModel, proc: Proc, body: Generator) -> None:
+        super().__init__(body, self.answer)
+        self.sys, self.proc, self.settled, self.parked, self.value = sys, proc, False, False, None
+        self.work_end = 0.0  # the end of its current work step (the CPU meter's share)
+
+    def answer(self, outcome: Any) -> None:
+        self.settled = True
+        if self.parked:
+            self.sys._run(self.proc, outcome)
+        else:
+            self.value = outcome
+
+    def cut(self, now: float) -> None:
+        """The pod is killed: the handler stops; the visit goes on once the kill is done."""
+        self.settled = True
+        self.kill()
+        self.sys.at(now, self._resume, None)
+
+    def _resume(self, _: Any) -> None:
+        self.sys._run(self.proc, KILLED)
+
+
 class _Deadline:
     """The handler's end or the function timeout, whichever first, resumes the invocation."""
 
@@ -234,6 +263,7 @@ class Station:
     kind = ""
     scale = 1.0
     metered = False  # an autoscaled pod station measures its work (PodStation.work)
+    guarded = False  # a spot kill can cut its requests (SpotPodStation)
 
     def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any) -> None:
         self.sys, self.index, self.svc, self.spec = sys, index, svc, spec
@@ -693,9 +723,7 @@ class PodStation(Station):
             self.pods -= 1
             if self.ready_pods:
                 self.ready_pods.pop()  # the newest ready pod first (ActivePodsWithRanks)
-            take = min(self.free[0], self.conc)
-            self.free[0] -= take
-            self.owed += self.conc - take
+            self._leave(len(self.ready_pods), None, now)
         self.sys.pods_changed(self.platform, now)
 
     def _start_pod(self, now: float) -> None:
@@ -760,15 +788,23 @@ class PodStation(Station):
         node = self.ready_nodes.pop(j)
         del self.ready_pods[j]
         self.pods -= 1
+        self._leave(j, node, now)
+
+    def _leave(self, j: int, node: Any, now: float) -> None:
+        """Ready pod j (just taken off the ready lists; on `node`, None without simulated
+        nodes) deleted: it takes free slots of the shared FIFO, the rest are its busy ones
+        (PodIdentity: its own)."""
         take = min(self.free[0], self.conc)
         self.free[0] -= take
         busy = self.conc - take
+        self.owed += busy
+        if node is None:
+            return
         if busy:
-            self.owed += busy
             self.drain_q.append([node, busy])
-            nodes.draining(node)
+            self.nodes.draining(node)
         else:
-            nodes.release(node, now)
+            self.nodes.release(node, now)
 
     def _repay(self, now: float) -> None:
         """A busy slot of a deleted pod is done (or taken over by a new pod): the oldest
@@ -832,6 +868,13 @@ class PodStation(Station):
         self.pods += 1
         now = self.sys.now
         self.ready_pods.append((now, scheduled))
+        self._open(now)
+        self.pods_peak = max(self.pods_peak, self.pods)
+        for kick in self.on_free:
+            kick(now)
+
+    def _open(self, now: float) -> None:
+        """A new ready pod's slots: to removed pods' busy slots, the queue, or free."""
         for _ in range(self.conc):
             if self.owed:  # a busy slot of a removed pod carries on as this pod's
                 self.owed -= 1
@@ -845,9 +888,6 @@ class PodStation(Station):
                 self.sys.resume_at(now, p, (0, 0.0, self.cold_wait.pop(p, False)))
             else:
                 self.free[0] += 1
-        self.pods_peak = max(self.pods_peak, self.pods)
-        for kick in self.on_free:
-            kick(now)
 
     def instances(self, now: float) -> float:
         return float(self.pods)
@@ -857,6 +897,188 @@ class PodStation(Station):
 
     def queued(self) -> int:
         return sum(len(q) for q in self.waiting)
+
+
+class PodIdentity:
+    """Which pod (instance) holds each busy slot of an autoscaled pod station's shared FIFO (a
+    mixin before PodStation or one of its subclasses). A request takes a free slot of the ready
+    pod with the fewest in flight, the lowest id on a tie (the Kubernetes kernel's `ideal_fifo`
+    pick); a freed slot takes the queue's head on its own pod; a deleted pod finishes its own
+    requests, then leaves (its node, if any). `_begin` / `_end`: an execution starts / ends on a
+    pod (Flex's activity meter)."""
+
+    hold_at_zero = False  # no ready pod: queue (Flex's front end) or refuse (no endpoints)
+
+    def _init_identity(self: Any) -> None:
+        self.ids: list[int] = []  # the ready pods' ids, parallel to ready_pods (ready_nodes)
+        self.pod_free: dict[int, int] = {}  # free slots of each ready pod, in id order
+        self.held: dict[int, int] = {}  # busy slots of each pod, ready or deleted
+        self.going: dict[int, Any] = {}  # deleted pods still finishing requests: their node
+        self.next_id = 0
+
+    def _new_pod(self: Any, free: int) -> int:
+        pid = self.next_id
+        self.next_id += 1
+        self.ids.append(pid)
+        self.held[pid] = 0
+        self.pod_free[pid] = free
+        self.free[0] += free
+        return pid
+
+    def _begin(self, pid: int, now: float) -> None:
+        pass
+
+    def _take(self: Any, now: float) -> int:
+        best, low = -1, 1 << 60
+        held = self.held
+        for pid, f in self.pod_free.items():
+            if f and held[pid] < low:
+                best, low = pid, held[pid]
+        if best >= 0:
+            self.pod_free[best] -= 1
+            self.free[0] -= 1
+            held[best] += 1
+            self.busy += 1
+            self.peak = max(self.peak, self.busy)
+            self._begin(best, now)
+        return best
+
+    def acquire(self: Any, proc: Proc, now: float) -> Any:
+        self.arrived += 1
+        if self.pods == 0 and not self.hold_at_zero:
+            self.rejected += 1
+            return REJECTED
+        pid = self._take(now)
+        if pid >= 0:
+            return pid, 0.0, False
+        q = self.waiting[0]
+        if len(q) >= self.limit:
+            self.rejected += 1
+            return REJECTED
+        q.append(proc)
+        return None
+
+    def take_free(self: Any) -> int:
+        pid = self._take(self.sys.now)
+        if pid < 0:
+            raise RuntimeError("no free slot")
+        return pid
+
+    def release(self: Any, slot: int, now: float) -> None:
+        self.done += 1
+        if slot in self.pod_free:  # a ready pod: the next in line, or free
+            q = self.waiting[0]
+            if q:
+                self._begin(slot, now)
+                self.sys.resume_at(now, q.popleft(), (slot, 0.0, False))
+                return
+            self.pod_free[slot] += 1
+            self.free[0] += 1
+            self.held[slot] -= 1
+            self.busy -= 1
+            for kick in self.on_free:
+                kick(now)
+            return
+        self.busy -= 1
+        if slot in self.going:  # a deleted pod: it leaves with its last request
+            self.held[slot] -= 1
+            if self.held[slot] == 0:
+                del self.held[slot]
+                node = self.going.pop(slot)
+                if node is not None:
+                    self.nodes.release(node, now, drained=True)
+
+    def _leave(self: Any, j: int, node: Any, now: float) -> None:
+        pid = self.ids.pop(j)
+        self.free[0] -= self.pod_free.pop(pid)
+        if self.held[pid]:
+            self.going[pid] = node
+            if node is not None:
+                self.nodes.draining(node)
+        else:
+            del self.held[pid]
+            if node is not None:
+                self.nodes.release(node, now)
+
+    def _open(self: Any, now: float) -> None:
+        pid = self._new_pod(0)
+        q = self.waiting[0]
+        for _ in range(self.conc):
+            if q:
+                self.busy += 1
+                self.held[pid] += 1
+                self._begin(pid, now)
+                self.sys.resume_at(now, q.popleft(), (pid, 0.0, False))
+            else:
+                self.pod_free[pid] += 1
+                self.free[0] += 1
+
+
+class SpotPodStation(PodIdentity, PodStation):
+    """A KEDA- or HPA-scaled service on a node pool with spot capacity (`cluster.spot`): with
+    PodIdentity, a spot kill cuts the requests in service on its pods, as the Kubernetes
+    kernel's `_spot_kill` / `_cut`: they fail at the kill (a 502) or, with `in_flight: retry`,
+    are sent again at once keeping their arrival time (their handler runs again from its first
+    step, on a pod with a free slot or the next to get ready; no ready pod: refused, as any
+    request then). Queue consumers' batches (SQS, Kafka) on a killed pod are not cut short
+    (counted in `spot_slots_cut`). Both engines run the visits through SystemModel._spot_visit /
+    ReferenceSystem._spot_visit_ref."""
+
+    guarded = True
+
+    def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any, rng: Any) -> None:
+        super().__init__(sys, index, svc, spec, rng)
+        self._init_identity()
+        self.free = [0]  # the initial pods' slots come with their ids (initial_node)
+        self.retry = spec.cluster.spot.in_flight == "retry"
+        self.runs: dict[int, list[Any]] = {}  # requests in service on each pod (_PodRun)
+        self.killed = 0  # requests in service cut by a kill (failed or sent again)
+
+    def initial_node(self, node: Any) -> None:
+        super().initial_node(node)
+        self._new_pod(self.conc)
+
+    def enter(self, pid: int, run: Any) -> bool:
+        """A request starts its handler on pod `pid`; False: the pod was killed meanwhile (a
+        slot handed on at the instant of the kill), its slot gone."""
+        if pid not in self.held:
+            self.busy -= 1
+            return False
+        self.runs.setdefault(pid, []).append(run)
+        return True
+
+    def leave(self, pid: int, run: Any) -> None:
+        runs = self.runs.get(pid)
+        if runs:
+            runs.remove(run)
+            if not runs:
+                del self.runs[pid]
+
+    def work(self, now: float, dt: float) -> None:
+        super().work(now, dt)
+        run = self.sys.running()
+        if run is not None:
+            run.work_end = now + dt
+
+    def abandon(self, node: Any) -> int:
+        """`node` is killed (spot): the requests in service on this service's pods there stop
+        now (their unrun work leaves the CPU meter) and fail or are sent again; their slots go.
+        Returns the busy slots the kill found (requests and queue batches)."""
+        now = self.sys.env.now
+        cut = 0
+        for pid, at in list(self.going.items()):
+            if at is not node:
+                continue
+            del self.going[pid]
+            cut += self.held.pop(pid)
+            for run in self.runs.pop(pid, ()):
+                self.busy -= 1
+                self.killed += 1
+                if run.work_end > now:
+                    self.work_started -= run.work_end - now
+                    self.work_ends.remove(run.work_end)
+                run.cut(now)
+        return cut
 
 
 # The station of each platform type (sim.systems.spec refuses the others); Cloud Run and Fargate
@@ -932,7 +1154,10 @@ class SystemModel(PlatformModel):
         for i, svc in enumerate(services):
             spec = scenario.platform(placement.services[svc.name])
             srng = substream(rng, 100 + name_key(svc.name))
-            st = STATIONS[spec.type](self, i, svc, spec, srng)
+            kind = STATIONS[spec.type]
+            if spec.type == "kubernetes" and spec.cluster.spot is not None:
+                kind = SpotPodStation  # (sim.systems.spec: autoscaled, on simulated nodes)
+            st = kind(self, i, svc, spec, srng)
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
             self.stations.append(st)
@@ -982,6 +1207,14 @@ class SystemModel(PlatformModel):
             if isinstance(q.st, PodStation):
                 q.st.source = q
         self.node_pools = self._node_pools(scenario, placement, rng)
+        for st in self.stations:  # Lambda Managed Instances: its capacity provider's instances
+            view = getattr(st, "instances_view", None)  # (sim.systems.stations_lmi)
+            if view is not None:
+                prng = substream(rng, 800 + name_key(st.platform) + name_key(st.name))
+                draws = DrawBuffer(view.cluster.node_provisioning, prng)
+                pool = Nodes(self, view, [], [st], draws, prng)
+                st.nodes = pool  # type: ignore[attr-defined]
+                self.node_pools[f"{st.platform}:{st.name}"] = pool
         # Pods per Kubernetes platform over time [(t, pods)]: the nodes they need, for the bill.
         self.pod_seg: dict[str, list[tuple[float, int]]] = {}
         for st in self.stations:
@@ -1005,7 +1238,11 @@ class SystemModel(PlatformModel):
         self.visit: Callable[..., Generator[Any, Any, Any]] = (
             self._fused if self.fast else self._visit
         )
-        self.leaf = [all(op[0] == WORK for op in ops) for ops in self.compiled]  # work only
+        # work-only callees _fused may run in its caller's process (not on pods a kill can cut)
+        self.leaf = [
+            all(op[0] == WORK for op in ops) and not st.guarded
+            for ops, st in zip(self.compiled, self.stations, strict=True)
+        ]
         self.meter = [st.kind == "wasm" or st.metered for st in self.stations]  # see _meter
         # Entry plans drawn PLAN_BATCH at a time (_plans) when they draw handler times only
         self.batch = self.one_entry is not None and self._static(self.one_entry, set())
@@ -1358,7 +1595,7 @@ class SystemModel(PlatformModel):
             self.spawn(self._call(cmd[1], cmd[2], cmd[3], cmd[4]), _Resumer(self, proc))
         else:  # DO_PAR
             join = _Join(self, proc, len(cmd[1]))
-            kids = proc.kids if proc.__class__ is _Child else None
+            kids = proc.kids if proc.__class__ is _Child or proc.__class__ is _PodRun else None
             for cs, plan in cmd[1]:
                 kid = Proc(self._call(cs, plan, cmd[2], cmd[3]), join.one)
                 if kids is not None:
@@ -1382,6 +1619,8 @@ class SystemModel(PlatformModel):
         """A request at one station: wait for a slot, run the steps, answer. Returns an outcome.
         `got`: what the station's acquire answered already (_fused's callees), else it asks."""
         st = self.stations[plan[0]]
+        if st.guarded:  # pods a spot kill can cut (_fused never hands it a slot: `got` unset)
+            return (yield from self._spot_visit(st, plan, root))  # type: ignore[arg-type]
         arrival = self.now
         if got is _ACQUIRE:
             st.calls_in += 1
@@ -1444,6 +1683,12 @@ class SystemModel(PlatformModel):
         in the same order, the same draws, as the general path (SystemModel.fast = False)."""
         i = plan[0]
         st = self.stations[i]
+        if st.guarded:  # pods a spot kill can cut: the general visit, then the entry row
+            outcome = yield from self._spot_visit(st, plan, root)  # type: ignore[arg-type]
+            if over is not None:  # as _EntryDone: from the visit's own row
+                _, start, _, wait, startup, cold, _, _ = st.log.rows[-8:]
+                self._entry_done(root, over, outcome, start, wait, startup, cold)
+            return outcome
         st.calls_in += 1
         arrival = self.now
         got = st.acquire(self.cur, arrival)
@@ -1554,6 +1799,53 @@ class SystemModel(PlatformModel):
             st.cpu_s += dt * st.svc.cpu_bound  # type: ignore[attr-defined]
         elif st.metered:
             st.work(self.now, dt)  # type: ignore[attr-defined]
+
+    def _spot_visit(
+        self, st: SpotPodStation, plan: tuple[int, float, list], root: Root
+    ) -> Generator[Any, Any, Any]:
+        """_visit on a SpotPodStation: the handler runs as a _PodRun on its pod; a kill of the
+        pod ends the visit with REJECTED at the kill (`in_flight: fail`) or sends the request
+        again at once (`retry`: a new slot, the same plan, the arrival kept)."""
+        st.calls_in += 1
+        arrival = self.now
+        while True:
+            proc = self.cur
+            got = st.acquire(proc, self.now)
+            if got is None:
+                got = yield PARKED
+            if got.__class__ is int:
+                self._row(st, arrival, self.now, self.now, self.now - arrival, 0.0, False, got, 0)
+                return got
+            slot = got[0]
+            start = self.now
+            run = _PodRun(self, proc, self._steps(plan, st, root))
+            outcome: Any = KILLED
+            if st.enter(slot, run):
+                self._run(run, None)
+                self.cur = proc
+                if run.settled:
+                    outcome = run.value
+                else:
+                    run.parked = True
+                    outcome = yield PARKED
+                st.leave(slot, run)
+            if outcome != KILLED:
+                break
+            if not st.retry:
+                self._row(st, arrival, start, self.now, start - arrival, 0.0, False, REJECTED, slot)
+                return REJECTED
+        rate = st.svc.error_rate
+        if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
+            outcome = REJECTED  # the handler answered an error
+        end = self.now
+        st.release(slot, end)
+        self._row(st, arrival, start, end, start - arrival, 0.0, False, outcome, slot)
+        return outcome
+
+    def running(self) -> Any:
+        """The _PodRun whose handler is running now (None: another process)."""
+        cur = self.cur
+        return cur if cur.__class__ is _PodRun else None
 
     def timed(self, st: Any, body: Generator) -> Generator[Any, Any, Any]:
         """Run a Lambda handler `body` under the function timeout (lambda/latest/dg/

@@ -82,8 +82,9 @@ class NetworkSpec(Strict):
 
 # Services reached over HTTPS at their platform's front end (Cloud Run's Google Front End, an
 # ECS service's ALB, Container Apps' Envoy ingress, Knative's ingress gateway (Kourier / Istio:
-# cluster-local calls go through it too)): `via: load_balancer`, its ingress_latency.
-FRONT_END_TYPES = ("cloud_run", "fargate", "container_apps", "knative")
+# cluster-local calls go through it too), a Flex Consumption app's front end): `via:
+# load_balancer`, its ingress_latency.
+FRONT_END_TYPES = ("cloud_run", "fargate", "container_apps", "knative", "azure_flex")
 
 
 def default_via(caller: Any, callee: Any) -> str:
@@ -98,6 +99,8 @@ def default_via(caller: Any, callee: Any) -> str:
         ):
             return "direct"
         return "load_balancer"
+    if callee.type == "lambda_managed":  # the Invoke API (no API Gateway setting)
+        return "invoke"
     if caller.type != "lambda" and callee.api_gateway != "none":
         return "api_gateway"
     return "invoke"
@@ -123,6 +126,10 @@ def check_via(via: str, caller: Any, callee: Any) -> str | None:
                 f"direct is pod to pod; a {caller.type} caller reaches {callee.name!r} "
                 "via load_balancer"
             )
+        return None
+    if callee.type == "lambda_managed":
+        if via != "invoke":
+            return f"a Lambda Managed Instances function ({callee.name!r}) is called via invoke"
         return None
     if callee.type in FRONT_END_TYPES:
         if via != "load_balancer":

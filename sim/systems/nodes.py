@@ -150,7 +150,7 @@ class Nodes:
         self.spot = c.spot  # `cluster.spot`: a mixed on-demand + spot pool (rng: its streams)
         self.spot_notices = 0
         self.spot_reschedules = 0  # pods replaced because their spot node was interrupted
-        self.spot_cut = 0  # busy slots on a reclaimed / killed pod (requests NOT cut: they end)
+        self.spot_cut = 0  # busy slots on killed pods (requests cut, queue batches ending)
         self.spot_fallbacks = 0  # spot launches that went on-demand (no spot capacity)
         self.short_until = -1e18  # Karpenter's unavailable-offerings cache
         if self.spot is not None:
@@ -250,8 +250,9 @@ class Nodes:
 
     def _kill(self, arg: tuple[_Node, str]) -> None:
         """The pods still on the node are killed: active ones (no handler) are replaced; the
-        busy slots of deleted pods are counted (ASSUMPTION, not the kernel's: their requests are
-        not cut short, they end as if the pod had finished them). The node goes."""
+        requests in service on them are cut (SpotPodStation.abandon: they fail or are sent
+        again, `in_flight`, as the kernel's `_spot_kill`); their busy slots are counted. The
+        node goes."""
         node, why = arg
         now = self.sys.env.now
         if node.end is not None:
@@ -511,6 +512,8 @@ class Nodes:
                 "spot_notices": self.spot_notices,
                 "spot_reschedules": self.spot_reschedules,
                 "spot_slots_cut": self.spot_cut,
+                # of those, requests in service cut short (failed or sent again: `in_flight`)
+                "spot_requests_killed": sum(getattr(st, "killed", 0) for st in self.stations),
                 "spot_fallbacks": self.spot_fallbacks,
             }
         return out

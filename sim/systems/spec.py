@@ -577,19 +577,20 @@ def _check_visibility(
 
 
 # Platform types with a system station (sim.systems.engine; sim.systems.stations_containers,
-# sim.systems.stations_knact).
+# sim.systems.stations_knact, sim.systems.stations_flex).
 SYSTEM_STATION_TYPES = (
     "lambda", "wasm", "kubernetes", "cloud_run", "fargate", "container_apps", "knative",
+    "azure_flex", "lambda_managed",
 )  # fmt: skip
 
 
 def _station_problem(spec: Any, reads: set[str]) -> str | None:
     """Why a platform cannot host this service in a system (None: it can); `reads` as below."""
-    if spec.type == "lambda_managed":
+    if spec.type == "lambda_managed" and reads:  # sim.systems.stations_lmi
         return (
-            "Lambda Managed Instances in a system: not yet (the capacity provider's EC2 "
-            "launches, its scaling on CPU and consolidation are not carried into the system "
-            "engine); place the service on lambda, fargate or kubernetes"
+            "Lambda Managed Instances consuming an SQS queue or a Kafka topic in a system: not "
+            "yet (its event source mappings are not modelled); consume the queue on lambda, "
+            "fargate or kubernetes"
         )
     if spec.type == "knative" and reads:
         return (
@@ -598,12 +599,11 @@ def _station_problem(spec: Any, reads: set[str]) -> str | None:
             "service as an event (publish to the service instead), or consume the queue on "
             "Kubernetes with KEDA"
         )
-    if spec.type == "azure_flex":
+    if spec.type == "azure_flex" and reads:  # sim.systems.stations_flex
         return (
-            "Flex Consumption in a system: not yet (it bills each instance's activity periods, "
-            "at least 1 s and rounded up to 100 ms, and a system's stations do not track which "
-            "instance runs an execution, so its bill would be wrong); its queue triggers read "
-            "Azure queues, not SQS"
+            "Flex Consumption does not consume an SQS queue or a Kafka topic: its queue triggers "
+            "read Azure queues (Storage queues, Service Bus, Event Hubs); consume the queue on "
+            "Lambda, Kubernetes or Fargate, or publish to the Flex service instead"
         )
     if spec.type not in SYSTEM_STATION_TYPES:
         return (

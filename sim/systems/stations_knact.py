@@ -18,8 +18,8 @@ service kernels' controllers, not copies of them:
 Deviations from the single-service kernels (docs/model.md §18.4): Knative's per-pod queue-proxy
 queues in serve mode and the throttler's pod pick are one FIFO (least outstanding, idealised);
 timeoutSeconds is not enforced (the caller's client timeout bounds the wait). Azure Flex
-Consumption is refused in a system (sim.systems.spec): its bill needs each instance's activity
-periods, which the shared FIFO does not track.
+Consumption's station is sim.systems.stations_flex (its bill needs each instance's activity
+periods: PodIdentity).
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from sim.scenario import Scenario
 from sim.systems import kafka, sqs
 from sim.systems.engine import (
     CALL,
+    KILLED,
     PAR,
     PUB_B,
     PUB_Q,
@@ -51,6 +52,7 @@ from sim.systems.engine import (
     LambdaStation,
     PodStation,
     Root,
+    SpotPodStation,
     Station,
     SystemModel,
     _Uniforms,
@@ -1354,6 +1356,21 @@ class _RefKafka:
         return kafka.topic_stats(self, bill)
 
 
+class _RefPodRun:
+    """A request's handler on a spot pod in the reference: its process, and the event a kill
+    of the pod fires (SpotPodStation.abandon calls `cut`)."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.proc: Any = None
+        self.killed = env.event()
+        self.work_end = 0.0
+
+    def cut(self, now: float) -> None:
+        self.killed.succeed()
+        if self.proc.is_alive:
+            self.proc.interrupt()
+
+
 class ReferenceSystem(SystemModel):
     """A system with one SimPy process per request at a service, per call, per event and per
     queue batch: the textbook way, against sim.systems.engine's single heap of generators.
@@ -1380,6 +1397,7 @@ class ReferenceSystem(SystemModel):
             else _RefSqs(self, q.spec, q.st)
             for q in self.queues
         ]
+        self.pod_runs: dict[Any, _RefPodRun] = {}  # spot pods' handlers, by their process
         self.consumers: dict[int, list[_RefSqs]] = {}
         for q in self.queues:
             self.consumers.setdefault(q.st.index, []).append(q)
@@ -1477,6 +1495,8 @@ class ReferenceSystem(SystemModel):
     def _visit_ref(self, plan: tuple, root: Root) -> Generator[Any, Any, Any]:
         env = self.env
         st = self.stations[plan[0]]
+        if isinstance(st, SpotPodStation):
+            return (yield from self._spot_visit_ref(st, plan, root))
         st.calls_in += 1
         arrival = env.now
         self.now = env.now
@@ -1519,6 +1539,56 @@ class ReferenceSystem(SystemModel):
         inst = 0 if isinstance(slot, tuple) else slot
         self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, inst)
         return outcome, ran_from, start - arrival, startup, cold
+
+    def _spot_visit_ref(
+        self, st: SpotPodStation, plan: tuple, root: Root
+    ) -> Generator[Any, Any, Any]:
+        """A request at a pod station on spot nodes: the handler as a process of its own
+        (`handler | killed`); a spot kill interrupts it (its calls stop retrying) and the visit
+        fails at the kill or, with `in_flight: retry`, waits for a slot again."""
+        env = self.env
+        st.calls_in += 1
+        arrival = env.now
+        while True:
+            self.now = env.now
+            handed = env.event()
+            got = st.acquire(handed, env.now)
+            if got is None:
+                got = yield handed
+            self.now = env.now
+            if isinstance(got, int):
+                self._row(st, arrival, env.now, env.now, env.now - arrival, 0.0, False, got, 0)
+                return got, env.now, env.now - arrival, 0.0, False
+            slot = got[0]
+            start = env.now
+            run = _RefPodRun(env)
+            outcome = KILLED
+            if st.enter(slot, run):
+                run.proc = env.process(self._guarded(self._steps_ref(plan, st, root)))
+                self.pod_runs[run.proc] = run
+                fired = yield run.proc | run.killed
+                del self.pod_runs[run.proc]
+                st.leave(slot, run)
+                if run.killed not in fired:
+                    outcome = fired[run.proc]
+            self.now = env.now
+            if outcome != KILLED:
+                break
+            if not st.retry:
+                end = env.now
+                self._row(st, arrival, start, end, start - arrival, 0.0, False, REJECTED, slot)
+                return REJECTED, start, start - arrival, 0.0, False
+        rate = st.svc.error_rate
+        if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
+            outcome = REJECTED
+        end = env.now
+        st.release(slot, end)
+        self._row(st, arrival, start, end, start - arrival, 0.0, False, outcome, slot)
+        return outcome, start, start - arrival, 0.0, False
+
+    def running(self) -> Any:
+        """The spot pod handler (_RefPodRun) of the process running now, if any."""
+        return self.pod_runs.get(self.env.active_process)
 
     def _steps_ref(self, plan: tuple, st: Station, root: Root) -> Generator[Any, Any, Any]:
         env = self.env

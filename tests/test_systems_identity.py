@@ -1,0 +1,378 @@
+"""Instance identity in a system's stations: which pod holds each busy slot, so that a spot
+kill cuts the requests in service on its pods (sim.systems.engine.SpotPodStation), as the
+Kubernetes kernel's `_spot_kill` / `_cut` do. Expected values by hand from the scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_systems import _k8s, _system
+
+from sim.engine import run_one
+from sim.records import OK, REJECTED, THROTTLED
+from sim.validation.reference import ReferenceSystem
+
+from conftest import make_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _spot_api(
+    in_flight: str = "fail", interruptions: list[str] | None = None, provisioning: str = "20s"
+) -> dict:
+    """`api` (handler 60 s) on one HPA-held pod (min = max = 1, concurrency 2, start-up 5 s) on
+    an all-spot m5.xlarge pool; two requests at 1 s. A notice at 10 s (AWS: 120 s notice, 30 s
+    grace) drains the node: the pod is deleted and still finishes what it holds, its
+    replacement is Pending, a node is launched at 10 s (provisioning 20 s: ready at 30 s), the
+    new pod is placed at 30 s and ready at 35 s. At the grace's end (40 s) the old pod still
+    holds both requests: it is killed and the node goes."""
+    spot = _k8s("spot", 1, 2)
+    spot.pop("replicas")
+    spot["hpa"] = {"min_replicas": 1, "max_replicas": 1, "metric": "cpu", "target": "60%"}
+    spot["pod"]["startup"] = "5s"
+    spot["cluster"] |= {
+        "node_provisioning": provisioning,
+        "spot": {
+            "interruptions": ["10s"] if interruptions is None else interruptions,
+            "in_flight": in_flight,
+        },
+    }
+    services = [{"name": "api", "entry": 1, "handler": "60s"}]
+    data = _system(
+        services, [spot], {"p": {"api": "spot"}}, replications=1, duration="10m", warmup=0
+    )
+    data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 2}}]}
+    return data
+
+
+def _run(data: dict, ref: bool = False) -> Any:
+    models = {"system": ReferenceSystem} if ref else None
+    return run_one(make_scenario(data), "p", 0, ROOT, keep_all_rows=True, models=models)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_spot_kill_fails_the_requests_in_flight_at_the_kill(ref: bool) -> None:
+    """in_flight fail: both requests fail (REJECTED, a 502) at the kill, 40 s: 39 s end to end;
+    the service's errors rise by the 2 killed; 2 busy slots cut, both requests."""
+    run = _run(_spot_api("fail"), ref)
+    s = run.stats.sample
+    np.testing.assert_array_equal(s["outcome"], [REJECTED, REJECTED])
+    np.testing.assert_allclose(s["end"], [40.0, 40.0], atol=1e-9)
+    np.testing.assert_allclose(s["end"] - s["arrival"], [39.0, 39.0], atol=1e-9)
+    sysx = run.extra["system"]
+    nodes = sysx["nodes"]["spot"]
+    assert (nodes["spot_slots_cut"], nodes["spot_requests_killed"]) == (2, 2)
+    assert [d.time_s for d in run.decisions if "grace period over" in d.reason] == [40.0]
+    out = sysx["services"]["api"]["outcomes"]
+    calm = _run(_spot_api("fail", interruptions=[]), ref).extra["system"]["services"]["api"]
+    assert sum(v for k, v in calm["outcomes"].items() if k != "ok") == 0
+    assert sum(v for k, v in out.items() if k != "ok") == 2  # + the killed in-flight count
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_spot_kill_with_retry_restarts_on_the_replacement_pod(ref: bool) -> None:
+    """in_flight retry: at 40 s both are sent again keeping their arrival (1 s); the replacement
+    pod (ready since 35 s, concurrency 2) takes both: they run 40-100 s, ok. End to end 99 s;
+    their rows start at 40 s (the run that answered), waited 39 s."""
+    run = _run(_spot_api("retry"), ref)
+    s = run.stats.sample
+    np.testing.assert_array_equal(s["outcome"], [OK, OK])
+    np.testing.assert_allclose(s["end"], [100.0, 100.0], atol=1e-9)
+    np.testing.assert_allclose(s["end"] - s["arrival"], [99.0, 99.0], atol=1e-9)
+    np.testing.assert_allclose(s["start"], [40.0, 40.0], atol=1e-9)
+    svc = run.extra["system"]["services"]["api"]
+    assert svc["outcomes"].get("ok") == 2 and svc["requests"] == 2
+    assert run.extra["system"]["nodes"]["spot"]["spot_requests_killed"] == 2
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_spot_retry_with_no_ready_pod_is_refused(ref: bool) -> None:
+    """Provisioning 50 s: the replacement is ready only at 65 s; the requests sent again at 40 s
+    find no ready pod (no endpoints: refused at once, as any request then)."""
+    run = _run(_spot_api("retry", provisioning="50s"), ref)
+    s = run.stats.sample
+    np.testing.assert_array_equal(s["outcome"], [REJECTED, REJECTED])
+    np.testing.assert_allclose(s["end"], [40.0, 40.0], atol=1e-9)
+
+
+def test_spot_kill_failure_goes_to_the_callers_retry_policy() -> None:
+    """`front` (a fixed Deployment, not spot) calls `api` with 1 retry and a 1 ms backoff base:
+    the first attempts fail at the kill (40 s), the retries (within 1 ms) run on the replacement
+    pod (ready since 35 s) and end 60 s later: front answers ok at ~100 s."""
+    data = _spot_api("fail")
+    data["platforms"].append(_k8s("eks", 1, 10))
+    data["services"] = [
+        {
+            "name": "front",
+            "entry": 1,
+            "handler": "1ms",
+            "steps": [{"call": "api", "timeout": "10m", "retries": 1, "backoff": {"base": "1ms"}}],
+        },
+        {"name": "api", "handler": "60s"},
+    ]
+    data["placements"][0]["services"] = {"front": "eks", "api": "spot"}
+    for ref in (False, True):
+        run = _run(data, ref)
+        s = run.stats.sample
+        np.testing.assert_array_equal(s["outcome"], [OK, OK])
+        np.testing.assert_allclose(s["end"], [100.0, 100.0], atol=2e-3)
+        api = run.extra["system"]["services"]["api"]
+        assert api["outcomes"] == {"ok": 2, "rejected": 2} | {
+            k: 0 for k in api["outcomes"] if k not in ("ok", "rejected")
+        }
+
+
+# --- Azure Functions Flex Consumption as a station (sim.systems.stations_flex) -----------------
+MONTH_H = 730
+SCALE = MONTH_H * 3600 / 60  # a 60 s window billed as a 730 h month: x 43,800
+BASELINE, AR_TIME, AR_EXEC = 0.000004, 0.000016, 0.40 / 1e6  # prices.yaml azure_flex.always_ready
+
+
+def _flex(at: list[str], handler: str = "300ms", **flex: Any) -> dict:
+    """One HTTP function on Flex (2,048 MB = 2 GB, one always-ready instance, at most 1), one
+    execution per time in `at`; a 60 s window billed as a 730 h month."""
+    app = {
+        "name": "flex",
+        "type": "azure_flex",
+        "always_ready": 1,
+        "max_instances": 1,
+        "cold_start": "2s",
+        **flex,
+    }
+    services = [{"name": "fn", "entry": 1, "handler": handler}]
+    data = _system(services, [app], {"p": {"fn": "flex"}}, replications=1, duration="60s", warmup=0)
+    data["workload"] = {"arrivals": [{"batch": {"at": at, "size": 1}}]}
+    data["month"] = f"{MONTH_H}h"
+    return data
+
+
+def _flex_bill(data: dict, ref: bool = False) -> dict:
+    return _run(data, ref).extra["system"]["services"]["fn"]
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_flex_spaced_executions_are_each_billed_the_one_second_minimum(ref: bool) -> None:
+    """Six executions of 0.3 s, 10 s apart, on the always-ready instance: six activity periods
+    of 1 s each (the minimum), 6 s, not 1.8 s. Month (x 43,800): baseline 1 x 2 GB x 60 s x
+    $0.000004 = $21.024; execution time 6 s x 2 GB x $0.000016 = $8.4096; executions 262,800 x
+    $0.40/M = $0.10512; total $29.53872."""
+    svc = _flex_bill(_flex([f"{t}s" for t in (1, 11, 21, 31, 41, 51)]), ref)
+    lines = svc["monthly_breakdown_usd"]
+    assert lines["always_ready_baseline"] == pytest.approx(2 * 60 * SCALE * BASELINE, abs=1e-9)
+    assert pytest.approx(21.024) == 2 * 60 * SCALE * BASELINE
+    assert lines["always_ready_execution_time"] == pytest.approx(8.4096, abs=0.005)
+    assert pytest.approx(8.4096) == 6 * 2 * SCALE * AR_TIME
+    assert lines["always_ready_executions"] == pytest.approx(6 * SCALE * AR_EXEC, abs=1e-9)
+    assert svc["monthly_cost_usd"] == pytest.approx(29.54, abs=0.005)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_flex_overlapping_executions_on_one_instance_are_one_period(ref: bool) -> None:
+    """Executions of 0.3 s at 1 s and 1.25 s on one instance (concurrency 16): spans
+    [1, 2) and [1.25, 2.25) (1 s minimum each) merge into one period of 1.25 s, rounded up to
+    1.3 s (100 ms steps). Execution time 1.3 x 2 GB x 43,800 x $0.000016 = $1.82208 (two
+    separate periods would be 2 s: $2.8032); executions 87,600 x $0.40/M = $0.03504; + the
+    baseline $21.024 = $22.88112."""
+    svc = _flex_bill(_flex(["1s", "1.25s"]), ref)
+    lines = svc["monthly_breakdown_usd"]
+    assert lines["always_ready_execution_time"] == pytest.approx(1.82208, abs=0.005)
+    assert pytest.approx(1.82208) == 1.3 * 2 * SCALE * AR_TIME
+    assert svc["monthly_cost_usd"] == pytest.approx(22.88, abs=0.005)
+
+
+def test_flex_scales_out_from_zero_on_demand() -> None:
+    """No always-ready instance: a request at 0.5 s waits at the front end; the scale controller
+    (every 1 s) sees 1 execution waiting at 1 s, adds one instance (cold start 2 s): ready at
+    3 s, the execution runs 3-3.3 s (waited 2.5 s). Billed on demand: 1 s x 2 GB = 2 GB-s a
+    window, 87,600 GB-s a month, inside the 100,000 GB-s free grant: $0."""
+    data = _flex(["0.5s"], always_ready=0)
+    for ref in (False, True):
+        run = _run(data, ref)
+        s = run.stats.sample
+        np.testing.assert_allclose(s["end"], [3.3], atol=1e-9)
+        np.testing.assert_allclose(s["wait"], [2.5], atol=1e-9)
+        lines = run.extra["system"]["services"]["fn"]["monthly_breakdown_usd"]
+        assert lines["on_demand_execution_time"] == 0.0
+        assert [d.time_s for d in run.decisions if d.kind == "fn:azure_flex"] == [1.0]
+
+
+def test_flex_pinned_at_c_instances_is_erlang_c() -> None:
+    """always_ready = max_instances = 3, concurrency 1: an M/M/3 queue behind the front end's
+    one FIFO (lambda 2.4/s, mean 1 s: rho 0.8); the mean time at the service within the
+    replications' 95% t interval of Erlang C's W = C(3, 2.4) / (3 - 2.4) + 1 = 2.079 s."""
+    from test_systems import erlang_c_sojourn, t_ci
+
+    data = _flex([], handler={"dist": "exponential", "mean": "1s"}, always_ready=3,
+                 max_instances=3, concurrency=1)  # fmt: skip
+    data |= {"duration": "2h", "warmup": "5m", "replications": 5}
+    data["workload"] = {"arrivals": [{"steady": {"rate": "2.4/s"}}]}
+    sc = make_scenario(data)
+    runs = [run_one(sc, "p", r, ROOT) for r in range(sc.replications)]
+    per_rep = [r.extra["system"]["services"]["fn"]["latency_ms"]["mean"] / 1e3 for r in runs]
+    w = erlang_c_sojourn(2.4, 1.0, 3)
+    lo, hi = t_ci(per_rep)
+    assert lo <= w <= hi, (w, lo, hi)
+
+
+@pytest.mark.parametrize(
+    "at, flex",
+    [
+        ([f"{t}s" for t in (1, 11, 21, 31, 41, 51)], {}),
+        (["1s", "1.25s", "1.4s", "30s"], {}),
+        (["0.5s", "0.7s", "20s"], {"always_ready": 0, "max_instances": 3, "concurrency": 1}),
+    ],
+    ids=["spaced", "overlapping", "from_zero"],
+)
+def test_flex_station_bills_as_the_single_service_kernel(at: list[str], flex: dict) -> None:
+    """The same app and executions (0.3 s each) as a one-service system and as a single-service
+    scenario (sim.platforms.azure_flex): the same bill, line by line, and the same latencies."""
+    data = _flex(at, **flex)
+    system = _run(data)
+    single = make_scenario(
+        {
+            "name": "flex",
+            "duration": "60s",
+            "warmup": 0,
+            "replications": 1,
+            "seed": 11,
+            "month": f"{MONTH_H}h",
+            "workload": {
+                "arrivals": data["workload"]["arrivals"],
+                "service": {"duration": "300ms", "cpu_bound": 0},
+            },
+            "platforms": data["platforms"],
+        }
+    )
+    kernel = run_one(single, "flex", 0, ROOT, keep_all_rows=True)
+    svc = system.extra["system"]["services"]["fn"]
+    for line, usd in kernel.bill.monthly_breakdown.items():
+        assert svc["monthly_breakdown_usd"].get(line, 0.0) == pytest.approx(usd, abs=1e-9), line
+    np.testing.assert_allclose(
+        np.sort(system.stats.sample["end"] - system.stats.sample["arrival"]),
+        np.sort(kernel.stats.sample["end"] - kernel.stats.sample["arrival"]),
+        atol=1e-9,
+    )
+
+
+@pytest.mark.parametrize("in_flight", ["fail", "retry"])
+def test_spot_station_cuts_as_the_single_service_kernel(in_flight: str) -> None:
+    """The spot timeline above as a single-service scenario (sim.platforms.kubernetes
+    `_spot_kill` / `_cut`): the same outcomes, starts and ends request by request."""
+    data = _spot_api(in_flight)
+    single = make_scenario(
+        {
+            "name": "k",
+            "duration": "10m",
+            "warmup": 0,
+            "replications": 1,
+            "seed": 11,
+            "workload": {
+                "arrivals": data["workload"]["arrivals"],
+                "service": {"duration": "60s", "cpu_bound": 0},
+            },
+            "platforms": data["platforms"],
+        }
+    )
+    kernel = run_one(single, "spot", 0, ROOT, keep_all_rows=True).stats.sample
+    system = _run(data).stats.sample
+    np.testing.assert_array_equal(system["outcome"], kernel["outcome"])
+    for col in ("start", "end"):
+        np.testing.assert_allclose(system[col], kernel[col], atol=1e-9, err_msg=col)
+
+
+# --- Lambda Managed Instances as a station (sim.systems.stations_lmi) -----------------------------
+M7G_LARGE = 0.0816  # USD per hour (instances.yaml); fee 15% of it; requests $0.20 per million
+
+
+def _lmi(arrivals: list[dict], handler: str = "1s", cpu_bound: float = 0.0, **lmi: Any) -> dict:
+    """One function on Managed Instances: 2 GB environments (1 vCPU at 2 GB per vCPU) of
+    concurrency 1 on one m7g.large instance (2 vCPU, 8 GiB: 2 environments), 1 environment
+    kept; a 60 s window billed as a 730 h month."""
+    plat = {
+        "name": "lmi",
+        "type": "lambda_managed",
+        "memory": 2048,
+        "concurrency": 1,
+        "min_instances": 1,
+        "min_environments": 1,
+        **lmi,
+    }
+    services = [{"name": "fn", "entry": 1, "handler": handler, "cpu_bound": cpu_bound}]
+    data = _system(services, [plat], {"p": {"fn": "lmi"}}, replications=1, duration="60s", warmup=0)
+    data["workload"] = {"arrivals": arrivals}
+    data["month"] = f"{MONTH_H}h"
+    return data
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_lmi_throttles_at_once_when_every_slot_is_busy_and_bills_the_instance(ref: bool) -> None:
+    """3 invocations of 1 s at 1 s on 1 environment of concurrency 1: one runs (1-2 s), two are
+    throttled at once (no queue, no cold start). Bill: the instance all month, 730 h x $0.0816 =
+    $59.568, management fee 15% = $8.9352, 3 requests x 43,800 = 131,400 x $0.20/M = $0.02628."""
+    run = _run(_lmi([{"batch": {"at": ["1s"], "size": 3}}]), ref)
+    s = run.stats.sample
+    np.testing.assert_array_equal(np.sort(s["outcome"]), [OK, THROTTLED, THROTTLED])
+    np.testing.assert_allclose(np.sort(s["end"]), [1.0, 1.0, 2.0], atol=1e-9)
+    lines = run.extra["system"]["services"]["fn"]["monthly_breakdown_usd"]
+    assert lines["instances"] == pytest.approx(MONTH_H * M7G_LARGE, abs=0.005)
+    assert lines["management_fee"] == pytest.approx(0.15 * MONTH_H * M7G_LARGE, abs=0.005)
+    assert lines["requests"] == pytest.approx(3 * SCALE * 0.20 / 1e6, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "arrivals, lmi",
+    [
+        ([{"steady": {"rate": "1.5/s", "spacing": "uniform"}}], {}),
+        (
+            [
+                {"steady": {"rate": "3/s", "spacing": "uniform"}},
+                {"batch": {"at": ["20s"], "size": 8}},
+            ],
+            {
+                "scale_period": "5s",
+                "scale_up_window": "5s",
+                "target_utilization": 0.4,
+                "instance_launch": "3s",
+                "environment_init": "1s",
+            },
+        ),
+    ],
+    ids=["steady", "burst_scales_out"],
+)
+def test_lmi_station_runs_as_the_single_service_kernel(arrivals: list, lmi: dict) -> None:
+    """The same function and invocations (0.95 s, cpu-bound) as a one-service system and as a
+    single-service scenario (sim.platforms.lambda_managed): the same scaler decisions (the burst:
+    2, 4, 5, 8, 9 environments at 5-25 s, instances launched 2, 3, 4, 5), outcomes and bill,
+    line by line."""
+    data = _lmi(arrivals, handler="950ms", cpu_bound=1.0, **lmi)  # (no tie with an arrival)
+    system = _run(data)
+    single = make_scenario(
+        {
+            "name": "lmi",
+            "duration": "60s",
+            "warmup": 0,
+            "replications": 1,
+            "seed": 11,
+            "month": f"{MONTH_H}h",
+            "workload": {"arrivals": arrivals, "service": {"duration": "950ms", "cpu_bound": 1}},
+            "platforms": data["platforms"],
+        }
+    )
+    kernel = run_one(single, "lmi", 0, ROOT, keep_all_rows=True)
+
+    def scaled(run: Any) -> list[tuple[float, float]]:
+        return [(d.time_s, d.after) for d in run.decisions if d.kind.endswith("lambda_managed")]
+
+    assert scaled(system) == scaled(kernel)
+    launched = [d.after for d in system.decisions if d.kind == "nodes:lmi"]
+    assert launched == [d.after for d in kernel.decisions if d.kind == "nodes"]
+    got = system.stats.sample
+    want = kernel.stats.sample
+    done = want["end"] <= 60.0  # (a system's rows are the requests answered in the window)
+    np.testing.assert_array_equal(np.sort(got["outcome"]), np.sort(want["outcome"][done]))
+    svc = system.extra["system"]["services"]["fn"]
+    for line, usd in kernel.bill.monthly_breakdown.items():
+        assert svc["monthly_breakdown_usd"].get(line, 0.0) == pytest.approx(usd, abs=1e-9), line
