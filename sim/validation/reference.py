@@ -1597,7 +1597,9 @@ class ReferenceSystem(SystemModel):
             if kind == WORK:
                 dt = step[1] * st.scale
                 st.work_s += dt
-                if st.metered:  # an autoscaled pod station's CPU meter
+                if st.kind == "wasm":  # Wasm bills CPU time (the handler's cpu-bound share)
+                    st.cpu_s += dt * st.svc.cpu_bound  # type: ignore[attr-defined]
+                elif st.metered:  # an autoscaled pod station's CPU meter
                     st.work(env.now, dt)
                 if dt > 0:
                     yield env.timeout(dt)
