@@ -1598,7 +1598,7 @@ class ReferenceSystem(SystemModel):
                 dt = step[1] * st.scale
                 st.work_s += dt
                 if st.kind == "wasm":  # Wasm bills CPU time (the handler's cpu-bound share)
-                    st.cpu_s += dt * st.svc.cpu_bound  # type: ignore[attr-defined]
+                    st.cpu_s += dt * st.svc.cpu_bound
                 elif st.metered:  # an autoscaled pod station's CPU meter
                     st.work(env.now, dt)
                 if dt > 0:
