@@ -1683,12 +1683,8 @@ class SystemModel(PlatformModel):
         in the same order, the same draws, as the general path (SystemModel.fast = False)."""
         i = plan[0]
         st = self.stations[i]
-        if st.guarded:  # pods a spot kill can cut: the general visit, then the entry row
-            outcome = yield from self._spot_visit(st, plan, root)  # type: ignore[arg-type]
-            if over is not None:  # as _EntryDone: from the visit's own row
-                _, start, _, wait, startup, cold, _, _ = st.log.rows[-8:]
-                self._entry_done(root, over, outcome, start, wait, startup, cold)
-            return outcome
+        if st.guarded:  # a callee on pods a spot kill can cut (entries: see _arrive)
+            return (yield from self._spot_visit(st, plan, root))  # type: ignore[arg-type]
         st.calls_in += 1
         arrival = self.now
         got = st.acquire(self.cur, arrival)
@@ -2087,7 +2083,7 @@ class SystemModel(PlatformModel):
         root = Root(t)
         st = self.stations[i]
         over = st.overhead()
-        if self.fast:
+        if self.fast and not st.guarded:  # spot pods: the general visit (_spot_visit)
             self._run(Proc(self._fused(plan, root, over), None), None)
         else:
             self._run(Proc(self._visit(plan, root), _EntryDone(self, root, st, over)), None)
