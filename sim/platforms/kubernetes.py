@@ -1865,7 +1865,7 @@ class KubernetesModel(PlatformModel):
 
     def _advance_fcfs(self, until: float) -> bool:
         """`_advance_pp` for round robin and random (picks that read no state), computed per pod
-        first-come first-served (docs/model.md 19.2): a pod's requests start in arrival order, so
+        first-come first-served (docs/model.md 19.3): a pod's requests start in arrival order, so
         a request's start is known when it is assigned (its pod's earliest free slot, or its
         arrival) and no completion is an event. The event loop's
         state (heap, pod queues, inflight) is rebuilt at `until`: in service = ends >= until, the
