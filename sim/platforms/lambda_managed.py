@@ -77,6 +77,14 @@ def kubernetes_view(spec: LambdaManagedSpec) -> tuple[KubernetesSpec, int | None
     return kspec, max_nodes
 
 
+def count_at(sizes: deque[tuple[float, int]], t: float) -> int:
+    """The environment count at time t: the last (time, count) change at or before t. Changes
+    older than it are dropped (t only moves forward)."""
+    while len(sizes) > 1 and sizes[1][0] <= t + 1e-9:
+        sizes.popleft()
+    return sizes[0][1]
+
+
 def scaler_rule(
     own: LambdaManagedSpec,
     cpu: float,
@@ -125,13 +133,6 @@ class LambdaManagedModel(SlotsModel):
         self.sizes: deque[tuple[float, int]] = deque([(0.0, self.replicas)])
         self._periodic(own.scale_period, self._scaler)
 
-    def _count_at(self, t: float) -> int:
-        """The environment count at time t (the last change at or before t)."""
-        sizes = self.sizes
-        while len(sizes) > 1 and sizes[1][0] <= t + 1e-9:
-            sizes.popleft()
-        return sizes[0][1]
-
     def _scaler(self, now: float) -> None:
         self._catch_up(now)
         own = self.own
@@ -140,7 +141,7 @@ class LambdaManagedModel(SlotsModel):
             return
         cpu = busy * self.cpu_per_request / own.vcpu / span  # environments' worth of CPU
         sat = busy / self.conc / span  # environments' worth of slots in use
-        before = self._count_at(now - own.scale_up_window)
+        before = count_at(self.sizes, now - own.scale_up_window)
         push = self.keep.push
         n, why = scaler_rule(own, cpu, sat, before, self.replicas, push, now, self.max_envs)
         if n == self.replicas:

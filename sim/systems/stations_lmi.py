@@ -20,7 +20,7 @@ from typing import Any
 import simpy
 
 from sim.platforms.base import every
-from sim.platforms.lambda_managed import kubernetes_view, scaler_rule
+from sim.platforms.lambda_managed import count_at, kubernetes_view, scaler_rule
 from sim.platforms.slots import WindowMax
 from sim.pricing.kubernetes import NodeUsage
 from sim.pricing.lambda_managed import LambdaManagedUsage, lambda_managed_bill
@@ -57,13 +57,6 @@ class LambdaManagedStation(ContainerStation):
     def control(self, env: simpy.Environment) -> None:
         env.process(every(env, self.spec.scale_period, self.tick))
 
-    def _count_at(self, t: float) -> int:
-        """The environment count at time t (the last change at or before t), as the kernel's."""
-        sizes = self.sizes
-        while len(sizes) > 1 and sizes[1][0] <= t + 1e-9:
-            sizes.popleft()
-        return sizes[0][1]
-
     def tick(self, now: float) -> None:
         """The scaler (sim.platforms.lambda_managed `_scaler`)."""
         own = self.spec
@@ -72,7 +65,7 @@ class LambdaManagedStation(ContainerStation):
             return
         cpu = core_s / own.vcpu / span  # environments' worth of CPU
         sat = held / self.conc / span  # environments' worth of slots in use (no queue)
-        before = self._count_at(now - own.scale_up_window)
+        before = count_at(self.sizes, now - own.scale_up_window)
         n, why = scaler_rule(
             own, cpu, sat, before, self.replicas, self.keep.push, now, self.max_envs
         )
