@@ -28,6 +28,7 @@ and provisioned concurrency, as separate Lambda functions with the same settings
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
 from heapq import heappop, heappush
 from typing import Any
@@ -419,73 +420,87 @@ class LambdaModel(PlatformModel):
         """advance() when self.plain and this chunk needs no invocation-rate check: the general
         loop's steps for function 0 without its branches for provisioned concurrency, retries,
         drawn keep-alives and LRU reuse. False when a
-        later chunk needs the rate check: the general loop goes on from self._i."""
+        later chunk needs the rate check: the general loop goes on from self._i.
+        The environment freed last before an arrival is held in `cand` instead of being pushed
+        onto the idle pool: MRU reuse would pop it straight back (the usual case), so the pool
+        sees it only when the arrival does not take it (throttled, or it expired meanwhile)."""
         arr, svc = self._arr, self._svc
         i, n = self._i, len(arr)
         busy, pool = self.busy, self.idle[0]
-        n_env, pop, push = self.n_env.append, heappop, heappush
+        n_env, pop, push, keep = self.n_env.append, heappop, heappush, self.idle[0].append
         scale, limit, timeout, ka = self.scale, self.limit, self.timeout, self.ka_const
         life_on, death = self.life_on, self.death
         assert ka is not None
-        i0 = i
+        cand_exp = 0.0
         while True:
             if i >= n:
                 self._i = i
-                self.arrivals_in_step += i - i0
-                i0 = i
                 if self._next_chunk():
                     if self.rate_check:
                         return False
-                    arr, svc, i, n, i0 = self._arr, self._svc, 0, len(self._arr), 0
+                    arr, svc, i, n = self._arr, self._svc, 0, len(self._arr)
                     continue
                 break
-            t = arr[i]
-            if t >= until:
-                break
-            while busy and busy[0][0] <= t:
-                end, env_id, kind, _ = pop(busy)
-                if kind == _ON_DEMAND:
-                    exp = end + ka
-                    if life_on:
-                        d = death[env_id]
-                        if exp > d:
-                            if end >= d:  # recycled: its last request has ended
-                                self._gone(env_id, end)
-                                continue
-                            exp = d
-                    pool.append((exp, env_id))
-                else:
-                    self._release((end, env_id, kind, 0))
-            if len(busy) >= limit:
-                self._i = i
-                self._throttle(t, t, svc[i], 0, 0, self._overhead(i))
-                i += 1
-                n_env(0)
-                continue
-            while pool and pool[-1][0] <= t:
-                self._reclaim(pool.pop())
-            if pool:
-                env_id = pool.pop()[1]
-                start = t
-            else:
-                cold = self._cold_start(t, 0)
-                if cold is None:  # no scaling token: throttled
+            i0 = i
+            j = bisect_left(arr, until, i)  # this call's arrivals in the chunk: [i, j)
+            for i in range(i0, j):
+                t = arr[i]
+                cand = 0  # the last environment freed up to t, with its expiry
+                while busy and busy[0][0] <= t:
+                    end, env_id, kind, _ = pop(busy)
+                    if kind == _ON_DEMAND:
+                        exp = end + ka
+                        if life_on:
+                            d = death[env_id]
+                            if exp > d:
+                                if end >= d:  # recycled: its last request has ended
+                                    self._gone(env_id, end)
+                                    continue
+                                exp = d
+                        if cand:
+                            keep((cand_exp, cand))
+                        cand, cand_exp = env_id, exp
+                    else:
+                        self._release((end, env_id, kind, 0))
+                if len(busy) >= limit:
+                    if cand:
+                        keep((cand_exp, cand))
                     self._i = i
                     self._throttle(t, t, svc[i], 0, 0, self._overhead(i))
-                    i += 1
                     n_env(0)
                     continue
-                env_id, startup = cold
-                self.n_cold.append((len(self.n_env), startup))
-                start = t + startup
-            dur = svc[i] * scale
-            if dur <= timeout:
-                push(busy, (start + dur, env_id, _ON_DEMAND, 0))
-            else:
-                push(busy, (start + timeout, env_id, _DISCARD, 0))
-            n_env(env_id)
-            i += 1
-        self._advanced(i, i0, until)
+                if cand and cand_exp > t:
+                    env_id = cand
+                    start = t
+                else:
+                    if cand:  # expired already: reclaimed, as the pool's top would be
+                        self._reclaim((cand_exp, cand))
+                    while pool and pool[-1][0] <= t:
+                        self._reclaim(pool.pop())
+                    if pool:
+                        env_id = pool.pop()[1]
+                        start = t
+                    else:
+                        cold = self._cold_start(t, 0)
+                        if cold is None:  # no scaling token: throttled
+                            self._i = i
+                            self._throttle(t, t, svc[i], 0, 0, self._overhead(i))
+                            n_env(0)
+                            continue
+                        env_id, startup = cold
+                        self.n_cold.append((len(self.n_env), startup))
+                        start = t + startup
+                dur = svc[i] * scale
+                if dur <= timeout:
+                    push(busy, (start + dur, env_id, _ON_DEMAND, 0))
+                else:
+                    push(busy, (start + timeout, env_id, _DISCARD, 0))
+                n_env(env_id)
+            i = j
+            self.arrivals_in_step += j - i0
+            if j < n:
+                break
+        self._advanced(i, i, until)
         return True
 
     def _rate_mode(self, c: Any) -> None:
