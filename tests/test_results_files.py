@@ -72,6 +72,29 @@ def test_edge_values_are_written_as_pandas_writes_them():
     assert "".join(csv_chunks(df)) == _pandas(df)
 
 
+def test_columns_constant_over_a_chunk_match_pandas(monkeypatch: pytest.MonkeyPatch):
+    """A column constant over a chunk is formatted once into the row template: a `%` in it,
+    -0.0 beside 0.0 (equal, printed differently), NaN runs and all-constant chunks still read
+    as pandas writes them."""
+    monkeypatch.setattr("sim.results._CSV_CHUNK_ROWS", 4)
+    n = 12
+    df = pd.DataFrame(
+        {
+            "zero": np.zeros(n),
+            "signed": np.where(np.arange(n) == 5, -0.0, 0.0),
+            "all_neg_zero": np.full(n, -0.0),
+            "pct": ["50%"] * n,
+            "k": np.full(n, 7, dtype=np.int64),
+            "nan_run": np.where(np.arange(n) < 8, np.nan, 1.5),
+            "flag": np.arange(n) >= 4,
+            "x": np.where(np.arange(n) < 4, 2.0, np.arange(n) / 7),
+        }
+    )
+    assert "".join(csv_chunks(df)) == _pandas(df)
+    constant = df[["zero", "pct", "k"]]
+    assert "".join(csv_chunks(constant)) == _pandas(constant)
+
+
 def test_cells_that_need_quoting_and_odd_frames_match_pandas():
     reasons = pd.DataFrame({"t": [1.5, 2.0], "reason": ['cpu 60% > 50%, "scale"', "a\nb"]})
     one_empty = pd.DataFrame({"only": ["", "x"]})
