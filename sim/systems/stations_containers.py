@@ -261,7 +261,10 @@ class CloudRunStation(ContainerStation):
 
 class FargateStation(ContainerStation):
     """An ECS service on Fargate: `task.concurrency` slots per task behind the ALB, its desired
-    count fixed or set by Application Auto Scaling on one datapoint a minute."""
+    count fixed or set by Application Auto Scaling on one datapoint a minute. At zero ready
+    tasks a request is refused at once (hold_at_zero False): the ALB answers 503 when its target
+    group has no registered target (AWS load-balancer-troubleshooting.html, "HTTP 503"); the
+    single-service kernel holds it instead."""
 
     kind = "fargate"
 

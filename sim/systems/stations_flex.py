@@ -14,8 +14,10 @@ The single-service model's mechanics and bill (sim.platforms.azure_flex), not co
   `azure_flex_bill`.
 An execution is in flight from its slot to its answer: a Flex handler waiting on a synchronous
 callee keeps its instance active (billed), as a real function awaiting an HTTP call does.
-Deviations from the single-service kernel: the 230 s HTTP limit (`request_timeout`) is not
-enforced (the caller's client timeout bounds the wait, as for the container stations); the
+The 230 s HTTP limit (`request_timeout`, from arrival) as the kernel's: TIMED_OUT for the
+client at the limit while the instance runs the execution to its end (SystemModel.limited).
+Deviations from the single-service kernel: a request still held in the front end at its limit
+is answered TIMED_OUT when it gets an instance (it runs there), not taken out of the queue; the
 scale-in victim is the newest ready instance (the kernel ranks with ActivePodsWithRanks' log2
 buckets). Flex consuming SQS or Kafka is refused (sim.systems.spec): its queue triggers read
 Azure queues.
@@ -82,10 +84,15 @@ class FlexStation(PodIdentity, ContainerStation):
             self._new_pod(self.conc)
         self.need = WindowMax(spec.idle_timeout)
         self.meter = LiveActivityMeter(spec.always_ready, sys.end)
+        # the 230 s HTTP limit (learn.microsoft.com/azure/azure-functions/functions-scale,
+        # "Timeout": the Azure Load Balancer's idle timeout; the kernel's request_timeout)
+        self.response_limit = spec.request_timeout
+        self.general = self.response_limit is not None
+        self.timeouts = 0  # executions past it (SystemModel.limited)
 
-    def acquire(self, proc: Proc, now: float) -> Any:
+    def acquire(self, proc: Proc, now: float, hold: bool = False) -> Any:
         self._m(now)
-        return PodIdentity.acquire(self, proc, now)
+        return PodIdentity.acquire(self, proc, now, hold)
 
     def release(self, slot: int, now: float) -> None:
         self._m(now)
