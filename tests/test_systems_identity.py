@@ -396,18 +396,20 @@ def _rows(run: Any) -> list[tuple[float, float, float, int]]:
 
 def test_flex_http_limit_times_out_from_arrival_while_the_instance_runs_on() -> None:
     """The 230 s HTTP limit (request_timeout's default). One instance of concurrency 1, handler
-    300 s, requests at 1 s and 240 s: the first is TIMED_OUT at 231 s, its instance busy to
-    301 s; the second waits, runs from 301 s and is TIMED_OUT at 240 + 230 = 470 s. Both
-    engines and the single-service kernel; 2 `function` timeouts, the entry sees 230 s each."""
-    data = _flex(["1s", "240s"], handler="300s", concurrency=1)
+    300 s, requests at 1, 2 and 240 s: the first is TIMED_OUT at 231 s, its instance busy to
+    301 s; the second, held in the front end, leaves it TIMED_OUT at 232 s; the third waits,
+    runs from 301 s and is TIMED_OUT at 240 + 230 = 470 s. Both engines and the single-service
+    kernel; 3 `function` timeouts, the entry sees 230 s each."""
+    data = _flex(["1s", "2s", "240s"], handler="300s", concurrency=1)
     data["duration"] = "11m"
-    want = [(1.0, 1.0, 231.0, TIMED_OUT), (240.0, 301.0, 470.0, TIMED_OUT)]
+    want = [(1.0, 1.0, 231.0, TIMED_OUT), (2.0, 232.0, 232.0, TIMED_OUT)]
+    want.append((240.0, 301.0, 470.0, TIMED_OUT))
     for ref in (False, True):
         run = _run(data, ref)
         assert _rows(run) == pytest.approx(want), ref
-        assert run.extra["system"]["services"]["fn"]["timeouts"]["function"] == 2
+        assert run.extra["system"]["services"]["fn"]["timeouts"]["function"] == 3
         entry = run.stats.sample  # (a one-service system: its entry is the station)
-        np.testing.assert_allclose(entry["end"] - entry["arrival"], [230.0, 230.0])
+        np.testing.assert_allclose(entry["end"] - entry["arrival"], [230.0] * 3)
     assert _rows(_kernel_run(data, "flex", "300s", "11m")) == pytest.approx(want)
 
 
