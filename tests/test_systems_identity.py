@@ -12,7 +12,7 @@ import pytest
 from test_systems import _k8s, _system
 
 from sim.engine import run_one
-from sim.records import OK, REJECTED, THROTTLED
+from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT
 from sim.validation.reference import ReferenceSystem
 
 from conftest import make_scenario
@@ -89,13 +89,15 @@ def test_spot_kill_with_retry_restarts_on_the_replacement_pod(ref: bool) -> None
 
 
 @pytest.mark.parametrize("ref", [False, True])
-def test_spot_retry_with_no_ready_pod_is_refused(ref: bool) -> None:
-    """Provisioning 50 s: the replacement is ready only at 65 s; the requests sent again at 40 s
-    find no ready pod (no endpoints: refused at once, as any request then)."""
+def test_spot_retry_with_no_ready_pod_waits_for_the_replacement(ref: bool) -> None:
+    """Provisioning 50 s: the replacement is ready only at 65 s (node 10 + 50 s, pod start-up
+    5 s); the requests sent again at 40 s find no ready pod and wait for it, as the kernel's
+    pending queue holds them: they run 65-125 s, ok (124 s end to end, waited 64 s)."""
     run = _run(_spot_api("retry", provisioning="50s"), ref)
     s = run.stats.sample
-    np.testing.assert_array_equal(s["outcome"], [REJECTED, REJECTED])
-    np.testing.assert_allclose(s["end"], [40.0, 40.0], atol=1e-9)
+    np.testing.assert_array_equal(s["outcome"], [OK, OK])
+    np.testing.assert_allclose(s["start"], [65.0, 65.0], atol=1e-9)
+    np.testing.assert_allclose(s["end"], [125.0, 125.0], atol=1e-9)
 
 
 def test_spot_kill_failure_goes_to_the_callers_retry_policy() -> None:
@@ -231,22 +233,7 @@ def test_flex_station_bills_as_the_single_service_kernel(at: list[str], flex: di
     scenario (sim.platforms.azure_flex): the same bill, line by line, and the same latencies."""
     data = _flex(at, **flex)
     system = _run(data)
-    single = make_scenario(
-        {
-            "name": "flex",
-            "duration": "60s",
-            "warmup": 0,
-            "replications": 1,
-            "seed": 11,
-            "month": f"{MONTH_H}h",
-            "workload": {
-                "arrivals": data["workload"]["arrivals"],
-                "service": {"duration": "300ms", "cpu_bound": 0},
-            },
-            "platforms": data["platforms"],
-        }
-    )
-    kernel = run_one(single, "flex", 0, ROOT, keep_all_rows=True)
+    kernel = _kernel_run(data, "flex", "300ms", "60s")
     svc = system.extra["system"]["services"]["fn"]
     for line, usd in kernel.bill.monthly_breakdown.items():
         assert svc["monthly_breakdown_usd"].get(line, 0.0) == pytest.approx(usd, abs=1e-9), line
@@ -257,11 +244,14 @@ def test_flex_station_bills_as_the_single_service_kernel(at: list[str], flex: di
     )
 
 
-@pytest.mark.parametrize("in_flight", ["fail", "retry"])
-def test_spot_station_cuts_as_the_single_service_kernel(in_flight: str) -> None:
-    """The spot timeline above as a single-service scenario (sim.platforms.kubernetes
-    `_spot_kill` / `_cut`): the same outcomes, starts and ends request by request."""
-    data = _spot_api(in_flight)
+@pytest.mark.parametrize(
+    "in_flight, provisioning", [("fail", "20s"), ("retry", "20s"), ("retry", "50s")]
+)
+def test_spot_station_cuts_as_the_single_service_kernel(in_flight: str, provisioning: str) -> None:
+    """The spot timelines above as a single-service scenario (sim.platforms.kubernetes
+    `_spot_kill` / `_cut`): the same outcomes, starts and ends request by request (with
+    provisioning 50 s the retries wait for the replacement in both)."""
+    data = _spot_api(in_flight, provisioning=provisioning)
     single = make_scenario(
         {
             "name": "k",
@@ -376,3 +366,73 @@ def test_lmi_station_runs_as_the_single_service_kernel(arrivals: list, lmi: dict
     svc = system.extra["system"]["services"]["fn"]
     for line, usd in kernel.bill.monthly_breakdown.items():
         assert svc["monthly_breakdown_usd"].get(line, 0.0) == pytest.approx(usd, abs=1e-9), line
+
+
+def _kernel_run(data: dict, name: str, handler: str, duration: str) -> Any:
+    """The one-service system `data` as a single-service scenario of platform `name`."""
+    single = make_scenario(
+        {
+            "name": name,
+            "duration": duration,
+            "warmup": 0,
+            "replications": 1,
+            "seed": 11,
+            "month": f"{MONTH_H}h",
+            "workload": {
+                "arrivals": data["workload"]["arrivals"],
+                "service": {"duration": handler, "cpu_bound": 0},
+            },
+            "platforms": data["platforms"],
+        }
+    )
+    return run_one(single, name, 0, ROOT, keep_all_rows=True)
+
+
+def _rows(run: Any) -> list[tuple[float, float, float, int]]:
+    s = run.stats.sample
+    keys = ("arrival", "start", "end", "outcome")
+    return sorted(zip(*(s[k].tolist() for k in keys), strict=True))
+
+
+def test_flex_http_limit_times_out_from_arrival_while_the_instance_runs_on() -> None:
+    """The 230 s HTTP limit (request_timeout's default). One instance of concurrency 1, handler
+    300 s, requests at 1, 2 and 240 s: the first is TIMED_OUT at 231 s, its instance busy to
+    301 s; the second, held in the front end, leaves it TIMED_OUT at 232 s; the third waits,
+    runs from 301 s and is TIMED_OUT at 240 + 230 = 470 s. Both engines and the single-service
+    kernel; 3 `function` timeouts, the entry sees 230 s each."""
+    data = _flex(["1s", "2s", "240s"], handler="300s", concurrency=1)
+    data["duration"] = "11m"
+    want = [(1.0, 1.0, 231.0, TIMED_OUT), (2.0, 232.0, 232.0, TIMED_OUT)]
+    want.append((240.0, 301.0, 470.0, TIMED_OUT))
+    for ref in (False, True):
+        run = _run(data, ref)
+        assert _rows(run) == pytest.approx(want), ref
+        assert run.extra["system"]["services"]["fn"]["timeouts"]["function"] == 3
+        entry = run.stats.sample  # (a one-service system: its entry is the station)
+        np.testing.assert_allclose(entry["end"] - entry["arrival"], [230.0] * 3)
+    assert _rows(_kernel_run(data, "flex", "300s", "11m")) == pytest.approx(want)
+
+
+def test_lmi_function_timeout_answers_at_the_timeout_and_holds_the_environment() -> None:
+    """timeout 3 s, handler 5 s, one environment of concurrency 1: the invocation at 1 s is
+    TIMED_OUT at 4 s while its environment runs to 6 s, so the one at 5 s is throttled at
+    once; the one at 7 s times out at 10 s. Both engines and the single-service kernel."""
+    data = _lmi([{"batch": {"at": ["1s", "5s", "7s"], "size": 1}}], handler="5s", timeout="3s")
+    want = [(1.0, 1.0, 4.0, TIMED_OUT), (5.0, 5.0, 5.0, THROTTLED), (7.0, 7.0, 10.0, TIMED_OUT)]
+    for ref in (False, True):
+        run = _run(data, ref)
+        assert _rows(run) == pytest.approx(want), ref
+        assert run.extra["system"]["services"]["fn"]["timeouts"]["function"] == 2
+    assert _rows(_kernel_run(data, "lmi", "5s", "60s")) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_fargate_at_zero_tasks_answers_the_albs_503_at_once(ref: bool) -> None:
+    """`tasks: 0`: the target group has no registered target, so the ALB answers 503 (AWS,
+    load-balancer-troubleshooting.html) at once: a request at 1 s is REJECTED at 1 s."""
+    ecs = {"name": "ecs", "type": "fargate", "tasks": 0, "ingress_latency": 0}
+    ecs["task"] = {"cpu": 1, "memory": 2048, "concurrency": 1, "startup": "30s"}
+    services = [{"name": "api", "entry": 1, "handler": "100ms"}]
+    data = _system(services, [ecs], {"p": {"api": "ecs"}}, replications=1, duration="60s", warmup=0)
+    data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 1}}]}
+    assert _rows(_run(data, ref)) == [(1.0, 1.0, 1.0, REJECTED)]

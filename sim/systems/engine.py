@@ -247,6 +247,21 @@ class _Deadline:
         self.sys._run(self.proc, None)
 
 
+class _Limit(_Deadline):
+    """A station's response limit (SystemModel.limited): at the limit the visit answers
+    TIMED_OUT while its handler runs on to its end (the kernels' request_timeout)."""
+
+    __slots__ = ("late",)
+
+    def __init__(self, sys: SystemModel, proc: Proc) -> None:
+        super().__init__(sys, proc)
+        self.late = False
+
+    def _stop(self, _: Any) -> None:
+        self.late = True
+        self.sys._run(self.proc, TIMED_OUT)
+
+
 class Root:
     """One entry request: its synchronous answer and the asynchronous work it caused."""
 
@@ -264,6 +279,10 @@ class Station:
     scale = 1.0
     metered = False  # an autoscaled pod station measures its work (PodStation.work)
     guarded = False  # a spot kill can cut its requests (SpotPodStation)
+    # the platform's response limit from arrival (SystemModel.limited; Flex's 230 s, Lambda
+    # Managed Instances' function timeout); None: none
+    response_limit: float | None = None
+    general = False  # its visits take the general path (_visit), never _fused's inline ones
 
     def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any) -> None:
         self.sys, self.index, self.svc, self.spec = sys, index, svc, spec
@@ -943,9 +962,11 @@ class PodIdentity:
             self._begin(best, now)
         return best
 
-    def acquire(self: Any, proc: Proc, now: float) -> Any:
+    def acquire(self: Any, proc: Proc, now: float, hold: bool = False) -> Any:
+        """`hold`: queued while no pod is ready, whatever the station's hold_at_zero (a request
+        sent again after a spot kill: _spot_visit)."""
         self.arrived += 1
-        if self.pods == 0 and not self.hold_at_zero:
+        if self.pods == 0 and not (self.hold_at_zero or hold):
             self.rejected += 1
             return REJECTED
         pid = self._take(now)
@@ -1019,12 +1040,12 @@ class SpotPodStation(PodIdentity, PodStation):
     PodIdentity, a spot kill cuts the requests in service on its pods, as the Kubernetes
     kernel's `_spot_kill` / `_cut`: they fail at the kill (a 502) or, with `in_flight: retry`,
     are sent again at once keeping their arrival time (their handler runs again from its first
-    step, on a pod with a free slot or the next to get ready; no ready pod: refused, as any
-    request then). Queue consumers' batches (SQS, Kafka) on a killed pod are not cut short
-    (counted in `spot_slots_cut`). Both engines run the visits through SystemModel._spot_visit /
-    ReferenceSystem._spot_visit_ref."""
+    step, on a pod with a free slot or the next to get ready; with no ready pod it waits for
+    one, as the kernel's pending queue holds it). Queue consumers' batches (SQS, Kafka) on a
+    killed pod are not cut short (counted in `spot_slots_cut`). Both engines run the visits
+    through SystemModel._spot_visit / ReferenceSystem._spot_visit_ref."""
 
-    guarded = True
+    guarded = general = True
 
     def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any, rng: Any) -> None:
         super().__init__(sys, index, svc, spec, rng)
@@ -1240,7 +1261,7 @@ class SystemModel(PlatformModel):
         )
         # work-only callees _fused may run in its caller's process (not on pods a kill can cut)
         self.leaf = [
-            all(op[0] == WORK for op in ops) and not st.guarded
+            all(op[0] == WORK for op in ops) and not st.general
             for ops, st in zip(self.compiled, self.stations, strict=True)
         ]
         self.meter = [st.kind == "wasm" or st.metered for st in self.stations]  # see _meter
@@ -1638,6 +1659,9 @@ class SystemModel(PlatformModel):
         ran_from = self.now
         if st.kind == "lambda" and not fits(st, [plan]):  # None: the function timeout ended it
             outcome = yield from self.timed(st, self._steps(plan, st, root))
+        elif st.response_limit is not None:
+            args = (slot, arrival, start, ran_from, startup, cold)
+            return (yield from self.limited(st, plan, root, args))
         else:
             outcome = yield from self._steps(plan, st, root)
         return self._close(st, plan[0], outcome, slot, arrival, start, ran_from, startup, cold)
@@ -1683,8 +1707,8 @@ class SystemModel(PlatformModel):
         in the same order, the same draws, as the general path (SystemModel.fast = False)."""
         i = plan[0]
         st = self.stations[i]
-        if st.guarded:  # a callee on pods a spot kill can cut (entries: see _arrive)
-            return (yield from self._spot_visit(st, plan, root))  # type: ignore[arg-type]
+        if st.general:  # spot pods, a response limit (entries: see _arrive)
+            return (yield from self._visit(plan, root))
         st.calls_in += 1
         arrival = self.now
         got = st.acquire(self.cur, arrival)
@@ -1804,9 +1828,10 @@ class SystemModel(PlatformModel):
         again at once (`retry`: a new slot, the same plan, the arrival kept)."""
         st.calls_in += 1
         arrival = self.now
+        again = False  # sent again after a kill: held while no pod is ready, as the kernel
         while True:
             proc = self.cur
-            got = st.acquire(proc, self.now)
+            got = st.acquire(proc, self.now, again)
             if got is None:
                 got = yield PARKED
             if got.__class__ is int:
@@ -1830,6 +1855,7 @@ class SystemModel(PlatformModel):
             if not st.retry:
                 self._row(st, arrival, start, self.now, start - arrival, 0.0, False, REJECTED, slot)
                 return REJECTED
+            again = True
         rate = st.svc.error_rate
         if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
             outcome = REJECTED  # the handler answered an error
@@ -1858,6 +1884,40 @@ class SystemModel(PlatformModel):
             return token.value
         token.parked = True
         return (yield PARKED)
+
+    def limited(
+        self, st: Station, plan: tuple[int, float, list], root: Root, args: tuple
+    ) -> Generator[Any, Any, Any]:
+        """A handler under the station's `response_limit` from the visit's arrival
+        (the kernels' request_timeout, sim.platforms.kubernetes: "timed_out for the client at
+        the deadline while its pod keeps working"): its outcome, or TIMED_OUT at the limit; the
+        handler runs on to its end in a child (its calls and publishes too), which closes the
+        visit's slot (the visit's row is written at the limit, when the client has its answer)."""
+        assert st.response_limit is not None
+        proc = self.cur
+        token = _Limit(self, proc)
+        slot, arrival, start, ran_from, startup, cold = args
+        self.at(max(arrival + st.response_limit, self.now), token.expire, None)
+        self._run(Proc(self._run_on(st, plan, root, args, token), token.answer), None)
+        self.cur = proc
+        if token.settled:
+            return token.value
+        token.parked = True
+        outcome = yield PARKED
+        if token.late:
+            st.timeouts += 1  # type: ignore[attr-defined]
+            now = self.now
+            self._row(st, arrival, ran_from, now, start - arrival, startup, cold, outcome, slot)
+        return outcome
+
+    def _run_on(
+        self, st: Station, plan: tuple, root: Root, args: tuple, token: _Limit
+    ) -> Generator[Any, Any, Any]:
+        outcome = yield from self._steps(plan, st, root)
+        if token.settled:  # the limit answered first (and writes the row): the slot back
+            st.release(args[0], self.now)
+            return TIMED_OUT
+        return self._close(st, plan[0], outcome, *args)
 
     def _steps(
         self, plan: tuple[int, float, list], st: Station, root: Root
@@ -2083,7 +2143,7 @@ class SystemModel(PlatformModel):
         root = Root(t)
         st = self.stations[i]
         over = st.overhead()
-        if self.fast and not st.guarded:  # spot pods: the general visit (_spot_visit)
+        if self.fast and not st.general:  # spot pods, a response limit: the general visit
             self._run(Proc(self._fused(plan, root, over), None), None)
         else:
             self._run(Proc(self._visit(plan, root), _EntryDone(self, root, st, over)), None)

@@ -89,6 +89,42 @@ class ContainerStation(PodStation):
         self.periods: list[float] | None = None  # Cloud Run: ended active periods (seconds)
         self.active_since: list[float] = []  # ... the starts of the open ones
         self.n_active = 0  # instances active (serving or starting) over the last interval
+        # a request pending (no free slot) this long leaves the front end's queue with
+        # pending_outcome (Cloud Run's 429, Flex's 230 s limit); None: it waits
+        self.pending_limit: float | None = None
+        self.pending_outcome = REJECTED
+        self.pending: deque[tuple[float, Any]] = deque()  # (deadline, request), FIFO order
+        self.pending_armed = False
+        self.timeouts = 0  # requests the platform's own limit ended (summary: `function`)
+
+    def _pend(self, proc: Proc, now: float) -> None:
+        """`proc` queued now: it leaves the queue at the pending limit unless served by then."""
+        if self.pending_limit is None:
+            return
+        self.pending.append((now + self.pending_limit, proc))
+        if not self.pending_armed:
+            self.pending_armed = True
+            self.sys.at(now + self.pending_limit, self._expire, None)
+
+    def _expire(self, _: Any) -> None:
+        """The one FIFO serves and expires from its head, so a deadline whose request is no
+        longer at the head was served."""
+        now, q, pending = self.sys.now, self.waiting[0], self.pending
+        while pending and pending[0][0] <= now + 1e-12:
+            _, proc = pending.popleft()
+            if q and q[0] is proc:
+                self._m(now)
+                q.popleft()
+                self.cold_wait.pop(proc, None)
+                if self.pending_outcome == REJECTED:
+                    self.rejected += 1
+                else:
+                    self.timeouts += 1
+                self.sys.resume_at(now, proc, self.pending_outcome)
+        if pending:
+            self.sys.at(pending[0][0], self._expire, None)
+        else:
+            self.pending_armed = False
 
     def _m(self, now: float) -> None:
         dt = now - self.m_t
@@ -194,36 +230,15 @@ class CloudRunStation(ContainerStation):
             self.startup = _Scaled(self.startup, spec.boost_factor)  # type: ignore[assignment]
         self.hold = WindowMax(spec.scale_in_delay)
         self.periods = []
-        self.pending_limit = spec.pending_limit  # the kernel's (cloud_run_spec)
-        self.pending: deque[tuple[float, Any]] = deque()  # (429 deadline, request), FIFO order
-        self.pending_armed = False
+        # about-instance-autoscaling, "Exceeding maximum instances": a request pending past the
+        # limit fails with 429 (the kernel's limit, cloud_run_spec)
+        self.pending_limit = spec.pending_limit
 
     def acquire(self, proc: Proc, now: float) -> Any:
         got = ContainerStation.acquire(self, proc, now)
-        if got is None:  # pending in the front end: a 429 at the limit unless served by then
-            self.pending.append((now + self.pending_limit, proc))
-            if not self.pending_armed:
-                self.pending_armed = True
-                self.sys.at(now + self.pending_limit, self._expire, None)
+        if got is None:  # pending in the front end
+            self._pend(proc, now)
         return got
-
-    def _expire(self, _: Any) -> None:
-        """about-instance-autoscaling, "Exceeding maximum instances": a request pending past the
-        limit fails with 429. The one FIFO serves and expires from its head, so a deadline whose
-        request is no longer at the head was served."""
-        now, q, pending = self.sys.now, self.waiting[0], self.pending
-        while pending and pending[0][0] <= now + 1e-12:
-            _, proc = pending.popleft()
-            if q and q[0] is proc:
-                self._m(now)
-                q.popleft()
-                self.cold_wait.pop(proc, None)
-                self.rejected += 1
-                self.sys.resume_at(now, proc, REJECTED)
-        if pending:
-            self.sys.at(pending[0][0], self._expire, None)
-        else:
-            self.pending_armed = False
 
     def control(self, env: simpy.Environment) -> None:
         env.process(every(env, PERIOD_S, self.tick))
@@ -261,7 +276,10 @@ class CloudRunStation(ContainerStation):
 
 class FargateStation(ContainerStation):
     """An ECS service on Fargate: `task.concurrency` slots per task behind the ALB, its desired
-    count fixed or set by Application Auto Scaling on one datapoint a minute."""
+    count fixed or set by Application Auto Scaling on one datapoint a minute. At zero ready
+    tasks a request is refused at once (hold_at_zero False): the ALB answers 503 when its target
+    group has no registered target (AWS load-balancer-troubleshooting.html, "HTTP 503"); the
+    single-service kernel holds it instead."""
 
     kind = "fargate"
 

@@ -14,11 +14,13 @@ The single-service model's mechanics and bill (sim.platforms.azure_flex), not co
   `azure_flex_bill`.
 An execution is in flight from its slot to its answer: a Flex handler waiting on a synchronous
 callee keeps its instance active (billed), as a real function awaiting an HTTP call does.
-Deviations from the single-service kernel: the 230 s HTTP limit (`request_timeout`) is not
-enforced (the caller's client timeout bounds the wait, as for the container stations); the
-scale-in victim is the newest ready instance (the kernel ranks with ActivePodsWithRanks' log2
-buckets). Flex consuming SQS or Kafka is refused (sim.systems.spec): its queue triggers read
-Azure queues.
+The 230 s HTTP limit (`request_timeout`, from arrival) as the kernel's: a request still held in
+the front end at its limit leaves the queue TIMED_OUT (ContainerStation._pend, Cloud Run's
+pending limit's mechanism); one running at its limit is TIMED_OUT for the client there while the
+instance runs the execution to its end (SystemModel.limited). Deviation from the single-service
+kernel: the scale-in victim is the newest ready instance (the kernel ranks with
+ActivePodsWithRanks' log2 buckets). Flex consuming SQS or Kafka is refused (sim.systems.spec):
+its queue triggers read Azure queues.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sim.platforms.base import every
 from sim.platforms.slots import WindowMax
 from sim.pricing.azure_flex import AzureFlexUsage, azure_flex_bill
 from sim.pricing.tables import Bill
+from sim.records import TIMED_OUT
 from sim.systems.engine import STATIONS, PodIdentity, Proc
 from sim.systems.stations_containers import ContainerStation
 
@@ -82,10 +85,18 @@ class FlexStation(PodIdentity, ContainerStation):
             self._new_pod(self.conc)
         self.need = WindowMax(spec.idle_timeout)
         self.meter = LiveActivityMeter(spec.always_ready, sys.end)
+        # the 230 s HTTP limit (learn.microsoft.com/azure/azure-functions/functions-scale,
+        # "Timeout": the Azure Load Balancer's idle timeout; the kernel's request_timeout)
+        self.response_limit = self.pending_limit = spec.request_timeout
+        self.pending_outcome = TIMED_OUT  # held in the front end to it: out of the queue
+        self.general = self.response_limit is not None
 
-    def acquire(self, proc: Proc, now: float) -> Any:
+    def acquire(self, proc: Proc, now: float, hold: bool = False) -> Any:
         self._m(now)
-        return PodIdentity.acquire(self, proc, now)
+        got = PodIdentity.acquire(self, proc, now, hold)
+        if got is None:
+            self._pend(proc, now)
+        return got
 
     def release(self, slot: int, now: float) -> None:
         self._m(now)

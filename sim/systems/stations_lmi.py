@@ -8,8 +8,9 @@ system's simulated node pool (sim.systems.nodes.Nodes) on that view; no queue: a
 finds every slot busy is throttled at once (429); the scaler (`scaler_rule`) every
 `scale_period` on the last period's CPU (the station's work meter) and slots in use; the bill
 `lambda_managed_bill` on the instances' lives. ASSUMPTION: each function of a system has its
-own capacity provider instances (a provider shared by several functions is not modelled). Not
-carried over: the function `timeout` (the caller's client timeout bounds the wait).
+own capacity provider instances (a provider shared by several functions is not modelled). The
+function `timeout` as the kernel's request_timeout (SystemModel.limited): TIMED_OUT at the timeout
+from arrival, the environment's slot busy until the handler's end.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ class LambdaManagedStation(ContainerStation):
         self.keep = WindowMax(spec.scale_down_window)
         self.sizes: deque[tuple[float, int]] = deque([(0.0, self.replicas)])
         self.throttles = 0
+        self.response_limit = float(
+            spec.timeout
+        )  # the kernel's request_timeout (lambda_managed.py)
+        self.general = True
+        self.timeouts = 0  # invocations past it (SystemModel.limited)
 
     def acquire(self, proc: Proc, now: float) -> Any:
         if self.free[0] == 0:  # every slot busy (or none ready): throttled, no queue

@@ -1521,6 +1521,19 @@ class ReferenceSystem(SystemModel):
         ran_from = env.now
         if isinstance(st, LambdaStation):  # the function timeout (None: it ended the run)
             outcome = yield from self._timed_ref(st, self._steps_ref(plan, st, root))
+        elif st.response_limit is not None:  # a response limit from arrival: `handler | limit`
+            run = env.process(self._steps_ref(plan, st, root))
+            until = max(arrival + st.response_limit, env.now)
+            fired = yield run | env.timeout(until - env.now)
+            if run not in fired:  # TIMED_OUT now; the handler runs on, then frees its slot
+                env.process(self._run_on_ref(run, st, slot))
+                st.timeouts += 1
+                self.now = now = env.now
+                inst = 0 if isinstance(slot, tuple) else slot
+                wait = start - arrival
+                self._row(st, arrival, ran_from, now, wait, startup, cold, TIMED_OUT, inst)
+                return TIMED_OUT, ran_from, wait, startup, cold
+            outcome = fired[run]
         else:
             outcome = yield from self._steps_ref(plan, st, root)
         self.now = env.now
@@ -1540,6 +1553,12 @@ class ReferenceSystem(SystemModel):
         self._row(st, arrival, ran_from, end, start - arrival, startup, cold, outcome, inst)
         return outcome, ran_from, start - arrival, startup, cold
 
+    def _run_on_ref(self, run: Any, st: Any, slot: Any) -> Generator[Any, Any, Any]:
+        """A handler past its station's response limit: its slot back at its end."""
+        yield run
+        self.now = self.env.now
+        self._freed(st, slot)
+
     def _spot_visit_ref(
         self, st: SpotPodStation, plan: tuple, root: Root
     ) -> Generator[Any, Any, Any]:
@@ -1549,10 +1568,11 @@ class ReferenceSystem(SystemModel):
         env = self.env
         st.calls_in += 1
         arrival = env.now
+        again = False  # sent again after a kill: held while no pod is ready
         while True:
             self.now = env.now
             handed = env.event()
-            got = st.acquire(handed, env.now)
+            got = st.acquire(handed, env.now, again)
             if got is None:
                 got = yield handed
             self.now = env.now
@@ -1578,6 +1598,7 @@ class ReferenceSystem(SystemModel):
                 end = env.now
                 self._row(st, arrival, start, end, start - arrival, 0.0, False, REJECTED, slot)
                 return REJECTED, start, start - arrival, 0.0, False
+            again = True
         rate = st.svc.error_rate
         if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
             outcome = REJECTED
