@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from test_systems import ROOT, _k8s, _system
+from test_systems import ROOT, _k8s, _lambda, _system
 from test_systems_equivalence import systems
 
 from sim.engine import run_one
@@ -245,3 +245,61 @@ def test_fused_visit_on_random_systems(data: dict) -> None:
     with pytest.MonkeyPatch.context() as mp:
         sc = make_scenario(data)
         assert _outputs(sc, ROOT, True, mp) == _outputs(sc, ROOT, False, mp)
+
+
+@pytest.mark.parametrize("fifo", [False, True])
+def test_work_only_consumer_is_the_general_path_byte_for_byte(fifo: bool, monkeypatch: Any) -> None:
+    """A work-only SQS consumer runs its messages' sleeps in the receive's generator (no _steps
+    per message, sim.systems.sqs._messages): every output identical to SystemModel.fast = False
+    on batches > 1 with a batching window and a maximum concurrency, handler errors with and
+    without ReportBatchItemFailures, receives again after the visibility timeout and a DLQ, on
+    Lambda (some batches over the function timeout: the timed path) and on pods."""
+    import sim.systems.engine as E
+
+    seen: list[bool] = []
+    real = E.SystemModel._work
+
+    def spy(self: Any, st: Any, i: int, w: float) -> float:
+        seen.append(True)
+        return real(self, st, i, w)
+
+    services = [
+        {"name": "orders", "entry": 1, "handler": "2ms", "steps": [{"publish": "jobs"}]},
+        {
+            "name": "worker",
+            "handler": {"dist": "exponential", "mean": "150ms"},
+            "error_rate": 0.2,
+            "steps": [{"work": 0.5}, {"work": 0.5}],
+        },
+    ]
+    fn = {**_lambda("fn"), "timeout": "1s"}  # a 10-message batch may run past it
+    for rbif in ([], ["ReportBatchItemFailures"]):
+        queue = {
+            "name": "jobs",
+            "consumer": "worker",
+            "batch_size": 10 if not fifo else 3,
+            "batching_window": 0 if fifo else "500ms",
+            "maximum_concurrency": 2,
+            "visibility_timeout": "2s",
+            "max_receive_count": 2,
+            "function_response_types": rbif,
+            **({"fifo": True, "groups": 3} if fifo else {}),
+        }
+        data = _system(
+            services,
+            [_k8s("eks", 1, concurrency=2), fn],
+            {"lam": {"orders": "eks", "worker": "fn"}, "pods": {"orders": "eks", "worker": "eks"}},
+            rate="20/s",
+            duration="60s",
+            replications=1,
+            warmup=0,
+            queues=[queue],
+        )
+        sc = make_scenario(data)
+        monkeypatch.setattr(E.SystemModel, "_work", spy)  # _outputs undoes it
+        fast = _outputs(sc, ROOT, True, monkeypatch)
+        assert seen  # the work-only loop ran
+        seen.clear()
+        monkeypatch.setattr(E.SystemModel, "_work", spy)
+        assert fast == _outputs(sc, ROOT, False, monkeypatch)
+        assert not seen  # the general path never takes it

@@ -36,6 +36,7 @@ import bisect
 import itertools
 import math
 import zlib
+from array import array
 from collections import deque
 from collections.abc import Callable, Generator
 from heapq import heappop, heappush
@@ -134,8 +135,9 @@ class StationLog:
     def take(self) -> dict[str, np.ndarray]:
         rows, self.rows = self.rows, []
         n = len(rows) // 8
-        # float64 holds every field exactly (bools, outcome codes, slot numbers < 2**53)
-        a = np.fromiter(rows, np.float64, 8 * n).reshape(n, 8).T.copy()
+        # float64 holds every field exactly (bools, outcome codes, slot numbers < 2**53);
+        # array('d') converts a list of Python numbers about twice as fast as np.fromiter
+        a = np.frombuffer(array("d", rows), np.float64, 8 * n).reshape(n, 8).T.copy()
         entry = self.last == "overhead"
         return {
             "arrival": a[0],
@@ -552,8 +554,9 @@ class PodStation(Station):
             self.rr = (p + 1) % self.pods
         if self.free[p] > 0:
             self.free[p] -= 1
-            self.busy += 1
-            self.peak = max(self.peak, self.busy)
+            busy = self.busy = self.busy + 1
+            if busy > self.peak:
+                self.peak = busy
             return p, 0.0, False
         q = self.waiting[p]
         if len(q) >= self.limit:

@@ -455,13 +455,25 @@ def _messages(
     """The function's handler over a batch: each message's work in turn, its success in
     `results` (a FIFO partial-batch handler stops at its first failure)."""
     st = q.st
-    fail = sys.fail[st.index]
+    i = st.index
+    fail = sys.fail[i]
     rate = st.svc.error_rate
     stop = q.fifo and q.rbif
+    # a work-only handler (SystemModel.leaf): its sleeps from here, no _steps generator per
+    # message (the same sleeps, counts and draws; SystemModel.fast = False keeps _steps)
+    leaf = sys.fast and sys.leaf[i]
+    work = sys._work
     for m in batch:
         if stop and results and not results[-1]:
             results.append(False)  # unprocessed after a failure: reported failed
             continue
-        r = yield from sys._steps(m[0], st, m[1])
+        if leaf:
+            for step in m[0][2]:
+                dt = work(st, i, step[1])
+                if dt > 0:
+                    yield dt
+            r = OK
+        else:
+            r = yield from sys._steps(m[0], st, m[1])
         results.append(r == OK and not (rate > 0 and fail.next() < rate))
     return OK
