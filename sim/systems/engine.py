@@ -1877,12 +1877,16 @@ class SystemModel(PlatformModel):
         configuration-timeout.html: "Lambda stops the function at the timeout"); its outcome, or
         None when the timeout ended it (then now = start + timeout). Callers skip it for a body
         that cannot reach the timeout (sim.systems.sqs.fits)."""
-        proc = self.cur
-        token = _Deadline(self, proc)
+        token = _Deadline(self, self.cur)
         child = token.child = _Child(body, token.answer)
         self.at(self.now + st.timeout, token.expire, None)
+        return (yield from self._under(token, child))
+
+    def _under(self, token: _Deadline, child: Proc) -> Generator[Any, Any, Any]:
+        """Run `child` now and wait for `token` to settle (the child's answer or the token's
+        deadline): its value at once when the child ended without yielding, else parked."""
         self._run(child, None)
-        self.cur = proc
+        self.cur = token.proc
         if token.settled:
             return token.value
         token.parked = True
@@ -1897,16 +1901,11 @@ class SystemModel(PlatformModel):
         handler runs on to its end in a child (its calls and publishes too), which closes the
         visit's slot (the visit's row is written at the limit, when the client has its answer)."""
         assert st.response_limit is not None
-        proc = self.cur
-        token = _Limit(self, proc)
+        token = _Limit(self, self.cur)
         slot, arrival, start, ran_from, startup, cold = args
         self.at(max(arrival + st.response_limit, self.now), token.expire, None)
-        self._run(Proc(self._run_on(st, plan, root, args, token), token.answer), None)
-        self.cur = proc
-        if token.settled:
-            return token.value
-        token.parked = True
-        outcome = yield PARKED
+        child = Proc(self._run_on(st, plan, root, args, token), token.answer)
+        outcome = yield from self._under(token, child)
         if token.late:
             st.timeouts += 1  # type: ignore[attr-defined]
             now = self.now

@@ -46,9 +46,8 @@ class LambdaManagedStation(ContainerStation):
         self.keep = WindowMax(spec.scale_down_window)
         self.sizes: deque[tuple[float, int]] = deque([(0.0, self.replicas)])
         self.throttles = 0
-        self.response_limit = float(
-            spec.timeout
-        )  # the kernel's request_timeout (lambda_managed.py)
+        # the function timeout as the kernel's request_timeout (lambda_managed.py)
+        self.response_limit = float(spec.timeout)
         self.general = True
         self.timeouts = 0  # invocations past it (SystemModel.limited)
 
