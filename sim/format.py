@@ -25,9 +25,11 @@ _DURATION_UNITS = (
 
 
 def ms(x: float | None) -> str:
-    """A latency given in milliseconds, as the tables show it: 0.512ms, 59.7ms, 218ms, 40.8s."""
+    """A latency in milliseconds as the tables show it: 0ms, 0.512ms, 59.7ms, 218ms, 40.8s."""
     if x is None or not math.isfinite(x):
         return "-"
+    if x == 0:  # e.g. no wait in a queue: not the 0.000ms a float rounded to zero would show
+        return "0ms"
     if x >= 10_000:
         return f"{x / 1000:.1f}s"
     if x >= 100:

@@ -6,7 +6,6 @@ leaves a half-written folder behind.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import json
 import multiprocessing
@@ -19,6 +18,7 @@ import signal
 import sys
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,17 +286,80 @@ def _write_gz(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _gzip(raw: Any, name: str, chunks: Iterable[str]) -> None:
-    # mtime=0 (and a fixed name in the header) keeps the gzip bytes identical for the same seed.
-    with gzip.GzipFile(name.removesuffix(".gz"), "wb", GZIP_LEVEL, raw, mtime=0) as gz:
-        write_behind(gz.write, (text.encode("utf-8") for text in chunks))
+    raw.write(_gzip_header(name))
+    crc, size = _deflate(raw.write, chunks)
+    raw.write(_gzip_trailer(crc, size))
 
 
-def requests_csv_gz(runs: list[PlatformRun]) -> bytes | None:
-    """The bytes _write_gz writes for requests_frame(runs), made from the runs' sample arrays
-    without pandas (a forked simulation worker makes them while its parent summarises and
-    renders the report; it has not imported pandas). None when pandas' own writer is needed
-    (see csv_chunks: a NaN cell, a text cell that needs quoting) or there is no row or the run
-    is a system's: the caller then writes the frame."""
+# A .gz file sim writes is one gzip member (RFC 1952) whose deflate stream is a run of independent
+# segments, one per text chunk (the header line, then each _CSV_CHUNK_ROWS rows): each compressed
+# by a fresh compressor and ended by a sync flush (byte-aligned, not final), as pigz lays out its
+# blocks. Any process can then compress any chunk and the file is the same bytes: a forked
+# simulation worker compresses the first chunks of requests.csv.gz while its parent, done with the
+# report, compresses the rest (sim.simulate). mtime=0 and a fixed name keep the bytes identical
+# for the same seed.
+_DEFLATE_END = b"\x03\x00"  # a final, empty fixed-Huffman block: the end of the stream
+
+
+@dataclass(frozen=True)
+class Deflated:
+    """Compressed segments of a gzip member, and the CRC-32 and length of their text."""
+
+    data: bytes
+    crc: int
+    size: int
+
+
+def _gzip_header(name: str) -> bytes:
+    # What gzip.GzipFile writes: the FNAME flag, mtime 0, XFL 0 (levels 2-8), OS 255 (unknown).
+    fname = name.removesuffix(".gz").encode()
+    return b"\x1f\x8b\x08\x08\x00\x00\x00\x00\x00\xff" + fname + b"\x00"
+
+
+def _gzip_trailer(crc: int, size: int) -> bytes:
+    return _DEFLATE_END + crc.to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little")
+
+
+def _deflate(write: Callable[[bytes], Any], chunks: Iterable[str]) -> tuple[int, int]:
+    """write() each chunk's segment; return the CRC-32 and length of their text. Compressing runs
+    in write_behind's thread, overlapping the formatting of the next chunk."""
+    crc = size = 0
+
+    def segment(text: bytes) -> None:
+        nonlocal crc, size
+        co = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+        write(co.compress(text) + co.flush(zlib.Z_SYNC_FLUSH))
+        crc, size = zlib.crc32(text, crc), size + len(text)
+
+    write_behind(segment, (text.encode("utf-8") for text in chunks))
+    return crc, size
+
+
+def deflated(chunks: Iterable[str]) -> Deflated:
+    out = io.BytesIO()
+    crc, size = _deflate(out.write, chunks)
+    return Deflated(out.getvalue(), crc, size)
+
+
+def gzip_member(name: str, parts: Iterable[Deflated]) -> bytes:
+    """The .gz file of `parts` in order (segments made by _deflate, in any process)."""
+    data, crc, size = [], 0, 0
+    for p in parts:
+        # The CRC-32 of a concatenation (zlib's crc32_combine): the register update is linear,
+        # so crc(A+B) = crc(B) ^ M^n(crc(A)), where M^n(x) = crc32(n zeros, x) ^ crc32(n zeros).
+        zeros = bytes(p.size)
+        crc = p.crc ^ zlib.crc32(zeros, crc) ^ zlib.crc32(zeros)
+        data.append(p.data)
+        size += p.size
+    return _gzip_header(name) + b"".join(data) + _gzip_trailer(crc, size)
+
+
+def requests_csv(runs: list[PlatformRun]) -> RequestsText | None:
+    """requests_frame(runs)'s text as csv_chunks makes it, from the runs' sample arrays without
+    pandas (a forked simulation worker makes it while its parent summarises and renders the
+    report; it has not imported pandas). None when pandas' own writer is needed (see
+    csv_chunks: a NaN cell, a text cell that needs quoting) or there is no row or the run is a
+    system's: the caller then writes the frame."""
     parts = [
         (r.replication, r.platform, r.stats.sample)
         for r in sorted(runs, key=lambda r: (r.replication, r.platform))
@@ -329,10 +392,39 @@ def requests_csv_gz(runs: list[PlatformRun]) -> bytes | None:
                     return None
             fmts.append("%s")
         columns.append(values)
-    raw = io.BytesIO()
-    text = _csv_text(list(cols), fmts, columns)
-    _gzip(raw, "requests.csv.gz", text)
-    return raw.getvalue()
+    return RequestsText(list(cols), fmts, columns)
+
+
+@dataclass(frozen=True)
+class RequestsText:
+    """requests.csv's columns and formats; its text in two parts for two processes: the header
+    and the first chunks (head), the other chunks (tail)."""
+
+    names: list[str]
+    fmts: list[str]
+    columns: list[np.ndarray]
+
+    @property
+    def split(self) -> int:
+        # Two thirds to the worker, which starts as soon as it has sent the runs; the parent
+        # takes the rest once it has summarised them and rendered the report.
+        chunks = -(-len(self.columns[0]) // _CSV_CHUNK_ROWS)
+        return -(-2 * chunks // 3)
+
+    def head(self) -> Deflated:
+        return deflated(_csv_text(self.names, self.fmts, self.columns, stop=self.split))
+
+    def tail(self) -> Deflated:
+        return deflated(_csv_text(self.names, self.fmts, self.columns, start=self.split))
+
+
+def requests_csv_gz(runs: list[PlatformRun]) -> bytes | None:
+    """The bytes _write_gz writes for requests_frame(runs), made in this process (requests_csv;
+    sim.simulate shares the work between the simulation worker and its parent)."""
+    text = requests_csv(runs)
+    if text is None:
+        return None
+    return gzip_member("requests.csv.gz", [text.head(), text.tail()])
 
 
 def write_behind(write: Callable[[bytes], Any], chunks: Iterable[bytes]) -> None:
@@ -415,12 +507,22 @@ def csv_chunks(df: pd.DataFrame) -> Iterator[str]:
     yield from _csv_text(names, fmts, columns)
 
 
-def _csv_text(names: list[str], fmts: list[str], columns: list[np.ndarray]) -> Iterator[str]:
-    """The header, then the rows in chunks of _CSV_CHUNK_ROWS: each row `fmts` of its cells.
-    A column constant over a chunk (e.g. replication, platform, a zero wait) is formatted once,
-    into that chunk's row template: %-formatting is most of the cost (~40% less for requests)."""
-    yield ",".join(names) + "\n"
-    for i in range(0, len(columns[0]), _CSV_CHUNK_ROWS):
+def _csv_text(
+    names: list[str],
+    fmts: list[str],
+    columns: list[np.ndarray],
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[str]:
+    """The header, then the rows in chunks of _CSV_CHUNK_ROWS (chunks [start, stop); the header
+    goes with chunk 0): each row `fmts` of its cells. A column constant over a chunk (e.g.
+    replication, platform, a zero wait) is formatted once, into that chunk's row template:
+    %-formatting is most of the cost (~40% less for requests)."""
+    if start == 0:
+        yield ",".join(names) + "\n"
+    n = len(columns[0])
+    end = n if stop is None else min(n, stop * _CSV_CHUNK_ROWS)
+    for i in range(start * _CSV_CHUNK_ROWS, end, _CSV_CHUNK_ROWS):
         cells: list[str] = []
         part: list[list[Any]] = []
         for fmt, column in zip(fmts, columns, strict=True):

@@ -71,6 +71,14 @@ def test_money_with_the_precision_of_a_bill(usd, text) -> None:
     assert fmt.usd(usd) == text
 
 
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [(0.0, "0ms"), (0.512, "0.512ms"), (59.74, "59.7ms"), (218.4, "218ms"), (40_800, "40.8s")],
+)
+def test_latencies_as_the_tables_show_them(ms, text) -> None:
+    assert fmt.ms(ms) == text  # a zero wait is 0ms, not 0.000ms
+
+
 def test_cost_per_million_from_few_requests_is_flagged() -> None:
     assert fmt.per_million(29_658.0, 112) == "$29,658 (from only 112 requests)"
     assert fmt.per_million(2.28, 18_106) == "$2.28"

@@ -10,6 +10,9 @@ import gc
 import gzip
 import json
 import multiprocessing
+import shutil
+import subprocess
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -301,3 +304,28 @@ def test_the_worker_formats_requests_gz_and_the_folder_is_the_same(
     assert serial.requests_gz is None
     serial.save(tmp_path / "serial", report=False)
     assert _files(tmp_path / "forked") == _files(tmp_path / "serial")
+
+
+def test_gz_segments_made_anywhere_are_one_member_gzip_reads(tmp_path: Path) -> None:
+    """requests.csv.gz is one gzip member of independent deflate segments, one per text chunk:
+    wherever the chunks are split between processes the bytes are the same, and the file is
+    what the gzip tool, Python's gzip and a single-member zlib read accept, with zlib's CRC-32
+    of the whole text (computed here from the text, not from the segments)."""
+    runs = api.run(TWO).runs
+    chunks = list(R.csv_chunks(R.requests_frame(runs)))
+    chunks += [c.upper() for c in chunks[1:]] * 3  # more chunks than the run's two
+    text = "".join(chunks).encode()
+    whole = R.gzip_member("requests.csv.gz", [R.deflated(chunks)])
+    for k in range(len(chunks) + 1):
+        parts = [R.deflated(chunks[:k]), R.deflated(chunks[k:])]
+        assert R.gzip_member("requests.csv.gz", parts) == whole
+    assert gzip.decompress(whole) == text
+    d = zlib.decompressobj(wbits=31)  # gzip framing, one member
+    assert d.decompress(whole) == text and d.eof and d.unused_data == b""
+    assert int.from_bytes(whole[-8:-4], "little") == zlib.crc32(text)
+    assert int.from_bytes(whole[-4:], "little") == len(text)
+    (tmp_path / "r.csv.gz").write_bytes(whole)
+    if shutil.which("gzip"):
+        out = subprocess.run(["gzip", "-dc", str(tmp_path / "r.csv.gz")], capture_output=True)
+        assert out.returncode == 0 and out.stdout == text
+    assert whole[3] == 0x08 and whole[10:23] == b"requests.csv\x00"  # FNAME, as GzipFile's
