@@ -367,13 +367,17 @@ def requests_csv(runs: list[PlatformRun]) -> RequestsText | None:
     ]
     if not parts or any("system" in r.extra for r in runs):
         return None
-    outcome = np.asarray(OUTCOMES, dtype=object)
+    # The text columns as numpy str arrays (no object-to-str pass over the rows): their values
+    # are the platform names and the outcome names, checked for quoting once each.
+    if any(_NEEDS_QUOTES.search(v) for v in (*OUTCOMES, *(p for _, p, _ in parts))):
+        return None
+    outcome = np.asarray(OUTCOMES)
     cols: dict[str, list[np.ndarray]] = {}
     for rep, platform, s in parts:
         n = s["arrival"].size
         for name, values in (
             ("replication", np.full(n, rep, dtype=np.int32)),
-            ("platform", np.full(n, platform, dtype=object)),
+            ("platform", np.full(n, platform)),
             *_row_columns(s, outcome),
         ):
             cols.setdefault(name, []).append(values)
@@ -386,10 +390,6 @@ def requests_csv(runs: list[PlatformRun]) -> RequestsText | None:
                 return None
             fmts.append(FLOAT_FORMAT)
         else:
-            if values.dtype.kind == "O":
-                values = values.astype(str)
-                if any(_NEEDS_QUOTES.search(v) for v in set(values.tolist())):
-                    return None
             fmts.append("%s")
         columns.append(values)
     return RequestsText(list(cols), fmts, columns)
