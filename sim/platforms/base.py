@@ -48,6 +48,9 @@ class RunContext:
     # expected response bytes (mean, and mean beyond 6 MB for Lambda response streaming).
     month_s: float | None = None
     response_bytes: tuple[float, float] = (0.0, 0.0)
+    # The workload's analytic mean request count for this run: a model may pick a compiled
+    # kernel when the run is long enough to pay for compiling it (LambdaModel).
+    expected_requests: float = 0.0
 
     def decide(self, kind: str, before: float, after: float, reason: str) -> None:
         self.decisions.append(Decision(self.env.now, kind, before, after, reason))
