@@ -123,6 +123,9 @@ class LambdaModel(PlatformModel):
 
             self.warm_span = warm_span
             self.uses_lists = False
+            # The first chunk's _rate_mode decides, not the general loop (which would keep the
+            # chunk: see _next_chunk).
+            self.rate_check = False
             self._k_heap = self._k_pool = 0  # array capacities (grown by _k_load)
         self.k_env: np.ndarray | None = None  # env per arrival of a compiled chunk
         # Per function: idle on-demand pool [(expiry, env)], idle PC stack, tokens, in-flight.
@@ -963,8 +966,9 @@ CACHED_AT = 2e6
 
 def use_compiled(expected: float) -> bool:
     """Whether a plain Lambda run takes the compiled kernel: SIM_KERNEL=python|compiled|auto
-    (default auto: when numba is installed and the run is long enough to pay for it, or the
-    kernel is loaded already). The outputs are the same either way."""
+    (default auto: when numba is installed and this run alone is long enough to pay for it, so
+    the choice never depends on earlier runs in the process). The outputs are the same either
+    way."""
     mode = os.environ.get("SIM_KERNEL", "auto")
     if mode not in ("auto", "python", "compiled"):
         raise ValueError(f"SIM_KERNEL must be python, compiled or auto, got {mode!r}")
@@ -972,8 +976,6 @@ def use_compiled(expected: float) -> bool:
         if mode == "compiled" and importlib.util.find_spec("numba") is None:
             raise RuntimeError("SIM_KERNEL=compiled needs numba: pip install 'sim[fast]'")
         return mode == "compiled"
-    if "sim.platforms.lambda_kernel" in sys.modules:
-        return True
     if expected < CACHED_AT or importlib.util.find_spec("numba") is None:
         return False
     cached = not sys.dont_write_bytecode and any(
