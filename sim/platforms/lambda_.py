@@ -978,7 +978,17 @@ def use_compiled(expected: float) -> bool:
         return mode == "compiled"
     if expected < CACHED_AT or importlib.util.find_spec("numba") is None:
         return False
-    cached = not sys.dont_write_bytecode and any(
-        (Path(__file__).parent / "__pycache__").glob("lambda_kernel.*.nbi")
-    )
+    cache = kernel_cache()
+    cached = cache is not None and any(cache.glob("**/lambda_kernel.*.nbi"))  # numba's index
     return expected >= (CACHED_AT if cached else COMPILE_AT)
+
+
+def kernel_cache() -> Path | None:
+    """Where numba caches the compiled kernel: where Python caches bytecode (under
+    PYTHONPYCACHEPREFIX, else the package's __pycache__), and nowhere under
+    PYTHONDONTWRITEBYTECODE, as sim.pricing.tables does for its JSON cache."""
+    if sys.dont_write_bytecode:
+        return None
+    if sys.pycache_prefix:
+        return Path(sys.pycache_prefix) / "sim-numba"
+    return Path(__file__).parent / "__pycache__"

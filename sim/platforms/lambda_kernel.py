@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import sys
 
-from numba import njit
+from numba import config, njit
+
+from sim.platforms.lambda_ import kernel_cache
 
 # Kinds in the busy heap, as in lambda_.py.
 _ON_DEMAND, _DISCARD = 0, 2
 
-# numba's cache lives next to this module (__pycache__), like bytecode: skipped when Python
-# writes no bytecode, the rule sim.pricing.tables follows for its JSON cache.
-CACHE = not sys.dont_write_bytecode
+# numba caches the compiled code as Python caches bytecode (kernel_cache): in __pycache__ next to
+# this module (numba's default), under PYTHONPYCACHEPREFIX (read by numba when the decorators
+# run, unless NUMBA_CACHE_DIR set it already), or not at all under PYTHONDONTWRITEBYTECODE.
+_DIR = kernel_cache()
+CACHE = _DIR is not None
+if _DIR is not None and sys.pycache_prefix and not config.CACHE_DIR:  # type: ignore[attr-defined]
+    config.CACHE_DIR = str(_DIR)  # type: ignore[attr-defined]
 
 
 @njit(cache=CACHE)
