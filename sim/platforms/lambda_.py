@@ -958,10 +958,11 @@ def _hhmm(seconds: float) -> str:
     return f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}"
 
 
-# Break-even of the compiled kernel, in expected requests per run (docs/model.md §19): it saves
-# ~1 us a request against importing numba and compiling it (or loading numba's cache of it).
-COMPILE_AT = 8e6
-CACHED_AT = 2e6
+# When the compiled kernel pays, in expected requests per run (docs/model.md §19.4): it saves
+# ~1 us a request (CPU, whole `sim run`) against ~1.2-1.9 s of importing numba and compiling it
+# (break-even ~2M requests) or ~0.3-1.3 s with numba's cache of it (~1M).
+COMPILE_AT = 3e6
+CACHED_AT = 1.5e6
 
 
 def use_compiled(expected: float) -> bool:
