@@ -30,7 +30,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import sys
 from bisect import bisect_left
 from collections import deque
 from heapq import heappop, heappush
@@ -47,6 +46,7 @@ from sim.platforms.base import (
     PlatformModel,
     RunContext,
     constant_value,
+    numba_cache,
     substream,
 )
 from sim.platforms.lambda_spec import LambdaSpec, ScheduleEntry, TargetTracking
@@ -979,17 +979,6 @@ def use_compiled(expected: float) -> bool:
         return mode == "compiled"
     if expected < CACHED_AT or importlib.util.find_spec("numba") is None:
         return False
-    cache = kernel_cache()
+    cache = numba_cache(Path(__file__).parent)
     cached = cache is not None and any(cache.glob("**/lambda_kernel.*.nbi"))  # numba's index
     return expected >= (CACHED_AT if cached else COMPILE_AT)
-
-
-def kernel_cache() -> Path | None:
-    """Where numba caches the compiled kernel: where Python caches bytecode (under
-    PYTHONPYCACHEPREFIX, else the package's __pycache__), and nowhere under
-    PYTHONDONTWRITEBYTECODE, as sim.pricing.tables does for its JSON cache."""
-    if sys.dont_write_bytecode:
-        return None
-    if sys.pycache_prefix:
-        return Path(sys.pycache_prefix) / "sim-numba"
-    return Path(__file__).parent / "__pycache__"
