@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_equivalence import random_lambda_scenario
 from test_lambda_plain import _scenario
 
 from sim import defaults
@@ -182,26 +183,7 @@ def test_random_plain_scenarios_compiled_equals_python(
             "api_gateway": "http",
             "gateway_latency": {"dist": "exponential", "mean": "3ms"},
         }
-    sc = make_scenario(
-        {
-            "name": "rnd",
-            "duration": "15m",
-            "warmup": "1m",
-            "replications": 1,
-            "seed": seed,
-            "workload": {
-                "arrivals": [
-                    {"steady": {"rate": f"{rate}/s"}},
-                    {"batch": {"every": "4m", "size": 25, "spread": "2s"}},
-                ],
-                "service": {
-                    "duration": {"dist": "lognormal", "median": f"{median_ms}ms", "p99": "5s"},
-                    "cpu_bound": 0.7,
-                },
-            },
-            "platforms": [platform],
-        }
-    )
+    sc = random_lambda_scenario(platform, rate, median_ms, 5000.0, seed)
     with pytest.MonkeyPatch.context() as m:
         assert_identical(sc, m, kernel=False)
 
