@@ -7,8 +7,9 @@ anything else: a cold start, a reclaim, a throttle, a recycled or discarded envi
 full array. LambdaModel then runs that one arrival through its Python loop (_plain_span), so the
 bookkeeping of the rare events (sim/platforms/lambda_.py) is written once, and calls it again.
 
-Importing this module imports numba (0.6-1.3 s) and compiles or loads the kernel on first call:
-lambda_.py imports it only for runs long enough to pay for that (`wanted`).
+Importing this module imports numba (0.25-1.3 s); the first call compiles the kernel (~2 s) or
+loads numba's cache of it: lambda_.py imports it only for runs long enough to pay for that
+(`use_compiled`; docs/model.md §19.4).
 """
 
 from __future__ import annotations
