@@ -165,6 +165,7 @@ def run_one(
         function_names=list(workload.function_names),
         month_s=scenario.month,
         response_bytes=response_stats(scenario.workload.service.response_size),
+        expected_requests=workload.expected_requests(scenario.duration),
     )
     model: PlatformModel
     if scenario.is_system:  # a placement of a system (sim.systems): one heap for all services

@@ -8,8 +8,10 @@ advances the data plane to the next control event before SimPy runs that event (
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +50,9 @@ class RunContext:
     # expected response bytes (mean, and mean beyond 6 MB for Lambda response streaming).
     month_s: float | None = None
     response_bytes: tuple[float, float] = (0.0, 0.0)
+    # The workload's analytic mean request count for this run: a model may pick a compiled
+    # kernel when the run is long enough to pay for compiling it (LambdaModel).
+    expected_requests: float = 0.0
 
     def decide(self, kind: str, before: float, after: float, reason: str) -> None:
         self.decisions.append(Decision(self.env.now, kind, before, after, reason))
@@ -89,6 +94,17 @@ def substream(rng: np.random.Generator, purpose: int) -> np.random.Generator:
     assert isinstance(seq, np.random.SeedSequence)
     child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, 7000 + purpose))
     return np.random.default_rng(child)
+
+
+def numba_cache(package_dir: Path) -> Path | None:
+    """Where numba caches a compiled kernel of `package_dir`: where Python caches bytecode (under
+    PYTHONPYCACHEPREFIX, else the package's __pycache__), and nowhere under
+    PYTHONDONTWRITEBYTECODE, as sim.pricing.tables does for its JSON cache."""
+    if sys.dont_write_bytecode:
+        return None
+    if sys.pycache_prefix:
+        return Path(sys.pycache_prefix) / "sim-numba"
+    return package_dir / "__pycache__"
 
 
 def constant_value(dist: Any) -> float | None:

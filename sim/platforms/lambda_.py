@@ -27,10 +27,14 @@ and provisioned concurrency, as separate Lambda functions with the same settings
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 from bisect import bisect_left
 from collections import deque
 from heapq import heappop, heappush
+from itertools import repeat
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +46,7 @@ from sim.platforms.base import (
     PlatformModel,
     RunContext,
     constant_value,
+    numba_cache,
     substream,
 )
 from sim.platforms.lambda_spec import LambdaSpec, ScheduleEntry, TargetTracking
@@ -110,6 +115,19 @@ class LambdaModel(PlatformModel):
             and self.ka_const is not None
             and self.mru
         )
+        # Long plain runs take the compiled kernel (sim/platforms/lambda_kernel.py) for warm
+        # hits; the chunk is then read as numpy arrays and its rows kept in k_env.
+        self.compiled = self.plain and use_compiled(ctx.expected_requests)
+        if self.compiled:
+            from sim.platforms.lambda_kernel import warm_span
+
+            self.warm_span = warm_span
+            self.uses_lists = False
+            # The first chunk's _rate_mode decides, not the general loop (which would keep the
+            # chunk: see _next_chunk).
+            self.rate_check = False
+            self._k_heap = self._k_pool = 0  # array capacities (grown by _k_load)
+        self.k_env: np.ndarray | None = None  # env per arrival of a compiled chunk
         # Per function: idle on-demand pool [(expiry, env)], idle PC stack, tokens, in-flight.
         self.idle: list[deque[tuple[float, int]]] = [deque() for _ in range(nfn)]
         self.pc_idle: list[list[int]] = [[] for _ in range(nfn)]
@@ -277,7 +295,10 @@ class LambdaModel(PlatformModel):
         return self.next_env
 
     # -- data plane ------------------------------------------------------------------------------
-    def _next_chunk(self) -> bool:
+    def _next_chunk(self, kernel: bool = False) -> bool:
+        """The next chunk; `kernel` (from _advance_plain): a compiled run's chunk without the
+        rate check goes to the kernel as numpy arrays, its rows in k_env. Any other is read as
+        lists (a chunk the general loop starts stays with the Python loops to its end)."""
         self._rows_from_chunk()
         if self.rate_on and not self.rate_check and self._chunk is not None:
             self._rate_carry(self._chunk)
@@ -287,6 +308,15 @@ class LambdaModel(PlatformModel):
         if self.rate_on:
             self._rate_mode(self._chunk)
         n = self._chunk.arrival.size
+        self.k_env = None
+        if self.compiled:  # (uses_lists is off)
+            c = self._chunk
+            if kernel and not self.rate_check:
+                self._arr, self._svc = c.arrival, c.service  # type: ignore[assignment]
+                self.k_env = np.zeros(n, np.int64)
+            else:
+                self._arr, self._svc = c.arrival.tolist(), c.service.tolist()
+                self._fn = c.function.tolist()
         if self.gw_const is None:
             assert self.spec.gateway_latency is not None
             self.over = self.spec.gateway_latency.sample(n, self.gw_rng).tolist()
@@ -412,7 +442,8 @@ class LambdaModel(PlatformModel):
         while busy and busy[0][0] <= until:
             self._release(heappop(busy))
         self._i = i
-        if len(self.n_env) >= 65536 or len(self.log) >= 65536 or until >= self.ctx.duration:
+        rows = len(self.n_env) if self.k_env is None else i - self.n_from
+        if rows >= 65536 or len(self.log) >= 65536 or until >= self.ctx.duration:
             self._rows_from_chunk()
             self.flush()
 
@@ -421,87 +452,152 @@ class LambdaModel(PlatformModel):
         loop's steps for function 0 without its branches for provisioned concurrency, retries,
         drawn keep-alives and LRU reuse. False when a
         later chunk needs the rate check: the general loop goes on from self._i.
+        Each run of arrivals [i, j) before `until` in a chunk goes to _plain_span, or to the
+        compiled kernel (_compiled_span) in a chunk set up for it (k_env)."""
+        i, n = self._i, len(self._arr)
+        while True:
+            if i >= n:
+                self._i = i
+                if self._next_chunk(kernel=True):
+                    if self.rate_check:
+                        return False
+                    i, n = 0, len(self._arr)
+                    continue
+                break
+            j = bisect_left(self._arr, until, i)  # this call's arrivals in the chunk: [i, j)
+            (self._plain_span if self.k_env is None else self._compiled_span)(i, j)
+            self.arrivals_in_step += j - i
+            i = j
+            if j < n:
+                break
+        self._advanced(i, i, until)
+        return True
+
+    def _plain_span(self, i0: int, j: int, arr: Any = None, svc: Any = None) -> None:
+        """Arrivals [i0, j) of the current chunk (arr, svc: its arrival and service times, if
+        not self._arr and self._svc), all before the advance's `until`.
         The environment freed last before an arrival is held in `cand` instead of being pushed
         onto the idle pool: MRU reuse would pop it straight back (the usual case), so the pool
         sees it only when the arrival does not take it (throttled, or it expired meanwhile)."""
-        arr, svc = self._arr, self._svc
-        i, n = self._i, len(arr)
+        if arr is None:
+            arr, svc = self._arr, self._svc
         busy, pool = self.busy, self.idle[0]
         n_env, pop, push, keep = self.n_env.append, heappop, heappush, self.idle[0].append
         scale, limit, timeout, ka = self.scale, self.limit, self.timeout, self.ka_const
         life_on, death = self.life_on, self.death
         assert ka is not None
         cand_exp = 0.0
-        while True:
-            if i >= n:
-                self._i = i
-                if self._next_chunk():
-                    if self.rate_check:
-                        return False
-                    arr, svc, i, n = self._arr, self._svc, 0, len(self._arr)
-                    continue
-                break
-            i0 = i
-            j = bisect_left(arr, until, i)  # this call's arrivals in the chunk: [i, j)
-            for i in range(i0, j):
-                t = arr[i]
-                cand = 0  # the last environment freed up to t, with its expiry
-                while busy and busy[0][0] <= t:
-                    end, env_id, kind, _ = pop(busy)
-                    if kind == _ON_DEMAND:
-                        exp = end + ka
-                        if life_on:
-                            d = death[env_id]
-                            if exp > d:
-                                if end >= d:  # recycled: its last request has ended
-                                    self._gone(env_id, end)
-                                    continue
-                                exp = d
-                        if cand:
-                            keep((cand_exp, cand))
-                        cand, cand_exp = env_id, exp
-                    else:
-                        self._release((end, env_id, kind, 0))
-                if len(busy) >= limit:
+        for i in range(i0, j):
+            t = arr[i]
+            cand = 0  # the last environment freed up to t, with its expiry
+            while busy and busy[0][0] <= t:
+                end, env_id, kind, _ = pop(busy)
+                if kind == _ON_DEMAND:
+                    exp = end + ka
+                    if life_on:
+                        d = death[env_id]
+                        if exp > d:
+                            if end >= d:  # recycled: its last request has ended
+                                self._gone(env_id, end)
+                                continue
+                            exp = d
                     if cand:
                         keep((cand_exp, cand))
-                    self._i = i
-                    self._throttle(t, t, svc[i], 0, 0, self._overhead(i))
-                    n_env(0)
-                    continue
-                if cand and cand_exp > t:
-                    env_id = cand
+                    cand, cand_exp = env_id, exp
+                else:
+                    self._release((end, env_id, kind, 0))
+            if len(busy) >= limit:
+                if cand:
+                    keep((cand_exp, cand))
+                self._i = i
+                self._throttle(t, t, svc[i], 0, 0, self._overhead(i))
+                n_env(0)
+                continue
+            if cand and cand_exp > t:
+                env_id = cand
+                start = t
+            else:
+                if cand:  # expired already: reclaimed, as the pool's top would be
+                    self._reclaim((cand_exp, cand))
+                while pool and pool[-1][0] <= t:
+                    self._reclaim(pool.pop())
+                if pool:
+                    env_id = pool.pop()[1]
                     start = t
                 else:
-                    if cand:  # expired already: reclaimed, as the pool's top would be
-                        self._reclaim((cand_exp, cand))
-                    while pool and pool[-1][0] <= t:
-                        self._reclaim(pool.pop())
-                    if pool:
-                        env_id = pool.pop()[1]
-                        start = t
-                    else:
-                        cold = self._cold_start(t, 0)
-                        if cold is None:  # no scaling token: throttled
-                            self._i = i
-                            self._throttle(t, t, svc[i], 0, 0, self._overhead(i))
-                            n_env(0)
-                            continue
-                        env_id, startup = cold
-                        self.n_cold.append((len(self.n_env), startup))
-                        start = t + startup
-                dur = svc[i] * scale
-                if dur <= timeout:
-                    push(busy, (start + dur, env_id, _ON_DEMAND, 0))
-                else:
-                    push(busy, (start + timeout, env_id, _DISCARD, 0))
-                n_env(env_id)
-            i = j
-            self.arrivals_in_step += j - i0
-            if j < n:
-                break
-        self._advanced(i, i, until)
-        return True
+                    cold = self._cold_start(t, 0)
+                    if cold is None:  # no scaling token: throttled
+                        self._i = i
+                        self._throttle(t, t, svc[i], 0, 0, self._overhead(i))
+                        n_env(0)
+                        continue
+                    env_id, startup = cold
+                    self.n_cold.append((len(self.n_env), startup))
+                    start = t + startup
+            dur = svc[i] * scale
+            if dur <= timeout:
+                push(busy, (start + dur, env_id, _ON_DEMAND, 0))
+            else:
+                push(busy, (start + timeout, env_id, _DISCARD, 0))
+            n_env(env_id)
+
+    def _compiled_span(self, i0: int, j: int) -> None:
+        """_plain_span by the compiled kernel: it runs the warm hits and hands each other arrival
+        (cold start, reclaim, throttle, recycle, discard) to _plain_span, one at a time."""
+        rows, arr, svc = self.k_env, self._arr, self._svc
+        assert rows is not None and self.ka_const is not None
+        i = i0
+        while i < j:
+            hn, pn = self._k_load()
+            i, hn, pn = self.warm_span(
+                arr, svc, i, j, self.scale, self.timeout, self.limit, self.ka_const,
+                self.h_end, self.h_env, self.h_kind, self.h_death, hn,
+                self.p_exp, self.p_env, self.p_death, pn, rows,
+            )  # fmt: skip
+            self._k_store(hn, pn)
+            if i < j:  # arrival i, in Python (as Python floats); its row moves to k_env
+                cold = len(self.n_cold)
+                self._plain_span(i, i + 1, {i: float(arr[i])}, {i: float(svc[i])})
+                rows[i] = self.n_env.pop()
+                if len(self.n_cold) > cold:  # its row in the chunk (n_env is empty here)
+                    self.n_cold[-1] = (i - self.n_from, self.n_cold[-1][1])
+                i += 1
+
+    def _k_load(self) -> tuple[int, int]:
+        """The busy heap and the idle pool into the kernel's arrays (with room to grow)."""
+        busy, pool, death = self.busy, self.idle[0], self.death
+        hn, pn = len(busy), len(pool)
+        if self._k_heap < hn + 64:
+            self._k_heap = 2 * (hn + 64)
+            self.h_end, self.h_death = np.empty(self._k_heap), np.empty(self._k_heap)
+            self.h_env, self.h_kind = (
+                np.empty(self._k_heap, np.int64),
+                np.empty(self._k_heap, np.int64),
+            )
+        if self._k_pool < pn + 64:
+            self._k_pool = 2 * (pn + 64)
+            self.p_exp, self.p_death = np.empty(self._k_pool), np.empty(self._k_pool)
+            self.p_env = np.empty(self._k_pool, np.int64)
+        if hn:
+            ends, envs, kinds, _ = zip(*busy, strict=True)
+            self.h_end[:hn], self.h_env[:hn], self.h_kind[:hn] = ends, envs, kinds
+            self.h_death[:hn] = [death[e] for e in envs] if self.life_on else INF
+        if pn:
+            exps, envs = zip(*pool, strict=True)
+            self.p_exp[:pn], self.p_env[:pn] = exps, envs
+            self.p_death[:pn] = [death[e] for e in envs] if self.life_on else INF
+        return hn, pn
+
+    def _k_store(self, hn: int, pn: int) -> None:
+        """The kernel's arrays back into the busy heap (a valid heapq layout: same order) and
+        the idle pool (bottom first)."""
+        self.busy[:] = zip(
+            self.h_end[:hn].tolist(), self.h_env[:hn].tolist(), self.h_kind[:hn].tolist(),
+            repeat(0, hn), strict=True,
+        )  # fmt: skip
+        pool = self.idle[0]
+        pool.clear()
+        pool.extend(zip(self.p_exp[:pn].tolist(), self.p_env[:pn].tolist(), strict=True))
 
     def _rate_mode(self, c: Any) -> None:
         """Check the quota per request in this chunk only where it can bind: with client retries,
@@ -665,12 +761,13 @@ class LambdaModel(PlatformModel):
 
     def _rows_from_chunk(self) -> None:
         """Turn the first-attempt rows of the current chunk into log columns, vectorised."""
-        k = len(self.n_env)
+        lo = self.n_from
+        k = len(self.n_env) if self.k_env is None else self._i - lo
         if not k or self._chunk is None:
             return
-        lo = self.n_from
         hi = lo + k
-        env = np.fromiter(self.n_env, np.int64, k)  # fromiter: ~15% faster than asarray
+        # (fromiter: ~15% faster than asarray)
+        env = np.fromiter(self.n_env, np.int64, k) if self.k_env is None else self.k_env[lo:hi]
         st = np.zeros(k)
         if self.n_cold:
             rows, cold = zip(*self.n_cold, strict=True)
@@ -859,3 +956,29 @@ def platform_bill(
 
 def _hhmm(seconds: float) -> str:
     return f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}"
+
+
+# When the compiled kernel pays, in expected requests per run (docs/model.md §19.4): it saves
+# ~1 us a request (CPU, whole `sim run`) against ~1.2-1.9 s of importing numba and compiling it
+# (break-even ~2M requests) or ~0.3-1.3 s with numba's cache of it (~1M).
+COMPILE_AT = 3e6
+CACHED_AT = 1.5e6
+
+
+def use_compiled(expected: float) -> bool:
+    """Whether a plain Lambda run takes the compiled kernel: SIM_KERNEL=python|compiled|auto
+    (default auto: when numba is installed and this run alone is long enough to pay for it, so
+    the choice never depends on earlier runs in the process). The outputs are the same either
+    way."""
+    mode = os.environ.get("SIM_KERNEL", "auto")
+    if mode not in ("auto", "python", "compiled"):
+        raise ValueError(f"SIM_KERNEL must be python, compiled or auto, got {mode!r}")
+    if mode != "auto":
+        if mode == "compiled" and importlib.util.find_spec("numba") is None:
+            raise RuntimeError("SIM_KERNEL=compiled needs numba: pip install 'sim[fast]'")
+        return mode == "compiled"
+    if expected < CACHED_AT or importlib.util.find_spec("numba") is None:
+        return False
+    cache = numba_cache(Path(__file__).parent)
+    cached = cache is not None and any(cache.glob("**/lambda_kernel.*.nbi"))  # numba's index
+    return expected >= (CACHED_AT if cached else COMPILE_AT)

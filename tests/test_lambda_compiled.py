@@ -1,0 +1,201 @@
+"""The compiled Lambda kernel (sim/platforms/lambda_kernel.py, SIM_KERNEL=compiled) against the
+Python plain loop (SIM_KERNEL=python): the same request rows in the same order, statistics,
+timeline, usage and bill, and byte-identical results files, on the cases where the kernel hands
+arrivals back to Python (cold starts, reclaims, recycling at the lifetime cap, timeouts,
+concurrency and token throttles, drawn start-ups and gateway latencies, a saturated function)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_equivalence import random_lambda_scenario
+from test_lambda_plain import _scenario
+
+from sim import defaults
+from sim.dev.bench import CASES as BENCH
+from sim.engine import run_one
+from sim.platforms import lambda_ as L
+from sim.results import write_results
+from sim.simulate import run_scenario
+
+from conftest import ROOT, make_scenario
+
+pytest.importorskip("numba")
+
+SIMFAAS = BENCH["lambda-1M"]  # SimFaaS's reference scenario (sim/dev/bench.py)
+CASES: dict[str, dict[str, Any]] = {
+    "keep-alive": {"keep_alive": "30s"},
+    # a 20 min cap at a 10 min keep-alive: environments recycled idle and busy
+    "lifetime": {"keep_alive": "10m", "max_environment_lifetime": "20m"},
+    "lifetime-drawn": {
+        "keep_alive": "2m",
+        "max_environment_lifetime": {"dist": "uniform", "low": "3m", "high": "15m"},
+    },
+    # a 150 ms timeout on a 100 ms median: discarded environments come back cold
+    "timeouts": {"timeout": "0.15s"},
+    "concurrency": {"reserved_concurrency": 4},
+    "tokens": {"scaling_rate": {"burst": 2, "refill": "0.5/s"}},
+    "drawn": {
+        "init": {"dist": "lognormal", "median": "300ms", "p99": "2s"},
+        "api_gateway": "http",
+        "gateway_latency": {"dist": "exponential", "mean": "3ms"},
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def _keep_every_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(defaults, "REQUESTS_CSV_MAX_ROWS", 10**9)
+
+
+def _run(sc: Any, mode: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, int]:
+    """run_one with SIM_KERNEL=mode, and how many spans the compiled kernel ran."""
+    spans: list[int] = []
+    compiled = L.LambdaModel._compiled_span
+
+    def counted(self: L.LambdaModel, i0: int, j: int) -> None:
+        spans.append(j - i0)
+        compiled(self, i0, j)
+
+    with monkeypatch.context() as m:
+        m.setenv("SIM_KERNEL", mode)
+        m.setattr(L.LambdaModel, "_compiled_span", counted)
+        run = run_one(sc, sc.platforms[0].name, 0, ROOT)
+    return run, len(spans)
+
+
+def assert_identical(sc: Any, monkeypatch: pytest.MonkeyPatch, kernel: bool = True) -> None:
+    """`kernel`: the compiled kernel must have run (not where every chunk takes the general
+    loop for the invocation-rate check)."""
+    slow, none = _run(sc, "python", monkeypatch)
+    fast, spans = _run(sc, "compiled", monkeypatch)
+    assert none == 0 and (spans > 0 or not kernel)
+    assert fast.stats.sample["arrival"].size == slow.stats.sample["arrival"].size > 0
+    for col, values in slow.stats.sample.items():  # in order, not sorted
+        np.testing.assert_array_equal(fast.stats.sample[col], values, err_msg=col)
+    assert fast.stats.requests_all == slow.stats.requests_all
+    assert fast.stats.cold_starts == slow.stats.cold_starts
+    assert fast.instances == slow.instances
+    assert fast.extra["usage"] == slow.extra["usage"]
+    assert fast.bill.to_dict() == slow.bill.to_dict()
+    assert fast.timeline.keys() == slow.timeline.keys()
+    for key, values in slow.timeline.items():
+        np.testing.assert_array_equal(fast.timeline[key], values, err_msg=key)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_compiled_kernel_equals_python_loop(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_identical(_scenario(CASES[name]), monkeypatch)
+
+
+def _simfaas(duration: str, warmup: str, **platform: Any) -> Any:
+    return make_scenario(
+        {
+            "name": "simfaas",
+            "duration": duration,
+            "warmup": warmup,
+            "replications": 1,
+            "seed": 4,
+            "workload": SIMFAAS["workload"],
+            "platforms": [{**SIMFAAS["platform"], **platform}],
+        }
+    )
+
+
+def test_compiled_kernel_equals_python_loop_on_simfaas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three hours (three chunks) of SimFaaS's scenario at 10 req/s, warm-up 10 min."""
+    assert_identical(_simfaas("3h", "10m"), monkeypatch)
+
+
+def test_compiled_kernel_equals_python_loop_saturated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SimFaaS's scenario squeezed into 8 environments: most requests throttled (429)."""
+    sc = _simfaas("30m", "1m", reserved_concurrency=8)
+    assert_identical(sc, monkeypatch)
+    run, _ = _run(sc, "compiled", monkeypatch)
+    assert (run.stats.sample["outcome"] > 0).mean() > 0.5
+
+
+def test_results_files_are_byte_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole pipeline: summary.json (but its wall times), requests.csv.gz, timeline, ..."""
+    sc = _scenario({**CASES["lifetime"], **CASES["drawn"], "timeout": "0.4s"})
+    folders = []
+    for mode in ("python", "compiled"):
+        monkeypatch.setenv("SIM_KERNEL", mode)
+        summary, runs = run_scenario(sc, ROOT, workers=1)
+        folders.append(write_results(tmp_path / mode, summary, runs))
+    names = sorted(p.name for p in folders[0].iterdir())
+    assert "summary.json" in names and "requests.csv.gz" in names
+    assert names == sorted(p.name for p in folders[1].iterdir())
+    for name in names:
+        a, b = ((f / name).read_bytes() for f in folders)
+        if name == "summary.json":  # equal but for the wall times
+            a, b = (_timeless(json.loads(x)) for x in (a, b))
+        assert a == b, name
+
+
+def _timeless(summary: dict) -> dict:
+    summary.pop("wall_time_s")
+    for p in summary["platforms"].values():
+        p.pop("wall_s")
+    return summary
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rate=st.floats(0.2, 30.0),
+    median_ms=st.floats(5.0, 3000.0),
+    ka=st.floats(1.0, 900.0),
+    reserved=st.one_of(st.none(), st.integers(1, 30)),
+    burst=st.integers(1, 50),
+    timeout=st.floats(0.2, 20.0),
+    lifetime=st.one_of(st.none(), st.floats(20.0, 600.0)),
+    gateway=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_random_plain_scenarios_compiled_equals_python(
+    rate: float,
+    median_ms: float,
+    ka: float,
+    reserved: int | None,
+    burst: int,
+    timeout: float,
+    lifetime: float | None,
+    gateway: bool,
+    seed: int,
+) -> None:
+    platform = {
+        "name": "fn",
+        "type": "lambda",
+        "keep_alive": f"{ka}s",
+        "reserved_concurrency": reserved,
+        "scaling_rate": {"burst": burst, "refill": "2/s"},
+        "timeout": f"{timeout}s",
+        "max_environment_lifetime": f"{lifetime}s" if lifetime else None,
+    }
+    if gateway:
+        platform |= {
+            "api_gateway": "http",
+            "gateway_latency": {"dist": "exponential", "mean": "3ms"},
+        }
+    sc = random_lambda_scenario(platform, rate, median_ms, 5000.0, seed)
+    with pytest.MonkeyPatch.context() as m:
+        assert_identical(sc, m, kernel=False)
+
+
+def test_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIM_KERNEL", "python")
+    assert not L.use_compiled(1e12)
+    monkeypatch.setenv("SIM_KERNEL", "compiled")
+    assert L.use_compiled(0)
+    monkeypatch.setenv("SIM_KERNEL", "auto")
+    assert not L.use_compiled(L.CACHED_AT - 1)  # short runs never pay numba's import
+    assert L.use_compiled(L.COMPILE_AT)
+    monkeypatch.setenv("SIM_KERNEL", "numba")
+    with pytest.raises(ValueError, match="SIM_KERNEL"):
+        L.use_compiled(0)
