@@ -382,6 +382,12 @@ class KubernetesModel(PlatformModel):
         # Per-pod FCFS (`_advance_fcfs`): rows of `_ra`.. [lo, hi) it appended in assignment
         # order, put in the event loop's start order ((start, pod), FIFO on ties) at flush.
         self._sort_segs: list[list[int]] = []
+        # ... and its slot ends per endpoint (in `ep` order), kept across consecutive intervals
+        # while nothing reads the event loop's heap and `inflight` (stale meanwhile; `_settle`
+        # writes them, valid at `_fc_t`). None: the event loop's state is current.
+        self._fc_slots: list[list[float]] | None = None
+        self._fc_t = 0.0
+        self._fc_next = INF  # ... when the first queued request starts (nothing changes before)
         # Accounting.
         self.pod_seconds = 0.0  # scheduled pod-seconds in the window (autopilot bill)
         self.arrivals_in_step = 0
@@ -1137,12 +1143,14 @@ class KubernetesModel(PlatformModel):
     # -- per-pod routing --------------------------------------------------------------------------
     def _ep_add(self, pid: int) -> None:
         """A pod joins the endpoints (kept in pod-id order; round robin keeps its next pick)."""
+        self._settle()  # (the FCFS slots are per endpoint)
         j = bisect.bisect_left(self.ep, pid)
         self.ep.insert(j, pid)
         if j < self.rr_next:
             self.rr_next += 1
 
     def _ep_remove(self, pid: int) -> None:
+        self._settle()
         j = self.ep.index(pid)
         del self.ep[j]
         if j < self.rr_next:
@@ -1171,6 +1179,8 @@ class KubernetesModel(PlatformModel):
         """Forward the requests held while no pod was ready, in arrival order, each to the pod
         the balancer picks (the interceptor forwards to the Service: kube-proxy's random pick)."""
         q = self.queue
+        if q:
+            self._settle()
         while q:
             a, s, over, cold = q.popleft()
             self.q_arr_sum -= a
@@ -1223,6 +1233,7 @@ class KubernetesModel(PlatformModel):
         return True
 
     def _start(self, pid: int, a: float, s: float, over: float, cold: bool, now: float) -> None:
+        self._settle()
         d = s * self.scale
         heappush(self.heap, (now + d, pid))
         self.started_d += d
@@ -1251,12 +1262,18 @@ class KubernetesModel(PlatformModel):
         """Cumulative meters now (the data plane must be caught up and purged to now)."""
         if self.history_t and self.history_t[-1] >= now - _EPS:
             return self.history[-1]
-        busy = self.started_d - sum([e - now for e, _ in self.heap])  # a list: faster, same sum
+        slots = self._fc_slots
+        if slots is None:
+            ends = [e - now for e, _ in self.heap]  # a list: faster, same sum
+        else:  # per-pod FCFS (valid at now): summed in pod order, nothing it serves reads busy
+            t = self._fc_t
+            ends = [e - now for sl in slots for e in sl if e >= t]
+        busy = self.started_d - sum(ends)
         queue = self.dequeued_wait + self.waiting() * now - self.q_arr_sum
         ready = self.ready_area + self.nready * (now - self.ready_t)
         # Completions at the pods (what an app-side request counter counts): every arrival
         # that was not dropped and is neither waiting nor in service.
-        done = self.n_arrivals - self.n_dropped - self.waiting() - len(self.heap)
+        done = self.n_arrivals - self.n_dropped - self.waiting() - len(ends)
         row = (now, float(self.n_arrivals), busy, queue, ready, float(done))
         self.history.append(row)
         self.history_t.append(now)
@@ -1306,7 +1323,7 @@ class KubernetesModel(PlatformModel):
             count = arrivals if m == "request_rate" else done
             return count / span if span > 0 else 0.0
         if m == "concurrency" or m == "backlog_inflight":
-            return float(len(self.heap) + self.waiting())
+            return float(self._in_service() + self.waiting())
         if m == "backlog":
             return float(self.waiting())
         return self._cpu_metrics(now)  # cpu_utilization / cpu_cores: the HPA's Resource metric
@@ -1385,7 +1402,7 @@ class KubernetesModel(PlatformModel):
         keda = self.keda
         assert keda is not None
         if self._push and keda.scaler.quiet_poll(
-            now, len(self.heap) + self.waiting() > 0, self.replicas
+            now, self._in_service() + self.waiting() > 0, self.replicas
         ):
             return  # the tick changes no replica (its one effect, lastActiveTime, is applied)
         values = [self._trigger_value(info, now) for info in keda.triggers]
@@ -1468,6 +1485,7 @@ class KubernetesModel(PlatformModel):
         the add-on."""
         if self.draining or self.spot is not None:
             return k
+        self._settle()  # (it reads the heap; so after each advance below)
         scaler = self.keda.scaler  # type: ignore[union-attr]
         env, heap, wake, fed = self.env, self.heap, self.driver_wake, self.fed_until
         queue = env._queue  # SimPy's (time, priority, eid, event)
@@ -1484,6 +1502,7 @@ class KubernetesModel(PlatformModel):
                     k += 1
                     continue
             self.advance(t)
+            self._settle()
             self._purge(t)
             if not scaler.quiet_poll(t, len(heap) + self.waiting() > 0, self.replicas):
                 return k
@@ -1560,12 +1579,19 @@ class KubernetesModel(PlatformModel):
         if (
             i < len(self._arr)
             and self._arr[i] >= until
-            and (not heap or heap[0][0] >= until)
             and until < self.horizon
+            and (
+                (not heap or heap[0][0] >= until)
+                if self._fc_slots is None
+                else self._fc_next >= until  # (per-pod FCFS: no completion is an event)
+            )
         ):
+            if until > self._fc_t:
+                self._fc_t = until
             return  # nothing happens before `until` (frequent with short control periods)
         if self.pp:
             if not (self.fcfs and self._advance_fcfs(until)):
+                self._settle()
                 self._advance_pp(until)
             return
         arr, svc = self._arr, self._svc
@@ -1867,13 +1893,15 @@ class KubernetesModel(PlatformModel):
         """`_advance_pp` for round robin and random (picks that read no state), computed per pod
         first-come first-served (docs/model.md 19.3): a pod's requests start in arrival order, so
         a request's start is known when it is assigned (its pod's earliest free slot, or its
-        arrival) and no completion is an event. The event loop's
-        state (heap, pod queues, inflight) is rebuilt at `until`: in service = ends >= until, the
-        requests whose start would be >= until wait in their pod's queue. The same rows and
-        decisions as `_advance_pp` (tests/test_kubernetes_fcfs.py); the queued rows are put in
-        its start order at flush (`_sort_segs`). False (nothing changed): this call needs the
-        event loop (a queued request would time out, a draining pod, held requests, the chunk
-        ends before `until`, the last call)."""
+        arrival) and no completion is an event. Each endpoint's slot ends are one small heap
+        (`_fc_slots`), kept from one interval to the next while nothing reads the event loop's
+        heap and `inflight` (`_settle` writes them when something does: in service = ends >= the
+        last `until`); the pod queues are kept current (the requests whose start would be >= until
+        wait there). The same rows and decisions as `_advance_pp` (tests/test_kubernetes_fcfs.py);
+        the queued rows are put in its start order at flush (`_sort_segs`). False (nothing
+        changed): this call needs the event loop (a queued request would time out, a draining pod,
+        held requests, the chunk ends before `until`, the last call); with a timeout the slots
+        are worked on in a copy for that."""
         arr, i, ep = self._arr, self._i, self.ep
         nep = len(ep)
         if (
@@ -1887,17 +1915,29 @@ class KubernetesModel(PlatformModel):
         ):
             return False
         conc, scale, timeout = self.conc, self.scale, self.timeout
-        inflight, pqs = self.inflight, self.pod_queue
-        pos = {p: j for j, p in enumerate(ep)}
-        slots: list[list[float]] = [[] for _ in range(nep)]
-        for e, p in self.heap:
-            j = pos.get(p, -1)
-            if j < 0:
-                return False  # work on a pod that is not an endpoint
-            slots[j].append(e)
-        free = -INF
+        pqs = self.pod_queue
+        slots = self._fc_slots
+        if slots is None:  # from the event loop's state
+            pos = {p: j for j, p in enumerate(ep)}
+            slots = [[] for _ in range(nep)]
+            for e, p in self.heap:
+                j = pos.get(p, -1)
+                if j < 0:
+                    return False  # work on a pod that is not an endpoint
+                slots[j].append(e)
+            for j, p in enumerate(ep):
+                sl = slots[j]
+                if len(sl) < conc:
+                    if pqs[p]:
+                        return False  # a queue at a pod with a free slot: not the event loop's
+                    sl.extend([-INF] * (conc - len(sl)))  # (an end < until: the same, free)
+                heapify(sl)
+        elif until <= self._fc_t:
+            return True  # (already there)
+        elif timeout != INF:  # a False below gives the event loop these (`_settle`)
+            slots = [sl.copy() for sl in slots]
         # Rows of the requests that start from a queue in [now, until): arrival, start, d, pod,
-        # cold (assignment order); each pod's queue after `until` (k0: how many of its current
+        # cold (assignment order); each pod's queue after `until` (took: how many of its current
         # queue started, new: arrivals that wait past until).
         qa: list[float] = []
         qs: list[float] = []
@@ -1907,29 +1947,25 @@ class KubernetesModel(PlatformModel):
         took = [0] * nep
         new: list[list[tuple[float, float, float, bool]]] = [[] for _ in range(nep)]
         started_d = dwait = 0.0
-        for j, p in enumerate(ep):
-            sl = slots[j]
-            if len(sl) < conc:
-                if pqs[p]:
-                    return False  # a queue at a pod with a free slot: not the event loop's state
-                sl.extend([free] * (conc - len(sl)))
-            heapify(sl)
-            for a, s, _over, cold in pqs[p]:  # those waiting now, in order
-                f = sl[0]
-                if f >= until:
-                    break
-                if a + timeout <= f:
-                    return False  # it times out in the queue: the event loop logs it
-                d = s * scale
-                heapreplace(sl, f + d)
-                took[j] += 1
-                qa.append(a)
-                qs.append(f)
-                qd.append(d)
-                qp.append(p)
-                qc.append(cold)
-                started_d += d
-                dwait += f - a
+        if self.nwait:
+            for j, p in enumerate(ep):
+                sl = slots[j]
+                for a, s, _over, cold in pqs[p]:  # those waiting now, in order
+                    f = sl[0]
+                    if f >= until:
+                        break
+                    if a + timeout <= f:
+                        return False  # it times out in the queue: the event loop logs it
+                    d = s * scale
+                    heapreplace(sl, f + d)
+                    took[j] += 1
+                    qa.append(a)
+                    qs.append(f)
+                    qd.append(d)
+                    qp.append(p)
+                    qc.append(cold)
+                    started_d += d
+                    dwait += f - a
         fp: list[int] = []
         f_p, q_a, q_s, q_d, q_p = fp.append, qa.append, qs.append, qd.append, qp.append
         over = self.ov_const
@@ -1972,7 +2008,7 @@ class KubernetesModel(PlatformModel):
             else:  # still waiting at until (all its pod's slots busy past it)
                 f_p(-1)
                 w.append((ta, s, over, False))
-        # Commit: rows, then the event loop's state at until.
+        # Commit: rows, the pod queues at until, the slots.
         self._fp.extend(fp)
         k0 = len(self._ra)
         if qa:
@@ -1987,20 +2023,12 @@ class KubernetesModel(PlatformModel):
                 segs[-1][1] = len(self._ra)
             else:
                 segs.append([k0, len(self._ra)])
-        heap = self.heap
-        heap.clear()
-        add = heap.append
         nwait, qsum = self.nwait, self.q_arr_sum
-        for sl, p, w in pods:
-            n = 0
-            for e in sl:
-                if e >= until:  # in service at until
-                    add((e, p))
-                    n += 1
-            inflight[p] = n
-            t = took[pos[p]]
+        nxt = INF
+        for j, (sl, p, w) in enumerate(pods):
+            t = took[j]
+            pq = pqs[p]
             if t or w:
-                pq = pqs[p]
                 for _ in range(t):
                     qsum -= pq.popleft()[0]
                 nwait -= t
@@ -2008,11 +2036,14 @@ class KubernetesModel(PlatformModel):
                     pq.append(r)
                     qsum += r[0]
                 nwait += len(w)
-        heapify(heap)
+            if pq and sl[0] < nxt:
+                nxt = sl[0]
+        self._fc_next = nxt
         self.nwait = nwait
         self.q_arr_sum = qsum if nwait else 0.0
         self.dequeued_wait += dwait
         self.started_d += started_d
+        self._fc_slots, self._fc_t = slots, until
         if self.mode == ROUND_ROBIN:
             self.rr_next = (rr + k - i) % nep
         self._i = k
@@ -2022,6 +2053,34 @@ class KubernetesModel(PlatformModel):
         if len(self._ra) + len(self._fp) + self._direct_n >= 65536:
             self.flush()
         return True
+
+    def _settle(self) -> None:
+        """The event loop's heap and `inflight` from the per-pod FCFS slots (`_advance_fcfs`), for
+        whatever reads them next: in service = the slot ends >= the time they are valid at."""
+        slots = self._fc_slots
+        if slots is None:
+            return
+        self._fc_slots = None
+        t, inflight = self._fc_t, self.inflight
+        heap = self.heap
+        heap.clear()
+        add = heap.append
+        for sl, p in zip(slots, self.ep, strict=True):
+            n = 0
+            for e in sl:
+                if e >= t:  # in service at t
+                    add((e, p))
+                    n += 1
+            inflight[p] = n
+        heapify(heap)
+
+    def _in_service(self) -> int:
+        """len(self.heap), also while the per-pod FCFS slots stand in for it."""
+        slots = self._fc_slots
+        if slots is None:
+            return len(self.heap)
+        t = self._fc_t
+        return sum([e >= t for sl in slots for e in sl])
 
     def _reject(self, t: float, over: float, now: float = -1.0, cold: bool = False) -> None:
         """A 503 at `now` (default: on arrival) for a request that arrived at t."""
@@ -2178,7 +2237,11 @@ class KubernetesModel(PlatformModel):
     # =============================================================================================
     def snapshot(self, now: float) -> dict[str, float]:
         self._catch_up(now)
-        if self.pp:
+        slots = self._fc_slots
+        if slots is not None:  # per-pod FCFS: pods with a slot end >= the time (in service)
+            t = self._fc_t
+            busy = sum([max(sl) >= t for sl in slots])
+        elif self.pp:
             busy = sum(1 for p in self.ep if self.inflight[p])
         else:
             busy = self.nready - len(self.buckets[0])
@@ -2195,7 +2258,7 @@ class KubernetesModel(PlatformModel):
             "starting": float(len(self.starting)),
             "ready": float(self.nready),
             "draining": float(len(self.draining)),
-            "inflight": float(len(self.heap)),
+            "inflight": float(self._in_service()),
             "arrivals": float(self.arrivals_in_step),
             "cold_starts": float(self.cold_in_step),
         }
