@@ -381,6 +381,9 @@ class KubernetesModel(PlatformModel):
         self._fp: list[int] = []
         self._fo: list[float] = []
         self._fp_from = 0  # chunk index of self._fp[0]
+        # ... the compiled FCFS loop's entries as arrays, before those of `_fp` (_fp_an of them).
+        self._fp_arrs: list[np.ndarray] = []
+        self._fp_an = 0
         self._direct: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._direct_n = 0
         # Per-pod FCFS (`_advance_fcfs`): rows of `_ra`.. [lo, hi) it appended in assignment
@@ -1715,7 +1718,7 @@ class KubernetesModel(PlatformModel):
         self.started_d += started_d
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) + len(self._fp) + self._direct_n >= 65536 or until >= self.horizon:
+        if self._buffered() >= 65536 or until >= self.horizon:
             self.flush()
 
     def _advance_pp(self, until: float) -> None:
@@ -1895,7 +1898,7 @@ class KubernetesModel(PlatformModel):
         self.started_d += started_d
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) + len(self._fp) + self._direct_n >= 65536 or until >= self.horizon:
+        if self._buffered() >= 65536 or until >= self.horizon:
             self.flush()
 
     def _advance_fcfs(self, until: float) -> bool:
@@ -1965,6 +1968,7 @@ class KubernetesModel(PlatformModel):
         nwait, qsum = self.nwait, self.q_arr_sum
         qc: list[bool] = []
         nxt = INF
+        heads = [sl[0] for sl in slots] if self._kernel is None else slots[:, 0].tolist()
         for j, p in enumerate(ep):
             t, w, pq = took[j], new[j], pqs[p]
             if t or w:
@@ -1977,10 +1981,15 @@ class KubernetesModel(PlatformModel):
                     pq.append(r)
                     qsum += r[0]
                 nwait += len(w)
-            if pq and slots[j][0] < nxt:
-                nxt = float(slots[j][0])
+            if pq and heads[j] < nxt:
+                nxt = heads[j]
         self._fc_next = nxt
-        self._fp.extend(fp)
+        if isinstance(fp, list):
+            self._fp.extend(fp)
+        else:
+            self._fp_tail()
+            self._fp_arrs.append(fp)
+            self._fp_an += fp.size
         k0 = len(self._ra)
         if qa:
             qc.extend([False] * (len(qa) - len(qc)))  # arrivals with a ready pod: not cold
@@ -2005,7 +2014,7 @@ class KubernetesModel(PlatformModel):
         narr = k - i
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) + len(self._fp) + self._direct_n >= 65536:
+        if self._buffered() >= 65536:
             self.flush()
         return True
 
@@ -2088,8 +2097,9 @@ class KubernetesModel(PlatformModel):
         ws: list[float] = []
         wj: list[int] = []
         if self.nwait:
+            heads = slots[:, 0].tolist()
             for j, p in enumerate(ep):
-                if pqs[p] and slots[j, 0] < until:
+                if pqs[p] and heads[j] < until:
                     for r in pqs[p]:
                         wa.append(r[0])
                         ws.append(r[1])
@@ -2103,7 +2113,8 @@ class KubernetesModel(PlatformModel):
         oa, os_, od, fp, op, wi, wjo = self._kbuf
         status, no, nw, started_d, dwait = self._kernel(
             slots, until, self.timeout, self.scale,
-            np.array(wa), np.array(ws), np.array(wj, np.int64),
+            np.array(wa) if m else _NO_ROWS, np.array(ws) if m else _NO_ROWS,
+            np.array(wj, np.int64) if m else _NO_PICKS,
             chunk.arrival, chunk.service, i, k, picks, self.rr_next, np.array(ep, np.int64),
             took, fp, oa, os_, od, op, wi, wjo,
         )  # fmt: skip
@@ -2111,19 +2122,12 @@ class KubernetesModel(PlatformModel):
             return None
         over, arr, svc = self.ov_const, self._arr, self._svc
         new: list[list[tuple[float, float, float, bool]]] = [[] for _ in range(nep)]
-        for x, j in zip(wi[:nw].tolist(), wjo[:nw].tolist(), strict=True):
-            new[j].append((arr[x], svc[x], over, False))
-        return (
-            fp[:n].tolist(),
-            oa[:no].tolist(),
-            os_[:no].tolist(),
-            od[:no].tolist(),
-            op[:no].tolist(),
-            took.tolist(),
-            new,
-            started_d,
-            dwait,
-        )
+        if nw:
+            for x, j in zip(wi[:nw].tolist(), wjo[:nw].tolist(), strict=True):
+                new[j].append((arr[x], svc[x], over, False))
+        rows = [c[:no].tolist() for c in (oa, os_, od, op)] if no else [[], [], [], []]
+        took_ = took.tolist() if m else [0] * nep
+        return fp[:n].copy(), *rows, took_, new, started_d, dwait
 
     def _fc_rows(self) -> list[list[float]]:
         """The per-pod FCFS slot ends (`_fc_slots`, set) as lists."""
@@ -2182,14 +2186,29 @@ class KubernetesModel(PlatformModel):
         self._fp_from = 0
         return True
 
+    def _buffered(self) -> int:
+        """Rows held for the next flush."""
+        return len(self._ra) + len(self._fp) + self._fp_an + self._direct_n
+
+    def _fp_tail(self) -> None:
+        """`_fp`'s entries to the end of `_fp_arrs` (which comes first)."""
+        if self._fp:
+            k = len(self._fp)
+            self._fp_arrs.append(np.fromiter(self._fp, np.int64, k))  # ~15% faster than asarray
+            self._fp_an += k
+            self._fp.clear()  # in place: the hot loop holds its bound `append`
+
     def _direct_rows(self) -> None:
         """Columns of the requests that started on arrival, from the current chunk (vectorised)."""
-        k = len(self._fp)
+        k = len(self._fp) + self._fp_an
         if not k or self._chunk is None:
             return
         lo, hi = self._fp_from, self._fp_from + k
-        pid = np.fromiter(self._fp, np.int64, k)  # fromiter: ~15% faster than asarray
-        self._fp.clear()  # in place: the hot loop holds its bound `append`
+        self._fp_tail()
+        arrs = self._fp_arrs
+        pid = arrs[0] if len(arrs) == 1 else np.concatenate(arrs)
+        arrs.clear()
+        self._fp_an = 0
         self._fp_from = hi
         ok = pid >= 0
         a = self._chunk.arrival[lo:hi][ok]
@@ -2460,18 +2479,18 @@ class KubernetesModel(PlatformModel):
 # saves ~0.3 us a request against importing numba and compiling it (or loading its cache).
 KERNEL_COMPILE_AT = 16e6
 KERNEL_CACHED_AT = 4e6
-_NO_PICKS = np.empty(0, np.int64)  # round robin: the kernel picks itself
+_NO_PICKS = np.empty(0, np.int64)  # round robin: the kernel picks itself (and: no waiting rows)
+_NO_ROWS = np.empty(0)
 
 
 def use_kernel(expected: float) -> bool:
     """`use_compiled`'s switch (SIM_KERNEL=python|compiled|auto) for the per-pod FCFS loop, with
-    this kernel's own break-even and numba cache."""
+    this kernel's own break-even and numba cache (auto: this run alone decides, not what an
+    earlier run in the process loaded)."""
     if os.environ.get("SIM_KERNEL", "auto") != "auto":
-        from sim.platforms.lambda_ import use_compiled  # (only then: Lambda's modules)
+        from sim.platforms.lambda_ import use_compiled  # (only then: Lambda's modules, ~70 ms)
 
         return use_compiled(expected)  # python or compiled (numba checked), else it raises
-    if "sim.platforms.kubernetes_kernel" in sys.modules:
-        return True
     if expected < KERNEL_CACHED_AT or importlib.util.find_spec("numba") is None:
         return False
     cached = not sys.dont_write_bytecode and any(
