@@ -109,6 +109,10 @@ def test_fcfs_writes_what_the_event_loop_writes(name, monkeypatch):
     fast, used = _run(data, True, monkeypatch)
     slow, unused = _run(data, False, monkeypatch)
     assert used >= 5 and unused == 0  # the fast path ran (and was off for the other run)
+    _assert_same(fast, slow)
+
+
+def _assert_same(fast, slow) -> None:
     a, b = fast.stats.sample, slow.stats.sample
     assert list(a) == list(b)
     for col in a:  # the same rows in the same order, bit for bit
@@ -122,6 +126,30 @@ def test_fcfs_writes_what_the_event_loop_writes(name, monkeypatch):
         np.testing.assert_array_equal(fast.timeline[col], slow.timeline[col], err_msg=col)
     assert fast.bill.total_usd == slow.bill.total_usd
     assert fast.instances == slow.instances
+
+
+@pytest.mark.parametrize("routing", ["round_robin", "random"])
+def test_fcfs_keeps_its_slots_across_intervals(routing, monkeypatch):
+    """The per-pod slots are kept from one FCFS interval to the next (the event loop's heap and
+    inflight are written only when read): timeline samples between the KEDA polls (a 7 s step,
+    15 s polls), scale events up and down, queues at saturation, a 20 s timeout."""
+    data = _scenario({**KEDA_RATE, "routing": routing, "request_timeout": "20s"}, "90m", "10/s")
+    data["timeline_step"] = "7s"
+    kept = [0]
+    real = KubernetesModel._advance_fcfs
+
+    def spy(self, until):
+        was = self._fc_slots is not None
+        done = real(self, until)
+        kept[0] += was and done
+        return done
+
+    monkeypatch.setattr(KubernetesModel, "_advance_fcfs", spy)
+    fast, used = _run(data, True, monkeypatch)
+    slow, _ = _run(data, False, monkeypatch)
+    assert kept[0] >= 100 and kept[0] < used
+    assert len(fast.decisions) >= 4
+    _assert_same(fast, slow)
 
 
 def test_fcfs_only_where_nothing_reads_the_request_seconds(monkeypatch):

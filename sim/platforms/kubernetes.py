@@ -88,12 +88,16 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import importlib.util
 import math
+import os
+import sys
 from collections import deque
 from collections.abc import Callable
 from functools import cmp_to_key
 from heapq import heapify, heappop, heappush, heapreplace
 from itertools import cycle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -377,11 +381,20 @@ class KubernetesModel(PlatformModel):
         self._fp: list[int] = []
         self._fo: list[float] = []
         self._fp_from = 0  # chunk index of self._fp[0]
+        # ... the compiled FCFS loop's entries as arrays, before those of `_fp` (_fp_an of them).
+        self._fp_arrs: list[np.ndarray] = []
+        self._fp_an = 0
         self._direct: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._direct_n = 0
         # Per-pod FCFS (`_advance_fcfs`): rows of `_ra`.. [lo, hi) it appended in assignment
         # order, put in the event loop's start order ((start, pod), FIFO on ties) at flush.
         self._sort_segs: list[list[int]] = []
+        # ... and its slot ends per endpoint (in `ep` order), kept across consecutive intervals
+        # while nothing reads the event loop's heap and `inflight` (stale meanwhile; `_settle`
+        # writes them, valid at `_fc_t`). None: the event loop's state is current.
+        self._fc_slots: Any = None  # list[list[float]] | np.ndarray | None
+        self._fc_t = 0.0
+        self._fc_next = INF  # ... when the first queued request starts (nothing changes before)
         # Accounting.
         self.pod_seconds = 0.0  # scheduled pod-seconds in the window (autopilot bill)
         self.arrivals_in_step = 0
@@ -442,6 +455,12 @@ class KubernetesModel(PlatformModel):
             and self.ov_const is not None
             and not exact
         )
+        self._kernel: Any = None  # the compiled FCFS loop (sim/platforms/kubernetes_kernel.py)
+        if self.fcfs and use_kernel(ctx.expected_requests):
+            from sim.platforms.kubernetes_kernel import fcfs_span
+
+            self._kernel = fcfs_span
+        self._kbuf: tuple[np.ndarray, ...] = (np.empty(0),)
 
     # =============================================================================================
     # control plane
@@ -1137,12 +1156,14 @@ class KubernetesModel(PlatformModel):
     # -- per-pod routing --------------------------------------------------------------------------
     def _ep_add(self, pid: int) -> None:
         """A pod joins the endpoints (kept in pod-id order; round robin keeps its next pick)."""
+        self._settle()  # (the FCFS slots are per endpoint)
         j = bisect.bisect_left(self.ep, pid)
         self.ep.insert(j, pid)
         if j < self.rr_next:
             self.rr_next += 1
 
     def _ep_remove(self, pid: int) -> None:
+        self._settle()
         j = self.ep.index(pid)
         del self.ep[j]
         if j < self.rr_next:
@@ -1171,6 +1192,8 @@ class KubernetesModel(PlatformModel):
         """Forward the requests held while no pod was ready, in arrival order, each to the pod
         the balancer picks (the interceptor forwards to the Service: kube-proxy's random pick)."""
         q = self.queue
+        if q:
+            self._settle()
         while q:
             a, s, over, cold = q.popleft()
             self.q_arr_sum -= a
@@ -1223,6 +1246,7 @@ class KubernetesModel(PlatformModel):
         return True
 
     def _start(self, pid: int, a: float, s: float, over: float, cold: bool, now: float) -> None:
+        self._settle()
         d = s * self.scale
         heappush(self.heap, (now + d, pid))
         self.started_d += d
@@ -1251,12 +1275,17 @@ class KubernetesModel(PlatformModel):
         """Cumulative meters now (the data plane must be caught up and purged to now)."""
         if self.history_t and self.history_t[-1] >= now - _EPS:
             return self.history[-1]
-        busy = self.started_d - sum([e - now for e, _ in self.heap])  # a list: faster, same sum
+        if self._fc_slots is None:
+            ends = [e - now for e, _ in self.heap]  # a list: faster, same sum
+        else:  # per-pod FCFS (valid at now): summed in pod order, nothing it serves reads busy
+            t = self._fc_t
+            ends = [e - now for sl in self._fc_rows() for e in sl if e >= t]
+        busy = self.started_d - sum(ends)
         queue = self.dequeued_wait + self.waiting() * now - self.q_arr_sum
         ready = self.ready_area + self.nready * (now - self.ready_t)
         # Completions at the pods (what an app-side request counter counts): every arrival
         # that was not dropped and is neither waiting nor in service.
-        done = self.n_arrivals - self.n_dropped - self.waiting() - len(self.heap)
+        done = self.n_arrivals - self.n_dropped - self.waiting() - len(ends)
         row = (now, float(self.n_arrivals), busy, queue, ready, float(done))
         self.history.append(row)
         self.history_t.append(now)
@@ -1306,7 +1335,7 @@ class KubernetesModel(PlatformModel):
             count = arrivals if m == "request_rate" else done
             return count / span if span > 0 else 0.0
         if m == "concurrency" or m == "backlog_inflight":
-            return float(len(self.heap) + self.waiting())
+            return float(self._in_service() + self.waiting())
         if m == "backlog":
             return float(self.waiting())
         return self._cpu_metrics(now)  # cpu_utilization / cpu_cores: the HPA's Resource metric
@@ -1385,7 +1414,7 @@ class KubernetesModel(PlatformModel):
         keda = self.keda
         assert keda is not None
         if self._push and keda.scaler.quiet_poll(
-            now, len(self.heap) + self.waiting() > 0, self.replicas
+            now, self._in_service() + self.waiting() > 0, self.replicas
         ):
             return  # the tick changes no replica (its one effect, lastActiveTime, is applied)
         values = [self._trigger_value(info, now) for info in keda.triggers]
@@ -1468,6 +1497,7 @@ class KubernetesModel(PlatformModel):
         the add-on."""
         if self.draining or self.spot is not None:
             return k
+        self._settle()  # (it reads the heap; so after each advance below)
         scaler = self.keda.scaler  # type: ignore[union-attr]
         env, heap, wake, fed = self.env, self.heap, self.driver_wake, self.fed_until
         queue = env._queue  # SimPy's (time, priority, eid, event)
@@ -1484,6 +1514,7 @@ class KubernetesModel(PlatformModel):
                     k += 1
                     continue
             self.advance(t)
+            self._settle()
             self._purge(t)
             if not scaler.quiet_poll(t, len(heap) + self.waiting() > 0, self.replicas):
                 return k
@@ -1560,12 +1591,19 @@ class KubernetesModel(PlatformModel):
         if (
             i < len(self._arr)
             and self._arr[i] >= until
-            and (not heap or heap[0][0] >= until)
             and until < self.horizon
+            and (
+                (not heap or heap[0][0] >= until)
+                if self._fc_slots is None
+                else self._fc_next >= until  # (per-pod FCFS: no completion is an event)
+            )
         ):
+            if until > self._fc_t:
+                self._fc_t = until
             return  # nothing happens before `until` (frequent with short control periods)
         if self.pp:
             if not (self.fcfs and self._advance_fcfs(until)):
+                self._settle()
                 self._advance_pp(until)
             return
         arr, svc = self._arr, self._svc
@@ -1680,7 +1718,7 @@ class KubernetesModel(PlatformModel):
         self.started_d += started_d
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) + len(self._fp) + self._direct_n >= 65536 or until >= self.horizon:
+        if self._buffered() >= 65536 or until >= self.horizon:
             self.flush()
 
     def _advance_pp(self, until: float) -> None:
@@ -1860,20 +1898,22 @@ class KubernetesModel(PlatformModel):
         self.started_d += started_d
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) + len(self._fp) + self._direct_n >= 65536 or until >= self.horizon:
+        if self._buffered() >= 65536 or until >= self.horizon:
             self.flush()
 
     def _advance_fcfs(self, until: float) -> bool:
         """`_advance_pp` for round robin and random (picks that read no state), computed per pod
         first-come first-served (docs/model.md 19.3): a pod's requests start in arrival order, so
         a request's start is known when it is assigned (its pod's earliest free slot, or its
-        arrival) and no completion is an event. The event loop's
-        state (heap, pod queues, inflight) is rebuilt at `until`: in service = ends >= until, the
-        requests whose start would be >= until wait in their pod's queue. The same rows and
-        decisions as `_advance_pp` (tests/test_kubernetes_fcfs.py); the queued rows are put in
-        its start order at flush (`_sort_segs`). False (nothing changed): this call needs the
-        event loop (a queued request would time out, a draining pod, held requests, the chunk
-        ends before `until`, the last call)."""
+        arrival) and no completion is an event. Each endpoint's slot ends are one small heap
+        (`_fc_slots`: lists, or a 2-D array for the compiled loop), kept from one interval to the
+        next while nothing reads the event loop's heap and `inflight` (`_settle` writes them when
+        something does: in service = ends >= the last `until`); the pod queues are kept current
+        (the requests whose start would be >= until wait there). The same rows and decisions as
+        `_advance_pp` (tests/test_kubernetes_fcfs.py); the queued rows are put in its start order
+        at flush (`_sort_segs`). False (nothing changed): this call needs the event loop (a
+        queued request would time out, a draining pod, held requests, the chunk ends before
+        `until`, the last call); with a timeout the slots are worked on in a copy for that."""
         arr, i, ep = self._arr, self._i, self.ep
         nep = len(ep)
         if (
@@ -1886,94 +1926,70 @@ class KubernetesModel(PlatformModel):
             or arr[-1] < until
         ):
             return False
-        conc, scale, timeout = self.conc, self.scale, self.timeout
-        inflight, pqs = self.inflight, self.pod_queue
-        pos = {p: j for j, p in enumerate(ep)}
-        slots: list[list[float]] = [[] for _ in range(nep)]
-        for e, p in self.heap:
-            j = pos.get(p, -1)
-            if j < 0:
-                return False  # work on a pod that is not an endpoint
-            slots[j].append(e)
-        free = -INF
-        # Rows of the requests that start from a queue in [now, until): arrival, start, d, pod,
-        # cold (assignment order); each pod's queue after `until` (k0: how many of its current
-        # queue started, new: arrivals that wait past until).
-        qa: list[float] = []
-        qs: list[float] = []
-        qd: list[float] = []
-        qp: list[int] = []
-        qc: list[bool] = []
-        took = [0] * nep
-        new: list[list[tuple[float, float, float, bool]]] = [[] for _ in range(nep)]
-        started_d = dwait = 0.0
-        for j, p in enumerate(ep):
-            sl = slots[j]
-            if len(sl) < conc:
-                if pqs[p]:
-                    return False  # a queue at a pod with a free slot: not the event loop's state
-                sl.extend([free] * (conc - len(sl)))
-            heapify(sl)
-            for a, s, _over, cold in pqs[p]:  # those waiting now, in order
-                f = sl[0]
-                if f >= until:
-                    break
-                if a + timeout <= f:
-                    return False  # it times out in the queue: the event loop logs it
-                d = s * scale
-                heapreplace(sl, f + d)
-                took[j] += 1
-                qa.append(a)
-                qs.append(f)
-                qd.append(d)
-                qp.append(p)
-                qc.append(cold)
-                started_d += d
-                dwait += f - a
-        fp: list[int] = []
-        f_p, q_a, q_s, q_d, q_p = fp.append, qa.append, qs.append, qd.append, qp.append
-        over = self.ov_const
-        assert over is not None  # (self.fcfs)
+        conc, timeout = self.conc, self.timeout
+        pqs = self.pod_queue
+        slots = self._fc_slots
+        if slots is None:  # from the event loop's state
+            pos = {p: j for j, p in enumerate(ep)}
+            fresh: list[list[float]] = [[] for _ in range(nep)]
+            for e, p in self.heap:
+                j = pos.get(p, -1)
+                if j < 0:
+                    return False  # work on a pod that is not an endpoint
+                fresh[j].append(e)
+            for j, p in enumerate(ep):
+                sl = fresh[j]
+                if len(sl) < conc:
+                    if pqs[p]:
+                        return False  # a queue at a pod with a free slot: not the event loop's
+                    sl.extend([-INF] * (conc - len(sl)))  # (an end < until: the same, free)
+                heapify(sl)
+            slots = fresh if self._kernel is None else np.array(fresh, dtype=np.float64)
+        elif until <= self._fc_t:
+            return True  # (already there)
+        elif timeout != INF:  # a False below gives the event loop these (`_settle`)
+            slots = slots.copy() if self._kernel is not None else [sl.copy() for sl in slots]
         k = bisect.bisect_left(arr, until, i)  # arrivals in [now, until): arr[i:k]
-        rr = self.rr_next
-        pods = [(slots[j], ep[j], new[j]) for j in range(nep)]
-        picks: Any
         draws: list[float] = []
-        if self.mode == ROUND_ROBIN:
-            picks = cycle(pods[rr:] + pods[:rr])  # from the next pick
-        else:  # random: the draws the event loop would pop, one per arrival, in its order
+        if self.mode == RANDOM and k > i:  # the draws the event loop would pop, in its order
             ubuf = self.route_u.buf
             while len(ubuf) < k - i:
                 self.route_u.refill()  # (under what is left: the same sequence)
-            if k > i:
-                draws = ubuf[i - k :][::-1]
-                del ubuf[i - k :]
-            picks = [pods[int(u * nep)] for u in draws]
-        for ta, s, (sl, p, w) in zip(arr[i:k], self._svc[i:k], picks, strict=False):
-            f = sl[0]
-            if f <= ta:  # a slot is free: starts on arrival
-                d = s * scale
-                heapreplace(sl, ta + d)
-                started_d += d
-                f_p(p)
-            elif f < until:  # starts when the pod's earliest slot frees, before until
-                if ta + timeout <= f:
-                    self.route_u.buf.extend(draws[::-1])  # (the event loop draws them again)
-                    return False
-                d = s * scale
-                heapreplace(sl, f + d)
-                started_d += d
-                dwait += f - ta
-                f_p(-1)
-                q_a(ta)
-                q_s(f)
-                q_d(d)
-                q_p(p)
-            else:  # still waiting at until (all its pod's slots busy past it)
-                f_p(-1)
-                w.append((ta, s, over, False))
-        # Commit: rows, then the event loop's state at until.
-        self._fp.extend(fp)
+            draws = ubuf[i - k :][::-1]
+            del ubuf[i - k :]
+        run = self._fcfs_python if self._kernel is None else self._fcfs_compiled
+        got = run(slots, until, k, draws)
+        if got is None:  # a request would time out in a queue: the event loop logs it
+            self.route_u.buf.extend(draws[::-1])  # (the event loop draws them again)
+            return False
+        fp, qa, qs, qd, qp, took, new, started_d, dwait = got
+        # Commit: the pod queues at until (the rows that started from them: their cold flags),
+        # rows, the slots.
+        nwait, qsum = self.nwait, self.q_arr_sum
+        qc: list[bool] = []
+        nxt = INF
+        heads = [sl[0] for sl in slots] if self._kernel is None else slots[:, 0].tolist()
+        for j, p in enumerate(ep):
+            t, w, pq = took[j], new[j], pqs[p]
+            if t or w:
+                for _ in range(t):
+                    r = pq.popleft()
+                    qsum -= r[0]
+                    qc.append(r[3])
+                nwait -= t
+                for r in w:
+                    pq.append(r)
+                    qsum += r[0]
+                nwait += len(w)
+            if pq and heads[j] < nxt:
+                nxt = heads[j]
+        self._fc_next = nxt
+        if isinstance(fp, list):
+            self._fp.extend(fp)
+        else:
+            self._fp_tail()
+            self._fp_arrs.append(fp)
+            self._fp_an += fp.size
         k0 = len(self._ra)
         if qa:
             qc.extend([False] * (len(qa) - len(qc)))  # arrivals with a ready pod: not cold
@@ -1987,41 +2003,164 @@ class KubernetesModel(PlatformModel):
                 segs[-1][1] = len(self._ra)
             else:
                 segs.append([k0, len(self._ra)])
-        heap = self.heap
-        heap.clear()
-        add = heap.append
-        nwait, qsum = self.nwait, self.q_arr_sum
-        for sl, p, w in pods:
-            n = 0
-            for e in sl:
-                if e >= until:  # in service at until
-                    add((e, p))
-                    n += 1
-            inflight[p] = n
-            t = took[pos[p]]
-            if t or w:
-                pq = pqs[p]
-                for _ in range(t):
-                    qsum -= pq.popleft()[0]
-                nwait -= t
-                for r in w:
-                    pq.append(r)
-                    qsum += r[0]
-                nwait += len(w)
-        heapify(heap)
         self.nwait = nwait
         self.q_arr_sum = qsum if nwait else 0.0
         self.dequeued_wait += dwait
         self.started_d += started_d
+        self._fc_slots, self._fc_t = slots, until
         if self.mode == ROUND_ROBIN:
-            self.rr_next = (rr + k - i) % nep
+            self.rr_next = (self.rr_next + k - i) % nep
         self._i = k
         narr = k - i
         self.n_arrivals += narr
         self.arrivals_in_step += narr
-        if len(self._ra) + len(self._fp) + self._direct_n >= 65536:
+        if self._buffered() >= 65536:
             self.flush()
         return True
+
+    def _fcfs_python(self, slots: Any, until: float, k: int, draws: list[float]) -> Any:
+        """The requests of an FCFS interval (those waiting now, then arrivals [_i, k) to their
+        picks: round robin from rr_next, or the routing draws) on `slots`: (pod ids started on
+        arrival or -1 per arrival; arrival, start, d, pod of the rows started from a queue, in
+        assignment order; how many of each endpoint's queue started; the arrivals left waiting
+        per endpoint; busy and waiting seconds), or None (a request would time out)."""
+        ep, i, pqs = self.ep, self._i, self.pod_queue
+        nep, scale, timeout = len(ep), self.scale, self.timeout
+        qa: list[float] = []
+        qs: list[float] = []
+        qd: list[float] = []
+        qp: list[int] = []
+        took = [0] * nep
+        new: list[list[tuple[float, float, float, bool]]] = [[] for _ in range(nep)]
+        started_d = dwait = 0.0
+        if self.nwait:
+            for j, p in enumerate(ep):
+                sl = slots[j]
+                for a, s, _over, _cold in pqs[p]:  # those waiting now, in order
+                    f = sl[0]
+                    if f >= until:
+                        break
+                    if a + timeout <= f:
+                        return None
+                    d = s * scale
+                    heapreplace(sl, f + d)
+                    took[j] += 1
+                    qa.append(a)
+                    qs.append(f)
+                    qd.append(d)
+                    qp.append(p)
+                    started_d += d
+                    dwait += f - a
+        fp: list[int] = []
+        f_p, q_a, q_s, q_d, q_p = fp.append, qa.append, qs.append, qd.append, qp.append
+        over = self.ov_const
+        assert over is not None  # (self.fcfs)
+        rr = self.rr_next
+        pods = [(slots[j], ep[j], new[j]) for j in range(nep)]
+        picks: Any
+        if self.mode == ROUND_ROBIN:
+            picks = cycle(pods[rr:] + pods[:rr])  # from the next pick
+        else:
+            picks = [pods[int(u * nep)] for u in draws]
+        for ta, s, (sl, p, w) in zip(self._arr[i:k], self._svc[i:k], picks, strict=False):
+            f = sl[0]
+            if f <= ta:  # a slot is free: starts on arrival
+                d = s * scale
+                heapreplace(sl, ta + d)
+                started_d += d
+                f_p(p)
+            elif f < until:  # starts when the pod's earliest slot frees, before until
+                if ta + timeout <= f:
+                    return None
+                d = s * scale
+                heapreplace(sl, f + d)
+                started_d += d
+                dwait += f - ta
+                f_p(-1)
+                q_a(ta)
+                q_s(f)
+                q_d(d)
+                q_p(p)
+            else:  # still waiting at until (all its pod's slots busy past it)
+                f_p(-1)
+                w.append((ta, s, over, False))
+        return fp, qa, qs, qd, qp, took, new, started_d, dwait
+
+    def _fcfs_compiled(self, slots: np.ndarray, until: float, k: int, draws: list[float]) -> Any:
+        """`_fcfs_python` by the compiled loop (sim/platforms/kubernetes_kernel.py) on the 2-D
+        slot array; the same results."""
+        ep, i, pqs = self.ep, self._i, self.pod_queue
+        nep = len(ep)
+        chunk = self._chunk
+        assert chunk is not None
+        wa: list[float] = []  # the requests waiting now that may start (their pod frees first)
+        ws: list[float] = []
+        wj: list[int] = []
+        if self.nwait:
+            heads = slots[:, 0].tolist()
+            for j, p in enumerate(ep):
+                if pqs[p] and heads[j] < until:
+                    for r in pqs[p]:
+                        wa.append(r[0])
+                        ws.append(r[1])
+                    wj.extend([j] * len(pqs[p]))
+        n, m = k - i, len(wa)
+        picks = (np.array(draws) * nep).astype(np.int64) if draws else _NO_PICKS
+        took = np.zeros(nep, np.int64)
+        if self._kbuf[0].size < n + m:  # out buffers, kept (grown to the largest interval)
+            c = max(n + m, 2 * self._kbuf[0].size, 1024)
+            self._kbuf = tuple(np.empty(c, t) for t in (np.float64,) * 3 + (np.int64,) * 4)
+        oa, os_, od, fp, op, wi, wjo = self._kbuf
+        status, no, nw, started_d, dwait = self._kernel(
+            slots, until, self.timeout, self.scale,
+            np.array(wa) if m else _NO_ROWS, np.array(ws) if m else _NO_ROWS,
+            np.array(wj, np.int64) if m else _NO_PICKS,
+            chunk.arrival, chunk.service, i, k, picks, self.rr_next, np.array(ep, np.int64),
+            took, fp, oa, os_, od, op, wi, wjo,
+        )  # fmt: skip
+        if status < 0:
+            return None
+        over, arr, svc = self.ov_const, self._arr, self._svc
+        new: list[list[tuple[float, float, float, bool]]] = [[] for _ in range(nep)]
+        if nw:
+            for x, j in zip(wi[:nw].tolist(), wjo[:nw].tolist(), strict=True):
+                new[j].append((arr[x], svc[x], over, False))
+        rows = [c[:no].tolist() for c in (oa, os_, od, op)] if no else [[], [], [], []]
+        took_ = took.tolist() if m else [0] * nep
+        return fp[:n].copy(), *rows, took_, new, started_d, dwait
+
+    def _fc_rows(self) -> list[list[float]]:
+        """The per-pod FCFS slot ends (`_fc_slots`, set) as lists."""
+        slots = self._fc_slots
+        assert slots is not None
+        return slots.tolist() if isinstance(slots, np.ndarray) else slots
+
+    def _settle(self) -> None:
+        """The event loop's heap and `inflight` from the per-pod FCFS slots (`_advance_fcfs`), for
+        whatever reads them next: in service = the slot ends >= the time they are valid at."""
+        if self._fc_slots is None:
+            return
+        slots = self._fc_rows()
+        self._fc_slots = None
+        t, inflight = self._fc_t, self.inflight
+        heap = self.heap
+        heap.clear()
+        add = heap.append
+        for sl, p in zip(slots, self.ep, strict=True):
+            n = 0
+            for e in sl:
+                if e >= t:  # in service at t
+                    add((e, p))
+                    n += 1
+            inflight[p] = n
+        heapify(heap)
+
+    def _in_service(self) -> int:
+        """len(self.heap), also while the per-pod FCFS slots stand in for it."""
+        if self._fc_slots is None:
+            return len(self.heap)
+        t = self._fc_t
+        return sum([e >= t for sl in self._fc_rows() for e in sl])
 
     def _reject(self, t: float, over: float, now: float = -1.0, cold: bool = False) -> None:
         """A 503 at `now` (default: on arrival) for a request that arrived at t."""
@@ -2047,14 +2186,29 @@ class KubernetesModel(PlatformModel):
         self._fp_from = 0
         return True
 
+    def _buffered(self) -> int:
+        """Rows held for the next flush."""
+        return len(self._ra) + len(self._fp) + self._fp_an + self._direct_n
+
+    def _fp_tail(self) -> None:
+        """`_fp`'s entries to the end of `_fp_arrs` (which comes first)."""
+        if self._fp:
+            k = len(self._fp)
+            self._fp_arrs.append(np.fromiter(self._fp, np.int64, k))  # ~15% faster than asarray
+            self._fp_an += k
+            self._fp.clear()  # in place: the hot loop holds its bound `append`
+
     def _direct_rows(self) -> None:
         """Columns of the requests that started on arrival, from the current chunk (vectorised)."""
-        k = len(self._fp)
+        k = len(self._fp) + self._fp_an
         if not k or self._chunk is None:
             return
         lo, hi = self._fp_from, self._fp_from + k
-        pid = np.fromiter(self._fp, np.int64, k)  # fromiter: ~15% faster than asarray
-        self._fp.clear()  # in place: the hot loop holds its bound `append`
+        self._fp_tail()
+        arrs = self._fp_arrs
+        pid = arrs[0] if len(arrs) == 1 else np.concatenate(arrs)
+        arrs.clear()
+        self._fp_an = 0
         self._fp_from = hi
         ok = pid >= 0
         a = self._chunk.arrival[lo:hi][ok]
@@ -2178,7 +2332,12 @@ class KubernetesModel(PlatformModel):
     # =============================================================================================
     def snapshot(self, now: float) -> dict[str, float]:
         self._catch_up(now)
-        if self.pp:
+        if (
+            self._fc_slots is not None
+        ):  # per-pod FCFS: pods with a slot end >= the time (in service)
+            t = self._fc_t
+            busy = sum([max(sl) >= t for sl in self._fc_rows()])
+        elif self.pp:
             busy = sum(1 for p in self.ep if self.inflight[p])
         else:
             busy = self.nready - len(self.buckets[0])
@@ -2195,7 +2354,7 @@ class KubernetesModel(PlatformModel):
             "starting": float(len(self.starting)),
             "ready": float(self.nready),
             "draining": float(len(self.draining)),
-            "inflight": float(len(self.heap)),
+            "inflight": float(self._in_service()),
             "arrivals": float(self.arrivals_in_step),
             "cold_starts": float(self.cold_in_step),
         }
@@ -2314,6 +2473,30 @@ class KubernetesModel(PlatformModel):
                 ),
             )
         return bill
+
+
+# Break-even of the compiled FCFS loop, in expected requests per run (docs/model.md 19.5): it
+# saves ~0.3 us a request against importing numba and compiling it (or loading its cache).
+KERNEL_COMPILE_AT = 16e6
+KERNEL_CACHED_AT = 4e6
+_NO_PICKS = np.empty(0, np.int64)  # round robin: the kernel picks itself (and: no waiting rows)
+_NO_ROWS = np.empty(0)
+
+
+def use_kernel(expected: float) -> bool:
+    """`use_compiled`'s switch (SIM_KERNEL=python|compiled|auto) for the per-pod FCFS loop, with
+    this kernel's own break-even and numba cache (auto: this run alone decides, not what an
+    earlier run in the process loaded)."""
+    if os.environ.get("SIM_KERNEL", "auto") != "auto":
+        from sim.platforms.lambda_ import use_compiled  # (only then: Lambda's modules, ~70 ms)
+
+        return use_compiled(expected)  # python or compiled (numba checked), else it raises
+    if expected < KERNEL_CACHED_AT or importlib.util.find_spec("numba") is None:
+        return False
+    cached = not sys.dont_write_bytecode and any(
+        (Path(__file__).parent / "__pycache__").glob("kubernetes_kernel.*.nbi")
+    )
+    return expected >= (KERNEL_CACHED_AT if cached else KERNEL_COMPILE_AT)
 
 
 def _fmt(x: float | None) -> str:
