@@ -207,7 +207,8 @@ PLATFORMS += [
 # Consolidation and spot (sim.systems.nodes): KEDA workers on 3-pod m5.xlarge nodes, Karpenter
 # draining underutilised nodes after 5 s (a short HPA scale-down window, one-slot pods: they scale
 # up and down within the run); and an all-spot pool with frequent notices (300 per node-hour, a
-# 10 s notice, 2 s grace) and spot shortages (30%, cached 5 s).
+# 10 s notice, 2 s grace) and spot shortages (30%, cached 5 s), or not drained (killed with the
+# node at the notice's end: the receives / fetches in service are cut).
 _KEDA_FAST = {
     "minReplicaCount": 1,
     "maxReplicaCount": 6,
@@ -246,6 +247,31 @@ PLATFORMS += [
             "node_provisioning": {"dist": "exponential", "mean": "3s"},
             "spot": {"interruptions_per_node_hour": 300, "notice": "10s", "grace": "2s",
                      "unavailable": 0.3, "unavailable_ttl": "5s"},
+        },
+    },
+    {  # SQS workers killed with their node at the notice's end: receives cut before the delete
+        "name": "workers-spot-nodrain",
+        "type": "kubernetes",
+        "keda": _KEDA_FAST,
+        "pod": _PODS,
+        "cluster": {
+            **_NODES,
+            "node_provisioning": {"dist": "exponential", "mean": "3s"},
+            "spot": {"interruptions_per_node_hour": 300, "notice": "10s",
+                     "drain_on_notice": False},
+        },
+    },
+    {  # Kafka consumers on spot pods: a kill cuts their records before the commit
+        "name": "kworkers-spot",
+        "type": "kubernetes",
+        "keda": {"minReplicaCount": 1, "maxReplicaCount": 4, "pollingInterval": "5s",
+                 "triggers": [{"type": "kafka", "metadata": {"lagThreshold": "3"}}]},
+        "pod": {**_PODS, "concurrency": 2},
+        "cluster": {
+            **_NODES,
+            "node_provisioning": {"dist": "exponential", "mean": "3s"},
+            "spot": {"interruptions_per_node_hour": 300, "notice": "10s", "grace": "2s",
+                     "drain_on_notice": False},
         },
     },
 ]  # fmt: skip
@@ -481,14 +507,15 @@ def systems(
                 s["handler"] = {"dist": "exponential", "mean": mean}
     for q in queues:
         if q.get("type") == "kafka":
-            on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x", "fn-short"]
+            on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x", "fn-short", "kworkers-spot"]
         elif "consumer" in q:
             on = ["eks-a", "fn", "fn-small", "workers", "workers-tight", "ecs", "ecs-tt",
-                  "fn-short", "fn-small-acct", "workers-pack", "workers-spot"]  # fmt: skip
+                  "fn-short", "fn-small-acct", "workers-pack", "workers-spot",
+                  "workers-spot-nodrain"]  # fmt: skip
         else:
             continue
         if nodes_only and q["name"] == "q0":
-            on = ["workers-pack", "workers-spot"]
+            on = ["workers-pack", "workers-spot", "workers-spot-nodrain"]
         placement[q["consumer"]] = draw(st.sampled_from(on))
     _visible_for_the_function(queues, placement)
     for s in services:  # each call crosses by its pair's default or by a `via` it may name
@@ -593,7 +620,7 @@ def test_heap_engine_equals_per_request_reference(data: dict) -> None:
 def test_heap_engine_equals_reference_on_node_pools(data: dict) -> None:
     """Per-pod placement, consolidation of underutilised nodes and spot notices, drains and
     shortages (sim.systems.nodes) under random systems whose first queue feeds KEDA workers on
-    `workers-pack` or `workers-spot`."""
+    `workers-pack`, `workers-spot` or `workers-spot-nodrain` (a kill cutting receives)."""
     _same(data)
 
 
