@@ -1366,6 +1366,36 @@ class _RefKafka:
         return kafka.topic_stats(self, bill)
 
 
+_DATA_PRIORITY = 1.5  # a system's data-plane events: after the control loops at an instant
+
+
+def _data_after_control(env: simpy.Environment, control: set[Any]) -> None:
+    """Schedule a system reference's data-plane events after the control plane's at the same
+    instant, as the heap engine orders them (its driver runs the data plane up to, not
+    including, the time of the next SimPy event: the control loops and the timeline sampler at
+    t see the state before t's data events). The control plane waits on Timeouts of its own
+    processes (`every` loops, the sampler, the node pool's timers: code outside this module,
+    and the `control` code objects); every other NORMAL event (a request's timer, a process
+    ending, a condition, a slot handed on, also from control code) is data. Among data
+    events, and among control events, the order stays SimPy's (time, eid)."""
+    schedule = env.schedule
+    here = __file__
+
+    def ordered(event: simpy.Event, priority: Any = simpy.events.NORMAL, delay: float = 0) -> None:
+        if priority == simpy.events.NORMAL:
+            proc = env.active_process
+            code = proc._generator.gi_code if proc is not None else None
+            if not (
+                type(event) is simpy.Timeout
+                and code is not None
+                and (code.co_filename != here or code in control)
+            ):
+                priority = _DATA_PRIORITY
+        schedule(event, priority, delay)
+
+    env.schedule = ordered  # type: ignore[method-assign]
+
+
 class _RefPodRun:
     """A request's handler on a spot pod in the reference: its process, and the event a kill
     of the pod fires (SpotPodStation.abandon calls `cut`)."""
@@ -1409,6 +1439,7 @@ class ReferenceSystem(SystemModel):
             for q in self.queues
         ]
         self.pod_runs: dict[Any, _RefPodRun] = {}  # spot pods' handlers, by their process
+        _data_after_control(self.env, {_RefKafka._scaler.__code__})
         self.consumers: dict[int, list[_RefSqs]] = {}
         for q in self.queues:
             self.consumers.setdefault(q.st.index, []).append(q)
