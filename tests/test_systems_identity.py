@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from test_systems import _k8s, _system
+from test_systems_cluster import _keda_workers
 
 from sim.engine import run_one
 from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT
@@ -128,32 +129,20 @@ def test_spot_kill_failure_goes_to_the_callers_retry_policy() -> None:
 
 
 def _spot_consumer(queue: dict, trigger: dict) -> dict:
-    """`worker` (handler 60 s) consuming `queue` on one KEDA-held pod (min = max = 1,
+    """`worker` (handler 60 s) consuming `jobs` (`queue`) on one KEDA-held pod (min = max = 1,
     concurrency 3, start-up 5 s) on an all-spot m5.xlarge pool (provisioning 20 s); `front`
     (fixed pods) publishes 3 messages at 1 s (its 1 ms handler: sent at 1.001 s); all three are
     received at once, one per slot, due at 61.001 s. The notice at 10 s (AWS: 120 s notice, 30 s
     grace) drains the node: the pod is deleted and finishes what it holds, its replacement is
     placed on a node launched at 10 s (ready 30 s) and ready at 35 s. At the grace's end (40 s)
     the old pod still holds the three: it is killed (no DeleteMessage, no commit)."""
-    spot = _k8s("spot", 1, 3)
-    spot.pop("replicas")
-    spot["keda"] = {"minReplicaCount": 1, "maxReplicaCount": 1, "triggers": [trigger]}
-    spot["pod"]["startup"] = "5s"
-    spot["cluster"] |= {"node_provisioning": "20s", "spot": {"interruptions": ["10s"]}}
-    services = [
-        {"name": "front", "entry": 1, "handler": "1ms", "steps": [{"publish": "jobs"}]},
-        {"name": "worker", "handler": "60s"},
-    ]
-    data = _system(
-        services,
-        [_k8s("eks", 1, 10), spot],
-        {"p": {"front": "eks", "worker": "spot"}},
-        replications=1,
-        duration="10m",
-        warmup=0,
-        queues=[{"name": "jobs", "consumer": "worker", **queue}],
-    )
+    data = _keda_workers(node_provisioning="20s", spot={"interruptions": ["10s"]})
+    workers = data["platforms"][1]
+    workers["keda"] = {"minReplicaCount": 1, "maxReplicaCount": 1, "triggers": [trigger]}
+    workers["pod"]["concurrency"] = 3
+    data["queues"] = [{"name": "jobs", "consumer": "worker", **queue}]
     data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 3}}]}
+    data["duration"] = "10m"
     return data
 
 
@@ -173,7 +162,7 @@ def test_spot_kill_leaves_sqs_messages_to_their_visibility_timeout(ref: bool) ->
     assert (q["received"], q["deleted"], q["messages_cut"], q["dlq"]) == (6, 3, 3, 0)
     assert (q["duplicates"], q["stale_deletes"]) == (0, 0)  # nobody else held them meanwhile
     assert q["time_in_queue_ms"]["mean"] == pytest.approx((3 * 0 + 3 * 100_000) / 6, abs=1e-6)
-    nodes = sysx["nodes"]["spot"]
+    nodes = sysx["nodes"]["workers"]
     assert (nodes["spot_slots_cut"], nodes["spot_requests_killed"]) == (3, 0)
     assert sysx["services"]["worker"]["outcomes"]["ok"] == 3
     assert sysx["services"]["worker"]["outcomes"]["rejected"] == 3  # the cut receives
