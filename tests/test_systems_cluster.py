@@ -423,10 +423,13 @@ def test_spot_notice_drains_the_node_and_bills_spot_to_the_cent() -> None:
     the oldest spot node, node 0). AWS: 120 s notice, 30 s grace. At 100 s node 0 is cordoned,
     A, B, C are deleted and replaced (3 reschedules); the replacements find no room (node 1 is
     full) -> node 2 launched at 100 s (ready 160 s). A and B finish their jobs at 121.001 s, C
-    at 140 s: still busy at the grace's end (130 s), so one slot is cut and node 0 goes at 130 s.
-    Jobs (published 1.001 s): 0, 0, 18.999, 60 x 2, 78.999 x 4; the 3 left wait for D, E, F until
-    140 s (138.999 each). Nodes: 0-130, 15-465 (consolidated as before), 100-1800 s = 2,280
-    spot node-seconds; exposed to notices 100 + 450 + 1,700 = 2,250 s.
+    (its job received at 80 s, due at 140 s) is still busy at the grace's end (130 s): it is
+    killed before its DeleteMessage (one slot cut, one message cut) and node 0 goes at 130 s.
+    Receives (published 1.001 s): 0, 0, 18.999, 60 x 2, 78.999 x 4; the 3 left wait for D, E, F
+    until 140 s (138.999 each); C's job is visible again when its receive's 10-minute visibility
+    timeout ends, 80 + 600 = 680 s, and received at once by an idle pod (678.999 s since sent, its
+    second receive): 13 receives, 12 deletes. Nodes: 0-130, 15-465 (consolidated as before),
+    100-1800 s = 2,280 spot node-seconds; exposed to notices 100 + 450 + 1,700 = 2,250 s.
     Bill (the worker is the only pod service on `workers`): 2,280 / 3,600 h x $0.192 x 0.50 x
     (730 h / 30 min = 1,460 windows) = $88.77 on `spot_nodes`, no on-demand `nodes`."""
     run = _run(_consolidation(spot={"interruptions": ["100s"]}))
@@ -437,8 +440,9 @@ def test_spot_notice_drains_the_node_and_bills_spot_to_the_cent() -> None:
     assert nodes["spot_node_hours"] == pytest.approx(2280 / 3600)
     assert nodes["spot_exposure_hours"] == pytest.approx(2250 / 3600)
     q = run.extra["system"]["queues"]["jobs"]
-    waits = 18.999 + 2 * 60 + 4 * 78.999 + 3 * 138.999
-    assert q["time_in_queue_ms"]["mean"] * 12 / 1000 == pytest.approx(waits, abs=1e-6)
+    waits = 18.999 + 2 * 60 + 4 * 78.999 + 3 * 138.999 + 678.999
+    assert (q["received"], q["deleted"], q["messages_cut"], q["dlq"]) == (13, 12, 1, 0)
+    assert q["time_in_queue_ms"]["mean"] * 13 / 1000 == pytest.approx(waits, abs=1e-6)
     bill = run.extra["system"]["services"]["worker"]["monthly_breakdown_usd"]
     spot = 2280 / 3600 * M5_XLARGE * SPOT_AWS * (MONTH_H * 3600 / 1800)
     assert spot == pytest.approx(88.768, abs=1e-9)

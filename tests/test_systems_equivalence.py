@@ -207,7 +207,8 @@ PLATFORMS += [
 # Consolidation and spot (sim.systems.nodes): KEDA workers on 3-pod m5.xlarge nodes, Karpenter
 # draining underutilised nodes after 5 s (a short HPA scale-down window, one-slot pods: they scale
 # up and down within the run); and an all-spot pool with frequent notices (300 per node-hour, a
-# 10 s notice, 2 s grace) and spot shortages (30%, cached 5 s).
+# 10 s notice, 2 s grace) and spot shortages (30%, cached 5 s), or not drained (killed with the
+# node at the notice's end: the receives / fetches in service are cut).
 _KEDA_FAST = {
     "minReplicaCount": 1,
     "maxReplicaCount": 6,
@@ -246,6 +247,31 @@ PLATFORMS += [
             "node_provisioning": {"dist": "exponential", "mean": "3s"},
             "spot": {"interruptions_per_node_hour": 300, "notice": "10s", "grace": "2s",
                      "unavailable": 0.3, "unavailable_ttl": "5s"},
+        },
+    },
+    {  # SQS workers killed with their node at the notice's end: receives cut before the delete
+        "name": "workers-spot-nodrain",
+        "type": "kubernetes",
+        "keda": _KEDA_FAST,
+        "pod": _PODS,
+        "cluster": {
+            **_NODES,
+            "node_provisioning": {"dist": "exponential", "mean": "3s"},
+            "spot": {"interruptions_per_node_hour": 300, "notice": "10s",
+                     "drain_on_notice": False},
+        },
+    },
+    {  # Kafka consumers on spot pods: a kill cuts their records before the commit
+        "name": "kworkers-spot",
+        "type": "kubernetes",
+        "keda": {"minReplicaCount": 1, "maxReplicaCount": 4, "pollingInterval": "5s",
+                 "triggers": [{"type": "kafka", "metadata": {"lagThreshold": "3"}}]},
+        "pod": {**_PODS, "concurrency": 2},
+        "cluster": {
+            **_NODES,
+            "node_provisioning": {"dist": "exponential", "mean": "3s"},
+            "spot": {"interruptions_per_node_hour": 300, "notice": "10s", "grace": "2s",
+                     "drain_on_notice": False},
         },
     },
 ]  # fmt: skip
@@ -481,14 +507,15 @@ def systems(
                 s["handler"] = {"dist": "exponential", "mean": mean}
     for q in queues:
         if q.get("type") == "kafka":
-            on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x", "fn-short"]
+            on = ["eks-a", "fn", "fn-small", "kworkers", "kworkers-x", "fn-short", "kworkers-spot"]
         elif "consumer" in q:
             on = ["eks-a", "fn", "fn-small", "workers", "workers-tight", "ecs", "ecs-tt",
-                  "fn-short", "fn-small-acct", "workers-pack", "workers-spot"]  # fmt: skip
+                  "fn-short", "fn-small-acct", "workers-pack", "workers-spot",
+                  "workers-spot-nodrain"]  # fmt: skip
         else:
             continue
         if nodes_only and q["name"] == "q0":
-            on = ["workers-pack", "workers-spot"]
+            on = ["workers-pack", "workers-spot", "workers-spot-nodrain"]
         placement[q["consumer"]] = draw(st.sampled_from(on))
     _visible_for_the_function(queues, placement)
     for s in services:  # each call crosses by its pair's default or by a `via` it may name
@@ -574,32 +601,26 @@ def assert_same_system(fast: Any, ref: Any) -> None:
     assert fs.get("nodes") == rs.get("nodes")
 
 
-# derandomize: the same examples on every run (CI included). Free search finds, rarely, a sample
-# of a queue's timeline taken at the very instant of an event (a pod placed at a whole second
-# receives, and its visibility timeout ends on the sample grid): the heap engine samples before
-# the data events of that instant, SimPy in scheduling order (docs/model.md 18, the timeline).
-@settings(
-    max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+# Free search (no derandomize): a timeline sample at the very instant of a data event (a pod
+# ready at a whole second receives, its visibility timeout ends on the sample grid) reads the
+# state before that instant's data events in both engines (docs/model.md 18, the timeline;
+# test_timeline_samples_on_the_grid_see_the_state_before_that_instants_events).
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(systems())
 def test_heap_engine_equals_per_request_reference(data: dict) -> None:
     _same(data)
 
 
-@settings(
-    max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(systems(nodes_only=True))
 def test_heap_engine_equals_reference_on_node_pools(data: dict) -> None:
     """Per-pod placement, consolidation of underutilised nodes and spot notices, drains and
     shortages (sim.systems.nodes) under random systems whose first queue feeds KEDA workers on
-    `workers-pack` or `workers-spot`."""
+    `workers-pack`, `workers-spot` or `workers-spot-nodrain` (a kill cutting receives)."""
     _same(data)
 
 
-@settings(
-    max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(systems(spot=True))
 def test_heap_engine_equals_reference_on_spot_pods(data: dict) -> None:
     """Spot kills cutting requests in service (failed or sent again, drained or not, calls and
@@ -607,14 +628,34 @@ def test_heap_engine_equals_reference_on_spot_pods(data: dict) -> None:
     _same(data)
 
 
-@settings(
-    max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(systems(kafka_only=True))
 def test_heap_engine_equals_reference_on_kafka_topics(data: dict) -> None:
     """Kafka topics (sim.systems.kafka): partitions, keys, Lambda pollers with batches, windows
     and retries, pod members fixed or KEDA-scaled on the lag, rebalance pauses."""
     _same(data)
+
+
+@pytest.mark.parametrize("visibility", ["10m", "30s", "45s"])
+def test_timeline_samples_on_the_grid_see_the_state_before_that_instants_events(
+    visibility: str,
+) -> None:
+    """KEDA workers whose pods get ready on whole seconds (a 5 s start-up after a sync at 15 s
+    or 30 s: ready at 20 s, 35 s) and receive then, so receives, ends of one-minute jobs and ends
+    of 30 s / 45 s visibility timeouts fall on the 2.5 s timeline grid: every sample (721) is the
+    state before that instant's data events in both engines (the reference ran them in SimPy's
+    scheduling order before: 6 to 24 samples differed)."""
+    from test_systems_cluster import _consolidation
+
+    data = _consolidation(["466s"])
+    data["queues"][0]["visibility_timeout"] = visibility
+    sc = make_scenario(data)
+    fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
+    ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
+    assert_same_system(fast, ref)
+    a = fast.extra["system"]["queues"]["jobs"]["timeline"]
+    assert a == ref.extra["system"]["queues"]["jobs"]["timeline"]
+    assert a["time_s"][:3] == [0.0, 2.5, 5.0] and len(a["time_s"]) == 721  # every 2.5 s
 
 
 def test_equivalence_covers_timeouts_retries_throttles_and_errors() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from test_systems import _k8s, _system
+from test_systems_cluster import _keda_workers
 
 from sim.engine import run_one
 from sim.records import OK, REJECTED, THROTTLED, TIMED_OUT
@@ -125,6 +126,93 @@ def test_spot_kill_failure_goes_to_the_callers_retry_policy() -> None:
         assert api["outcomes"] == {"ok": 2, "rejected": 2} | {
             k: 0 for k in api["outcomes"] if k not in ("ok", "rejected")
         }
+
+
+def _spot_consumer(queue: dict, trigger: dict) -> dict:
+    """`worker` (handler 60 s) consuming `jobs` (`queue`) on one KEDA-held pod (min = max = 1,
+    concurrency 3, start-up 5 s) on an all-spot m5.xlarge pool (provisioning 20 s); `front`
+    (fixed pods) publishes 3 messages at 1 s (its 1 ms handler: sent at 1.001 s); all three are
+    received at once, one per slot, due at 61.001 s. The notice at 10 s (AWS: 120 s notice, 30 s
+    grace) drains the node: the pod is deleted and finishes what it holds, its replacement is
+    placed on a node launched at 10 s (ready 30 s) and ready at 35 s. At the grace's end (40 s)
+    the old pod still holds the three: it is killed (no DeleteMessage, no commit)."""
+    data = _keda_workers(node_provisioning="20s", spot={"interruptions": ["10s"]})
+    workers = data["platforms"][1]
+    workers["keda"] = {"minReplicaCount": 1, "maxReplicaCount": 1, "triggers": [trigger]}
+    workers["pod"]["concurrency"] = 3
+    data["queues"] = [{"name": "jobs", "consumer": "worker", **queue}]
+    data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 3}}]}
+    data["duration"] = "10m"
+    return data
+
+
+_SQS_TRIGGER = {"type": "aws-sqs-queue", "metadata": {"queueLength": "5"}}
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_spot_kill_leaves_sqs_messages_to_their_visibility_timeout(ref: bool) -> None:
+    """Visibility timeout 100 s: the killed worker deleted nothing, so each message is visible
+    again when its receive's timeout ends, 1.001 + 100 = 101.001 s (not at the kill), and the
+    replacement pod (ready since 35 s, 3 free slots) receives all three at once: 101.001-161.001
+    s, deleted. Receive counts 2 (6 receives, 3 deletes, 3 cut); time in queue 0 (first
+    receives) and 100 s (second); the worker's rows: 3 cut at 40 s (REJECTED), 3 ok."""
+    run = _run(_spot_consumer({"visibility_timeout": "100s", "batch_size": 1}, _SQS_TRIGGER), ref)
+    sysx = run.extra["system"]
+    q = sysx["queues"]["jobs"]
+    assert (q["received"], q["deleted"], q["messages_cut"], q["dlq"]) == (6, 3, 3, 0)
+    assert (q["duplicates"], q["stale_deletes"]) == (0, 0)  # nobody else held them meanwhile
+    assert q["time_in_queue_ms"]["mean"] == pytest.approx((3 * 0 + 3 * 100_000) / 6, abs=1e-6)
+    nodes = sysx["nodes"]["workers"]
+    assert (nodes["spot_slots_cut"], nodes["spot_requests_killed"]) == (3, 0)
+    assert sysx["services"]["worker"]["outcomes"]["ok"] == 3
+    assert sysx["services"]["worker"]["outcomes"]["rejected"] == 3  # the cut receives
+    assert sysx["async_completion_ms"]["max"] == pytest.approx(161_001 - 1_000, abs=1e-6)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_spot_kill_with_max_receive_count_1_sends_the_messages_to_the_dlq(ref: bool) -> None:
+    """maxReceiveCount 1: at 101.001 s each message's visibility ends after 1 receive: to the
+    DLQ then, never received again (3 receives, 0 deletes, 3 in the DLQ)."""
+    queue = {"visibility_timeout": "100s", "batch_size": 1, "max_receive_count": 1}
+    run = _run(_spot_consumer(queue, _SQS_TRIGGER), ref)
+    q = run.extra["system"]["queues"]["jobs"]
+    assert (q["received"], q["deleted"], q["messages_cut"], q["dlq"]) == (3, 0, 3, 3)
+    assert run.extra["system"]["async_completion_ms"]["max"] == pytest.approx(100_001, abs=1e-6)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_spot_kill_on_a_fifo_queue_holds_the_group_until_the_visibility_timeout(ref: bool) -> None:
+    """FIFO, one message group: the pod worker receives the first message only (one in flight
+    per group), 1.001-61.001 s; killed at 40 s, the group stays locked until that receive's
+    visibility timeout ends at 101.001 s, when the replacement receives it again (161.001 s),
+    then the second (161.001-221.001 s) and the third (-281.001 s): 4 receives, 3 deletes; the
+    last task ends 280.001 s after the entry request (1 s)."""
+    queue = {"visibility_timeout": "100s", "batch_size": 1, "fifo": True, "groups": 1}
+    run = _run(_spot_consumer(queue, _SQS_TRIGGER), ref)
+    q = run.extra["system"]["queues"]["jobs"]
+    assert (q["received"], q["deleted"], q["messages_cut"], q["dlq"]) == (4, 3, 1, 0)
+    waits = [0.0, 100.0, 160.0, 220.0]  # from 1.001 s: 1.001, 101.001, 161.001, 221.001 s
+    assert q["time_in_queue_ms"]["mean"] == pytest.approx(sum(waits) / 4 * 1000, abs=1e-6)
+    assert run.extra["system"]["async_completion_ms"]["max"] == pytest.approx(280_001, abs=1e-6)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_spot_kill_of_a_kafka_consumer_reads_again_from_the_committed_offset(ref: bool) -> None:
+    """Kafka, 3 partitions (round robin: one record each), the pod's consumer one record per
+    slot: all three fetched at 1.001 s. The notice at 10 s deletes the pod: the group is empty
+    (rebalance, 3 s pause); the replacement joins at 35 s (rebalance, fetching from 38 s). The
+    kill at 40 s leaves the three uncommitted: the new owner reads them again from the
+    committed offset (0) at once, 40-100 s, and commits: 6 fetches, 3 commits, 3 cut, lag 3
+    until 100 s; 2 rebalances."""
+    topic = {"type": "kafka", "partitions": 3, "rebalance_pause": "3s"}
+    trigger = {"type": "kafka", "metadata": {"lagThreshold": "10"}}
+    run = _run(_spot_consumer(topic, trigger), ref)
+    q = run.extra["system"]["queues"]["jobs"]
+    assert (q["received"], q["deleted"], q["messages_cut"], q["dlq"]) == (6, 3, 3, 0)
+    assert q["rebalances"] == 2
+    t, lag = q["timeline"]["time_s"], q["timeline"]["depth"]
+    assert [x for x, y in zip(t, lag, strict=True) if 40 < x < 100 and y != 3] == []
+    assert run.extra["system"]["async_completion_ms"]["max"] == pytest.approx(99_000, abs=1e-6)
 
 
 # --- Azure Functions Flex Consumption as a station (sim.systems.stations_flex) -----------------

@@ -80,7 +80,7 @@ from sim.systems.spec import (
     WorkStep,
     resolve_via,
 )
-from sim.systems.sqs import SqsQueue, fits
+from sim.systems.sqs import KILLED, SqsQueue, fits
 
 # Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
 WORK, CALL, PAR, PUB_Q, PUB_S, PUB_B = 0, 1, 2, 3, 4, 5
@@ -89,7 +89,6 @@ ACQ, DO_CALL, DO_PAR, ATTEMPT, PARK, DETACH = 10, 11, 12, 13, 14, 15
 PARKED = (PARK,)  # "resume me when a station hands me a slot" (the station holds the Proc)
 _ACQUIRE: Any = object()  # _visit's `got` when it asks the station for its slot itself
 _WAIT: Any = object()  # SystemModel._command: the process waits (nothing to resume it with)
-KILLED = -1  # a handler cut by a spot kill (SpotPodStation): not an outcome code
 MAX_TASKS_PER_REQUEST = 100_000
 PLAN_BATCH = 32  # entry plans drawn together (SystemModel._plans)
 MAX_PLAN_DEPTH = 200  # calls/publishes nested in one plan (a deeper draw would hit Python's stack)
@@ -192,12 +191,13 @@ class _PodRun(_Child):
     """A request's handler on a spot pod (SpotPodStation), run as a child of its visit so that
     a kill can stop it where it is (as _Child.kill: calls already at a callee run on there)."""
 
-    __slots__ = ("parked", "proc", "settled", "sys", "value", "work_end")
+    __slots__ = ("parked", "proc", "request", "settled", "sys", "value", "work_end")
 
-    def __init__(self, sys: SystemModel, proc: Proc, body: Generator) -> None:
+    def __init__(self, sys: SystemModel, proc: Proc, body: Generator, request: bool) -> None:
         super().__init__(body, self.answer)
         self.sys, self.proc, self.settled, self.parked, self.value = sys, proc, False, False, None
         self.work_end = 0.0  # the end of its current work step (the CPU meter's share)
+        self.request = request  # a request's handler (False: a queue consumer's batch)
 
     def answer(self, outcome: Any) -> None:
         self.settled = True
@@ -1045,8 +1045,9 @@ class SpotPodStation(PodIdentity, PodStation):
     are sent again at once keeping their arrival time (their handler runs again from its first
     step, on a pod with a free slot or the next to get ready; with no ready pod it waits for
     one, as the kernel's pending queue holds it). Queue consumers' batches (SQS, Kafka) on a
-    killed pod are not cut short (counted in `spot_slots_cut`). Both engines run the visits
-    through SystemModel._spot_visit / ReferenceSystem._spot_visit_ref."""
+    killed pod are cut too: nothing deleted or committed, so their messages come back (SQS:
+    after their visibility timeout; Kafka: from the committed offset). Both engines run the
+    handlers through SystemModel.on_pod / ReferenceSystem._on_pod_ref."""
 
     guarded = general = True
 
@@ -1085,9 +1086,10 @@ class SpotPodStation(PodIdentity, PodStation):
             run.work_end = now + dt
 
     def abandon(self, node: Any) -> int:
-        """`node` is killed (spot): the requests in service on this service's pods there stop
-        now (their unrun work leaves the CPU meter) and fail or are sent again; their slots go.
-        Returns the busy slots the kill found (requests and queue batches)."""
+        """`node` is killed (spot): the requests and queue batches in service on this
+        service's pods there stop now (their unrun work leaves the CPU meter); requests fail or
+        are sent again, batches are left undeleted / uncommitted (sim.systems.sqs `cut_batch`,
+        KafkaTopic.cut); their slots go. Returns the busy slots the kill found."""
         now = self.sys.env.now
         cut = 0
         for pid, at in list(self.going.items()):
@@ -1097,7 +1099,7 @@ class SpotPodStation(PodIdentity, PodStation):
             cut += self.held.pop(pid)
             for run in self.runs.pop(pid, ()):
                 self.busy -= 1
-                self.killed += 1
+                self.killed += run.request
                 if run.work_end > now:
                     self.work_started -= run.work_end - now
                     self.work_ends.remove(run.work_end)
@@ -1842,17 +1844,7 @@ class SystemModel(PlatformModel):
                 return got
             slot = got[0]
             start = self.now
-            run = _PodRun(self, proc, self._steps(plan, st, root))
-            outcome: Any = KILLED
-            if st.enter(slot, run):
-                self._run(run, None)
-                self.cur = proc
-                if run.settled:
-                    outcome = run.value
-                else:
-                    run.parked = True
-                    outcome = yield PARKED
-                st.leave(slot, run)
+            outcome = yield from self.on_pod(st, slot, self._steps(plan, st, root))
             if outcome != KILLED:
                 break
             if not st.retry:
@@ -1865,6 +1857,26 @@ class SystemModel(PlatformModel):
         end = self.now
         st.release(slot, end)
         self._row(st, arrival, start, end, start - arrival, 0.0, False, outcome, slot)
+        return outcome
+
+    def on_pod(
+        self, st: SpotPodStation, slot: int, body: Generator, request: bool = True
+    ) -> Generator[Any, Any, Any]:
+        """Run `body` (a request's handler, or a queue consumer's batch: `request` False) on pod
+        `slot` as a _PodRun child of the running process: its outcome, or KILLED when a spot
+        kill cut it (or the pod was gone when it started)."""
+        proc = self.cur
+        run = _PodRun(self, proc, body, request)
+        if not st.enter(slot, run):
+            return KILLED
+        self._run(run, None)
+        self.cur = proc
+        if run.settled:
+            outcome = run.value
+        else:
+            run.parked = True
+            outcome = yield PARKED
+        st.leave(slot, run)
         return outcome
 
     def running(self) -> Any:

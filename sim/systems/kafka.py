@@ -35,7 +35,7 @@ from sim.pricing.systems import broker_volumes_bill, msk_bill
 from sim.pricing.tables import Bill
 from sim.records import OK, REJECTED, TIMED_OUT
 from sim.systems.spec import KAFKA_ESM_EVALUATION_S, KAFKA_ESM_START_POLLERS
-from sim.systems.sqs import fits
+from sim.systems.sqs import KILLED, fits
 
 # A throttled Lambda invocation of a batch is retried after this long (the batch stays in flight
 # and is not counted as a failed attempt). ASSUMPTION: AWS documents retries, not their delay.
@@ -176,6 +176,7 @@ class KafkaTopic:
         self.last_lag = 0
         self.armed = [False] * n  # a batching-window timer pending for partition p
         self.sent = self.received = self.deleted = self.dlq = self.batches = 0
+        self.messages_cut = 0  # fetched by a pod consumer that a spot kill cut (cut)
         self.waits: list[float] = []
         self.trace: list[tuple[int, int, int, float, float]] = []
         self.rows = new_rows()
@@ -319,6 +320,18 @@ class KafkaTopic:
         self.kick(now)
         return True
 
+    def cut(self, m: Member, p: int, batch: list) -> None:
+        """A spot kill cut the pod consumer holding `batch` of partition `p` before it committed
+        (the model commits after processing: enable.auto.commit=false and commitSync, KafkaConsumer
+        javadoc, "Offsets and Consumer Position": the committed position "is the offset that the
+        consumer will recover to" should the process fail): the records go back to the head of
+        the partition, and its owner after the rebalance reads them again (duplicates)."""
+        self.parts[p].extendleft(reversed(batch))
+        self.inflight_p[p] = 0
+        m.busy -= 1
+        self.messages_cut += len(batch)
+        self.kick(self.sys.now)
+
     # -- metrics ---------------------------------------------------------------------------------
     def lag_by_partition(self) -> list[int]:
         return [a - c for a, c in zip(self.latest, self.committed, strict=True)]
@@ -396,6 +409,7 @@ def topic_stats(q: Any, bill: Bill) -> dict[str, Any]:
         "oldest_age_max_s": max(rows["oldest_s"], default=0.0),
         "rebalances": q.rebalances,
         "consumers_peak": q.members_peak,
+        **({"messages_cut": q.messages_cut} if q.st.guarded else {}),  # on spot pods
         "timeline": {k: list(v) for k, v in rows.items()},
         "monthly_cost_usd": bill.monthly_usd,
         "monthly_breakdown_usd": dict(bill.monthly_breakdown),
@@ -432,6 +446,13 @@ def run_batch(
         body = _records(sys, st, batch, oks)
         if slot is None and not fits(st, [r[0] for r in batch]):  # None: the timeout ended it
             done = yield from sys.timed(st, body)
+        elif st.guarded:  # a consumer on spot pods: a kill cuts it before its commit
+            done = yield from sys.on_pod(st, slot, body, False)
+            if done == KILLED:
+                st.calls_in += 1
+                sys._row(st, fetched, ran_from, sys.now, 0.0, 0.0, False, REJECTED, slot)
+                topic.cut(m, p, batch)
+                return  # its slot went with the pod
         else:
             done = yield from body
         ok = done is not None and all(oks)

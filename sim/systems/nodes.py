@@ -150,7 +150,7 @@ class Nodes:
         self.spot = c.spot  # `cluster.spot`: a mixed on-demand + spot pool (rng: its streams)
         self.spot_notices = 0
         self.spot_reschedules = 0  # pods replaced because their spot node was interrupted
-        self.spot_cut = 0  # busy slots on killed pods (requests cut, queue batches ending)
+        self.spot_cut = 0  # busy slots on killed pods (requests and queue batches cut)
         self.spot_fallbacks = 0  # spot launches that went on-demand (no spot capacity)
         self.short_until = -1e18  # Karpenter's unavailable-offerings cache
         if self.spot is not None:
@@ -251,8 +251,8 @@ class Nodes:
     def _kill(self, arg: tuple[_Node, str]) -> None:
         """The pods still on the node are killed: active ones (no handler) are replaced; the
         requests in service on them are cut (SpotPodStation.abandon: they fail or are sent
-        again, `in_flight`, as the kernel's `_spot_kill`); their busy slots are counted. The
-        node goes."""
+        again, `in_flight`, as the kernel's `_spot_kill`), and so are queue consumers' batches
+        (nothing deleted or committed); their busy slots are counted. The node goes."""
         node, why = arg
         now = self.sys.env.now
         if node.end is not None:

@@ -44,6 +44,7 @@ from sim.systems.sqs_fifo import hold, put_back, release, take
 VISIBLE, INFLIGHT, GONE = 0, 1, 2
 RECEIVES, STATE, RUNNING = 4, 7, 8
 RBIF = "ReportBatchItemFailures"
+KILLED = -1  # a handler cut by a spot kill (SpotPodStation): not an outcome code
 _FRESH = (VISIBLE, 0)
 _EPS = 1e-9
 
@@ -124,6 +125,16 @@ def on_settle(
     return hidden
 
 
+def cut_batch(q: Any, n: int) -> None:
+    """A spot kill cut the pod worker holding a receive of `n` messages (sim.systems.engine
+    SpotPodStation): it dies before DeleteMessage, so the caller settles the receive as failed
+    (nothing deleted): each message comes back when the visibility timeout of its receive ends,
+    that receive counted (maxReceiveCount -> the DLQ applies), a FIFO group locked until then
+    (SQS Developer Guide, "Amazon SQS visibility timeout", "Using dead-letter queues"). What
+    the batch had done (publishes, calls) stays done: at-least-once."""
+    q.messages_cut += n
+
+
 def batch_outcome(q: Any, results: list[bool]) -> bool | list[bool]:
     """What the function returns for a batch: all-or-nothing, or per message (RBIF)."""
     if q.rbif:
@@ -173,6 +184,7 @@ def queue_stats(q: Any, bill: Bill) -> dict[str, Any]:
         "duplicates": q.duplicates,
         "stale_deletes": q.stale_deletes,
         **({"deduplicated": q.deduplicated, "send_throttled": q.send_throttled} if q.fifo else {}),
+        **({"messages_cut": q.messages_cut} if q.st.guarded else {}),  # on spot pods
         "depth_max": max(q.rows["depth"], default=0.0),
         "oldest_age_max_s": max(q.rows["oldest_s"], default=0.0),
         "timeline": {k: list(v) for k, v in q.rows.items()},
@@ -261,6 +273,7 @@ class SqsQueue:
         self.dlq = 0
         self.duplicates = 0
         self.stale_deletes = 0
+        self.messages_cut = 0  # received by a pod worker that a spot kill cut (cut_batch)
         self.batches = 0  # ReceiveMessage/DeleteMessageBatch pairs
         self.send_throttled = self.deduplicated = 0
         self.gate = send_gate(self)  # FIFO: quota and deduplication of sends
@@ -428,6 +441,14 @@ def run_batch(
     body = _messages(sys, q, batch, results)
     if st.kind == "lambda" and not fits(st, [m[0] for m in batch]):
         outcome = yield from sys.timed(st, body)  # None: the function timeout ended it
+    elif st.guarded:  # a worker on spot pods: a kill cuts it before its delete
+        outcome = yield from sys.on_pod(st, env, body, False)
+        if outcome == KILLED:
+            st.calls_in += 1
+            sys._row(st, received, ran_from, sys.now, 0.0, startup, cold, REJECTED, env)
+            cut_batch(q, len(batch))
+            q.settle(batch, False, sys.now, rx)
+            return  # its slot went with the pod
     else:
         outcome = yield from body
     end = sys.now

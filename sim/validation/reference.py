@@ -947,7 +947,7 @@ class _RefSqs:
         self.running: dict[int, int] = {}  # send number -> consumers processing it now
         self.inflight = 0  # received and not deleted, or waiting out the visibility timeout
         self.sent = self.received = self.deleted = self.dlq = self.batches = 0
-        self.duplicates = self.stale_deletes = 0
+        self.duplicates = self.stale_deletes = self.messages_cut = 0
         self.send_throttled = self.deduplicated = 0
         self.per_second: dict[int, int] = {}  # FIFO: SendMessage calls per one-second window
         self.accepted: dict[int, tuple[float, Any]] = {}  # FIFO: id(plan step) -> accepted at
@@ -1194,6 +1194,7 @@ class _RefKafka:
         self.lag_at_last_look = 0
         self.windows: dict[int, simpy.Process] = {}  # a partition's short batch waiting
         self.sent = self.received = self.deleted = self.dlq = self.batches = 0
+        self.messages_cut = 0
         self.waits: list[float] = []
         self.trace: list[tuple[int, int, int, float, float]] = []
         self.rows = kafka.new_rows()
@@ -1339,6 +1340,15 @@ class _RefKafka:
         self.deliver()
         return True
 
+    def cut(self, member: list[Any], p: int, batch: list[list[Any]]) -> None:
+        """Its consumer killed before the commit: the records wait again at the head of the
+        partition, read again from the committed offset by its next owner."""
+        self.parts[p] = deque([*batch, *self.parts[p]])
+        self.inflight_p[p] = 0
+        member[1] -= 1
+        self.messages_cut += len(batch)
+        self.deliver()
+
     def backlog(self) -> int:
         return sum(len(q) for q in self.parts)
 
@@ -1356,14 +1366,45 @@ class _RefKafka:
         return kafka.topic_stats(self, bill)
 
 
+_DATA_PRIORITY = 1.5  # a system's data-plane events: after the control loops at an instant
+
+
+def _data_after_control(env: simpy.Environment, control: set[Any]) -> None:
+    """Schedule a system reference's data-plane events after the control plane's at the same
+    instant, as the heap engine orders them (its driver runs the data plane up to, not
+    including, the time of the next SimPy event: the control loops and the timeline sampler at
+    t see the state before t's data events). The control plane waits on Timeouts of its own
+    processes (`every` loops, the sampler, the node pool's timers: code outside this module,
+    and the `control` code objects); every other NORMAL event (a request's timer, a process
+    ending, a condition, a slot handed on, also from control code) is data. Among data
+    events, and among control events, the order stays SimPy's (time, eid)."""
+    schedule = env.schedule
+    here = __file__
+
+    def ordered(event: simpy.Event, priority: Any = simpy.events.NORMAL, delay: float = 0) -> None:
+        if priority == simpy.events.NORMAL:
+            proc = env.active_process
+            code = proc._generator.gi_code if proc is not None else None
+            if not (
+                type(event) is simpy.Timeout
+                and code is not None
+                and (code.co_filename != here or code in control)
+            ):
+                priority = _DATA_PRIORITY
+        schedule(event, priority, delay)
+
+    env.schedule = ordered  # type: ignore[method-assign]
+
+
 class _RefPodRun:
     """A request's handler on a spot pod in the reference: its process, and the event a kill
     of the pod fires (SpotPodStation.abandon calls `cut`)."""
 
-    def __init__(self, env: simpy.Environment) -> None:
+    def __init__(self, env: simpy.Environment, request: bool) -> None:
         self.proc: Any = None
         self.killed = env.event()
         self.work_end = 0.0
+        self.request = request  # a request's handler (False: a queue consumer's batch)
 
     def cut(self, now: float) -> None:
         self.killed.succeed()
@@ -1398,6 +1439,7 @@ class ReferenceSystem(SystemModel):
             for q in self.queues
         ]
         self.pod_runs: dict[Any, _RefPodRun] = {}  # spot pods' handlers, by their process
+        _data_after_control(self.env, {_RefKafka._scaler.__code__})
         self.consumers: dict[int, list[_RefSqs]] = {}
         for q in self.queues:
             self.consumers.setdefault(q.st.index, []).append(q)
@@ -1581,17 +1623,7 @@ class ReferenceSystem(SystemModel):
                 return got, env.now, env.now - arrival, 0.0, False
             slot = got[0]
             start = env.now
-            run = _RefPodRun(env)
-            outcome = KILLED
-            if st.enter(slot, run):
-                run.proc = env.process(self._guarded(self._steps_ref(plan, st, root)))
-                self.pod_runs[run.proc] = run
-                fired = yield run.proc | run.killed
-                del self.pod_runs[run.proc]
-                st.leave(slot, run)
-                if run.killed not in fired:
-                    outcome = fired[run.proc]
-            self.now = env.now
+            outcome = yield from self._on_pod_ref(st, slot, self._steps_ref(plan, st, root))
             if outcome != KILLED:
                 break
             if not st.retry:
@@ -1606,6 +1638,49 @@ class ReferenceSystem(SystemModel):
         st.release(slot, end)
         self._row(st, arrival, start, end, start - arrival, 0.0, False, outcome, slot)
         return outcome, start, start - arrival, 0.0, False
+
+    def _on_pod_ref(
+        self, st: SpotPodStation, slot: int, body: Generator
+    ) -> Generator[Any, Any, Any]:
+        """A request's handler on spot pod `slot` as a process of its own, `handler | killed`:
+        its outcome, or KILLED when a kill of the pod interrupted it (or the pod was gone)."""
+        env = self.env
+        run = _RefPodRun(env, True)
+        outcome = KILLED
+        if st.enter(slot, run):
+            run.proc = env.process(self._guarded(body))
+            self.pod_runs[run.proc] = run
+            fired = yield run.proc | run.killed
+            del self.pod_runs[run.proc]
+            st.leave(slot, run)
+            if run.killed not in fired:
+                outcome = fired[run.proc]
+        self.now = env.now
+        return outcome
+
+    def _batch_on_pod_ref(
+        self, st: SpotPodStation, slot: int, body: Generator[Any, Any, Any]
+    ) -> Generator[Any, Any, Any]:
+        """A queue consumer's batch on spot pod `slot`, inline in the batch's process (so that
+        it ends at the event of its last step, as the heap engine's child does): a kill
+        interrupts that process, which goes on one event later (the heap engine resumes it after
+        the kill's instant's queued events). Its outcome, or KILLED."""
+        env = self.env
+        run = _RefPodRun(env, False)
+        if not st.enter(slot, run):
+            return KILLED
+        run.proc = env.active_process
+        self.pod_runs[run.proc] = run
+        try:
+            outcome = yield from body
+        except simpy.Interrupt:
+            outcome = KILLED
+        del self.pod_runs[run.proc]
+        st.leave(slot, run)
+        if outcome == KILLED:
+            yield env.timeout(0)
+        self.now = env.now
+        return outcome
 
     def running(self) -> Any:
         """The spot pod handler (_RefPodRun) of the process running now, if any."""
@@ -1763,6 +1838,14 @@ class ReferenceSystem(SystemModel):
         body = self._messages_ref(q, batch, oks)
         if isinstance(st, LambdaStation):
             outcome = yield from self._timed_ref(st, body)
+        elif isinstance(st, SpotPodStation):  # killed with its pod: nothing deleted
+            outcome = yield from self._batch_on_pod_ref(st, slot, body)
+            if outcome == KILLED:
+                st.calls_in += 1
+                self._row(st, received, ran_from, env.now, 0.0, 0.0, False, REJECTED, slot)
+                q.messages_cut += len(batch)
+                q.settle(batch, [False] * len(batch), receipts)
+                return
         else:
             outcome = yield from body
         end = env.now
@@ -1846,6 +1929,13 @@ class ReferenceSystem(SystemModel):
             body = self._records_ref(st, batch, oks, rate)
             if slot is None:  # a Lambda invocation: under the function timeout
                 done = yield from self._timed_ref(st, body)
+            elif isinstance(st, SpotPodStation):  # killed with its pod: nothing committed
+                done = yield from self._batch_on_pod_ref(st, slot, body)
+                if done == KILLED:
+                    st.calls_in += 1
+                    self._row(st, fetched, ran_from, env.now, 0.0, 0.0, False, REJECTED, slot)
+                    q.cut(member, p, batch)
+                    return
             else:
                 done = yield from body
             ok = done is not None and all(oks)
