@@ -199,3 +199,32 @@ def test_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIM_KERNEL", "numba")
     with pytest.raises(ValueError, match="SIM_KERNEL"):
         L.use_compiled(0)
+
+
+def test_a_bad_sim_kernel_is_refused_before_any_work(tmp_path: Path) -> None:
+    """A typo in SIM_KERNEL: exit 2 with one line naming the variable and its values, nothing
+    written (not a traceback from the simulation worker)."""
+    import os
+    import subprocess
+    import sys
+
+    scenario = {
+        "name": "typo",
+        "duration": "10m",
+        "workload": {
+            "arrivals": [{"steady": {"rate": "5/s"}}],
+            "service": {"duration": {"dist": "constant", "value": "50ms"}},
+        },
+        "platforms": [{"name": "fn", "type": "lambda"}],
+    }
+    (tmp_path / "s.yaml").write_text(json.dumps(scenario))  # JSON is YAML
+    env = {**os.environ, "SIM_KERNEL": "numbaa", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "sim", "run", "s.yaml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "sim: error: SIM_KERNEL must be one of auto, python, compiled; got 'numbaa'"
+    )
+    assert not (tmp_path / "results").exists()

@@ -75,6 +75,7 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            _check_environment()
             return super().invoke(ctx)
         except InputError as exc:
             for line in str(exc).splitlines():
@@ -92,6 +93,17 @@ class _Group(click.Group):
             hint = " (traceback above)" if debug else " (set SIM_DEBUG=1 for a traceback)"
             click.echo(f"sim: run failed: {type(exc).__name__}: {exc}{hint}", err=True)
             sys.exit(EXIT_FAIL)
+
+
+def _check_environment() -> None:
+    """The environment variables sim reads, checked before any work (exit 2, not a traceback
+    from a worker)."""
+    from sim.compiled import kernel_mode  # (light: no numba)
+
+    try:
+        kernel_mode()
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

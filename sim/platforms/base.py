@@ -8,10 +8,8 @@ advances the data plane to the next control event before SimPy runs that event (
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -94,17 +92,6 @@ def substream(rng: np.random.Generator, purpose: int) -> np.random.Generator:
     assert isinstance(seq, np.random.SeedSequence)
     child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, 7000 + purpose))
     return np.random.default_rng(child)
-
-
-def numba_cache(package_dir: Path) -> Path | None:
-    """Where numba caches a compiled kernel of `package_dir`: where Python caches bytecode (under
-    PYTHONPYCACHEPREFIX, else the package's __pycache__), and nowhere under
-    PYTHONDONTWRITEBYTECODE, as sim.pricing.tables does for its JSON cache."""
-    if sys.dont_write_bytecode:
-        return None
-    if sys.pycache_prefix:
-        return Path(sys.pycache_prefix) / "sim-numba"
-    return package_dir / "__pycache__"
 
 
 def constant_value(dist: Any) -> float | None:

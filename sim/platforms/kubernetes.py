@@ -88,21 +88,18 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import importlib.util
 import math
-import os
-import sys
 from collections import deque
 from collections.abc import Callable
 from functools import cmp_to_key
 from heapq import heapify, heappop, heappush, heapreplace
 from itertools import cycle
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import sim.platforms.autoscaling as D
+from sim import compiled
 from sim.errors import InputError
 from sim.platforms.autoscaling.hpa import HorizontalPodAutoscaler, PodMetrics, PodView
 from sim.platforms.autoscaling.keda import KedaAutoscaler, TriggerInfo
@@ -2484,19 +2481,8 @@ _NO_ROWS = np.empty(0)
 
 
 def use_kernel(expected: float) -> bool:
-    """`use_compiled`'s switch (SIM_KERNEL=python|compiled|auto) for the per-pod FCFS loop, with
-    this kernel's own break-even and numba cache (auto: this run alone decides, not what an
-    earlier run in the process loaded)."""
-    if os.environ.get("SIM_KERNEL", "auto") != "auto":
-        from sim.platforms.lambda_ import use_compiled  # (only then: Lambda's modules, ~70 ms)
-
-        return use_compiled(expected)  # python or compiled (numba checked), else it raises
-    if expected < KERNEL_CACHED_AT or importlib.util.find_spec("numba") is None:
-        return False
-    cached = not sys.dont_write_bytecode and any(
-        (Path(__file__).parent / "__pycache__").glob("kubernetes_kernel.*.nbi")
-    )
-    return expected >= (KERNEL_CACHED_AT if cached else KERNEL_COMPILE_AT)
+    """Whether a per-pod FCFS run takes the compiled loop (sim.compiled)."""
+    return compiled.use_compiled(expected, "kubernetes_kernel", KERNEL_COMPILE_AT, KERNEL_CACHED_AT)
 
 
 def _fmt(x: float | None) -> str:

@@ -17,13 +17,12 @@ kubernetes.py imports it only for runs long enough to pay for that (`use_kernel`
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 from numba import njit
 
-# numba's cache lives next to this module (__pycache__), like bytecode (as lambda_kernel.py).
-CACHE = not sys.dont_write_bytecode
+from sim.compiled import jit_cache
+
+CACHE = jit_cache()  # numba's cache where Python caches bytecode (sim.compiled)
 
 
 @njit(cache=CACHE)

@@ -27,18 +27,16 @@ and provisioned concurrency, as separate Lambda functions with the same settings
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 from bisect import bisect_left
 from collections import deque
 from heapq import heappop, heappush
 from itertools import repeat
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sim import compiled
 from sim import defaults as D
 from sim.platforms.base import (
     INF,
@@ -46,7 +44,6 @@ from sim.platforms.base import (
     PlatformModel,
     RunContext,
     constant_value,
-    numba_cache,
     substream,
 )
 from sim.platforms.lambda_spec import LambdaSpec, ScheduleEntry, TargetTracking
@@ -966,19 +963,5 @@ CACHED_AT = 1.5e6
 
 
 def use_compiled(expected: float) -> bool:
-    """Whether a plain Lambda run takes the compiled kernel: SIM_KERNEL=python|compiled|auto
-    (default auto: when numba is installed and this run alone is long enough to pay for it, so
-    the choice never depends on earlier runs in the process). The outputs are the same either
-    way."""
-    mode = os.environ.get("SIM_KERNEL", "auto")
-    if mode not in ("auto", "python", "compiled"):
-        raise ValueError(f"SIM_KERNEL must be python, compiled or auto, got {mode!r}")
-    if mode != "auto":
-        if mode == "compiled" and importlib.util.find_spec("numba") is None:
-            raise RuntimeError("SIM_KERNEL=compiled needs numba: pip install 'sim[fast]'")
-        return mode == "compiled"
-    if expected < CACHED_AT or importlib.util.find_spec("numba") is None:
-        return False
-    cache = numba_cache(Path(__file__).parent)
-    cached = cache is not None and any(cache.glob("**/lambda_kernel.*.nbi"))  # numba's index
-    return expected >= (CACHED_AT if cached else COMPILE_AT)
+    """Whether a plain Lambda run takes the compiled kernel (sim.compiled)."""
+    return compiled.use_compiled(expected, "lambda_kernel", COMPILE_AT, CACHED_AT)

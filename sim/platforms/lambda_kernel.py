@@ -14,23 +14,14 @@ loads numba's cache of it: lambda_.py imports it only for runs long enough to pa
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from numba import njit
 
-from numba import config, njit
-
-from sim.platforms.base import numba_cache
+from sim.compiled import jit_cache
 
 # Kinds in the busy heap, as in lambda_.py.
 _ON_DEMAND, _DISCARD = 0, 2
 
-# numba caches the compiled code as Python caches bytecode (numba_cache): in __pycache__ next to
-# this module (numba's default), under PYTHONPYCACHEPREFIX (read by numba when the decorators
-# run, unless NUMBA_CACHE_DIR set it already), or not at all under PYTHONDONTWRITEBYTECODE.
-_DIR = numba_cache(Path(__file__).parent)
-CACHE = _DIR is not None
-if _DIR is not None and sys.pycache_prefix and not config.CACHE_DIR:  # type: ignore[attr-defined]
-    config.CACHE_DIR = str(_DIR)  # type: ignore[attr-defined]
+CACHE = jit_cache()  # numba's cache where Python caches bytecode (sim.compiled)
 
 
 @njit(cache=CACHE)
