@@ -373,3 +373,22 @@ def test_fifo_deduplicates_a_retried_publish(dedup: bool, delivered: int) -> Non
     q = _queue(data)
     assert (q["sent"], q["deduplicated"], q["received"]) == (3, 3 - delivered, delivered)
     _same(data)
+
+
+def test_fifo_deduplication_forgets_what_left_the_interval() -> None:
+    """The deduplication memory holds the sends of the last 5 minutes and no more (it was a
+    scan of all of them per send once past 4,096: quadratic), and a step sent again after 5
+    minutes is delivered again while one within them is not."""
+    from types import SimpleNamespace
+
+    from sim.systems.sqs import SendGate
+
+    q = SimpleNamespace(spec=SimpleNamespace(sends_per_second=None, deduplication=True))
+    gate = SendGate(q)
+    steps = [object() for _ in range(20_000)]
+    for i, step in enumerate(steps):  # 20/s for 1,000 s
+        assert gate.check(step, i / 20.0) == 0
+    assert len(gate.seen) == 300 * 20  # sends in (699.95 s, 999.95 s]
+    assert gate.check(steps[-1], 1000.0) == 1  # 0.05 s after: a duplicate
+    assert gate.check(steps[0], 1000.0) == 0  # 1,000 s after: new again
+    assert q.deduplicated == 1

@@ -25,7 +25,7 @@ visible since, receives, group, send number, state, consumers running it].
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Generator
 from heapq import heappush
 from typing import Any
@@ -220,7 +220,7 @@ class SendGate:
         self.limit = q.spec.sends_per_second
         self.dedup = q.spec.deduplication
         self.window, self.n = -1, 0
-        self.seen: dict[int, tuple[float, Any]] = {}  # id(step) -> (accepted at, step)
+        self.seen: OrderedDict[int, tuple[float, Any]] = OrderedDict()  # id(step) -> (at, step)
         q.send_throttled = q.deduplicated = 0
 
     def check(self, step: Any, now: float) -> int:
@@ -239,10 +239,13 @@ class SendGate:
             if got is not None and now - got[0] < FIFO_DEDUP_INTERVAL_S:
                 self.q.deduplicated += 1
                 return 1
-            seen[id(step)] = (now, step)  # the step kept: its id stays its own
-            if len(seen) > 4096:  # forget what left the 5-minute interval
-                for k in [k for k, v in seen.items() if now - v[0] >= FIFO_DEDUP_INTERVAL_S]:
-                    del seen[k]
+            # The step kept: its id stays its own. Re-inserted at the end, so the (ordered) dict
+            # is in send-time order and what left the 5-minute interval goes from its front (a
+            # scan of the whole dict per send was quadratic at thousands of sends an interval).
+            seen.pop(id(step), None)
+            seen[id(step)] = (now, step)
+            while now - next(iter(seen.values()))[0] >= FIFO_DEDUP_INTERVAL_S:
+                seen.popitem(last=False)
         return 0
 
 
