@@ -457,7 +457,11 @@ class KubernetesModel(PlatformModel):
             from sim.platforms.kubernetes_kernel import fcfs_span
 
             self._kernel = fcfs_span
-        self._kbuf: tuple[np.ndarray, ...] = (np.empty(0),)
+        self._kbuf = tuple(np.empty(0, np.int64) for _ in range(3))  # (fp, wi, wj: scratch)
+        # ... and the rows it starts from a queue, kept in arrays to the flush (not lists: ~80 an
+        # interval): arrival, start, d, pod, cold; `_qn` of them, before those of `_ra`..
+        self._qbuf = _row_arrays(0)
+        self._qn = 0
 
     # =============================================================================================
     # control plane
@@ -1959,7 +1963,7 @@ class KubernetesModel(PlatformModel):
         if got is None:  # a request would time out in a queue: the event loop logs it
             self.route_u.buf.extend(draws[::-1])  # (the event loop draws them again)
             return False
-        fp, qa, qs, qd, qp, took, new, started_d, dwait = got
+        fp, rows, took, new, started_d, dwait = got
         # Commit: the pod queues at until (the rows that started from them: their cold flags),
         # rows, the slots.
         nwait, qsum = self.nwait, self.q_arr_sum
@@ -1987,19 +1991,29 @@ class KubernetesModel(PlatformModel):
             self._fp_tail()
             self._fp_arrs.append(fp)
             self._fp_an += fp.size
-        k0 = len(self._ra)
-        if qa:
+        k0 = self._qn + len(self._ra)  # (rows of the arrays come first)
+        if isinstance(rows, int):  # compiled: `rows` rows in `_qbuf` from `_qn` (`_ra` empty)
+            if rows:
+                cold = self._qbuf[4]
+                cold[k0 : k0 + rows] = False  # arrivals with a ready pod: not cold
+                if qc:
+                    cold[k0 : k0 + len(qc)] = qc
+                self._qn += rows
+        elif rows[0]:
+            qa, qs, qd, qp = rows
             qc.extend([False] * (len(qa) - len(qc)))  # arrivals with a ready pod: not cold
             self._ra.extend(qa)
             self._rs.extend(qs)
             self._rd.extend(qd)
             self._rp.extend(qp)
             self._rc.extend(qc)
+        k1 = self._qn + len(self._ra)
+        if k1 > k0:
             segs = self._sort_segs
             if segs and segs[-1][1] == k0:
-                segs[-1][1] = len(self._ra)
+                segs[-1][1] = k1
             else:
-                segs.append([k0, len(self._ra)])
+                segs.append([k0, k1])
         self.nwait = nwait
         self.q_arr_sum = qsum if nwait else 0.0
         self.dequeued_wait += dwait
@@ -2081,7 +2095,7 @@ class KubernetesModel(PlatformModel):
             else:  # still waiting at until (all its pod's slots busy past it)
                 f_p(-1)
                 w.append((ta, s, over, False))
-        return fp, qa, qs, qd, qp, took, new, started_d, dwait
+        return fp, (qa, qs, qd, qp), took, new, started_d, dwait
 
     def _fcfs_compiled(self, slots: np.ndarray, until: float, k: int, draws: list[float]) -> Any:
         """`_fcfs_python` by the compiled loop (sim/platforms/kubernetes_kernel.py) on the 2-D
@@ -2104,10 +2118,12 @@ class KubernetesModel(PlatformModel):
         n, m = k - i, len(wa)
         picks = (np.array(draws) * nep).astype(np.int64) if draws else _NO_PICKS
         took = np.zeros(nep, np.int64)
-        if self._kbuf[0].size < n + m:  # out buffers, kept (grown to the largest interval)
-            c = max(n + m, 2 * self._kbuf[0].size, 1024)
-            self._kbuf = tuple(np.empty(c, t) for t in (np.float64,) * 3 + (np.int64,) * 4)
-        oa, os_, od, fp, op, wi, wjo = self._kbuf
+        if self._kbuf[0].size < n:  # out buffers, kept (grown to the largest interval)
+            c = max(n, 2 * self._kbuf[0].size, 1024)
+            self._kbuf = tuple(np.empty(c, np.int64) for _ in range(3))
+        fp, wi, wjo = self._kbuf
+        q0 = self._queued_to_arrays(n + m)
+        oa, os_, od, op = (c[q0:] for c in self._qbuf[:4])  # (views: the kernel writes there)
         status, no, nw, started_d, dwait = self._kernel(
             slots, until, self.timeout, self.scale,
             np.array(wa) if m else _NO_ROWS, np.array(ws) if m else _NO_ROWS,
@@ -2122,9 +2138,28 @@ class KubernetesModel(PlatformModel):
         if nw:
             for x, j in zip(wi[:nw].tolist(), wjo[:nw].tolist(), strict=True):
                 new[j].append((arr[x], svc[x], over, False))
-        rows = [c[:no].tolist() for c in (oa, os_, od, op)] if no else [[], [], [], []]
         took_ = took.tolist() if m else [0] * nep
-        return fp[:n].copy(), *rows, took_, new, started_d, dwait
+        return fp[:n].copy(), no, took_, new, started_d, dwait
+
+    def _queued_to_arrays(self, extra: int) -> int:
+        """The rows of `_ra`.. appended to `_qbuf` (so the compiled loop's rows follow them in
+        the same order), with room for `extra` more; where the next row goes (`_qn`)."""
+        q0, n = self._qn, len(self._ra)
+        assert not self._ro  # (per-pod FCFS: a constant overhead)
+        buf = self._qbuf
+        if buf[0].size < q0 + n + extra:
+            c = max(q0 + n + extra, 2 * buf[0].size, 1 << 17)
+            grown = _row_arrays(c)
+            for g, b in zip(grown, buf, strict=True):
+                g[:q0] = b[:q0]
+            self._qbuf = buf = grown
+        if n:
+            lists: tuple[list[Any], ...] = (self._ra, self._rs, self._rd, self._rp, self._rc)
+            for b, lst in zip(buf, lists, strict=True):
+                b[q0 : q0 + n] = lst
+                lst.clear()  # in place: the hot loops hold these lists' bound `append`s
+            self._qn = q0 = q0 + n
+        return q0
 
     def _fc_rows(self) -> list[list[float]]:
         """The per-pod FCFS slot ends (`_fc_slots`, set) as lists."""
@@ -2185,7 +2220,7 @@ class KubernetesModel(PlatformModel):
 
     def _buffered(self) -> int:
         """Rows held for the next flush."""
-        return len(self._ra) + len(self._fp) + self._fp_an + self._direct_n
+        return self._qn + len(self._ra) + len(self._fp) + self._fp_an + self._direct_n
 
     def _fp_tail(self) -> None:
         """`_fp`'s entries to the end of `_fp_arrs` (which comes first)."""
@@ -2299,26 +2334,33 @@ class KubernetesModel(PlatformModel):
             self._add(self._rows(a, a, d, pid, np.zeros(n, dtype=np.bool_), over))
         self._direct.clear()
         self._direct_n = 0
-        if self._ra:
+        if self._ra or self._qn:
             n = len(self._ra)
             over = (
-                np.full(n, self.ov_const)
+                np.full(self._qn + n, self.ov_const)
                 if self.ov_const is not None
                 else np.fromiter(self._ro, np.float64, n)
             )
-            cols = (
+            cols: tuple[np.ndarray, ...] = (
                 np.fromiter(self._ra, np.float64, n),
                 np.fromiter(self._rs, np.float64, n),
                 np.fromiter(self._rd, np.float64, n),
                 np.fromiter(self._rp, np.int64, n),
                 np.fromiter(self._rc, np.bool_, n),
             )
+            if self._qn:  # the compiled loop's rows (and those before them) come first
+                cols = tuple(
+                    np.concatenate((b[: self._qn], c))
+                    for b, c in zip(self._qbuf, cols, strict=True)
+                )
+                self._qn = 0
             for lo, hi in self._sort_segs:  # per-pod FCFS rows: the event loop's start order
                 order = np.lexsort((cols[3][lo:hi], cols[1][lo:hi])) + lo  # stable: FIFO ties
                 for c in cols:
                     c[lo:hi] = c[order]
             self._sort_segs.clear()
-            self._add(self._rows(*cols, over))
+            ca, cs, cd, cp, cc = cols
+            self._add(self._rows(ca, cs, cd, cp, cc, over))
             # Clear in place: the hot loop holds these lists' bound `append`s.
             for lst in (self._ra, self._rs, self._rd, self._rp, self._rc, self._ro):
                 lst.clear()
@@ -2478,6 +2520,11 @@ KERNEL_COMPILE_AT = 16e6
 KERNEL_CACHED_AT = 4e6
 _NO_PICKS = np.empty(0, np.int64)  # round robin: the kernel picks itself (and: no waiting rows)
 _NO_ROWS = np.empty(0)
+
+
+def _row_arrays(n: int) -> tuple[np.ndarray, ...]:
+    """Room for n started rows: arrival, start, d, pod, cold."""
+    return tuple(np.empty(n, t) for t in (np.float64,) * 3 + (np.int64, np.bool_))
 
 
 def use_kernel(expected: float) -> bool:
