@@ -457,7 +457,14 @@ class KubernetesModel(PlatformModel):
             from sim.platforms.kubernetes_kernel import fcfs_span
 
             self._kernel = fcfs_span
-        self._kbuf = tuple(np.empty(0, np.int64) for _ in range(3))  # (fp, wi, wj: scratch)
+        self._kbuf = np.empty(0, np.int64)  # (fp: scratch)
+        # ... and the endpoints' pod queues (arrival, handler seconds, cold: rows of 2-D arrays,
+        # endpoint j's at [qh[j], qh[j] + qn[j])) while the slots are kept; the pod queues
+        # themselves are stale meanwhile (`_settle` writes them back).
+        self._fc_q: tuple[np.ndarray, ...] | None = None
+        self._fc_tail = 0  # ... the largest qh + qn
+        self._fc_amin = INF  # ... the earliest arrival waiting
+        self._ep_arr: np.ndarray | None = None  # `ep` for the compiled loop (None: changed)
         # ... and the rows it starts from a queue, kept in arrays to the flush (not lists: ~80 an
         # interval): arrival, start, d, pod, cold; `_qn` of them, before those of `_ra`..
         self._qbuf = _row_arrays(0)
@@ -1158,6 +1165,7 @@ class KubernetesModel(PlatformModel):
     def _ep_add(self, pid: int) -> None:
         """A pod joins the endpoints (kept in pod-id order; round robin keeps its next pick)."""
         self._settle()  # (the FCFS slots are per endpoint)
+        self._ep_arr = None
         j = bisect.bisect_left(self.ep, pid)
         self.ep.insert(j, pid)
         if j < self.rr_next:
@@ -1165,6 +1173,7 @@ class KubernetesModel(PlatformModel):
 
     def _ep_remove(self, pid: int) -> None:
         self._settle()
+        self._ep_arr = None
         j = self.ep.index(pid)
         del self.ep[j]
         if j < self.rr_next:
@@ -1548,6 +1557,10 @@ class KubernetesModel(PlatformModel):
         self._purge_queue(self.queue, now, -1, self.hold_timeout)
         timeout = self.timeout
         if self.nwait and timeout != INF:
+            if self._fc_q is not None:  # (the pod queues are arrays: read them only if one is due)
+                if self._fc_amin + timeout > now:
+                    return
+                self._settle()
             pod_queue = self.pod_queue
             for pid in (*self.ep, *self.draining):
                 q = pod_queue[pid]
@@ -1958,18 +1971,68 @@ class KubernetesModel(PlatformModel):
                 self.route_u.refill()  # (under what is left: the same sequence)
             draws = ubuf[i - k :][::-1]
             del ubuf[i - k :]
-        run = self._fcfs_python if self._kernel is None else self._fcfs_compiled
-        got = run(slots, until, k, draws)
+        if self._kernel is None:
+            got = self._fcfs_python(slots, until, k, draws)
+            if got is not None:
+                got = self._fcfs_commit(slots, *got)
+        else:
+            got = self._fcfs_compiled(slots, until, k, draws)
         if got is None:  # a request would time out in a queue: the event loop logs it
             self.route_u.buf.extend(draws[::-1])  # (the event loop draws them again)
             return False
-        fp, rows, took, new, started_d, dwait = got
-        # Commit: the pod queues at until (the rows that started from them: their cold flags),
-        # rows, the slots.
+        fp, rows = got
+        if isinstance(fp, list):
+            self._fp.extend(fp)
+        else:
+            self._fp_tail()
+            self._fp_arrs.append(fp)
+            self._fp_an += fp.size
+        k0 = self._qn + len(self._ra)  # (rows of the arrays come first)
+        if isinstance(rows, int):  # compiled: `rows` rows in `_qbuf` from `_qn` (`_ra` empty)
+            self._qn += rows
+        elif rows[0]:
+            qa, qs, qd, qp, qc = rows
+            qc.extend([False] * (len(qa) - len(qc)))  # arrivals with a ready pod: not cold
+            self._ra.extend(qa)
+            self._rs.extend(qs)
+            self._rd.extend(qd)
+            self._rp.extend(qp)
+            self._rc.extend(qc)
+        k1 = self._qn + len(self._ra)
+        if k1 > k0:
+            segs = self._sort_segs
+            if segs and segs[-1][1] == k0:
+                segs[-1][1] = k1
+            else:
+                segs.append([k0, k1])
+        self._fc_slots, self._fc_t = slots, until
+        if self.mode == ROUND_ROBIN:
+            self.rr_next = (self.rr_next + k - i) % nep
+        self._i = k
+        narr = k - i
+        self.n_arrivals += narr
+        self.arrivals_in_step += narr
+        if self._buffered() >= 65536:
+            self.flush()
+        return True
+
+    def _fcfs_commit(
+        self,
+        slots: list[list[float]],
+        fp: list[int],
+        rows: tuple[list[float], list[float], list[float], list[int]],
+        took: list[int],
+        new: list[list[tuple[float, float, float, bool]]],
+        started_d: float,
+        dwait: float,
+    ) -> tuple[list[int], tuple[Any, ...]]:
+        """`_fcfs_python`'s interval committed: the pod queues at until and the meters; (fp, the
+        rows that started from a queue with the cold flags of those that were waiting)."""
+        ep, pqs = self.ep, self.pod_queue
         nwait, qsum = self.nwait, self.q_arr_sum
         qc: list[bool] = []
         nxt = INF
-        heads = [sl[0] for sl in slots] if self._kernel is None else slots[:, 0].tolist()
+        heads = [sl[0] for sl in slots]
         for j, p in enumerate(ep):
             t, w, pq = took[j], new[j], pqs[p]
             if t or w:
@@ -1985,49 +2048,11 @@ class KubernetesModel(PlatformModel):
             if pq and heads[j] < nxt:
                 nxt = heads[j]
         self._fc_next = nxt
-        if isinstance(fp, list):
-            self._fp.extend(fp)
-        else:
-            self._fp_tail()
-            self._fp_arrs.append(fp)
-            self._fp_an += fp.size
-        k0 = self._qn + len(self._ra)  # (rows of the arrays come first)
-        if isinstance(rows, int):  # compiled: `rows` rows in `_qbuf` from `_qn` (`_ra` empty)
-            if rows:
-                cold = self._qbuf[4]
-                cold[k0 : k0 + rows] = False  # arrivals with a ready pod: not cold
-                if qc:
-                    cold[k0 : k0 + len(qc)] = qc
-                self._qn += rows
-        elif rows[0]:
-            qa, qs, qd, qp = rows
-            qc.extend([False] * (len(qa) - len(qc)))  # arrivals with a ready pod: not cold
-            self._ra.extend(qa)
-            self._rs.extend(qs)
-            self._rd.extend(qd)
-            self._rp.extend(qp)
-            self._rc.extend(qc)
-        k1 = self._qn + len(self._ra)
-        if k1 > k0:
-            segs = self._sort_segs
-            if segs and segs[-1][1] == k0:
-                segs[-1][1] = k1
-            else:
-                segs.append([k0, k1])
         self.nwait = nwait
         self.q_arr_sum = qsum if nwait else 0.0
         self.dequeued_wait += dwait
         self.started_d += started_d
-        self._fc_slots, self._fc_t = slots, until
-        if self.mode == ROUND_ROBIN:
-            self.rr_next = (self.rr_next + k - i) % nep
-        self._i = k
-        narr = k - i
-        self.n_arrivals += narr
-        self.arrivals_in_step += narr
-        if self._buffered() >= 65536:
-            self.flush()
-        return True
+        return fp, (*rows, qc)
 
     def _fcfs_python(self, slots: Any, until: float, k: int, draws: list[float]) -> Any:
         """The requests of an FCFS interval (those waiting now, then arrivals [_i, k) to their
@@ -2097,49 +2122,84 @@ class KubernetesModel(PlatformModel):
                 w.append((ta, s, over, False))
         return fp, (qa, qs, qd, qp), took, new, started_d, dwait
 
-    def _fcfs_compiled(self, slots: np.ndarray, until: float, k: int, draws: list[float]) -> Any:
-        """`_fcfs_python` by the compiled loop (sim/platforms/kubernetes_kernel.py) on the 2-D
-        slot array; the same results."""
-        ep, i, pqs = self.ep, self._i, self.pod_queue
-        nep = len(ep)
+    def _fcfs_compiled(
+        self, slots: np.ndarray, until: float, k: int, draws: list[float]
+    ) -> tuple[np.ndarray, int] | None:
+        """`_fcfs_python` and `_fcfs_commit` by the compiled loop (sim/platforms/
+        kubernetes_kernel.py) on the 2-D slot array and the pod queues as arrays (`_fc_q`, kept
+        across intervals like the slots): the same results; the rows from a queue in `_qbuf`."""
+        ep, i = self.ep, self._i
+        nep, n = len(ep), k - i
         chunk = self._chunk
         assert chunk is not None
-        wa: list[float] = []  # the requests waiting now that may start (their pod frees first)
-        ws: list[float] = []
-        wj: list[int] = []
-        if self.nwait:
-            heads = slots[:, 0].tolist()
-            for j, p in enumerate(ep):
-                if pqs[p] and heads[j] < until:
-                    for r in pqs[p]:
-                        wa.append(r[0])
-                        ws.append(r[1])
-                    wj.extend([j] * len(pqs[p]))
-        n, m = k - i, len(wa)
+        q = self._fc_q
+        if q is None or self._fc_tail + n > q[0].shape[1]:
+            q = self._queues_to_arrays(n)
+        qa, qs, qc, qh, qn = q
+        qh, qn = qh.copy(), qn.copy()  # (a request that would time out leaves `_fc_q` as it was)
         picks = (np.array(draws) * nep).astype(np.int64) if draws else _NO_PICKS
-        took = np.zeros(nep, np.int64)
-        if self._kbuf[0].size < n:  # out buffers, kept (grown to the largest interval)
-            c = max(n, 2 * self._kbuf[0].size, 1024)
-            self._kbuf = tuple(np.empty(c, np.int64) for _ in range(3))
-        fp, wi, wjo = self._kbuf
-        q0 = self._queued_to_arrays(n + m)
-        oa, os_, od, op = (c[q0:] for c in self._qbuf[:4])  # (views: the kernel writes there)
-        status, no, nw, started_d, dwait = self._kernel(
-            slots, until, self.timeout, self.scale,
-            np.array(wa) if m else _NO_ROWS, np.array(ws) if m else _NO_ROWS,
-            np.array(wj, np.int64) if m else _NO_PICKS,
-            chunk.arrival, chunk.service, i, k, picks, self.rr_next, np.array(ep, np.int64),
-            took, fp, oa, os_, od, op, wi, wjo,
+        if self._kbuf.size < n:  # fp, kept (grown to the largest interval)
+            self._kbuf = np.empty(max(n, 2 * self._kbuf.size, 1024), np.int64)
+        fp = self._kbuf
+        q0 = self._queued_to_arrays(n + self.nwait)  # (room for every row it may start)
+        oa, os_, od, op, oc = (c[q0:] for c in self._qbuf)  # (views: the kernel writes there)
+        if self._ep_arr is None:
+            self._ep_arr = np.array(ep, np.int64)
+        status, no, qsum, dn, started_d, dwait, nxt, amin, tail = self._kernel(
+            slots, until, self.timeout, self.scale, qa, qs, qc, qh, qn, self.q_arr_sum,
+            chunk.arrival, chunk.service, i, k, picks, self.rr_next, self._ep_arr,
+            fp, oa, os_, od, op, oc,
         )  # fmt: skip
         if status < 0:
             return None
-        over, arr, svc = self.ov_const, self._arr, self._svc
-        new: list[list[tuple[float, float, float, bool]]] = [[] for _ in range(nep)]
-        if nw:
-            for x, j in zip(wi[:nw].tolist(), wjo[:nw].tolist(), strict=True):
-                new[j].append((arr[x], svc[x], over, False))
-        took_ = took.tolist() if m else [0] * nep
-        return fp[:n].copy(), no, took_, new, started_d, dwait
+        self._fc_q = (qa, qs, qc, qh, qn)
+        self._fc_tail, self._fc_amin, self._fc_next = tail, amin, nxt
+        self.nwait += dn
+        self.q_arr_sum = qsum if self.nwait else 0.0
+        self.dequeued_wait += dwait
+        self.started_d += started_d
+        return fp[:n].copy(), no
+
+    def _queues_to_arrays(self, n: int) -> tuple[np.ndarray, ...]:
+        """`_fc_q` from the endpoints' pod queues (or from itself, compacted), with room for n
+        more requests in each; the pod queues are stale until `_queues_back`."""
+        self._queues_back()
+        ep, pqs = self.ep, self.pod_queue
+        lens = [len(pqs[p]) for p in ep]
+        cap = 2 * (max(lens, default=0) + n) + 64
+        qa, qs = np.empty((len(ep), cap)), np.empty((len(ep), cap))
+        qc = np.zeros((len(ep), cap), np.bool_)
+        for j, p in enumerate(ep):
+            pq = pqs[p]
+            if pq:  # (the overhead is the constant ov_const: not kept)
+                a, s, _, c = zip(*pq, strict=True)
+                qa[j, : len(pq)], qs[j, : len(pq)], qc[j, : len(pq)] = a, s, c
+                pq.clear()
+        q = (qa, qs, qc, np.zeros(len(ep), np.int64), np.array(lens, np.int64))
+        self._fc_q, self._fc_tail = q, max(lens, default=0)
+        return q
+
+    def _queues_back(self) -> None:
+        """The endpoints' pod queues from `_fc_q` (which is then dropped)."""
+        q = self._fc_q
+        if q is None:
+            return
+        self._fc_q = None
+        qa, qs, qc, qh, qn = q
+        over = self.ov_const
+        assert over is not None  # (self.fcfs)
+        for j, p in enumerate(self.ep):
+            h, m = int(qh[j]), int(qn[j])
+            if m:
+                self.pod_queue[p].extend(
+                    zip(
+                        qa[j, h : h + m].tolist(),
+                        qs[j, h : h + m].tolist(),
+                        [over] * m,
+                        qc[j, h : h + m].tolist(),
+                        strict=True,
+                    )
+                )
 
     def _queued_to_arrays(self, extra: int) -> int:
         """The rows of `_ra`.. appended to `_qbuf` (so the compiled loop's rows follow them in
@@ -2170,6 +2230,7 @@ class KubernetesModel(PlatformModel):
     def _settle(self) -> None:
         """The event loop's heap and `inflight` from the per-pod FCFS slots (`_advance_fcfs`), for
         whatever reads them next: in service = the slot ends >= the time they are valid at."""
+        self._queues_back()
         if self._fc_slots is None:
             return
         slots = self._fc_rows()
