@@ -13,6 +13,7 @@ from test_kubernetes_fcfs import (  # noqa: F401  (collected here with the kerne
     _fixed,
     _run,
     _scenario,
+    test_fcfs_crosses_the_arrival_chunks,
     test_fcfs_keeps_its_slots_across_intervals,
     test_fcfs_writes_what_the_event_loop_writes,
 )

@@ -1926,20 +1926,20 @@ class KubernetesModel(PlatformModel):
         (the requests whose start would be >= until wait there). The same rows and decisions as
         `_advance_pp` (tests/test_kubernetes_fcfs.py); the queued rows are put in its start order
         at flush (`_sort_segs`). False (nothing changed): this call needs the event loop (a
-        queued request would time out, a draining pod, held requests, the chunk ends before
-        `until`, the last call); with a timeout the slots are worked on in a copy for that."""
+        queued request would time out, a draining pod, held requests, the arrivals end before
+        `until` with no next chunk offered, the last call); with a timeout the slots are worked
+        on in a copy for that."""
         arr, i, ep = self._arr, self._i, self.ep
         nep = len(ep)
-        if (
-            not nep
-            or self.queue
-            or self.draining
-            or self.wake_on_arrival
-            or until >= self.horizon
-            or i >= len(arr)
-            or arr[-1] < until
-        ):
+        if not nep or self.queue or self.draining or self.wake_on_arrival or until >= self.horizon:
             return False
+        # The chunk ends before until: with the head of the next (offered: the driver feeds the
+        # chunk that holds until before advancing into it), in one pass.
+        nxt = None
+        if i >= len(arr) or arr[-1] < until:
+            if not self._chunks or self._chunks[0].arrival[-1] < until:
+                return False
+            nxt = self._chunks[0]
         conc, timeout = self.conc, self.timeout
         pqs = self.pod_queue
         slots = self._fc_slots
@@ -1963,30 +1963,55 @@ class KubernetesModel(PlatformModel):
             return True  # (already there)
         elif timeout != INF:  # a False below gives the event loop these (`_settle`)
             slots = slots.copy() if self._kernel is not None else [sl.copy() for sl in slots]
-        k = bisect.bisect_left(arr, until, i)  # arrivals in [now, until): arr[i:k]
+        src: tuple[Any, Any, int, int]  # this interval's arrivals: (times, handler s, lo, hi)
+        if nxt is None:
+            k = bisect.bisect_left(arr, until, i)  # arrivals in [now, until): arr[i:k]
+            if self._kernel is None:
+                src = (arr, self._svc, i, k)
+            else:
+                assert self._chunk is not None
+                src = (self._chunk.arrival, self._chunk.service, i, k)
+        else:
+            k = int(np.searchsorted(nxt.arrival, until))  # (bisect_left) of the next chunk
+            a2, s2 = nxt.arrival[:k], nxt.service[:k]
+            if self._kernel is None:
+                src = (arr[i:] + a2.tolist(), self._svc[i:] + s2.tolist(), 0, len(arr) - i + k)
+            else:
+                c = self._chunk
+                a1, s1 = (c.arrival[i:], c.service[i:]) if c is not None else (a2[:0], s2[:0])
+                src = (np.concatenate((a1, a2)), np.concatenate((s1, s2)), 0, a1.size + k)
+        n = src[3] - src[2]
         draws: list[float] = []
-        if self.mode == RANDOM and k > i:  # the draws the event loop would pop, in its order
+        if self.mode == RANDOM and n:  # the draws the event loop would pop, in its order
             ubuf = self.route_u.buf
-            while len(ubuf) < k - i:
+            while len(ubuf) < n:
                 self.route_u.refill()  # (under what is left: the same sequence)
-            draws = ubuf[i - k :][::-1]
-            del ubuf[i - k :]
+            draws = ubuf[-n:][::-1]
+            del ubuf[-n:]
         if self._kernel is None:
-            got = self._fcfs_python(slots, until, k, draws)
+            got = self._fcfs_python(slots, until, src, draws)
             if got is not None:
                 got = self._fcfs_commit(slots, *got)
         else:
-            got = self._fcfs_compiled(slots, until, k, draws)
+            got = self._fcfs_compiled(slots, until, src, draws)
         if got is None:  # a request would time out in a queue: the event loop logs it
             self.route_u.buf.extend(draws[::-1])  # (the event loop draws them again)
             return False
         fp, rows = got
+        n1 = n if nxt is None else len(arr) - i  # fp entries of the current chunk
         if isinstance(fp, list):
-            self._fp.extend(fp)
+            self._fp.extend(fp[:n1])
         else:
             self._fp_tail()
-            self._fp_arrs.append(fp)
-            self._fp_an += fp.size
+            self._fp_arrs.append(fp[:n1])
+            self._fp_an += n1
+        if nxt is not None:  # the next chunk current, as the event loop would make it
+            self._next_chunk()
+            if isinstance(fp, list):
+                self._fp.extend(fp[n1:])
+            else:
+                self._fp_arrs.append(fp[n1:])
+                self._fp_an += n - n1
         k0 = self._qn + len(self._ra)  # (rows of the arrays come first)
         if isinstance(rows, int):  # compiled: `rows` rows in `_qbuf` from `_qn` (`_ra` empty)
             self._qn += rows
@@ -2007,11 +2032,10 @@ class KubernetesModel(PlatformModel):
                 segs.append([k0, k1])
         self._fc_slots, self._fc_t = slots, until
         if self.mode == ROUND_ROBIN:
-            self.rr_next = (self.rr_next + k - i) % nep
+            self.rr_next = (self.rr_next + n) % nep
         self._i = k
-        narr = k - i
-        self.n_arrivals += narr
-        self.arrivals_in_step += narr
+        self.n_arrivals += n
+        self.arrivals_in_step += n
         if self._buffered() >= 65536:
             self.flush()
         return True
@@ -2054,14 +2078,17 @@ class KubernetesModel(PlatformModel):
         self.started_d += started_d
         return fp, (*rows, qc)
 
-    def _fcfs_python(self, slots: Any, until: float, k: int, draws: list[float]) -> Any:
-        """The requests of an FCFS interval (those waiting now, then arrivals [_i, k) to their
+    def _fcfs_python(
+        self, slots: Any, until: float, src: tuple[Any, Any, int, int], draws: list[float]
+    ) -> Any:
+        """The requests of an FCFS interval (those waiting now, then arrivals src[lo:hi] to their
         picks: round robin from rr_next, or the routing draws) on `slots`: (pod ids started on
         arrival or -1 per arrival; arrival, start, d, pod of the rows started from a queue, in
         assignment order; how many of each endpoint's queue started; the arrivals left waiting
         per endpoint; busy and waiting seconds), or None (a request would time out)."""
-        ep, i, pqs = self.ep, self._i, self.pod_queue
+        ep, pqs = self.ep, self.pod_queue
         nep, scale, timeout = len(ep), self.scale, self.timeout
+        arr, svc, lo, hi = src
         qa: list[float] = []
         qs: list[float] = []
         qd: list[float] = []
@@ -2098,7 +2125,7 @@ class KubernetesModel(PlatformModel):
             picks = cycle(pods[rr:] + pods[:rr])  # from the next pick
         else:
             picks = [pods[int(u * nep)] for u in draws]
-        for ta, s, (sl, p, w) in zip(self._arr[i:k], self._svc[i:k], picks, strict=False):
+        for ta, s, (sl, p, w) in zip(arr[lo:hi], svc[lo:hi], picks, strict=False):
             f = sl[0]
             if f <= ta:  # a slot is free: starts on arrival
                 d = s * scale
@@ -2123,15 +2150,14 @@ class KubernetesModel(PlatformModel):
         return fp, (qa, qs, qd, qp), took, new, started_d, dwait
 
     def _fcfs_compiled(
-        self, slots: np.ndarray, until: float, k: int, draws: list[float]
+        self, slots: np.ndarray, until: float, src: tuple[Any, Any, int, int], draws: list[float]
     ) -> tuple[np.ndarray, int] | None:
         """`_fcfs_python` and `_fcfs_commit` by the compiled loop (sim/platforms/
         kubernetes_kernel.py) on the 2-D slot array and the pod queues as arrays (`_fc_q`, kept
         across intervals like the slots): the same results; the rows from a queue in `_qbuf`."""
-        ep, i = self.ep, self._i
+        ep = self.ep
+        arr, svc, i, k = src
         nep, n = len(ep), k - i
-        chunk = self._chunk
-        assert chunk is not None
         q = self._fc_q
         if q is None or self._fc_tail + n > q[0].shape[1]:
             q = self._queues_to_arrays(n)
@@ -2147,7 +2173,7 @@ class KubernetesModel(PlatformModel):
             self._ep_arr = np.array(ep, np.int64)
         status, no, qsum, dn, started_d, dwait, nxt, amin, tail = self._kernel(
             slots, until, self.timeout, self.scale, qa, qs, qc, qh, qn, self.q_arr_sum,
-            chunk.arrival, chunk.service, i, k, picks, self.rr_next, self._ep_arr,
+            arr, svc, i, k, picks, self.rr_next, self._ep_arr,
             fp, oa, os_, od, op, oc,
         )  # fmt: skip
         if status < 0:
