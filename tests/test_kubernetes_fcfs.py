@@ -178,3 +178,24 @@ def test_fcfs_only_where_nothing_reads_the_request_seconds(monkeypatch):
     assert uses_fcfs(KEDA_RATE) is True
     assert uses_fcfs({**KEDA_RATE, "routing": "random"}) is True
     assert uses_fcfs({**KEDA_RATE, "queue_limit": 5}) is False
+
+
+@pytest.mark.parametrize("routing", ["round_robin", "random"])
+def test_fcfs_crosses_the_arrival_chunks(routing, monkeypatch):
+    """An interval in which the hour's chunk of arrivals ends takes the next chunk's head in
+    the same pass (the driver has offered it) instead of going to the event loop."""
+    data = _scenario({**KEDA_RATE, "routing": routing, "request_timeout": "20s"}, "4h", "10/s")
+    crossed = [0]
+    real = KubernetesModel._advance_fcfs
+
+    def spy(self, until):
+        chunk = self._chunk
+        done = real(self, until)
+        crossed[0] += done and self._chunk is not chunk
+        return done
+
+    monkeypatch.setattr(KubernetesModel, "_advance_fcfs", spy)
+    fast, _ = _run(data, True, monkeypatch)
+    slow, _ = _run(data, False, monkeypatch)
+    assert crossed[0] >= 3  # (chunks end at 1 h, 2 h and 3 h)
+    _assert_same(fast, slow)

@@ -9,6 +9,11 @@ import pytest
 pytest.importorskip("numba")
 
 from test_kubernetes_fcfs import (  # noqa: F401  (collected here with the kernel on)
+    _assert_same,
+    _fixed,
+    _run,
+    _scenario,
+    test_fcfs_crosses_the_arrival_chunks,
     test_fcfs_keeps_its_slots_across_intervals,
     test_fcfs_writes_what_the_event_loop_writes,
 )
@@ -26,3 +31,30 @@ def _compiled(monkeypatch):
         assert (self._kernel is not None) == self.fcfs
 
     monkeypatch.setattr(KubernetesModel, "__init__", check)
+
+
+@pytest.mark.parametrize("routing", ["round_robin", "random"])
+def test_compiled_keeps_the_pod_queues_as_arrays(routing, monkeypatch):
+    """The compiled loop keeps the pod queues in arrays across intervals (`_fc_q`, written back
+    to the pods' deques by `_settle`): queues kept from one interval to the next, rows compacted
+    when a queue's tail nears the end of its row, and a 20 s timeout that the control events'
+    purge finds in the arrays; the same rows, decisions and timeline as the event loop."""
+    data = _scenario(_fixed(7, "20s", routing), "3h")
+    seen = {"kept": 0, "compacted": 0}
+    real_run, real_build = KubernetesModel._fcfs_compiled, KubernetesModel._queues_to_arrays
+
+    def run(self, slots, until, k, draws):
+        seen["kept"] += self._fc_q is not None
+        return real_run(self, slots, until, k, draws)
+
+    def build(self, n):
+        seen["compacted"] += self._fc_q is not None
+        return real_build(self, n)
+
+    monkeypatch.setattr(KubernetesModel, "_fcfs_compiled", run)
+    monkeypatch.setattr(KubernetesModel, "_queues_to_arrays", build)
+    fast, used = _run(data, True, monkeypatch)
+    slow, _ = _run(data, False, monkeypatch)
+    assert used >= 100 and seen["kept"] >= 100 and seen["compacted"] >= 1, seen
+    assert fast.stats.outcomes.get("timed_out", 0) > 0
+    _assert_same(fast, slow)

@@ -457,7 +457,18 @@ class KubernetesModel(PlatformModel):
             from sim.platforms.kubernetes_kernel import fcfs_span
 
             self._kernel = fcfs_span
-        self._kbuf: tuple[np.ndarray, ...] = (np.empty(0),)
+        self._kbuf = np.empty(0, np.int64)  # (fp: scratch)
+        # ... and the endpoints' pod queues (arrival, handler seconds, cold: rows of 2-D arrays,
+        # endpoint j's at [qh[j], qh[j] + qn[j])) while the slots are kept; the pod queues
+        # themselves are stale meanwhile (`_settle` writes them back).
+        self._fc_q: tuple[np.ndarray, ...] | None = None
+        self._fc_tail = 0  # ... the largest qh + qn
+        self._fc_amin = INF  # ... the earliest arrival waiting
+        self._ep_arr: np.ndarray | None = None  # `ep` for the compiled loop (None: changed)
+        # ... and the rows it starts from a queue, kept in arrays to the flush (not lists: ~80 an
+        # interval): arrival, start, d, pod, cold; `_qn` of them, before those of `_ra`..
+        self._qbuf = _row_arrays(0)
+        self._qn = 0
 
     # =============================================================================================
     # control plane
@@ -1154,6 +1165,7 @@ class KubernetesModel(PlatformModel):
     def _ep_add(self, pid: int) -> None:
         """A pod joins the endpoints (kept in pod-id order; round robin keeps its next pick)."""
         self._settle()  # (the FCFS slots are per endpoint)
+        self._ep_arr = None
         j = bisect.bisect_left(self.ep, pid)
         self.ep.insert(j, pid)
         if j < self.rr_next:
@@ -1161,6 +1173,7 @@ class KubernetesModel(PlatformModel):
 
     def _ep_remove(self, pid: int) -> None:
         self._settle()
+        self._ep_arr = None
         j = self.ep.index(pid)
         del self.ep[j]
         if j < self.rr_next:
@@ -1544,6 +1557,10 @@ class KubernetesModel(PlatformModel):
         self._purge_queue(self.queue, now, -1, self.hold_timeout)
         timeout = self.timeout
         if self.nwait and timeout != INF:
+            if self._fc_q is not None:  # (the pod queues are arrays: read them only if one is due)
+                if self._fc_amin + timeout > now:
+                    return
+                self._settle()
             pod_queue = self.pod_queue
             for pid in (*self.ep, *self.draining):
                 q = pod_queue[pid]
@@ -1909,20 +1926,20 @@ class KubernetesModel(PlatformModel):
         (the requests whose start would be >= until wait there). The same rows and decisions as
         `_advance_pp` (tests/test_kubernetes_fcfs.py); the queued rows are put in its start order
         at flush (`_sort_segs`). False (nothing changed): this call needs the event loop (a
-        queued request would time out, a draining pod, held requests, the chunk ends before
-        `until`, the last call); with a timeout the slots are worked on in a copy for that."""
+        queued request would time out, a draining pod, held requests, the arrivals end before
+        `until` with no next chunk offered, the last call); with a timeout the slots are worked
+        on in a copy for that."""
         arr, i, ep = self._arr, self._i, self.ep
         nep = len(ep)
-        if (
-            not nep
-            or self.queue
-            or self.draining
-            or self.wake_on_arrival
-            or until >= self.horizon
-            or i >= len(arr)
-            or arr[-1] < until
-        ):
+        if not nep or self.queue or self.draining or self.wake_on_arrival or until >= self.horizon:
             return False
+        # The chunk ends before until: with the head of the next (offered: the driver feeds the
+        # chunk that holds until before advancing into it), in one pass.
+        nxt = None
+        if i >= len(arr) or arr[-1] < until:
+            if not self._chunks or self._chunks[0].arrival[-1] < until:
+                return False
+            nxt = self._chunks[0]
         conc, timeout = self.conc, self.timeout
         pqs = self.pod_queue
         slots = self._fc_slots
@@ -1946,26 +1963,100 @@ class KubernetesModel(PlatformModel):
             return True  # (already there)
         elif timeout != INF:  # a False below gives the event loop these (`_settle`)
             slots = slots.copy() if self._kernel is not None else [sl.copy() for sl in slots]
-        k = bisect.bisect_left(arr, until, i)  # arrivals in [now, until): arr[i:k]
+        src: tuple[Any, Any, int, int]  # this interval's arrivals: (times, handler s, lo, hi)
+        if nxt is None:
+            k = bisect.bisect_left(arr, until, i)  # arrivals in [now, until): arr[i:k]
+            if self._kernel is None:
+                src = (arr, self._svc, i, k)
+            else:
+                assert self._chunk is not None
+                src = (self._chunk.arrival, self._chunk.service, i, k)
+        else:
+            k = int(np.searchsorted(nxt.arrival, until))  # (bisect_left) of the next chunk
+            a2, s2 = nxt.arrival[:k], nxt.service[:k]
+            if self._kernel is None:
+                src = (arr[i:] + a2.tolist(), self._svc[i:] + s2.tolist(), 0, len(arr) - i + k)
+            else:
+                c = self._chunk
+                a1, s1 = (c.arrival[i:], c.service[i:]) if c is not None else (a2[:0], s2[:0])
+                src = (np.concatenate((a1, a2)), np.concatenate((s1, s2)), 0, a1.size + k)
+        n = src[3] - src[2]
         draws: list[float] = []
-        if self.mode == RANDOM and k > i:  # the draws the event loop would pop, in its order
+        if self.mode == RANDOM and n:  # the draws the event loop would pop, in its order
             ubuf = self.route_u.buf
-            while len(ubuf) < k - i:
+            while len(ubuf) < n:
                 self.route_u.refill()  # (under what is left: the same sequence)
-            draws = ubuf[i - k :][::-1]
-            del ubuf[i - k :]
-        run = self._fcfs_python if self._kernel is None else self._fcfs_compiled
-        got = run(slots, until, k, draws)
+            draws = ubuf[-n:][::-1]
+            del ubuf[-n:]
+        if self._kernel is None:
+            got = self._fcfs_python(slots, until, src, draws)
+            if got is not None:
+                got = self._fcfs_commit(slots, *got)
+        else:
+            got = self._fcfs_compiled(slots, until, src, draws)
         if got is None:  # a request would time out in a queue: the event loop logs it
             self.route_u.buf.extend(draws[::-1])  # (the event loop draws them again)
             return False
-        fp, qa, qs, qd, qp, took, new, started_d, dwait = got
-        # Commit: the pod queues at until (the rows that started from them: their cold flags),
-        # rows, the slots.
+        fp, rows = got
+        n1 = n if nxt is None else len(arr) - i  # fp entries of the current chunk
+        if isinstance(fp, list):
+            self._fp.extend(fp[:n1])
+        else:
+            self._fp_tail()
+            self._fp_arrs.append(fp[:n1])
+            self._fp_an += n1
+        if nxt is not None:  # the next chunk current, as the event loop would make it
+            self._next_chunk()
+            if isinstance(fp, list):
+                self._fp.extend(fp[n1:])
+            else:
+                self._fp_arrs.append(fp[n1:])
+                self._fp_an += n - n1
+        k0 = self._qn + len(self._ra)  # (rows of the arrays come first)
+        if isinstance(rows, int):  # compiled: `rows` rows in `_qbuf` from `_qn` (`_ra` empty)
+            self._qn += rows
+        elif rows[0]:
+            qa, qs, qd, qp, qc = rows
+            qc.extend([False] * (len(qa) - len(qc)))  # arrivals with a ready pod: not cold
+            self._ra.extend(qa)
+            self._rs.extend(qs)
+            self._rd.extend(qd)
+            self._rp.extend(qp)
+            self._rc.extend(qc)
+        k1 = self._qn + len(self._ra)
+        if k1 > k0:
+            segs = self._sort_segs
+            if segs and segs[-1][1] == k0:
+                segs[-1][1] = k1
+            else:
+                segs.append([k0, k1])
+        self._fc_slots, self._fc_t = slots, until
+        if self.mode == ROUND_ROBIN:
+            self.rr_next = (self.rr_next + n) % nep
+        self._i = k
+        self.n_arrivals += n
+        self.arrivals_in_step += n
+        if self._buffered() >= 65536:
+            self.flush()
+        return True
+
+    def _fcfs_commit(
+        self,
+        slots: list[list[float]],
+        fp: list[int],
+        rows: tuple[list[float], list[float], list[float], list[int]],
+        took: list[int],
+        new: list[list[tuple[float, float, float, bool]]],
+        started_d: float,
+        dwait: float,
+    ) -> tuple[list[int], tuple[Any, ...]]:
+        """`_fcfs_python`'s interval committed: the pod queues at until and the meters; (fp, the
+        rows that started from a queue with the cold flags of those that were waiting)."""
+        ep, pqs = self.ep, self.pod_queue
         nwait, qsum = self.nwait, self.q_arr_sum
         qc: list[bool] = []
         nxt = INF
-        heads = [sl[0] for sl in slots] if self._kernel is None else slots[:, 0].tolist()
+        heads = [sl[0] for sl in slots]
         for j, p in enumerate(ep):
             t, w, pq = took[j], new[j], pqs[p]
             if t or w:
@@ -1981,48 +2072,23 @@ class KubernetesModel(PlatformModel):
             if pq and heads[j] < nxt:
                 nxt = heads[j]
         self._fc_next = nxt
-        if isinstance(fp, list):
-            self._fp.extend(fp)
-        else:
-            self._fp_tail()
-            self._fp_arrs.append(fp)
-            self._fp_an += fp.size
-        k0 = len(self._ra)
-        if qa:
-            qc.extend([False] * (len(qa) - len(qc)))  # arrivals with a ready pod: not cold
-            self._ra.extend(qa)
-            self._rs.extend(qs)
-            self._rd.extend(qd)
-            self._rp.extend(qp)
-            self._rc.extend(qc)
-            segs = self._sort_segs
-            if segs and segs[-1][1] == k0:
-                segs[-1][1] = len(self._ra)
-            else:
-                segs.append([k0, len(self._ra)])
         self.nwait = nwait
         self.q_arr_sum = qsum if nwait else 0.0
         self.dequeued_wait += dwait
         self.started_d += started_d
-        self._fc_slots, self._fc_t = slots, until
-        if self.mode == ROUND_ROBIN:
-            self.rr_next = (self.rr_next + k - i) % nep
-        self._i = k
-        narr = k - i
-        self.n_arrivals += narr
-        self.arrivals_in_step += narr
-        if self._buffered() >= 65536:
-            self.flush()
-        return True
+        return fp, (*rows, qc)
 
-    def _fcfs_python(self, slots: Any, until: float, k: int, draws: list[float]) -> Any:
-        """The requests of an FCFS interval (those waiting now, then arrivals [_i, k) to their
+    def _fcfs_python(
+        self, slots: Any, until: float, src: tuple[Any, Any, int, int], draws: list[float]
+    ) -> Any:
+        """The requests of an FCFS interval (those waiting now, then arrivals src[lo:hi] to their
         picks: round robin from rr_next, or the routing draws) on `slots`: (pod ids started on
         arrival or -1 per arrival; arrival, start, d, pod of the rows started from a queue, in
         assignment order; how many of each endpoint's queue started; the arrivals left waiting
         per endpoint; busy and waiting seconds), or None (a request would time out)."""
-        ep, i, pqs = self.ep, self._i, self.pod_queue
+        ep, pqs = self.ep, self.pod_queue
         nep, scale, timeout = len(ep), self.scale, self.timeout
+        arr, svc, lo, hi = src
         qa: list[float] = []
         qs: list[float] = []
         qd: list[float] = []
@@ -2059,7 +2125,7 @@ class KubernetesModel(PlatformModel):
             picks = cycle(pods[rr:] + pods[:rr])  # from the next pick
         else:
             picks = [pods[int(u * nep)] for u in draws]
-        for ta, s, (sl, p, w) in zip(self._arr[i:k], self._svc[i:k], picks, strict=False):
+        for ta, s, (sl, p, w) in zip(arr[lo:hi], svc[lo:hi], picks, strict=False):
             f = sl[0]
             if f <= ta:  # a slot is free: starts on arrival
                 d = s * scale
@@ -2081,50 +2147,105 @@ class KubernetesModel(PlatformModel):
             else:  # still waiting at until (all its pod's slots busy past it)
                 f_p(-1)
                 w.append((ta, s, over, False))
-        return fp, qa, qs, qd, qp, took, new, started_d, dwait
+        return fp, (qa, qs, qd, qp), took, new, started_d, dwait
 
-    def _fcfs_compiled(self, slots: np.ndarray, until: float, k: int, draws: list[float]) -> Any:
-        """`_fcfs_python` by the compiled loop (sim/platforms/kubernetes_kernel.py) on the 2-D
-        slot array; the same results."""
-        ep, i, pqs = self.ep, self._i, self.pod_queue
-        nep = len(ep)
-        chunk = self._chunk
-        assert chunk is not None
-        wa: list[float] = []  # the requests waiting now that may start (their pod frees first)
-        ws: list[float] = []
-        wj: list[int] = []
-        if self.nwait:
-            heads = slots[:, 0].tolist()
-            for j, p in enumerate(ep):
-                if pqs[p] and heads[j] < until:
-                    for r in pqs[p]:
-                        wa.append(r[0])
-                        ws.append(r[1])
-                    wj.extend([j] * len(pqs[p]))
-        n, m = k - i, len(wa)
+    def _fcfs_compiled(
+        self, slots: np.ndarray, until: float, src: tuple[Any, Any, int, int], draws: list[float]
+    ) -> tuple[np.ndarray, int] | None:
+        """`_fcfs_python` and `_fcfs_commit` by the compiled loop (sim/platforms/
+        kubernetes_kernel.py) on the 2-D slot array and the pod queues as arrays (`_fc_q`, kept
+        across intervals like the slots): the same results; the rows from a queue in `_qbuf`."""
+        ep = self.ep
+        arr, svc, i, k = src
+        nep, n = len(ep), k - i
+        q = self._fc_q
+        if q is None or self._fc_tail + n > q[0].shape[1]:
+            q = self._queues_to_arrays(n)
+        qa, qs, qc, qh, qn = q
+        qh, qn = qh.copy(), qn.copy()  # (a request that would time out leaves `_fc_q` as it was)
         picks = (np.array(draws) * nep).astype(np.int64) if draws else _NO_PICKS
-        took = np.zeros(nep, np.int64)
-        if self._kbuf[0].size < n + m:  # out buffers, kept (grown to the largest interval)
-            c = max(n + m, 2 * self._kbuf[0].size, 1024)
-            self._kbuf = tuple(np.empty(c, t) for t in (np.float64,) * 3 + (np.int64,) * 4)
-        oa, os_, od, fp, op, wi, wjo = self._kbuf
-        status, no, nw, started_d, dwait = self._kernel(
-            slots, until, self.timeout, self.scale,
-            np.array(wa) if m else _NO_ROWS, np.array(ws) if m else _NO_ROWS,
-            np.array(wj, np.int64) if m else _NO_PICKS,
-            chunk.arrival, chunk.service, i, k, picks, self.rr_next, np.array(ep, np.int64),
-            took, fp, oa, os_, od, op, wi, wjo,
+        if self._kbuf.size < n:  # fp, kept (grown to the largest interval)
+            self._kbuf = np.empty(max(n, 2 * self._kbuf.size, 1024), np.int64)
+        fp = self._kbuf
+        q0 = self._queued_to_arrays(n + self.nwait)  # (room for every row it may start)
+        oa, os_, od, op, oc = (c[q0:] for c in self._qbuf)  # (views: the kernel writes there)
+        if self._ep_arr is None:
+            self._ep_arr = np.array(ep, np.int64)
+        status, no, qsum, dn, started_d, dwait, nxt, amin, tail = self._kernel(
+            slots, until, self.timeout, self.scale, qa, qs, qc, qh, qn, self.q_arr_sum,
+            arr, svc, i, k, picks, self.rr_next, self._ep_arr,
+            fp, oa, os_, od, op, oc,
         )  # fmt: skip
         if status < 0:
             return None
-        over, arr, svc = self.ov_const, self._arr, self._svc
-        new: list[list[tuple[float, float, float, bool]]] = [[] for _ in range(nep)]
-        if nw:
-            for x, j in zip(wi[:nw].tolist(), wjo[:nw].tolist(), strict=True):
-                new[j].append((arr[x], svc[x], over, False))
-        rows = [c[:no].tolist() for c in (oa, os_, od, op)] if no else [[], [], [], []]
-        took_ = took.tolist() if m else [0] * nep
-        return fp[:n].copy(), *rows, took_, new, started_d, dwait
+        self._fc_q = (qa, qs, qc, qh, qn)
+        self._fc_tail, self._fc_amin, self._fc_next = tail, amin, nxt
+        self.nwait += dn
+        self.q_arr_sum = qsum if self.nwait else 0.0
+        self.dequeued_wait += dwait
+        self.started_d += started_d
+        return fp[:n].copy(), no
+
+    def _queues_to_arrays(self, n: int) -> tuple[np.ndarray, ...]:
+        """`_fc_q` from the endpoints' pod queues (or from itself, compacted), with room for n
+        more requests in each; the pod queues are stale until `_queues_back`."""
+        self._queues_back()
+        ep, pqs = self.ep, self.pod_queue
+        lens = [len(pqs[p]) for p in ep]
+        cap = 2 * (max(lens, default=0) + n) + 64
+        qa, qs = np.empty((len(ep), cap)), np.empty((len(ep), cap))
+        qc = np.zeros((len(ep), cap), np.bool_)
+        for j, p in enumerate(ep):
+            pq = pqs[p]
+            if pq:  # (the overhead is the constant ov_const: not kept)
+                a, s, _, c = zip(*pq, strict=True)
+                qa[j, : len(pq)], qs[j, : len(pq)], qc[j, : len(pq)] = a, s, c
+                pq.clear()
+        q = (qa, qs, qc, np.zeros(len(ep), np.int64), np.array(lens, np.int64))
+        self._fc_q, self._fc_tail = q, max(lens, default=0)
+        return q
+
+    def _queues_back(self) -> None:
+        """The endpoints' pod queues from `_fc_q` (which is then dropped)."""
+        q = self._fc_q
+        if q is None:
+            return
+        self._fc_q = None
+        qa, qs, qc, qh, qn = q
+        over = self.ov_const
+        assert over is not None  # (self.fcfs)
+        for j, p in enumerate(self.ep):
+            h, m = int(qh[j]), int(qn[j])
+            if m:
+                self.pod_queue[p].extend(
+                    zip(
+                        qa[j, h : h + m].tolist(),
+                        qs[j, h : h + m].tolist(),
+                        [over] * m,
+                        qc[j, h : h + m].tolist(),
+                        strict=True,
+                    )
+                )
+
+    def _queued_to_arrays(self, extra: int) -> int:
+        """The rows of `_ra`.. appended to `_qbuf` (so the compiled loop's rows follow them in
+        the same order), with room for `extra` more; where the next row goes (`_qn`)."""
+        q0, n = self._qn, len(self._ra)
+        assert not self._ro  # (per-pod FCFS: a constant overhead)
+        buf = self._qbuf
+        if buf[0].size < q0 + n + extra:
+            c = max(q0 + n + extra, 2 * buf[0].size, 1 << 17)
+            grown = _row_arrays(c)
+            for g, b in zip(grown, buf, strict=True):
+                g[:q0] = b[:q0]
+            self._qbuf = buf = grown
+        if n:
+            lists: tuple[list[Any], ...] = (self._ra, self._rs, self._rd, self._rp, self._rc)
+            for b, lst in zip(buf, lists, strict=True):
+                b[q0 : q0 + n] = lst
+                lst.clear()  # in place: the hot loops hold these lists' bound `append`s
+            self._qn = q0 = q0 + n
+        return q0
 
     def _fc_rows(self) -> list[list[float]]:
         """The per-pod FCFS slot ends (`_fc_slots`, set) as lists."""
@@ -2135,6 +2256,7 @@ class KubernetesModel(PlatformModel):
     def _settle(self) -> None:
         """The event loop's heap and `inflight` from the per-pod FCFS slots (`_advance_fcfs`), for
         whatever reads them next: in service = the slot ends >= the time they are valid at."""
+        self._queues_back()
         if self._fc_slots is None:
             return
         slots = self._fc_rows()
@@ -2185,7 +2307,7 @@ class KubernetesModel(PlatformModel):
 
     def _buffered(self) -> int:
         """Rows held for the next flush."""
-        return len(self._ra) + len(self._fp) + self._fp_an + self._direct_n
+        return self._qn + len(self._ra) + len(self._fp) + self._fp_an + self._direct_n
 
     def _fp_tail(self) -> None:
         """`_fp`'s entries to the end of `_fp_arrs` (which comes first)."""
@@ -2299,26 +2421,33 @@ class KubernetesModel(PlatformModel):
             self._add(self._rows(a, a, d, pid, np.zeros(n, dtype=np.bool_), over))
         self._direct.clear()
         self._direct_n = 0
-        if self._ra:
+        if self._ra or self._qn:
             n = len(self._ra)
             over = (
-                np.full(n, self.ov_const)
+                np.full(self._qn + n, self.ov_const)
                 if self.ov_const is not None
                 else np.fromiter(self._ro, np.float64, n)
             )
-            cols = (
+            cols: tuple[np.ndarray, ...] = (
                 np.fromiter(self._ra, np.float64, n),
                 np.fromiter(self._rs, np.float64, n),
                 np.fromiter(self._rd, np.float64, n),
                 np.fromiter(self._rp, np.int64, n),
                 np.fromiter(self._rc, np.bool_, n),
             )
+            if self._qn:  # the compiled loop's rows (and those before them) come first
+                cols = tuple(
+                    np.concatenate((b[: self._qn], c))
+                    for b, c in zip(self._qbuf, cols, strict=True)
+                )
+                self._qn = 0
             for lo, hi in self._sort_segs:  # per-pod FCFS rows: the event loop's start order
                 order = np.lexsort((cols[3][lo:hi], cols[1][lo:hi])) + lo  # stable: FIFO ties
                 for c in cols:
                     c[lo:hi] = c[order]
             self._sort_segs.clear()
-            self._add(self._rows(*cols, over))
+            ca, cs, cd, cp, cc = cols
+            self._add(self._rows(ca, cs, cd, cp, cc, over))
             # Clear in place: the hot loop holds these lists' bound `append`s.
             for lst in (self._ra, self._rs, self._rd, self._rp, self._rc, self._ro):
                 lst.clear()
@@ -2478,6 +2607,11 @@ KERNEL_COMPILE_AT = 16e6
 KERNEL_CACHED_AT = 4e6
 _NO_PICKS = np.empty(0, np.int64)  # round robin: the kernel picks itself (and: no waiting rows)
 _NO_ROWS = np.empty(0)
+
+
+def _row_arrays(n: int) -> tuple[np.ndarray, ...]:
+    """Room for n started rows: arrival, start, d, pod, cold."""
+    return tuple(np.empty(n, t) for t in (np.float64,) * 3 + (np.int64, np.bool_))
 
 
 def use_kernel(expected: float) -> bool:

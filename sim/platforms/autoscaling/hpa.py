@@ -46,7 +46,7 @@ after an event sees that event as outside the period, as Kubernetes does.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -302,6 +302,14 @@ class HPASpec(Strict):
 # --- the controller -------------------------------------------------------------------------------
 
 
+# A reason: its text, or a function making it (built only if read: the decisions file).
+Text = str | Callable[[], str]
+
+
+def _text(t: Text) -> str:
+    return t if isinstance(t, str) else t()
+
+
 @dataclass(frozen=True)
 class Decision:
     """What the HPA did at one sync: the replica count to set and which rule decided it.
@@ -312,11 +320,15 @@ class Decision:
     """
 
     desired: int
-    reason: str
+    _reason: Text  # the text, or what makes it when read (most syncs change nothing: unread)
     metric_value: float | None
     target: float | None
     rule: str
     recommendation: int | None = None
+
+    @property
+    def reason(self) -> str:
+        return _text(self._reason)
 
 
 @dataclass(frozen=True)
@@ -325,7 +337,11 @@ class _Proposal:
     value: float
     target: float
     within: bool
-    text: str
+    _text: Text
+
+    @property
+    def text(self) -> str:
+        return _text(self._text)
 
 
 def _fmt(x: float) -> str:
@@ -473,7 +489,8 @@ class HorizontalPodAutoscaler:
             desired, rule, step = self._normalize_behaviors(now, current, raw)
         if rule == "scale" and best.within and desired == current:
             rule = "tolerance"
-        reason = best.text + (f"; {step}" if step else "")
+        text = best._text
+        reason = (lambda: _text(text) + f"; {step}") if step else text
         return self._apply(now, current, desired, rule, reason, best, raw)
 
     # -- step 2: metrics ------------------------------------------------------------------------
@@ -498,8 +515,10 @@ class HorizontalPodAutoscaler:
                     value,
                     m.target,
                     True,
-                    f"{m.name} {_fmt(value)} / ({_fmt(m.target)} x {current} pods) = "
-                    f"{ratio:.3f} within tolerance -> keep {current}",
+                    lambda: (
+                        f"{m.name} {_fmt(value)} / ({_fmt(m.target)} x {current} pods) = "
+                        f"{ratio:.3f} within tolerance -> keep {current}"
+                    ),
                 )
             n = math.ceil(value / m.target)
             return _Proposal(
@@ -507,7 +526,7 @@ class HorizontalPodAutoscaler:
                 value,
                 m.target,
                 False,
-                f"{m.name} {_fmt(value)} / target {_fmt(m.target)} per pod -> {n}",
+                lambda: f"{m.name} {_fmt(value)} / target {_fmt(m.target)} per pod -> {n}",
             )
         ratio = value / m.target  # External Value
         if self._within(ratio):
@@ -516,8 +535,10 @@ class HorizontalPodAutoscaler:
                 value,
                 m.target,
                 True,
-                f"{m.name} {_fmt(value)} vs value target {_fmt(m.target)}: ratio "
-                f"{ratio:.3f} within tolerance -> keep {current}",
+                lambda: (
+                    f"{m.name} {_fmt(value)} vs value target {_fmt(m.target)}: ratio "
+                    f"{ratio:.3f} within tolerance -> keep {current}"
+                ),
             )
         n = math.ceil(ratio * ready)
         return _Proposal(
@@ -525,8 +546,10 @@ class HorizontalPodAutoscaler:
             value,
             m.target,
             False,
-            f"{m.name} {_fmt(value)} vs value target {_fmt(m.target)}: ratio "
-            f"{ratio:.3f} x {ready} ready -> {n}",
+            lambda: (
+                f"{m.name} {_fmt(value)} vs value target {_fmt(m.target)}: ratio "
+                f"{ratio:.3f} x {ready} ready -> {n}"
+            ),
         )
 
     def _pods_proposal(
@@ -774,7 +797,7 @@ class HorizontalPodAutoscaler:
         current: int,
         desired: int,
         rule: str,
-        reason: str,
+        reason: Text,
         best: _Proposal | None = None,
         raw: int | None = None,
     ) -> Decision:
@@ -790,7 +813,8 @@ class HorizontalPodAutoscaler:
                 self._down_events = [e for e in self._down_events if e[0] > keep]
                 self._down_events.append((now, current - desired))
         if desired == current and rule == "scale":
-            reason += "; no change"
+            text = reason
+            reason = lambda: _text(text) + "; no change"  # noqa: E731
         return Decision(
             desired,
             reason,
