@@ -117,11 +117,10 @@ def warm_block(
         ev_exp[:d0], ev_env[:d0] = zip(*pool, strict=True)
     ev_env[pushes], ev_exp[pushes] = c_env, c_exp
     env = ev_env[src]
-    while True:  # pointer jumping: each pass doubles how far every reference has followed
-        ref = env < 0
-        if not ref.any():
-            break
+    ref = np.flatnonzero(env < 0)
+    while ref.size:  # pointer jumping: each pass doubles how far every reference has followed
         env[ref] = env[-env[ref] - 1]
+        ref = ref[env[ref] < 0]
     c_env = np.where(from_busy, c_env, env[np.where(from_busy, 0, r_of)])
     # More rare events: a completion at or after its environment's lifetime cap (recycled; an
     # expiry past the cap is cut to it, as the loop does), or an arrival taking an environment
