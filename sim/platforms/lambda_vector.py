@@ -53,10 +53,11 @@ def warm_block(
         return none
     a, end = a[:m], end[:m]
     hn, d0 = len(busy), len(pool)
-    if hn:
-        b_end, b_env, b_kind, _ = (np.array(x) for x in zip(*busy, strict=True))
+    if hn:  # one conversion (env ids and kinds are small ints: exact as floats)
+        b = np.array(busy)
+        b_end, b_env, b_kind = b[:, 0], b[:, 1].astype(np.int64), b[:, 2]
     else:
-        b_end, b_env, b_kind = np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64)
+        b_end, b_env, b_kind = np.empty(0), np.empty(0, np.int64), np.empty(0)
     # Completions (the busy heap's, then this block's) in time order, merged with the arrivals
     # (a stable sort of two sorted runs): a completion at an arrival's instant comes first, as
     # the loop pops every end <= t before it looks at the pool.
@@ -114,7 +115,8 @@ def warm_block(
     ev_env = np.zeros(d0 + n_ev, np.int64)
     ev_exp = np.zeros(d0 + n_ev)
     if d0:
-        ev_exp[:d0], ev_env[:d0] = zip(*pool, strict=True)
+        p = np.array(pool)
+        ev_exp[:d0], ev_env[:d0] = p[:, 0], p[:, 1]
     ev_env[pushes], ev_exp[pushes] = c_env, c_exp
     env = ev_env[src]
     ref = np.flatnonzero(env < 0)
