@@ -47,6 +47,7 @@ from sim.platforms.base import (
     substream,
 )
 from sim.platforms.lambda_spec import LambdaSpec, ScheduleEntry, TargetTracking
+from sim.platforms.lambda_vector import warm_block
 from sim.pricing.lambda_ import AccountTotals, LambdaUsage, lambda_bill
 from sim.pricing.tables import Bill
 from sim.records import OK, THROTTLED, TIMED_OUT
@@ -125,6 +126,9 @@ class LambdaModel(PlatformModel):
             self.rate_check = False
             self._k_heap = self._k_pool = 0  # array capacities (grown by _k_load)
         self.k_env: np.ndarray | None = None  # env per arrival of a compiled chunk
+        # Otherwise spans of VECTOR_MIN arrivals or more take the array arithmetic of
+        # sim/platforms/lambda_vector.py for their warm hits (False: the Python loop only).
+        self.vector = VECTOR
         # Per function: idle on-demand pool [(expiry, env)], idle PC stack, tokens, in-flight.
         self.idle: list[deque[tuple[float, int]]] = [deque() for _ in range(nfn)]
         self.pc_idle: list[list[int]] = [[] for _ in range(nfn)]
@@ -462,7 +466,12 @@ class LambdaModel(PlatformModel):
                     continue
                 break
             j = bisect_left(self._arr, until, i)  # this call's arrivals in the chunk: [i, j)
-            (self._plain_span if self.k_env is None else self._compiled_span)(i, j)
+            if self.k_env is not None:
+                self._compiled_span(i, j)
+            elif self.vector and j - i >= VECTOR_MIN:
+                self._vector_span(i, j)
+            else:
+                self._plain_span(i, j)
             self.arrivals_in_step += j - i
             i = j
             if j < n:
@@ -537,6 +546,33 @@ class LambdaModel(PlatformModel):
             else:
                 push(busy, (start + timeout, env_id, _DISCARD, 0))
             n_env(env_id)
+
+    def _vector_span(self, i0: int, j: int) -> None:
+        """_plain_span by blocks of array arithmetic (sim/platforms/lambda_vector.py): each
+        block runs the warm hits up to the first arrival that needs anything else, which goes
+        to _plain_span (after a short block, with the next few arrivals: they are often rare
+        too, as after a cold start burst)."""
+        assert self._chunk is not None and self.ka_const is not None
+        arr, svc = self._chunk.arrival, self._chunk.service
+        death = self.death if self.life_on else None
+        busy, pool = self.busy, self.idle[0]
+        i = i0
+        while i < j:
+            hi = min(j, i + VECTOR_BLOCK)
+            m, envs, new_busy, new_pool = warm_block(
+                arr[i:hi], svc[i:hi] * self.scale, self.timeout, self.limit, self.ka_const,
+                busy, pool, death,
+            )  # fmt: skip
+            if m:
+                busy[:] = new_busy
+                pool.clear()
+                pool.extend(new_pool)
+                self.n_env.extend(envs)
+                i += m
+            if i < j and i < hi:  # arrival i needs the general steps
+                k = min(j, i + (1 if m >= VECTOR_MIN else VECTOR_MIN))
+                self._plain_span(i, k)
+                i = k
 
     def _compiled_span(self, i0: int, j: int) -> None:
         """_plain_span by the compiled kernel: it runs the warm hits and hands each other arrival
@@ -954,6 +990,13 @@ def platform_bill(
 def _hhmm(seconds: float) -> str:
     return f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}"
 
+
+# The array path (_vector_span): on by default; spans shorter than VECTOR_MIN arrivals stay in
+# the Python loop (a block's ~40 numpy calls cost about as much as 60 warm hits there), and a
+# block holds at most VECTOR_BLOCK arrivals (work past a block's first rare arrival is redone).
+VECTOR = True
+VECTOR_MIN = 64
+VECTOR_BLOCK = 2048
 
 # When the compiled kernel pays, in expected requests per run (docs/model.md §19.4): it saves
 # ~1 us a request (CPU, whole `sim run`) against ~1.2-1.9 s of importing numba and compiling it
