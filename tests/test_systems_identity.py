@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_systems import _k8s, _system
+from test_systems import _k8s, _lambda, _system
 from test_systems_cluster import _keda_workers
 
 from sim.engine import run_one
@@ -524,3 +524,73 @@ def test_fargate_at_zero_tasks_answers_the_albs_503_at_once(ref: bool) -> None:
     data = _system(services, [ecs], {"p": {"api": "ecs"}}, replications=1, duration="60s", warmup=0)
     data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 1}}]}
     assert _rows(_run(data, ref)) == [(1.0, 1.0, 1.0, REJECTED)]
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_flex_handler_running_past_the_window_keeps_its_instance_billed_to_the_end(
+    ref: bool,
+) -> None:
+    """A 240 s window (x 10,950 to a 730 h month), one always-ready instance of concurrency 1,
+    handler 300 s, requests at 1 s and 235 s. The first is TIMED_OUT at 231 s (the 230 s
+    limit) while its execution runs on past the window's end, holding the slot: the second
+    waits in the front end and is never answered in the window (no row, no execution). The
+    instance is active from 1 s to the end, 239 s: execution time 239 x 2 GB x 10,950 x
+    $0.000016 = $83.7456 (as the single-service kernel bills it: its periods clipped at the
+    window's end); baseline 2 GB x 240 s x 10,950 x $0.000004 = $21.024; 1 execution x 10,950 x
+    $0.40/M = $0.00438."""
+    data = _flex(["1s", "235s"], handler="300s", concurrency=1)
+    data["duration"] = "240s"
+    run = _run(data, ref)
+    assert _rows(run) == pytest.approx([(1.0, 1.0, 231.0, TIMED_OUT)])
+    svc = run.extra["system"]["services"]["fn"]
+    assert (svc["attempts"], svc["timeouts"]["function"]) == (2, 1)
+    scale = MONTH_H * 3600 / 240
+    lines = svc["monthly_breakdown_usd"]
+    assert lines["always_ready_execution_time"] == pytest.approx(239 * 2 * scale * AR_TIME)
+    assert pytest.approx(83.7456) == 239 * 2 * scale * AR_TIME
+    assert lines["always_ready_baseline"] == pytest.approx(2 * 240 * scale * BASELINE)
+    assert lines["always_ready_executions"] == pytest.approx(scale * AR_EXEC)
+    assert svc["monthly_cost_usd"] == pytest.approx(104.77, abs=0.005)
+    kernel = _kernel_run(data, "flex", "300s", "240s")
+    assert kernel.bill.monthly_breakdown["always_ready_execution_time"] == pytest.approx(83.7456)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_lmi_handler_running_past_the_window_holds_its_environment_to_the_end(ref: bool) -> None:
+    """A 5 s window (x 525,600 to a 730 h month), timeout 3 s, handler 5 s, one environment of
+    concurrency 1: the invocation at 1 s is TIMED_OUT at 4 s and its handler runs to 6 s, past
+    the window, so the one at 4.5 s is throttled at once. The instance is billed for the whole
+    window (730 h x $0.0816 = $59.568, fee 15% $8.9352); both invocations are requests (as the
+    single-service kernel counts its arrivals): 2 x 525,600 x $0.20/M = $0.21024."""
+    data = _lmi([{"batch": {"at": ["1s", "4.5s"], "size": 1}}], handler="5s", timeout="3s")
+    data["duration"] = "5s"
+    run = _run(data, ref)
+    assert _rows(run) == pytest.approx([(1.0, 1.0, 4.0, TIMED_OUT), (4.5, 4.5, 4.5, THROTTLED)])
+    svc = run.extra["system"]["services"]["fn"]
+    assert (svc["timeouts"]["function"], svc["throttles"]) == (1, 1)
+    lines = svc["monthly_breakdown_usd"]
+    assert lines["instances"] == pytest.approx(MONTH_H * M7G_LARGE, abs=0.005)
+    assert lines["management_fee"] == pytest.approx(0.15 * MONTH_H * M7G_LARGE, abs=0.005)
+    assert lines["requests"] == pytest.approx(2 * MONTH_H * 3600 / 5 * 0.20 / 1e6)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_lambda_invocation_running_past_the_window_is_billed_its_time_in_the_window(
+    ref: bool,
+) -> None:
+    """A 60 s window (x 43,800 to a 730 h month), 1,769 MB, no free tier, timeout 900 s: a 20 s
+    invocation at 10 s is billed whole (20 s); one at 50 s is still running at the window's end:
+    billed as a request and for its 10 s in the window, as the other stations bill what is in
+    use at the end (no row: it is not answered in the window). Duration (20 + 10) s x 1,769/1,024
+    GB x 43,800 x $0.0000166667 = $37.833; requests 2 x 43,800 x $0.20/M = $0.01752."""
+    services = [{"name": "fn", "entry": 1, "handler": "20s"}]
+    fn = _lambda(free_tier=False, timeout="900s")
+    data = _system(services, [fn], {"p": {"fn": "fn"}}, replications=1, duration="60s", warmup=0)
+    data["workload"] = {"arrivals": [{"batch": {"at": ["10s", "50s"], "size": 1}}]}
+    data["month"] = f"{MONTH_H}h"
+    run = _run(data, ref)
+    assert _rows(run) == pytest.approx([(10.0, 10.0, 30.0, OK)])
+    lines = run.extra["system"]["services"]["fn"]["monthly_breakdown_usd"]
+    assert lines["duration"] == pytest.approx(30 * 1769 / 1024 * SCALE * 0.0000166667, abs=1e-6)
+    assert pytest.approx(37.833, abs=5e-4) == 30 * 1769 / 1024 * SCALE * 0.0000166667
+    assert lines["requests"] == pytest.approx(2 * SCALE * 0.20 / 1e6)
