@@ -215,6 +215,58 @@ def test_spot_kill_of_a_kafka_consumer_reads_again_from_the_committed_offset(ref
     assert run.extra["system"]["async_completion_ms"]["max"] == pytest.approx(99_000, abs=1e-6)
 
 
+def _killed_kafka_consumer(**topic: Any) -> dict:
+    """One KEDA-held pod (concurrency 1, handler 100 ms) consuming a 1-partition topic fed 2
+    records a second (at k/2 + 0.001 s); drain_on_notice false, so at the notice's end (10 +
+    120 = 130 s) the pod is killed idle, without LeaveGroup; its replacement (a node launched
+    at 130 s, ready 150 s, the pod ready 155 s) joins at 155 s."""
+    trigger = {"type": "kafka", "metadata": {"lagThreshold": "10"}}
+    data = _spot_consumer({"type": "kafka", "partitions": 1, "rebalance_pause": "3s"} | topic,
+                          trigger)  # fmt: skip
+    workers = data["platforms"][1]
+    workers["cluster"]["spot"]["drain_on_notice"] = False
+    workers["pod"]["concurrency"] = 1
+    data["services"][1]["handler"] = "100ms"
+    data["workload"] = {"arrivals": [{"steady": {"rate": "2/s", "spacing": "uniform"}}]}
+    data["duration"] = "5m"
+    return data
+
+
+def _lag_growth(run: Any) -> tuple[list[float], dict]:
+    """The seconds after the kill (130 s) during which the lag grew by exactly the 2 records a
+    second that arrived (nothing consumed), and the topic's figures."""
+    q = run.extra["system"]["queues"]["jobs"]
+    t, lag = q["timeline"]["time_s"], q["timeline"]["depth"]
+    at = dict(zip(t, lag, strict=True))
+    assert at[130.0] == 0.0
+    grew = [x for x in t if x > 130 and all(at[y] == 2 * (y - 130) for y in t if 130 < y <= x)]
+    return grew, q
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_killed_kafka_consumer_holds_its_partitions_for_the_session_timeout(ref: bool) -> None:
+    """session.timeout.ms 45 s (the default): the killed consumer stays a member, so nobody
+    consumes its partition; the replacement joining at 155 s rebalances the group with the dead
+    member still in it (it keeps partition 0: 2 consumers in the timeline until 175 s); at 130 +
+    45 = 175 s its session ends, the group rebalances without it and the replacement fetches
+    after the 3 s pause: the lag grows for exactly 45 + 3 = 48 s, to 96 records at 178 s."""
+    grew, q = _lag_growth(_run(_killed_kafka_consumer(), ref))
+    assert max(grew) == 178.0
+    assert q["rebalances"] == 2 and q["consumers_peak"] == 2
+    t, c = q["timeline"]["time_s"], q["timeline"]["consumers"]
+    assert [x for x, n in zip(t, c, strict=True) if n == 2] == [float(x) for x in range(156, 176)]
+    assert q["deleted"] == q["received"] == 600  # all read once by the end (nothing cut)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_killed_kafka_consumer_with_no_session_timeout_leaves_at_once(ref: bool) -> None:
+    """session_timeout 0: the kill empties the group at once (a rebalance), the replacement
+    joins at 155 s (another) and fetches after the 3 s pause: the lag grows until 158 s."""
+    grew, q = _lag_growth(_run(_killed_kafka_consumer(session_timeout="0s"), ref))
+    assert max(grew) == 158.0
+    assert q["rebalances"] == 2 and q["consumers_peak"] == 1
+
+
 # --- Azure Functions Flex Consumption as a station (sim.systems.stations_flex) -----------------
 MONTH_H = 730
 SCALE = MONTH_H * 3600 / 60  # a 60 s window billed as a 730 h month: x 43,800

@@ -260,6 +260,9 @@ class Nodes:
         node.cordoned = True
         self.spot_reschedules += node.pods - node.draining
         for st in self.stations:
+            topic = st.source
+            if topic is not None and topic.spec.type == "kafka":  # killed consumers: no LeaveGroup
+                topic.kill(sum(1 for n in st.ready_nodes if n is node), now)
             st.evict(node, now)
             self.spot_cut += st.abandon(node)
         node.pods = node.draining = 0
