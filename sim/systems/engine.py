@@ -876,8 +876,12 @@ class PodStation(Station):
             self.sys.pods_changed(self.platform, now)
 
     def abandon(self, node: Any) -> int:
-        """`node` is gone (spot) with deleted pods still busy on it: their slots stay busy until
-        their requests end (ASSUMPTION: not cut short), with no node to free. Returns them."""
+        """`node` is killed (spot, sim.systems.nodes `Nodes._kill`, after `evict` deleted this
+        station's pods there) while deleted pods still finish requests on it. This base is for
+        stations without pod identity (Knative's pods on a spot cluster; SpotPodStation cuts its
+        requests instead): the one FIFO of slots does not say which requests run on that node,
+        so they run on to their end (ASSUMPTION: not cut short) and free their slots then, with
+        no node to release (`orphan`). Returns those busy slots (counted in spot_slots_cut)."""
         cut = sum(b for n, b in self.drain_q if n is node)
         if cut:
             self.drain_q = deque(e for e in self.drain_q if e[0] is not node)
