@@ -272,9 +272,6 @@ def test_pending_pods_are_the_same_in_the_reference() -> None:
     from sim.validation.reference import ReferenceSystem
 
     data = _keda_workers()
-    # off the 5 s sampling grid: a pod ready exactly at a timeline sample is ordered differently
-    # by the two engines' samplers (with or without simulated nodes)
-    data["platforms"][1]["pod"]["startup"] = "5.3s"
     data["queues"].append(
         {"name": "t", "type": "kafka", "consumer": "sink", "hosting": "cluster"}
         | {"platform": "workers", "brokers": 2, "broker_cpu": 2}
@@ -405,7 +402,6 @@ def test_consolidation_is_the_same_in_the_reference() -> None:
 
     for cluster in ({}, {"node_autoscaler": "cluster-autoscaler", **_CA_FAST}):
         data = _consolidation(["466s"], **cluster)
-        data["platforms"][1]["pod"]["startup"] = "5.3s"  # off the 5 s sampling grid
         sc = make_scenario(data)
         fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
         ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})
@@ -524,7 +520,6 @@ def test_spot_is_the_same_in_the_reference() -> None:
         {"interruptions_per_node_hour": 2, "share": 0.5, "unavailable": 0.5},
     ):
         data = _consolidation(["466s"], spot=spot)
-        data["platforms"][1]["pod"]["startup"] = "5.3s"  # off the 5 s sampling grid
         sc = make_scenario(data)
         fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
         ref = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": ReferenceSystem})

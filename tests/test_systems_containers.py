@@ -293,3 +293,56 @@ def test_a_container_platforms_ops_are_billed_once(platform: dict) -> None:
     assert run.bill.operating_monthly_usd == pytest.approx(1000.0)
     svc = run.extra["system"]["services"]["api"]
     assert svc["operating_monthly_usd"] == pytest.approx(1000.0)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_fargate_services_sharing_one_alb_pay_its_hours_once_by_hand(shared: bool) -> None:
+    """`api` -> `orders`, both ECS services on Fargate platform `ecs` (one task each), 1 request
+    a second for 1 h (x 730 to the month): 3,600 requests at each. ELB pricing (us-east-1):
+    $0.0225 per ALB-hour, $0.008 per LCU-hour, the largest of the LCU dimensions (25 new
+    connections/s; 3,000 active; 1 GB processed/h; 1,000 rule evaluations/s beyond 10 free);
+    2 public IPv4 addresses per internet-facing ALB at $0.005/h. With the defaults (a new
+    connection per request, 10 kB per request) new connections are the largest dimension.
+    Own ALB each: 730 x $0.0225 = $16.425 hourly, 1/s / 25 = 0.04 LCU x 730 x $0.008 = $0.2336,
+    2 x 730 x $0.005 = $7.30 IPv4: $23.9586 a service. Shared (`load_balancer.shared`): one ALB,
+    $16.425 + $7.30 once and LCUs on 2/s (0.08 LCU: $0.4672), $24.1922 split by requests: half
+    each, $12.0961 a service, $23.725 less for the placement."""
+    services = [
+        {"name": "api", "entry": 1, "handler": "10ms", "steps": [{"call": "orders"}]},
+        {"name": "orders", "handler": "10ms"},
+    ]
+    ecs = _fargate(tasks=1, load_balancer={"type": "alb", "shared": shared})
+    run = _even(services, [ecs], {"api": "ecs", "orders": "ecs"}, "1h", "1/s")
+    per = run.extra["system"]["services"]
+    assert per["api"]["attempts"] == per["orders"]["attempts"] == 3600
+    m = 730.0
+    alb = {
+        "load_balancer": m * 0.0225,
+        "load_balancer_lcu": (2 if shared else 1) / 25 * m * 0.008,
+        "public_ipv4": 2 * m * 0.005,
+    }
+    for svc in ("api", "orders"):
+        got = per[svc]["monthly_breakdown_usd"]
+        for line, usd in alb.items():
+            assert got[line] == pytest.approx(usd / 2 if shared else usd, abs=1e-9), (svc, line)
+        alb_usd = sum(got[line] for line in alb)
+        assert alb_usd == pytest.approx(12.0961 if shared else 23.9586, abs=5e-5)
+    total = run.bill.monthly_usd
+    tasks = sum(
+        per[s]["monthly_breakdown_usd"][k]
+        for s in ("api", "orders")
+        for k in ("fargate_vcpu", "fargate_memory")
+    )
+    assert total - tasks == pytest.approx(24.1922 if shared else 2 * 23.9586, abs=5e-5)
+
+
+def test_a_lone_fargate_service_behind_a_shared_alb_pays_the_same() -> None:
+    """Sharing with nobody: `shared: true` on a platform with one service gives its own ALB's
+    bill, line by line."""
+    services = [{"name": "api", "entry": 1, "handler": "10ms"}]
+    bills = []
+    for shared in (False, True):
+        ecs = _fargate(tasks=1, load_balancer={"type": "alb", "shared": shared})
+        run = _even(services, [ecs], {"api": "ecs"}, "10m", "2/s")
+        bills.append(run.extra["system"]["services"]["api"]["monthly_breakdown_usd"])
+    assert bills[1] == pytest.approx(bills[0], abs=1e-9)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_systems import _k8s, _system
+from test_systems import _k8s, _lambda, _system
 from test_systems_cluster import _keda_workers
 
 from sim.engine import run_one
@@ -213,6 +213,58 @@ def test_spot_kill_of_a_kafka_consumer_reads_again_from_the_committed_offset(ref
     t, lag = q["timeline"]["time_s"], q["timeline"]["depth"]
     assert [x for x, y in zip(t, lag, strict=True) if 40 < x < 100 and y != 3] == []
     assert run.extra["system"]["async_completion_ms"]["max"] == pytest.approx(99_000, abs=1e-6)
+
+
+def _killed_kafka_consumer(**topic: Any) -> dict:
+    """One KEDA-held pod (concurrency 1, handler 100 ms) consuming a 1-partition topic fed 2
+    records a second (at k/2 + 0.001 s); drain_on_notice false, so at the notice's end (10 +
+    120 = 130 s) the pod is killed idle, without LeaveGroup; its replacement (a node launched
+    at 130 s, ready 150 s, the pod ready 155 s) joins at 155 s."""
+    trigger = {"type": "kafka", "metadata": {"lagThreshold": "10"}}
+    data = _spot_consumer({"type": "kafka", "partitions": 1, "rebalance_pause": "3s"} | topic,
+                          trigger)  # fmt: skip
+    workers = data["platforms"][1]
+    workers["cluster"]["spot"]["drain_on_notice"] = False
+    workers["pod"]["concurrency"] = 1
+    data["services"][1]["handler"] = "100ms"
+    data["workload"] = {"arrivals": [{"steady": {"rate": "2/s", "spacing": "uniform"}}]}
+    data["duration"] = "5m"
+    return data
+
+
+def _lag_growth(run: Any) -> tuple[list[float], dict]:
+    """The seconds after the kill (130 s) during which the lag grew by exactly the 2 records a
+    second that arrived (nothing consumed), and the topic's figures."""
+    q = run.extra["system"]["queues"]["jobs"]
+    t, lag = q["timeline"]["time_s"], q["timeline"]["depth"]
+    at = dict(zip(t, lag, strict=True))
+    assert at[130.0] == 0.0
+    grew = [x for x in t if x > 130 and all(at[y] == 2 * (y - 130) for y in t if 130 < y <= x)]
+    return grew, q
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_killed_kafka_consumer_holds_its_partitions_for_the_session_timeout(ref: bool) -> None:
+    """session.timeout.ms 45 s (the default): the killed consumer stays a member, so nobody
+    consumes its partition; the replacement joining at 155 s rebalances the group with the dead
+    member still in it (it keeps partition 0: 2 consumers in the timeline until 175 s); at 130 +
+    45 = 175 s its session ends, the group rebalances without it and the replacement fetches
+    after the 3 s pause: the lag grows for exactly 45 + 3 = 48 s, to 96 records at 178 s."""
+    grew, q = _lag_growth(_run(_killed_kafka_consumer(), ref))
+    assert max(grew) == 178.0
+    assert q["rebalances"] == 2 and q["consumers_peak"] == 2
+    t, c = q["timeline"]["time_s"], q["timeline"]["consumers"]
+    assert [x for x, n in zip(t, c, strict=True) if n == 2] == [float(x) for x in range(156, 176)]
+    assert q["deleted"] == q["received"] == 600  # all read once by the end (nothing cut)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_killed_kafka_consumer_with_no_session_timeout_leaves_at_once(ref: bool) -> None:
+    """session_timeout 0: the kill empties the group at once (a rebalance), the replacement
+    joins at 155 s (another) and fetches after the 3 s pause: the lag grows until 158 s."""
+    grew, q = _lag_growth(_run(_killed_kafka_consumer(session_timeout="0s"), ref))
+    assert max(grew) == 158.0
+    assert q["rebalances"] == 2 and q["consumers_peak"] == 1
 
 
 # --- Azure Functions Flex Consumption as a station (sim.systems.stations_flex) -----------------
@@ -524,3 +576,73 @@ def test_fargate_at_zero_tasks_answers_the_albs_503_at_once(ref: bool) -> None:
     data = _system(services, [ecs], {"p": {"api": "ecs"}}, replications=1, duration="60s", warmup=0)
     data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 1}}]}
     assert _rows(_run(data, ref)) == [(1.0, 1.0, 1.0, REJECTED)]
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_flex_handler_running_past_the_window_keeps_its_instance_billed_to_the_end(
+    ref: bool,
+) -> None:
+    """A 240 s window (x 10,950 to a 730 h month), one always-ready instance of concurrency 1,
+    handler 300 s, requests at 1 s and 235 s. The first is TIMED_OUT at 231 s (the 230 s
+    limit) while its execution runs on past the window's end, holding the slot: the second
+    waits in the front end and is never answered in the window (no row, no execution). The
+    instance is active from 1 s to the end, 239 s: execution time 239 x 2 GB x 10,950 x
+    $0.000016 = $83.7456 (as the single-service kernel bills it: its periods clipped at the
+    window's end); baseline 2 GB x 240 s x 10,950 x $0.000004 = $21.024; 1 execution x 10,950 x
+    $0.40/M = $0.00438."""
+    data = _flex(["1s", "235s"], handler="300s", concurrency=1)
+    data["duration"] = "240s"
+    run = _run(data, ref)
+    assert _rows(run) == pytest.approx([(1.0, 1.0, 231.0, TIMED_OUT)])
+    svc = run.extra["system"]["services"]["fn"]
+    assert (svc["attempts"], svc["timeouts"]["function"]) == (2, 1)
+    scale = MONTH_H * 3600 / 240
+    lines = svc["monthly_breakdown_usd"]
+    assert lines["always_ready_execution_time"] == pytest.approx(239 * 2 * scale * AR_TIME)
+    assert pytest.approx(83.7456) == 239 * 2 * scale * AR_TIME
+    assert lines["always_ready_baseline"] == pytest.approx(2 * 240 * scale * BASELINE)
+    assert lines["always_ready_executions"] == pytest.approx(scale * AR_EXEC)
+    assert svc["monthly_cost_usd"] == pytest.approx(104.77, abs=0.005)
+    kernel = _kernel_run(data, "flex", "300s", "240s")
+    assert kernel.bill.monthly_breakdown["always_ready_execution_time"] == pytest.approx(83.7456)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_lmi_handler_running_past_the_window_holds_its_environment_to_the_end(ref: bool) -> None:
+    """A 5 s window (x 525,600 to a 730 h month), timeout 3 s, handler 5 s, one environment of
+    concurrency 1: the invocation at 1 s is TIMED_OUT at 4 s and its handler runs to 6 s, past
+    the window, so the one at 4.5 s is throttled at once. The instance is billed for the whole
+    window (730 h x $0.0816 = $59.568, fee 15% $8.9352); both invocations are requests (as the
+    single-service kernel counts its arrivals): 2 x 525,600 x $0.20/M = $0.21024."""
+    data = _lmi([{"batch": {"at": ["1s", "4.5s"], "size": 1}}], handler="5s", timeout="3s")
+    data["duration"] = "5s"
+    run = _run(data, ref)
+    assert _rows(run) == pytest.approx([(1.0, 1.0, 4.0, TIMED_OUT), (4.5, 4.5, 4.5, THROTTLED)])
+    svc = run.extra["system"]["services"]["fn"]
+    assert (svc["timeouts"]["function"], svc["throttles"]) == (1, 1)
+    lines = svc["monthly_breakdown_usd"]
+    assert lines["instances"] == pytest.approx(MONTH_H * M7G_LARGE, abs=0.005)
+    assert lines["management_fee"] == pytest.approx(0.15 * MONTH_H * M7G_LARGE, abs=0.005)
+    assert lines["requests"] == pytest.approx(2 * MONTH_H * 3600 / 5 * 0.20 / 1e6)
+
+
+@pytest.mark.parametrize("ref", [False, True])
+def test_lambda_invocation_running_past_the_window_is_billed_its_time_in_the_window(
+    ref: bool,
+) -> None:
+    """A 60 s window (x 43,800 to a 730 h month), 1,769 MB, no free tier, timeout 900 s: a 20 s
+    invocation at 10 s is billed whole (20 s); one at 50 s is still running at the window's end:
+    billed as a request and for its 10 s in the window, as the other stations bill what is in
+    use at the end (no row: it is not answered in the window). Duration (20 + 10) s x 1,769/1,024
+    GB x 43,800 x $0.0000166667 = $37.833; requests 2 x 43,800 x $0.20/M = $0.01752."""
+    services = [{"name": "fn", "entry": 1, "handler": "20s"}]
+    fn = _lambda(free_tier=False, timeout="900s")
+    data = _system(services, [fn], {"p": {"fn": "fn"}}, replications=1, duration="60s", warmup=0)
+    data["workload"] = {"arrivals": [{"batch": {"at": ["10s", "50s"], "size": 1}}]}
+    data["month"] = f"{MONTH_H}h"
+    run = _run(data, ref)
+    assert _rows(run) == pytest.approx([(10.0, 10.0, 30.0, OK)])
+    lines = run.extra["system"]["services"]["fn"]["monthly_breakdown_usd"]
+    assert lines["duration"] == pytest.approx(30 * 1769 / 1024 * SCALE * 0.0000166667, abs=1e-6)
+    assert pytest.approx(37.833, abs=5e-4) == 30 * 1769 / 1024 * SCALE * 0.0000166667
+    assert lines["requests"] == pytest.approx(2 * SCALE * 0.20 / 1e6)

@@ -18,8 +18,7 @@ import sim.platforms.autoscaling.target_tracking as T
 from sim.config import Cpu, Duration, MemoryMB, Strict
 from sim.distributions import Distribution, coerce_distribution
 from sim.platforms.kubernetes_spec import _routing
-from sim.pricing.fargate import Architecture, FargateCostSettings
-from sim.pricing.kubernetes import LoadBalancerSettings
+from sim.pricing.fargate import Architecture, FargateCostSettings, FargateLoadBalancerSettings
 from sim.pricing.ops import OpsCosts, OpsProfile
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
@@ -204,7 +203,7 @@ class FargateSpec(Strict):
     queue_limit: int | None = Field(None, ge=0, description="None: unbounded")
     request_timeout: Duration | None = Field(REQUEST_TIMEOUT_S, gt=0)
     ingress_latency: Dist = Field(default_factory=lambda: INGRESS_LATENCY_S)  # type: ignore[assignment]
-    load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
+    load_balancer: FargateLoadBalancerSettings = Field(default_factory=FargateLoadBalancerSettings)
     cost: FargateCostSettings = Field(default_factory=FargateCostSettings)
     ops: OpsCosts = Field(default_factory=dict, description="monthly USD per line")
     ops_profile: OpsProfile | None = None

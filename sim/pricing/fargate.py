@@ -10,6 +10,8 @@
 - ECS has no charge of its own for orchestration (aws.amazon.com/ecs/pricing/).
 - The Application Load Balancer, public IPv4, NAT, cross-AZ and egress lines are the ones the
   Kubernetes bill uses (sim.pricing.kubernetes.load_balancer_lines, sim.pricing.network).
+  `load_balancer.shared` (a system's services on one Fargate platform behind one ALB):
+  `shared_alb_bill` prices that ALB once, on their combined requests.
 - `ops` / `ops_profile`: operating cost, apart from the cloud bill.
 """
 
@@ -51,6 +53,19 @@ class FargateCostSettings(Strict):
     nat: NatSettings = Field(default_factory=NatSettings)
     cross_az: Fraction = Field(0.0, ge=0, le=1, description="share of requests crossing AZs")
     gb: GbConvention = Field("binary", description="bytes per GB on data lines (2^30 or 10^9)")
+
+
+class FargateLoadBalancerSettings(LoadBalancerSettings):
+    """The service's ALB (`load_balancer:`), and whether a system's services share it."""
+
+    # AWS ECS Developer Guide, service-load-balancing.html: ALBs "support path-based routing
+    # and priority rules (so that multiple services can use the same listener port on a single
+    # Application Load Balancer)"; ELB pricing bills each ALB's hours and LCUs.
+    shared: bool = Field(
+        False,
+        description="a system's services on this platform share one ALB (a target group each): "
+        "one hourly charge and its IPv4, LCUs on their combined traffic; false: one ALB each",
+    )
 
 
 @dataclass(frozen=True)
@@ -121,12 +136,9 @@ def fargate_bill(
             eph.cost(b.monthly(task_h * extra_gb)),
             [eph, price("fargate.ephemeral_storage.free_gb")],
         )
-    lb_usage = KubernetesUsage(window_s=usage.window_s, requests=usage.requests)
-    if lb.type == "alb":
-        load_balancer_lines(b, lb_usage, lb)
     addresses_h = task_h if settings.public_ip_per_task else 0.0
     if lb.type == "alb":
-        addresses_h += settings.load_balancer_ipv4 * window_h
+        addresses_h += _alb_lines(b, usage.requests, lb, settings)
     ipv4_line(b, addresses_h)
     nat_bytes = usage.requests * settings.nat.bytes_per_request
     nat_line(b, settings.nat, window_h, nat_bytes, settings.gb)
@@ -134,3 +146,26 @@ def fargate_bill(
     egress_line(b, usage.response_bytes, settings.gb)
     add_operating(b, ops, ops_profile)
     return b.build(usage.requests)
+
+
+def _alb_lines(
+    b: BillBuilder, requests: int, lb: LoadBalancerSettings, settings: FargateCostSettings
+) -> float:
+    """The ALB's hours and LCUs on `requests`; returns its public IPv4 address-hours."""
+    load_balancer_lines(b, KubernetesUsage(window_s=b.window_s, requests=requests), lb)
+    return settings.load_balancer_ipv4 * b.window_s / SECONDS_PER_HOUR
+
+
+def shared_alb_bill(
+    requests: int,
+    lb: LoadBalancerSettings,
+    settings: FargateCostSettings,
+    window_s: float,
+    month_s: float | None = None,
+) -> Bill:
+    """One ALB in front of several ECS services (listener rules to a target group each): its
+    hourly charge and IPv4 once, LCUs on the services' combined requests (the largest
+    dimension of the combined traffic, as the ALB meters it)."""
+    b = BillBuilder(window_s, month_s)
+    ipv4_line(b, _alb_lines(b, requests, lb, settings))
+    return b.build(requests)

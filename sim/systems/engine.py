@@ -360,6 +360,7 @@ class LambdaStation(Station):
         self.throttles = 0
         self.gateway_requests = 0
         self.async_q = AsyncQueue(svc.async_invoke)  # events (sim.systems.lambda_async)
+        self.runs: dict[int, float] = {}  # busy environments: when their handler starts
 
     def acquire(self, proc: Proc, now: float) -> Any:
         pool = self.pool
@@ -374,6 +375,7 @@ class LambdaStation(Station):
                 if pool is not None:
                     pool[0] += 1
                 self.peak = max(self.peak, self.busy)
+                self.runs[env] = now
                 return env, 0.0, False
             self.live -= 1
             self.env_s += exp
@@ -394,9 +396,12 @@ class LambdaStation(Station):
         if pool is not None:
             pool[0] += 1
         self.peak = max(self.peak, self.busy)
-        return self.next_env, self.spec.sandbox_overhead + init, True
+        startup = self.spec.sandbox_overhead + init
+        self.runs[self.next_env] = now + startup
+        return self.next_env, startup, True
 
     def release(self, slot: int, now: float) -> None:
+        del self.runs[slot]
         self.busy -= 1
         if self.pool is not None:
             self.pool[0] -= 1
@@ -405,6 +410,7 @@ class LambdaStation(Station):
     def discard(self, slot: int, now: float) -> None:
         """An invocation the function timeout ended: Lambda resets the environment, so it is
         gone (the next request there starts cold, as the single-service kernel)."""
+        del self.runs[slot]
         self.busy -= 1
         if self.pool is not None:
             self.pool[0] -= 1
@@ -415,6 +421,13 @@ class LambdaStation(Station):
     def bill_invocation(self, ran_s: float) -> None:
         self.invocations += 1
         self.billed_ms += math.ceil(ran_s * 1e3 - 1e-9)
+
+    def billed(self, end: float) -> tuple[int, float]:
+        """(invocations, billed ms) of the window: the invocations still running at its end
+        too, each billed for its time in the window (as every other station bills the
+        resources in use to the end: Flex's activity, Fargate's tasks, Cloud Run's instances)."""
+        ms = sum(math.ceil((end - t) * 1e3 - 1e-9) for t in self.runs.values() if end > t)
+        return self.invocations + len(self.runs), self.billed_ms + ms
 
     def overhead(self) -> float:
         if self.gw is None:
@@ -863,8 +876,12 @@ class PodStation(Station):
             self.sys.pods_changed(self.platform, now)
 
     def abandon(self, node: Any) -> int:
-        """`node` is gone (spot) with deleted pods still busy on it: their slots stay busy until
-        their requests end (ASSUMPTION: not cut short), with no node to free. Returns them."""
+        """`node` is killed (spot, sim.systems.nodes `Nodes._kill`, after `evict` deleted this
+        station's pods there) while deleted pods still finish requests on it. This base is for
+        stations without pod identity (Knative's pods on a spot cluster; SpotPodStation cuts its
+        requests instead): the one FIFO of slots does not say which requests run on that node,
+        so they run on to their end (ASSUMPTION: not cut short) and free their slots then, with
+        no node to release (`orphan`). Returns those busy slots (counted in spot_slots_cut)."""
         cut = sum(b for n, b in self.drain_q if n is node)
         if cut:
             self.drain_q = deque(e for e in self.drain_q if e[0] is not node)
@@ -2260,9 +2277,10 @@ class SystemModel(PlatformModel):
         for st in self.stations:
             s = st.spec
             if isinstance(st, LambdaStation):
+                requests, billed_ms = st.billed(self.end)
                 usage = LambdaUsage(
-                    requests=st.invocations,
-                    on_demand_billed_ms=st.billed_ms,
+                    requests=requests,
+                    on_demand_billed_ms=billed_ms,
                     window_s=self.end,
                     init_billed_ms=st.init_ms,
                     gateway_requests=st.gateway_requests,

@@ -133,14 +133,15 @@ def esm_pollers(pollers: int, lag: int, last_lag: int, partitions: int) -> int:
 
 
 class Member:
-    """One consumer of the group: its partitions and how many of them it is processing."""
+    """One consumer of the group: its partitions and how many of them it is processing; `dead`:
+    killed, still a member until its session times out (KafkaTopic.kill)."""
 
-    __slots__ = ("alive", "busy", "parts")
+    __slots__ = ("busy", "dead", "parts")
 
     def __init__(self) -> None:
         self.parts: list[int] = []
         self.busy = 0
-        self.alive = True
+        self.dead = False
 
 
 class KafkaTopic:
@@ -169,6 +170,7 @@ class KafkaTopic:
         # time; a pod's consumer one record per pod slot (pod.concurrency)
         self.per_member = 1 << 30 if self.lambda_esm else int(consumer.conc)
         self.members: list[Member] = []
+        self.zombies = 0  # killed members whose session has not timed out (kill)
         self.pollers = KAFKA_ESM_START_POLLERS if self.lambda_esm else 0
         self.pause_until = 0.0
         self.rebalances = 0
@@ -189,13 +191,28 @@ class KafkaTopic:
         return min(self.pollers, len(self.parts)) if self.lambda_esm else int(self.st.pods)
 
     def sync_members(self, now: float, initial: bool = False) -> None:
-        """A membership change is a rebalance: range-assign the partitions, pause fetching."""
-        n = self.wanted_members()
-        if n == len(self.members):
+        """A membership change is a rebalance: range-assign the partitions, pause fetching. A
+        member leaving (a pod deleted: LeaveGroup on close) is the newest live one; its in-flight
+        work finishes and commits. Killed members stay until their session times out."""
+        n = self.wanted_members() + self.zombies
+        members = self.members
+        if n == len(members):
             return
-        for m in self.members[n:]:
-            m.alive = False  # its in-flight work finishes and commits
-        self.members = self.members[:n] + [Member() for _ in range(n - len(self.members))]
+        if n > len(members):
+            self.members = members + [Member() for _ in range(n - len(members))]
+        else:
+            drop = len(members) - n
+            keep: list[Member] = []
+            for m in reversed(members):
+                if drop and not m.dead:
+                    drop -= 1
+                else:
+                    keep.append(m)
+            self.members = keep[::-1]
+        self._assign(now, initial)
+
+    def _assign(self, now: float, initial: bool = False) -> None:
+        n = len(self.members)
         for m, parts in zip(self.members, range_assignment(len(self.parts), n), strict=True):
             m.parts = parts
         self.members_peak = max(self.members_peak, n)
@@ -208,6 +225,35 @@ class KafkaTopic:
 
     def _resume(self, _: Any) -> None:
         self.kick(self.sys.now)
+
+    def kill(self, k: int, now: float) -> None:
+        """k of the consumer's ready pods are killed (a spot kill, before the pods are removed):
+        no LeaveGroup, so the broker keeps k members (ASSUMPTION: the newest live ones, as the
+        model's members are not tied to pods) until their session times out; their partitions
+        are not consumed meanwhile, then a rebalance hands them to the others (_expire): the
+        broker removes a member from which no heartbeat came within session.timeout.ms and
+        rebalances (kafka.apache.org/documentation/#consumerconfigs_session.timeout.ms; default
+        45 s since Kafka 3.0, KIP-735). A deleted pod's consumer closes and leaves at once."""
+        timeout = self.spec.session_timeout
+        if timeout <= 0 or self.lambda_esm or k <= 0:
+            return
+        dead = [m for m in reversed(self.members) if not m.dead][:k]
+        for m in dead:
+            m.dead = True
+        self.zombies += len(dead)
+        if dead:
+            self.sys.at(now + timeout, self._expire, dead)
+
+    def _expire(self, dead: list[Member]) -> None:
+        """The killed members' session timed out: they leave, and the group rebalances."""
+        now = self.sys.now
+        self.members = [m for m in self.members if not any(m is d for d in dead)]
+        self.zombies -= len(dead)
+        if self.wanted_members() + self.zombies != len(self.members):
+            self.sync_members(now)  # (pods joined or left meanwhile: one rebalance for all)
+        else:
+            self._assign(now)
+        self.kick(now)
 
     def evaluate(self, now: float) -> None:
         """Lambda's on-demand poller scaling, every minute (esm_pollers); a change rebalances."""
@@ -246,14 +292,14 @@ class KafkaTopic:
 
     def kick(self, now: float) -> None:
         """Hand waiting records to free members, partition by partition (oldest head first)."""
-        if not self.lambda_esm and self.st.pods != len(self.members):
+        if not self.lambda_esm and self.st.pods + self.zombies != len(self.members):
             self.sync_members(now)  # a pod joined or left the group
         if now + _EPS < self.pause_until:
             return
         parts, inflight = self.parts, self.inflight_p
         spec = self.spec
         for mi, m in enumerate(self.members):
-            while m.busy < self.per_member:
+            while m.busy < self.per_member and not m.dead:
                 best, head = -1, 0.0
                 for p in m.parts:
                     q = parts[p]

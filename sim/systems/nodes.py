@@ -252,7 +252,9 @@ class Nodes:
         """The pods still on the node are killed: active ones (no handler) are replaced; the
         requests in service on them are cut (SpotPodStation.abandon: they fail or are sent
         again, `in_flight`, as the kernel's `_spot_kill`), and so are queue consumers' batches
-        (nothing deleted or committed); their busy slots are counted. The node goes."""
+        (nothing deleted or committed); their busy slots are counted; a Kafka consumer on a
+        killed ready pod stays in its group until its session times out (KafkaTopic.kill: no
+        LeaveGroup). The node goes."""
         node, why = arg
         now = self.sys.env.now
         if node.end is not None:
@@ -260,6 +262,9 @@ class Nodes:
         node.cordoned = True
         self.spot_reschedules += node.pods - node.draining
         for st in self.stations:
+            topic = st.source
+            if topic is not None and topic.spec.type == "kafka":  # killed consumers: no LeaveGroup
+                topic.kill(sum(1 for n in st.ready_nodes if n is node), now)
             st.evict(node, now)
             self.spot_cut += st.abandon(node)
         node.pods = node.draining = 0

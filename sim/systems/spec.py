@@ -65,6 +65,10 @@ KAFKA_ESM_BATCHING_WINDOW_S = 0.5
 KAFKA_ESM_START_POLLERS = 1
 KAFKA_ESM_EVALUATION_S = 60.0
 KAFKA_REBALANCE_PAUSE_S = 3.0
+# - a killed consumer (no LeaveGroup) stays a member until its session times out: the consumer's
+#   session.timeout.ms, default 45000 since Kafka 3.0 (KIP-735; kafka.apache.org/documentation/
+#   #consumerconfigs_session.timeout.ms; heartbeats every heartbeat.interval.ms, 3000).
+KAFKA_SESSION_TIMEOUT_S = 45.0
 # Kafka on the cluster (`hosting: cluster`, sim.systems.nodes): the brokers as the pods of a Strimzi
 # KafkaNodePool on a Kubernetes platform's nodes. Strimzi's example (strimzi-kafka-operator
 # packaging/examples/kafka/kafka-with-dual-role-nodes.yaml, main, Kafka 4.4.0): 3 replicas with
@@ -314,6 +318,14 @@ class KafkaSpec(Strict):
         ge=0,
         le=300,
         description="no member fetches for this long after the group's membership changes",
+    )
+    session_timeout: Duration = Field(
+        KAFKA_SESSION_TIMEOUT_S,
+        ge=0,
+        le=1800,
+        description="consumer session.timeout.ms: a killed pod's consumer keeps its partitions "
+        "(unconsumed) this long before the group rebalances without it (0: it leaves at once; "
+        "a deleted pod leaves at once)",
     )
     message_size: Bytes = Field(1024.0, gt=0, le=1048576, description="bytes per record")
     hosting: Literal["msk", "cluster"] = Field(

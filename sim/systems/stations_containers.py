@@ -49,7 +49,9 @@ from sim.platforms.fargate import _as_kubernetes, datapoint, scaling_policies
 from sim.platforms.slots import WindowMax
 from sim.pricing.cloud_run import CloudRunUsage, cloud_run_bill
 from sim.pricing.container_apps import ContainerAppsUsage, container_apps_bill
-from sim.pricing.fargate import FargateUsage, TaskLife, fargate_bill
+from sim.pricing.fargate import FargateUsage, TaskLife, fargate_bill, shared_alb_bill
+from sim.pricing.hops import add_lines
+from sim.pricing.systems import scaled_bill
 from sim.pricing.tables import Bill
 from sim.records import REJECTED
 from sim.systems.engine import _LONG_AGO, STATIONS, PodStation, Proc
@@ -279,7 +281,9 @@ class FargateStation(ContainerStation):
     count fixed or set by Application Auto Scaling on one datapoint a minute. At zero ready
     tasks a request is refused at once (hold_at_zero False): the ALB answers 503 when its target
     group has no registered target (AWS load-balancer-troubleshooting.html, "HTTP 503"); the
-    single-service kernel holds it instead."""
+    single-service kernel holds it instead. `load_balancer.shared`: the platform's services in
+    the placement share one ALB (sim.pricing.fargate.shared_alb_bill), its lines split by their
+    requests."""
 
     kind = "fargate"
 
@@ -314,14 +318,22 @@ class FargateStation(ContainerStation):
             ephemeral_gb=t.ephemeral_storage,
             architecture=t.architecture,
         )
+        lb = f.load_balancer
         # no egress line: a system's bytes between services are its hops' (sim.pricing.hops), as
         # for a Kubernetes station
-        return fargate_bill(
+        own = fargate_bill(
             usage,
-            load_balancer=f.load_balancer,
+            load_balancer=lb.model_copy(update={"type": "none"}) if lb.shared else lb,
             settings=f.cost,
             month_s=month_s,  # ops lines: once per placement, by SystemModel._operating
         )
+        if not (lb.shared and lb.type == "alb"):
+            return own
+        # one ALB for the platform's services in this placement, split by their requests
+        group = [st for st in self.sys.stations if st.platform == self.platform]
+        total = sum(st.calls_in for st in group)
+        alb = shared_alb_bill(total, lb, f.cost, end, month_s)
+        return add_lines(own, scaled_bill(alb, self.calls_in / total if total else 1 / len(group)))
 
 
 class ContainerAppsStation(ContainerStation):

@@ -1188,7 +1188,9 @@ class _RefKafka:
         self.key_draws = _Uniforms(substream(common, 600 + name_key(spec.name)))
         self.esm = consumer.kind == "lambda"
         self.pollers = KAFKA_ESM_START_POLLERS
-        self.group: list[list[Any]] = []  # member i: [its partitions, its batches in flight]
+        # member i: [its partitions, its batches in flight, killed (until its session ends)]
+        self.group: list[list[Any]] = []
+        self.dead = 0
         self.paused_until = 0.0
         self.rebalances = self.members_peak = 0
         self.lag_at_last_look = 0
@@ -1205,13 +1207,21 @@ class _RefKafka:
         return self.group
 
     def _size(self) -> int:
-        return min(self.pollers, len(self.parts)) if self.esm else int(self.st.pods)
+        return min(self.pollers, len(self.parts)) if self.esm else int(self.st.pods) + self.dead
 
     def _regroup(self, initial: bool = False) -> None:
         n = self._size()
         if n == len(self.group):
             return
-        self.group = self.group[:n] + [[[], 0] for _ in range(n - len(self.group))]
+        if n > len(self.group):
+            self.group += [[[], 0, False] for _ in range(n - len(self.group))]
+        else:  # the newest live members leave; killed ones wait for their session's end
+            leaving = [m for m in self.group if not m[2]][n - len(self.group) :]
+            self.group = [m for m in self.group if not any(m is x for x in leaving)]
+        self._assign(initial)
+
+    def _assign(self, initial: bool = False) -> None:
+        n = len(self.group)
         assigned = kafka.range_assignment(len(self.parts), n)
         for member, owned in zip(self.group, assigned, strict=True):
             member[0] = owned
@@ -1232,6 +1242,30 @@ class _RefKafka:
             return
         yield _at_abs(env, env.now + pause, _ARRIVAL_PRIORITY)
         self.ref.now = self.ref.env.now
+        self.deliver()
+
+    def kill(self, k: int, now: float) -> None:
+        """k member pods killed: the newest k live members stay in the group, fetching nothing,
+        until their session times out; then the group rebalances without them."""
+        timeout = self.spec.session_timeout
+        if timeout <= 0 or self.esm or k <= 0:
+            return
+        dead = [m for m in self.group if not m[2]][-k:]
+        for m in dead:
+            m[2] = True
+        self.dead += len(dead)
+        if now + timeout < self.ref.end:  # (the heap engine stops before the end's events)
+            self.ref.env.process(self._session(dead, now + timeout))
+
+    def _session(self, dead: list[list[Any]], until: float) -> Generator[Any, Any, Any]:
+        yield _at_abs(self.ref.env, until, _ARRIVAL_PRIORITY)
+        self.ref.now = self.ref.env.now
+        self.group = [m for m in self.group if not any(m is d for d in dead)]
+        self.dead -= len(dead)
+        if self._size() != len(self.group):
+            self._regroup()
+        else:
+            self._assign()
         self.deliver()
 
     def start(self) -> None:
@@ -1271,14 +1305,14 @@ class _RefKafka:
     def deliver(self) -> None:
         ref = self.ref
         now = ref.env.now
-        if not self.esm and self.st.pods != len(self.group):
+        if not self.esm and self._size() != len(self.group):
             self._regroup()
         if now + 1e-9 < self.paused_until:
             return
         cap = 1 << 30 if self.esm else int(self.st.conc)
         size, wait = self.spec.batch_size, self.spec.batching_window
         for i, member in enumerate(self.group):
-            while member[1] < cap:
+            while member[1] < cap and not member[2]:
                 ready = [p for p in member[0] if self.parts[p] and not self.inflight_p[p]]
                 if not ready:
                     break
