@@ -10,43 +10,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_equivalence import random_lambda_scenario
-from test_lambda_plain import _scenario
+from test_lambda_plain import RARE as CASES
+from test_lambda_plain import _scenario, _simfaas, assert_same_runs
 
 from sim import defaults
-from sim.dev.bench import CASES as BENCH
 from sim.engine import run_one
 from sim.platforms import lambda_ as L
 from sim.results import write_results
 from sim.simulate import run_scenario
 
-from conftest import ROOT, make_scenario
+from conftest import ROOT
 
 pytest.importorskip("numba")
-
-SIMFAAS = BENCH["lambda-1M"]  # SimFaaS's reference scenario (sim/dev/bench.py)
-CASES: dict[str, dict[str, Any]] = {
-    "keep-alive": {"keep_alive": "30s"},
-    # a 20 min cap at a 10 min keep-alive: environments recycled idle and busy
-    "lifetime": {"keep_alive": "10m", "max_environment_lifetime": "20m"},
-    "lifetime-drawn": {
-        "keep_alive": "2m",
-        "max_environment_lifetime": {"dist": "uniform", "low": "3m", "high": "15m"},
-    },
-    # a 150 ms timeout on a 100 ms median: discarded environments come back cold
-    "timeouts": {"timeout": "0.15s"},
-    "concurrency": {"reserved_concurrency": 4},
-    "tokens": {"scaling_rate": {"burst": 2, "refill": "0.5/s"}},
-    "drawn": {
-        "init": {"dist": "lognormal", "median": "300ms", "p99": "2s"},
-        "api_gateway": "http",
-        "gateway_latency": {"dist": "exponential", "mean": "3ms"},
-    },
-}
 
 
 @pytest.fixture(autouse=True)
@@ -76,36 +55,12 @@ def assert_identical(sc: Any, monkeypatch: pytest.MonkeyPatch, kernel: bool = Tr
     slow, none = _run(sc, "python", monkeypatch)
     fast, spans = _run(sc, "compiled", monkeypatch)
     assert none == 0 and (spans > 0 or not kernel)
-    assert fast.stats.sample["arrival"].size == slow.stats.sample["arrival"].size > 0
-    for col, values in slow.stats.sample.items():  # in order, not sorted
-        np.testing.assert_array_equal(fast.stats.sample[col], values, err_msg=col)
-    assert fast.stats.requests_all == slow.stats.requests_all
-    assert fast.stats.cold_starts == slow.stats.cold_starts
-    assert fast.instances == slow.instances
-    assert fast.extra["usage"] == slow.extra["usage"]
-    assert fast.bill.to_dict() == slow.bill.to_dict()
-    assert fast.timeline.keys() == slow.timeline.keys()
-    for key, values in slow.timeline.items():
-        np.testing.assert_array_equal(fast.timeline[key], values, err_msg=key)
+    assert_same_runs(fast, slow)
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_compiled_kernel_equals_python_loop(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert_identical(_scenario(CASES[name]), monkeypatch)
-
-
-def _simfaas(duration: str, warmup: str, **platform: Any) -> Any:
-    return make_scenario(
-        {
-            "name": "simfaas",
-            "duration": duration,
-            "warmup": warmup,
-            "replications": 1,
-            "seed": 4,
-            "workload": SIMFAAS["workload"],
-            "platforms": [{**SIMFAAS["platform"], **platform}],
-        }
-    )
 
 
 def test_compiled_kernel_equals_python_loop_on_simfaas(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ import pytest
 from test_equivalence import assert_same
 
 from sim import defaults
+from sim.dev.bench import CASES as BENCH
 from sim.engine import run_one
 from sim.platforms import lambda_ as L
 from sim.validation.reference import run_reference
@@ -121,3 +122,57 @@ def test_plain_loop_is_taken_only_where_it_applies(
     monkeypatch.setattr(L.LambdaModel, "__init__", spy)
     run_one(_scenario(settings), "fn", 0, ROOT)
     assert seen == [plain]
+
+
+# The rare events of the plain loop, each on its own (tests/test_lambda_compiled.py and
+# tests/test_lambda_vector.py hold their fast paths to the Python loop on them).
+SIMFAAS = BENCH["lambda-1M"]  # SimFaaS's reference scenario (sim/dev/bench.py)
+RARE: dict[str, dict[str, Any]] = {
+    "keep-alive": {"keep_alive": "30s"},
+    # a 20 min cap at a 10 min keep-alive: environments recycled idle and busy
+    "lifetime": {"keep_alive": "10m", "max_environment_lifetime": "20m"},
+    "lifetime-drawn": {
+        "keep_alive": "2m",
+        "max_environment_lifetime": {"dist": "uniform", "low": "3m", "high": "15m"},
+    },
+    # a 150 ms timeout on a 100 ms median: discarded environments come back cold
+    "timeouts": {"timeout": "0.15s"},
+    "concurrency": {"reserved_concurrency": 4},
+    "tokens": {"scaling_rate": {"burst": 2, "refill": "0.5/s"}},
+    "drawn": {
+        "init": {"dist": "lognormal", "median": "300ms", "p99": "2s"},
+        "api_gateway": "http",
+        "gateway_latency": {"dist": "exponential", "mean": "3ms"},
+    },
+}
+
+
+def assert_same_runs(fast: Any, slow: Any) -> None:
+    """Two runs of one scenario by two paths: the same request rows in the same order,
+    statistics, instances, usage, bill and timeline (tests/test_lambda_compiled.py and
+    tests/test_lambda_vector.py)."""
+    assert fast.stats.sample["arrival"].size == slow.stats.sample["arrival"].size > 0
+    for col, values in slow.stats.sample.items():  # in order, not sorted
+        np.testing.assert_array_equal(fast.stats.sample[col], values, err_msg=col)
+    assert fast.stats.requests_all == slow.stats.requests_all
+    assert fast.stats.cold_starts == slow.stats.cold_starts
+    assert fast.instances == slow.instances
+    assert fast.extra["usage"] == slow.extra["usage"]
+    assert fast.bill.to_dict() == slow.bill.to_dict()
+    assert fast.timeline.keys() == slow.timeline.keys()
+    for key, values in slow.timeline.items():
+        np.testing.assert_array_equal(fast.timeline[key], values, err_msg=key)
+
+
+def _simfaas(duration: str, warmup: str, **platform: Any) -> Any:
+    return make_scenario(
+        {
+            "name": "simfaas",
+            "duration": duration,
+            "warmup": warmup,
+            "replications": 1,
+            "seed": 4,
+            "workload": SIMFAAS["workload"],
+            "platforms": [{**SIMFAAS["platform"], **platform}],
+        }
+    )

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_equivalence import random_lambda_scenario
-from test_lambda_compiled import CASES, _simfaas
-from test_lambda_plain import _scenario
+from test_lambda_plain import RARE as CASES
+from test_lambda_plain import _scenario, _simfaas, assert_same_runs
 
 from sim import defaults
 from sim.engine import run_one
@@ -104,16 +104,7 @@ def assert_identical(
     assert not taken
     fast = _run(sc, True, monkeypatch, block)
     assert sum(taken) > 0 or not ran
-    assert fast.stats.sample["arrival"].size == slow.stats.sample["arrival"].size > 0
-    for col, values in slow.stats.sample.items():  # in order, not sorted
-        np.testing.assert_array_equal(fast.stats.sample[col], values, err_msg=col)
-    assert fast.stats.requests_all == slow.stats.requests_all
-    assert fast.stats.cold_starts == slow.stats.cold_starts
-    assert fast.instances == slow.instances
-    assert fast.extra["usage"] == slow.extra["usage"]
-    assert fast.bill.to_dict() == slow.bill.to_dict()
-    for key, values in slow.timeline.items():
-        np.testing.assert_array_equal(fast.timeline[key], values, err_msg=key)
+    assert_same_runs(fast, slow)
 
 
 @pytest.mark.parametrize(
