@@ -91,6 +91,7 @@ def _run(sc: Any, vector: bool, monkeypatch: pytest.MonkeyPatch, block: int) -> 
         m.setenv("SIM_KERNEL", "python")
         m.setattr(L, "VECTOR", vector)
         m.setattr(L, "VECTOR_MIN", 1)
+        m.setattr(L, "VECTOR_AFTER", 1)
         m.setattr(L, "VECTOR_BLOCK", block)
         return run_one(sc, sc.platforms[0].name, 0, ROOT)
 

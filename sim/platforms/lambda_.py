@@ -126,9 +126,6 @@ class LambdaModel(PlatformModel):
             self.rate_check = False
             self._k_heap = self._k_pool = 0  # array capacities (grown by _k_load)
         self.k_env: np.ndarray | None = None  # env per arrival of a compiled chunk
-        # Otherwise spans of VECTOR_MIN arrivals or more take the array arithmetic of
-        # sim/platforms/lambda_vector.py for their warm hits (False: the Python loop only).
-        self.vector = VECTOR
         # Per function: idle on-demand pool [(expiry, env)], idle PC stack, tokens, in-flight.
         self.idle: list[deque[tuple[float, int]]] = [deque() for _ in range(nfn)]
         self.pc_idle: list[list[int]] = [[] for _ in range(nfn)]
@@ -468,7 +465,7 @@ class LambdaModel(PlatformModel):
             j = bisect_left(self._arr, until, i)  # this call's arrivals in the chunk: [i, j)
             if self.k_env is not None:
                 self._compiled_span(i, j)
-            elif self.vector and j - i >= VECTOR_MIN:
+            elif VECTOR and j - i >= VECTOR_MIN:
                 self._vector_span(i, j)
             else:
                 self._plain_span(i, j)
@@ -550,14 +547,17 @@ class LambdaModel(PlatformModel):
     def _vector_span(self, i0: int, j: int) -> None:
         """_plain_span by blocks of array arithmetic (sim/platforms/lambda_vector.py): each
         block runs the warm hits up to the first arrival that needs anything else, which goes
-        to _plain_span (after a short block, with the next few arrivals: they are often rare
-        too, as after a cold start burst)."""
+        to _plain_span (after a short block, with the next VECTOR_AFTER arrivals: they are often
+        rare too, as after a cold start burst); a rest shorter than VECTOR_MIN goes there too."""
         assert self._chunk is not None and self.ka_const is not None
         arr, svc = self._chunk.arrival, self._chunk.service
         death = self.death if self.life_on else None
         busy, pool = self.busy, self.idle[0]
         i = i0
         while i < j:
+            if j - i < VECTOR_MIN:
+                self._plain_span(i, j)
+                return
             hi = min(j, i + VECTOR_BLOCK)
             m, envs, new_busy, new_pool = warm_block(
                 arr[i:hi], svc[i:hi] * self.scale, self.timeout, self.limit, self.ka_const,
@@ -570,7 +570,7 @@ class LambdaModel(PlatformModel):
                 self.n_env.extend(envs)
                 i += m
             if i < j and i < hi:  # arrival i needs the general steps
-                k = min(j, i + (1 if m >= VECTOR_MIN else VECTOR_MIN))
+                k = min(j, i + (1 if m >= VECTOR_AFTER else VECTOR_AFTER))
                 self._plain_span(i, k)
                 i = k
 
@@ -991,11 +991,14 @@ def _hhmm(seconds: float) -> str:
     return f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}"
 
 
-# The array path (_vector_span): on by default; spans shorter than VECTOR_MIN arrivals stay in
-# the Python loop (a block's ~40 numpy calls cost about as much as 60 warm hits there), and a
-# block holds at most VECTOR_BLOCK arrivals (work past a block's first rare arrival is redone).
+# The array path (_vector_span): on by default. A block costs ~70 numpy calls, about as much as
+# a few hundred warm hits in the Python loop (measured: even at spans of ~400 arrivals, ~30%
+# faster at ~1,400), so spans and rests shorter than VECTOR_MIN stay in the loop; after a block
+# cut short, the loop takes the next VECTOR_AFTER arrivals; a block holds at most VECTOR_BLOCK
+# arrivals (work past its first rare arrival is redone).
 VECTOR = True
-VECTOR_MIN = 64
+VECTOR_MIN = 512
+VECTOR_AFTER = 64
 VECTOR_BLOCK = 2048
 
 # When the compiled kernel pays, in expected requests per run (docs/model.md §19.4): it saves

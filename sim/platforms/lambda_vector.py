@@ -152,7 +152,6 @@ def warm_block(
         nc = n_ev - m
         env, src, pops = env[:m], src[:m], pops[:m]
         c_env = c_env[:nc]
-        ev_env[d0 + n_ev :] = 0
     ev_env[pushes[:nc]] = c_env
     # The pool after the block: the pushes no arrival took, in the order they were made.
     left = np.ones(d0 + n_ev, bool)
