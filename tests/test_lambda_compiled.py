@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from test_equivalence import random_lambda_scenario
 from test_lambda_plain import RARE as CASES
-from test_lambda_plain import _scenario, _simfaas, assert_same_runs
+from test_lambda_plain import _scenario, _simfaas, assert_same_runs, random_plain_scenarios
 
 from sim import defaults
 from sim.engine import run_one
@@ -102,43 +100,8 @@ def _timeless(summary: dict) -> dict:
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    rate=st.floats(0.2, 30.0),
-    median_ms=st.floats(5.0, 3000.0),
-    ka=st.floats(1.0, 900.0),
-    reserved=st.one_of(st.none(), st.integers(1, 30)),
-    burst=st.integers(1, 50),
-    timeout=st.floats(0.2, 20.0),
-    lifetime=st.one_of(st.none(), st.floats(20.0, 600.0)),
-    gateway=st.booleans(),
-    seed=st.integers(0, 2**31),
-)
-def test_random_plain_scenarios_compiled_equals_python(
-    rate: float,
-    median_ms: float,
-    ka: float,
-    reserved: int | None,
-    burst: int,
-    timeout: float,
-    lifetime: float | None,
-    gateway: bool,
-    seed: int,
-) -> None:
-    platform = {
-        "name": "fn",
-        "type": "lambda",
-        "keep_alive": f"{ka}s",
-        "reserved_concurrency": reserved,
-        "scaling_rate": {"burst": burst, "refill": "2/s"},
-        "timeout": f"{timeout}s",
-        "max_environment_lifetime": f"{lifetime}s" if lifetime else None,
-    }
-    if gateway:
-        platform |= {
-            "api_gateway": "http",
-            "gateway_latency": {"dist": "exponential", "mean": "3ms"},
-        }
-    sc = random_lambda_scenario(platform, rate, median_ms, 5000.0, seed)
+@given(sc=random_plain_scenarios())
+def test_random_plain_scenarios_compiled_equals_python(sc: Any) -> None:
     with pytest.MonkeyPatch.context() as m:
         assert_identical(sc, m, kernel=False)
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_equivalence import assert_same
+from hypothesis import strategies as st
+from test_equivalence import assert_same, random_lambda_scenario
 
 from sim import defaults
 from sim.dev.bench import CASES as BENCH
@@ -176,3 +177,27 @@ def _simfaas(duration: str, warmup: str, **platform: Any) -> Any:
             "platforms": [{**SIMFAAS["platform"], **platform}],
         }
     )
+
+
+@st.composite
+def random_plain_scenarios(draw: Any) -> Any:
+    """A random plain-loop scenario (tests/test_equivalence.py's random_lambda_scenario): keep-
+    alive, concurrency, token bucket, timeout, lifetime cap and gateway latency drawn, for the
+    tests that hold a fast path to the Python loop (compiled kernel, array path)."""
+    lifetime = draw(st.one_of(st.none(), st.floats(20.0, 600.0)))
+    platform = {
+        "name": "fn",
+        "type": "lambda",
+        "keep_alive": f"{draw(st.floats(1.0, 900.0))}s",
+        "reserved_concurrency": draw(st.one_of(st.none(), st.integers(1, 30))),
+        "scaling_rate": {"burst": draw(st.integers(1, 50)), "refill": "2/s"},
+        "timeout": f"{draw(st.floats(0.2, 20.0))}s",
+        "max_environment_lifetime": f"{lifetime}s" if lifetime else None,
+    }
+    if draw(st.booleans()):
+        platform |= {
+            "api_gateway": "http",
+            "gateway_latency": {"dist": "exponential", "mean": "3ms"},
+        }
+    rate, median_ms = draw(st.floats(0.2, 30.0)), draw(st.floats(5.0, 3000.0))
+    return random_lambda_scenario(platform, rate, median_ms, 5000.0, draw(st.integers(0, 2**31)))

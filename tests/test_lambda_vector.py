@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_equivalence import random_lambda_scenario
 from test_lambda_plain import RARE as CASES
-from test_lambda_plain import _scenario, _simfaas, assert_same_runs
+from test_lambda_plain import _scenario, _simfaas, assert_same_runs, random_plain_scenarios
 
 from sim import defaults
 from sim.engine import run_one
@@ -148,34 +147,7 @@ def test_array_path_with_equal_completion_times(monkeypatch: pytest.MonkeyPatch)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    rate=st.floats(0.2, 30.0),
-    median_ms=st.floats(5.0, 3000.0),
-    ka=st.floats(1.0, 900.0),
-    reserved=st.one_of(st.none(), st.integers(1, 30)),
-    timeout=st.floats(0.2, 20.0),
-    lifetime=st.one_of(st.none(), st.floats(20.0, 600.0)),
-    block=st.sampled_from([1, 3, 64, 2048]),
-    seed=st.integers(0, 2**31),
-)
-def test_random_plain_scenarios_array_path_equals_python(
-    rate: float,
-    median_ms: float,
-    ka: float,
-    reserved: int | None,
-    timeout: float,
-    lifetime: float | None,
-    block: int,
-    seed: int,
-) -> None:
-    platform = {
-        "name": "fn",
-        "type": "lambda",
-        "keep_alive": f"{ka}s",
-        "reserved_concurrency": reserved,
-        "timeout": f"{timeout}s",
-        "max_environment_lifetime": f"{lifetime}s" if lifetime else None,
-    }
-    sc = random_lambda_scenario(platform, rate, median_ms, 5000.0, seed)
+@given(sc=random_plain_scenarios(), block=st.sampled_from([1, 3, 64, 2048]))
+def test_random_plain_scenarios_array_path_equals_python(sc: Any, block: int) -> None:
     with pytest.MonkeyPatch.context() as m:
         assert_identical(sc, m, block, ran=False)
