@@ -1999,19 +1999,10 @@ class KubernetesModel(PlatformModel):
             return False
         fp, rows = got
         n1 = n if nxt is None else len(arr) - i  # fp entries of the current chunk
-        if isinstance(fp, list):
-            self._fp.extend(fp[:n1])
-        else:
-            self._fp_tail()
-            self._fp_arrs.append(fp[:n1])
-            self._fp_an += n1
+        self._fp_add(fp[:n1])
         if nxt is not None:  # the next chunk current, as the event loop would make it
             self._next_chunk()
-            if isinstance(fp, list):
-                self._fp.extend(fp[n1:])
-            else:
-                self._fp_arrs.append(fp[n1:])
-                self._fp_an += n - n1
+            self._fp_add(fp[n1:])
         k0 = self._qn + len(self._ra)  # (rows of the arrays come first)
         if isinstance(rows, int):  # compiled: `rows` rows in `_qbuf` from `_qn` (`_ra` empty)
             self._qn += rows
@@ -2308,6 +2299,16 @@ class KubernetesModel(PlatformModel):
     def _buffered(self) -> int:
         """Rows held for the next flush."""
         return self._qn + len(self._ra) + len(self._fp) + self._fp_an + self._direct_n
+
+    def _fp_add(self, fp: list[int] | np.ndarray) -> None:
+        """The current chunk's next pod ids (per arrival; -1: queued): a list onto `_fp`, an
+        array after `_fp`'s entries so far."""
+        if isinstance(fp, list):
+            self._fp.extend(fp)
+        else:
+            self._fp_tail()
+            self._fp_arrs.append(fp)
+            self._fp_an += fp.size
 
     def _fp_tail(self) -> None:
         """`_fp`'s entries to the end of `_fp_arrs` (which comes first)."""
