@@ -245,9 +245,10 @@ def summary_json(summary: dict[str, Any]) -> str:
     return json.dumps(_clean(summary), indent=2, default=_json_default, allow_nan=False)
 
 
-# requests.csv.gz of a 60,000-row sample (7.3 MB of text): level 9 1.245 MB in 0.48 s, level 6
-# 1.248 MB in 0.19 s, level 5 1.271 MB (+2%) in 0.12 s, level 1 1.517 MB in 0.04 s.
-GZIP_LEVEL = 5
+# requests.csv.gz of a 60,000-row sample (SimFaaS's scenario, 4.9 MB of text), CPU seconds of
+# its 10,000-row segments: level 6 1.252 MB in 0.23 s, level 5 1.274 MB in 0.16 s, level 4
+# 1.324 MB (+4% on level 5) in 0.10 s, level 1 1.519 MB in 0.05 s.
+GZIP_LEVEL = 4
 SERVICE_REQUESTS = "service_requests.csv.gz"  # systems only (issue 17)
 FLOAT_FORMAT = "%.9g"
 _CSV_CHUNK_ROWS = 10_000  # rows formatted at a time (bounds the text; overlaps compressing)

@@ -91,3 +91,30 @@ def test_the_streamed_sample_is_the_bottom_k_of_one_key_per_row():
     expected = np.sort(arrival[np.argsort(keys)[:k]])
     assert not s.exact
     np.testing.assert_array_equal(s.sample["arrival"], expected)
+
+
+def test_exact_percentiles_of_all_cold_and_warm_requests_are_order_statistics():
+    """All, cold and warm latencies: each percentile is the ceil(q n)-th smallest of its own
+    requests (counted here by hand from the definition), with ties between the two groups."""
+    rng = np.random.default_rng(11)
+    rows = _rows(rng, 20_000)
+    # ties across cold and warm requests: latencies on a 1 ms grid
+    rows["end"] = rows["arrival"] + np.round(rows["service"], 3)
+    rec = Recorder(
+        0.0, max_rows=10**9, rel_error=1e-3, sample_rows=10, rng=np.random.default_rng(0)
+    )
+    rec.add(rows)
+    s = rec.stats()
+    ok = (rows["outcome"] == OK) | (rows["outcome"] == TIMED_OUT)
+    lat = (rows["end"] - rows["arrival"] + rows["overhead"]) * 1e3
+    for got, keep in (
+        (s.latency, ok),
+        (s.cold_latency, ok & rows["cold"]),
+        (s.warm_latency, ok & ~rows["cold"]),
+    ):
+        values = sorted(lat[keep].tolist())
+        n = len(values)
+        for name, p in PERCENTILES.items():
+            k = max(-(-round(p * 10) * n // 1000), 1)  # ceil(p/100 * n), p in tenths
+            assert got[name] == values[k - 1], name
+        assert got["max"] == values[-1]
