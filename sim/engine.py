@@ -128,12 +128,14 @@ def run_one(
     *,
     models: Mapping[str, Any] | None = None,
     keep_all_rows: bool = False,
+    on_sample: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> PlatformRun:
     """Simulate one platform for one replication.
 
     `models` swaps the platform classes (the per-request models of sim.validation.reference,
     which schedule their own arrivals instead of being fed by the driver); `keep_all_rows` keeps
-    every request row.
+    every request row; `on_sample` receives the requests.csv sample (the run's stats.sample)
+    as soon as the simulation ends, before the other statistics are computed.
     """
     t_wall = time.perf_counter()
     spec = scenario.platform(platform_name)
@@ -191,6 +193,8 @@ def run_one(
         env.process(_driver(env, model, chunks, CHUNK_SECONDS, scenario.duration, progress))
     env.run(until=scenario.duration + 1e-9)
     model.finish()
+    if on_sample is not None:
+        on_sample(recorder.sample())
     stats = recorder.stats()
     return PlatformRun(
         platform=platform_name,

@@ -244,6 +244,7 @@ class Recorder:
         self.lat_max = 0.0
         self.part_sums = {"overhead": 0.0, "wait": 0.0, "startup": 0.0, "service": 0.0}
         self.seen_all = 0  # rows including warm-up, for the requests.csv sample
+        self._sample: dict[str, np.ndarray] | None = None  # made once, by sample()
 
     def add(self, rows: dict[str, np.ndarray]) -> None:
         n_all = rows["arrival"].size
@@ -336,6 +337,19 @@ class Recorder:
         self._res_n = keys.size
         self._tau = float(keys.max()) if keys.size >= self.sample_rows else 1.0
 
+    def sample(self) -> dict[str, np.ndarray]:
+        """The requests.csv rows (sorted by arrival), drawn once: stats() holds the same. Made
+        before the rest of the statistics, they can be sent on meanwhile (sim.simulate)."""
+        if self._sample is None:
+            if self.streaming:
+                self._reservoir_trim()
+                self._sample = _sort_by_arrival(_concat(self._res_parts))
+            else:
+                rows = _concat(self.chunks)
+                self.chunks = [rows]  # concatenated once (stats reads them again)
+                self._sample = _downsample(rows, self.sample_rows, self.rng) if rows else {}
+        return self._sample
+
     def stats(self) -> RepStats:
         s = RepStats(
             requests=self.total,
@@ -351,17 +365,14 @@ class Recorder:
             if c or name not in OPTIONAL_OUTCOMES
         }
         n = self.lat_n
+        s.sample = self.sample()
         if self.streaming:
-            self._reservoir_trim()
-            rows = _sort_by_arrival(_concat(self._res_parts))
             s.latency, s.latency_ci, s.ccdf_ms = self._hist_quantiles(self.hist, n)
             s.cold_latency = self._hist_quantiles(self.hist_cold, int(self.hist_cold.counts.sum()))[
                 0
             ]
-            s.sample = rows
         else:
             rows = _concat(self.chunks)
-            s.sample = _downsample(rows, self.sample_rows, self.rng) if rows else {}
             if rows:
                 post = rows["arrival"] >= self.warmup
                 ok = post & np.isin(rows["outcome"], _LATENCY_OUTCOMES)

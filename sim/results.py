@@ -361,12 +361,21 @@ def requests_csv(runs: list[PlatformRun]) -> RequestsText | None:
     report; it has not imported pandas). None when pandas' own writer is needed (see
     csv_chunks: a NaN cell, a text cell that needs quoting) or there is no row or the run is a
     system's: the caller then writes the frame."""
-    parts = [
-        (r.replication, r.platform, r.stats.sample)
-        for r in sorted(runs, key=lambda r: (r.replication, r.platform))
-        if r.stats.sample
-    ]
-    if not parts or any("system" in r.extra for r in runs):
+    if any("system" in r.extra for r in runs):
+        return None
+    return requests_text(
+        [
+            (r.replication, r.platform, r.stats.sample)
+            for r in sorted(runs, key=lambda r: (r.replication, r.platform))
+        ]
+    )
+
+
+def requests_text(parts: list[tuple[int, str, dict[str, np.ndarray]]]) -> RequestsText | None:
+    """requests_csv of (replication, platform, sample) in the file's order (a single-service
+    run's: a one-job run's parent makes it from the sample sent before the run itself)."""
+    parts = [p for p in parts if p[2]]
+    if not parts:
         return None
     # The text columns as numpy str arrays (no object-to-str pass over the rows): their values
     # are the platform names and the outcome names, checked for quoting once each.
@@ -398,25 +407,20 @@ def requests_csv(runs: list[PlatformRun]) -> RequestsText | None:
 
 @dataclass(frozen=True)
 class RequestsText:
-    """requests.csv's columns and formats; its text in two parts for two processes: the header
-    and the first chunks (head), the other chunks (tail)."""
+    """requests.csv's columns and formats; its text by chunks of _CSV_CHUNK_ROWS rows (the
+    header goes with chunk 0), which any process can compress (sim.simulate shares them)."""
 
     names: list[str]
     fmts: list[str]
     columns: list[np.ndarray]
 
     @property
-    def split(self) -> int:
-        # Two thirds to the worker, which starts as soon as it has sent the runs; the parent
-        # takes the rest once it has summarised them and rendered the report.
-        chunks = -(-len(self.columns[0]) // _CSV_CHUNK_ROWS)
-        return -(-2 * chunks // 3)
+    def chunks(self) -> int:
+        return max(1, -(-len(self.columns[0]) // _CSV_CHUNK_ROWS))
 
-    def head(self) -> Deflated:
-        return deflated(_csv_text(self.names, self.fmts, self.columns, stop=self.split))
-
-    def tail(self) -> Deflated:
-        return deflated(_csv_text(self.names, self.fmts, self.columns, start=self.split))
+    def part(self, start: int, stop: int | None = None) -> Deflated:
+        """Chunks [start, stop) compressed."""
+        return deflated(_csv_text(self.names, self.fmts, self.columns, start=start, stop=stop))
 
 
 def requests_csv_gz(runs: list[PlatformRun]) -> bytes | None:
@@ -425,7 +429,7 @@ def requests_csv_gz(runs: list[PlatformRun]) -> bytes | None:
     text = requests_csv(runs)
     if text is None:
         return None
-    return gzip_member("requests.csv.gz", [text.head(), text.tail()])
+    return gzip_member("requests.csv.gz", [text.part(0)])
 
 
 def write_behind(write: Callable[[bytes], Any], chunks: Iterable[bytes]) -> None:
@@ -590,6 +594,10 @@ class Forked:
             if value is not None:
                 raise value
         raise EOFError("the child has ended")
+
+    def ready(self) -> bool:
+        """Whether recv() would return (or raise) at once."""
+        return self._done or self._recv.poll()
 
     def wait(self) -> None:
         """Until the child ends (its remaining sends are dropped)."""

@@ -7,6 +7,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -16,7 +17,17 @@ from typing import Any
 from sim import defaults as D
 from sim.engine import CHUNK_SECONDS, PlatformRun, jobs, run_one
 from sim.errors import InputError
-from sim.results import Forked, build_summary, can_fork, die_with_parent, gzip_member, requests_csv
+from sim.results import (
+    Deflated,
+    Forked,
+    RequestsText,
+    build_summary,
+    can_fork,
+    die_with_parent,
+    gzip_member,
+    requests_csv,
+    requests_text,
+)
 from sim.scenario import Scenario
 from sim.workload import Workload
 from sim.workload.sources import Batch, Diurnal, Mmpp
@@ -174,8 +185,10 @@ def simulate(
     """Every job's run, in jobs() order. `prepare` (the caller's work that does not need the
     runs) is called once, while the jobs run in other processes when they do. `files` (given
     when the caller writes the results folder next) receives "requests.csv.gz": a function
-    returning the file's bytes (None: the caller makes them), made by a one-worker overlapped
-    run's worker after the jobs, while the caller summarises them and renders the report."""
+    returning the file's bytes (None: the caller makes them), made in a one-worker overlapped
+    run by its worker after the jobs, while the caller summarises them and renders the report,
+    and by the caller once done with that (a one-job run's caller starts while the worker
+    computes the statistics)."""
     todo = jobs(scenario)
     if workers is None:
         workers = default_workers(len(todo), expected if expected is not None else 0.0)
@@ -190,12 +203,18 @@ def simulate(
                 on_job_done(run)
     elif workers <= 1 and files is not None:
         # One child forked from this process (the same modules and data: the same bytes as
-        # simulated here) runs the jobs, sends each run, then formats requests.csv.gz.
-        child = Forked(lambda send: _jobs_then_requests(args, send))
+        # simulated here) runs the jobs and sends each run; then both processes compress the
+        # chunks of requests.csv.gz (_Chunks). A one-job run's child sends its requests sample
+        # first, so this process compresses chunks while the child computes the statistics.
+        early = len(args) == 1 and not scenario.is_system
+        chunks = _Chunks()
+        child = Forked(lambda send: _jobs_then_requests(args, send, chunks, early))
         try:
             if prepare is not None:
                 prepare()
                 prepare = None
+            mine: dict[int, Deflated] = {}
+            text = _early_chunks(child, args[0], chunks, mine) if early else None
             for _ in args:
                 run = child.recv()
                 runs.append(run)
@@ -204,7 +223,7 @@ def simulate(
         except BaseException:
             child.stop()
             raise
-        files["requests.csv.gz"] = _received(child, runs)
+        files["requests.csv.gz"] = _received(child, runs, chunks, mine, text, early)
     else:
         # One worker forked from this process (the same modules, nothing to re-import) when
         # overlapping: the runs are the same bytes as simulated here (same code, same seeds).
@@ -224,35 +243,109 @@ def simulate(
     return runs
 
 
-def _jobs_then_requests(args: list[tuple[Scenario, str, int, Path]], send: Callable) -> None:
-    runs = []
-    for a in args:
-        runs.append(_job(a))
-        send(runs[-1])
+class _Chunks:
+    """The chunks of requests.csv.gz (results.RequestsText) handed out to the simulation's
+    child and its parent, first come first served: a counter in memory they share (made before
+    the fork), so whichever is free compresses the next one, and the file is the same bytes."""
+
+    def __init__(self) -> None:
+        self._next = multiprocessing.get_context("fork").Value("i", 0)
+
+    def take(self, total: int) -> int | None:
+        lock = self._next.get_lock()
+        if not lock.acquire(timeout=60):  # held for microseconds, unless its holder died there
+            raise RuntimeError("a forked sim process died")
+        try:
+            i = self._next.value
+            if i >= total:
+                return None
+            self._next.value = i + 1
+            return i
+        finally:
+            lock.release()
+
+    def compress(
+        self, text: RequestsText, into: dict[int, Deflated], stop: Callable[[], bool] | None = None
+    ) -> None:
+        """Take and compress chunks of `text` into `into` until none is left or stop()."""
+        while not (stop and stop()) and (i := self.take(text.chunks)) is not None:
+            into[i] = text.part(i, i + 1)
+
+
+def _jobs_then_requests(
+    args: list[tuple[Scenario, str, int, Path]], send: Callable, chunks: _Chunks, early: bool
+) -> None:
+    """The child: each job's run (`early`: the one job's sample first, sent by a thread so the
+    statistics go on while the parent is busy), then {chunk: Deflated} of the chunks of
+    requests.csv.gz it took (None when pandas writes the file), sent once all are taken: a
+    send blocks until the parent reads, and it reads once done with the report."""
+    runs, sending = [], []
+
+    def send_early(sample: dict) -> None:
+        sending.append(threading.Thread(target=send, args=(sample,)))
+        sending[-1].start()
+
+    for scenario, name, rep, base_dir in args:
+        try:
+            run = run_one(scenario, name, rep, base_dir, on_sample=send_early if early else None)
+        finally:  # one send at a time on the pipe (an error is sent too)
+            for thread in sending:
+                thread.join()
+        runs.append(run)
+        send(run)
     text = requests_csv(runs)
-    send(None if text is None else text.head())
+    if text is None:
+        send(None)
+        return
+    mine: dict[int, Deflated] = {}
+    chunks.compress(text, mine)
+    send(mine)
 
 
-def _received(child: Forked, runs: list[PlatformRun]) -> Callable[[], bytes | None]:
-    """A function returning requests.csv.gz's bytes (None: the caller makes them), once made
-    again and again: the child compresses the head of the text (results.RequestsText) while
-    this process, with its copy of the same `runs`, compresses the tail."""
+def _early_chunks(
+    child: Forked,
+    job: tuple[Scenario, str, int, Path],
+    chunks: _Chunks,
+    mine: dict[int, Deflated],
+) -> RequestsText | None:
+    """A one-job run: the child's requests sample, then chunks compressed here until its run
+    arrives (the child computes the statistics meanwhile)."""
+    _, name, rep, _ = job
+    text = requests_text([(rep, name, child.recv())])
+    if text is not None:
+        chunks.compress(text, mine, stop=child.ready)
+    return text
+
+
+def _received(
+    child: Forked,
+    runs: list[PlatformRun],
+    chunks: _Chunks,
+    mine: dict[int, Deflated],
+    text: RequestsText | None,
+    early: bool,
+) -> Callable[[], bytes | None]:
+    """A function returning requests.csv.gz's bytes (None: the caller makes them), made once:
+    the chunks left are compressed here (after the report) and by the child, which sends its
+    own; this process, with its copy of the same `runs`, makes the same text."""
     got: list[bytes | None] = []
 
     def get() -> bytes | None:
         if not got:
             try:
-                text = requests_csv(runs)
-                tail = text.tail() if text is not None else None
-                head = child.recv()
+                made = text if early else requests_csv(runs)
+                if made is not None:
+                    chunks.compress(made, mine)
+                theirs = child.recv()  # None: the same test on the same rows as here
                 child.wait()
             except BaseException:
                 child.stop()
                 raise
-            if head is None or tail is None:  # both None: the same test on the same rows
+            if made is None:
                 got.append(None)
             else:
-                got.append(gzip_member("requests.csv.gz", [head, tail]))
+                parts = {**mine, **theirs}
+                got.append(gzip_member("requests.csv.gz", [parts[i] for i in range(made.chunks)]))
         return got[0]
 
     return get

@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import shutil
 import subprocess
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -302,6 +303,28 @@ def test_the_worker_formats_requests_gz_and_the_folder_is_the_same(
     forked.save(tmp_path / "forked", report=False)
     serial = api.run(TWO, workers=1)
     assert serial.requests_gz is None
+    serial.save(tmp_path / "serial", report=False)
+    assert _files(tmp_path / "forked") == _files(tmp_path / "serial")
+
+
+@pytest.mark.parametrize("prepare_s", [0.0, 0.5])
+def test_a_one_job_run_shares_requests_gz_chunks_and_the_folder_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, may_fork: None, prepare_s: float
+) -> None:
+    """One job (one platform, one replication): the worker sends its requests sample before the
+    statistics and both processes compress chunks of requests.csv.gz, whichever is free (a
+    slow prepare leaves more to the worker). The folder is the serial path's, byte for byte;
+    the sample spans several 10,000-row chunks, so both can take some."""
+    monkeypatch.setattr(S, "OVERLAP_MIN_REQUESTS", 0)
+    one = {**SMALL, "replications": 1, "duration": "25m"}  # ~60,000 requests: the full sample
+    made: list[int] = []
+    forked = api.run(
+        one, workers=1, will_save=True, prepare=lambda: made.append(time.sleep(prepare_s) or 1)
+    )
+    assert made == [1] and forked.requests_gz is not None
+    assert len(forked.runs[0].stats.sample["arrival"]) > 3 * R._CSV_CHUNK_ROWS
+    forked.save(tmp_path / "forked", report=False)
+    serial = api.run(one, workers=1)
     serial.save(tmp_path / "serial", report=False)
     assert _files(tmp_path / "forked") == _files(tmp_path / "serial")
 
