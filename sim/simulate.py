@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -214,9 +215,11 @@ def simulate(
                 prepare()
                 prepare = None
             mine: dict[int, Deflated] = {}
-            text = _early_chunks(child, args[0], chunks, mine) if early else None
+            sample, text = _early_chunks(child, args[0], chunks, mine) if early else (None, None)
             for _ in args:
                 run = child.recv()
+                if sample is not None:  # sent without it (the same rows)
+                    run.stats.sample = sample
                 runs.append(run)
                 if on_job_done:
                     on_job_done(run)
@@ -292,7 +295,8 @@ def _jobs_then_requests(
             for thread in sending:
                 thread.join()
         runs.append(run)
-        send(run)
+        # (the parent has the sample already: the run goes without it)
+        send(replace(run, stats=replace(run.stats, sample={})) if early else run)
     text = requests_csv(runs)
     if text is None:
         send(None)
@@ -307,14 +311,15 @@ def _early_chunks(
     job: tuple[Scenario, str, int, Path],
     chunks: _Chunks,
     mine: dict[int, Deflated],
-) -> RequestsText | None:
-    """A one-job run: the child's requests sample, then chunks compressed here until its run
-    arrives (the child computes the statistics meanwhile)."""
+) -> tuple[dict[str, Any], RequestsText | None]:
+    """A one-job run: the child's requests sample (returned with its text), then chunks
+    compressed here until its run arrives (the child computes the statistics meanwhile)."""
     _, name, rep, _ = job
-    text = requests_text([(rep, name, child.recv())])
+    sample = child.recv()
+    text = requests_text([(rep, name, sample)])
     if text is not None:
         chunks.compress(text, mine, stop=child.ready)
-    return text
+    return sample, text
 
 
 def _received(
