@@ -457,6 +457,9 @@ class KubernetesModel(PlatformModel):
             from sim.platforms.kubernetes_kernel import fcfs_span
 
             self._kernel = fcfs_span
+            # Its chunks stay arrays (a chunk's `tolist` cost ~2 ms, ~1,400 a month); the event
+            # loop makes lists of the current one when it runs (`_lists`).
+            self.uses_lists = False
         self._kbuf = np.empty(0, np.int64)  # (fp: scratch)
         # ... and the endpoints' pod queues (arrival, handler seconds, cold: rows of 2-D arrays,
         # endpoint j's at [qh[j], qh[j] + qn[j])) while the slots are kept; the pod queues
@@ -1285,11 +1288,9 @@ class KubernetesModel(PlatformModel):
         """Cumulative meters now (the data plane must be caught up and purged to now)."""
         if self.history_t and self.history_t[-1] >= now - _EPS:
             return self.history[-1]
-        if self._fc_slots is None:
-            ends = [e - now for e, _ in self.heap]  # a list: faster, same sum
-        else:  # per-pod FCFS (valid at now): summed in pod order, nothing it serves reads busy
-            t = self._fc_t
-            ends = [e - now for sl in self._fc_rows() for e in sl if e >= t]
+        # A list: faster, the same sum; per-pod FCFS (valid at now): summed in pod order (nothing
+        # it serves reads busy).
+        ends = [e - now for e, _ in self.heap] if self._fc_slots is None else self._fc_ends(now)
         busy = self.started_d - sum(ends)
         queue = self.dequeued_wait + self.waiting() * now - self.q_arr_sum
         ready = self.ready_area + self.nready * (now - self.ready_t)
@@ -1463,7 +1464,7 @@ class KubernetesModel(PlatformModel):
     def _next_arrival(self) -> float | None:
         """The first request not yet processed among those offered (None: none offered yet)."""
         if self._i < len(self._arr):
-            return self._arr[self._i]
+            return float(self._arr[self._i])
         return float(self._chunks[0].arrival[0]) if self._chunks else None
 
     def _keda_push(self, period: float) -> None:
@@ -1740,6 +1741,7 @@ class KubernetesModel(PlatformModel):
         (inlined `_pick`) and waits in that pod's FIFO; a freed slot takes its own pod's head.
         The queue meters (q_arr_sum, dequeued_wait, nwait) are locals here, written back around
         every method that reads or changes them (same operations in the same order)."""
+        self._lists()
         arr, svc = self._arr, self._svc
         i, n = self._i, len(arr)
         heap, hold, pqs = self.heap, self.queue, self.pod_queue
@@ -1768,6 +1770,7 @@ class KubernetesModel(PlatformModel):
             if i >= n:
                 narr += i - i0
                 if self._next_chunk():
+                    self._lists()
                     arr, svc, i, n = self._arr, self._svc, 0, len(self._arr)
                     i0 = 0
                     continue
@@ -1964,13 +1967,15 @@ class KubernetesModel(PlatformModel):
         elif timeout != INF:  # a False below gives the event loop these (`_settle`)
             slots = slots.copy() if self._kernel is not None else [sl.copy() for sl in slots]
         src: tuple[Any, Any, int, int]  # this interval's arrivals: (times, handler s, lo, hi)
-        if nxt is None:
-            k = bisect.bisect_left(arr, until, i)  # arrivals in [now, until): arr[i:k]
+        if nxt is None:  # arrivals in [now, until): arr[i:k]
             if self._kernel is None:
+                k = bisect.bisect_left(arr, until, i)
                 src = (arr, self._svc, i, k)
             else:
-                assert self._chunk is not None
-                src = (self._chunk.arrival, self._chunk.service, i, k)
+                c = self._chunk
+                assert c is not None
+                k = i + int(c.arrival[i:].searchsorted(until))  # (bisect_left from i)
+                src = (c.arrival, c.service, i, k)
         else:
             k = int(np.searchsorted(nxt.arrival, until))  # (bisect_left) of the next chunk
             a2, s2 = nxt.arrival[:k], nxt.service[:k]
@@ -2244,6 +2249,14 @@ class KubernetesModel(PlatformModel):
         assert slots is not None
         return slots.tolist() if isinstance(slots, np.ndarray) else slots
 
+    def _fc_ends(self, now: float) -> list[float]:
+        """end - now of each per-pod FCFS slot in service (end >= `_fc_t`), in pod order."""
+        t, slots = self._fc_t, self._fc_slots
+        if isinstance(slots, np.ndarray):  # (row-major: the lists' order; the same subtractions)
+            return (slots[slots >= t] - now).tolist()
+        assert slots is not None
+        return [e - now for sl in slots for e in sl if e >= t]
+
     def _settle(self) -> None:
         """The event loop's heap and `inflight` from the per-pod FCFS slots (`_advance_fcfs`), for
         whatever reads them next: in service = the slot ends >= the time they are valid at."""
@@ -2269,8 +2282,10 @@ class KubernetesModel(PlatformModel):
         """len(self.heap), also while the per-pod FCFS slots stand in for it."""
         if self._fc_slots is None:
             return len(self.heap)
-        t = self._fc_t
-        return sum([e >= t for sl in self._fc_rows() for e in sl])
+        t, slots = self._fc_t, self._fc_slots
+        if isinstance(slots, np.ndarray):
+            return int(np.count_nonzero(slots >= t))
+        return sum([e >= t for sl in slots for e in sl])
 
     def _reject(self, t: float, over: float, now: float = -1.0, cold: bool = False) -> None:
         """A 503 at `now` (default: on arrival) for a request that arrived at t."""
@@ -2294,7 +2309,16 @@ class KubernetesModel(PlatformModel):
         if not super()._next_chunk():
             return False
         self._fp_from = 0
+        if not self.uses_lists:  # (the compiled FCFS loop's: `_lists` when the event loop runs)
+            c = self._chunk
+            assert c is not None
+            self._arr, self._svc = c.arrival, c.service  # type: ignore[assignment]
         return True
+
+    def _lists(self) -> None:
+        """The current chunk as the Python lists the event loop indexes fastest."""
+        if not isinstance(self._arr, list):
+            self._arr, self._svc = self._arr.tolist(), self._svc.tolist()
 
     def _buffered(self) -> int:
         """Rows held for the next flush."""
@@ -2462,8 +2486,11 @@ class KubernetesModel(PlatformModel):
         if (
             self._fc_slots is not None
         ):  # per-pod FCFS: pods with a slot end >= the time (in service)
-            t = self._fc_t
-            busy = sum([max(sl) >= t for sl in self._fc_rows()])
+            t, slots = self._fc_t, self._fc_slots
+            if isinstance(slots, np.ndarray):
+                busy = int(np.count_nonzero(slots.max(axis=1) >= t))
+            else:
+                busy = sum([max(sl) >= t for sl in slots])
         elif self.pp:
             busy = sum(1 for p in self.ep if self.inflight[p])
         else:
