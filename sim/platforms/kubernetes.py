@@ -467,6 +467,8 @@ class KubernetesModel(PlatformModel):
         self._fc_q: tuple[np.ndarray, ...] | None = None
         self._fc_tail = 0  # ... the largest qh + qn
         self._fc_amin = INF  # ... the earliest arrival waiting
+        # ... and, at the end of its last interval: (until, slots in service, sum of end - until)
+        self._fc_in: tuple[float, int, float] = (math.nan, 0, 0.0)  # (nan: none)
         self._ep_arr: np.ndarray | None = None  # `ep` for the compiled loop (None: changed)
         # ... and the rows it starts from a queue, kept in arrays to the flush (not lists: ~80 an
         # interval): arrival, start, d, pod, cold; `_qn` of them, before those of `_ra`..
@@ -1288,15 +1290,18 @@ class KubernetesModel(PlatformModel):
         """Cumulative meters now (the data plane must be caught up and purged to now)."""
         if self.history_t and self.history_t[-1] >= now - _EPS:
             return self.history[-1]
-        # A list: faster, the same sum; per-pod FCFS (valid at now): summed in pod order (nothing
-        # it serves reads busy).
-        ends = [e - now for e, _ in self.heap] if self._fc_slots is None else self._fc_ends(now)
-        busy = self.started_d - sum(ends)
-        queue = self.dequeued_wait + self.waiting() * now - self.q_arr_sum
+        if self._fc_slots is None:
+            ends = [e - now for e, _ in self.heap]  # a list: faster, the same sum
+            n_in, rest = len(ends), sum(ends)
+        else:  # per-pod FCFS (valid at now): summed in pod order (nothing it serves reads busy)
+            n_in, rest = self._fc_rest(now)
+        busy = self.started_d - rest
+        nwait = self.waiting()
+        queue = self.dequeued_wait + nwait * now - self.q_arr_sum
         ready = self.ready_area + self.nready * (now - self.ready_t)
         # Completions at the pods (what an app-side request counter counts): every arrival
         # that was not dropped and is neither waiting nor in service.
-        done = self.n_arrivals - self.n_dropped - self.waiting() - len(ends)
+        done = self.n_arrivals - self.n_dropped - nwait - n_in
         row = (now, float(self.n_arrivals), busy, queue, ready, float(done))
         self.history.append(row)
         self.history_t.append(now)
@@ -2167,7 +2172,7 @@ class KubernetesModel(PlatformModel):
         oa, os_, od, op, oc = (c[q0:] for c in self._qbuf)  # (views: the kernel writes there)
         if self._ep_arr is None:
             self._ep_arr = np.array(ep, np.int64)
-        status, no, qsum, dn, started_d, dwait, nxt, amin, tail = self._kernel(
+        status, no, qsum, dn, started_d, dwait, nxt, amin, tail, cnt, rest = self._kernel(
             slots, until, self.timeout, self.scale, qa, qs, qc, qh, qn, self.q_arr_sum,
             arr, svc, i, k, picks, self.rr_next, self._ep_arr,
             fp, oa, os_, od, op, oc,
@@ -2176,6 +2181,7 @@ class KubernetesModel(PlatformModel):
             return None
         self._fc_q = (qa, qs, qc, qh, qn)
         self._fc_tail, self._fc_amin, self._fc_next = tail, amin, nxt
+        self._fc_in = (until, cnt, rest)
         self.nwait += dn
         self.q_arr_sum = qsum if self.nwait else 0.0
         self.dequeued_wait += dwait
@@ -2249,13 +2255,20 @@ class KubernetesModel(PlatformModel):
         assert slots is not None
         return slots.tolist() if isinstance(slots, np.ndarray) else slots
 
-    def _fc_ends(self, now: float) -> list[float]:
-        """end - now of each per-pod FCFS slot in service (end >= `_fc_t`), in pod order."""
+    def _fc_rest(self, now: float) -> tuple[int, float]:
+        """How many per-pod FCFS slots are in service (end >= `_fc_t`) and the sum of their
+        end - now in pod order: the compiled loop's figures when it ran to now (a control
+        event's usual case), else summed here (the same subtractions, the same order)."""
         t, slots = self._fc_t, self._fc_slots
-        if isinstance(slots, np.ndarray):  # (row-major: the lists' order; the same subtractions)
-            return (slots[slots >= t] - now).tolist()
-        assert slots is not None
-        return [e - now for sl in slots for e in sl if e >= t]
+        until, cnt, rest = self._fc_in
+        if until == t == now:
+            return cnt, rest
+        if isinstance(slots, np.ndarray):  # (row-major: the lists' order)
+            ends = (slots[slots >= t] - now).tolist()
+        else:
+            assert slots is not None
+            ends = [e - now for sl in slots for e in sl if e >= t]
+        return len(ends), sum(ends)
 
     def _settle(self) -> None:
         """The event loop's heap and `inflight` from the per-pod FCFS slots (`_advance_fcfs`), for
@@ -2283,6 +2296,8 @@ class KubernetesModel(PlatformModel):
         if self._fc_slots is None:
             return len(self.heap)
         t, slots = self._fc_t, self._fc_slots
+        if self._fc_in[0] == t:  # (the compiled loop's count at the end of its interval)
+            return self._fc_in[1]
         if isinstance(slots, np.ndarray):
             return int(np.count_nonzero(slots >= t))
         return sum([e >= t for sl in slots for e in sl])
