@@ -1347,8 +1347,8 @@ class KubernetesModel(PlatformModel):
         m = info.measure
         if m in ("request_rate", "completion_rate"):
             assert info.window is not None
-            span, arrivals, *_, done = self._window(now, info.window)
-            count = arrivals if m == "request_rate" else done
+            w = self._window(now, info.window)
+            span, count = w[0], w[1] if m == "request_rate" else w[5]  # (arrivals, completions)
             return count / span if span > 0 else 0.0
         if m == "concurrency" or m == "backlog_inflight":
             return float(self._in_service() + self.waiting())
@@ -1560,7 +1560,10 @@ class KubernetesModel(PlatformModel):
         if not self.pp:
             self._purge_queue(self.queue, now)
             return
-        self._purge_queue(self.queue, now, -1, self.hold_timeout)
+        if self.queue:
+            self._purge_queue(self.queue, now, -1, self.hold_timeout)
+        elif not self.nwait:
+            self.q_arr_sum = 0.0  # (what _purge_queue ends with: this runs at every control event)
         timeout = self.timeout
         if self.nwait and timeout != INF:
             if self._fc_q is not None:  # (the pod queues are arrays: read them only if one is due)
@@ -2482,7 +2485,7 @@ class KubernetesModel(PlatformModel):
                 )
                 self._qn = 0
             for lo, hi in self._sort_segs:  # per-pod FCFS rows: the event loop's start order
-                order = np.lexsort((cols[3][lo:hi], cols[1][lo:hi])) + lo  # stable: FIFO ties
+                order = start_order(cols[1][lo:hi], cols[3][lo:hi]) + lo
                 for c in cols:
                     c[lo:hi] = c[order]
             self._sort_segs.clear()
@@ -2655,6 +2658,17 @@ _NO_ROWS = np.empty(0)
 def _row_arrays(n: int) -> tuple[np.ndarray, ...]:
     """Room for n started rows: arrival, start, d, pod, cold."""
     return tuple(np.empty(n, t) for t in (np.float64,) * 3 + (np.int64, np.bool_))
+
+
+def start_order(start: np.ndarray, pod: np.ndarray) -> np.ndarray:
+    """The order of rows by start, then pod, stable (a pod's queue is FIFO): the event loop's
+    start order (its heap pops (end, pod) tuples). With no two equal starts that is the stable
+    argsort of start, ~5x faster than lexsort on the flush's runs of nearly sorted starts."""
+    order = np.argsort(start, kind="stable")
+    by = start[order]
+    if (by[1:] == by[:-1]).any():
+        return np.lexsort((pod, start))
+    return order
 
 
 def use_kernel(expected: float) -> bool:
