@@ -18,6 +18,7 @@ from test_kubernetes_fcfs import (  # noqa: F401  (collected here with the kerne
     test_fcfs_writes_what_the_event_loop_writes,
 )
 
+from sim.dev import bench
 from sim.platforms.kubernetes import KubernetesModel
 
 
@@ -58,3 +59,28 @@ def test_compiled_keeps_the_pod_queues_as_arrays(routing, monkeypatch):
     assert used >= 100 and seen["kept"] >= 100 and seen["compacted"] >= 1, seen
     assert fast.stats.outcomes.get("timed_out", 0) > 0
     _assert_same(fast, slow)
+
+
+def test_compiled_in_service_figures_are_the_slots(monkeypatch):
+    """The compiled loop returns, at the end of each interval, how many slot ends are >= until
+    and the sum of their end - until (`_fc_in`), which `_record` and `_in_service` read instead
+    of the slots: at every read they equal the definition, counted and summed (Python's `sum`, pod
+    order) from the slot array itself; the month case's KEDA from zero, and a fixed deployment
+    near saturation with a 20 s timeout."""
+    reads = [0]
+    real = KubernetesModel._fc_rest
+
+    def check(self, now):
+        got = real(self, now)
+        if self._fc_in[0] == self._fc_t == now:
+            reads[0] += 1
+            slots = self._fc_slots.tolist()
+            ends = [e - now for row in slots for e in row if e >= now]
+            assert got == (len(ends), sum(ends))
+            assert self._in_service() == len(ends)
+        return got
+
+    monkeypatch.setattr(KubernetesModel, "_fc_rest", check)
+    for platform in (bench.CASES["kubernetes-keda-50M"]["platform"], _fixed(7, "20s", "random")):
+        _run(_scenario(platform, "1h"), True, monkeypatch)
+    assert reads[0] >= 200

@@ -52,7 +52,9 @@ def fcfs_span(
 ):  # fmt: skip
     """One FCFS interval; returns (status, rows started from a queue, the sum of the waiting
     arrivals' times, the change in how many wait, busy seconds started, waiting seconds, the
-    earliest slot end of a pod with a queue, the earliest waiting arrival, the largest Qh + Qn);
+    earliest slot end of a pod with a queue, the earliest waiting arrival, the largest Qh + Qn,
+    how many slot ends are >= until (in service) and the sum of their end - until, in row-major
+    order: the meter reading `_record` takes at until, the same float as Python's `sum`);
     status -1: a request would time out in a queue (the interval goes to the event loop; S, Qh
     and Qn are then half done).
 
@@ -77,7 +79,7 @@ def fcfs_span(
             h = Qh[j]
             a = Qa[j, h]
             if a + timeout <= f:
-                return -1, 0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0
+                return -1, 0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0.0
             d = Qs[j, h] * scale
             _replace_min(S, j, f + d)
             oa[no], os_[no], od[no], op[no], oc[no] = a, f, d, ep[j], Qc[j, h]
@@ -104,7 +106,7 @@ def fcfs_span(
             fp[n - i] = ep[j]
         elif f < until:  # starts when the pod's earliest slot frees, before until
             if ta + timeout <= f:
-                return -1, 0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0
+                return -1, 0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0.0
             d = svc[n] * scale
             _replace_min(S, j, f + d)
             started += d
@@ -121,7 +123,13 @@ def fcfs_span(
     tmax = 0
     nxt = np.inf
     amin = np.inf
+    cnt = 0
+    rest = 0.0
     for j in range(nep):
+        for c in range(S.shape[1]):
+            if S[j, c] >= until:
+                cnt += 1
+                rest += S[j, c] - until
         for r in range(h0[j], Qh[j]):
             qsum -= Qa[j, r]
         for r in range(t0[j], Qh[j] + Qn[j]):
@@ -133,4 +141,4 @@ def fcfs_span(
                 nxt = S[j, 0]
             if Qa[j, Qh[j]] < amin:
                 amin = Qa[j, Qh[j]]
-    return 0, no, qsum, dn, started, dwait, nxt, amin, tmax
+    return 0, no, qsum, dn, started, dwait, nxt, amin, tmax, cnt, rest

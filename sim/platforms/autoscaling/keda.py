@@ -571,6 +571,8 @@ class KedaScaler:
         self.created_at = created_at
         self.triggers = spec.trigger_infos()
         self.last_active: float | None = None
+        # Only cpu triggers: the ScaledObject counts as always active (scale_handler.go).
+        self._only_resource = all(i.activation is None for i in self.triggers)
 
     def _values(self, trigger_metrics: Sequence[float | None]) -> list[float | None]:
         values = list(trigger_metrics)
@@ -601,9 +603,7 @@ class KedaScaler:
                 error = True
             elif trig.activity_value(v) > info.activation:
                 active.append(info.name)
-        # Only cpu triggers: the ScaledObject counts as always active (scale_handler.go).
-        only_resource = all(i.activation is None for i in self.triggers)
-        return bool(active) or only_resource, tuple(active), error
+        return bool(active) or self._only_resource, tuple(active), error
 
     def hpa_metric(self, trigger_metrics: Sequence[float | None]) -> list[float | None]:
         """The values KEDA's metrics adapter serves the HPA, one per trigger (None = failed)."""
@@ -732,6 +732,9 @@ class KedaAutoscaler:
     def on_poll(
         self, now: float, metrics: Sequence[Any], replicas: int, ready: int = 0
     ) -> KedaDecision:
+        if None not in metrics:  # every read succeeded (the usual poll): no fallback is active
+            self._succeeded()
+            return self.scaler.poll(now, metrics, replicas)
         values = self.scaler.hpa_metric(metrics)
         fallback = [v is not None for v in self._with_fallback(values, replicas, ready)]
         active = [f and m is None for f, m in zip(fallback, metrics, strict=True)]
@@ -742,8 +745,19 @@ class KedaAutoscaler:
     ) -> Decision:
         values = self.scaler.hpa_metric(metrics)
         if replicas > 0:  # with 0 replicas the HPA reads no metric
-            values = self._with_fallback(values, replicas, ready)
+            if None in values:
+                values = self._with_fallback(values, replicas, ready)
+            else:
+                self._succeeded()
         return self.hpa.recommend(now, replicas, ready, values)
+
+    def _succeeded(self) -> None:
+        """`_with_fallback` when every read succeeded: the failure counts reset (cpu triggers
+        never fall back) and the values are served as they are."""
+        failures = self._failures
+        for i, info in enumerate(self.triggers):
+            if info.type != "cpu":
+                failures[i] = 0
 
     def _with_fallback(self, values: list[Any], replicas: int, ready: int) -> list[Any]:
         """One read of every trigger through KEDA's fallback (pkg/fallback/fallback.go
