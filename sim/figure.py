@@ -7,12 +7,21 @@ directly: traces are dicts ({"type": "scatter", ...}), a `Figure` places them on
 subplot grid laid out exactly as plotly.subplots.make_subplots lays it out (tests/test_report.py
 checks both against plotly), and plotly validates a figure once, only when a caller asks for a
 graph object (`to_go`, e.g. for image export).
+
+The page text is made here too (`html`): the same characters plotly.io.to_html writes for a figure
+dict with validate=False (its orjson engine, its typed arrays, its <div> and script around them;
+tests/test_report_plot.py compares the two), without importing plotly.io, which pulls in plotly's
+validators and narwhals (~0.15 s on a page's first figure). Anything this does not reproduce
+exactly (an array type other than plain numbers or text, an object orjson cannot write, no orjson,
+plotly's json engine chosen) goes to plotly.io as before.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -136,11 +145,10 @@ class Figure:
         return {"data": self.data, "layout": layout}
 
     def write_html(self, path: Path) -> None:
-        """A self-contained page of this figure (plotly.js inlined; opens offline)."""
-        import plotly.io as pio
-
+        """A self-contained page of this figure (plotly.js inlined; opens offline), as
+        plotly.io.write_html writes it (a random div id)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        pio.write_html(jsonable(self.to_dict()), path, validate=False, include_plotlyjs=True)
+        path.write_text(html(self.to_dict(), full_html=True, include_plotlyjs=True), "utf-8")
 
     def to_go(self) -> Any:
         """A validated plotly graph object (for image export and other plotly tools)."""
@@ -169,16 +177,221 @@ def template() -> dict[str, Any]:
 
 
 def preload(array: Any = None) -> None:
-    """Import now what serialising a page's figures imports on first use (plotly.io, the
-    template, and what plotly imports to encode `array`-like values: numpy's by default, a
-    pandas Series for the report), e.g. while the jobs run in other processes: a one-point
-    figure through the same path."""
+    """Import and read now what a page's figures need on first use (orjson, the template,
+    plotly.js, what encoding `array`-like values takes: numpy's by default, a pandas Series for
+    the report), e.g. while the jobs run in other processes: a one-point figure through the
+    same path."""
     import numpy as np
-    import plotly.io as pio
 
     x = np.zeros(1) if array is None else array
-    fig = {"data": [scatter(x=x, y=[0.0])], "layout": {"template": template()}}
-    pio.to_html(jsonable(fig), validate=False, full_html=False, include_plotlyjs=False, div_id="x")
+    html({"data": [scatter(x=x, y=[0.0])], "layout": {}}, div_id="x")
+    plotly_js()
+
+
+@functools.cache
+def plotly_js() -> str:
+    """plotly.js (4.6 MB) as plotly.offline.get_plotlyjs reads it, once per process, without
+    importing plotly.offline."""
+    import pkgutil
+
+    raw = pkgutil.get_data("plotly", "package_data/plotly.min.js")
+    if raw is None:  # a loader that cannot read package data: ask plotly
+        from plotly.offline import get_plotlyjs
+
+        return str(get_plotlyjs())
+    return raw.decode("utf-8")
+
+
+def html(
+    fig: dict[str, Any],
+    *,
+    div_id: str | None = None,
+    config: dict[str, Any] | None = None,
+    default_width: str = "100%",
+    full_html: bool = False,
+    include_plotlyjs: bool = False,
+) -> str:
+    """plotly.io.to_html(fig, validate=False, ...) for these arguments, the same text (see the
+    module docstring); `fig` is left as it is."""
+    try:
+        return _html(fig, div_id, config, default_width, full_html, include_plotlyjs)
+    except _Unsupported:
+        import plotly.io as pio
+
+        return str(
+            pio.to_html(
+                jsonable(fig),
+                validate=False,
+                full_html=full_html,
+                include_plotlyjs=include_plotlyjs,
+                div_id=div_id,
+                config=config,
+                default_width=default_width,
+            )
+        )
+
+
+class _Unsupported(Exception):
+    """Something plotly.io would write otherwise than _html: let plotly.io write it."""
+
+
+# plotly.io.to_html's text (plotly 6-7, plotly/io/_html.py) with no MathJax, frames or post script.
+_SCRIPT = (
+    '                if (document.getElementById("{id}")) {{'
+    "                    Plotly.newPlot("
+    '                        "{id}",'
+    "                        {data},"
+    "                        {layout},"
+    "                        {config}"
+    "                    )"
+    "                }}"
+)
+_DIV = (
+    '<div style="height:{height}; width:{width};">'
+    "        "
+    "        {load}"
+    '            <div id="{id}" class="plotly-graph-div" style="height:100%; width:100%;"></div>'
+    "            <script>"
+    "                window.PLOTLYENV=window.PLOTLYENV || {{}};"
+    "                {script};"
+    "            </script>"
+    "        </div>"
+)
+_LOAD = (
+    "        <script>window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>\n"
+    "        <script>{js}</script>    "
+)
+_FULL = (
+    '<!doctype html>\n<html>\n<head>\n    <meta charset="utf-8" />\n'
+    "    <style>html, body {{height: 100%;}}</style>\n</head>\n<body>\n    {div}\n</body>\n</html>"
+)
+# plotly.io.json's escapes of orjson's output, so the JSON can sit in a <script>.
+_SWAP: tuple[tuple[str, str], ...] = (("<", "\\u003c"), (">", "\\u003e"), ("/", "\\u002f"))
+_SWAP += (("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def _html(
+    fig: dict[str, Any],
+    div_id: str | None,
+    config: dict[str, Any] | None,
+    default_width: str,
+    full_html: bool,
+    include_plotlyjs: bool,
+) -> str:
+    import json
+
+    if fig.get("frames") or set(fig) - {"data", "layout"}:
+        raise _Unsupported
+    layout = dict(fig.get("layout") or {})
+    template = layout.pop("template", None)  # plain JSON (template()): nothing to convert
+    data = _plain(fig.get("data", []), False)
+    layout = _plain(layout, False)
+    if template is not None:
+        layout["template"] = template
+    if div_id is None:
+        import uuid
+
+        div_id = str(uuid.uuid4())
+    conf = dict(config or {})
+    conf.setdefault("responsive", True)
+    if not conf.get("showSendToCloud", False):
+        conf.pop("plotlyServerURL", None)
+    script = _SCRIPT.format(
+        id=div_id, data=_json(data), layout=_json(layout), config=json.dumps(conf)
+    )
+    sizes = (template or {}).get("layout", {})
+    width = _px(layout.get("width", sizes.get("width", default_width)))
+    height = _px(layout.get("height", sizes.get("height", "100%")))
+    load = _LOAD.format(js=plotly_js()) if include_plotlyjs else ""
+    div = _DIV.format(height=height, width=width, load=load, id=div_id, script=script).strip()
+    return _FULL.format(div=div) if full_html else div
+
+
+def _px(size: Any) -> str:
+    """A numeric size in pixels, anything else as it is (as plotly.io.to_html)."""
+    try:
+        float(size)
+    except (ValueError, TypeError):
+        return str(size)
+    return f"{size}px"
+
+
+def _json(x: Any) -> str:
+    """plotly.io.json.to_json_plotly with its orjson engine (the engine it picks when orjson is
+    installed), for an object _plain made."""
+    try:
+        import orjson
+    except ImportError:
+        raise _Unsupported from None
+    plotly_json = sys.modules.get("plotly.io._json")
+    if plotly_json is not None and plotly_json.config.default_engine == "json":
+        raise _Unsupported
+    try:
+        out = orjson.dumps(x, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+    except TypeError:  # plotly would clean the object first: let it
+        raise _Unsupported from None
+    for bad, good in _SWAP:
+        if bad in out:
+            out = out.replace(bad, good)
+    return out
+
+
+# What plotly.js reads as typed arrays (_plotly_utils.utils.plotlyjsShortTypes), and the keys
+# whose arrays plotly leaves as lists (is_skipped_key).
+_SHORT = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4"}
+_SHORT |= {"uint32": "u4", "float32": "f4", "float64": "f8"}
+_SKIPPED = frozenset(("geojson", "layer", "layers", "range"))
+_INTS = {"int64": ("int8", "int16", "int32"), "uint64": ("uint8", "uint16", "uint32")}
+
+
+def _plain(x: Any, typed: bool, skipped: bool = False) -> Any:
+    """`x` with its containers copied and its arrays as plotly.io writes them: an array that is
+    a dict's value becomes a typed array ({"dtype", "bdata"}) unless its key, or a key above it,
+    is one plotly skips; any other array a contiguous array (orjson writes a list); text arrays
+    lists. Raises _Unsupported on anything else but JSON scalars (plotly would clean or coerce
+    it otherwise)."""
+    if isinstance(x, str | int | float) or x is None:  # bool is an int; np.float64 a float
+        return x
+    if isinstance(x, dict):
+        if not all(isinstance(k, str) for k in x):
+            raise _Unsupported
+        out = {}
+        for k, v in x.items():
+            skip = skipped or k in _SKIPPED
+            out[k] = _plain(v, not skip, skip)
+        return out
+    if isinstance(x, list | tuple):
+        return [_plain(v, False, skipped) for v in x]
+    np = sys.modules.get("numpy")
+    pd = sys.modules.get("pandas")
+    if np is None:
+        raise _Unsupported
+    if pd is not None and type(x) is pd.Series and isinstance(x.dtype, np.dtype):
+        x = x.to_numpy()
+    elif type(x) is not np.ndarray:
+        raise _Unsupported
+    if x.dtype.kind == "U":  # plotly: an object array, cleaned into a list of str
+        return x.tolist()
+    if x.dtype.kind not in "iuf" or x.size == 0 or x.ndim == 0:
+        raise _Unsupported
+    return _typed(np, x) if typed else np.ascontiguousarray(x)
+
+
+def _typed(np: Any, v: Any) -> Any:
+    """_plotly_utils.utils.to_typed_array_spec of a non-empty numeric array."""
+    dtype = str(v.dtype)
+    if dtype in _INTS:  # 64-bit integers in the narrowest type that holds them
+        lo, hi = v.min(), v.max()
+        fit = [t for t in _INTS[dtype] if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max]
+        if not fit:
+            return np.ascontiguousarray(v)
+        v, dtype = v.astype(fit[0]), fit[0]
+    if dtype not in _SHORT:
+        raise _Unsupported
+    out = {"dtype": _SHORT[dtype], "bdata": base64.b64encode(np.ascontiguousarray(v)).decode()}
+    if v.ndim > 1:
+        out["shape"] = str(v.shape)[1:-1]
+    return out
 
 
 def jsonable(fig: dict[str, Any]) -> dict[str, Any]:

@@ -176,3 +176,79 @@ def test_every_report_figure_is_a_valid_plotly_figure():
     assert [len(f.data) for f in gos.values()] == [len(f.data) for f in figs.values()]
     # Same results, same page.
     assert render_report(results) == render_report([results_from_run(summary, runs)])
+
+
+def _both(fig: dict[str, Any], fast: bool, **kw: Any) -> tuple[str, str]:
+    """sim.figure.html and plotly.io.to_html of the same figure dict, with the same arguments;
+    `fast`: sim's own text (raises if html would hand the figure to plotly.io)."""
+    import copy
+
+    import plotly.io as pio
+
+    from sim.figure import _html, html
+
+    before = copy.deepcopy(fig)
+    if fast:
+        args = ("div_id", "config", "default_width", "full_html", "include_plotlyjs")
+        given = {"default_width": "100%", "config": None} | kw
+        ours = _html(fig, *(given[k] for k in args))
+    else:
+        ours = html(fig, **kw)
+    assert repr(fig) == repr(before)  # the figure itself is left alone
+    ref = pio.to_html(copy.deepcopy(jsonable(fig)), validate=False, **kw)
+    return ours, ref
+
+
+def test_page_text_is_plotlys_character_for_character():
+    import pandas as pd
+
+    n = np.arange(5, dtype=np.int64)
+    figs = [
+        {"data": [{"type": "scatter", "x": [1, 2.5], "y": (3, 4), "name": "<b>a/b</b>"}]},
+        # typed arrays: floats, 64-bit integers narrowed (or not), a Series, 2-D, text arrays
+        {
+            "data": [
+                {
+                    "type": "scatter",
+                    "x": np.linspace(0, 1, 5)[::2],  # not contiguous
+                    "y": n * 1000,
+                    "customdata": pd.Series(n * 10**10, index=n + 7),
+                    "marker": {"symbol": np.array(["circle", "x"]), "size": n.astype(np.uint64)},
+                    "text": pd.Series([0.5, np.nan, -0.0]),
+                },
+                {"type": "heatmap", "z": np.arange(6.0).reshape(2, 3), "zmin": np.float64(0.5)},
+                {"type": "bar", "x": [np.arange(2.0), "\u2028"], "y": np.int32([7, -8])},
+            ],
+            # arrays under the keys plotly skips stay lists, down to any depth
+            "layout": {
+                "xaxis": {"range": np.array([0.0, 2.0]), "title": {"text": "ms"}},
+                "mapbox": {"layers": [{"source": {"c": np.arange(2.0)}}]},
+                "template": template(),
+                "width": 640,
+                "height": "300",
+            },
+        },
+    ]
+    config = {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}
+    for fig in figs:
+        for kw in (
+            {"div_id": "fig-a", "config": config, "full_html": False, "include_plotlyjs": False},
+            {"div_id": "p", "full_html": True, "include_plotlyjs": True},
+        ):
+            ours, ref = _both(fig, True, **kw)
+            assert ours == ref
+
+
+def test_what_page_text_does_not_reproduce_goes_to_plotly():
+    import pandas as pd
+
+    figs = [
+        {"data": [{"type": "scatter", "x": np.array([True, False])}]},  # bool: plotly's objects
+        {"data": [{"type": "scatter", "x": np.array([], dtype=float)}]},
+        {"data": [{"type": "scatter", "x": pd.Series(["a", None])}]},
+        {"data": [{"type": "scatter", "x": [np.float32(0.1)], "y": [np.int64(3)]}]},
+        {"data": [{"type": "scatter", "x": pd.date_range("2026-01-01", periods=2)}]},
+    ]
+    for fig in figs:
+        ours, ref = _both(fig, False, div_id="x", full_html=False, include_plotlyjs=False)
+        assert ours == ref

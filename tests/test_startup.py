@@ -190,3 +190,20 @@ def test_a_figure_without_arrays_skips_plotlys_typed_array_pass() -> None:
         "print('_plotly_utils.utils' in sys.modules)"
     )
     assert got == "False"
+
+
+def test_a_page_is_written_without_plotly_io_or_its_validators() -> None:
+    # plotly.io's serialiser imports plotly's validators and narwhals (~0.15 s): sim.figure.html
+    # writes the same text itself (tests/test_report_plot.py compares the two).
+    got = _python(
+        "import sys\n"
+        "import numpy as np, pandas as pd\n"
+        "from sim.figure import html, template\n"
+        "fig = {'data': [{'type': 'scatter', 'x': np.arange(3.0), 'y': pd.Series([1, 2, 3]),\n"
+        "                 'marker': {'symbol': np.array(['x', 'circle', 'x'])}}],\n"
+        "       'layout': {'template': template()}}\n"
+        "html(fig, div_id='a', full_html=True, include_plotlyjs=True)\n"
+        "print([m for m in ('plotly.io', '_plotly_utils.basevalidators', 'narwhals')\n"
+        "       if m in sys.modules])"
+    )
+    assert got == "[]"

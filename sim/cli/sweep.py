@@ -1,10 +1,12 @@
 """`sim sweep`."""
 
+from __future__ import annotations
+
+import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
 
 from sim.cli.common import (
     cell,
@@ -22,6 +24,9 @@ from sim.cli.common import (
     study_folder,
     study_options,
 )
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 @click.command()
@@ -76,7 +81,7 @@ def sweep(
             force=force,
             fresh=fresh,
             on_done=on_done,
-            prepare=_preload_page if html else None,
+            prepare=functools.partial(_prepare, html),
         )
     write_csv(res.rows, out_dir / "sweep.csv")
     files = ["sweep.csv", "points.jsonl"]
@@ -95,7 +100,13 @@ def sweep(
     con.print(f"results: {out_dir}/ ({', '.join(files)})", highlight=False)
 
 
-def _preload_page() -> None:
+def _prepare(html: bool) -> None:
+    """What the sweep imports while its jobs run: the console's tables (rich) and the page."""
+    import rich.console
+    import rich.table  # noqa: F401
+
+    if not html:
+        return
     # A failure here shows again when sweep.html is written.
     try:
         from sim.figure import preload
@@ -106,6 +117,8 @@ def _preload_page() -> None:
 
 
 def _sweep_table(rows: list[dict[str, Any]], keys: list[str], name: str) -> Table:
+    from rich.table import Table
+
     t = Table(title=f"{name}: sweep ({len(rows)} rows)")
     for k in keys:
         t.add_column(k.split(".")[-1] if len(k) > 24 else k, justify="right")

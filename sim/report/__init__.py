@@ -16,12 +16,8 @@ sim.validation, and nothing below imports the report.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from plotly.io import to_html
-from plotly.offline import get_plotlyjs
 
 from sim.errors import InputError
 from sim.report.data import Series, esc, series_of
@@ -33,7 +29,7 @@ from sim.report.figures import (
     time_figure,
 )
 from sim.report.page import page
-from sim.report.plot import Figure, jsonable, preload_figures
+from sim.report.plot import Figure, html, plotly_js, preload_figures
 from sim.report.system import SYSTEM_FIGURES, system_figures  # noqa: F401 (SYSTEM_FIGURES)
 from sim.results import Results, load_results, results_from_run  # noqa: F401 (re-exported)
 
@@ -73,17 +69,9 @@ def render_report(
     if not results:
         raise InputError("nothing to report: no results given")
     series = _series(results, labels)
-    # The figures' JSON goes to plotly.io as it is: built from plain dicts, nothing to validate.
+    # plotly.io.to_html's text for each figure (sim.figure.html): plain dicts, nothing to validate.
     fragments = {
-        key: to_html(
-            jsonable(fig.to_dict()),
-            validate=False,
-            full_html=False,
-            include_plotlyjs=False,
-            div_id=f"fig-{key}",
-            config=PLOTLY_CONFIG,
-            default_width="100%",
-        )
+        key: html(fig.to_dict(), div_id=f"fig-{key}", config=PLOTLY_CONFIG, default_width="100%")
         for key, fig in _figures(series).items()
     }
     if title is None:
@@ -91,21 +79,16 @@ def render_report(
         title = (
             f"sim report: {names[0]}" if len(names) == 1 else "sim compare: " + " vs ".join(names)
         )
-    return page(title, _plotlyjs(), results, series, fragments, _notes(series))
-
-
-# plotly.js (4.6 MB) read once per process.
-_plotlyjs = functools.cache(get_plotlyjs)
+    return page(title, plotly_js(), results, series, fragments, _notes(series))
 
 
 def preload() -> None:
     """Import and read now what render_report needs on its first call (pandas, the template,
-    plotly.js, what plotly.io imports as it serialises the report's figures: ~0.3 s): `sim run`
-    calls this while the simulation runs in another process."""
+    plotly.js, orjson: ~0.2 s): `sim run` calls this while the simulation runs in another
+    process."""
     import pandas as pd
 
     preload_figures(pd.Series([0.0]))
-    _plotlyjs()
 
 
 def write_images(
