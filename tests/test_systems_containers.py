@@ -336,6 +336,35 @@ def test_fargate_services_sharing_one_alb_pay_its_hours_once_by_hand(shared: boo
     assert total - tasks == pytest.approx(24.1922 if shared else 2 * 23.9586, abs=5e-5)
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_fargate_services_of_one_platform_pay_its_nat_gateway_hours_once(shared: bool) -> None:
+    """The services of one Fargate platform share its VPC and so its NAT Gateway, with or
+    without a shared ALB. AWS VPC pricing (aws.amazon.com/vpc/pricing, NAT Gateway: per hour and
+    per GB processed; prices.yaml `nat_gateway.hours` $0.045/h, `nat_gateway.data` $0.045/GB;
+    `public_ipv4` $0.005/h). api -> orders, 1 request a second each for 1 h (x 730), 10 kB per
+    request through the NAT: hours 730 x $0.045 = $32.85 and the gateway's IPv4 730 x $0.005 =
+    $3.65 once, on the platform's first service (api); data per service 3,600 x 10,000 B / 2^30
+    x 730 x $0.045 = $1.1014. So the `nat` lines are $33.9514 (api) and $1.1014 (orders),
+    $35.0528 in all (each service paid the hours before: $67.9028)."""
+    services = [
+        {"name": "api", "entry": 1, "handler": "10ms", "steps": [{"call": "orders"}]},
+        {"name": "orders", "handler": "10ms"},
+    ]
+    nat = {"nat": {"enabled": True, "bytes_per_request": "10KB"}}
+    ecs = _fargate(tasks=1, load_balancer={"type": "alb", "shared": shared}, cost=nat)
+    run = _even(services, [ecs], {"api": "ecs", "orders": "ecs"}, "1h", "1/s")
+    per = run.extra["system"]["services"]
+    data = 3600 * 10_000 / 2**30 * 730 * 0.045
+    assert data == pytest.approx(1.1014, abs=5e-5)
+    api, orders = (per[s]["monthly_breakdown_usd"] for s in ("api", "orders"))
+    assert api["nat"] == pytest.approx(730 * 0.045 + data)
+    assert orders["nat"] == pytest.approx(data)
+    assert api["nat"] + orders["nat"] == pytest.approx(35.0528, abs=5e-5)
+    alb_ipv4 = 2 * 730 * 0.005 / (2 if shared else 1)  # the ALB's 2 addresses (split if shared)
+    assert api["public_ipv4"] == pytest.approx(alb_ipv4 + 730 * 0.005)
+    assert orders["public_ipv4"] == pytest.approx(alb_ipv4)
+
+
 def test_a_lone_fargate_service_behind_a_shared_alb_pays_the_same() -> None:
     """Sharing with nobody: `shared: true` on a platform with one service gives its own ALB's
     bill, line by line."""

@@ -296,7 +296,16 @@ PLATFORMS += [
         "interruptions_per_node_hour": 300, "notice": "10s", "drain_on_notice": False,
         "in_flight": "retry", "unavailable": 0.3, "unavailable_ttl": "5s"}}},
 ]  # fmt: skip
-SPOT = ["spot-fail", "spot-retry", "spot-nodrain"]
+# ... and a Knative revision on that pool (sim.systems.stations_knact.SpotKnativeStation): the KPA
+# (from 1 to 4 pods), the activator holding what is sent again while no pod is ready.
+PLATFORMS += [
+    {"name": "kn-spot", "type": "knative", "container_concurrency": 2, "min_scale": 1,
+     "max_scale": 4, "window": "6s", "activator_latency": "1ms",
+     "pod": {"cpu": 0.5, "memory": "512Mi", "startup": "1s"},
+     "cluster": {**_SPOT_NODES, "spot": {"interruptions_per_node_hour": 300, "notice": "10s",
+                                         "grace": "500ms", "in_flight": "retry"}}},
+]  # fmt: skip
+SPOT = ["spot-fail", "spot-retry", "spot-nodrain", "kn-spot"]
 # Lambda's function timeout and an account's shared concurrency (sim.systems.sqs tests): a short
 # timeout, and two platforms of one small account.
 PLATFORMS += [

@@ -413,6 +413,85 @@ def test_spot_station_cuts_as_the_single_service_kernel(in_flight: str, provisio
         np.testing.assert_allclose(system[col], kernel[col], atol=1e-9, err_msg=col)
 
 
+# --- Knative on spot nodes (sim.systems.stations_knact.SpotKnativeStation) ---------------------
+def _knative_spot(in_flight: str, provisioning: str, interruptions: str) -> dict:
+    """`api` (handler 60 s) on a Knative revision of containerConcurrency 2 (start-up 5 s, no
+    activator or ingress latency) on an all-spot m5.xlarge pool (3 pods a node), one notice at
+    `interruptions` (AWS: 120 s notice, 30 s grace, drained at the notice)."""
+    kn = {
+        "name": "kn",
+        "type": "knative",
+        "ingress_latency": 0,
+        "activator_latency": 0,
+        "container_concurrency": 2,
+        "pod": {"cpu": 1, "memory": "1Gi", "startup": "5s"},
+        "cluster": {
+            "node": "m5.xlarge",
+            "control_plane": "eks",
+            "node_provisioning": provisioning,
+            "spot": {"interruptions": [interruptions], "in_flight": in_flight},
+        },
+    }
+    services = [{"name": "api", "entry": 1, "handler": "60s"}]
+    return _system(services, [kn], {"p": {"api": "kn"}}, replications=1, duration="10m", warmup=0)
+
+
+@pytest.mark.parametrize(
+    "in_flight, provisioning, want",
+    [
+        ("fail", "20s", [(1.0, 1.0, 40.0, REJECTED)] * 2),
+        ("retry", "20s", [(1.0, 40.0, 100.0, OK)] * 2),
+        ("retry", "50s", [(1.0, 65.0, 125.0, OK)] * 2),
+    ],
+)
+def test_knative_spot_kill_cuts_the_requests_in_flight_as_for_kubernetes_pods(
+    in_flight: str, provisioning: str, want: list
+) -> None:
+    """minScale = maxScale = 1: two requests at 1 s run on the one pod. The notice at 10 s
+    drains its node: the pod is deleted and finishes what it holds, its replacement is Pending,
+    a node is launched (provisioning 20 s: ready at 30 s, the pod ready at 35 s). At the grace's
+    end (40 s) the old pod still holds both: it is killed with them, as a Kubernetes pod is
+    (test_spot_kill_fails_the_requests_in_flight_at_the_kill): with `fail` both fail at 40 s
+    (a 502); with `retry` the activator sends them again at once to the ready replacement, 40 to
+    100 s; with provisioning 50 s the replacement is ready at 65 s and the activator holds
+    them until then (65 to 125 s). Both engines and the single-service kernel (which also takes
+    the trace of notices now), request by request; before, the system's requests ran on to
+    61 s."""
+    data = _knative_spot(in_flight, provisioning, "10s")
+    kn = data["platforms"][0]
+    kn["min_scale"] = kn["max_scale"] = 1
+    data["workload"] = {"arrivals": [{"batch": {"at": ["1s"], "size": 2}}]}
+    for ref in (False, True):
+        run = _run(data, ref)
+        assert _rows(run) == pytest.approx(want), ref
+        nodes = run.extra["system"]["nodes"]["kn"]
+        assert (nodes["spot_slots_cut"], nodes["spot_requests_killed"]) == (2, 2)
+    assert _rows(_kernel_run(data, "kn", "60s", "10m")) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("in_flight", ["fail", "retry"])
+def test_knative_spot_kill_from_zero_keeps_the_requests_cold(in_flight: str) -> None:
+    """From zero (minScale 0, initial scale 0, one node kept), requests at 1, 2 and 3 s: the
+    first pokes the KPA (1 pod, ready at 6 s: the activator held the first two, cold); panic at
+    the 4 s tick (1.75 / 1.4 -> 2 pods, ready at 9 s: the third, cold). The notice at 30 s
+    drains the node (both pods replaced: a node ready at 50 s, pods at 55 s); at 60 s the three
+    still in service are killed: with `fail` they fail then, with `retry` they run again from
+    60 s on the replacements (to 120 s), each still cold (as the kernel keeps it). Both
+    engines and the single-service kernel."""
+    data = _knative_spot(in_flight, "20s", "30s")
+    kn = data["platforms"][0]
+    kn.update(min_scale=0, max_scale=2, initial_scale=0, allow_zero_initial_scale=True)
+    kn["cluster"]["min_nodes"] = 1
+    data["workload"] = {"arrivals": [{"batch": {"at": ["1s", "2s", "3s"], "size": 1}}]}
+    if in_flight == "fail":
+        want = [(1.0, 6.0, 60.0, REJECTED), (2.0, 6.0, 60.0, REJECTED), (3.0, 9.0, 60.0, REJECTED)]
+    else:
+        want = [(a, 60.0, 120.0, OK) for a in (1.0, 2.0, 3.0)]
+    for run in (_run(data), _run(data, True), _kernel_run(data, "kn", "60s", "10m")):
+        assert _rows(run) == pytest.approx(want)
+        assert run.stats.sample["cold"].tolist() == [True] * 3
+
+
 # --- Lambda Managed Instances as a station (sim.systems.stations_lmi) -----------------------------
 M7G_LARGE = 0.0816  # USD per hour (instances.yaml); fee 15% of it; requests $0.20 per million
 
@@ -566,6 +645,29 @@ def test_lmi_function_timeout_answers_at_the_timeout_and_holds_the_environment()
     assert _rows(_kernel_run(data, "lmi", "5s", "60s")) == pytest.approx(want)
 
 
+def test_lmi_environment_ready_at_an_arrivals_instant_takes_it_in_both_engines() -> None:
+    """Ties: invocations arriving exactly when an environment gets ready. One environment of
+    concurrency 1, handler 20 s, scale_period 5 s (doubling per 5 s), target 50%,
+    environment_init 1 s, instance_launch 2 s. The invocation at 1 s runs to 21 s. At 5 s the
+    slots in use are 4 s / 5 s = 0.8 environments -> ceil(0.8 / 0.5) = 2: the second fits the
+    instance (2 per m7g.large), ready at 6 s, so of the two invocations at 6 s the first runs
+    (6-26 s) and the second is throttled; the one at 7 s is throttled. At 10 s: (5 + 4) / 5 =
+    1.8 -> 4 environments, the cap 2 x 2: a second instance (launched 10 s, up at 12 s) holds
+    both, ready at 13 s: of the three invocations at 13 s two run (13-33 s), one is throttled.
+    The readiness goes first, as the single-service kernel orders it; both engines and the
+    kernel, request by request."""
+    at = ["1s", "6s", "6s", "7s", "13s", "13s", "13s"]
+    lmi = {"scale_period": "5s", "scale_up_window": "5s", "environment_init": "1s"}
+    data = _lmi([{"batch": {"at": at, "size": 1}}], handler="20s", timeout="60s", **lmi)
+    data["platforms"][0]["instance_launch"] = "2s"
+    want = [(1.0, 1.0, 21.0, OK), (6.0, 6.0, 6.0, THROTTLED), (6.0, 6.0, 26.0, OK)]
+    want += [(7.0, 7.0, 7.0, THROTTLED), (13.0, 13.0, 13.0, THROTTLED)]
+    want += [(13.0, 13.0, 33.0, OK)] * 2
+    for ref in (False, True):
+        assert _rows(_run(data, ref)) == pytest.approx(want), ref
+    assert _rows(_kernel_run(data, "lmi", "20s", "60s")) == pytest.approx(want)
+
+
 @pytest.mark.parametrize("ref", [False, True])
 def test_fargate_at_zero_tasks_answers_the_albs_503_at_once(ref: bool) -> None:
     """`tasks: 0`: the target group has no registered target, so the ALB answers 503 (AWS,
@@ -605,6 +707,28 @@ def test_flex_handler_running_past_the_window_keeps_its_instance_billed_to_the_e
     assert svc["monthly_cost_usd"] == pytest.approx(104.77, abs=0.005)
     kernel = _kernel_run(data, "flex", "300s", "240s")
     assert kernel.bill.monthly_breakdown["always_ready_execution_time"] == pytest.approx(83.7456)
+
+
+def test_flex_bills_the_executions_started_in_the_window_in_every_engine() -> None:
+    """A 60 s window (x 43,800), one always-ready 2,048 MB instance of concurrency 1, handler
+    10 s, requests at 1, 52 and 55 s: the first runs 1-11 s, the second 52-62 s (in flight at
+    the end), the third would start at 62 s, after the window. Billed: 2 executions x 43,800 x
+    $0.40/M = $0.03504 (the kernel, which runs the third after the window, counted 3:
+    $0.05256); active (10 + 8) s x 2 GB x 43,800 x $0.000016 = $25.2288; baseline 2 GB x 60 s
+    x 43,800 x $0.000004 = $21.024. Both system engines and the single-service kernel."""
+    data = _flex(["1s", "52s", "55s"], handler="10s", concurrency=1)
+    want = {
+        "always_ready_executions": 0.03504,
+        "always_ready_execution_time": 25.2288,
+        "always_ready_baseline": 21.024,
+    }
+    assert pytest.approx(want["always_ready_executions"]) == 2 * SCALE * AR_EXEC
+    assert pytest.approx(want["always_ready_execution_time"]) == 18 * 2 * SCALE * AR_TIME
+    for ref in (False, True):
+        lines = _flex_bill(data, ref)["monthly_breakdown_usd"]
+        assert {k: lines[k] for k in want} == pytest.approx(want), ref
+    kernel = _kernel_run(data, "flex", "10s", "60s").bill.monthly_breakdown
+    assert {k: kernel[k] for k in want} == pytest.approx(want)
 
 
 @pytest.mark.parametrize("ref", [False, True])

@@ -22,7 +22,9 @@ period is billed at least 1,000 ms and rounded up to the next 100 ms (flex-consu
 its instance billed for max(its duration, 1 s) from its start and overlapping billed spans merge
 into one period (so a busy instance is never billed more than its wall time). The meter reads the
 rows the kernel hands to the recorder (start, instance-busy seconds, instance), so the hot loop is
-untouched. The always-ready instances are the initial pods (ids < always_ready).
+untouched. The always-ready instances are the initial pods (ids < always_ready). What is billed
+is what ran in the window: activity periods clipped at its end, executions started before it
+(the kernel runs queued work on after the window; those executions are not billed).
 """
 
 from __future__ import annotations
@@ -118,9 +120,12 @@ class ActivityMeter:
         e = np.concatenate([p[1] for p in self._parts])
         p = np.concatenate([p[2] for p in self._parts])
         self._parts.clear()
+        # executions billed: those started in the window (one still running at its end too),
+        # not those the kernel runs after it (as Lambda bills invocations; docs/model.md 18.7)
+        inside = s < self.horizon
         ar = p < self.ar
-        self.executions[1] += int(ar.sum())
-        self.executions[0] += int(p.size - ar.sum())
+        self.executions[1] += int((ar & inside).sum())
+        self.executions[0] += int((~ar & inside).sum())
         lo, hi, who = merge_periods(s, e, p)  # disjoint periods per instance, by (instance, start)
         first = np.ones(lo.size, dtype=bool)
         first[1:] = who[1:] != who[:-1]

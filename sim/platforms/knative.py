@@ -98,6 +98,7 @@ class KnativeModel(KubernetesModel):
     def start(self) -> None:
         n = self.spec.initial_pods()
         self._initial(n)
+        self._spot_trace()  # `cluster.spot.interruptions`, as KubernetesModel.start arms them
         self._last_row = self._record(0.0)
         self._arm_nodes(D.NODE_AUTOSCALER_PERIOD_S)
         self._sleeping = False

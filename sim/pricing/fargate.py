@@ -11,7 +11,9 @@
 - The Application Load Balancer, public IPv4, NAT, cross-AZ and egress lines are the ones the
   Kubernetes bill uses (sim.pricing.kubernetes.load_balancer_lines, sim.pricing.network).
   `load_balancer.shared` (a system's services on one Fargate platform behind one ALB):
-  `shared_alb_bill` prices that ALB once, on their combined requests.
+  `shared_alb_bill` prices that ALB once, on their combined requests. The NAT Gateway's hours
+  (and IPv4) are the VPC's: a system bills them once per platform (`nat_gateway_hours`), with or
+  without a shared ALB; each service's NAT data is its own.
 - `ops` / `ops_profile`: operating cost, apart from the cloud bill.
 """
 
@@ -95,6 +97,8 @@ class FargateUsage:
     spot: bool = False
     spot_discount: float | None = None  # None: the table's
     response_bytes: float = 0.0
+    # False: another service of the platform (its VPC) pays the NAT Gateway's hours and IPv4
+    nat_gateway_hours: bool = True
 
     @property
     def task_seconds(self) -> float:
@@ -141,7 +145,8 @@ def fargate_bill(
         addresses_h += _alb_lines(b, usage.requests, lb, settings)
     ipv4_line(b, addresses_h)
     nat_bytes = usage.requests * settings.nat.bytes_per_request
-    nat_line(b, settings.nat, window_h, nat_bytes, settings.gb)
+    gateway_h = window_h if usage.nat_gateway_hours else 0.0
+    nat_line(b, settings.nat, gateway_h, nat_bytes, settings.gb)
     cross_az_line(b, usage.requests * lb.bytes_per_request, settings.cross_az, settings.gb)
     egress_line(b, usage.response_bytes, settings.gb)
     add_operating(b, ops, ops_profile)

@@ -878,9 +878,9 @@ class PodStation(Station):
     def abandon(self, node: Any) -> int:
         """`node` is killed (spot, sim.systems.nodes `Nodes._kill`, after `evict` deleted this
         station's pods there) while deleted pods still finish requests on it. This base is for
-        stations without pod identity (Knative's pods on a spot cluster; SpotPodStation cuts its
-        requests instead): the one FIFO of slots does not say which requests run on that node,
-        so they run on to their end (ASSUMPTION: not cut short) and free their slots then, with
+        stations without pod identity (none on a spot cluster now: SpotPodStation and Knative's
+        SpotKnativeStation cut their requests instead): the one FIFO of slots does not say which
+        requests run on that node, so they run on to their end and free their slots then, with
         no node to release (`orphan`). Returns those busy slots (counted in spot_slots_cut)."""
         cut = sum(b for n, b in self.drain_q if n is node)
         if cut:
@@ -947,6 +947,7 @@ class PodIdentity:
     pod (Flex's activity meter)."""
 
     hold_at_zero = False  # no ready pod: queue (Flex's front end) or refuse (no endpoints)
+    cold_at_zero = False  # a request queued while no pod is ready is cold (Knative's activator)
 
     def _init_identity(self: Any) -> None:
         self.ids: list[int] = []  # the ready pods' ids, parallel to ready_pods (ready_nodes)
@@ -997,6 +998,8 @@ class PodIdentity:
             self.rejected += 1
             return REJECTED
         q.append(proc)
+        if self.cold_at_zero and self.pods == 0:
+            self.cold_wait[proc] = True  # it waits for a pod to start: cold
         return None
 
     def take_free(self: Any) -> int:
@@ -1011,7 +1014,8 @@ class PodIdentity:
             q = self.waiting[0]
             if q:
                 self._begin(slot, now)
-                self.sys.resume_at(now, q.popleft(), (slot, 0.0, False))
+                p = q.popleft()
+                self.sys.resume_at(now, p, (slot, 0.0, self.cold_wait.pop(p, False)))
                 return
             self.pod_free[slot] += 1
             self.free[0] += 1
@@ -1049,7 +1053,8 @@ class PodIdentity:
                 self.busy += 1
                 self.held[pid] += 1
                 self._begin(pid, now)
-                self.sys.resume_at(now, q.popleft(), (pid, 0.0, False))
+                p = q.popleft()
+                self.sys.resume_at(now, p, (pid, 0.0, self.cold_wait.pop(p, False)))
             else:
                 self.pod_free[pid] += 1
                 self.free[0] += 1
@@ -1127,6 +1132,9 @@ class SpotPodStation(PodIdentity, PodStation):
 # The station of each platform type (sim.systems.spec refuses the others); Cloud Run and Fargate
 # register theirs from sim.systems.stations_containers (imported with this module by sim.engine).
 STATIONS: dict[str, Any] = {"lambda": LambdaStation, "wasm": WasmStation, "kubernetes": PodStation}
+# ... on a cluster with `cluster.spot`: pod identity, so that a kill cuts its pods' requests
+# (Knative's registers from sim.systems.stations_knact)
+SPOT_STATIONS: dict[str, Any] = {"kubernetes": SpotPodStation}
 # Platform types whose pods run on a cluster (its node pool and bill): Knative's are Kubernetes
 # pods (sim.systems.stations_knact).
 CLUSTER_TYPES = ("kubernetes", "knative")
@@ -1198,8 +1206,8 @@ class SystemModel(PlatformModel):
             spec = scenario.platform(placement.services[svc.name])
             srng = substream(rng, 100 + name_key(svc.name))
             kind = STATIONS[spec.type]
-            if spec.type == "kubernetes" and spec.cluster.spot is not None:
-                kind = SpotPodStation  # (sim.systems.spec: autoscaled, on simulated nodes)
+            if spec.type in SPOT_STATIONS and spec.cluster.spot is not None:
+                kind = SPOT_STATIONS[spec.type]  # (sim.systems.spec: autoscaled, simulated nodes)
             st = kind(self, i, svc, spec, srng)
             if spec.type == "wasm":
                 self.wasm_busy[spec.name] = 0
@@ -1851,6 +1859,7 @@ class SystemModel(PlatformModel):
         st.calls_in += 1
         arrival = self.now
         again = False  # sent again after a kill: held while no pod is ready, as the kernel
+        cold = None  # the first slot's (a request sent again keeps it, as the kernel's _cut)
         while True:
             proc = self.cur
             got = st.acquire(proc, self.now, again)
@@ -1860,12 +1869,14 @@ class SystemModel(PlatformModel):
                 self._row(st, arrival, self.now, self.now, self.now - arrival, 0.0, False, got, 0)
                 return got
             slot = got[0]
+            if cold is None:
+                cold = got[2]
             start = self.now
             outcome = yield from self.on_pod(st, slot, self._steps(plan, st, root))
             if outcome != KILLED:
                 break
             if not st.retry:
-                self._row(st, arrival, start, self.now, start - arrival, 0.0, False, REJECTED, slot)
+                self._row(st, arrival, start, self.now, start - arrival, 0.0, cold, REJECTED, slot)
                 return REJECTED
             again = True
         rate = st.svc.error_rate
@@ -1873,7 +1884,7 @@ class SystemModel(PlatformModel):
             outcome = REJECTED  # the handler answered an error
         end = self.now
         st.release(slot, end)
-        self._row(st, arrival, start, end, start - arrival, 0.0, False, outcome, slot)
+        self._row(st, arrival, start, end, start - arrival, 0.0, cold, outcome, slot)
         return outcome
 
     def on_pod(
@@ -2269,11 +2280,15 @@ class SystemModel(PlatformModel):
         )
         return {"mean": mean, "peak": peak}
 
+    def first_of(self, platform: str) -> Station:
+        """The platform's first service (in the system's order): the one a cost shared by all
+        of them (a VPC's NAT Gateway hours) is billed on."""
+        return next(st for st in self.stations if st.platform == platform)
+
     def bills(self) -> dict[str, Bill]:
         """The bill of each service, and of each queue, for the window."""
         month = self.ctx.month_s
         out: dict[str, Bill] = {}
-        gateway_paid: set[str] = set()  # Lambda platforms whose NAT Gateway hours are billed
         for st in self.stations:
             s = st.spec
             if isinstance(st, LambdaStation):
@@ -2286,9 +2301,8 @@ class SystemModel(PlatformModel):
                     gateway_requests=st.gateway_requests,
                     # the functions of one platform share its VPC's gateway: its hours (and
                     # IPv4) once, on the platform's first function; data per function
-                    nat_gateway_hours=st.platform not in gateway_paid,
+                    nat_gateway_hours=self.first_of(st.platform) is st,
                 )
-                gateway_paid.add(st.platform)
                 out[st.name] = lambda_bill(
                     usage,
                     memory_mb=st.memory,

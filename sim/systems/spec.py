@@ -22,6 +22,9 @@ from sim.systems.hops import VIAS, NetworkSpec, Size, Via, check_via, default_vi
 
 Dist = Annotated[Distribution, BeforeValidator(coerce_distribution)]
 
+# Platform types whose pods a spot kill can cut in a system (sim.systems.engine SPOT_STATIONS)
+CLUSTER_SPOT = ("kubernetes", "knative")
+
 # Client defaults of a synchronous call, from the AWS SDKs' "standard" retry mode (botocore
 # retries/standard.py; AWS SDKs and Tools Reference Guide, "Retry behavior"): 3 attempts in total
 # (2 retries), full-jitter exponential backoff (base sim.defaults.CLIENT_BACKOFF_BASE_S, cap 20 s)
@@ -545,7 +548,7 @@ def check_system(
             )
             if why:
                 raise SystemProblem(("placements", k, "services", svc), f"platform {plat!r}: {why}")
-            spot = spec.type == "kubernetes" and spec.cluster.spot is not None
+            spot = spec.type in CLUSTER_SPOT and spec.cluster.spot is not None
             if spot and getattr(pl, "nodes", "simulated") != "simulated":
                 raise SystemProblem(
                     ("placements", k, "nodes"),
@@ -644,10 +647,10 @@ def _station_problem(spec: Any, reads: set[str]) -> str | None:
             return "a Kafka consumer group on Fargate: not yet (consume it on Lambda or Kubernetes)"
         if spec.spot is not None:
             return "Fargate Spot in a system: not yet (drop `spot:`)"
-    if spec.type == "kubernetes" and spec.cluster.spot is not None:  # sim.systems.nodes
+    if spec.type in CLUSTER_SPOT and spec.cluster.spot is not None:  # sim.systems.nodes
         if spec.cluster.mode != "nodes":
             return "Autopilot Spot Pods in a system: not yet (drop `cluster.spot`)"
-        if spec.keda is None and spec.hpa is None:
+        if spec.type == "kubernetes" and spec.keda is None and spec.hpa is None:
             return (
                 "a fixed Deployment on spot nodes in a system: not yet (only KEDA- or HPA-scaled "
                 "pods are rescheduled off an interrupted node; drop `cluster.spot` or autoscale)"

@@ -283,7 +283,8 @@ class FargateStation(ContainerStation):
     group has no registered target (AWS load-balancer-troubleshooting.html, "HTTP 503"); the
     single-service kernel holds it instead. `load_balancer.shared`: the platform's services in
     the placement share one ALB (sim.pricing.fargate.shared_alb_bill), its lines split by their
-    requests."""
+    requests. The NAT Gateway's hours are the platform's (its VPC's), billed once, on its first
+    service; NAT data per service."""
 
     kind = "fargate"
 
@@ -317,6 +318,9 @@ class FargateStation(ContainerStation):
             tasks=self._lives(end),
             ephemeral_gb=t.ephemeral_storage,
             architecture=t.architecture,
+            # the platform's services share its VPC's NAT Gateway: its hours (and IPv4) once,
+            # on the platform's first service, as Lambda functions do (SystemModel.bills)
+            nat_gateway_hours=self.sys.first_of(self.platform) is self,
         )
         lb = f.load_balancer
         # no egress line: a system's bytes between services are its hops' (sim.pricing.hops), as

@@ -15,6 +15,11 @@ service kernels' controllers, not copies of them:
   `queue_limit`) until a pod is ready. The pods are Kubernetes pods: on a `cluster.mode: nodes`
   platform they go through the system's node pool (sim.systems.nodes) and the platform's cluster
   bill is split over its services like a Kubernetes platform's.
+On a cluster with `cluster.spot` the station is SpotKnativeStation: pod identity
+(sim.systems.engine.PodIdentity), so that a spot kill cuts the requests in service on the killed
+pods as the Kubernetes kernel's `_spot_kill` does for a Knative revision's pods (they fail with
+a 502 or, `in_flight: retry`, are sent again, through the activator: held while no pod is
+ready), as SpotPodStation does for Kubernetes services.
 Deviations from the single-service kernels (docs/model.md §18.4): Knative's per-pod queue-proxy
 queues in serve mode and the throttler's pod pick are one FIFO (least outstanding, idealised);
 timeoutSeconds is not enforced (the caller's client timeout bounds the wait). Azure Flex
@@ -32,7 +37,7 @@ import simpy
 import sim.platforms.autoscaling.kpa as K
 from sim.platforms.base import every
 from sim.platforms.knative import kpa_of
-from sim.systems.engine import STATIONS, Proc
+from sim.systems.engine import SPOT_STATIONS, STATIONS, PodIdentity, Proc, SpotPodStation
 from sim.systems.stations_containers import ContainerStation
 
 
@@ -53,6 +58,10 @@ class KnativeStation(ContainerStation):
         return ContainerStation.overhead(self) + (self.activator_s if self.proxy else 0.0)
 
     def acquire(self, proc: Proc, now: float) -> Any:
+        self._poke(now)
+        return ContainerStation.acquire(self, proc, now)
+
+    def _poke(self, now: float) -> None:
         if self.replicas == 0:  # the activator's first-request stat pokes the KPA
             rows = self.sys.ctx.decisions
             k = len(rows)
@@ -60,7 +69,6 @@ class KnativeStation(ContainerStation):
             self._tick(now)
             for j in range(k, len(rows)):  # at the arrival's time (the heap engine's clock)
                 rows[j] = dataclasses.replace(rows[j], time_s=now)
-        return ContainerStation.acquire(self, proc, now)
 
     def control(self, env: simpy.Environment) -> None:
         env.process(every(env, K.BUCKET_S, self._second))
@@ -93,4 +101,30 @@ class KnativeStation(ContainerStation):
             self.scale_to(d.scale, now, "kpa", f"{mode}: {d.reason} [ebc {d.ebc:g}]")
 
 
+class SpotKnativeStation(SpotPodStation, KnativeStation):
+    """A Knative revision on a spot cluster: KnativeStation's KPA, activator and meters with
+    SpotPodStation's pod identity and kill (the activator holds a request while no pod is
+    ready, and one sent again after a kill; a request held there at zero pods is cold)."""
+
+    hold_at_zero = cold_at_zero = True
+
+    def acquire(self, proc: Proc, now: float, hold: bool = False) -> Any:
+        self._poke(now)
+        self._m(now)
+        return PodIdentity.acquire(self, proc, now, hold)
+
+    def release(self, slot: int, now: float) -> None:
+        self._m(now)
+        PodIdentity.release(self, slot, now)
+
+    def take_free(self) -> int:
+        self._m(self.sys.now)
+        return PodIdentity.take_free(self)
+
+    def abandon(self, node: Any) -> int:
+        self._m(self.sys.env.now)  # (the held-requests meter, the KPA's stat, before the cut)
+        return SpotPodStation.abandon(self, node)
+
+
 STATIONS.update(knative=KnativeStation)
+SPOT_STATIONS.update(knative=SpotKnativeStation)

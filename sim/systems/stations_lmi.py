@@ -11,6 +11,11 @@ finds every slot busy is throttled at once (429); the scaler (`scaler_rule`) eve
 own capacity provider instances (a provider shared by several functions is not modelled). The
 function `timeout` as the kernel's request_timeout (SystemModel.limited): TIMED_OUT at the timeout
 from arrival, the environment's slot busy until the handler's end.
+
+An environment that gets ready at the instant an invocation arrives takes it (the readiness
+first), as the single-service kernel orders a pod's readiness (a control event) before that
+instant's arrivals; the heap engine runs an instant's arrivals before its other events, so a
+throttle first brings up an environment due now (`due`).
 """
 
 from __future__ import annotations
@@ -50,8 +55,30 @@ class LambdaManagedStation(ContainerStation):
         self.response_limit = float(spec.timeout)
         self.general = True
         self.timeouts = 0  # invocations past it (SystemModel.limited)
+        self.due: list[list[Any]] = []  # starting environments: [ready at, scheduled, done]
+
+    def _start_pod(self, now: float) -> None:
+        """An environment on its instance: ready after `environment_init` (`_on_time`), or
+        earlier in that instant for an invocation that would be throttled (`acquire`)."""
+        self.starting += 1
+        self.starting_at.append(now)
+        item = [now + self.startup.next(), now, False]
+        self.due.append(item)
+        self.sys.at(item[0], self._on_time, item)
+
+    def _on_time(self, item: list[Any]) -> None:
+        if not item[2]:  # (not brought up early by `acquire`)
+            self.due.remove(item)
+            self._ready(item[1])
 
     def acquire(self, proc: Proc, now: float) -> Any:
+        if self.free[0] == 0:
+            for item in self.due:  # an environment ready at this instant takes it first
+                if item[0] <= now:
+                    item[2] = True
+                    self.due.remove(item)
+                    self._ready(item[1])
+                    break
         if self.free[0] == 0:  # every slot busy (or none ready): throttled, no queue
             self._m(now)
             self.arrived += 1

@@ -1645,6 +1645,7 @@ class ReferenceSystem(SystemModel):
         st.calls_in += 1
         arrival = env.now
         again = False  # sent again after a kill: held while no pod is ready
+        cold = None  # the first slot's (kept by a request sent again)
         while True:
             self.now = env.now
             handed = env.event()
@@ -1656,22 +1657,24 @@ class ReferenceSystem(SystemModel):
                 self._row(st, arrival, env.now, env.now, env.now - arrival, 0.0, False, got, 0)
                 return got, env.now, env.now - arrival, 0.0, False
             slot = got[0]
+            if cold is None:
+                cold = got[2]
             start = env.now
             outcome = yield from self._on_pod_ref(st, slot, self._steps_ref(plan, st, root))
             if outcome != KILLED:
                 break
             if not st.retry:
                 end = env.now
-                self._row(st, arrival, start, end, start - arrival, 0.0, False, REJECTED, slot)
-                return REJECTED, start, start - arrival, 0.0, False
+                self._row(st, arrival, start, end, start - arrival, 0.0, cold, REJECTED, slot)
+                return REJECTED, start, start - arrival, 0.0, cold
             again = True
         rate = st.svc.error_rate
         if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
             outcome = REJECTED
         end = env.now
         st.release(slot, end)
-        self._row(st, arrival, start, end, start - arrival, 0.0, False, outcome, slot)
-        return outcome, start, start - arrival, 0.0, False
+        self._row(st, arrival, start, end, start - arrival, 0.0, cold, outcome, slot)
+        return outcome, start, start - arrival, 0.0, cold
 
     def _on_pod_ref(
         self, st: SpotPodStation, slot: int, body: Generator
