@@ -142,6 +142,7 @@ def run_one(
     rep_seq = replication_seeds(scenario.seed, scenario.replications)[replication]
     workload = make_workload(scenario, rep_seq, base_dir)
     env = simpy.Environment()
+    expected = workload.expected_requests(scenario.duration)
     recorder = Recorder(
         scenario.warmup,
         max_rows=10**12 if keep_all_rows else D.MAX_KEPT_ROWS,
@@ -156,6 +157,7 @@ def run_one(
         error_key=int(_stream(rep_seq, _SERVICE, _ERRORS).integers(0, 2**63))
         if scenario.workload.service.error_rate > 0
         else 0,
+        expected_rows=expected,
     )
     ctx = RunContext(
         env=env,
@@ -167,7 +169,7 @@ def run_one(
         function_names=list(workload.function_names),
         month_s=scenario.month,
         response_bytes=response_stats(scenario.workload.service.response_size),
-        expected_requests=workload.expected_requests(scenario.duration),
+        expected_requests=expected,
     )
     model: PlatformModel
     if scenario.is_system:  # a placement of a system (sim.systems): one heap for all services

@@ -118,3 +118,30 @@ def test_exact_percentiles_of_all_cold_and_warm_requests_are_order_statistics():
             k = max(-(-round(p * 10) * n // 1000), 1)  # ceil(p/100 * n), p in tenths
             assert got[name] == values[k - 1], name
         assert got["max"] == values[-1]
+
+
+@pytest.mark.parametrize("expected", [0.0, 1e3, 1e6, float("inf")])
+def test_kept_rows_are_the_chunks_joined_whatever_room_was_made(expected):
+    # Room for far fewer rows than come (it grows), for many more, or none known: the kept
+    # columns are always the chunks end to end, with np.concatenate's dtypes (an int column
+    # meeting a float one is promoted).
+    rng = np.random.default_rng(11)
+    chunks = [_rows(rng, n, 1000 * k) for k, n in enumerate((40_000, 70_000, 3, 30_000))]
+    chunks[2]["instance"] = chunks[2]["instance"] + 0.5  # a float chunk among int ones
+    rec = Recorder(
+        0.0,
+        max_rows=10**9,
+        rel_error=1e-3,
+        sample_rows=10**9,
+        rng=np.random.default_rng(0),
+        expected_rows=expected,
+    )
+    for c in chunks:
+        rec.add(c)
+    kept = rec.sample()  # every row (sample_rows is above the count), sorted by arrival
+    order = np.argsort(np.concatenate([c["arrival"] for c in chunks]), kind="stable")
+    for col in chunks[0]:
+        joined = np.concatenate([c[col] for c in chunks])
+        assert kept[col].dtype == joined.dtype, col
+        assert np.array_equal(kept[col], joined[order]), col
+    assert kept["instance"].dtype == np.float64 and rec.kept == 140_003
