@@ -247,7 +247,8 @@ class KafkaTopic:
     def _expire(self, dead: list[Member]) -> None:
         """The killed members' session timed out: they leave, and the group rebalances."""
         now = self.sys.now
-        self.members = [m for m in self.members if not any(m is d for d in dead)]
+        gone = set(dead)  # Member keeps object identity for == and hash: these very members
+        self.members = [m for m in self.members if m not in gone]
         self.zombies -= len(dead)
         if self.wanted_members() + self.zombies != len(self.members):
             self.sync_members(now)  # (pods joined or left meanwhile: one rebalance for all)
