@@ -35,7 +35,7 @@ from sim.pricing.systems import broker_volumes_bill, msk_bill
 from sim.pricing.tables import Bill
 from sim.records import OK, REJECTED, TIMED_OUT
 from sim.systems.spec import KAFKA_ESM_EVALUATION_S, KAFKA_ESM_START_POLLERS
-from sim.systems.sqs import KILLED, fits
+from sim.systems.sqs import KILLED, fits, on_spot_pod
 
 # A throttled Lambda invocation of a batch is retried after this long (the batch stays in flight
 # and is not counted as a failed attempt). ASSUMPTION: AWS documents retries, not their delay.
@@ -247,7 +247,8 @@ class KafkaTopic:
     def _expire(self, dead: list[Member]) -> None:
         """The killed members' session timed out: they leave, and the group rebalances."""
         now = self.sys.now
-        self.members = [m for m in self.members if not any(m is d for d in dead)]
+        gone = set(dead)  # Member keeps object identity for == and hash: these very members
+        self.members = [m for m in self.members if m not in gone]
         self.zombies -= len(dead)
         if self.wanted_members() + self.zombies != len(self.members):
             self.sync_members(now)  # (pods joined or left meanwhile: one rebalance for all)
@@ -493,10 +494,8 @@ def run_batch(
         if slot is None and not fits(st, [r[0] for r in batch]):  # None: the timeout ended it
             done = yield from sys.timed(st, body)
         elif st.guarded:  # a consumer on spot pods: a kill cuts it before its commit
-            done = yield from sys.on_pod(st, slot, body, False)
+            done = yield from on_spot_pod(sys, st, slot, body, fetched, ran_from, 0.0, False)
             if done == KILLED:
-                st.calls_in += 1
-                sys._row(st, fetched, ran_from, sys.now, 0.0, 0.0, False, REJECTED, slot)
                 topic.cut(m, p, batch)
                 return  # its slot went with the pod
         else:

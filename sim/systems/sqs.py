@@ -135,6 +135,27 @@ def cut_batch(q: Any, n: int) -> None:
     q.messages_cut += n
 
 
+def on_spot_pod(
+    sys: Any,
+    st: Any,
+    env: Any,
+    body: Generator[Any, Any, Any],
+    fetched: float,
+    ran_from: float,
+    startup: float,
+    cold: bool,
+) -> Generator[Any, Any, Any]:
+    """A consumer's batch `body` run on spot pod `env` (SpotPodStation): its outcome, or KILLED
+    when a spot kill cut it, that call then recorded as failed at the kill. The caller hands the
+    batch back (SQS: cut_batch and a failed settle; Kafka: KafkaTopic.cut); its slot went with
+    the pod, so nothing is released."""
+    outcome = yield from sys.on_pod(st, env, body, False)
+    if outcome == KILLED:
+        st.calls_in += 1
+        sys._row(st, fetched, ran_from, sys.now, 0.0, startup, cold, REJECTED, env)
+    return outcome
+
+
 def batch_outcome(q: Any, results: list[bool]) -> bool | list[bool]:
     """What the function returns for a batch: all-or-nothing, or per message (RBIF)."""
     if q.rbif:
@@ -445,10 +466,8 @@ def run_batch(
     if st.kind == "lambda" and not fits(st, [m[0] for m in batch]):
         outcome = yield from sys.timed(st, body)  # None: the function timeout ended it
     elif st.guarded:  # a worker on spot pods: a kill cuts it before its delete
-        outcome = yield from sys.on_pod(st, env, body, False)
+        outcome = yield from on_spot_pod(sys, st, env, body, received, ran_from, startup, cold)
         if outcome == KILLED:
-            st.calls_in += 1
-            sys._row(st, received, ran_from, sys.now, 0.0, startup, cold, REJECTED, env)
             cut_batch(q, len(batch))
             q.settle(batch, False, sys.now, rx)
             return  # its slot went with the pod

@@ -306,12 +306,37 @@ class HPASpec(Strict):
 # --- the controller -------------------------------------------------------------------------------
 
 
-# A reason: its text, or a function making it (built only if read: the decisions file).
-Text = str | Callable[[], str]
+class Lazy:
+    """A text made only when read (most syncs change nothing: their reasons are never read, so
+    the formatting is put off to the decisions file). It is a value: equal to, hashing and
+    printing as the text it makes, so a Decision holding it compares by its reason's text."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self._make = make
+
+    def __str__(self) -> str:
+        return self._make()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Lazy | str):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+
+# A reason: its text, or a Lazy making it (built only if read: the decisions file).
+Text = str | Lazy
 
 
 def _text(t: Text) -> str:
-    return t if isinstance(t, str) else t()
+    return t if isinstance(t, str) else t._make()
 
 
 @dataclass(frozen=True)
@@ -324,7 +349,7 @@ class Decision:
     """
 
     desired: int
-    _reason: Text  # the text, or what makes it when read (most syncs change nothing: unread)
+    _reason: Text  # the text, or a Lazy making it when read (compared by its text)
     metric_value: float | None
     target: float | None
     rule: str
@@ -492,7 +517,7 @@ class HorizontalPodAutoscaler:
         if rule == "scale" and best.within and desired == current:
             rule = "tolerance"
         text = best._text
-        reason = (lambda: _text(text) + f"; {step}") if step else text
+        reason = Lazy(lambda: _text(text) + f"; {step}") if step else text
         return self._apply(now, current, desired, rule, reason, best, raw)
 
     # -- step 2: metrics ------------------------------------------------------------------------
@@ -517,9 +542,11 @@ class HorizontalPodAutoscaler:
                     value,
                     m.target,
                     True,
-                    lambda: (
-                        f"{m.name} {_fmt(value)} / ({_fmt(m.target)} x {current} pods) = "
-                        f"{ratio:.3f} within tolerance -> keep {current}"
+                    Lazy(
+                        lambda: (
+                            f"{m.name} {_fmt(value)} / ({_fmt(m.target)} x {current} pods) = "
+                            f"{ratio:.3f} within tolerance -> keep {current}"
+                        )
                     ),
                 )
             n = math.ceil(value / m.target)
@@ -528,7 +555,7 @@ class HorizontalPodAutoscaler:
                 value,
                 m.target,
                 False,
-                lambda: f"{m.name} {_fmt(value)} / target {_fmt(m.target)} per pod -> {n}",
+                Lazy(lambda: f"{m.name} {_fmt(value)} / target {_fmt(m.target)} per pod -> {n}"),
             )
         ratio = value / m.target  # External Value
         if self._within(ratio):
@@ -537,9 +564,11 @@ class HorizontalPodAutoscaler:
                 value,
                 m.target,
                 True,
-                lambda: (
-                    f"{m.name} {_fmt(value)} vs value target {_fmt(m.target)}: ratio "
-                    f"{ratio:.3f} within tolerance -> keep {current}"
+                Lazy(
+                    lambda: (
+                        f"{m.name} {_fmt(value)} vs value target {_fmt(m.target)}: ratio "
+                        f"{ratio:.3f} within tolerance -> keep {current}"
+                    )
                 ),
             )
         n = math.ceil(ratio * ready)
@@ -548,9 +577,11 @@ class HorizontalPodAutoscaler:
             value,
             m.target,
             False,
-            lambda: (
-                f"{m.name} {_fmt(value)} vs value target {_fmt(m.target)}: ratio "
-                f"{ratio:.3f} x {ready} ready -> {n}"
+            Lazy(
+                lambda: (
+                    f"{m.name} {_fmt(value)} vs value target {_fmt(m.target)}: ratio "
+                    f"{ratio:.3f} x {ready} ready -> {n}"
+                )
             ),
         )
 
@@ -816,7 +847,7 @@ class HorizontalPodAutoscaler:
                 self._down_events.append((now, current - desired))
         if desired == current and rule == "scale":
             text = reason
-            reason = lambda: _text(text) + "; no change"  # noqa: E731
+            reason = Lazy(lambda: _text(text) + "; no change")
         return Decision(
             desired,
             reason,
