@@ -323,13 +323,13 @@ class Recorder:
             cols[c][k : k + n] = v
         self.kept = k + n
 
-    def _kept_rows(self) -> dict[str, np.ndarray]:
-        """The kept rows (views of the columns), {} without any."""
+    def kept_rows(self) -> dict[str, np.ndarray]:
+        """The rows kept so far (views of the columns, in the order added), {} without any."""
         return {c: v[: self.kept] for c, v in self._cols.items()} if self.kept else {}
 
     # Uniform sample of rows once the run is too large to keep (for requests.csv.gz only).
     def _reservoir_init(self) -> None:
-        kept = self._kept_rows()
+        kept = self.kept_rows()
         self._cols = {}
         self.kept = 0
         n = kept["arrival"].size if kept else 0
@@ -377,7 +377,7 @@ class Recorder:
                 self._reservoir_trim()
                 self._sample = _sort_by_arrival(_concat(self._res_parts))
             else:
-                rows = self._kept_rows()
+                rows = self.kept_rows()
                 self._sample = _downsample(rows, self.sample_rows, self.rng) if rows else {}
         return self._sample
 
@@ -403,7 +403,7 @@ class Recorder:
                 0
             ]
         else:
-            rows = self._kept_rows()
+            rows = self.kept_rows()
             if rows:
                 post = rows["arrival"] >= self.warmup
                 ok = post & np.isin(rows["outcome"], _LATENCY_OUTCOMES)

@@ -54,8 +54,7 @@ def spot_drive(spot: dict, arrivals: list, services: list, **cluster):
 
 def outcome(ctx, arrival: float) -> tuple[int, float]:
     """(outcome, end) of the request that arrived at `arrival`."""
-    chunks = ctx.recorder.chunks
-    cols = {k: np.concatenate([c[k] for c in chunks]) for k in ("arrival", "end", "outcome")}
+    cols = ctx.recorder.kept_rows()
     i = int(np.flatnonzero(np.isclose(cols["arrival"], arrival))[0])
     return int(cols["outcome"][i]), float(cols["end"][i])
 
@@ -88,7 +87,7 @@ def test_retry_sends_the_killed_request_again_with_its_arrival():
     )
     assert outcome(ctx, 90.0) == (OK, 195.0)
     assert outcome(ctx, 110.0) == (OK, 136.0)
-    assert sum(c["arrival"].size for c in ctx.recorder.chunks) == 2  # one row per request
+    assert ctx.recorder.kept_rows()["arrival"].size == 2  # one row per request
 
 
 def test_without_drain_the_node_just_goes_at_the_end_of_the_notice():
@@ -239,12 +238,12 @@ def test_round_robin_pod_queues_die_with_their_pod():
     platform = {**one_spot_node({"interruptions": ["100s"]}), "routing": "round_robin"}
     arrivals, services = [90.0, 90.0, 90.0, 95.0], [60.0, 60.0, 60.0, 1.0]
     model, ctx, _, _ = drive(platform, arrivals, services, duration=1000.0, cpu_bound=0.0)
-    rows = {k: np.concatenate([c[k] for c in ctx.recorder.chunks]) for k in ("end", "outcome")}
+    rows = ctx.recorder.kept_rows()
     assert (rows["outcome"] == REJECTED).all() and (rows["end"] == 130.0).all()
     assert model.spot_killed == 4
     platform["cluster"]["spot"]["in_flight"] = "retry"
     _, ctx, _, _ = drive(platform, arrivals, services, duration=1000.0, cpu_bound=0.0)
-    rows = {k: np.concatenate([c[k] for c in ctx.recorder.chunks]) for k in ("end", "outcome")}
+    rows = ctx.recorder.kept_rows()
     assert rows["outcome"].size == 4 and (rows["outcome"] == OK).all()
     assert (rows["end"] > 135.0).all()
 
