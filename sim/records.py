@@ -407,8 +407,10 @@ class Recorder:
             if rows:
                 post = rows["arrival"] >= self.warmup
                 ok = post & np.isin(rows["outcome"], _LATENCY_OUTCOMES)
-                lat = (rows["end"][ok] - rows["arrival"][ok] + rows["overhead"][ok]) * 1e3
-                cold = rows["cold"][ok]
+                if not ok.all():  # (usually every row counts: the columns, not copies)
+                    rows = {c: rows[c][ok] for c in ("end", "arrival", "cold", *self.part_sums)}
+                lat = (rows["end"] - rows["arrival"] + rows["overhead"]) * 1e3
+                cold = rows["cold"]
                 # Each subset sorted once; all of them is the merge of the two sorted runs
                 # (timsort merges two runs in linear time): the same array as sorting `lat`.
                 cold_srt, warm_srt = np.sort(lat[cold]), np.sort(lat[~cold])
@@ -416,7 +418,7 @@ class Recorder:
                 s.latency, s.latency_ci, s.ccdf_ms = _sorted_quantiles(srt)
                 s.cold_latency = _sorted_quantiles(cold_srt)[0]
                 s.warm_latency = _sorted_quantiles(warm_srt)[0]
-                s.parts_ms = {part: _part_ms(rows[part][ok]) for part in self.part_sums}
+                s.parts_ms = {part: _part_ms(rows[part]) for part in self.part_sums}
         if n:
             s.latency["mean"] = self.lat_sum / n
             s.latency["max"] = self.lat_max
