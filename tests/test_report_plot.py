@@ -252,3 +252,22 @@ def test_what_page_text_does_not_reproduce_goes_to_plotly():
     for fig in figs:
         ours, ref = _both(fig, False, div_id="x", full_html=False, include_plotlyjs=False)
         assert ours == ref
+
+
+@pytest.mark.parametrize("x", [[1.0, 2.5], np.array([True, False])])  # ours, then plotly.io's
+def test_a_written_page_is_the_page_text(x: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    # Figure.write_html writes plotly.js beside the page instead of inside it (issue 13): the file
+    # must still be html(full_html=True, include_plotlyjs=True), plotly.js once, where it was.
+    import uuid
+
+    from sim.figure import html, plotly_js
+
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=7))  # the same div id both times
+    fig = Figure()
+    fig.add_trace(scatter(x=x, y=[3.0, 4.0], name="<b>a</b>"))
+    fig.update_layout(title={"text": "sweep"})
+    fig.write_html(tmp_path / "p.html")
+    text = (tmp_path / "p.html").read_text(encoding="utf-8")
+    assert text == html(fig.to_dict(), full_html=True, include_plotlyjs=True)
+    assert text.count(plotly_js()) == 1
+    assert "\x00" not in text

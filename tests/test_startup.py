@@ -100,6 +100,33 @@ def test_a_bad_platform_list_is_checked_against_every_type(platforms: object) ->
     assert scenario_model(data) is scenario_model(_scenario(*({"type": t} for t in SPECS)))
 
 
+def test_loading_a_lambda_scenario_builds_no_other_platforms_cost_models() -> None:
+    # sim.pricing's names load from their modules on first use (issue 13, model.md 19.12): the
+    # billing month (sim.pricing.tables) must not bring Kubernetes or Wasm pricing.
+    data = _scenario({"name": "fn", "type": "lambda"})
+    code = (
+        "import sys, json; from pathlib import Path\n"
+        "from sim.scenario import validate_scenario\n"
+        f"validate_scenario(json.loads({json.dumps(json.dumps(data))}), file='t',"
+        " base_dir=Path('.'))\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('sim.pricing'))))"
+    )
+    loaded = set(json.loads(_python(code)))
+    assert "sim.pricing.tables" in loaded
+    assert not loaded & {"sim.pricing.kubernetes", "sim.pricing.wasm"}
+
+
+def test_pricing_names_load_on_first_use() -> None:
+    import sim.pricing as P
+    from sim.pricing.commitments import Commitment
+    from sim.pricing.tables import price
+
+    assert P.Commitment is Commitment and P.price is price
+    assert set(P.__all__) <= set(dir(P))
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = P.nothing  # type: ignore[attr-defined]
+
+
 def test_a_typed_scenario_unpickles_in_a_fresh_interpreter() -> None:
     # A sweep's worker may be a spawned or forkserver process that never built the model.
     sc = validate_scenario(
