@@ -234,12 +234,11 @@ class Recorder:
         self.rng = rng
         # The kept rows, column by column, in arrays made once for the rows the run expects
         # (np.empty: pages are allocated as rows are written, so room to spare costs nothing).
-        # Each chunk is copied in and freed, and the next chunk reuses its memory: kept as a list
-        # and joined at the end, every row was written twice to fresh memory, which a VM that
-        # backs guest pages on first touch charges ~2-4 ms per MB (sim.dev.bench).
+        # Each chunk is copied in and freed: kept as a list joined at the end, the rows were held
+        # twice at the peak (1M requests: 235 -> 196 MB; docs/model.md 19.13).
         self._cols: dict[str, np.ndarray] = {}
         expected = expected_rows if math.isfinite(expected_rows) else 0.0
-        self._room = int(min(max_rows, max(expected, 0.0) * 1.25 + 65_536))
+        self._room = int(min(max_rows, max(expected, 0.0) * 1.25 + 65_536))  # the first columns
         self.kept = 0
         self.streaming = False
         self.hist = LogHistogram(rel_error)
@@ -306,22 +305,19 @@ class Recorder:
         """Rows appended to the kept columns (the same values and dtypes np.concatenate of the
         chunks gives: a column whose dtype changes is promoted as concatenate would)."""
         cols, k = self._cols, self.kept
-        if (
-            not cols
-            or k + n > self._room
-            or any(cols[c].dtype != np.result_type(cols[c], v) for c, v in rows.items())
+        if not cols:
+            cols = {c: np.empty(max(self._room, n), v.dtype) for c, v in rows.items()}
+        elif k + n > cols["arrival"].size or any(
+            cols[c].dtype != np.result_type(cols[c], v) for c, v in rows.items()
         ):
-            room = max(self._room, 2 * (k + n)) if cols else max(self._room, n)
-            grown = {
-                c: np.empty(room, np.result_type(cols[c], v) if cols else v.dtype)
-                for c, v in rows.items()
-            }
+            room = max(cols["arrival"].size, 2 * (k + n))
+            grown = {c: np.empty(room, np.result_type(cols[c], v)) for c, v in rows.items()}
             for c, v in grown.items():
-                v[:k] = cols[c][:k] if cols else v[:0]
-            self._cols, self._room, cols = grown, room, grown
+                v[:k] = cols[c][:k]
+            cols = grown
         for c, v in rows.items():
             cols[c][k : k + n] = v
-        self.kept = k + n
+        self._cols, self.kept = cols, k + n
 
     def kept_rows(self) -> dict[str, np.ndarray]:
         """The rows kept so far (views of the columns, in the order added), {} without any."""
