@@ -148,11 +148,7 @@ class Figure:
         """A self-contained page of this figure (plotly.js inlined; opens offline), as
         plotly.io.write_html writes it (a random div id)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig = self.to_dict()
-        try:
-            page = _html(fig, None, None, "100%", True, True, js=_JS_MARK)
-        except _Unsupported:
-            page = html(fig, full_html=True, include_plotlyjs=True)
+        page = html(self.to_dict(), full_html=True, include_plotlyjs=True, js=_JS_MARK)
         parts = page.split(_JS_MARK)
         # plotly.js (4.6 MB) is written as it is, not formatted into the page thrice (load, div,
         # page) and copied again by write_text: ~20 ms of the sweep's end. Same text.
@@ -222,11 +218,13 @@ def html(
     default_width: str = "100%",
     full_html: bool = False,
     include_plotlyjs: bool = False,
+    js: str | None = None,
 ) -> str:
     """plotly.io.to_html(fig, validate=False, ...) for these arguments, the same text (see the
-    module docstring); `fig` is left as it is."""
+    module docstring); `fig` is left as it is. `js`: a text written where plotly.js goes (only
+    by this module's writer: plotly.io's fallback inlines plotly.js itself)."""
     try:
-        return _html(fig, div_id, config, default_width, full_html, include_plotlyjs)
+        return _html(fig, div_id, config, default_width, full_html, include_plotlyjs, js=js)
     except _Unsupported:
         import plotly.io as pio
 
