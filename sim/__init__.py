@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sim import native as _native
+
+# Compiled modules (sim/_native/, when the install built them) load in place of their unchanged
+# sources from here on.
+_native.install()
+
 __version__ = "0.1.0"
 
 # name -> the module under sim that defines it (PEP 562: imported when first asked for)

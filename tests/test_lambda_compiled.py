@@ -1,12 +1,16 @@
-"""The compiled Lambda kernel (sim/platforms/lambda_kernel.py, SIM_KERNEL=compiled) against the
+"""The compiled Lambda kernel (sim/platforms/lambda_warm.py, SIM_KERNEL=compiled), both builds of
+it - native (Cython, at install: sim/native.py) and numba's (lambda_kernel.py) - against the
 Python plain loop (SIM_KERNEL=python): the same request rows in the same order, statistics,
 timeline, usage and bill, and byte-identical results files, on the cases where the kernel hands
 arrivals back to Python (cold starts, reclaims, recycling at the lifetime cap, timeouts,
-concurrency and token throttles, drawn start-ups and gateway latencies, a saturated function)."""
+concurrency and token throttles, drawn start-ups and gateway latencies, a saturated function).
+A build that is not there is skipped (tests/test_native.py requires the native one in CI)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +21,30 @@ from test_lambda_plain import _scenario, _simfaas, assert_same_runs, random_plai
 
 from sim import defaults
 from sim.engine import run_one
+from sim.native import is_compiled
 from sim.platforms import lambda_ as L
 from sim.results import write_results
 from sim.simulate import run_scenario
 
 from conftest import ROOT
 
-pytest.importorskip("numba")
+BUILDS = ("native", "numba")
 
 
-@pytest.fixture(autouse=True)
-def _keep_every_row(monkeypatch: pytest.MonkeyPatch) -> None:
+def _skip_unless_there(build: str) -> None:
+    if build == "native" and not is_compiled(L.lambda_warm):
+        pytest.skip("this install has no native build (no C compiler at install)")
+    if build == "numba" and importlib.util.find_spec("numba") is None:
+        pytest.skip("numba is not installed")
+
+
+@pytest.fixture(autouse=True, params=BUILDS)
+def build(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test, once per build of the kernel (numba's: with the native one turned off)."""
+    _skip_unless_there(request.param)
     monkeypatch.setattr(defaults, "REQUESTS_CSV_MAX_ROWS", 10**9)
+    monkeypatch.setattr(L, "NATIVE_KERNEL", request.param == "native")
+    yield request.param
 
 
 def _run(sc: Any, mode: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, int]:
@@ -106,14 +122,17 @@ def test_random_plain_scenarios_compiled_equals_python(sc: Any) -> None:
         assert_identical(sc, m, kernel=False)
 
 
-def test_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kernel_choice(build: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIM_KERNEL", "python")
-    assert not L.use_compiled(1e12)
+    assert L.use_compiled(1e12) is None
     monkeypatch.setenv("SIM_KERNEL", "compiled")
-    assert L.use_compiled(0)
+    assert L.use_compiled(0) == build
     monkeypatch.setenv("SIM_KERNEL", "auto")
-    assert not L.use_compiled(L.CACHED_AT - 1)  # short runs never pay numba's import
-    assert L.use_compiled(L.COMPILE_AT)
+    if build == "native":  # no import to pay for: every run
+        assert L.use_compiled(0) == "native"
+    else:
+        assert L.use_compiled(L.CACHED_AT - 1) is None  # short runs never pay numba's import
+        assert L.use_compiled(L.COMPILE_AT) == "numba"
     monkeypatch.setenv("SIM_KERNEL", "numba")
     with pytest.raises(ValueError, match="SIM_KERNEL"):
         L.use_compiled(0)

@@ -2672,8 +2672,9 @@ def start_order(start: np.ndarray, pod: np.ndarray) -> np.ndarray:
 
 
 def use_kernel(expected: float) -> bool:
-    """Whether a per-pod FCFS run takes the compiled loop (sim.compiled)."""
-    return compiled.use_compiled(expected, "kubernetes_kernel", KERNEL_COMPILE_AT, KERNEL_CACHED_AT)
+    """Whether a per-pod FCFS run takes the compiled loop (numba's build: sim.compiled)."""
+    at, cached_at = KERNEL_COMPILE_AT, KERNEL_CACHED_AT
+    return compiled.use_compiled(expected, "kubernetes_kernel", at, cached_at) is not None
 
 
 def _fmt(x: float | None) -> str:

@@ -38,6 +38,8 @@ import numpy as np
 
 from sim import compiled
 from sim import defaults as D
+from sim.native import is_compiled
+from sim.platforms import lambda_warm
 from sim.platforms.base import (
     INF,
     DrawBuffer,
@@ -113,13 +115,18 @@ class LambdaModel(PlatformModel):
             and self.ka_const is not None
             and self.mru
         )
-        # Long plain runs take the compiled kernel (sim/platforms/lambda_kernel.py) for warm
-        # hits; the chunk is then read as numpy arrays and its rows kept in k_env.
-        self.compiled = self.plain and use_compiled(ctx.expected_requests)
-        if self.compiled:
+        # Plain runs take the compiled warm-hit kernel (sim/platforms/lambda_warm.py) when the
+        # install built it, long ones numba's build of it otherwise; the chunk is then read as
+        # numpy arrays and its rows kept in k_env.
+        build = use_compiled(ctx.expected_requests) if self.plain else None
+        self.compiled = build is not None
+        if build == "native":
+            self.warm_span = lambda_warm.warm_span
+        elif build == "numba":
             from sim.platforms.lambda_kernel import warm_span
 
             self.warm_span = warm_span
+        if self.compiled:
             self.uses_lists = False
             # The first chunk's _rate_mode decides, not the general loop (which would keep the
             # chunk: see _next_chunk).
@@ -1006,8 +1013,11 @@ VECTOR_BLOCK = 2048
 # (break-even ~2M requests) or ~0.3-1.3 s with numba's cache of it (~1M).
 COMPILE_AT = 3e6
 CACHED_AT = 1.5e6
+NATIVE_KERNEL = True  # take the native build when there is one (tests turn it off for numba's)
 
 
-def use_compiled(expected: float) -> bool:
-    """Whether a plain Lambda run takes the compiled kernel (sim.compiled)."""
-    return compiled.use_compiled(expected, "lambda_kernel", COMPILE_AT, CACHED_AT)
+def use_compiled(expected: float) -> str | None:
+    """Which build of the warm-hit kernel a plain Lambda run takes (sim.compiled): "native",
+    "numba" or None (the Python loop and its array blocks)."""
+    native = NATIVE_KERNEL and is_compiled(lambda_warm)
+    return compiled.use_compiled(expected, "lambda_warm", COMPILE_AT, CACHED_AT, native)

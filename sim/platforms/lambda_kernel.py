@@ -1,115 +1,36 @@
-"""The compiled (numba) hot path of LambdaModel's plain loop, for long runs (issue 13).
+"""numba's build of the Lambda warm-hit kernel (sim/platforms/lambda_warm.py, issue 13), for long
+runs of an install without the native build of it (sim/native.py; docs/model.md §19.4).
 
-`warm_span` runs the plain loop's common case (completions freeing environments to the idle
-pool, an arrival taking the pool's most recently used live environment, a timed-out invocation
-marked for discarding) on state held in numpy arrays, and stops at the first arrival that needs
-anything else: a cold start, a reclaim, a throttle, a recycled or discarded environment, or a
-full array. LambdaModel then runs that one arrival through its Python loop (_plain_span), so the
-bookkeeping of the rare events (sim/platforms/lambda_.py) is written once, and calls it again.
-
-Importing this module imports numba (0.25-1.3 s); the first call compiles the kernel (~2 s) or
-loads numba's cache of it: lambda_.py imports it only for runs long enough to pay for that
-(`use_compiled`; docs/model.md §19.4).
+The functions are lambda_warm.py's own, read from that file as Python (the import system may
+hand out its Cython build, which numba cannot compile). Importing this module imports numba
+(0.25-1.3 s); the first call compiles the kernel (~2 s) or loads numba's cache of it: lambda_.py
+imports it only for runs long enough to pay for that (`use_compiled`).
 """
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 from numba import njit
 
 from sim.compiled import jit_cache
 
-# Kinds in the busy heap, as in lambda_.py.
-_ON_DEMAND, _DISCARD = 0, 2
-
 CACHE = jit_cache()  # numba's cache where Python caches bytecode (sim.compiled)
 
 
-@njit(cache=CACHE)
-def _sift_up(h_end, h_env, h_kind, h_death, k):
-    """Move entry k toward the root while it precedes its parent in (end, env) order."""
-    end, env, kind, death = h_end[k], h_env[k], h_kind[k], h_death[k]
-    while k > 0:
-        p = (k - 1) >> 1
-        if end < h_end[p] or (end == h_end[p] and env < h_env[p]):
-            h_end[k], h_env[k], h_kind[k], h_death[k] = h_end[p], h_env[p], h_kind[p], h_death[p]
-            k = p
-        else:
-            break
-    h_end[k], h_env[k], h_kind[k], h_death[k] = end, env, kind, death
+def _source() -> ModuleType:
+    path = Path(__file__).with_name("lambda_warm.py")
+    spec = importlib.util.spec_from_file_location("sim.platforms._lambda_warm_py", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-@njit(cache=CACHE)
-def _pop_root(h_end, h_env, h_kind, h_death, hn):
-    """Remove the root of a heap of hn entries (the last entry sifts down from the root)."""
-    hn -= 1
-    end, env, kind, death = h_end[hn], h_env[hn], h_kind[hn], h_death[hn]
-    k = 0
-    while True:
-        c = 2 * k + 1
-        if c >= hn:
-            break
-        if c + 1 < hn and (
-            h_end[c + 1] < h_end[c] or (h_end[c + 1] == h_end[c] and h_env[c + 1] < h_env[c])
-        ):
-            c += 1
-        if h_end[c] < end or (h_end[c] == end and h_env[c] < env):
-            h_end[k], h_env[k], h_kind[k], h_death[k] = h_end[c], h_env[c], h_kind[c], h_death[c]
-            k = c
-        else:
-            break
-    if hn > 0:
-        h_end[k], h_env[k], h_kind[k], h_death[k] = end, env, kind, death
-    return hn
-
-
-@njit(cache=CACHE)
-def warm_span(
-    arr, svc, i, j, scale, timeout, limit, ka, h_end, h_env, h_kind, h_death, hn,
-    p_exp, p_env, p_death, pn, rows,
-):  # fmt: skip
-    """Arrivals i.. of [i, j) while each is a warm hit; returns (where it stopped, hn, pn).
-
-    Busy heap: hn entries (end, env, kind, death) as parallel arrays, a binary heap in (end, env)
-    order, the order of the Python heap's tuples (end, env, kind, function): env ids are unique
-    among busy environments, so both pop the same sequence whatever their layouts. Idle pool: pn
-    entries (expiry, env, death), a stack whose top (pn - 1) is the most recently freed. death is
-    when the environment is recycled (inf without a lifetime cap). rows[i] gets arrival i's env.
-
-    Stopping at arrival i leaves it untouched except for completions already moved to the pool:
-    the Python loop then pops the rest and picks the pool's top, which is where its `cand`
-    shortcut would have put them."""
-    hcap, pcap = h_end.size, p_exp.size
-    while i < j:
-        t = arr[i]
-        while hn > 0 and h_end[0] <= t:
-            end, d = h_end[0], h_death[0]
-            if h_kind[0] != _ON_DEMAND:
-                return i, hn, pn  # stop: a timed-out environment is discarded (_gone)
-            exp = end + ka
-            if exp > d:
-                if end >= d:
-                    return i, hn, pn  # stop: recycled at its lifetime cap (_gone)
-                exp = d
-            if pn == pcap:
-                return i, hn, pn  # stop: pool array full (Python grows it)
-            p_exp[pn], p_env[pn], p_death[pn] = exp, h_env[0], d
-            pn += 1
-            hn = _pop_root(h_end, h_env, h_kind, h_death, hn)
-        if hn >= limit or hn == hcap:
-            return i, hn, pn  # stop: concurrency throttle (or heap array full)
-        if pn == 0 or p_exp[pn - 1] <= t:
-            return i, hn, pn  # stop: a cold start, or the pool's top has expired (reclaim)
-        pn -= 1
-        env = p_env[pn]
-        dur = svc[i] * scale
-        h_end[hn], h_env[hn], h_death[hn] = (
-            t + (dur if dur <= timeout else timeout),
-            env,
-            p_death[pn],
-        )
-        h_kind[hn] = _ON_DEMAND if dur <= timeout else _DISCARD
-        _sift_up(h_end, h_env, h_kind, h_death, hn)
-        hn += 1
-        rows[i] = env
-        i += 1
-    return i, hn, pn
+_src = _source()
+# warm_span calls these through its module's globals: numba's builds of them once compiled.
+_src._sift_up = njit(cache=CACHE)(_src._sift_up)  # type: ignore[attr-defined]
+_src._pop_root = njit(cache=CACHE)(_src._pop_root)  # type: ignore[attr-defined]
+warm_span = njit(cache=CACHE)(_src.warm_span)
