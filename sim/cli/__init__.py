@@ -128,6 +128,7 @@ def entry() -> None:
     stdout and stderr are flushed and the atexit handlers have run. Tearing the interpreter down
     (freeing pandas, plotly and the run object by object) costs ~0.3 s of CPU after the last
     byte is written; the results are on disk and every child process has been waited for."""
+    reuse_freed_memory()
     try:
         main()
         code: Any = 0
@@ -145,6 +146,31 @@ def entry() -> None:
         except (OSError, ValueError):  # e.g. a closed pipe: the interpreter exits 120
             code = code or 120
     os._exit(code)
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def reuse_freed_memory() -> None:
+    """Linux (glibc): the `sim` process and its forked workers keep the memory they free for their
+    next allocations. A run allocates and frees arrays of 0.1-8 MB over and over (a chunk's
+    rows, the statistics' copies); by default glibc maps each fresh from the kernel (above a
+    threshold that starts at 128 KB) and hands freed heap back (above twice that), so the
+    kernel zeroes the same megabytes again, page by page: 1M requests, ~39k -> ~10k page faults
+    in the simulating worker (docs/model.md §19.14). The process ends after one command, so
+    what it keeps is not lost to anything else. (The Python API leaves its caller's allocator
+    alone.)"""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # glibc's largest (64-bit): every array in the heap
+    mallopt(_M_TRIM_THRESHOLD, 1 << 30)
 
 
 if __name__ == "__main__":
