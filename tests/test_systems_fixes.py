@@ -204,7 +204,7 @@ def test_a_fired_client_timeout_counts_only_while_its_caller_runs() -> None:
         _Attempt(sys, Proc(gen, None), dst).expire(None)  # type: ignore[arg-type]
         counted.append(dst.client_timeouts)
     assert counted == [1, 0]
-    assert answers == [TIMED_OUT, TIMED_OUT]  # the caller is resumed (or its closed generator)
+    assert answers == [TIMED_OUT, TIMED_OUT]  # the caller is given TIMED_OUT either way
 
 
 # --- 3. cold requests at the container stations ---------------------------------------------------
