@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -18,7 +19,8 @@ from test_systems_knact import _kn
 
 from sim.engine import run_one
 from sim.errors import InputError
-from sim.systems.engine import SystemModel
+from sim.records import TIMED_OUT
+from sim.systems.engine import Proc, SystemModel, _Attempt
 from sim.validation.reference import ReferenceSystem
 
 from conftest import make_scenario
@@ -187,6 +189,22 @@ def test_a_call_whose_lambda_caller_timed_out_first_is_no_client_timeout() -> No
     svc = _both(data).extra["system"]["services"]
     assert svc["api"]["timeouts"] == {"function": 2, "client": 0}
     assert svc["dep"]["timeouts"] == {"function": 0, "client": 0}
+
+
+def test_a_fired_client_timeout_counts_only_while_its_caller_runs() -> None:
+    """_Attempt.expire tells a stopped caller (its generator closed: no frame) from a waiting
+    one by gi_frame alone: the generators of a Cython-compiled engine have no gi_suspended (which
+    inspect.getgeneratorstate reads), so the stand-ins here have only what those have."""
+    answers: list[Any] = []
+    sys = SimpleNamespace(_run=lambda proc, outcome: answers.append(outcome))
+    counted = []
+    for frame in (object(), None):  # waiting for the answer; closed by Lambda's timeout
+        gen = SimpleNamespace(gi_frame=frame, gi_running=False, gi_code=None, gi_yieldfrom=None)
+        dst = SimpleNamespace(client_timeouts=0)
+        _Attempt(sys, Proc(gen, None), dst).expire(None)  # type: ignore[arg-type]
+        counted.append(dst.client_timeouts)
+    assert counted == [1, 0]
+    assert answers == [TIMED_OUT, TIMED_OUT]  # the caller is given TIMED_OUT either way
 
 
 # --- 3. cold requests at the container stations ---------------------------------------------------

@@ -40,7 +40,6 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Generator
 from heapq import heappop, heappush
-from inspect import GEN_CLOSED, getgeneratorstate
 from typing import Any
 
 import numpy as np
@@ -2651,7 +2650,9 @@ class _Attempt:
     def expire(self, _: Any) -> None:
         if not self.settled:
             self.settled = True
-            if getgeneratorstate(self.proc.gen) != GEN_CLOSED:  # else its caller was stopped
+            # a closed generator has no frame: its caller was stopped (gi_frame, not
+            # inspect.getgeneratorstate: Cython's compiled generators have no gi_suspended)
+            if self.proc.gen.gi_frame is not None:  # type: ignore[attr-defined]
                 self.dst.client_timeouts += 1  # (Lambda's timeout ended it: no client is left)
             self.sys._run(self.proc, TIMED_OUT)
 
