@@ -25,6 +25,15 @@ def run_platform(
     return run_one(sc, name or sc.platforms[0].name, rep, base_dir)
 
 
+def timeless(summary: dict[str, Any]) -> dict[str, Any]:
+    """summary.json without its wall-clock fields (the whole run's and each platform's), the
+    only fields two runs of the same scenario and seed may differ in."""
+    summary.pop("wall_time_s")
+    for p in summary["platforms"].values():
+        p.pop("wall_s")
+    return summary
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import sim
 from sim.cli import main
 
-from conftest import ROOT
+from conftest import ROOT, timeless
 
 SMALL = {
     "name": "api-small",
@@ -89,11 +89,7 @@ def test_api_run_is_the_cli_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     res.save(tmp_path / "api")
 
     def summary(folder: Path) -> dict:
-        doc = json.loads((folder / "summary.json").read_text())
-        doc.pop("wall_time_s")
-        for p in doc["platforms"].values():
-            p.pop("wall_s")
-        return doc
+        return timeless(json.loads((folder / "summary.json").read_text()))
 
     assert summary(tmp_path / "cli") == summary(tmp_path / "api")
     raw = [gzip.decompress((tmp_path / d / "requests.csv.gz").read_bytes()) for d in ("cli", "api")]

@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import timeless
+
 BASE = """\
 name: cli-test
 duration: 20m
@@ -42,13 +44,6 @@ def scenario(tmp_path: Path) -> Path:
     p = tmp_path / "s.yaml"
     p.write_text(BASE)
     return p
-
-
-def _strip(summary: dict) -> dict:
-    summary.pop("wall_time_s")
-    for p in summary["platforms"].values():
-        p.pop("wall_s")
-    return summary
 
 
 def test_run_writes_results_and_is_deterministic(scenario: Path, tmp_path: Path):
@@ -97,7 +92,7 @@ def test_run_writes_results_and_is_deterministic(scenario: Path, tmp_path: Path)
     r2 = sim("run", str(scenario), "--out", "out2", "--no-report", cwd=tmp_path)
     assert r2.returncode == 0
     s2 = json.loads((tmp_path / "out2" / "summary.json").read_text())
-    assert _strip(s) == _strip(s2)
+    assert timeless(s) == timeless(s2)
     with gzip.open(out / "requests.csv.gz") as a, gzip.open(tmp_path / "out2/requests.csv.gz") as b:
         assert a.read() == b.read()
 

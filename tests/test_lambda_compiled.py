@@ -26,7 +26,7 @@ from sim.platforms import lambda_ as L
 from sim.results import write_results
 from sim.simulate import run_scenario
 
-from conftest import ROOT
+from conftest import ROOT, timeless
 
 BUILDS = ("native", "numba")
 
@@ -104,15 +104,8 @@ def test_results_files_are_byte_identical(tmp_path: Path, monkeypatch: pytest.Mo
     for name in names:
         a, b = ((f / name).read_bytes() for f in folders)
         if name == "summary.json":  # equal but for the wall times
-            a, b = (_timeless(json.loads(x)) for x in (a, b))
+            a, b = (timeless(json.loads(x)) for x in (a, b))
         assert a == b, name
-
-
-def _timeless(summary: dict) -> dict:
-    summary.pop("wall_time_s")
-    for p in summary["platforms"].values():
-        p.pop("wall_s")
-    return summary
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

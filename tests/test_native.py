@@ -17,7 +17,7 @@ import sim.platforms
 from sim import native
 from sim.platforms import lambda_warm
 
-from conftest import ROOT
+from conftest import ROOT, timeless
 
 NAME = "sim.platforms.lambda_warm"
 SOURCE = ROOT / "sim" / "platforms" / "lambda_warm.py"
@@ -119,14 +119,7 @@ def test_compiled_and_python_write_the_same_files(name: str, tmp_path: Path) -> 
     for file in names:
         a, b = ((f / file).read_bytes() for f in folders)
         if file == "summary.json":
-            a, b = (_timeless(json.loads(x)) for x in (a, b))
+            a, b = (timeless(json.loads(x)) for x in (a, b))
         elif file.endswith(".gz"):
             a, b = gzip.decompress(a), gzip.decompress(b)
         assert a == b, file
-
-
-def _timeless(summary: dict) -> dict:
-    summary.pop("wall_time_s")
-    for p in summary["platforms"].values():
-        p.pop("wall_s", None)
-    return summary
