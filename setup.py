@@ -15,6 +15,11 @@ from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 NATIVE = runpy.run_path(str(HERE / "sim" / "native.py"))  # (standard library only)
+NATIVE_DIR = Path("sim") / "_native"  # the builds, under build_lib or (in place) the sources
+
+
+def _source(module: str) -> str:
+    return module.replace(".", "/") + ".py"
 
 
 class BuildPy(build_py):
@@ -71,14 +76,14 @@ class BuildNative(build_ext):
         # build_lib/sim/_native/sim.platforms.lambda_warm.cpython-311-x86_64-linux-gnu.so, say:
         # beside none of the sources, so Python's own import never picks one up (sim.native
         # does). (setuptools builds into build_lib even in place, then copies: below.)
-        return str(Path(self.build_lib) / "sim" / "_native" / NATIVE["compiled_name"](ext_name))
+        return str(Path(self.build_lib) / NATIVE_DIR / NATIVE["compiled_name"](ext_name))
 
     def copy_extensions_to_source(self) -> None:
         # An editable install (or --inplace) runs from the sources: the builds go to
         # sim/_native/ there.
         for ext in self.extensions:
             built = Path(self.get_ext_fullpath(ext.name))
-            target = HERE / "sim" / "_native" / built.name
+            target = HERE / NATIVE_DIR / built.name
             if built.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(built, target)
@@ -86,15 +91,15 @@ class BuildNative(build_ext):
                 target.unlink(missing_ok=True)
 
     def _native_dir(self) -> Path:
-        return (HERE if self.inplace else Path(self.build_lib)) / "sim" / "_native"
+        return (HERE if self.inplace else Path(self.build_lib)) / NATIVE_DIR
 
     def _write_manifest(self) -> None:
+        folder = self._native_dir()
         lines = []
         for ext in self.extensions:
-            if (self._native_dir() / NATIVE["compiled_name"](ext.name)).is_file():
-                source = HERE / (ext.name.replace(".", "/") + ".py")
-                lines.append(f"{ext.name} {NATIVE['source_key'](source.read_bytes())}\n")
-        folder = self._native_dir()
+            if (folder / NATIVE["compiled_name"](ext.name)).is_file():
+                key = NATIVE["source_key"](NATIVE["source_bytes"](str(HERE / _source(ext.name))))
+                lines.append(f"{ext.name} {key}\n")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / NATIVE["MANIFEST"]).write_text("".join(lines), encoding="utf-8")
         print(f"sim: {len(lines)} of {len(self.extensions)} modules compiled")
@@ -102,7 +107,5 @@ class BuildNative(build_ext):
 
 setup(
     cmdclass={"build_py": BuildPy, "build_ext": BuildNative},
-    ext_modules=[
-        Extension(m, [m.replace(".", "/") + ".py"], optional=True) for m in NATIVE["MODULES"]
-    ],
+    ext_modules=[Extension(m, [_source(m)], optional=True) for m in NATIVE["MODULES"]],
 )

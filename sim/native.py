@@ -4,9 +4,10 @@ At install, setup.py has Cython compile the modules in MODULES - their own pure-
 unchanged, with C types only where an augmenting .pxd file beside a module declares them - into
 sim/_native/, with a manifest of the sources they were compiled from. `install()` (run when sim
 is imported) makes `import sim.x.y` load the compiled sim.x.y instead of sim/x/y.py only while
-that source is byte for byte the one compiled: an edited module (an editable install, a
-checkout of another revision) runs as Python, never as stale code. Without a C compiler or
-Cython the install has no sim/_native/ and everything runs as Python, as with SIM_NATIVE=0.
+that source (and its .pxd) is byte for byte the one compiled: an edited module (an editable
+install, a checkout of another revision) runs as Python, never as stale code. Without a C
+compiler or Cython the install has no sim/_native/ and everything runs as Python, as with
+SIM_NATIVE=0.
 The outputs are the same either way (tests/test_native.py); only the speed differs.
 
 This module uses the standard library only: setup.py reads MODULES from it before sim's
@@ -38,6 +39,18 @@ FOLDER = os.path.join(os.path.dirname(__file__), "_native")
 MANIFEST = "manifest.txt"  # a line per compiled module: "<module> <source_key>"
 
 
+def source_bytes(path: str) -> bytes:
+    """What a module's build is compiled from: its .py and, when there is one, the augmenting
+    .pxd beside it (the C types), so an edit of either leaves the build unused."""
+    with open(path, "rb") as f:
+        data = f.read()
+    pxd = os.path.splitext(path)[0] + ".pxd"
+    if os.path.isfile(pxd):
+        with open(pxd, "rb") as f:
+            data += b"\0" + f.read()
+    return data
+
+
 def source_key(data: bytes) -> str:
     """What ties a compiled module to its source: the source's size and CRC-32 (zlib is loaded
     at start-up anyway; an accidental edit that keeps both is a 1 in 4e9 chance)."""
@@ -67,8 +80,7 @@ class _Finder:
         if spec is None or not spec.origin:
             return spec
         try:
-            with open(spec.origin, "rb") as f:
-                current = source_key(f.read())
+            current = source_key(source_bytes(spec.origin))
         except OSError:
             return spec
         binary = os.path.join(self.folder, compiled_name(name))

@@ -47,7 +47,10 @@ def test_every_listed_module_is_a_source_that_needs_no_file_path() -> None:
 
 
 def test_source_key_sees_any_edit() -> None:
-    data = SOURCE.read_bytes()
+    data = native.source_bytes(str(SOURCE))
+    assert data.startswith(SOURCE.read_bytes()) and data.endswith(
+        SOURCE.with_suffix(".pxd").read_bytes()
+    )
     assert native.source_key(data) == native.source_key(bytes(data))
     assert native.source_key(data) != native.source_key(data.replace(b"<=", b"< ", 1))
     assert native.source_key(data) != native.source_key(data + b"\n")
@@ -59,15 +62,20 @@ def test_the_build_loads_only_for_its_own_source(tmp_path: Path) -> None:
     import."""
     if not _built():
         pytest.skip("this install has no native build")
-    key = native.source_key(SOURCE.read_bytes())
+    key = native.source_key(native.source_bytes(str(SOURCE)))
     finder = native._Finder(native.FOLDER, {NAME: key})
     build = os.path.join(native.FOLDER, native.compiled_name(NAME))
     spec = finder.find_spec(NAME, sim.platforms.__path__)
     assert spec is not None and spec.origin == build
-    copy = tmp_path / "lambda_warm.py"
+    copy, pxd = tmp_path / "lambda_warm.py", tmp_path / "lambda_warm.pxd"
     shutil.copyfile(SOURCE, copy)
+    shutil.copyfile(SOURCE.with_suffix(".pxd"), pxd)
     spec = finder.find_spec(NAME, [str(tmp_path)])
     assert spec is not None and spec.origin == build  # the same bytes, anywhere
+    pxd.write_text(pxd.read_text() + "\n# edited\n")  # its C types changed: Python
+    spec = finder.find_spec(NAME, [str(tmp_path)])
+    assert spec is not None and spec.origin == str(copy)
+    shutil.copyfile(SOURCE.with_suffix(".pxd"), pxd)
     copy.write_text(SOURCE.read_text() + "\n# edited\n")
     spec = finder.find_spec(NAME, [str(tmp_path)])
     assert spec is not None and spec.origin == str(copy)  # Python: the source as it is now
