@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +38,12 @@ def _skip_unless_there(build: str) -> None:
 
 
 @pytest.fixture(autouse=True, params=BUILDS)
-def build(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def build(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test, once per build of the kernel (numba's: with the native one turned off)."""
     _skip_unless_there(request.param)
     monkeypatch.setattr(defaults, "REQUESTS_CSV_MAX_ROWS", 10**9)
     monkeypatch.setattr(L, "NATIVE_KERNEL", request.param == "native")
-    yield request.param
+    return request.param
 
 
 def _run(sc: Any, mode: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, int]:
