@@ -22,7 +22,15 @@ PACKAGE = ROOT / "sim"
 # Rooms from the bottom of the pipeline to the top. A module may import its own room and rooms
 # below it. Rooms that share a rank are peers and must not import each other.
 LAYERS: list[tuple[str, ...]] = [
-    ("sim.units", "sim.errors", "sim.defaults", "sim.format", "sim.compiled", "sim.native"),
+    (
+        "sim.units",
+        "sim.errors",
+        "sim.defaults",
+        "sim.format",
+        "sim.compiled",
+        "sim.native",
+        "sim._cython",
+    ),
     ("sim.figure",),  # plotly.js figure dicts: the report and the studies' pages
     ("sim.config",),
     ("sim.distributions",),

@@ -104,26 +104,29 @@ def _fanout(probability: float) -> dict:
     return data
 
 
-def test_batched_entry_plans_are_the_per_request_draws(monkeypatch: Any) -> None:
+def test_batched_entry_plans_are_the_per_request_draws() -> None:
     """Entry plans drawn 32 at a time (SystemModel._plans) hold the very draws of plan() one
     request at a time: every row of every service identical, bit for bit; a tree with a
     probability is not batched."""
     import sim.systems.engine as E
 
+    drawn: list[int] = []
+
+    class Spy(E.SystemModel):  # (a subclass: a compiled SystemModel's methods are fixed)
+        def _plans(self, i: int, n: int) -> Any:
+            drawn.append(n)
+            return super()._plans(i, n)
+
+    class OneByOne(E.SystemModel):
+        def _static(self, i: int, seen: Any) -> bool:
+            return False
+
     for probability, batched in ((1.0, True), (0.5, False)):
         sc = make_scenario(_fanout(probability))
-        drawn: list[int] = []
-
-        def spy(self: Any, i: int, n: int, real: Any = E.SystemModel._plans, drawn: Any = drawn):
-            drawn.append(n)
-            return real(self, i, n)
-
-        monkeypatch.setattr(E.SystemModel, "_plans", spy)
-        fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
+        drawn.clear()
+        fast = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": Spy})
         assert bool(drawn) is batched
-        monkeypatch.setattr(E.SystemModel, "_static", lambda self, i, seen: False)
-        slow = run_one(sc, "p", 0, ROOT, keep_all_rows=True)
-        monkeypatch.undo()
+        slow = run_one(sc, "p", 0, ROOT, keep_all_rows=True, models={"system": OneByOne})
         assert fast.stats.requests_all > 10_000
         for k, col in slow.stats.sample.items():
             np.testing.assert_array_equal(fast.stats.sample[k], col, err_msg=k)
@@ -163,45 +166,47 @@ def test_station_log_columns() -> None:
     assert out["instance"].dtype == np.int64 and out["instance"].tolist() == [7, 0]
 
 
-def _outputs(sc: Any, base: Any, fast: bool, monkeypatch: Any) -> list[bytes]:
+def _outputs(sc: Any, base: Any, fast: bool, model: Any = None) -> list[bytes]:
     """Every output of every placement (rows kept whole, summary figures, timelines, decisions,
-    bills), pickled: the fused visit (SystemModel.fast) or the general path only."""
+    bills), pickled: the fused visit (SystemModel.fast) or the general path only. `model`: a
+    subclass of SystemModel to run (a spy; the compiled class's attributes cannot be patched)."""
     import pickle
 
     import sim.systems.engine as E
 
-    monkeypatch.setattr(E.SystemModel, "fast", fast)
+    base_cls = model or E.SystemModel
+    cls = base_cls if fast else type("General", (base_cls,), {"fast": False})
     out = []
     for pl in sc.placements:
-        run = run_one(sc, pl.name, 0, base, keep_all_rows=True)
+        run = run_one(sc, pl.name, 0, base, keep_all_rows=True, models={"system": cls})
         what = (run.stats, run.extra, run.timeline, run.decisions, run.bill, run.instances)
         out.append(pickle.dumps((what, run.busy_mean)))
-    monkeypatch.undo()
     return out
 
 
-def _spy_inline(monkeypatch: Any) -> list[bool]:
-    """Record each _quick verdict (a callee run in its caller's process, or not)."""
+def _spy_inline() -> tuple[list[bool], Any]:
+    """A SystemModel that records each _quick verdict (a callee run in its caller's process,
+    or not), and the verdicts."""
     import sim.systems.engine as E
 
     seen: list[bool] = []
 
-    def spy(self: Any, *args: Any, real: Any = E.SystemModel._quick) -> bool:
-        seen.append(real(self, *args))
-        return seen[-1]
+    class Spy(E.SystemModel):
+        def _quick(self, *args: Any) -> bool:
+            seen.append(super()._quick(*args))
+            return seen[-1]
 
-    monkeypatch.setattr(E.SystemModel, "_quick", spy)
-    return seen
+    return seen, Spy
 
 
-def test_fused_visit_is_the_general_path_byte_for_byte(monkeypatch: Any) -> None:
+def test_fused_visit_is_the_general_path_byte_for_byte() -> None:
     """The fused visit (callees in their caller's process, steps inline, the entry row written
     by the visit) against the general path (a process, an _Attempt and a timer per call): every
     output identical, bit for bit, on the fan-out system and on a chain whose callee is slow
     enough for some calls to time out (so both the inline and the detached callee occur)."""
     for data in (_fanout(1.0), _fanout(0.5)):
         sc = make_scenario(data)
-        assert _outputs(sc, ROOT, True, monkeypatch) == _outputs(sc, ROOT, False, monkeypatch)
+        assert _outputs(sc, ROOT, True) == _outputs(sc, ROOT, False)
     services = [
         {"name": "orders", "entry": 1, "handler": "5ms", "steps": [{"call": "slow"}]},
         {
@@ -222,33 +227,30 @@ def test_fused_visit_is_the_general_path_byte_for_byte(monkeypatch: Any) -> None
             warmup=0,
         )
         sc = make_scenario(data)
-        seen = _spy_inline(monkeypatch)
-        fast = _outputs(sc, ROOT, True, monkeypatch)
+        seen, spy = _spy_inline()
+        fast = _outputs(sc, ROOT, True, spy)
         assert True in seen and (False in seen or call["timeout"] == "10s")
-        assert fast == _outputs(sc, ROOT, False, monkeypatch)
+        assert fast == _outputs(sc, ROOT, False)
 
 
 @pytest.mark.parametrize("name", [p.stem for p in sorted((ROOT / "scenarios").glob("system-*"))])
-def test_fused_visit_on_bundled_systems(name: str, monkeypatch: Any) -> None:
+def test_fused_visit_on_bundled_systems(name: str) -> None:
     from sim.scenario import load_scenario
 
     path = ROOT / "scenarios" / f"{name}.yaml"
     sc = load_scenario(path, ["duration=10m", "warmup=1m", "replications=1"])
-    assert _outputs(sc, path.parent, True, monkeypatch) == _outputs(
-        sc, path.parent, False, monkeypatch
-    )
+    assert _outputs(sc, path.parent, True) == _outputs(sc, path.parent, False)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(systems())
 def test_fused_visit_on_random_systems(data: dict) -> None:
-    with pytest.MonkeyPatch.context() as mp:
-        sc = make_scenario(data)
-        assert _outputs(sc, ROOT, True, mp) == _outputs(sc, ROOT, False, mp)
+    sc = make_scenario(data)
+    assert _outputs(sc, ROOT, True) == _outputs(sc, ROOT, False)
 
 
 @pytest.mark.parametrize("fifo", [False, True])
-def test_work_only_consumer_is_the_general_path_byte_for_byte(fifo: bool, monkeypatch: Any) -> None:
+def test_work_only_consumer_is_the_general_path_byte_for_byte(fifo: bool) -> None:
     """A work-only SQS consumer runs its messages' sleeps in the receive's generator (no _steps
     per message, sim.systems.sqs._messages): every output identical to SystemModel.fast = False
     on batches > 1 with a batching window and a maximum concurrency, handler errors with and
@@ -257,11 +259,11 @@ def test_work_only_consumer_is_the_general_path_byte_for_byte(fifo: bool, monkey
     import sim.systems.engine as E
 
     seen: list[bool] = []
-    real = E.SystemModel._work
 
-    def spy(self: Any, st: Any, i: int, w: float) -> float:
-        seen.append(True)
-        return real(self, st, i, w)
+    class Spy(E.SystemModel):
+        def _work(self, st: Any, i: int, w: float) -> float:
+            seen.append(True)
+            return super()._work(st, i, w)
 
     services = [
         {"name": "orders", "entry": 1, "handler": "2ms", "steps": [{"publish": "jobs"}]},
@@ -296,10 +298,8 @@ def test_work_only_consumer_is_the_general_path_byte_for_byte(fifo: bool, monkey
             queues=[queue],
         )
         sc = make_scenario(data)
-        monkeypatch.setattr(E.SystemModel, "_work", spy)  # _outputs undoes it
-        fast = _outputs(sc, ROOT, True, monkeypatch)
+        fast = _outputs(sc, ROOT, True, Spy)
         assert seen  # the work-only loop ran
         seen.clear()
-        monkeypatch.setattr(E.SystemModel, "_work", spy)
-        assert fast == _outputs(sc, ROOT, False, monkeypatch)
+        assert fast == _outputs(sc, ROOT, False, Spy)
         assert not seen  # the general path never takes it

@@ -120,7 +120,6 @@ class PlatformModel:
     # The per-request models of sim.validation.reference schedule their own arrivals from
     # `chunks` (set by the engine) instead of being fed and advanced by the driver.
     drives_itself = False
-    chunks: list[RequestChunk]
     # Set by the engine's driver before it sleeps: its pending wake and how far arrivals are
     # offered (-INF: not driven). A control loop may run quiet steps in place up to there.
     driver_wake: Any = None
@@ -130,6 +129,7 @@ class PlatformModel:
         self.spec = spec
         self.ctx = ctx
         self.env = ctx.env
+        self.chunks: list[RequestChunk] = []
         self.log = RequestLog()
         # Arrivals not yet processed: the current chunk as Python lists (fast indexing) + cursor.
         self._chunks: list[RequestChunk] = []

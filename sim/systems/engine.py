@@ -44,6 +44,11 @@ from typing import Any
 
 import numpy as np
 
+try:  # C types of hot locals for the compiled build (sim.native); no-ops in Python
+    import cython
+except ModuleNotFoundError:  # (Cython is a build requirement only)
+    from sim import _cython as cython
+
 from sim import defaults as D
 from sim.errors import InputError
 from sim.platforms.autoscaling.hpa import HorizontalPodAutoscaler, PodMetrics
@@ -92,6 +97,7 @@ MAX_TASKS_PER_REQUEST = 100_000
 PLAN_BATCH = 32  # entry plans drawn together (SystemModel._plans)
 MAX_PLAN_DEPTH = 200  # calls/publishes nested in one plan (a deeper draw would hit Python's stack)
 _EPS = 1e-9
+_NO_LIMIT: float | None = None  # (a class attribute typed for mypy, not declared for Cython)
 _LONG_AGO = -1e9  # the initial pods of a running service: ready long before the run
 
 
@@ -277,18 +283,18 @@ class Station:
     """One service on its platform: slots, the service's work scale, its request log."""
 
     kind = ""
-    scale = 1.0
     metered = False  # an autoscaled pod station measures its work (PodStation.work)
     guarded = False  # a spot kill can cut its requests (SpotPodStation)
     # the platform's response limit from arrival (SystemModel.limited; Flex's 230 s, Lambda
     # Managed Instances' function timeout); None: none
-    response_limit: float | None = None
+    response_limit = _NO_LIMIT
     general = False  # its visits take the general path (_visit), never _fused's inline ones
 
     def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any) -> None:
         self.sys, self.index, self.svc, self.spec = sys, index, svc, spec
         self.name = svc.name
         self.platform = spec.name
+        self.scale = 1.0  # the service's work scale here (handler seconds per second of work)
         self.log = StationLog()
         self.calls_in = 0  # attempts that reached this station
         self.client_timeouts = 0  # attempts to it that the caller's client timeout ended
@@ -1595,6 +1601,7 @@ class SystemModel(PlatformModel):
     def _resume(self, arg: tuple[Proc, Any]) -> None:
         self._run(arg[0], arg[1])
 
+    @cython.locals(proc=Proc)
     def _run(self, proc: Proc, value: Any = None) -> None:
         gen = proc.gen
         while True:
@@ -1723,6 +1730,23 @@ class SystemModel(PlatformModel):
         st.log.rows.extend((arrival, ran_from, end, start - arrival, startup, cold, outcome, slot))
         return outcome
 
+    @cython.locals(
+        st=Station,
+        dst=Station,
+        i=cython.Py_ssize_t,
+        j=cython.Py_ssize_t,
+        arrival=cython.double,
+        start=cython.double,
+        ran_from=cython.double,
+        startup=cython.double,
+        dt=cython.double,
+        now=cython.double,
+        hop=cython.double,
+        c_startup=cython.double,
+        c_from=cython.double,
+        attempt=cython.Py_ssize_t,
+        root=Root,
+    )
     def _fused(
         self, plan: tuple[int, float, list], root: Root, over: float | None = None
     ) -> Generator[Any, Any, Any]:
@@ -2172,6 +2196,7 @@ class SystemModel(PlatformModel):
         self.entered[i] += 1
         return i
 
+    @cython.locals(i=cython.Py_ssize_t, st=Station, root=Root)
     def _arrive(self, t: float) -> None:
         i = self.entry_service()
         if self.batch:
@@ -2189,6 +2214,16 @@ class SystemModel(PlatformModel):
         else:
             self._run(Proc(self._visit(plan, root), _EntryDone(self, root, st, over)), None)
 
+    @cython.locals(
+        i=cython.Py_ssize_t,
+        ta=cython.double,
+        lim=cython.double,
+        t=cython.double,
+        until=cython.double,
+        proc=Proc,
+        heap=list,
+        arr=list,
+    )
     def advance(self, until: float) -> None:
         heap, wake = self.heap, self.wake
         arr, i = self._arr, self._i
@@ -2209,20 +2244,21 @@ class SystemModel(PlatformModel):
                     fn(arg)
                     continue
                 # a sleep ended (the commonest event): _run's first turn here, without a call
-                self.cur = arg
+                proc = arg
+                self.cur = proc
                 try:
-                    cmd = arg.gen.send(None)
+                    cmd = proc.gen.send(None)
                 except StopIteration as stop:
-                    if arg.done is not None:
-                        arg.done(stop.value)
+                    if proc.done is not None:
+                        proc.done(stop.value)
                     continue
                 if cmd.__class__ is float:
                     self.seq += 1
-                    heappush(heap, (t + cmd, self.seq, wake, arg))
+                    heappush(heap, (t + cmd, self.seq, wake, proc))
                     continue
-                value = self._command(arg, cmd)
+                value = self._command(proc, cmd)
                 if value is not _WAIT:
-                    self._run(arg, value)
+                    self._run(proc, value)
             if ta >= until:
                 break
             self.now = ta

@@ -30,6 +30,11 @@ from collections.abc import Generator
 from heapq import heappush
 from typing import Any
 
+try:  # C types of hot locals for the compiled build (sim.native); no-ops in Python
+    import cython
+except ModuleNotFoundError:  # (Cython is a build requirement only)
+    from sim import _cython as cython
+
 from sim.pricing.systems import sqs_bill
 from sim.pricing.tables import Bill
 from sim.records import OK, REJECTED, TIMED_OUT
@@ -446,6 +451,7 @@ class SqsQueue:
         return queue_stats(self, bill)
 
 
+@cython.locals(q=SqsQueue, received=cython.double, ran_from=cython.double, end=cython.double)
 def run_batch(
     sys: Any, q: SqsQueue, batch: list[list[Any]], rx: list[Any], slot: Any
 ) -> Generator[Any, Any, Any]:
@@ -492,6 +498,7 @@ def run_batch(
         st.release(env, end)
 
 
+@cython.locals(q=SqsQueue, i=cython.Py_ssize_t, rate=cython.double, dt=cython.double)
 def _messages(
     sys: Any, q: SqsQueue, batch: list[list[Any]], results: list[bool]
 ) -> Generator[Any, Any, Any]:

@@ -1,0 +1,54 @@
+cimport cython
+from sim.platforms.base cimport PlatformModel
+
+cdef class StationLog:
+    cdef public list rows
+
+cdef class Proc:
+    cdef public object gen, done
+
+cdef class Root:
+    cdef public double arrival, last
+    cdef public long pending
+    cdef public bint sync_done
+
+cdef class Station:
+    cdef dict __dict__
+    cdef public object sys, svc, spec, name, platform
+    cdef public long index, calls_in, client_timeouts, busy, peak
+    cdef public double work_s, scale
+    cdef public StationLog log
+    cdef public list on_free, calls_out, calls_ok, events_out, pub_out, bus_out
+
+
+cdef class SystemModel(PlatformModel):
+    cdef public double now, end, warmup
+    cdef public long seq
+    cdef public list heap, stations, meter, leaf, completions
+    cdef public object cur, wake, routes, invoke
+    cdef public StationLog entry_log
+
+    # The hottest methods, called from typed code through the C vtable (a Python subclass's
+    # override still wins: cpdef). Their argument types: what every caller passes.
+    @cython.locals(rate=double, end=double)
+    cpdef object _close(self, Station st, Py_ssize_t i, object outcome, object slot,
+                        double arrival, double start, double ran_from, double startup, bint cold)
+    cpdef object _row(self, Station st, double arrival, double start, double end, double wait,
+                      double startup, bint cold, object outcome, object inst)
+    @cython.locals(now=double)
+    cpdef object _entry_done(self, Root root, double over, object outcome, double start,
+                             double wait, double startup, bint cold)
+    cpdef object task_done(self, Root root, double now)
+    @cython.locals(dt=double)
+    cpdef double _work(self, Station st, Py_ssize_t i, double w)
+    @cython.locals(now=double, end=double, dt=double, deadline=double)
+    cpdef bint _quick(self, Station dst, tuple plan, double startup, object cs)
+    cpdef double _hop(self, Station src, Station dst, object cs=*)
+
+cdef class PodStation(Station):
+    cdef public long arrived, done, pods, rejected, rr, owed, orphan, conc
+    cdef public bint shared, random
+    cdef public object limit, drain_q
+    cdef public list free, waiting
+    cdef public dict cold_wait
+
