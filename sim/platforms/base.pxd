@@ -4,3 +4,10 @@
 cdef class PlatformModel:
     cdef dict __dict__
     cdef public object spec, ctx, env
+
+cdef class DrawBuffer:
+    cdef public object _dist, _rng
+    cdef public Py_ssize_t _n, _i
+    cdef public list _buf
+
+    cpdef object next(self)

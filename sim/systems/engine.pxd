@@ -1,5 +1,12 @@
 cimport cython
-from sim.platforms.base cimport PlatformModel
+from sim.platforms.base cimport DrawBuffer, PlatformModel
+
+cdef class _Uniforms:
+    cdef public object _rng
+    cdef public Py_ssize_t _i
+    cdef public list _buf
+
+    cpdef object next(self)
 
 cdef class StationLog:
     cdef public list rows
@@ -16,16 +23,23 @@ cdef class Station:
     cdef dict __dict__
     cdef public object sys, svc, spec, name, platform
     cdef public long index, calls_in, client_timeouts, busy, peak
-    cdef public double work_s, scale
+    cdef public double work_s, scale, error_rate
+    cdef public bint is_lambda, guarded, general
     cdef public StationLog log
     cdef public list on_free, calls_out, calls_ok, events_out, pub_out, bus_out
 
 
+cdef class Route:
+    cdef public long n
+    cdef public object src, via
+    cdef public double bytes, nat, endpoint, cross
+
 cdef class SystemModel(PlatformModel):
     cdef public double now, end, warmup
     cdef public long seq
-    cdef public list heap, stations, meter, leaf, completions
-    cdef public object cur, wake, routes, invoke
+    cdef public list heap, stations, meter, leaf, completions, entered, _ready
+    cdef public object cur, wake, routes, invoke, one_entry, queues, gates, fail, handler
+    cdef public object jitter, timeouts, task_count, batch
     cdef public StationLog entry_log
 
     # The hottest methods, called from typed code through the C vtable (a Python subclass's
@@ -43,7 +57,10 @@ cdef class SystemModel(PlatformModel):
     cpdef double _work(self, Station st, Py_ssize_t i, double w)
     @cython.locals(now=double, end=double, dt=double, deadline=double)
     cpdef bint _quick(self, Station dst, tuple plan, double startup, object cs)
+    @cython.locals(route=Route)
     cpdef double _hop(self, Station src, Station dst, object cs=*)
+    @cython.locals(proc=Proc)
+    cpdef object _run(self, Proc proc, object value=*)
 
 cdef class PodStation(Station):
     cdef public long arrived, done, pods, rejected, rr, owed, orphan, conc
@@ -51,4 +68,5 @@ cdef class PodStation(Station):
     cdef public object limit, drain_q
     cdef public list free, waiting
     cdef public dict cold_wait
+    cdef public DrawBuffer ingress
 

@@ -284,17 +284,19 @@ class Station:
 
     kind = ""
     metered = False  # an autoscaled pod station measures its work (PodStation.work)
-    guarded = False  # a spot kill can cut its requests (SpotPodStation)
     # the platform's response limit from arrival (SystemModel.limited; Flex's 230 s, Lambda
     # Managed Instances' function timeout); None: none
     response_limit = _NO_LIMIT
-    general = False  # its visits take the general path (_visit), never _fused's inline ones
 
     def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any) -> None:
         self.sys, self.index, self.svc, self.spec = sys, index, svc, spec
         self.name = svc.name
         self.platform = spec.name
         self.scale = 1.0  # the service's work scale here (handler seconds per second of work)
+        self.error_rate = float(svc.error_rate)  # (read per visit: a C field in the native build)
+        self.is_lambda = self.kind == "lambda"  # (the subclass's kind: read per visit)
+        self.guarded = False  # a spot kill can cut its requests (SpotPodStation)
+        self.general = False  # its visits take the general path (_visit), never _fused's inline
         self.log = StationLog()
         self.calls_in = 0  # attempts that reached this station
         self.client_timeouts = 0  # attempts to it that the caller's client timeout ended
@@ -1076,10 +1078,9 @@ class SpotPodStation(PodIdentity, PodStation):
     after their visibility timeout; Kafka: from the committed offset). Both engines run the
     handlers through SystemModel.on_pod / ReferenceSystem._on_pod_ref."""
 
-    guarded = general = True
-
     def __init__(self, sys: SystemModel, index: int, svc: Any, spec: Any, rng: Any) -> None:
         super().__init__(sys, index, svc, spec, rng)
+        self.guarded = self.general = True
         self._init_identity()
         self.free = [0]  # the initial pods' slots come with their ids (initial_node)
         self.retry = spec.cluster.spot.in_flight == "retry"
@@ -1601,7 +1602,6 @@ class SystemModel(PlatformModel):
     def _resume(self, arg: tuple[Proc, Any]) -> None:
         self._run(arg[0], arg[1])
 
-    @cython.locals(proc=Proc)
     def _run(self, proc: Proc, value: Any = None) -> None:
         gen = proc.gen
         while True:
@@ -1693,7 +1693,7 @@ class SystemModel(PlatformModel):
         if startup > 0:
             yield startup
         ran_from = self.now
-        if st.kind == "lambda" and not fits(st, [plan]):  # None: the function timeout ended it
+        if st.is_lambda and not fits(st, [plan]):  # None: the function timeout ended it
             outcome = yield from self.timed(st, self._steps(plan, st, root))
         elif st.response_limit is not None:
             args = (slot, arrival, start, ran_from, startup, cold)
@@ -1716,11 +1716,11 @@ class SystemModel(PlatformModel):
     ) -> int:
         """A visit's handler ended now with `outcome` (None: the function timeout ended it):
         the handler's error draw, the bill, the slot back, its row. Returns the outcome."""
-        rate = st.svc.error_rate
+        rate = st.error_rate
         if outcome == OK and rate > 0 and self.fail[i].next() < rate:
             outcome = REJECTED  # the handler answered an error
         end = self.now
-        if st.kind == "lambda":
+        if st.is_lambda:
             st.bill_invocation(end - ran_from)  # type: ignore[attr-defined]
         if outcome is None:
             outcome = TIMED_OUT
@@ -1778,7 +1778,7 @@ class SystemModel(PlatformModel):
             if startup > 0:
                 yield startup
             ran_from = self.now
-            if st.kind == "lambda" and not fits(st, [plan]):
+            if st.is_lambda and not fits(st, [plan]):
                 outcome = yield from self.timed(st, self._steps(plan, st, root))
             else:
                 outcome = OK
@@ -1856,7 +1856,7 @@ class SystemModel(PlatformModel):
         deadline = now + cs.timeout
         if not (end < deadline or deadline >= self.end):
             return False
-        return dst.kind != "lambda" or fits(dst, [plan])
+        return not dst.is_lambda or fits(dst, [plan])
 
     def _work(self, st: Station, i: int, w: float) -> float:
         """A work step of w handler seconds starts now at station i: its seconds, counted."""
@@ -1902,7 +1902,7 @@ class SystemModel(PlatformModel):
                 self._row(st, arrival, start, self.now, start - arrival, 0.0, cold, REJECTED, slot)
                 return REJECTED
             again = True
-        rate = st.svc.error_rate
+        rate = st.error_rate
         if outcome == OK and rate > 0 and self.fail[plan[0]].next() < rate:
             outcome = REJECTED  # the handler answered an error
         end = self.now
@@ -2012,6 +2012,7 @@ class SystemModel(PlatformModel):
                     return r
         return OK
 
+    @cython.locals(st=Station, root=Root)
     def _publish(self, step: tuple[Any, ...], st: Station, root: Root) -> int:
         """A publish step (the caller goes on): OK, or THROTTLED (a FIFO queue's send quota)."""
         kind = step[0]

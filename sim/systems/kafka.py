@@ -522,7 +522,7 @@ def run_batch(
 def _records(sys: Any, st: Any, batch: list, oks: list[bool]) -> Generator[Any, Any, Any]:
     """The handler over a fetched batch: each record's work in turn, its success in `oks`."""
     fail = sys.fail[st.index]
-    rate = st.svc.error_rate
+    rate = st.error_rate
     for r in batch:
         res = yield from sys._steps(r[0], st, r[1])
         oks.append(not (res != OK or (rate > 0 and fail.next() < rate)))

@@ -6,5 +6,6 @@ cdef class SqsQueue:
     cdef public object sys, spec, st, visible, gate, task_done, expiries
     cdef public bint fifo, rbif, lambda_esm, ticking, window_armed, expiry_armed
     cdef public long inflight, sent, received, deleted, dlq, duplicates, stale_deletes
-    cdef public long messages_cut, batches, active, cap, level
+    cdef public long messages_cut, batches, active, cap, level, batch_size
+    cdef public double batching_window
     cdef public list waits

@@ -293,6 +293,8 @@ class SqsQueue:
         self.name = spec.name
         self.visible: deque[list[Any]] = deque()
         self.fifo = spec.fifo
+        self.batch_size = spec.batch_size  # (read on every send: C fields in the native build)
+        self.batching_window = float(spec.batching_window)
         self.rbif = RBIF in spec.function_response_types
         self.busy_groups: dict[int, int] = {}  # FIFO: group -> its messages in flight
         self.inflight = 0  # received, not deleted and not visible again
@@ -343,16 +345,15 @@ class SqsQueue:
                 slot = st.take_free()
                 self._start(now, [vis.popleft()], (slot, 0.0, False))
             return
-        spec = self.spec
         while vis and self.active < self.level:
-            if spec.batching_window > 0 and len(vis) < spec.batch_size:
-                due = vis[0][3] + spec.batching_window
+            if self.batching_window > 0 and len(vis) < self.batch_size:
+                due = vis[0][3] + self.batching_window
                 if now + _EPS < due:
                     if not self.window_armed:
                         self.window_armed = True
                         self.sys.at(due, self._window, None)
                     break
-            batch = [vis.popleft() for _ in range(min(spec.batch_size, len(vis)))]
+            batch = [vis.popleft() for _ in range(min(self.batch_size, len(vis)))]
             self.active += 1
             self._start(now, batch, None)
         # The scaler ticks while messages wait: to scale up below the cap, and at the cap too, so
@@ -469,7 +470,7 @@ def run_batch(
     ran_from = sys.now
     results: list[bool] = []
     body = _messages(sys, q, batch, results)
-    if st.kind == "lambda" and not fits(st, [m[0] for m in batch]):
+    if st.is_lambda and not fits(st, [m[0] for m in batch]):
         outcome = yield from sys.timed(st, body)  # None: the function timeout ended it
     elif st.guarded:  # a worker on spot pods: a kill cuts it before its delete
         outcome = yield from on_spot_pod(sys, st, env, body, received, ran_from, startup, cold)
@@ -480,7 +481,7 @@ def run_batch(
     else:
         outcome = yield from body
     end = sys.now
-    if st.kind == "lambda":
+    if st.is_lambda:
         st.bill_invocation(end - ran_from)
     st.calls_in += 1
     ok: bool | list[bool]
@@ -507,7 +508,7 @@ def _messages(
     st = q.st
     i = st.index
     fail = sys.fail[i]
-    rate = st.svc.error_rate
+    rate = st.error_rate
     stop = q.fifo and q.rbif
     # a work-only handler (SystemModel.leaf): its sleeps from here, no _steps generator per
     # message (the same sleeps, counts and draws; SystemModel.fast = False keeps _steps)
