@@ -1607,7 +1607,7 @@ class SystemModel(PlatformModel):
         while True:
             self.cur = proc  # the running process: what _visit queues at a station
             try:
-                cmd = gen.send(value)
+                cmd = next(gen) if value is None else gen.send(value)
             except StopIteration as stop:
                 if proc.done is not None:
                     proc.done(stop.value)
@@ -2248,7 +2248,7 @@ class SystemModel(PlatformModel):
                 proc = arg
                 self.cur = proc
                 try:
-                    cmd = proc.gen.send(None)
+                    cmd = next(proc.gen)  # (send(None) without the method lookup)
                 except StopIteration as stop:
                     if proc.done is not None:
                         proc.done(stop.value)
