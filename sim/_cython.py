@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+compiled = False  # `if cython.compiled:` branches are the C build's alone
+
 # C type names the decorators mention (only their names matter in Python)
 double = float
 Py_ssize_t = int

@@ -150,13 +150,16 @@ def test_draw_buffer_take_is_next_n_times() -> None:
 
 def test_station_log_columns() -> None:
     """A station's flat rows become the RequestLog columns: service = end - start, no
-    overhead, cold / outcome / instance in their dtypes (hand-written rows)."""
+    overhead, cold / outcome / instance in their dtypes (hand-written rows); then rows past the
+    compiled buffer's first size (8,192 values) after a take, so a broken growth copy or a stale
+    row from before the take shows."""
     from sim.systems.engine import StationLog
 
     log = StationLog()
-    log.rows.extend((1.0, 1.5, 2.25, 0.5, 0.125, True, 3, 7))
-    log.rows.extend((2.0, 2.0, 2.0, 0.0, 0.0, False, 0, 0))
+    log.add(1.0, 1.5, 2.25, 0.5, 0.125, True, 3, 7)
+    log.add(2.0, 2.0, 2.0, 0.0, 0.0, False, 0, 0)
     assert len(log) == 2
+    assert log.last_row() == (2.0, 2.0, 2.0, 0.0, 0.0, False, 0, 0)
     out = log.take()
     assert len(log) == 0
     assert out["service"].tolist() == [0.75, 0.0] and out["overhead"].tolist() == [0.0, 0.0]
@@ -164,6 +167,44 @@ def test_station_log_columns() -> None:
     assert out["cold"].dtype == np.bool_ and out["cold"].tolist() == [True, False]
     assert out["outcome"].dtype == np.uint8 and out["outcome"].tolist() == [3, 0]
     assert out["instance"].dtype == np.int64 and out["instance"].tolist() == [7, 0]
+    n = 5000  # 40,000 values: the buffer doubles three times
+    for k in range(n):
+        log.add(k + 0.5, k + 1.0, k + 3.0, 0.5, 0.0, k % 2 == 0, k % 4, k)
+    assert len(log) == n
+    out = log.take()
+    assert out["arrival"].tolist() == [k + 0.5 for k in range(n)]
+    assert out["service"].tolist() == [2.0] * n
+    assert out["cold"].tolist() == [k % 2 == 0 for k in range(n)]
+    assert out["outcome"].tolist() == [k % 4 for k in range(n)]
+    assert out["instance"].tolist() == list(range(n))
+
+
+def test_event_heap_order() -> None:
+    """The engine's event heap pops what heapq pops, in the same order, tie on time broken by
+    seq (many equal times: a broken seq comparison in the compiled sift shows), through growth
+    past its first size (64) and down to empty; top() is the next time, INF when empty."""
+    import heapq
+    import random
+
+    from sim.systems.engine import INF, EventHeap
+
+    heap, ref = EventHeap(), []
+    rng = random.Random(7)
+    got, want = [], []
+    for seq in range(20_000):
+        if rng.random() < 0.55 or not ref:
+            item = (float(rng.randint(0, 40)), seq, None, seq)
+            heap.push(item)
+            heapq.heappush(ref, item)
+        else:
+            got.append(heap.pop())
+            want.append(heapq.heappop(ref))
+        assert heap.top() == (ref[0][0] if ref else INF)
+    while ref:
+        got.append(heap.pop())
+        want.append(heapq.heappop(ref))
+    assert got == want and len(want) > 10_000
+    assert len(heap) == 0 and heap.top() == INF
 
 
 def _outputs(sc: Any, base: Any, fast: bool, model: Any = None) -> list[bytes]:

@@ -10,6 +10,24 @@ cdef class _Uniforms:
 
 cdef class StationLog:
     cdef public list rows
+    cdef object arr  # the float64 buffer add() writes (compiled only) ...
+    cdef double[::1] buf  # ... and its C view
+    cdef Py_ssize_t n  # values in it
+    @cython.locals(n=Py_ssize_t, buf="double[::1]")
+    cpdef object add(self, double arrival, double start, double end, double wait, double startup,
+                     bint cold, double outcome, double last)
+
+cdef class EventHeap:
+    cdef public list items
+    cdef double[::1] _times, _seqs  # items' keys by heap position (compiled only)
+    cdef Py_ssize_t n
+    cpdef double top(self)
+    @cython.locals(i=Py_ssize_t, p=Py_ssize_t, t=double, seq=double, items=list,
+                   times="double[::1]", seqs="double[::1]")
+    cpdef object push(self, tuple item)
+    @cython.locals(i=Py_ssize_t, c=Py_ssize_t, d=Py_ssize_t, n=Py_ssize_t, t=double, seq=double, items=list,
+                   top=tuple, last=tuple, times="double[::1]", seqs="double[::1]")
+    cpdef tuple pop(self)
 
 cdef class Proc:
     cdef public object gen, done
@@ -37,8 +55,10 @@ cdef class Route:
 cdef class SystemModel(PlatformModel):
     cdef public double now, end, warmup
     cdef public long seq
-    cdef public list heap, stations, meter, leaf, completions, entered, _ready
-    cdef public object cur, wake, routes, invoke, one_entry, queues, gates, fail, handler
+    cdef public EventHeap heap
+    cdef public list stations, meter, leaf, completions, entered, _ready
+    cdef public dict routes
+    cdef public object cur, wake, invoke, one_entry, queues, gates, fail, handler
     cdef public object jitter, timeouts, task_count, batch
     cdef public StationLog entry_log
 
@@ -61,6 +81,10 @@ cdef class SystemModel(PlatformModel):
     cpdef double _hop(self, Station src, Station dst, object cs=*)
     @cython.locals(proc=Proc)
     cpdef object _run(self, Proc proc, object value=*)
+    @cython.locals(i=Py_ssize_t, st=Station, root=Root)
+    cpdef object _arrive(self, double t)
+    cpdef Py_ssize_t entry_service(self) except -1
+    cpdef int _publish(self, tuple step, Station st, Root root) except -1
 
 cdef class PodStation(Station):
     cdef public long arrived, done, pods, rejected, rr, owed, orphan, conc

@@ -9,3 +9,6 @@ cdef class SqsQueue:
     cdef public long messages_cut, batches, active, cap, level, batch_size
     cdef public double batching_window
     cdef public list waits
+
+    cpdef object put(self, list msg, double now)
+    cpdef object kick(self, double now)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Generator
-from heapq import heappush
 from typing import Any
 
 try:  # C types of hot locals for the compiled build (sim.native); no-ops in Python
@@ -414,7 +413,7 @@ class SqsQueue:
         self.expiries.append((t, sys.seq, rx))
         if not self.expiry_armed:
             self.expiry_armed = True
-            heappush(sys.heap, (t, sys.seq, self._expire, None))
+            sys.heap.push((t, sys.seq, self._expire, None))
 
     def _expire(self, _: Any) -> None:
         pending = self.expiries
@@ -425,7 +424,7 @@ class SqsQueue:
             pending.popleft()
         if pending:
             t, seq, _rx = pending[0]
-            heappush(self.sys.heap, (t, seq, self._expire, None))
+            self.sys.heap.push((t, seq, self._expire, None))
         else:
             self.expiry_armed = False
 
