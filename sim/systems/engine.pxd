@@ -10,8 +10,7 @@ cdef class _Uniforms:
 
 cdef class StationLog:
     cdef public list rows
-    cdef object arr  # the float64 buffer add() writes (compiled only) ...
-    cdef double[::1] buf  # ... and its C view
+    cdef double[::1] buf  # the float64 buffer add() writes (compiled only)
     cdef Py_ssize_t n  # values in it
     @cython.locals(n=Py_ssize_t, buf="double[::1]")
     cpdef object add(self, double arrival, double start, double end, double wait, double startup,

@@ -129,14 +129,13 @@ class StationLog:
     (the list's conversion was ~8% of a three-service run). As Python, one list.extend a row
     (eight appends would cost more; kept tuples would be the collector's to traverse)."""
 
-    __slots__ = ("arr", "buf", "n", "rows")  # arr, buf, n: the compiled build's (engine.pxd)
+    __slots__ = ("buf", "n", "rows")  # buf, n: the compiled build's (engine.pxd)
     last = "instance"  # what the eighth value is (EntryLog: the overhead)
 
     def __init__(self) -> None:
         self.rows: list[Any] = []  # Python: the values; compiled: unused
         if cython.compiled:
-            self.arr = np.empty(8 * 1024)
-            self.buf = self.arr
+            self.buf = np.empty(8 * 1024)
             self.n = 0
 
     def add(
@@ -154,8 +153,7 @@ class StationLog:
             n = self.n
             if n + 8 > self.buf.shape[0]:
                 grown = np.empty(2 * self.buf.shape[0])
-                grown[:n] = self.arr[:n]
-                self.arr = grown
+                grown[:n] = self.buf[:n]
                 self.buf = grown
             buf = self.buf
             buf[n] = arrival
@@ -173,7 +171,7 @@ class StationLog:
     def last_row(self) -> tuple[float, ...]:
         """The last row's eight values."""
         if cython.compiled:
-            return tuple(self.arr[self.n - 8 : self.n].tolist())
+            return tuple(np.asarray(self.buf[self.n - 8 : self.n]).tolist())
         return tuple(self.rows[-8:])
 
     def __len__(self) -> int:
@@ -184,7 +182,7 @@ class StationLog:
     def take(self) -> dict[str, np.ndarray]:
         if cython.compiled:
             n = self.n // 8
-            flat = self.arr[: 8 * n]
+            flat = np.asarray(self.buf[: 8 * n])
             self.n = 0  # the buffer stays: the copy below is what leaves
         else:
             rows, self.rows = self.rows, []
