@@ -26,3 +26,13 @@ def locals(**types: Any) -> Callable[[F], F]:
         return f
 
     return keep
+
+
+def boundscheck(_on: bool) -> Callable[[F], F]:
+    """@cython.boundscheck(False): C indexing without the range check, for Cython alone."""
+    return locals()
+
+
+def wraparound(_on: bool) -> Callable[[F], F]:
+    """@cython.wraparound(False): no negative indexes, for Cython alone."""
+    return locals()

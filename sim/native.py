@@ -4,10 +4,11 @@ At install, setup.py has Cython compile the modules in MODULES - their own pure-
 unchanged, with C types only where an augmenting .pxd file beside a module declares them - into
 sim/_native/, with a manifest of the sources they were compiled from. `install()` (run when sim
 is imported) makes `import sim.x.y` load the compiled sim.x.y instead of sim/x/y.py only while
-that source (and its .pxd) is byte for byte the one compiled: an edited module (an editable
-install, a checkout of another revision) runs as Python, never as stale code. Without a C
-compiler or Cython the install has no sim/_native/ and everything runs as Python, as with
-SIM_NATIVE=0.
+that source (and its .pxd) is byte for byte the one compiled, and so are the sources of the sim
+modules its .pxd cimports (their C layouts are built into it): an edited module (an editable
+install, a checkout of another revision) runs as Python, and so do the modules compiled against
+it, never as stale code. Without a C compiler or Cython the install has no sim/_native/ and
+everything runs as Python, as with SIM_NATIVE=0.
 The outputs are the same either way (tests/test_native.py); only the speed differs.
 
 This module uses the standard library only: setup.py reads MODULES from it before sim's
@@ -79,15 +80,54 @@ class _Finder:
         spec = PathFinder.find_spec(name, path, target)
         if spec is None or not spec.origin:
             return spec
-        try:
-            current = source_key(source_bytes(spec.origin))
-        except OSError:
-            return spec
-        binary = os.path.join(self.folder, compiled_name(name))
-        if current != key or not os.path.isfile(binary):
-            return spec  # edited since it was compiled: Python
+        if not self._unchanged(name, spec.origin, {name}):
+            return spec  # it, or a module whose C types it uses, edited since: Python
         self.loaded.add(name)
+        binary = os.path.join(self.folder, compiled_name(name))
         return ModuleSpec(name, ExtensionFileLoader(name, binary), origin=binary)
+
+    def _unchanged(self, name: str, origin: str, seen: set[str]) -> bool:
+        """Whether `name`'s build is usable: its source the one compiled, and so every sim
+        module its .pxd cimports (their compiled types are built into it: an edited one runs
+        as Python, and the build would refuse its Python classes at import)."""
+        try:
+            current = source_key(source_bytes(origin))
+        except OSError:
+            return False
+        binary = os.path.join(self.folder, compiled_name(name))
+        if current != self.sources.get(name) or not os.path.isfile(binary):
+            return False
+        root = origin  # the folder holding the top package (origin less the module's path)
+        for _ in name.split("."):
+            root = os.path.dirname(root)
+        for dep in cimported(os.path.splitext(origin)[0] + ".pxd"):
+            if dep in seen:
+                continue
+            seen.add(dep)
+            if not self._unchanged(dep, os.path.join(root, *dep.split(".")) + ".py", seen):
+                return False
+        return True
+
+
+def cimported(pxd: str) -> list[str]:
+    """The sim modules a .pxd cimports (`from sim.x cimport A`, `cimport sim.x`)."""
+    try:
+        with open(pxd, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        words = line.split()
+        if len(words) >= 4 and words[0] == "from" and words[2] == "cimport":
+            mod = words[1]
+        elif len(words) >= 2 and words[0] == "cimport":
+            mod = words[1].rstrip(",")
+        else:
+            continue
+        if mod == "sim" or mod.startswith("sim."):
+            out.append(mod)
+    return out
 
 
 def install(folder: str = FOLDER) -> _Finder | None:

@@ -83,6 +83,34 @@ def test_the_build_loads_only_for_its_own_source(tmp_path: Path) -> None:
     assert finder.loaded == {NAME}
 
 
+def test_a_build_needs_the_modules_it_cimports_unchanged(tmp_path: Path) -> None:
+    """The system engine's build has the C layouts of sim.platforms.base's classes (its .pxd
+    cimports them): with base.py edited (Python), the engine runs as Python too; the build
+    would refuse base's Python classes at import ("size changed")."""
+    engine, base = "sim.systems.engine", "sim.platforms.base"
+    manifest = native.read_manifest(native.FOLDER)
+    if set(manifest) != set(native.MODULES):
+        pytest.skip("this install has no native build of every module")
+    for name in native.MODULES:  # the compiled modules' sources, in a package layout
+        src = ROOT / (name.replace(".", "/") + ".py")
+        dst = tmp_path / src.relative_to(ROOT)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        if src.with_suffix(".pxd").is_file():
+            shutil.copyfile(src.with_suffix(".pxd"), dst.with_suffix(".pxd"))
+    assert base in native.cimported(str(tmp_path / "sim" / "systems" / "engine.pxd"))
+    finder = native._Finder(native.FOLDER, manifest)
+    where = [str(tmp_path / "sim" / "systems")]
+    spec = finder.find_spec(engine, where)
+    assert spec is not None and spec.origin == os.path.join(
+        native.FOLDER, native.compiled_name(engine)
+    )
+    copy = tmp_path / "sim" / "platforms" / "base.py"
+    copy.write_text(copy.read_text() + "\n# edited\n")
+    spec = finder.find_spec(engine, where)
+    assert spec is not None and spec.origin == str(tmp_path / "sim" / "systems" / "engine.py")
+
+
 def test_manifest(tmp_path: Path) -> None:
     """Only well-formed lines naming a listed module; nothing (no finder) otherwise."""
     assert native.read_manifest(str(tmp_path)) == {}  # no manifest: no build

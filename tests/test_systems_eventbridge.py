@@ -290,7 +290,7 @@ def test_fifo_keeps_order_and_one_batch_in_flight_per_group(
     held: dict[int, int] = {}
     peak = [0]  # most groups in flight at once
 
-    class Spy(engine.SqsQueue):  # (the engine's SqsQueue, a compiled class: not patchable)
+    class Spy(engine.SQS_QUEUE):  # (the engine's SqsQueue, a compiled class: not patchable)
         def _start(self, now: float, batch: list, slot: Any) -> None:
             assert not any(held.get(m[5]) for m in batch), "a group already in flight"
             for m in batch:
@@ -304,7 +304,7 @@ def test_fifo_keeps_order_and_one_batch_in_flight_per_group(
                 held[m[5]] -= 1
             super().settle(batch, ok, now, rx)
 
-    monkeypatch.setattr(engine, "SqsQueue", Spy)  # the queues SystemModel makes
+    monkeypatch.setattr(engine, "SQS_QUEUE", Spy)  # the queues SystemModel makes
     data = _fifo_system(
         {"groups": 4, "batch_size": 3},
         consumer,

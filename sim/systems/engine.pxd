@@ -1,5 +1,6 @@
 cimport cython
 from sim.platforms.base cimport DrawBuffer, PlatformModel
+from sim.systems.sqs cimport SqsQueue
 
 cdef class _Uniforms:
     cdef public object _rng
@@ -18,14 +19,20 @@ cdef class StationLog:
 
 cdef class EventHeap:
     cdef public list items
-    cdef double[::1] _times, _seqs  # items' keys by heap position (compiled only)
+    cdef double[::1] _times, _seqs  # events' keys by heap position (compiled only)
+    cdef list _fns, _args  # their fn and arg by heap position (compiled only)
+    cdef public double t
+    cdef public object arg
     cdef Py_ssize_t n
     cpdef double top(self)
-    @cython.locals(i=Py_ssize_t, p=Py_ssize_t, t=double, seq=double, items=list,
-                   times="double[::1]", seqs="double[::1]")
+    @cython.locals(i=Py_ssize_t, p=Py_ssize_t, times="double[::1]", seqs="double[::1]",
+                   fns=list, args=list)
+    cpdef object put(self, double t, double seq, object fn, object arg)
+    @cython.locals(i=Py_ssize_t, c=Py_ssize_t, d=Py_ssize_t, n=Py_ssize_t, t=double, seq=double,
+                   times="double[::1]", seqs="double[::1]", fns=list, args=list)
+    cpdef object take(self)
     cpdef object push(self, tuple item)
-    @cython.locals(i=Py_ssize_t, c=Py_ssize_t, d=Py_ssize_t, n=Py_ssize_t, t=double, seq=double, items=list,
-                   top=tuple, last=tuple, times="double[::1]", seqs="double[::1]")
+    @cython.locals(seq=double)
     cpdef tuple pop(self)
 
 cdef class Proc:
@@ -45,11 +52,38 @@ cdef class Station:
     cdef public StationLog log
     cdef public list on_free, calls_out, calls_ok, events_out, pub_out, bus_out
 
+    # A slot, its release and the ingress latency, per visit: C calls from the engine (a Python
+    # subclass's own method still wins: cpdef)
+    cpdef object acquire(self, object proc, double now)
+    cpdef object release(self, object slot, double now)
+    cpdef double overhead(self) except? -1.0
+
 
 cdef class Route:
     cdef public long n
-    cdef public object src, via
+    cdef public long src, dst
+    cdef public object via
     cdef public double bytes, nat, endpoint, cross
+
+cdef class Call:
+    cdef public object step
+    cdef public long retries
+    cdef public double timeout
+    cdef public Route route
+
+cdef class PodStation(Station):
+    cdef public long arrived, done, pods, rejected, rr, owed, orphan, conc, lb_requests
+    cdef public bint shared, random
+    cdef public object limit, drain_q
+    cdef public list free, waiting
+    cdef public dict cold_wait
+    cdef public DrawBuffer ingress
+    cpdef object acquire(self, object proc, double now)
+    cpdef object release(self, object slot, double now)
+    cpdef double overhead(self) except? -1.0
+    @cython.locals(p=Py_ssize_t, busy=long)
+    cdef object take_slot(self, object proc, double now)
+    cdef object give_slot(self, object slot, double now)
 
 cdef class SystemModel(PlatformModel):
     cdef public double now, end, warmup
@@ -63,7 +97,7 @@ cdef class SystemModel(PlatformModel):
 
     # The hottest methods, called from typed code through the C vtable (a Python subclass's
     # override still wins: cpdef). Their argument types: what every caller passes.
-    @cython.locals(rate=double, end=double)
+    @cython.locals(rate=double, end=double, pod=PodStation)
     cpdef object _close(self, Station st, Py_ssize_t i, object outcome, object slot,
                         double arrival, double start, double ran_from, double startup, bint cold)
     cpdef object _row(self, Station st, double arrival, double start, double end, double wait,
@@ -75,21 +109,15 @@ cdef class SystemModel(PlatformModel):
     @cython.locals(dt=double)
     cpdef double _work(self, Station st, Py_ssize_t i, double w)
     @cython.locals(now=double, end=double, dt=double, deadline=double)
-    cpdef bint _quick(self, Station dst, tuple plan, double startup, object cs)
-    @cython.locals(route=Route)
+    cpdef bint _quick(self, Station dst, tuple plan, double startup, Call call)
     cpdef double _hop(self, Station src, Station dst, object cs=*)
+    cpdef Route _route(self, Station src, Station dst, object cs)
+    cpdef double _call_hop(self, Station src, Station dst, Call call)
+    cpdef double _cross(self, Route route, Station dst)
     @cython.locals(proc=Proc)
     cpdef object _run(self, Proc proc, object value=*)
     @cython.locals(i=Py_ssize_t, st=Station, root=Root)
     cpdef object _arrive(self, double t)
     cpdef Py_ssize_t entry_service(self) except -1
+    @cython.locals(sq=SqsQueue, now=double)
     cpdef int _publish(self, tuple step, Station st, Root root) except -1
-
-cdef class PodStation(Station):
-    cdef public long arrived, done, pods, rejected, rr, owed, orphan, conc
-    cdef public bint shared, random
-    cdef public object limit, drain_q
-    cdef public list free, waiting
-    cdef public dict cold_wait
-    cdef public DrawBuffer ingress
-

@@ -87,6 +87,9 @@ from sim.systems.sqs import KILLED, SqsQueue, fits
 
 # Plan step kinds (a plan is (service, handler seconds, steps), drawn at entry arrival).
 WORK, CALL, PAR, PUB_Q, PUB_S, PUB_B = 0, 1, 2, 3, 4, 5
+# The class of the system's SQS queues (a test's spy subclass replaces it; compiled, the name
+# SqsQueue is the C type engine.pxd cimports, not a module attribute).
+SQS_QUEUE = SqsQueue
 # Generator commands besides a float (sleep).
 ACQ, DO_CALL, DO_PAR, ATTEMPT, PARK, DETACH = 10, 11, 12, 13, 14, 15
 PARKED = (PARK,)  # "resume me when a station hands me a slot" (the station holds the Proc)
@@ -213,19 +216,24 @@ class EntryLog(StationLog):
 
 
 class EventHeap:
-    """The engine's future events, (time, seq, fn, arg) tuples, earliest (time, seq) first (seq:
-    the order of scheduling, unique, so ties never compare fn). As Python, heapq on the tuples.
-    Compiled (engine.pxd), the same tuples by heap position beside C arrays of their times and
-    seqs that the sift compares: heapq's tuple comparisons were ~1,100 instructions a push or
-    pop, a seventh of a three-service run. The same order either way: a binary heap ordered by
-    the same unique keys pops the same sequence."""
+    """The engine's future events, (time, seq, fn, arg), earliest (time, seq) first (seq: the
+    order of scheduling, unique, so ties never compare fn). As Python, heapq on the tuples.
+    Compiled (engine.pxd), no tuple: the times and seqs in C arrays that the sift compares, fn
+    and arg in two lists by heap position (heapq's tuple comparisons were ~1,100 instructions a
+    push or pop, a seventh of a three-service run; the tuple and its boxed time and seq ~700 more).
+    The same order either way: a binary heap ordered by the same unique keys pops the same
+    sequence. put/take are the engine's; push/pop the same on tuples."""
 
-    __slots__ = ("_seqs", "_times", "items", "n")  # _seqs, _times, n: the compiled build's
+    __slots__ = ("_args", "_fns", "_seqs", "_times", "arg", "items", "n", "t")
 
     def __init__(self) -> None:
-        self.items: list[tuple[float, int, Callable[[Any], None], Any]] = []
+        self.items: list[tuple[float, int, Callable[[Any], None], Any]] = []  # (Python)
+        self.t: float = INF  # the event take() returned last: its time and arg
+        self.arg: Any = None
         if cython.compiled:
             self.n = 0
+            self._fns: list[Any] = []
+            self._args: list[Any] = []
             self._grow(64)
 
     def _grow(self, size: int) -> None:
@@ -236,6 +244,8 @@ class EventHeap:
         self._times, self._seqs = times, seqs
 
     def __len__(self) -> int:
+        if cython.compiled:
+            return self.n
         return len(self.items)
 
     def top(self) -> float:
@@ -244,34 +254,41 @@ class EventHeap:
             return self._times[0] if self.n else INF
         return self.items[0][0] if self.items else INF
 
-    def push(self, item: tuple[float, int, Callable[[Any], None], Any]) -> None:
+    @cython.boundscheck(False)  # (indexes below n: the heap's own)
+    @cython.wraparound(False)
+    def put(self, t: float, seq: int, fn: Callable[[Any], None], arg: Any) -> None:
         if cython.compiled:
             if self.n == self._times.shape[0]:
                 self._grow(2 * self.n)
-            t, seq = item[0], item[1]
-            times, seqs, items = self._times, self._seqs, self.items
-            items.append(item)
+            times, seqs, fns, args = self._times, self._seqs, self._fns, self._args
+            fns.append(fn)
+            args.append(arg)
             i = self.n
             while i > 0:  # sift up
                 p = (i - 1) >> 1
                 if times[p] < t or (times[p] == t and seqs[p] < seq):
                     break
-                times[i], seqs[i], items[i] = times[p], seqs[p], items[p]
+                times[i], seqs[i] = times[p], seqs[p]
+                fns[i], args[i] = fns[p], args[p]
                 i = p
-            times[i], seqs[i], items[i] = t, seq, item
+            times[i], seqs[i] = t, seq
+            fns[i], args[i] = fn, arg
             self.n += 1
         else:
-            heappush(self.items, item)
+            heappush(self.items, (t, seq, fn, arg))
 
-    def pop(self) -> tuple[float, int, Callable[[Any], None], Any]:
+    @cython.boundscheck(False)  # (indexes below n: the heap's own)
+    @cython.wraparound(False)
+    def take(self) -> Callable[[Any], None]:
+        """Remove the earliest event: its fn, its time and arg in self.t and self.arg."""
         if cython.compiled:
-            items = self.items
-            top = items[0]
-            last = items.pop()
+            times, seqs, fns, args = self._times, self._seqs, self._fns, self._args
+            self.t = times[0]
+            fn, self.arg = fns[0], args[0]
+            last_fn, last_arg = fns.pop(), args.pop()
             n = self.n - 1
             self.n = n
             if n:
-                times, seqs = self._times, self._seqs
                 t, seq = times[n], seqs[n]
                 i = 0
                 while True:  # sift down the last one from the root
@@ -285,10 +302,24 @@ class EventHeap:
                         c = d
                     if t < times[c] or (t == times[c] and seq < seqs[c]):
                         break
-                    times[i], seqs[i], items[i] = times[c], seqs[c], items[c]
+                    times[i], seqs[i] = times[c], seqs[c]
+                    fns[i], args[i] = fns[c], args[c]
                     i = c
-                times[i], seqs[i], items[i] = t, seq, last
-            return top
+                times[i], seqs[i] = t, seq
+                fns[i], args[i] = last_fn, last_arg
+            return fn
+        t, _, fn, self.arg = heappop(self.items)
+        self.t = t
+        return fn
+
+    def push(self, item: tuple[float, int, Callable[[Any], None], Any]) -> None:
+        self.put(item[0], item[1], item[2], item[3])
+
+    def pop(self) -> tuple[float, int, Callable[[Any], None], Any]:
+        if cython.compiled:
+            seq = self._seqs[0]
+            fn = self.take()
+            return self.t, int(seq), fn, self.arg
         return heappop(self.items)
 
 
@@ -688,6 +719,11 @@ class PodStation(Station):
         self.pods_peak = self.pods
 
     def acquire(self, proc: Proc, now: float) -> Any:
+        return self.take_slot(proc, now)
+
+    def take_slot(self, proc: Proc, now: float) -> Any:
+        """acquire's body, for the engine's direct calls on a plain PodStation (compiled: a C
+        call without cpdef's override check, which misses when two stations share a call site)."""
         self.arrived += 1
         if self.pods == 0:
             self.rejected += 1
@@ -713,6 +749,10 @@ class PodStation(Station):
         return None
 
     def release(self, slot: int, now: float) -> None:
+        self.give_slot(slot, now)
+
+    def give_slot(self, slot: int, now: float) -> None:
+        """release's body (as take_slot)."""
         self.done += 1
         if self.owed:  # the slot of a removed pod: gone
             self.owed -= 1
@@ -1281,11 +1321,11 @@ class Route:
     `via`, the attempts made, the mean bytes of one (request + response) and which charges
     apply to them (nat / endpoint: 0 or 1; cross: the share crossing AZs)."""
 
-    __slots__ = ("bytes", "cross", "endpoint", "n", "nat", "src", "via")
+    __slots__ = ("bytes", "cross", "dst", "endpoint", "n", "nat", "src", "via")
 
     def __init__(self, sys: SystemModel, src: Station, dst: Station, cs: CallStep | None) -> None:
         net = sys.network
-        self.src, self.n = src.index, 0
+        self.src, self.dst, self.n = src.index, dst.index, 0
         self.via = via = resolve_via(cs, src.spec, dst.spec, net)
         req = cs.request_size if cs is not None else None
         resp = cs.response_size if cs is not None else None
@@ -1304,6 +1344,20 @@ class Route:
         self.nat = float(public and not private)
         self.endpoint = float(public and private)
         self.cross = cross_az_share(net, dst.spec) if via == "direct" else 0.0
+
+
+class Call:
+    """What the engine reads of a call step per attempt, as plain fields (a pydantic model's
+    attribute goes through its __getattr__ hook: ~330 instructions): its retries and client
+    timeout; and the Route its attempts cross (_call_hop)."""
+
+    __slots__ = ("retries", "route", "step", "timeout")
+
+    def __init__(self, step: CallStep) -> None:
+        self.step = step
+        self.retries = int(step.retries)
+        self.timeout = float(step.timeout)
+        self.route: Route | None = None
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -1354,7 +1408,7 @@ class SystemModel(PlatformModel):
                 _Uniforms(substream(common, 600 + name_key(q.name))),
             )
             if q.type == "kafka"
-            else SqsQueue(self, q, self.stations[self.index[q.consumer]])
+            else SQS_QUEUE(self, q, self.stations[self.index[q.consumer]])
             for q in sqs_specs
         ]
         self.qindex = {n: k for k, n in enumerate(qnames)}
@@ -1562,14 +1616,14 @@ class SystemModel(PlatformModel):
             if isinstance(s, WorkStep):
                 out.append((WORK, s.work))
             elif isinstance(s, CallStep):
-                out.append((CALL, s.probability, s.count, s, self.index[s.call]))
+                out.append((CALL, s.probability, s.count, s, self.index[s.call], Call(s)))
             elif isinstance(s, ParallelStep):
                 out.append((PAR, [(c, self.index[c.call]) for c in s.parallel]))
             elif isinstance(s, PublishStep):
                 out.append(self._pub(s))
             elif isinstance(s, OneOfStep):
                 branches = [
-                    (b.probability, (CALL, 1.0, b.count, b, self.index[b.call]))
+                    (b.probability, (CALL, 1.0, b.count, b, self.index[b.call], Call(b)))
                     if isinstance(b, CallStep)
                     else (b.probability, self._pub(b, always=True))
                     for b in s.one_of
@@ -1606,7 +1660,7 @@ class SystemModel(PlatformModel):
             if kind == WORK:
                 steps.append((WORK, op[1] * h))
             elif kind == CALL and op[2] == 1 and op[1] >= 1.0:
-                steps.append((CALL, op[3], self.plan(op[4])))
+                steps.append((CALL, op[3], self.plan(op[4]), op[5]))
             elif kind == PUB_Q and op[2] == 1 and op[1] >= 1.0:
                 k = op[3]
                 steps.append((PUB_Q, k, self.plan(self.queues[k].st.index), self.group(k)))
@@ -1622,7 +1676,7 @@ class SystemModel(PlatformModel):
         elif kind == CALL:
             if op[1] >= 1.0 or u.next() < op[1]:
                 for _ in range(op[2]):
-                    steps.append((CALL, op[3], self.plan(op[4])))
+                    steps.append((CALL, op[3], self.plan(op[4]), op[5]))
         elif kind == PAR:
             steps.append((PAR, [(c, self.plan(j)) for c, j in op[1]]))
         elif kind == PUB_Q:  # the message's plan at the consumer, and its FIFO group
@@ -1692,8 +1746,8 @@ class SystemModel(PlatformModel):
                 w = op[1]
                 cols.append([(WORK, w * x) for x in h])
             elif kind == CALL:
-                cs = op[3]
-                cols.append([(CALL, cs, p) for p in self._plans(op[4], n)])
+                cs, call = op[3], op[5]
+                cols.append([(CALL, cs, p, call) for p in self._plans(op[4], n)])
             elif kind == PAR:
                 branches = [[(c, p) for p in self._plans(j, n)] for c, j in op[1]]
                 cols.append([(PAR, list(b)) for b in zip(*branches, strict=True)])
@@ -1717,11 +1771,11 @@ class SystemModel(PlatformModel):
     # -- heap ------------------------------------------------------------------------------------
     def at(self, t: float, fn: Callable[[Any], None], arg: Any) -> None:
         self.seq += 1
-        self.heap.push((t, self.seq, fn, arg))
+        self.heap.put(t, self.seq, fn, arg)
 
     def resume_at(self, t: float, proc: Proc, value: Any) -> None:
         self.seq += 1
-        self.heap.push((t, self.seq, self._resume, (proc, value)))
+        self.heap.put(t, self.seq, self._resume, (proc, value))
 
     def spawn(self, gen: Generator, done: Callable[[Any], None] | None) -> None:
         self._run(Proc(gen, done), None)
@@ -1745,9 +1799,9 @@ class SystemModel(PlatformModel):
                     if proc.done is not None:
                         proc.done(stop.value)
                     return
-            if cmd.__class__ is float:
+            if type(cmd) is float:
                 self.seq += 1
-                self.heap.push((self.now + cmd, self.seq, self.wake, proc))
+                self.heap.put(self.now + cmd, self.seq, self.wake, proc)
                 return
             value = self._command(proc, cmd)
             if value is _WAIT:
@@ -1785,7 +1839,7 @@ class SystemModel(PlatformModel):
             self.spawn(self._call(cmd[1], cmd[2], cmd[3], cmd[4]), _Resumer(self, proc))
         else:  # DO_PAR
             join = _Join(self, proc, len(cmd[1]))
-            kids = proc.kids if proc.__class__ is _Child or proc.__class__ is _PodRun else None
+            kids = proc.kids if type(proc) is _Child or type(proc) is _PodRun else None
             for cs, plan in cmd[1]:
                 kid = Proc(self._call(cs, plan, cmd[2], cmd[3]), join.one)
                 if kids is not None:
@@ -1817,7 +1871,7 @@ class SystemModel(PlatformModel):
             got = st.acquire(self.cur, arrival)  # self.cur: the process running this generator
         if got is None:  # queued: the station's release resumes this process with the slot
             got = yield PARKED
-        if got.__class__ is int:  # refused on arrival, or after waiting (Cloud Run's 429)
+        if type(got) is int:  # refused on arrival, or after waiting (Cloud Run's 429)
             now = self.now
             self._row(st, arrival, now, now, now - arrival, 0.0, False, got, 0)
             return got
@@ -1858,6 +1912,9 @@ class SystemModel(PlatformModel):
         if outcome is None:
             outcome = TIMED_OUT
             st.discard(slot, end)  # type: ignore[attr-defined]
+        elif type(st) is PodStation:
+            pod = st
+            pod.give_slot(slot, end)
         else:
             st.release(slot, end)
         st.log.add(arrival, ran_from, end, start - arrival, startup, cold, outcome, slot)
@@ -1879,6 +1936,8 @@ class SystemModel(PlatformModel):
         c_from=cython.double,
         attempt=cython.Py_ssize_t,
         root=Root,
+        call=Call,
+        pod=PodStation,
     )
     def _fused(
         self, plan: tuple[int, float, list], root: Root, over: float | None = None
@@ -1897,10 +1956,14 @@ class SystemModel(PlatformModel):
             return (yield from self._visit(plan, root))
         st.calls_in += 1
         arrival = self.now
-        got = st.acquire(self.cur, arrival)
+        if type(st) is PodStation:
+            pod = st
+            got = pod.take_slot(self.cur, arrival)
+        else:
+            got = st.acquire(self.cur, arrival)
         if got is None:
             got = yield PARKED
-        if got.__class__ is int:  # refused on arrival, or after waiting (Cloud Run's 429)
+        if type(got) is int:  # refused on arrival, or after waiting (Cloud Run's 429)
             ran_from = start = self.now
             self._row(st, arrival, start, start, start - arrival, 0.0, False, got, 0)
             outcome = got
@@ -1926,26 +1989,30 @@ class SystemModel(PlatformModel):
                         if dt > 0:
                             yield dt
                     elif kind == CALL:  # _call's attempts, each in this process when it can be
-                        cs, cplan = step[1], step[2]
+                        cs, cplan, call = step[1], step[2], step[3]
                         j = cplan[0]
                         dst = self.stations[j]
-                        for attempt in range(cs.retries + 1):
+                        for attempt in range(call.retries + 1):
                             if attempt:
                                 cap = min(cs.backoff.cap, cs.backoff.base * 2 ** (attempt - 1))
                                 yield self.jitter.next() * cap
                             st.calls_out[j] += 1
-                            hop = self._hop(st, dst, cs)
+                            hop = self._call_hop(st, dst, call)
                             if hop > 0 or not self.leaf[j]:
-                                outcome = yield (ATTEMPT, cplan, root, hop, cs.timeout)
+                                outcome = yield (ATTEMPT, cplan, root, hop, call.timeout)
                             else:
                                 now = self.now
                                 dst.calls_in += 1
                                 kid = Proc(None, None)  # type: ignore[arg-type]  # if queued
-                                got = dst.acquire(kid, now)
-                                if got.__class__ is int:  # refused: the callee's row, its answer
+                                if type(dst) is PodStation:
+                                    pod = dst
+                                    got = pod.take_slot(kid, now)
+                                else:
+                                    got = dst.acquire(kid, now)
+                                if type(got) is int:  # refused: the callee's row, its answer
                                     self._row(dst, now, now, now, 0.0, 0.0, False, got, 0)
                                     outcome = got
-                                elif got is not None and self._quick(dst, cplan, got[1], cs):
+                                elif got is not None and self._quick(dst, cplan, got[1], call):
                                     c_slot, c_startup, c_cold = got
                                     if c_startup > 0:
                                         yield c_startup
@@ -1958,7 +2025,7 @@ class SystemModel(PlatformModel):
                                         dst, j, OK, c_slot, now, now, c_from, c_startup, c_cold
                                     )
                                 else:
-                                    outcome = yield (DETACH, kid, cplan, root, got, cs.timeout)
+                                    outcome = yield (DETACH, kid, cplan, root, got, call.timeout)
                             if outcome == OK:
                                 st.calls_ok[j] += 1
                                 break
@@ -1977,7 +2044,7 @@ class SystemModel(PlatformModel):
             self._entry_done(root, over, outcome, ran_from, start - arrival, startup, cold)
         return outcome
 
-    def _quick(self, dst: Station, plan: tuple, startup: float, cs: CallStep) -> bool:
+    def _quick(self, dst: Station, plan: tuple, startup: float, call: Call) -> bool:
         """Whether a work-only callee starting now (after `startup`) answers before the client
         timeout fires (or the run ends first: no timer), and a Lambda's within its timeout."""
         now = self.now
@@ -1986,7 +2053,7 @@ class SystemModel(PlatformModel):
             dt = step[1] * dst.scale
             if dt > 0:
                 end += dt
-        deadline = now + cs.timeout
+        deadline = now + call.timeout
         if not (end < deadline or deadline >= self.end):
             return False
         return not dst.is_lambda or fits(dst, [plan])
@@ -2021,7 +2088,7 @@ class SystemModel(PlatformModel):
             got = st.acquire(proc, self.now, again)
             if got is None:
                 got = yield PARKED
-            if got.__class__ is int:
+            if type(got) is int:
                 self._row(st, arrival, self.now, self.now, self.now - arrival, 0.0, False, got, 0)
                 return got
             slot = got[0]
@@ -2066,7 +2133,7 @@ class SystemModel(PlatformModel):
     def running(self) -> Any:
         """The _PodRun whose handler is running now (None: another process)."""
         cur = self.cur
-        return cur if cur.__class__ is _PodRun else None
+        return cur if type(cur) is _PodRun else None
 
     def timed(self, st: Any, body: Generator) -> Generator[Any, Any, Any]:
         """Run a Lambda handler `body` under the function timeout (lambda/latest/dg/
@@ -2160,9 +2227,15 @@ class SystemModel(PlatformModel):
                     st.pub_out[step[1]] += 1
                     return OK
             root.pending += 1
-            q.sent += 1
             st.pub_out[step[1]] += 1
-            q.put([step[2], root, self.now, self.now, 0, step[3], q.sent], self.now)
+            now = self.now
+            if type(q) is SqsQueue:  # (the compiled build's C call, its fields typed)
+                sq = q
+                sq.sent += 1
+                sq.put([step[2], root, now, now, 0, step[3], sq.sent], now)
+            else:
+                q.sent += 1
+                q.put([step[2], root, now, now, 0, step[3], q.sent], now)
         elif kind == PUB_S:  # an event straight to a service, fire and forget
             root.pending += 1
             st.events_out[step[2][0]] += 1
@@ -2186,7 +2259,7 @@ class SystemModel(PlatformModel):
             q, gate = self.queues[j], self.gates[j]  # a FIFO queue's quota and deduplication
             check = 0 if gate is None else gate.check(ev, now)
             sent = fifo_send(bus, q, check, k, failures, put_t, now, self.warmup)
-            if sent.__class__ is float:  # throttled: EventBridge retries the delivery
+            if type(sent) is float:  # throttled: EventBridge retries the delivery
                 arg = (b, k, plan, root, put_t, group, ev, failures + 1)
                 self.at(now + sent, self._bus_deliver, arg)
             elif sent != SEND:  # a duplicate (accepted, not delivered) or retries out: the DLQ
@@ -2240,10 +2313,23 @@ class SystemModel(PlatformModel):
 
     def _hop(self, src: Station, dst: Station, cs: CallStep | None = None) -> float:
         """The latency of one call attempt (or event) from src to dst, counted on its Route."""
+        return self._cross(self._route(src, dst, cs), dst)
+
+    def _route(self, src: Station, dst: Station, cs: CallStep | None) -> Route:
         key = (src.index, dst.index, id(cs))
         route = self.routes.get(key)
-        if route is None:
+        if route is None:  # (self.routes: in first-use order, the order the bill sums them)
             route = self.routes[key] = Route(self, src, dst, cs)
+        return route
+
+    def _call_hop(self, src: Station, dst: Station, call: Call) -> float:
+        """_hop of a call step: its Route kept on the step's Call (no key to build and hash)."""
+        route = call.route
+        if route is None or route.src != src.index or route.dst != dst.index:
+            route = call.route = self._route(src, dst, call.step)
+        return self._cross(route, dst)
+
+    def _cross(self, route: Route, dst: Station) -> float:
         route.n += 1
         via = route.via
         if via == "direct":
@@ -2375,7 +2461,9 @@ class SystemModel(PlatformModel):
             # heap events before the next arrival (on a tie the arrival goes first) and `until`
             lim = ta if ta < until else until
             while heap.top() < lim:
-                t, _, fn, arg = heap.pop()
+                fn = heap.take()
+                t = heap.t
+                arg = heap.arg
                 self.now = t
                 if fn is not wake:
                     fn(arg)
@@ -2396,9 +2484,9 @@ class SystemModel(PlatformModel):
                     except StopIteration as stop:
                         proc.done(stop.value)
                         continue
-                if cmd.__class__ is float:
+                if type(cmd) is float:
                     self.seq += 1
-                    heap.push((t + cmd, self.seq, wake, proc))
+                    heap.put(t + cmd, self.seq, wake, proc)
                     continue
                 value = self._command(proc, cmd)
                 if value is not _WAIT:
@@ -2854,7 +2942,7 @@ class _Timeouts:
         self.pending.append((t, seq, token))
         if not self.armed:
             self.armed = True
-            self.sys.heap.push((t, seq, self.fire, None))
+            self.sys.heap.put(t, seq, self.fire, None)
 
     def fire(self, _: Any) -> None:
         pending = self.pending
@@ -2863,7 +2951,7 @@ class _Timeouts:
             pending.popleft()
         if pending:
             t, seq, _token = pending[0]
-            self.sys.heap.push((t, seq, self.fire, None))
+            self.sys.heap.put(t, seq, self.fire, None)
         else:
             self.armed = False
 

@@ -480,7 +480,7 @@ def run_batch(
         startup, cold = 0.0, False
         if slot is None:  # a Lambda invocation: an environment at once, or a throttle
             got = st.acquire(None, sys.now)
-            if got.__class__ is int:  # throttled: the batch waits and is invoked again
+            if type(got) is int:  # throttled: the batch waits and is invoked again
                 yield KAFKA_THROTTLE_RETRY_S
                 continue
             env, startup, cold = got

@@ -105,7 +105,7 @@ def on_settle(
     latest); a failed message waits out its visibility timeout. Returns how many of the batch
     were deleted while hidden (the receive's visibility timeout has that many fewer to bring
     back)."""
-    oks = ok if ok.__class__ is list else None
+    oks = ok if type(ok) is list else None
     hidden = 0
     fifo = q.fifo
     for i, m in enumerate(batch):
@@ -294,6 +294,7 @@ class SqsQueue:
         self.fifo = spec.fifo
         self.batch_size = spec.batch_size  # (read on every send: C fields in the native build)
         self.batching_window = float(spec.batching_window)
+        self.visibility_timeout = float(spec.visibility_timeout)
         self.rbif = RBIF in spec.function_response_types
         self.busy_groups: dict[int, int] = {}  # FIFO: group -> its messages in flight
         self.inflight = 0  # received, not deleted and not visible again
@@ -401,7 +402,7 @@ class SqsQueue:
         receipts = on_receive(self, batch, now, self.sys.warmup)
         # its visibility timeout: [batch, receipts, messages still hidden under this receive]
         rx = [batch, receipts, len(batch)]
-        self._arm(now + self.spec.visibility_timeout, rx)
+        self._arm(now + self.visibility_timeout, rx)
         self.sys.spawn(run_batch(self.sys, self, batch, rx, slot), None)
 
     def _arm(self, t: float, rx: list[Any]) -> None:
@@ -413,7 +414,7 @@ class SqsQueue:
         self.expiries.append((t, sys.seq, rx))
         if not self.expiry_armed:
             self.expiry_armed = True
-            sys.heap.push((t, sys.seq, self._expire, None))
+            sys.heap.put(t, sys.seq, self._expire, None)
 
     def _expire(self, _: Any) -> None:
         pending = self.expiries
@@ -424,7 +425,7 @@ class SqsQueue:
             pending.popleft()
         if pending:
             t, seq, _rx = pending[0]
-            self.sys.heap.push((t, seq, self._expire, None))
+            self.sys.heap.put(t, seq, self._expire, None)
         else:
             self.expiry_armed = False
 
@@ -460,7 +461,7 @@ def run_batch(
     st = q.st
     received = sys.now
     got = slot if slot is not None else st.acquire(None, received)
-    if got.__class__ is int:  # throttled: the messages return after the visibility timeout
+    if type(got) is int:  # throttled: the messages return after the visibility timeout
         q.settle(batch, False, sys.now, rx)
         return
     env, startup, cold = got
